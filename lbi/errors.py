@@ -1,0 +1,23 @@
+"""Typed failures a user can fix. Each message names what to do; the CLI prints it as one line."""
+
+from __future__ import annotations
+
+
+class ModelError(Exception):
+    """A model call failed for good; the message says what to fix."""
+
+
+class ModelAuthError(ModelError):
+    """The provider refused the credentials (not retried)."""
+
+
+class UnknownModelError(ModelError):
+    """litellm does not know the model string."""
+
+
+class OutputParseError(ModelError):
+    """The reply never matched the requested schema; `raw` keeps the last reply."""
+
+    def __init__(self, message: str, raw: str) -> None:
+        super().__init__(message)
+        self.raw = raw

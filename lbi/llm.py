@@ -1,0 +1,243 @@
+"""Every model call in lbi goes through here, on top of litellm.
+
+`LLM.complete` resolves the model for a role from `lbi.toml`, asks for JSON-schema output when
+given a pydantic model (validating the reply, and asking again a bounded number of times when
+it does not parse), retries transient provider errors with backoff (never auth or bad-request
+errors), caches replies on disk keyed by (model, messages, params), and logs one usage record
+per call (role, purpose, model, tokens, cost, latency, cache hit) to the store.
+API keys come from the environment only; nothing that is stored or cached contains them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import diskcache  # noqa: E402
+import litellm  # noqa: E402
+from pydantic import BaseModel, ValidationError  # noqa: E402
+from tenacity import (  # noqa: E402
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from lbi import fake_llm, local_llm  # noqa: E402
+from lbi.config import Config  # noqa: E402
+from lbi.errors import ModelAuthError, ModelError, OutputParseError, UnknownModelError  # noqa: E402
+from lbi.secrets import redact  # noqa: E402
+from lbi.store import Store  # noqa: E402
+
+litellm.suppress_debug_info = True
+litellm.telemetry = False
+
+T = TypeVar("T", bound=BaseModel)
+TRANSIENT = (
+    litellm.exceptions.RateLimitError,
+    litellm.exceptions.APIConnectionError,
+    litellm.exceptions.Timeout,
+    litellm.exceptions.InternalServerError,
+    litellm.exceptions.ServiceUnavailableError,
+)
+
+
+@dataclass
+class Completion:
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+    parsed: Any = None
+    attempts: int = 1
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.completion_tokens / (self.latency_ms / 1000) if self.latency_ms else 0.0
+
+
+def _schema_format(schema: type[BaseModel], model: str) -> dict[str, Any]:
+    """`response_format` for a schema; llama.cpp's server takes its own `json_object` + `schema` form."""
+    if model.startswith("local/"):
+        return {"type": "json_object", "schema": schema.model_json_schema()}
+    return {"type": "json_schema",
+            "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False}}
+
+
+def _with_schema_hint(messages: list[dict[str, Any]], schema: type[BaseModel]) -> list[dict[str, Any]]:
+    hint = ("Reply with one JSON object only, no prose, matching this JSON schema:\n"
+            + json.dumps(schema.model_json_schema(), separators=(",", ":")))
+    if messages and messages[0].get("role") == "system":
+        return [{**messages[0], "content": f"{messages[0]['content']}\n\n{hint}"}, *messages[1:]]
+    return [{"role": "system", "content": hint}, *messages]
+
+
+def parse_json_reply(text: str, schema: type[T]) -> T:
+    """Validate a reply against `schema`, tolerating code fences and prose around one JSON object."""
+    body = text.strip()
+    if body.startswith("```"):
+        body = body.strip("`")
+        body = body[body.find("\n") + 1:] if "\n" in body else body
+    start, end = body.find("{"), body.rfind("}")
+    if start != -1 and end > start:
+        body = body[start:end + 1]
+    return schema.model_validate_json(body)
+
+
+class LLM:
+    """The one seam to models. One instance per project (or per worker process)."""
+
+    def __init__(self, config: Config | None = None, *, store: Store | None = None,
+                 cache_dir: Path | None = None, run_id: int | None = None) -> None:
+        self.config = config or Config()
+        self.store = store
+        self.run_id = run_id
+        self.cache = diskcache.Cache(str(cache_dir)) if cache_dir and self.config.llm.cache else None
+
+    def model_for(self, role: str) -> str:
+        return self.config.models.for_role(role)
+
+    # -- public API --------------------------------------------------------------------
+    def complete(self, messages: list[dict[str, Any]], *, role: str, purpose: str | None = None,
+                 schema: type[T] | None = None, model: str | None = None, **params: Any) -> Completion:
+        """One chat completion. With `schema`, `Completion.parsed` holds the validated object."""
+        model = model or self.model_for(role)
+        params = {"temperature": self.config.llm.temperature, "max_tokens": self.config.llm.max_tokens, **params}
+        convo = _with_schema_hint(messages, schema) if schema else list(messages)
+        last = ""
+        for attempt in range(1, self.config.llm.parse_retries + 2):
+            result = self._cached_call(model, convo, params, schema, role=role, purpose=purpose)
+            result.attempts = attempt
+            if schema is None:
+                return result
+            try:
+                result.parsed = parse_json_reply(result.text, schema)
+                return result
+            except ValidationError as exc:
+                last = result.text
+                problem = redact(str(exc).splitlines()[0] if str(exc) else "invalid JSON")
+                convo = [*convo, {"role": "assistant", "content": result.text},
+                         {"role": "user", "content": f"That reply was not valid ({problem}). "
+                                                     "Reply again with the JSON object only."}]
+        raise OutputParseError(
+            f"{model} gave no reply matching {schema.__name__} after "
+            f"{self.config.llm.parse_retries + 1} attempts", raw=redact(last))
+
+    def ask(self, prompt: str, *, role: str = "agent", **kwargs: Any) -> Completion:
+        return self.complete([{"role": "user", "content": prompt}], role=role, **kwargs)
+
+    # -- internals ---------------------------------------------------------------------
+    def _cache_key(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
+                   schema: type[BaseModel] | None) -> str:
+        blob = json.dumps({"model": model, "messages": messages, "params": params,
+                           "schema": schema.model_json_schema() if schema else None},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _cached_call(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
+                     schema: type[BaseModel] | None, *, role: str, purpose: str | None) -> Completion:
+        key = self._cache_key(model, messages, params, schema)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            result = Completion(**{**hit, "cache_hit": True, "latency_ms": 0.0, "cost": 0.0})
+            self._log(result, role=role, purpose=purpose)
+            return result
+        started = time.perf_counter()
+        try:
+            result = self._call(model, messages, params, schema, purpose)
+        except ModelError as exc:
+            self._log(Completion(text="", model=model, latency_ms=(time.perf_counter() - started) * 1000),
+                      role=role, purpose=purpose, error=str(exc))
+            raise
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        if self.cache is not None:
+            self.cache.set(key, {"text": redact(result.text), "model": result.model,
+                                 "prompt_tokens": result.prompt_tokens,
+                                 "completion_tokens": result.completion_tokens})
+        self._log(result, role=role, purpose=purpose)
+        return result
+
+    def _log(self, result: Completion, *, role: str, purpose: str | None, error: str | None = None) -> None:
+        if self.store is None:
+            return
+        self.store.log_llm_call(run_id=self.run_id, role=role, purpose=purpose, model=result.model,
+                                prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                                cost=result.cost, latency_ms=result.latency_ms, cache_hit=int(result.cache_hit),
+                                ok=int(error is None), error=error)
+
+    def _litellm_args(self, model: str, messages: list[dict[str, Any]], schema: type[BaseModel] | None,
+                      purpose: str | None) -> dict[str, Any]:
+        if model == "fake" or model.startswith("fake/"):
+            schema_json = schema.model_json_schema() if schema else None
+            return {"model": "openai/fake", "api_key": "fake",
+                    "mock_response": fake_llm.reply(messages, schema_json, purpose)}
+        if model.startswith("local/"):
+            server = local_llm.ensure_running(self.config.local_model)
+            return {"model": f"openai/{local_llm.ALIAS}", "api_base": server.url, "api_key": "local"}
+        args: dict[str, Any] = {"model": model}
+        if self.config.models.api_base:
+            args["api_base"] = self.config.models.api_base
+        return args
+
+    def _call(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
+              schema: type[BaseModel] | None, purpose: str | None) -> Completion:
+        try:
+            args = self._litellm_args(model, messages, schema, purpose)
+        except local_llm.LocalModelError as exc:
+            raise ModelError(str(exc)) from exc
+        if schema is not None:
+            args["response_format"] = _schema_format(schema, model)
+        try:
+            response = self._retrying_completion(messages=messages, timeout=self.config.llm.timeout_s,
+                                                 drop_params=True, **args, **params)
+        except litellm.exceptions.AuthenticationError as exc:
+            raise ModelAuthError(redact(f"{model}: the provider refused the API key ({exc.message}); "
+                                        "set the provider's key variable (e.g. OPENAI_API_KEY).")) from exc
+        except litellm.exceptions.BadRequestError as exc:
+            text = redact(str(exc.message))
+            if "LLM Provider NOT provided" in text:
+                raise UnknownModelError(
+                    f"unknown model string {model!r}: use a litellm model string such as "
+                    "'openai/gpt-4o-mini', 'anthropic/claude-3-5-haiku-latest', 'ollama/llama3.1' "
+                    "or 'local/smollm2' in [models] of lbi.toml.") from exc
+            raise ModelError(f"{model}: bad request: {text}") from exc
+        except (*TRANSIENT, litellm.exceptions.APIError, litellm.exceptions.NotFoundError) as exc:
+            raise ModelError(redact(f"{model}: {type(exc).__name__}: {getattr(exc, 'message', exc)}")) from exc
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text=response.choices[0].message.content or "",
+            model=model,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            cost=_cost(response),
+        )
+
+    def _retrying_completion(self, **kwargs: Any) -> Any:
+        @retry(retry=retry_if_exception_type(TRANSIENT), reraise=True,
+               stop=stop_after_attempt(self.config.llm.max_retries + 1),
+               wait=wait_exponential(multiplier=0.5, max=20))
+        def call() -> Any:
+            return litellm.completion(**kwargs)
+
+        return call()
+
+
+def _cost(response: Any) -> float | None:
+    """Cost in USD where litellm's price list knows the model, else None."""
+    try:
+        return float(litellm.completion_cost(completion_response=response))
+    except (litellm.exceptions.NotFoundError, ValueError, KeyError, TypeError):
+        return None
+    except Exception as exc:  # litellm raises bare Exception for unmapped models
+        if "model" in str(exc).lower() or "cost" in str(exc).lower():
+            return None
+        raise

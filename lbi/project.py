@@ -1,0 +1,54 @@
+"""A project directory: `lbi.toml`, the store `lbi.db`, screenshots and the model cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lbi.config import CONFIG_NAME, Config, ConfigError, load_config, save_config
+from lbi.store import Store
+
+
+@dataclass
+class Project:
+    dir: Path
+    config: Config
+    store: Store = field(repr=False)
+
+    @property
+    def screenshots_dir(self) -> Path:
+        path = self.dir / "screenshots"
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.dir / "cache" / "llm"
+
+    def llm(self, run_id: int | None = None):  # noqa: ANN201 - avoids importing litellm for pages that never call a model
+        from lbi.llm import LLM
+
+        return LLM(self.config, store=self.store, cache_dir=self.cache_dir, run_id=run_id)
+
+    def reload_config(self) -> Config:
+        self.config = load_config(self.dir)
+        return self.config
+
+
+def init_project(directory: Path, config: Config | None = None, *, overwrite: bool = False) -> Project:
+    """Create a project directory with a documented `lbi.toml` and an empty store."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / CONFIG_NAME
+    if path.exists() and not overwrite:
+        return open_project(directory)
+    save_config(directory, config or Config(project=directory.resolve().name))
+    return open_project(directory)
+
+
+def open_project(directory: Path) -> Project:
+    directory = Path(directory)
+    if not (directory / CONFIG_NAME).exists():
+        raise ConfigError(f"{directory} is not an lbi project (no {CONFIG_NAME}): run `lbi init {directory}`.")
+    config = load_config(directory)
+    return Project(dir=directory, config=config, store=Store(directory))

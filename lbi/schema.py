@@ -1,0 +1,181 @@
+"""The store's schema as an ordered list of migrations.
+
+`PRAGMA user_version` holds how many migrations a database has had; `Store` applies the rest
+on open. Never edit a migration that has shipped: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema.
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        config_json TEXT NOT NULL DEFAULT '{}',
+        progress_done INTEGER NOT NULL DEFAULT 0,
+        progress_total INTEGER NOT NULL DEFAULT 0,
+        message TEXT,
+        pid INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE documents (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        title TEXT,
+        format TEXT,
+        text TEXT NOT NULL,
+        meta_json TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE chunks (
+        id TEXT PRIMARY KEY,
+        doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        title TEXT,
+        text TEXT NOT NULL,
+        start_char INTEGER,
+        end_char INTEGER
+    );
+    CREATE INDEX chunks_doc ON chunks(doc_id, ordinal);
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        instruction TEXT NOT NULL,
+        env TEXT NOT NULL,
+        split TEXT NOT NULL DEFAULT 'synthetic' CHECK (split IN ('synthetic', 'heldout')),
+        chunk_id TEXT REFERENCES chunks(id) ON DELETE SET NULL,
+        run_id INTEGER REFERENCES runs(id),
+        spec_json TEXT NOT NULL DEFAULT '{}',
+        model TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX tasks_split ON tasks(split);
+    CREATE TABLE trajectories (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        key TEXT NOT NULL UNIQUE,
+        task_id TEXT REFERENCES tasks(id) ON DELETE SET NULL,
+        instruction TEXT,
+        policy TEXT NOT NULL,
+        env TEXT NOT NULL,
+        model TEXT,
+        status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'done', 'failed')),
+        error TEXT,
+        answer TEXT,
+        config_json TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE INDEX trajectories_run ON trajectories(run_id, status);
+    CREATE TABLE steps (
+        id INTEGER PRIMARY KEY,
+        trajectory_id INTEGER NOT NULL REFERENCES trajectories(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        observation TEXT,
+        screenshot TEXT,
+        action TEXT,
+        reasoning TEXT,
+        url TEXT,
+        state_signature TEXT,
+        error TEXT,
+        latency_ms REAL,
+        created_at TEXT NOT NULL,
+        UNIQUE (trajectory_id, idx)
+    );
+    CREATE INDEX steps_signature ON steps(state_signature);
+    CREATE TABLE examples (
+        id INTEGER PRIMARY KEY,
+        trajectory_id INTEGER NOT NULL REFERENCES trajectories(id) ON DELETE CASCADE,
+        span_start INTEGER NOT NULL,
+        span_end INTEGER NOT NULL,
+        instruction TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        model TEXT,
+        run_id INTEGER REFERENCES runs(id),
+        created_at TEXT NOT NULL,
+        UNIQUE (trajectory_id, span_start, span_end, mode),
+        CHECK (span_start <= span_end)
+    );
+    CREATE TABLE example_edits (
+        id INTEGER PRIMARY KEY,
+        example_id INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+        old_instruction TEXT NOT NULL,
+        new_instruction TEXT NOT NULL,
+        who TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE verdicts (
+        id INTEGER PRIMARY KEY,
+        example_id INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+        judge TEXT NOT NULL,
+        verdict INTEGER NOT NULL CHECK (verdict IN (0, 1)),
+        reason TEXT,
+        model TEXT,
+        run_id INTEGER REFERENCES runs(id),
+        created_at TEXT NOT NULL,
+        UNIQUE (example_id, judge)
+    );
+    CREATE TABLE overrides (
+        id INTEGER PRIMARY KEY,
+        example_id INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+        verdict TEXT NOT NULL CHECK (verdict IN ('keep', 'drop')),
+        note TEXT,
+        who TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX overrides_example ON overrides(example_id, id);
+    CREATE TABLE llm_calls (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        run_id INTEGER,
+        role TEXT NOT NULL,
+        purpose TEXT,
+        model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost REAL,
+        latency_ms REAL NOT NULL DEFAULT 0,
+        cache_hit INTEGER NOT NULL DEFAULT 0,
+        ok INTEGER NOT NULL DEFAULT 1,
+        error TEXT
+    );
+    CREATE INDEX llm_calls_role ON llm_calls(role, at);
+    CREATE TABLE evaluations (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        task_id TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        success INTEGER,
+        detail TEXT,
+        error TEXT,
+        n_steps INTEGER,
+        trajectory_id INTEGER REFERENCES trajectories(id) ON DELETE SET NULL,
+        model TEXT,
+        created_at TEXT NOT NULL,
+        UNIQUE (run_id, task_id, mode)
+    );
+    """,
+    # 2: failed items (malformed model output etc.) kept with their raw text.
+    """
+    CREATE TABLE failures (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        stage TEXT NOT NULL,
+        item TEXT,
+        error TEXT NOT NULL,
+        raw TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX failures_run ON failures(run_id, stage);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+TABLES = (
+    "runs", "documents", "chunks", "tasks", "trajectories", "steps", "examples",
+    "example_edits", "verdicts", "overrides", "llm_calls", "evaluations", "failures",
+)

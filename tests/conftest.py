@@ -1,0 +1,47 @@
+"""Shared fixtures: a temp project on the fake model, a clean fake queue, the real local model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from lbi import fake_llm  # noqa: E402
+from lbi.config import Config  # noqa: E402
+from lbi.project import Project, init_project  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_TEST_PORT = 8797
+
+
+@pytest.fixture(autouse=True)
+def _clean_fake_model() -> Iterator[None]:
+    fake_llm.clear()
+    yield
+    fake_llm.clear()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """A fresh project whose every role uses the deterministic fake model."""
+    config = Config(project="test")
+    config.models.default = "fake"
+    return init_project(tmp_path / "proj", config)
+
+
+@pytest.fixture(scope="session")
+def local_model_config():
+    """The real embedded model on a test port; started once per session and stopped at the end."""
+    from lbi import local_llm
+
+    config = Config()
+    config.local_model.port = LOCAL_TEST_PORT
+    local_llm.ensure_running(config.local_model)
+    yield config
+    local_llm.stop(config.local_model)

@@ -1,0 +1,63 @@
+"""The `lbi` command as a user runs it (a real subprocess)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+LBI = [sys.executable, "-m", "lbi.cli"]
+
+
+def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*LBI, *args], capture_output=True, text=True, cwd=cwd, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_init_status_and_ask_with_the_fake_model(tmp_path: Path) -> None:
+    proj = tmp_path / "p"
+    out = run("init", str(proj), "--model", "fake")
+    assert out.returncode == 0, out.stderr
+    assert (proj / "lbi.toml").exists() and (proj / "lbi.db").exists()
+    status = run("status", "-p", str(proj))
+    assert status.returncode == 0, status.stderr
+    assert "funnel: chunks 0" in status.stdout and "no runs yet" in status.stdout
+    ask = run("llm", "ask", "hello there", "-p", str(proj))
+    assert ask.returncode == 0, ask.stderr
+    assert ask.stdout.startswith("fake reply")
+    assert "tokens/s" in ask.stderr
+    again = run("llm", "ask", "hello there", "-p", str(proj))
+    assert "[cache hit]" in again.stderr
+    status = run("status", "-p", str(proj))
+    assert "llm_calls" in status.stdout
+
+
+def test_bad_config_is_one_clear_line_and_nothing_is_lost(tmp_path: Path) -> None:
+    proj = tmp_path / "p"
+    assert run("init", str(proj), "--model", "fake").returncode == 0
+    run("llm", "ask", "keep me", "-p", str(proj))
+    (proj / "lbi.toml").write_text("[models]\ndefault = \n")
+    out = run("status", "-p", str(proj))
+    assert out.returncode == 2
+    assert "error:" in out.stderr and "lbi.toml is not valid TOML" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert (proj / "lbi.db").stat().st_size > 0
+    assert run("init", str(proj), "--model", "fake", "--force").returncode == 0
+    assert "llm_calls" in run("status", "-p", str(proj)).stdout
+
+
+def test_unknown_model_string_is_one_clear_line(tmp_path: Path) -> None:
+    proj = tmp_path / "p"
+    run("init", str(proj), "--model", "nonsense-provider/x")
+    out = run("llm", "ask", "hi", "-p", str(proj))
+    assert out.returncode == 2
+    assert "unknown model string 'nonsense-provider/x'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_llm_status_reports_a_stopped_server(tmp_path: Path) -> None:
+    proj = tmp_path / "p"
+    run("init", str(proj))
+    (proj / "lbi.toml").write_text((proj / "lbi.toml").read_text().replace("port = 8742", "port = 8799"))
+    out = run("llm", "status", "-p", str(proj))
+    assert out.returncode == 1
+    assert '"running": false' in out.stdout

@@ -1,0 +1,58 @@
+"""The real embedded model (SmolLM2-135M through llama.cpp's server), reached through litellm."""
+
+import pytest
+from pydantic import BaseModel
+
+from lbi import local_llm
+from lbi.config import LocalModelConfig
+from lbi.llm import LLM, ModelError
+
+pytestmark = pytest.mark.local_model
+
+
+class Capital(BaseModel):
+    country: str
+    capital: str
+
+
+def test_server_is_healthy_and_reused(local_model_config) -> None:
+    cfg = local_model_config.local_model
+    first = local_llm.status(cfg)
+    assert first.running and first.model == local_llm.ALIAS
+    again = local_llm.ensure_running(cfg)
+    assert again.pid == first.pid  # reused, not restarted
+    assert again.threads == local_llm.auto_threads()
+
+
+def test_chat_through_litellm(local_model_config, project) -> None:
+    llm = LLM(local_model_config, store=project.store)
+    result = llm.ask("What is the capital of France? Answer in one word.", model="local/smollm2", max_tokens=16)
+    assert result.text.strip()
+    assert result.prompt_tokens > 5 and result.completion_tokens > 0
+    row = project.store.query("SELECT model, ok, cache_hit, latency_ms FROM llm_calls")[0]
+    assert (row["model"], row["ok"], row["cache_hit"]) == ("local/smollm2", 1, 0)
+    assert row["latency_ms"] > 0
+
+
+def test_json_schema_output_from_the_local_model(local_model_config) -> None:
+    llm = LLM(local_model_config)
+    result = llm.complete([{"role": "user", "content": "Give the country France and its capital."}],
+                          role="agent", model="local/smollm2", schema=Capital, max_tokens=64)
+    assert isinstance(result.parsed, Capital)
+    assert result.parsed.capital
+
+
+def test_a_server_that_cannot_start_gives_a_clear_error(tmp_path) -> None:
+    bad = LocalModelConfig(port=8798, model_path=str(tmp_path / "missing.gguf"))
+    with pytest.raises(local_llm.LocalModelError, match="missing.gguf"):
+        local_llm.ensure_running(bad)
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file")
+    with pytest.raises(local_llm.LocalModelError, match="exited"):
+        local_llm.ensure_running(LocalModelConfig(port=8798, model_path=str(broken), start_timeout_s=60))
+    from lbi.config import Config
+
+    config = Config()
+    config.local_model = LocalModelConfig(port=8798, model_path=str(broken), start_timeout_s=60)
+    with pytest.raises(ModelError, match="exited"):
+        LLM(config).ask("hi")

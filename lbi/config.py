@@ -101,6 +101,8 @@ class EnvConfig(_Section):
     """Environment-specific options passed to its factory (e.g. `start_url`, `allowed_origins`, `db_path`)."""
     description: str = ""
     """One paragraph describing the environment, given to the task generator and the agent."""
+    seed_tasks: list[str] = Field(default_factory=list)
+    """A few example instructions shown to the task generator (never held-out tasks)."""
 
 
 class SynthConfig(_Section):

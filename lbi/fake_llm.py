@@ -18,6 +18,9 @@ from typing import Any
 Responder = Callable[[list[dict[str, Any]], dict[str, Any] | None], str]
 
 _queue: deque[str] = deque()
+_WORDS = ("ticket milestone wiki report query component priority owner roadmap timeline search attachment "
+          "comment keyword severity version resolution summary description reporter status admin page "
+          "history diff preferences login changeset browser source field filter column sort group").split()
 _responders: dict[str, Responder] = {}
 
 
@@ -65,7 +68,8 @@ def _example(schema: dict[str, Any], defs: dict[str, Any], seed: str, name: str)
         return float(max(schema.get("minimum", 0), int(seed[:2], 16) % 5))
     if kind == "boolean":
         return int(seed[0], 16) % 2 == 0
-    return f"fake {name} {seed[:8]}"
+    words = [_WORDS[int(seed[k:k + 2], 16) % len(_WORDS)] for k in range(0, 16, 2)]
+    return f"{name}: {' '.join(words)} {seed[:6]}"
 
 
 def reply(messages: list[dict[str, Any]], schema: dict[str, Any] | None = None, purpose: str | None = None) -> str:

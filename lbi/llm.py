@@ -116,12 +116,13 @@ class LLM:
         convo = _with_schema_hint(messages, schema) if schema else list(messages)
         last = ""
         for attempt in range(1, self.config.llm.parse_retries + 2):
-            result = self._cached_call(model, convo, params, schema, role=role, purpose=purpose)
+            key = self._cache_key(model, convo, params, schema)
+            result = self._cached_call(key, model, convo, params, schema, role=role, purpose=purpose)
             result.attempts = attempt
-            if schema is None:
-                return result
             try:
-                result.parsed = parse_json_reply(result.text, schema)
+                if schema is not None:
+                    result.parsed = parse_json_reply(result.text, schema)
+                self._remember(key, result)  # only replies that parsed are cached
                 return result
             except ValidationError as exc:
                 last = result.text
@@ -144,9 +145,14 @@ class LLM:
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def _cached_call(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
+    def _remember(self, key: str, result: Completion) -> None:
+        if self.cache is not None and not result.cache_hit:
+            self.cache.set(key, {"text": redact(result.text), "model": result.model,
+                                 "prompt_tokens": result.prompt_tokens,
+                                 "completion_tokens": result.completion_tokens})
+
+    def _cached_call(self, key: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
                      schema: type[BaseModel] | None, *, role: str, purpose: str | None) -> Completion:
-        key = self._cache_key(model, messages, params, schema)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             result = Completion(**{**hit, "cache_hit": True, "latency_ms": 0.0, "cost": 0.0})
             self._log(result, role=role, purpose=purpose)
@@ -159,10 +165,6 @@ class LLM:
                       role=role, purpose=purpose, error=str(exc))
             raise
         result.latency_ms = (time.perf_counter() - started) * 1000
-        if self.cache is not None:
-            self.cache.set(key, {"text": redact(result.text), "model": result.model,
-                                 "prompt_tokens": result.prompt_tokens,
-                                 "completion_tokens": result.completion_tokens})
         self._log(result, role=role, purpose=purpose)
         return result
 

@@ -15,30 +15,46 @@ POLICIES = ("strict", "majority", "relaxed")
 _DECISION_SQL = """
 WITH v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts GROUP BY example_id),
      o AS (SELECT example_id, verdict FROM overrides
-           WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id))
-SELECT e.id AS example_id, v.yes AS yes, v.n AS n, o.verdict AS override,
-       CASE WHEN o.verdict IS NOT NULL THEN o.verdict = 'keep'
-            WHEN v.n IS NULL THEN 0
-            WHEN :policy = 'strict' THEN v.yes = v.n
-            WHEN :policy = 'majority' THEN v.yes * 2 > v.n
-            ELSE v.yes > 0 END AS kept
-FROM examples e LEFT JOIN v ON v.example_id = e.id LEFT JOIN o ON o.example_id = e.id
+           WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)),
+     base AS (
+        SELECT e.id AS example_id, COALESCE(v.yes, 0) AS yes, COALESCE(v.n, 0) AS n, o.verdict AS override,
+               CASE WHEN v.n IS NULL THEN 0
+                    WHEN :policy = 'strict' THEN v.yes >= max(v.n, :judges)
+                    WHEN :policy = 'majority' THEN v.yes * 2 > max(v.n, :judges)
+                    ELSE v.yes > 0 END AS passed
+        FROM examples e LEFT JOIN v ON v.example_id = e.id LEFT JOIN o ON o.example_id = e.id),
+     flagged AS (
+        SELECT b.*, EXISTS (
+            SELECT 1 FROM similar_examples s JOIN base b2 ON b2.example_id = s.other_id
+            WHERE s.example_id = b.example_id
+              AND (b2.override = 'keep' OR (b2.override IS NULL AND b2.passed))) AS duplicate
+        FROM base b)
+SELECT example_id, yes, n, override, passed, duplicate,
+       CASE WHEN override IS NOT NULL THEN override = 'keep' ELSE passed AND NOT duplicate END AS kept
+FROM flagged
 """
 
 
-def decisions(store: Store, policy: str = "strict") -> list[dict[str, Any]]:
-    """One row per example: judges' yes votes, judge count, latest override, kept under `policy`."""
+def decisions(store: Store, policy: str = "strict", judges: int = 0) -> list[dict[str, Any]]:
+    """One row per example: yes votes, verdict count, latest override, passed the policy, duplicate of an
+    earlier kept example, and kept. `judges` is the committee size (a missing verdict counts as no)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown judge policy {policy!r}; choose one of {', '.join(POLICIES)}")
-    return [dict(r) for r in store.query(_DECISION_SQL, {"policy": policy})]
+    return [dict(r) for r in store.query(_DECISION_SQL, {"policy": policy, "judges": judges})]
 
 
-def kept_count(store: Store, policy: str = "strict") -> int:
-    row = store.query(f"SELECT COUNT(*) FROM ({_DECISION_SQL}) WHERE kept", {"policy": policy})
+def kept_count(store: Store, policy: str = "strict", judges: int = 0) -> int:
+    if policy not in POLICIES:
+        raise ValueError(f"unknown judge policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    row = store.query(f"SELECT COUNT(*) FROM ({_DECISION_SQL}) WHERE kept", {"policy": policy, "judges": judges})
     return int(row[0][0])
 
 
-def funnel(store: Store, policy: str = "strict") -> dict[str, int]:
+def kept_ids(store: Store, policy: str = "strict", judges: int = 0) -> list[int]:
+    return [r["example_id"] for r in decisions(store, policy, judges) if r["kept"]]
+
+
+def funnel(store: Store, policy: str = "strict", judges: int = 0) -> dict[str, int]:
     """chunks → tasks → trajectories → steps → examples → kept."""
     counts = store.counts()
     return {
@@ -47,7 +63,7 @@ def funnel(store: Store, policy: str = "strict") -> dict[str, int]:
         "trajectories": counts["trajectories"],
         "steps": counts["steps"],
         "examples": counts["examples"],
-        "kept": kept_count(store, policy),
+        "kept": kept_count(store, policy, judges),
     }
 
 

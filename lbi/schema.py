@@ -171,11 +171,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX failures_run ON failures(run_id, stage);
     """,
+    # 3: near-duplicate pairs among examples (other_id < example_id), found by the committee filter.
+    """
+    CREATE TABLE similar_examples (
+        example_id INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+        other_id INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+        similarity REAL NOT NULL,
+        PRIMARY KEY (example_id, other_id),
+        CHECK (other_id < example_id)
+    );
+    CREATE INDEX similar_other ON similar_examples(other_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 TABLES = (
     "runs", "documents", "chunks", "tasks", "trajectories", "steps", "examples",
-    "example_edits", "verdicts", "overrides", "llm_calls", "evaluations", "failures",
+    "example_edits", "verdicts", "overrides", "llm_calls", "evaluations", "failures", "similar_examples",
 )

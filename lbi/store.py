@@ -224,6 +224,14 @@ class Store:
             self._insert(conn, "example_edits", {"example_id": example_id, "old_instruction": row["instruction"],
                                                  "new_instruction": instruction, "who": who, "at": now()})
             conn.execute("UPDATE examples SET instruction = ? WHERE id = ?", (_clean(instruction), example_id))
+            conn.execute("DELETE FROM similar_examples WHERE example_id = ? OR other_id = ?", (example_id, example_id))
+
+    def set_similar(self, pairs: Iterable[tuple[int, int, float]], *, replace_for: Iterable[int] = ()) -> None:
+        """Record near-duplicate pairs (example, earlier example, similarity), replacing those of `replace_for`."""
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM similar_examples WHERE example_id = ?", [(i,) for i in replace_for])
+            conn.executemany("INSERT OR REPLACE INTO similar_examples (example_id, other_id, similarity) "
+                             "VALUES (?, ?, ?)", [(max(a, b), min(a, b), s) for a, b, s in pairs if a != b])
 
     def set_verdict(self, example_id: int, judge: str, verdict: bool, reason: str, *,
                     model: str | None = None, run_id: int | None = None) -> None:

@@ -20,7 +20,7 @@ cols[2].metric("Judges", len(cfg.models.judges))
 cols[3].metric("Judge policy", cfg.synth.judge_policy)
 
 st.subheader("Funnel")
-funnel = queries.funnel(project.store, cfg.synth.judge_policy)
+funnel = queries.funnel(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
 st.plotly_chart(px.funnel(pd.DataFrame({"stage": list(funnel), "count": list(funnel.values())}),
                           x="count", y="stage"), use_container_width=True)
 

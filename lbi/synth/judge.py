@@ -1,0 +1,99 @@
+"""The committee filter: judges' verdicts per example, near-duplicate detection, policies.
+
+Judges come from `[[models.judges]]`: several models, or one model with distinct judging prompts
+(`focus`). Each writes one verdict + reason per example. Which examples are kept is never stored:
+`lbi.queries.decisions` computes it from verdicts + policy + duplicates + human overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lbi import queries
+from lbi.embed import embed
+from lbi.errors import OutputParseError
+from lbi.project import Project
+from lbi.synth.prompts import Verdict, judge_messages
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class JudgeReport:
+    examples: int = 0
+    verdicts: int = 0
+    failed: int = 0
+    duplicate_pairs: int = 0
+    kept: int = 0
+
+
+def _examples(project: Project, example_ids: Sequence[int] | None) -> list[dict]:
+    sql = "SELECT id, trajectory_id, span_start, span_end, instruction FROM examples"
+    rows = project.store.query(sql + " ORDER BY id")
+    wanted = set(example_ids) if example_ids is not None else None
+    return [dict(r) for r in rows if wanted is None or r["id"] in wanted]
+
+
+def _judged(project: Project) -> set[tuple[int, str]]:
+    return {(r[0], r[1]) for r in project.store.query("SELECT example_id, judge FROM verdicts")}
+
+
+def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *, run_id: int | None = None,
+                   progress: Progress | None = None, rejudge: bool = False) -> JudgeReport:
+    """Ask every judge about every example it has not judged yet (all of them with `rejudge`)."""
+    cfg = project.config
+    llm = project.llm(run_id)
+    examples = _examples(project, example_ids)
+    done_pairs = set() if rejudge else _judged(project)
+    report = JudgeReport(examples=len(examples))
+    steps_cache: dict[int, list[dict]] = {}
+    for done, ex in enumerate(examples, start=1):
+        tid = ex["trajectory_id"]
+        if tid not in steps_cache:
+            steps_cache[tid] = [dict(r) for r in project.store.query(
+                "SELECT idx, observation, action, url, error FROM steps WHERE trajectory_id = ? ORDER BY idx",
+                (tid,))]
+        span = steps_cache[tid][ex["span_start"]:ex["span_end"] + 1]
+        for judge in cfg.models.judges:
+            if (ex["id"], judge.name) in done_pairs:
+                continue
+            messages = judge_messages(ex["instruction"], span, ex["span_start"], judge.focus, cfg.env.description)
+            try:
+                reply = llm.complete(messages, role="judge", purpose=f"judge-{judge.name}", schema=Verdict,
+                                     model=judge.model or None)
+            except OutputParseError as exc:
+                project.store.add_failure("judge", str(exc), item=f"{ex['id']}:{judge.name}", raw=exc.raw,
+                                          run_id=run_id)
+                report.failed += 1
+                continue
+            project.store.set_verdict(ex["id"], judge.name, reply.parsed.verdict, reply.parsed.reason,
+                                      model=reply.model, run_id=run_id)
+            report.verdicts += 1
+        if progress:
+            progress(done, len(examples))
+    report.duplicate_pairs = find_duplicates(project)
+    report.kept = queries.kept_count(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
+    return report
+
+
+def find_duplicates(project: Project) -> int:
+    """Record every pair of examples whose instructions are near-identical (cosine ≥ dedup_threshold)."""
+    rows = project.store.query("SELECT id, instruction FROM examples ORDER BY id")
+    if len(rows) < 2:
+        return 0
+    ids = [r["id"] for r in rows]
+    vectors = embed([" ".join(r["instruction"].lower().split()) for r in rows], project.config.models.embedder)
+    threshold = project.config.synth.dedup_threshold
+    pairs: list[tuple[int, int, float]] = []
+    block = 2048
+    for start in range(0, len(ids), block):
+        sims = vectors[start:start + block] @ vectors.T
+        for offset, row in enumerate(sims):
+            i = start + offset
+            earlier = np.nonzero(row[:i] >= threshold)[0]
+            pairs.extend((ids[i], ids[int(j)], float(row[j])) for j in earlier)
+    project.store.set_similar(pairs, replace_for=ids)
+    return len(pairs)

@@ -1,0 +1,128 @@
+"""Task generation, backward construction and the committee on the fake model, against a real store."""
+
+import json
+
+import pytest
+
+from lbi import fake_llm, queries
+from lbi.project import Project
+from lbi.resources import add_source
+from lbi.synth.backward import construct, eligible_spans
+from lbi.synth.generate import generate_tasks
+from lbi.synth.judge import judge_examples
+from tests.conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "docs"
+
+
+def _trajectory(project: Project, key: str, n: int, errors: set[int] = frozenset()) -> int:
+    tid, _ = project.store.begin_trajectory(key, policy="explore", env="web")
+    for i in range(n):
+        project.store.add_step(tid, i, observation=f"page {i} of the {key} walk", action=f"click('{i}')",
+                               url=f"http://127.0.0.1/p{i}", error="no such element" if i in errors else None)
+    project.store.finish_trajectory(tid, status="done")
+    return tid
+
+
+def test_docs_become_chunks_then_tasks(project: Project) -> None:
+    report = add_source(project, FIXTURES)
+    assert report.documents >= 5 and report.chunks >= report.documents
+    again = add_source(project, FIXTURES)
+    assert again.documents == 0 and again.unchanged == report.documents
+    gen = generate_tasks(project, per_chunk=3)
+    chunks = project.store.counts()["chunks"]
+    assert gen.chunks == chunks
+    assert gen.added > 0 and gen.added + gen.duplicates == gen.proposed
+    rows = project.store.query("SELECT chunk_id, split, env FROM tasks")
+    assert all(r["chunk_id"] and r["split"] == "synthetic" and r["env"] == "trac" for r in rows)
+    # resuming: every chunk has tasks now, so nothing is generated again
+    assert generate_tasks(project).chunks == 0
+    calls = project.store.query("SELECT COUNT(*) FROM llm_calls WHERE purpose = 'generate_tasks'")[0][0]
+    assert calls == chunks
+
+
+def test_near_duplicate_instructions_are_removed(project: Project) -> None:
+    add_source(project, FIXTURES / "notes.txt")
+    fake_llm.enqueue(json.dumps({"instructions": [
+        "Create a new ticket in component1 with priority major",
+        "Create a ticket in component1 with major priority",
+        "Show the roadmap of milestone2",
+        "x"]}))
+    gen = generate_tasks(project, per_chunk=4)
+    texts = sorted(r[0] for r in project.store.query("SELECT instruction FROM tasks"))
+    assert texts == ["Create a new ticket in component1 with priority major", "Show the roadmap of milestone2"]
+    assert gen.duplicates == 1
+
+
+def test_malformed_generation_is_recorded_and_the_run_goes_on(project: Project) -> None:
+    add_source(project, FIXTURES / "notes.txt")
+    add_source(project, FIXTURES / "guide.md")
+    fake_llm.enqueue("garbage", "more garbage", "still garbage")  # the first chunk fails 3 times
+    gen = generate_tasks(project)
+    assert gen.failed == 1 and gen.added > 0
+    failure = project.store.query("SELECT stage, raw FROM failures")[0]
+    assert failure["stage"] == "generate" and failure["raw"] == "still garbage"
+
+
+def test_eligible_spans_skip_all_failed_spans_and_respect_the_cap() -> None:
+    steps = [{"error": None}, {"error": "x"}, {"error": None}]
+    assert eligible_spans(steps) == [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2)]
+    assert eligible_spans(steps, max_span=2) == [(0, 0), (0, 1), (1, 2), (2, 2)]
+
+
+@pytest.mark.parametrize("n", [1, 4, 6])
+def test_per_span_makes_one_call_per_span_and_batched_one_per_start(project: Project, n: int) -> None:
+    tid = _trajectory(project, f"t{n}", n)
+    per = construct(project, [tid], mode="per-span")
+    assert per.calls == per.examples == n * (n + 1) // 2
+    batched = construct(project, [tid], mode="batched")
+    assert batched.calls == n
+    assert batched.examples + batched.failed == n * (n + 1) // 2
+    modes = {r[0]: r[1] for r in project.store.query("SELECT mode, COUNT(*) FROM examples GROUP BY mode")}
+    assert modes["per-span"] == n * (n + 1) // 2
+
+
+def test_backward_resumes_without_duplicates(project: Project) -> None:
+    tid = _trajectory(project, "r", 4, errors={3})
+    fake_llm.enqueue("broken", "broken", "broken")  # first span fails for good
+    first = construct(project, [tid], mode="per-span")
+    assert first.failed == 1 and first.examples == first.spans - 1 == 8
+    second = construct(project, [tid], mode="per-span")
+    assert second.calls == 1 and second.examples == 1
+    assert construct(project, [tid], mode="per-span").calls == 0
+    assert project.store.counts()["examples"] == 9
+
+
+def test_batched_reply_with_missing_ends_records_them(project: Project) -> None:
+    tid = _trajectory(project, "b", 3)
+    fake_llm.enqueue(json.dumps({"spans": [{"end": 0, "instruction": "open page zero"},
+                                           {"end": 7, "instruction": "out of range"}]}))
+    report = construct(project, [tid], mode="batched")
+    assert report.examples >= 1 and report.failed >= 2
+    first = project.store.query("SELECT error, raw FROM failures WHERE item LIKE ?", (f"{tid}:0-%",))[0]
+    assert "[1, 2]" in first["error"]  # ends 1 and 2 of start 0 were missing
+    assert "out of range" in first["raw"]
+
+
+def test_committee_policies_and_overrides(project: Project) -> None:
+    tid = _trajectory(project, "c", 3)
+    construct(project, [tid], mode="per-span")
+    votes = iter([True, True, True, True, False, True, False, False, False, True, True, True,
+                  True, True, False, False, False, True])
+
+    def judge(messages, schema):
+        return json.dumps({"reason": "because", "verdict": next(votes)})
+
+    fake_llm.register_responder("judge-accomplishment", judge)
+    fake_llm.register_responder("judge-instruction", judge)
+    fake_llm.register_responder("judge-efficiency", judge)
+    report = judge_examples(project)
+    assert report.examples == 6 and report.verdicts == 18
+    kept = {p: queries.kept_count(project.store, p, 3) for p in queries.POLICIES}
+    assert kept["strict"] <= kept["majority"] <= kept["relaxed"]
+    assert (kept["strict"], kept["majority"], kept["relaxed"]) == (2, 4, 5)
+    # judging again asks nobody: every (example, judge) pair has a verdict
+    assert judge_examples(project).verdicts == 0
+    dropped = [d["example_id"] for d in queries.decisions(project.store, "strict", 3) if not d["kept"]]
+    project.store.add_override(dropped[0], "keep", who="tester", note="looks right to me")
+    assert queries.kept_count(project.store, "strict", 3) == 3

@@ -182,6 +182,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX similar_other ON similar_examples(other_id);
     """,
+    # 4: the state a trajectory ended in (the observation after its last action).
+    """
+    ALTER TABLE trajectories ADD COLUMN final_observation TEXT;
+    ALTER TABLE trajectories ADD COLUMN final_url TEXT;
+    ALTER TABLE trajectories ADD COLUMN final_screenshot TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -195,10 +195,14 @@ class Store:
                                                 "created_at": now()})
 
     def finish_trajectory(self, trajectory_id: int, *, status: str, error: str | None = None,
-                          answer: str | None = None) -> None:
+                          answer: str | None = None, final: dict[str, Any] | None = None) -> None:
+        """Mark a trajectory done/failed; `final` may hold observation, url, screenshot of its end state."""
+        final = final or {}
         with self.transaction() as conn:
-            conn.execute("UPDATE trajectories SET status=?, error=?, answer=?, finished_at=? WHERE id=?",
-                         (status, _clean(error), _clean(answer), now(), trajectory_id))
+            conn.execute("UPDATE trajectories SET status=?, error=?, answer=?, finished_at=?, final_observation=?, "
+                         "final_url=?, final_screenshot=? WHERE id=?",
+                         (status, _clean(error), _clean(answer), now(), _clean(final.get("observation")),
+                          final.get("url"), final.get("screenshot"), trajectory_id))
 
     # -- examples, verdicts, overrides -------------------------------------------------
     def add_examples(self, examples: Iterable[dict[str, Any]]) -> list[int]:

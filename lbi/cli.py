@@ -144,6 +144,40 @@ def llm_ask(prompt: Annotated[str, typer.Argument(help="What to ask.")],
               f"{hit}[/]")
 
 
+def _mount_pipeline() -> None:
+    from lbi import cli_synth
+
+    app.add_typer(cli_synth.docs_app, name="docs")
+    app.add_typer(cli_synth.tasks_app, name="tasks")
+    app.command("rollout")(cli_synth.rollout_cmd)
+    app.command("backward")(cli_synth.backward_cmd)
+    app.command("filter")(cli_synth.filter_cmd)
+
+
+@app.command()
+def synthesize(project: ProjectOpt = Path("."),
+               chunks: Annotated[int, typer.Option(help="Doc chunks to generate tasks from.")] = 3,
+               per_chunk: Annotated[int, typer.Option(help="Tasks per chunk.")] = 2,
+               tasks: Annotated[int, typer.Option(help="Tasks to roll out with the llm policy.")] = 3,
+               explore: Annotated[int, typer.Option(help="Exploration episodes.")] = 1,
+               max_steps: Annotated[int, typer.Option(help="Step limit per rollout.")] = 5,
+               concurrency: Annotated[int, typer.Option(help="Parallel rollout workers.")] = 1,
+               mode: Annotated[str, typer.Option(help="Backward mode: per-span or batched.")] = "batched",
+               max_span: Annotated[int, typer.Option(help="Longest span (0: no cap).")] = 4,
+               name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth") -> None:
+    """Run every stage (docs → tasks → rollouts → backward → committee) and print the funnel and usage."""
+    from lbi.cli_synth import progress_bar, usage_table
+    from lbi.synth.pipeline import SynthSizes
+    from lbi.synth.pipeline import synthesize as run_all
+
+    proj = _project(project)
+    sizes = SynthSizes(chunks=chunks, per_chunk=per_chunk, tasks=tasks, explore=explore, max_steps=max_steps,
+                       concurrency=concurrency, mode=mode, max_span=max_span)
+    report = run_all(proj, sizes, progress_bar, name=name)
+    console.print("funnel: " + " → ".join(f"{k} {v}" for k, v in report.funnel.items()))
+    console.print(usage_table(proj))
+
+
 def _mount_optional() -> None:
     """Sub-apps of other modules (environments, pipeline) join here when present."""
     try:
@@ -155,14 +189,23 @@ def _mount_optional() -> None:
     app.add_typer(env_app, name="env")
 
 
+_mount_pipeline()
 _mount_optional()
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from lbi.docs import DocsError
+    from lbi.envs import EnvError
+    from lbi.tasks import TaskFileError
+
+    return (DocsError, EnvError, TaskFileError)
 
 
 def main() -> None:
     """Console entry point: known failures print one line naming what to fix, exit code 2."""
     try:
         app()
-    except (ConfigError, StoreError, ModelError, local_llm.LocalModelError) as exc:
+    except (ConfigError, StoreError, ModelError, local_llm.LocalModelError, *_user_errors()) as exc:
         err.print("[bold red]error:[/] ", end="")
         err.print(str(exc), markup=False, highlight=False)
         sys.exit(2)

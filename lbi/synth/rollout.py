@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi.agent import Decision, ExplorePolicy, History, LLMPolicy
-from lbi.envs import EnvCrashed, make_env
+from lbi.envs import EnvCrashed, EnvError, make_env
 from lbi.envs.base import Env, Observation
 from lbi.errors import ModelAuthError, ModelError, UnknownModelError
 from lbi.project import Project, open_project
@@ -83,6 +83,7 @@ def plan(project: Project, run_name: str, *, policy: str, task_ids: Sequence[str
 
 
 def build_env(project: Project) -> Env:
+    """The configured environment; screenshots go to the project's `screenshots/`."""
     cfg = project.config.env
     return make_env(cfg.name, **{"screenshot_dir": str(project.screenshots_dir), **cfg.options})
 
@@ -208,7 +209,7 @@ def rollout(project: Project, run_name: str, *, policy: str | None = None, task_
             _run_inline(project, todo, run_id, max_steps, keys, progress)
         else:
             _run_parallel(project, todo, run_id, max_steps, workers, keys, progress)
-    except FATAL as exc:
+    except (*FATAL, EnvError) as exc:
         project.store.update_run(run_id, status="failed", message=str(exc))
         raise
     report.done, report.failed, report.steps = _finished(project, keys)

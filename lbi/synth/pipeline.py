@@ -1,0 +1,85 @@
+"""`lbi synthesize`: every stage in order on one project, sized to finish in minutes on a CPU."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from lbi import queries
+from lbi.project import Project
+from lbi.resources import add_source
+from lbi.synth.backward import construct
+from lbi.synth.generate import generate_tasks, pending_chunks
+from lbi.synth.judge import judge_examples
+from lbi.synth.rollout import rollout
+
+ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int], None]]]
+
+
+@dataclass
+class SynthSizes:
+    chunks: int = 3
+    per_chunk: int = 2
+    tasks: int = 3
+    explore: int = 1
+    max_steps: int = 5
+    concurrency: int = 1
+    mode: str = "batched"
+    max_span: int = 4
+    seed: int = 0
+
+
+@dataclass
+class SynthReport:
+    stages: dict[str, Any] = field(default_factory=dict)
+    funnel: dict[str, int] = field(default_factory=dict)
+
+
+def default_docs(project: Project) -> str | None:
+    """The environment's own documentation when the project has none (the Trac user guide for the demo)."""
+    if project.config.env.name in ("trac", "web"):
+        from lbi.envs.trac import trac_user_guide_dir
+
+        return str(trac_user_guide_dir())
+    if project.config.env.name == "sql":
+        from lbi.envs.trac import sql_demo_docs
+
+        return str(sql_demo_docs()[0].parent)
+    return None
+
+
+def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, name: str = "synth") -> SynthReport:
+    report = SynthReport()
+    if project.store.counts()["chunks"] == 0 and (docs := default_docs(project)):
+        report.stages["docs"] = add_source(project, docs)
+    pending = pending_chunks(project)
+    random.Random(sizes.seed).shuffle(pending)
+    chosen = pending[: sizes.chunks]
+    run_id = project.store.start_run(f"{name}-generate", "generate")
+    with progress("generate tasks") as tick:
+        report.stages["generate"] = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run_id,
+                                                   progress=tick)
+    project.store.update_run(run_id, status="done", done=len(chosen), total=len(chosen))
+    with progress("rollouts (llm)") as tick:
+        report.stages["rollout"] = rollout(project, f"{name}-llm", policy="llm", limit=sizes.tasks,
+                                           concurrency=sizes.concurrency, max_steps=sizes.max_steps, progress=tick)
+    if sizes.explore:
+        with progress("rollouts (explore)") as tick:
+            report.stages["explore"] = rollout(project, f"{name}-explore", policy="explore", episodes=sizes.explore,
+                                               concurrency=sizes.concurrency, max_steps=sizes.max_steps,
+                                               progress=tick)
+    run_id = project.store.start_run(f"{name}-backward", "backward")
+    with progress(f"backward ({sizes.mode})") as tick:
+        report.stages["backward"] = construct(project, mode=sizes.mode, max_span=sizes.max_span, run_id=run_id,
+                                              progress=tick)
+    project.store.update_run(run_id, status="done")
+    run_id = project.store.start_run(f"{name}-filter", "filter")
+    with progress("committee") as tick:
+        report.stages["filter"] = judge_examples(project, run_id=run_id, progress=tick)
+    project.store.update_run(run_id, status="done")
+    cfg = project.config
+    report.funnel = queries.funnel(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
+    return report

@@ -1,0 +1,69 @@
+"""Rollouts on a real SQLite environment: recording, resume, parallel workers, crashes."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lbi.envs import EnvError
+from lbi.project import Project
+from lbi.synth.rollout import plan, rollout
+
+
+@pytest.fixture
+def sql_project(project: Project, tmp_path: Path) -> Project:
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
+        conn.executemany("INSERT INTO items (name, price) VALUES (?, ?)", [("pen", 1.5), ("ink", 4.0)])
+    project.config.env.name = "sql"
+    project.config.env.options = {"db": str(db)}
+    project.config.synth.max_steps = 4
+    return project
+
+
+def test_explore_rollout_records_every_step(sql_project: Project) -> None:
+    report = rollout(sql_project, "walk", policy="explore", episodes=3, concurrency=1)
+    assert (report.planned, report.done, report.failed) == (3, 3, 0)
+    rows = sql_project.store.query("SELECT idx, observation, action, state_signature FROM steps ORDER BY id")
+    assert len(rows) == report.steps == 12
+    assert all(r["action"].startswith("execute_sql(") and r["observation"] for r in rows)
+    traj = sql_project.store.query("SELECT status, final_observation, policy FROM trajectories")
+    assert all(t["status"] == "done" and t["final_observation"] and t["policy"] == "explore" for t in traj)
+    run = sql_project.store.query("SELECT status, progress_done, progress_total FROM runs")[0]
+    assert tuple(run) == ("done", 3, 3)
+
+
+def test_rerunning_a_run_skips_finished_trajectories(sql_project: Project) -> None:
+    rollout(sql_project, "walk", policy="explore", episodes=2, concurrency=1)
+    again = rollout(sql_project, "walk", policy="explore", episodes=3, concurrency=1)
+    assert (again.skipped, again.done) == (2, 3)
+    assert sql_project.store.counts()["trajectories"] == 3
+
+
+def test_llm_policy_on_tasks_with_bad_model_replies(sql_project: Project) -> None:
+    sql_project.store.add_tasks([{"id": "t1", "instruction": "How many items are there?", "env": "sql"},
+                                 {"id": "h1", "instruction": "held out", "env": "sql", "split": "heldout"}])
+    items = plan(sql_project, "llm", policy="llm")
+    assert [i.task_id for i in items] == ["t1"]  # held-out tasks are never rolled out for synthesis
+    report = rollout(sql_project, "llm", policy="llm", concurrency=1)
+    assert report.done == 1
+    steps = sql_project.store.query("SELECT action, error, reasoning FROM steps")
+    # the fake model's actions are not valid SQL-env actions: each error is recorded, the episode goes on
+    assert len(steps) == 4 and all(s["error"] for s in steps)
+
+
+def test_parallel_workers_share_a_run(sql_project: Project) -> None:
+    report = rollout(sql_project, "par", policy="explore", episodes=4, concurrency=2)
+    assert (report.done, report.failed) == (4, 0)
+    keys = {r[0] for r in sql_project.store.query("SELECT key FROM trajectories")}
+    assert keys == {f"par/explore-{k}" for k in range(4)}
+
+
+def test_an_environment_that_cannot_start_stops_the_run_with_a_clear_error(sql_project: Project,
+                                                                          tmp_path: Path) -> None:
+    sql_project.config.env.options = {"db": str(tmp_path / "missing.db")}
+    with pytest.raises(EnvError, match="missing.db"):
+        rollout(sql_project, "broken", policy="explore", episodes=1, concurrency=1)
+    run = sql_project.store.query("SELECT status, message FROM runs WHERE name = 'broken'")[0]
+    assert run["status"] == "failed" and "missing.db" in run["message"]

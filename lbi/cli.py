@@ -152,6 +152,12 @@ def _mount_pipeline() -> None:
     app.command("rollout")(cli_synth.rollout_cmd)
     app.command("backward")(cli_synth.backward_cmd)
     app.command("filter")(cli_synth.filter_cmd)
+    from lbi import cli_use
+
+    app.command("index")(cli_use.index_cmd)
+    app.command("retrieve")(cli_use.retrieve_cmd)
+    app.command("eval")(cli_use.eval_cmd)
+    app.command("export")(cli_use.export_cmd)
 
 
 @app.command()

@@ -54,10 +54,14 @@ def _done_spans(project: Project, trajectory_id: int, mode: str) -> set[tuple[in
     return {(r[0], r[1]) for r in rows}
 
 
-def finished_trajectories(project: Project) -> list[int]:
-    rows = project.store.query("SELECT t.id FROM trajectories t WHERE t.status = 'done' AND EXISTS "
-                               "(SELECT 1 FROM steps s WHERE s.trajectory_id = t.id) ORDER BY t.id")
-    return [r[0] for r in rows]
+def finished_trajectories(project: Project, among: Sequence[int] | None = None) -> list[int]:
+    """Finished trajectories that may become training data: never those of held-out tasks or eval runs."""
+    rows = project.store.query(
+        "SELECT t.id FROM trajectories t LEFT JOIN tasks k ON k.id = t.task_id LEFT JOIN runs r ON r.id = t.run_id "
+        "WHERE t.status = 'done' AND COALESCE(k.split, 'synthetic') != 'heldout' AND COALESCE(r.kind, '') != 'eval' "
+        "AND EXISTS (SELECT 1 FROM steps s WHERE s.trajectory_id = t.id) ORDER BY t.id")
+    ids = [r[0] for r in rows]
+    return ids if among is None else [i for i in ids if i in set(among)]
 
 
 def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, mode: Mode | None = None,
@@ -68,7 +72,7 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     cap = project.config.synth.max_span if max_span is None else max_span
     if mode not in ("per-span", "batched"):
         raise ValueError(f"unknown backward mode {mode!r}: use per-span or batched")
-    ids = list(trajectory_ids) if trajectory_ids is not None else finished_trajectories(project)
+    ids = finished_trajectories(project, trajectory_ids)
     report = BackwardReport()
     llm = project.llm(run_id)
     describe = project.config.env.description

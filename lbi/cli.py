@@ -27,8 +27,6 @@ err = Console(stderr=True, soft_wrap=True)
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LBI_PROJECT",
                                           help="Project directory (holds lbi.toml and lbi.db).")]
-DEMO_DESCRIPTION = ("Trac 1.6, a web-based issue tracker and wiki served on 127.0.0.1: tickets (create, "
-                    "edit, query, reports, roadmap, milestones, components) and wiki pages.")
 
 
 def _project(path: Path) -> Project:
@@ -46,17 +44,21 @@ def _config_or_default(path: Path) -> Config:
 
 @app.command()
 def init(directory: Annotated[Path, typer.Argument(help="Directory to create the project in.")],
-         demo: Annotated[bool, typer.Option(help="Configure the bundled Trac demo.")] = False,
+         demo: Annotated[bool, typer.Option(help="The bundled Trac demo: its user guide and held-out tasks.")] = False,
          model: Annotated[str, typer.Option(help="Default model string for every role.")] = "",
          force: Annotated[bool, typer.Option(help="Rewrite lbi.toml if it exists.")] = False) -> None:
-    """Create a project directory with a documented lbi.toml and an empty store."""
-    config = Config(project=directory.resolve().name)
+    """Create a project directory with a documented lbi.toml and an empty store (idempotent)."""
     if demo:
-        config.project = "Trac demo"
-        config.env.description = DEMO_DESCRIPTION
-    if model:
-        config.models.default = model
-    project = init_project(directory, config, overwrite=force)
+        from lbi import demo as demo_mod
+
+        report = demo_mod.prepare(directory)
+        project = report.project
+        console.print(f"demo docs: {report.docs}; held-out tasks added: {report.tasks_added}")
+    else:
+        config = Config(project=directory.resolve().name)
+        if model:
+            config.models.default = model
+        project = init_project(directory, config, overwrite=force)
     console.print(f"project [bold]{project.config.project}[/] at {directory} "
                   f"(store schema v{project.store.version}, default model {project.config.models.default})")
 

@@ -74,9 +74,28 @@ def _schema_format(schema: type[BaseModel], model: str) -> dict[str, Any]:
             "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False}}
 
 
+def skeleton(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
+    """An example value of a JSON schema's shape (field names, placeholder values), for prompts.
+
+    Small models copy whatever text a prompt shows; a skeleton shows the shape without
+    descriptions they would echo back as content.
+    """
+    defs = defs if defs is not None else schema.get("$defs", {})
+    if "$ref" in schema:
+        return skeleton(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    if "anyOf" in schema:
+        return skeleton(next(s for s in schema["anyOf"] if s.get("type") != "null"), defs)
+    kind = schema.get("type")
+    if kind == "object":
+        return {key: skeleton(sub, defs) for key, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [skeleton(schema.get("items", {}), defs)]
+    return {"integer": 0, "number": 0.0, "boolean": True}.get(kind or "string", "...")
+
+
 def _with_schema_hint(messages: list[dict[str, Any]], schema: type[BaseModel]) -> list[dict[str, Any]]:
-    hint = ("Reply with one JSON object only, no prose, matching this JSON schema:\n"
-            + json.dumps(schema.model_json_schema(), separators=(",", ":")))
+    hint = ("Reply with one JSON object only, no prose, shaped like this: "
+            + json.dumps(skeleton(schema.model_json_schema())))
     if messages and messages[0].get("role") == "system":
         return [{**messages[0], "content": f"{messages[0]['content']}\n\n{hint}"}, *messages[1:]]
     return [{"role": "system", "content": hint}, *messages]

@@ -17,6 +17,7 @@ from lbi.config import Config  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.envs_fixtures"]
 LOCAL_TEST_PORT = 8797
 
 

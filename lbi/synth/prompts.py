@@ -11,7 +11,8 @@ OBS_CHARS = 500
 
 
 class TaskProposals(BaseModel):
-    instructions: list[str] = Field(description="Realistic user instructions, one sentence each.")
+    instructions: list[str] = Field(min_length=1, max_length=10,
+                                    description="Realistic user instructions, one sentence each.")
 
 
 class SpanInstruction(BaseModel):

@@ -1,0 +1,55 @@
+"""The bundled demo project: Trac 1.6 with its own user guide as the documentation.
+
+`prepare(dir)` creates (or reuses) the project, loads the Trac user guide that ships inside the
+Trac wheel, and imports the held-out web tasks; it is idempotent, so `make run` calls it every time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lbi.config import Config
+from lbi.project import Project, init_project
+
+DESCRIPTION = ("Trac 1.6, a web-based issue tracker and wiki served on 127.0.0.1: tickets (create, edit, "
+               "comment, change priority, component, milestone, owner), custom queries, reports, the roadmap "
+               "with milestones, the timeline, and wiki pages (view, create, edit).")
+SEED_TASKS = [
+    "Create a ticket titled 'Crash when saving a report' in component 'backend' with priority 'major'.",
+    "Show all open tickets owned by alice, sorted by priority.",
+    "Add a wiki page named MeetingNotes with the text 'Weekly sync notes'.",
+    "Find which milestone is due next on the roadmap.",
+]
+
+
+@dataclass
+class DemoReport:
+    project: Project
+    docs: str
+    tasks_added: int
+
+
+def demo_config() -> Config:
+    config = Config(project="Trac demo")
+    config.env.name = "trac"
+    config.env.description = DESCRIPTION
+    config.env.seed_tasks = list(SEED_TASKS)
+    return config
+
+
+def tasks_file() -> Path:
+    return Path(__file__).resolve().parent.parent / "data" / "demo" / "tasks" / "trac_web.jsonl"
+
+
+def prepare(directory: Path) -> DemoReport:
+    from lbi.envs.trac import trac_user_guide_dir
+    from lbi.resources import add_source
+    from lbi.tasks import load_tasks
+
+    project = init_project(directory, demo_config())
+    docs = add_source(project, trac_user_guide_dir())
+    tasks = load_tasks(tasks_file())
+    added = project.store.add_tasks({"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
+                                     "spec_json": t.model_dump(mode="json")} for t in tasks)
+    return DemoReport(project, docs.summary(), added)

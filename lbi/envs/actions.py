@@ -1,0 +1,216 @@
+"""BrowserGym-style actions: specs whose docs are the prompt, and a parser for model text.
+
+An action is one Python-style call with literal arguments: ``click('12')``,
+``fill('field-summary', "Crash on save")``, ``scroll(0, 300)``, ``stop("42")``.
+The parser accepts what models usually write around it (a code fence, an ``Action:``
+label, reasoning lines before the call) and rejects anything else with an error that
+says what went wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_MISSING = object()
+
+
+class ActionParseError(ValueError):
+    """The text is not one valid action; the message is shown to the agent."""
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action: ``name(params...)``; ``params`` are ``(name, type)`` or
+    ``(name, type, default)``; ``doc`` and ``example`` become the prompt text."""
+
+    name: str
+    params: tuple[tuple[Any, ...], ...]
+    doc: str
+    example: str = ""
+
+    def signature(self) -> str:
+        parts = []
+        for p in self.params:
+            typ = _type_name(p[1])
+            parts.append(f"{p[0]}: {typ}" + (f" = {p[2]!r}" if len(p) > 2 else ""))
+        return f"{self.name}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Action:
+    """A parsed action: name and arguments in parameter order (defaults filled in)."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    raw: str = ""
+
+    def to_text(self) -> str:
+        return f"{self.name}({', '.join(_lit(a) for a in self.args)})"
+
+    @property
+    def bid(self) -> str | None:
+        """The element id the action targets, if its first parameter is a bid."""
+        return str(self.args[0]) if self.args and self.name in BID_ACTIONS else None
+
+
+BID_ACTIONS = {"click", "dblclick", "hover", "fill", "clear", "select_option", "check",
+               "uncheck", "press", "focus"}
+
+
+def _lit(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def _type_name(typ: Any) -> str:
+    if isinstance(typ, tuple):
+        return " | ".join(_type_name(t) for t in typ)
+    return {str: "str", float: "float", int: "int", bool: "bool", list: "list[str]"}.get(
+        typ, getattr(typ, "__name__", str(typ)))
+
+
+def describe_actions(specs: dict[str, ActionSpec]) -> str:
+    """Prompt text for an action space (one block per action)."""
+    lines = ["Reply with exactly one action, a single function call with literal arguments:"]
+    for spec in specs.values():
+        lines.append(f"\n{spec.signature()}\n    {spec.doc}")
+        if spec.example:
+            lines.append(f"    Example: {spec.example}")
+    return "\n".join(lines)
+
+
+_FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.S)
+_LABEL = re.compile(r"^\s*(?:action|next action)\s*:\s*", re.I)
+
+
+def parse_action(text: str, specs: dict[str, ActionSpec],
+                 bare: tuple[str, tuple[str, ...]] | None = None) -> Action:
+    """Turn the model's text into an :class:`Action` of ``specs`` or raise
+    :class:`ActionParseError`.
+
+    ``bare = (action_name, fence_languages)``: a fenced block in one of those languages
+    (e.g. ```` ```sql ````) whose body is not a call becomes ``action_name(body)``.
+    """
+    if not isinstance(text, str):
+        raise ActionParseError(f"an action must be text, not {type(text).__name__}")
+    source = text.strip()
+    if not source:
+        raise ActionParseError("empty action; " + _allowed(specs))
+    fences = _FENCE.findall(source)
+    if fences:
+        lang, body = fences[-1]
+        body = body.strip()
+        if bare and lang.lower() in bare[1] and not _looks_like_call(body, specs):
+            return Action(bare[0], (body,), raw=text)
+        source = body
+    source = _LABEL.sub("", source).strip()
+    call = _find_call(source, specs)
+    return _to_action(call, specs, text)
+
+
+def _looks_like_call(body: str, specs: dict[str, ActionSpec]) -> bool:
+    match = re.match(r"\s*([A-Za-z_]\w*)\s*\(", body)
+    return bool(match and match.group(1) in specs)
+
+
+def _find_call(source: str, specs: dict[str, ActionSpec]) -> ast.Call:
+    try:
+        tree = ast.parse(source, mode="exec")
+    except SyntaxError:
+        tree = None
+    if tree is not None:
+        calls = [n.value for n in tree.body
+                 if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
+        if len(tree.body) == 1 and calls:
+            return calls[0]
+        if len(calls) > 1 and len(calls) == len(tree.body):
+            raise ActionParseError(f"found {len(calls)} actions; give exactly one per step")
+    # Prose around the call: take the last line that starts a known action.
+    lines = source.splitlines()
+    starts = [i for i, line in enumerate(lines)
+              if (m := re.match(r"\s*`?([A-Za-z_]\w*)\s*\(", line)) and m.group(1) in specs]
+    for i in reversed(starts):
+        for j in range(i + 1, len(lines) + 1):
+            chunk = "\n".join(lines[i:j]).strip().strip("`").strip()
+            # models put raw newlines inside string literals: retry with them escaped
+            for variant in (chunk, chunk.replace("\n", "\\n")):
+                try:
+                    node = ast.parse(variant, mode="eval").body
+                except SyntaxError:
+                    continue
+                if isinstance(node, ast.Call):
+                    return node
+    name = re.match(r"\s*([A-Za-z_]\w*)\s*\(", source)
+    if name and name.group(1) not in specs:
+        raise ActionParseError(f"unknown action {name.group(1)!r}; " + _allowed(specs))
+    if name:
+        raise ActionParseError(f"could not parse {source[:200]!r} as a call: check quotes "
+                               "and parentheses; arguments must be literals")
+    raise ActionParseError(f"no action found in {source[:200]!r}; " + _allowed(specs))
+
+
+def _allowed(specs: dict[str, ActionSpec]) -> str:
+    return "allowed actions: " + ", ".join(s.signature() for s in specs.values())
+
+
+def _to_action(call: ast.Call, specs: dict[str, ActionSpec], raw: str) -> Action:
+    if not isinstance(call.func, ast.Name):
+        raise ActionParseError(f"{ast.unparse(call.func)!r} is not an action name; "
+                               + _allowed(specs))
+    name = call.func.id
+    spec = specs.get(name)
+    if spec is None:
+        raise ActionParseError(f"unknown action {name!r}; " + _allowed(specs))
+    try:
+        pos = [ast.literal_eval(a) for a in call.args]
+        kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    except (ValueError, TypeError, SyntaxError) as err:
+        raise ActionParseError(f"{name}(): arguments must be literal values "
+                               f"(strings, numbers, lists): {err}") from None
+    if None in kw:
+        raise ActionParseError(f"{name}(): **kwargs are not allowed")
+    if len(pos) > len(spec.params):
+        raise ActionParseError(f"{name}() takes {len(spec.params)} argument(s), got "
+                               f"{len(pos)}; usage: {spec.signature()}")
+    values: list[Any] = []
+    for i, param in enumerate(spec.params):
+        pname, ptype = param[0], param[1]
+        if i < len(pos):
+            if pname in kw:
+                raise ActionParseError(f"{name}(): {pname} given twice")
+            value = pos[i]
+        elif pname in kw:
+            value = kw.pop(pname)
+        elif len(param) > 2:
+            value = param[2]
+        else:
+            raise ActionParseError(f"{name}() is missing {pname!r}; usage: "
+                                   f"{spec.signature()}")
+        values.append(_coerce(name, pname, ptype, value, spec))
+    extra = set(kw) - {p[0] for p in spec.params}
+    if extra:
+        raise ActionParseError(f"{name}() got unexpected argument(s) {sorted(extra)}; "
+                               f"usage: {spec.signature()}")
+    return Action(name, tuple(values), raw=raw)
+
+
+def _coerce(name: str, pname: str, ptype: Any, value: Any, spec: ActionSpec) -> Any:
+    types = ptype if isinstance(ptype, tuple) else (ptype,)
+    if pname == "bid" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    for typ in types:
+        if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if typ is list and isinstance(value, list | tuple) and all(
+                isinstance(v, str) for v in value):
+            return list(value)
+        if typ is str and isinstance(value, str):
+            return value
+        if typ is bool and isinstance(value, bool):
+            return value
+    raise ActionParseError(f"{name}(): {pname} must be {_type_name(ptype)}, got "
+                           f"{value!r}; usage: {spec.signature()}")

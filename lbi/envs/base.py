@@ -1,0 +1,299 @@
+"""The environment protocol shared by every lbi environment.
+
+Gymnasium's shape, BrowserGym's habits:
+
+* ``reset(task) -> Observation`` starts an episode (from the task's start state);
+* ``step(action) -> Observation`` takes a typed :class:`~lbi.envs.actions.Action` or the
+  model's raw text; anything that goes wrong with the action (parse error, unknown element,
+  forbidden origin, SQL error, time limit) comes back as ``Observation.last_action_error``
+  and the episode goes on;
+* a crashed browser/server ends the episode: ``done=True`` and ``info["crashed"]`` set;
+  :class:`EnvCrashed` is raised only by ``reset`` when the environment cannot start at all;
+* ``close()`` is idempotent; every env is a context manager.
+
+Environments are chosen by name (``lbi.toml``) through the registry at the bottom.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from lbi.envs.actions import Action, ActionParseError, ActionSpec, describe_actions, parse_action
+
+if TYPE_CHECKING:
+    from lbi.tasks import Task
+
+
+class EnvError(Exception):
+    """Base class of the environment errors."""
+
+
+class EnvCrashed(EnvError):
+    """The environment cannot start (raised from ``reset``) or died for good."""
+
+
+class EnvClosed(EnvError):
+    """``reset``/``step`` was called after ``close()``."""
+
+
+class UnknownEnv(EnvError, KeyError):
+    """No environment is registered under that name."""
+
+
+class Observation(BaseModel):
+    """What the agent sees after ``reset`` or ``step``."""
+
+    text: str = Field(description="Observation text shown to the agent (AX tree, table, stdout).")
+    url: str | None = Field(default=None, description="Current URL (web only).")
+    title: str | None = Field(default=None, description="Page title (web only).")
+    focused: str | None = Field(default=None, description="bid of the focused element (web).")
+    screenshot: str | None = Field(default=None, description="Path of a PNG screenshot.")
+    last_action_error: str | None = Field(
+        default=None, description="Why the last action failed; None if it succeeded.")
+    state_signature: str = Field(
+        default="", description="Stable key of the state, for observation-based retrieval.")
+    done: bool = Field(default=False, description="The episode is over (stop/crash).")
+    answer: str | None = Field(
+        default=None, description="The agent's answer (stop / send_msg_to_user).")
+    step: int = Field(default=0, description="Step index: 0 after reset.")
+    info: dict[str, Any] = Field(default_factory=dict, description="Extra, env-specific data.")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Something an exploration policy may do next.
+
+    ``kind`` is ``click``, ``fill`` or ``select`` (web elements, which then have a ``bid``)
+    or ``action`` (a complete action string in ``action``, for sql/shell).
+    """
+
+    kind: str
+    bid: str = ""
+    role: str = ""
+    name: str = ""
+    options: tuple[str, ...] = ()
+    action: str | None = None
+
+
+@runtime_checkable
+class Env(Protocol):
+    """The contract every environment honours (checked by tests/test_conformance.py)."""
+
+    name: str
+    deterministic_reset: bool
+
+    def reset(self, task: Task | None = None, *, episode_id: str | None = None
+              ) -> Observation: ...
+
+    def step(self, action: str | Action) -> Observation: ...
+
+    def close(self) -> None: ...
+
+    def action_space_doc(self) -> str: ...
+
+    def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]: ...
+
+    def __enter__(self) -> Env: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+COMMON_ACTIONS: dict[str, ActionSpec] = {
+    spec.name: spec for spec in (
+        ActionSpec("send_msg_to_user", (("text", str),),
+                   "Send a message (your answer) to the user; this ends the episode.",
+                   'send_msg_to_user("The ticket was created as #21.")'),
+        ActionSpec("stop", (("answer", str, ""),),
+                   "Stop: the task is done (or impossible); give the answer if one is asked.",
+                   'stop("42")'),
+        ActionSpec("noop", (("wait_ms", float, 0.0),),
+                   "Do nothing (optionally wait wait_ms milliseconds).", "noop()"),
+    )
+}
+
+
+class BaseEnv:
+    """Shared machinery: parsing, step counting, timing, close/context-manager contract.
+
+    Subclasses set ``name``, ``actions`` and implement ``_reset`` and ``_execute``.
+    """
+
+    name: ClassVar[str] = "base"
+    deterministic_reset: ClassVar[bool] = True
+    actions: ClassVar[dict[str, ActionSpec]] = COMMON_ACTIONS
+    bare_action: ClassVar[tuple[str, tuple[str, ...]] | None] = None  # (action, fence langs)
+    intro: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._steps = 0
+        self._done = False
+        self.task: Task | None = None
+        self.episode_id: str = ""
+        self.last_obs: Observation | None = None
+
+    # -- contract -------------------------------------------------------------------
+    def reset(self, task: Task | None = None, *, episode_id: str | None = None
+              ) -> Observation:
+        if self._closed:
+            raise EnvClosed(f"{self.name} env is closed")
+        self.task = task
+        self.episode_id = episode_id or (f"{task.id}-{int(time.time() * 1000)}" if task
+                                         else f"ep-{int(time.time() * 1000)}")
+        self._steps = 0
+        self._done = False
+        start = time.perf_counter()
+        obs = self._reset(task)
+        obs.step = 0
+        obs.info.setdefault("latency_s", round(time.perf_counter() - start, 4))
+        self.last_obs = obs
+        return obs
+
+    def step(self, action: str | Action) -> Observation:
+        if self._closed:
+            raise EnvClosed(f"{self.name} env is closed")
+        start = time.perf_counter()
+        self._steps += 1  # index of the observation being produced
+        if self._done:
+            obs = self._finished_obs("the episode is over; call reset() first")
+        else:
+            try:
+                parsed = action if isinstance(action, Action) else self.parse(action)
+            except ActionParseError as err:
+                obs = self._error_obs(str(err))
+            else:
+                obs = self._dispatch(parsed)
+                obs.info.setdefault("action", parsed.to_text())
+        obs.step = self._steps
+        obs.info["latency_s"] = round(time.perf_counter() - start, 4)
+        self._done = self._done or obs.done
+        self.last_obs = obs
+        return obs
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._close()
+
+    def __enter__(self) -> BaseEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- helpers ----------------------------------------------------------------------
+    def parse(self, text: str) -> Action:
+        return parse_action(text, self.actions, bare=self.bare_action)
+
+    def action_space_doc(self) -> str:
+        head = self.intro.strip() + "\n\n" if self.intro else ""
+        return head + describe_actions(self.actions)
+
+    def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
+        return []
+
+    def _dispatch(self, action: Action) -> Observation:
+        if action.name not in self.actions:
+            return self._error_obs(f"action {action.name}() is not available in the "
+                                   f"{self.name} environment")
+        if action.name in ("stop", "send_msg_to_user"):
+            obs = self._observe()
+            obs.done, obs.answer = True, str(action.args[0])
+            return obs
+        if action.name == "noop":
+            time.sleep(min(float(action.args[0]), 10_000) / 1000)
+            return self._observe()
+        return self._execute(action)
+
+    def _error_obs(self, error: str) -> Observation:
+        obs = self._observe()
+        obs.last_action_error = error
+        return obs
+
+    def _finished_obs(self, error: str) -> Observation:
+        base = self.last_obs or Observation(text="")
+        return base.model_copy(update={"last_action_error": error, "done": True,
+                                       "info": dict(base.info)})
+
+    # -- to implement -----------------------------------------------------------------
+    def _reset(self, task: Task | None) -> Observation:
+        raise NotImplementedError
+
+    def _execute(self, action: Action) -> Observation:
+        raise NotImplementedError
+
+    def _observe(self) -> Observation:
+        """Observation of the current state without acting."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release resources (called once)."""
+
+
+# -- registry -----------------------------------------------------------------------------
+EnvFactory = Callable[..., Env]
+
+
+@dataclass
+class _Entry:
+    factory: EnvFactory
+    description: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_env(name: str, factory: EnvFactory, *, description: str = "",
+                 replace: bool = False) -> None:
+    """Register ``factory(**options) -> Env`` under ``name`` (plugins use this too)."""
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"an environment named {name!r} is already registered")
+    _REGISTRY[name] = _Entry(factory, description)
+
+
+def make_env(name: str, **options: Any) -> Env:
+    """Build the environment registered under ``name`` with ``options``."""
+    _load_plugins()
+    try:
+        entry = _REGISTRY[name]
+    except KeyError:
+        raise UnknownEnv(f"unknown environment {name!r}; registered: "
+                         f"{', '.join(list_envs())}") from None
+    return entry.factory(**options)
+
+
+def list_envs() -> list[str]:
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def describe_env(name: str) -> str:
+    _load_plugins()
+    return _REGISTRY[name].description
+
+
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Environments from installed packages: entry point group ``lbi.envs``."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="lbi.envs"):
+        if ep.name not in _REGISTRY:
+            register_env(ep.name, ep.load(), description=f"plugin {ep.value}")

@@ -42,6 +42,7 @@ $(TRAC_VENV)/.installed: requirements-trac.txt
 run: setup
 	$(BIN)/lbi init $(DEMO) --demo
 	$(BIN)/lbi llm serve -p $(DEMO)
+	$(BIN)/lbi synthesize -p $(DEMO) --background
 	LBI_PROJECT=$(DEMO) $(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
 	  --server.port $(PORT) --browser.gatherUsageStats false
 

@@ -172,13 +172,29 @@ def synthesize(project: ProjectOpt = Path("."),
                concurrency: Annotated[int, typer.Option(help="Parallel rollout workers.")] = 1,
                mode: Annotated[str, typer.Option(help="Backward mode: per-span or batched.")] = "batched",
                max_span: Annotated[int, typer.Option(help="Longest span (0: no cap).")] = 4,
-               name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth") -> None:
+               name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth",
+               background: Annotated[bool, typer.Option(help="Start as a background job and return.")] = False
+               ) -> None:
     """Run every stage (docs → tasks → rollouts → backward → committee) and print the funnel and usage."""
     from lbi.cli_synth import progress_bar, usage_table
     from lbi.synth.pipeline import SynthSizes
     from lbi.synth.pipeline import synthesize as run_all
 
     proj = _project(project)
+    if background:
+        from lbi import jobs
+
+        live = [r for r in proj.store.query("SELECT name, pid FROM runs WHERE name LIKE ? AND status = 'running'",
+                                            (f"{name}-%",)) if jobs.is_alive(r["pid"])]
+        if live:
+            console.print(f"synthesis {name} is already running (pid {live[0]['pid']})")
+            return
+        args = ["synthesize", "--chunks", str(chunks), "--per-chunk", str(per_chunk), "--tasks", str(tasks),
+                "--explore", str(explore), "--max-steps", str(max_steps), "--concurrency", str(concurrency),
+                "--mode", mode, "--max-span", str(max_span), "--name", name]
+        job = jobs.start(proj.dir, args, name)
+        console.print(f"synthesis running in the background (pid {job.pid}); log: {job.log}")
+        return
     sizes = SynthSizes(chunks=chunks, per_chunk=per_chunk, tasks=tasks, explore=explore, max_steps=max_steps,
                        concurrency=concurrency, mode=mode, max_span=max_span)
     report = run_all(proj, sizes, progress_bar, name=name)

@@ -9,6 +9,8 @@ DEMO ?= projects/demo
 PORT ?= 8501
 APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core
 PYTEST_ARGS ?=
+# pip's configured file:// indexes warn once per package; keep the log readable.
+QUIET_PIP := 2>&1 | grep -v 'is ignored: it is neither a file nor a directory'; exit $${PIPESTATUS[0]}
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -30,13 +32,13 @@ apt:
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@echo "installing Python packages into $(VENV) (first time on a machine: llama-cpp-python compiles, ~15 min)"
-	$(BIN)/pip install -q --progress-bar off -c constraints.txt -r requirements.txt
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --progress-bar off -c constraints.txt -r requirements.txt $(QUIET_PIP)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	@touch $@
 
 $(TRAC_VENV)/.installed: requirements-trac.txt
 	@test -x $(TRAC_VENV)/bin/python || $(PY) -m venv $(TRAC_VENV)
-	$(TRAC_VENV)/bin/pip install -q --progress-bar off -r requirements-trac.txt
+	$(TRAC_VENV)/bin/pip install -q --progress-bar off -r requirements-trac.txt $(QUIET_PIP)
 	@touch $@
 
 run: setup

@@ -30,17 +30,23 @@ def index_cmd(project: ProjectOpt = Path("."),
 
 def retrieve_cmd(instruction: Annotated[str, typer.Argument(help="A task instruction.")],
                  project: ProjectOpt = Path("."),
-                 mode: Annotated[str, typer.Option(help="agentic, examples-rag or docs-rag")] = "agentic") -> None:
-    """Show what a retrieval mode returns for an instruction at the environment's start state."""
-    from lbi.retrieval import Retriever, describe
-    from lbi.synth.rollout import build_env, task_from_row
+                 modes: Annotated[str, typer.Option(help="Comma-separated: agentic, examples-rag, docs-rag")
+                                  ] = "agentic,examples-rag,docs-rag",
+                 task: Annotated[str, typer.Option(help="Start from this task's start state (task id).")] = "",
+                 out: Annotated[Path | None, typer.Option(help="Also write the JSON result to this file.")] = None
+                 ) -> None:
+    """Show what each retrieval mode returns for an instruction at the environment's start state."""
+    from lbi.retrieval import compare
 
     proj = open_project(project)
-    retriever = Retriever(proj, mode)
-    with build_env(proj) as env:
-        obs = env.reset(task_from_row({"id": "query", "instruction": instruction, "env": proj.config.env.name}))
-        result = retriever.retrieve(instruction, obs)
-    console.print_json(json.dumps(describe(result)))
+    result = compare(proj, instruction, [m.strip() for m in modes.split(",") if m.strip()], task_id=task or None)
+    text = json.dumps(result, indent=2)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    console.print_json(text)
 
 
 def eval_cmd(project: ProjectOpt = Path("."),

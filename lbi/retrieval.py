@@ -182,3 +182,21 @@ def describe(result: RetrievalResult) -> dict[str, Any]:
                                   "observation": rows(result.observation_hits), "model": rows(result.model_hits),
                                   "instruction": rows(result.instruction_hits), "used": len(result.used)},
                                  default=str))
+
+
+def compare(project: Project, instruction: str, modes: list[str], task_id: str | None = None) -> dict[str, Any]:
+    """Every mode's retrieval for one instruction at the start state of the environment (or of a task)."""
+    from lbi.synth.rollout import build_env, task_from_row
+
+    rows = project.store.query("SELECT id, instruction, env, spec_json FROM tasks WHERE id = ?", (task_id,)) \
+        if task_id else []
+    row = dict(rows[0]) if rows else {"id": "query", "instruction": instruction, "env": project.config.env.name}
+    index = Index(project)
+    index.sync()
+    with build_env(project) as env:
+        obs = env.reset(task_from_row(row))
+        results = {mode: describe(Retriever(project, mode, index=index).retrieve(instruction, obs, History()))
+                   for mode in modes}
+    return {"instruction": instruction, "task": task_id,
+            "observation": {"url": obs.url, "title": obs.title, "state_signature": obs.state_signature},
+            "index": index.counts(), "results": results}

@@ -152,3 +152,15 @@ def test_export_counts_missing_screenshots(filled: Project, tmp_path: Path) -> N
     report = export(filled, tmp_path / "out.jsonl")
     assert report.missing_screenshots > 0
     assert "missing on disk: " + str(report.missing_screenshots) in report.card.read_text()
+
+
+def test_compare_modes_at_a_task_start_state(filled: Project) -> None:
+    from lbi.retrieval import compare
+
+    data = compare(filled, "How many items are in the shop?", ["agentic", "examples-rag", "docs-rag"],
+                   task_id="h-count")
+    assert set(data["results"]) == {"agentic", "examples-rag", "docs-rag"}
+    assert data["observation"]["state_signature"]
+    assert data["results"]["agentic"]["observation"] and data["results"]["agentic"]["query"]
+    assert data["results"]["docs-rag"]["instruction"][0]["kind"] == "doc"
+    assert data["index"]["examples"] > 0

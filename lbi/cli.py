@@ -139,7 +139,7 @@ def llm_ask(prompt: Annotated[str, typer.Argument(help="What to ask.")],
         config.llm.cache = False
         client = LLM(config)
     result = client.ask(prompt, role=role, model=model or None, max_tokens=max_tokens)
-    console.print(result.text, markup=False, highlight=False)
+    typer.echo(result.text)
     hit = " \\[cache hit]" if result.cache_hit else ""
     err.print(f"[dim]{result.model}: {result.prompt_tokens} prompt + {result.completion_tokens} completion tokens "
               f"in {result.latency_ms / 1000:.2f}s ({result.tokens_per_s:.1f} tokens/s)"

@@ -32,11 +32,21 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def valid_utf8(text: str) -> str:
+    """`text` with lone surrogates (a model reply cut mid-character, bytes decoded with surrogateescape)
+    replaced by U+FFFD: SQLite stores UTF-8 only and would refuse the whole row."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return valid_utf8(redact(value))
     if isinstance(value, (dict, list)):
-        return redact(json.dumps(value, ensure_ascii=False, default=str))
+        return valid_utf8(redact(json.dumps(value, ensure_ascii=False, default=str)))
     return value
 
 

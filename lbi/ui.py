@@ -1,16 +1,28 @@
-"""Helpers shared by the Streamlit pages: the current project, escaped text. Pages stay thin."""
+"""Helpers shared by the Streamlit pages: the current project, escaped text, step views. Pages stay thin.
+
+Everything that came from documents, web pages or models goes through `text`, `st.code` or
+`st.dataframe`: never Markdown or HTML, so a `<script>` in a document stays text.
+"""
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
+from lbi import views
 from lbi.config import ConfigError
 from lbi.project import Project, open_project
 
 DEFAULT_PROJECT = os.environ.get("LBI_PROJECT", "projects/demo")
+STATUS_ICONS = {"running": ":material/hourglass_top:", "done": ":material/check_circle:",
+                "failed": ":material/error:", "pending": ":material/schedule:"}
 
 
 @st.cache_resource(show_spinner=False)
@@ -20,6 +32,18 @@ def _open(path: str, mtime: float) -> Project:
 
 def project_dir() -> str:
     return st.session_state.setdefault("project_dir", DEFAULT_PROJECT)
+
+
+def default_who() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser() or "researcher"
+    except (KeyError, OSError):
+        return "researcher"
+
+
+def who() -> str:
+    """The name recorded with overrides and edits (the sidebar's "Your name" field)."""
+    return (st.session_state.setdefault("who", default_who()) or "").strip() or "researcher"
 
 
 def current_project() -> Project | None:
@@ -33,6 +57,187 @@ def current_project() -> Project | None:
         return None
 
 
+def require_project() -> Project:
+    """The current project, or stop the page (the error with the `lbi init` hint is already shown)."""
+    project = current_project()
+    if project is None:
+        st.stop()
+    return project
+
+
+def judges(project: Project) -> list[str]:
+    return [j.name for j in project.config.models.judges]
+
+
 def text(value: object) -> None:
     """Show text from documents, pages or models as plain text: never rendered as HTML or Markdown."""
     st.text(str(value) if value is not None else "")
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def escape_md(value: object) -> str:
+    """Data made safe for a Markdown-rendering label (expander titles, captions): every Markdown
+    character is backslash-escaped, so no link, image or emphasis can come from data."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def labelled(label: str, value: object) -> None:
+    """A caption (our own words) above data shown as escaped text."""
+    st.caption(label)
+    text(value)
+
+
+def table(rows: Sequence[dict[str, Any]], **options: Any) -> pd.DataFrame:
+    """Rows as an escaped dataframe (full width, no index); returns the frame."""
+    frame = pd.DataFrame(list(rows))
+    st.dataframe(frame, hide_index=True, width="stretch", **options)
+    return frame
+
+
+def screenshot(path: str | None, project_dir: Path, *, caption: str | None = None) -> None:
+    """The step's screenshot, or a clear note when there is none or its file is gone."""
+    if not path:
+        st.caption("No screenshot for this step (this environment does not take any).")
+        return
+    file = views.screenshot_file(path, project_dir)
+    if file is None:
+        st.warning("Screenshot file is missing on disk:")
+        text(path)
+        return
+    st.image(str(file), caption=caption, width="stretch")
+
+
+def step_detail(step: dict[str, Any], project_dir: Path, *, with_screenshot: bool = True) -> None:
+    """One recorded step: action, reasoning, URL, error, screenshot, observation (collapsible)."""
+    left, right = st.columns([3, 2]) if with_screenshot else (st.container(), None)
+    with left:
+        st.caption("Action")
+        st.code(step.get("action") or "(none)", language=None, wrap_lines=True)
+        if step.get("reasoning"):
+            labelled("Reasoning", step["reasoning"])
+        if step.get("url"):
+            labelled("URL", step["url"])
+        if step.get("error"):
+            st.caption("Error")
+            st.code(step["error"], language=None, wrap_lines=True)
+        latency = step.get("latency_ms")
+        if latency is not None:
+            st.caption(f"Latency {latency:.0f} ms · state {escape_md(step.get('state_signature') or '—')}")
+    if right is not None:
+        with right:
+            screenshot(step.get("screenshot"), project_dir, caption=f"step {step['idx']}")
+    with st.expander(f"Observation before step {step['idx']}", expanded=False):
+        st.code(step.get("observation") or "(empty)", language=None, wrap_lines=True)
+
+
+def steps_compact(steps: Sequence[dict[str, Any]], project_dir: Path) -> None:
+    """Several steps, each in its own expander (the first one open)."""
+    for n, step in enumerate(steps):
+        label = f"Step {step['idx']}: {escape_md((step.get('action') or '')[:90])}"
+        with st.expander(label, expanded=n == 0):
+            step_detail(step, project_dir)
+
+
+def run_progress(runs: Sequence[dict[str, Any]]) -> None:
+    """A progress bar per run (name, kind, status, done/total, message)."""
+    for run in runs:
+        total = run.get("progress_total") or 0
+        done = run.get("progress_done") or 0
+        icon = STATUS_ICONS.get(run["status"], "•")
+        label = f"{icon} {escape_md(run['name'])} ({run['kind']}, {run['status']}) — {done}/{total}"
+        st.progress(min(done / total, 1.0) if total else 0.0, text=label)
+        if run.get("message"):
+            st.caption(escape_md(run["message"]))
+
+
+def empty(message: str) -> None:
+    """An empty-state note (our own words; never interpolate data into it)."""
+    st.info(message, icon="ℹ️")
+
+
+def start_job(project: Project, args: list[str], name: str) -> None:
+    """Start `lbi ARGS` in the background (lbi.jobs) and remember it for `job_log`."""
+    from lbi import jobs
+
+    job = jobs.start(project.dir, args, name)
+    st.session_state.setdefault("jobs", []).append({"name": job.name, "pid": job.pid, "log": str(job.log)})
+    st.toast(f"Started {name} in the background (pid {job.pid}).")
+
+
+def job_log(prefix: str = "") -> None:
+    """Background jobs started from this session (whose name starts with `prefix`): status and log tail."""
+    from lbi import jobs
+
+    for job in reversed(st.session_state.get("jobs", [])):
+        if not job["name"].startswith(prefix):
+            continue
+        state = "running" if jobs.is_alive(job["pid"]) else "finished"
+        with st.expander(f"Job {escape_md(job['name'])} — {state} (pid {job['pid']})", expanded=state == "running"):
+            st.code(jobs.tail(Path(job["log"]), 30) or "(no output yet)", language=None)
+
+
+def _shift(key: str, delta: int, last: int) -> None:
+    st.session_state[key] = min(max(st.session_state.get(key, 0) + delta, 0), last)
+
+
+def step_picker(key: str, count: int) -> int:
+    """Previous / next buttons and a slider over `count` steps; returns the chosen index."""
+    last = max(count - 1, 0)
+    st.session_state[key] = min(st.session_state.get(key, 0), last)
+    prev_col, slider_col, next_col = st.columns([1, 6, 1], vertical_alignment="bottom")
+    prev_col.button("◀ Previous", key=f"{key}-prev", on_click=_shift, args=(key, -1, last),
+                    disabled=st.session_state[key] <= 0, width="stretch")
+    next_col.button("Next ▶", key=f"{key}-next", on_click=_shift, args=(key, 1, last),
+                    disabled=st.session_state[key] >= last, width="stretch")
+    if count > 1:
+        slider_col.slider("Step", 0, last, key=key)
+    else:
+        slider_col.caption("Step 0 of 1")
+    return int(st.session_state[key])
+
+
+STATUS_COLOURS = {views.NO_EXAMPLE: "#e9ecef", views.EXAMPLE: "#9ecae1", views.KEPT: "#31a354",
+                  views.DROPPED: "#de2d26", views.OVERRIDDEN: "#756bb1"}
+
+
+def span_grid_figure(grid: views.SpanGrid, selected: tuple[int, int] | None = None):  # noqa: ANN201 - plotly Figure
+    """The L×L span grid: row i = start, column j = end, one coloured square per span (i ≤ j).
+
+    Squares are scatter markers, not a Heatmap trace, because Streamlit's `on_select` reports clicks
+    on scatter points but not on heatmap cells."""
+    import plotly.graph_objects as go
+
+    side = min(140 + 44 * grid.length, 720)
+    size = max(6.0, min(40.0, (side - 110) / max(grid.length, 1) * 0.82))
+    fig = go.Figure()
+    for code, colour in STATUS_COLOURS.items():
+        cells = [(i, j) for i in range(grid.length) for j in range(i, grid.length) if grid.status[i][j] == code]
+        fig.add_trace(go.Scatter(  # an empty status gets one invisible point, so it still shows in the legend
+            x=[j for _, j in cells] or [None], y=[i for i, _ in cells] or [None], mode="markers",
+            name=views.STATUS_NAMES[code],
+            marker={"symbol": "square", "size": size, "color": colour, "line": {"width": 1, "color": "#fff"}},
+            text=[f"span {i}–{j}: {views.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"
+                  for i, j in cells],
+            hovertemplate="%{text}<extra></extra>", unselected={"marker": {"opacity": 1}},
+            selected={"marker": {"opacity": 1}}))
+    if selected:
+        i, j = selected
+        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line={"color": "#111", "width": 3})
+    axis = {"dtick": 1, "showgrid": False, "zeroline": False, "constrain": "domain"}
+    fig.update_layout(height=side, margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="white",
+                      xaxis={**axis, "title": "end step j", "side": "top", "scaleanchor": "y",
+                             "range": [-0.6, grid.length - 0.4]},
+                      yaxis={**axis, "title": "start step i", "range": [grid.length - 0.4, -0.6]},
+                      legend={"orientation": "h", "y": -0.02, "yanchor": "top"}, clickmode="event+select",
+                      dragmode=False)
+    return fig
+
+
+def _hover_text(value: str, width: int = 60) -> str:
+    """Instruction text for a Plotly hover label: HTML-escaped (Plotly renders a subset of HTML), wrapped."""
+    import html
+    import textwrap
+
+    return "<br>".join(html.escape(line) for line in textwrap.wrap(value, width)[:6])

@@ -93,15 +93,18 @@ def test_backward_resumes_without_duplicates(project: Project) -> None:
     assert project.store.counts()["examples"] == 9
 
 
-def test_batched_reply_with_missing_ends_records_them(project: Project) -> None:
+def test_batched_reply_with_empty_or_missing_ends_is_recorded(project: Project) -> None:
     tid = _trajectory(project, "b", 3)
-    fake_llm.enqueue(json.dumps({"spans": [{"end": 0, "instruction": "open page zero"},
-                                           {"end": 7, "instruction": "out of range"}]}))
+    fake_llm.enqueue(json.dumps({"steps_0_to_0": "open page zero", "steps_0_to_1": "", "steps_0_to_2": " "}))
+    partial = json.dumps({"steps_1_to_1": "only one of two"})  # steps_1_to_2 missing: the schema requires it
+    fake_llm.enqueue(partial, partial, partial)
     report = construct(project, [tid], mode="batched")
-    assert report.examples >= 1 and report.failed >= 2
-    first = project.store.query("SELECT error, raw FROM failures WHERE item LIKE ?", (f"{tid}:0-%",))[0]
-    assert "[1, 2]" in first["error"]  # ends 1 and 2 of start 0 were missing
-    assert "out of range" in first["raw"]
+    first = project.store.query("SELECT error FROM failures WHERE item LIKE ?", (f"{tid}:0-%",))[0]
+    assert "[1, 2]" in first["error"]  # ends 1 and 2 of start 0 came back empty
+    second = project.store.query("SELECT error, raw FROM failures WHERE item = ?", (f"{tid}:1-*",))[0]
+    assert second["raw"] == partial  # start 1 never matched its schema: kept with the raw reply
+    assert report.calls == 3 and report.examples == 2  # (0, 0) and (2, 2)
+    assert report.failed == 2 + 2
 
 
 def test_committee_policies_and_overrides(project: Project) -> None:
@@ -126,3 +129,15 @@ def test_committee_policies_and_overrides(project: Project) -> None:
     dropped = [d["example_id"] for d in queries.decisions(project.store, "strict", 3) if not d["kept"]]
     project.store.add_override(dropped[0], "keep", who="tester", note="looks right to me")
     assert queries.kept_count(project.store, "strict", 3) == 3
+
+
+def test_placeholder_instructions_are_rejected_and_recorded(project: Project) -> None:
+    from lbi.synth.backward import plausible
+
+    assert not plausible("...") and not plausible("[1] [2] [3]") and not plausible("LBI Demo")
+    assert plausible("Open the roadmap page")
+    tid = _trajectory(project, "p", 1)
+    fake_llm.enqueue(json.dumps({"instruction": "..."}))
+    report = construct(project, [tid], mode="per-span")
+    assert (report.examples, report.failed) == (0, 1)
+    assert project.store.query("SELECT raw FROM failures")[0][0] == "..."

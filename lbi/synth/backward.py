@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from lbi.errors import OutputParseError
 from lbi.project import Project
-from lbi.synth.prompts import BatchInstructions, SpanInstruction, batched_messages, span_messages
+from lbi.synth.prompts import SpanInstruction, batch_schema, batched_messages, span_key, span_messages
 
 Mode = Literal["per-span", "batched"]
 Progress = Callable[[int, int], None]
@@ -96,13 +96,22 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     return report
 
 
+def plausible(instruction: str) -> bool:
+    """At least three words with letters: rejects empty, placeholder ('...') and echoed-markup replies."""
+    return sum(any(c.isalpha() for c in word) for word in instruction.split()) >= 3
+
+
 def _save(project: Project, tid: int, i: int, j: int, instruction: str, mode: str, model: str,
           run_id: int | None, report: BackwardReport) -> None:
     text = " ".join(instruction.split())
-    if text:
-        report.examples += len(project.store.add_examples([{
-            "trajectory_id": tid, "span_start": i, "span_end": j, "instruction": text, "mode": mode,
-            "model": model, "run_id": run_id}]))
+    if not plausible(text):
+        project.store.add_failure("backward", "implausible instruction (fewer than 3 words)",
+                                  item=f"{tid}:{i}-{j}", raw=instruction, run_id=run_id)
+        report.failed += 1
+        return
+    report.examples += len(project.store.add_examples([{
+        "trajectory_id": tid, "span_start": i, "span_end": j, "instruction": text, "mode": mode,
+        "model": model, "run_id": run_id}]))
 
 
 def _label_one(project: Project, llm: Any, tid: int, steps: list[dict[str, Any]], i: int, j: int,
@@ -123,17 +132,17 @@ def _label_batch(project: Project, llm: Any, tid: int, steps: list[dict[str, Any
     report.calls += 1
     try:
         reply = llm.complete(batched_messages(steps[i:max(ends) + 1], i, ends, describe), role="backward",
-                             purpose="backward-batched", schema=BatchInstructions)
+                             purpose="backward-batched", schema=batch_schema(i, ends))
     except OutputParseError as exc:
         project.store.add_failure("backward", str(exc), item=f"{tid}:{i}-*", raw=exc.raw, run_id=run_id)
         report.failed += len(ends)
         return
-    wanted = set(ends)
-    got = {item.end: item.instruction for item in reply.parsed.spans if item.end in wanted}
+    got = {j: getattr(reply.parsed, span_key(i, j)) for j in ends}
     for j, instruction in got.items():
-        _save(project, tid, i, j, instruction, "batched", reply.model, run_id, report)
-    missing = sorted(wanted - set(got))
+        if instruction.strip():
+            _save(project, tid, i, j, instruction, "batched", reply.model, run_id, report)
+    missing = sorted(j for j, text in got.items() if not text.strip())
     if missing:
-        project.store.add_failure("backward", f"batched reply had no instruction for ends {missing}",
+        project.store.add_failure("backward", f"batched reply had an empty instruction for ends {missing}",
                                   item=f"{tid}:{i}-{missing}", raw=reply.text, run_id=run_id)
         report.failed += len(missing)

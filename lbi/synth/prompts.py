@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 OBS_CHARS = 500
 
@@ -19,13 +19,16 @@ class SpanInstruction(BaseModel):
     instruction: str = Field(description="The instruction that these steps accomplish.")
 
 
-class SpanItem(BaseModel):
-    end: int = Field(description="Index of the last step of the span.")
-    instruction: str
+def span_key(start: int, end: int) -> str:
+    return f"steps_{start}_to_{end}"
 
 
-class BatchInstructions(BaseModel):
-    spans: list[SpanItem] = Field(description="One instruction per span end.")
+def batch_schema(start: int, ends: Sequence[int]) -> type[BaseModel]:
+    """A reply schema with one required field per span end (`steps_2_to_5`), so a constrained decoder
+    (llama.cpp's grammar, OpenAI's structured output) cannot leave an end out."""
+    fields: dict[str, Any] = {span_key(start, j): (str, Field(description=f"instruction for steps {start}..{j}"))
+                              for j in ends}
+    return create_model(f"Spans{start}", **fields)
 
 
 class Verdict(BaseModel):
@@ -73,9 +76,9 @@ def batched_messages(steps: Sequence[dict[str, Any]], start: int, ends: Sequence
         {"role": "system", "content": "You label agent trajectories with the instructions they carry out."},
         {"role": "user", "content": (
             f"Environment: {env_description}\n\n{render_steps(steps, start)}\n\n"
-            f"For each span that starts at step {start} and ends at step END, for END in "
-            f"{', '.join(map(str, ends))}, write the instruction (as a user would ask it) that steps "
-            f"{start}..END accomplish. Give one item per END.")},
+            f"For each span of steps {start}..END (END = {', '.join(map(str, ends))}), write the instruction, "
+            f"as a user would ask it, that those steps accomplish. Give one field per span, named "
+            f"{span_key(start, ends[0])} and so on.")},
     ]
 
 

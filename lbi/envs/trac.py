@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lbi.envs.actions import Action
 from lbi.envs.base import EnvCrashed, Observation
 from lbi.envs.web import WebEnv
+from lbi.procs import die_with_parent
 
 if TYPE_CHECKING:
     from lbi.tasks import Task
@@ -160,7 +161,8 @@ class TracDemo:
         self.proc = subprocess.Popen(
             [str(trac_bin("tracd")), "-s", f"--hostname={self.host}", f"--port={self.port}",
              str(self.env_dir)], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=None if detach else die_with_parent)
         log.close()
         self.pid = self.proc.pid
         deadline = time.monotonic() + timeout_s

@@ -22,6 +22,7 @@ from lbi.agent import Decision, ExplorePolicy, History, LLMPolicy
 from lbi.envs import EnvCrashed, EnvError, make_env
 from lbi.envs.base import Env, Observation
 from lbi.errors import ModelAuthError, ModelError, UnknownModelError
+from lbi.procs import die_with_parent
 from lbi.project import Project, open_project
 from lbi.tasks import CheckSpec, Task
 
@@ -171,6 +172,7 @@ def _fail_open(project: Project, item: WorkItem, error: str) -> None:
 
 
 def _worker(project_dir: str, items: list[dict[str, Any]], run_id: int, max_steps: int) -> None:
+    die_with_parent()  # a killed run leaves no worker behind to race its resumption
     project = open_project(Path(project_dir))
     _work(project, [WorkItem(**i) for i in items], run_id, max_steps)
 

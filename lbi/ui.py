@@ -46,8 +46,24 @@ def who() -> str:
     return (st.session_state.setdefault("who", default_who()) or "").strip() or "researcher"
 
 
+def _ensure_navigation() -> None:
+    """Make a deep link (e.g. /committee) work as the first request to a fresh server.
+
+    Until app.py has called `st.navigation` once, Streamlit treats the `pages/` folder as an old-style
+    (v1) multipage app and runs the page file alone: no sidebar, no project picker. When that happens,
+    switch Streamlit to `st.navigation` mode and rerun, so app.py runs and opens the same page.
+    (AppTest resets that flag before every run on purpose, so the switch is left alone there.)"""
+    from streamlit import config
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False) and not config.get_option("global.appTest"):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def current_project() -> Project | None:
     """The project picked in the sidebar, or None (with an error shown) if it cannot be opened."""
+    _ensure_navigation()
     path = Path(project_dir())
     config = path / "lbi.toml"
     try:
@@ -209,7 +225,7 @@ def span_grid_figure(grid: views.SpanGrid, selected: tuple[int, int] | None = No
     on scatter points but not on heatmap cells."""
     import plotly.graph_objects as go
 
-    side = min(140 + 44 * grid.length, 720)
+    side = min(max(320, 120 + 48 * grid.length), 720)
     size = max(6.0, min(40.0, (side - 110) / max(grid.length, 1) * 0.82))
     fig = go.Figure()
     for code, colour in STATUS_COLOURS.items():

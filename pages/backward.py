@@ -1,0 +1,101 @@
+"""Backward construction: the L×L span grid of a trajectory, each span's instruction, edits, re-runs."""
+
+import streamlit as st
+
+from lbi import queries, ui, views
+from lbi.synth.backward import construct
+from lbi.synth.judge import judge_examples
+
+st.title("Backward construction")
+project = ui.require_project()
+store = project.store
+n_judges = len(project.config.models.judges)
+
+rows = [r for r in views.trajectories(store) if r["steps"]]
+if not rows:
+    ui.empty("No trajectories with steps yet — start a run on the Rollouts page (or `lbi rollout`), "
+             "then come back to label its spans.")
+    st.stop()
+
+by_id = {r["id"]: r for r in rows}
+pick_col, mode_col, policy_col = st.columns([3, 1, 1])
+tid = pick_col.selectbox("Trajectory", list(by_id), key="bw_traj",
+                         format_func=lambda t: f"#{t} · {by_id[t]['run']} · {by_id[t]['policy']} · "
+                                               f"{by_id[t]['steps']} steps · {by_id[t]['examples']} examples")
+modes = views.example_modes(store, tid) or [project.config.synth.backward_mode]
+mode = mode_col.selectbox("Mode", modes, key=f"bw_mode-{tid}")
+policy = policy_col.selectbox("Policy", queries.POLICIES, key="bw_policy",
+                              index=queries.POLICIES.index(project.config.synth.judge_policy))
+grid = views.span_grid(store, tid, policy=policy, judges=n_judges, mode=mode)
+if by_id[tid]["instruction"]:
+    ui.labelled("The rollout's own instruction", by_id[tid]["instruction"])
+counts = grid.counts()
+st.caption(" · ".join(f"{name}: {count}" for name, count in counts.items()) + f" (L = {grid.length})")
+
+i_key, j_key, sel_key = f"bw_i-{tid}", f"bw_j-{tid}", f"bw_sel-{tid}"
+st.session_state.setdefault(i_key, 0)
+st.session_state.setdefault(j_key, 0)
+grid_col, cell_col = st.columns([1, 1])
+with grid_col:
+    event = st.plotly_chart(ui.span_grid_figure(grid, (st.session_state[i_key], st.session_state[j_key])),
+                            on_select="rerun", selection_mode="points", key=f"bw_chart-{tid}", width="stretch",
+                            config={"displayModeBar": False})
+    points = list(event.selection.points) if event else []
+    if points:
+        clicked = (int(points[0]["y"]), int(points[0]["x"]))
+        if clicked != st.session_state.get(sel_key) and clicked[0] <= clicked[1]:
+            st.session_state[sel_key] = clicked
+            st.session_state[i_key], st.session_state[j_key] = clicked
+            st.rerun()
+    st.caption("Click a cell (on or above the diagonal), or pick the span here:")
+    i_col, j_col = st.columns(2)
+    i = i_col.number_input("start i", 0, max(grid.length - 1, 0), key=i_key)
+    j = j_col.number_input("end j", 0, max(grid.length - 1, 0), key=j_key)
+
+with cell_col:
+    st.subheader(f"Span {i}–{j}")
+    example_id = grid.example_ids[i][j] if i <= j else None
+    if i > j:
+        st.warning("The start must not be after the end.")
+    elif example_id is None:
+        ui.empty("No example for this span in this mode (spans made only of failed actions are skipped). "
+                 "Re-run backward construction below to label it.")
+    else:
+        ex = views.example(store, example_id, policy=policy, judges=n_judges)
+        st.caption(f"Example #{example_id} · {views.STATUS_NAMES[grid.status[i][j]]} · model "
+                   f"{ui.escape_md(ex['model'] or '—')}")
+        with st.form(f"edit-{example_id}"):
+            new_text = st.text_area("Instruction (edits are kept with their history)", ex["instruction"])
+            if st.form_submit_button("Save instruction", type="primary") and new_text.strip() != ex["instruction"]:
+                store.edit_example(example_id, new_text.strip(), who=ui.who())
+                st.rerun()
+        if ex["verdicts"]:
+            ui.table([{"judge": v["judge"], "verdict": "yes" if v["verdict"] else "no", "reason": v["reason"]}
+                      for v in ex["verdicts"]])
+        if ex["edits"]:
+            st.caption("Edit history (newest first)")
+            ui.table(ex["edits"])
+
+if i <= j:
+    st.subheader(f"Steps {i}–{j}")
+    ui.steps_compact(views.steps(store, tid, i, j), project.dir)
+
+st.subheader("Re-run backward construction for this trajectory")
+st.caption(f"per-span: one model call per span ({grid.length * (grid.length + 1) // 2} for L = {grid.length}) · "
+           f"batched: one call per start index ({grid.length}). Spans already labelled in a mode are skipped.")
+run_mode = st.radio("Mode", ["batched", "per-span"], horizontal=True, key="bw_run_mode")
+judge_after = st.checkbox("Ask the committee about the new examples", value=True, key="bw_judge")
+if st.button("Run backward construction", type="primary"):
+    bar = st.progress(0.0, text="Labelling spans…")
+    report = construct(project, [tid], mode=run_mode)
+    bar.progress(1.0, text="Done")
+    message = f"{report.spans} spans, {report.calls} calls → {report.examples} new examples, {report.failed} failed."
+    if judge_after and report.examples:
+        ids = [r[0] for r in store.query("SELECT id FROM examples WHERE trajectory_id = ?", (tid,))]
+        with st.spinner("Judging…"):
+            judged = judge_examples(project, ids)
+        message += f" {judged.verdicts} new verdicts."
+    st.session_state["bw_flash"] = message
+    st.rerun()
+if flash := st.session_state.pop("bw_flash", None):
+    st.success(flash)

@@ -1,0 +1,103 @@
+"""Committee: each judge's verdict and reason, the policies, overrides, the filtered-out audit, agreement."""
+
+import plotly.express as px
+import streamlit as st
+
+from lbi import queries, ui, views
+
+MAX_ROWS = 2000
+MAX_PICK = 500
+
+st.title("Committee")
+project = ui.require_project()
+store = project.store
+judge_names = ui.judges(project)
+n_judges = len(judge_names)
+
+if not store.counts()["examples"]:
+    ui.empty("No examples yet — run backward construction (Backward page or `lbi backward`), "
+             "then the committee (`lbi filter`).")
+    st.stop()
+
+policy = st.segmented_control("Judge policy", queries.POLICIES, default=project.config.synth.judge_policy,
+                              key="committee_policy",
+                              help="strict: every judge says yes · majority: most do · relaxed: any does. "
+                                   "A human override always wins; near-duplicates of a kept example are dropped."
+                              ) or project.config.synth.judge_policy
+counts = views.policy_counts(store, n_judges)
+cols = st.columns(4)
+cols[0].metric("Examples", store.counts()["examples"])
+for col, name in zip(cols[1:], queries.POLICIES, strict=True):
+    col.metric(f"Kept ({name})", counts[name], help="selected policy" if name == policy else None)
+
+st.subheader("Verdicts")
+view_col, search_col = st.columns([2, 3])
+show = view_col.radio("Show", ["all", "kept", "dropped"], horizontal=True, key="committee_show",
+                      format_func={"all": "All", "kept": "Kept", "dropped": "Filtered out (audit)"}.get)
+search = search_col.text_input("Search instructions", key="committee_search")
+rows = views.committee_table(store, policy=policy, judges=judge_names, show=show)
+if search:
+    rows = [r for r in rows if search.lower() in r["instruction"].lower()]
+st.caption(f"{len(rows)} examples" + (f" (showing the first {MAX_ROWS})" if len(rows) > MAX_ROWS else ""))
+if not rows:
+    ui.empty("Nothing in this view.")
+else:
+    ui.table(rows[:MAX_ROWS], column_config={
+        "kept": st.column_config.CheckboxColumn("kept"),
+        "duplicate": st.column_config.CheckboxColumn("dup"),
+        "instruction": st.column_config.TextColumn("instruction", width="large"),
+    })
+
+st.subheader("Override a decision")
+if rows:
+    by_id = {r["id"]: r for r in rows[:MAX_PICK]}
+    example_id = st.selectbox("Example", list(by_id), key="committee_pick",
+                              format_func=lambda i: f"#{i} {'kept' if by_id[i]['kept'] else 'dropped'} · "
+                                                    f"{by_id[i]['instruction'][:100]}")
+    ex = views.example(store, example_id, policy=policy, judges=n_judges)
+    left, right = st.columns([3, 2])
+    with left:
+        ui.labelled("Instruction", ex["instruction"])
+        st.caption(f"Trajectory {ex['trajectory_id']}, steps {ex['span_start']}–{ex['span_end']}, "
+                   f"mode {ex['mode']}")
+        ui.table([{"judge": v["judge"], "verdict": "yes" if v["verdict"] else "no", "reason": v["reason"]}
+                  for v in ex["verdicts"]] or [{"judge": "—", "verdict": "not judged yet", "reason": ""}])
+        if ex["overrides"]:
+            st.caption("Override history (the newest wins)")
+            ui.table(ex["overrides"])
+    with right:
+        decision = ex["decision"] or {}
+        st.metric("Decision under this policy", "kept" if decision.get("kept") else "dropped")
+        note = st.text_input("Note (why)", key=f"note-{example_id}")
+        keep_col, drop_col = st.columns(2)
+        verdict = None
+        if keep_col.button("Keep", type="primary", key="override_keep", width="stretch"):
+            verdict = "keep"
+        if drop_col.button("Drop", key="override_drop", width="stretch"):
+            verdict = "drop"
+        if verdict:
+            store.add_override(example_id, verdict, who=ui.who(), note=note)
+            st.session_state["committee_flash"] = f"Override recorded: #{example_id} → {verdict} by {ui.who()}."
+            st.rerun()
+        if flash := st.session_state.pop("committee_flash", None):
+            st.success(ui.escape_md(flash))
+        st.caption(f"Recorded as {ui.escape_md(ui.who())} (change it in the sidebar).")
+
+st.subheader("Agreement")
+agreement = views.agreement(store, judge_names)
+if not agreement:
+    ui.empty("Agreement needs at least two raters (judges, or a judge and your overrides).")
+else:
+    st.caption("Pairs of raters on the examples both rated: percent agreement and Cohen's kappa "
+               "(1 = perfect, 0 = chance). `human override` is your latest keep/drop per example.")
+    table_col, chart_col = st.columns([1, 1])
+    with table_col:
+        ui.table(agreement)
+    with chart_col:
+        measure = st.radio("Heatmap of", ["agreement %", "kappa"], horizontal=True, key="agreement_measure")
+        names, matrix = views.agreement_matrix(agreement, measure)
+        fig = px.imshow(matrix, x=names, y=names, text_auto=True, color_continuous_scale="Blues",
+                        zmin=0 if measure == "agreement %" else -1, zmax=100 if measure == "agreement %" else 1,
+                        aspect="auto")
+        fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+        st.plotly_chart(fig, width="stretch")

@@ -1,0 +1,61 @@
+"""Dataset: search and filter the kept examples, open one with its steps and screenshots."""
+
+import streamlit as st
+
+from lbi import queries, ui, views
+
+MAX_PICK = 500
+
+st.title("Dataset")
+project = ui.require_project()
+store = project.store
+n_judges = len(project.config.models.judges)
+
+if not store.counts()["examples"]:
+    ui.empty("No examples yet — roll out (Rollouts page), label spans (Backward page or `lbi backward`) and "
+             "run the committee (`lbi filter`); kept examples appear here.")
+    st.stop()
+
+options = views.dataset_filters(store)
+search = st.text_input("Search instructions", key="ds_search", placeholder="e.g. milestone")
+cols = st.columns(5, vertical_alignment="bottom")
+policy = cols[0].selectbox("Policy", queries.POLICIES, key="ds_policy",
+                           index=queries.POLICIES.index(project.config.synth.judge_policy))
+mode = cols[1].selectbox("Mode", ["all", *options["mode"]], key="ds_mode")
+env = cols[2].selectbox("Environment", ["all", *options["env"]], key="ds_env")
+run = cols[3].selectbox("Run", ["all", *options["run"]], key="ds_run")
+kept_only = cols[4].toggle("Kept only", value=True, key="ds_kept")
+
+rows = views.search_examples(store, policy=policy, judges=n_judges, search=search,
+                             mode=None if mode == "all" else mode, env=None if env == "all" else env,
+                             run=None if run == "all" else run, kept_only=kept_only)
+kept_total = queries.kept_count(store, policy, n_judges)
+st.caption(f"{len(rows)} examples match · {kept_total} kept under {policy} out of {store.counts()['examples']}")
+if not rows:
+    ui.empty("No example matches these filters. Try another policy, clear the search, or turn off “Kept only”.")
+    st.stop()
+ui.table(rows, column_config={"kept": st.column_config.CheckboxColumn("kept"),
+                              "instruction": st.column_config.TextColumn(width="large")})
+
+by_id = {r["id"]: r for r in rows[:MAX_PICK]}
+example_id = st.selectbox("Open an example", list(by_id), key="ds_pick",
+                          format_func=lambda i: f"#{i} · {by_id[i]['instruction'][:110]}")
+ex = views.example(store, example_id, policy=policy, judges=n_judges)
+st.subheader(f"Example #{example_id}")
+ui.labelled("Instruction", ex["instruction"])
+decision = ex["decision"] or {}
+meta = st.columns(4)
+meta[0].metric("Decision", "kept" if decision.get("kept") else "dropped")
+meta[1].metric("Judges saying yes", f"{decision.get('yes', 0)}/{max(decision.get('n', 0), n_judges)}")
+meta[2].metric("Steps", ex["span_end"] - ex["span_start"] + 1)
+meta[3].metric("Mode", ex["mode"])
+st.caption(f"Trajectory {ex['trajectory_id']} (steps {ex['span_start']}–{ex['span_end']}) · env {ex['env']} · "
+           f"run {ui.escape_md(ex['run'] or '—')} · override {decision.get('override') or 'none'}")
+if ex["verdicts"]:
+    ui.table([{"judge": v["judge"], "verdict": "yes" if v["verdict"] else "no", "reason": v["reason"]}
+              for v in ex["verdicts"]])
+if ex["edits"]:
+    with st.expander(f"Instruction edits ({len(ex['edits'])})"):
+        ui.table(ex["edits"])
+st.subheader("Steps")
+ui.steps_compact(ex["steps"], project.dir)

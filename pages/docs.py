@@ -1,0 +1,121 @@
+"""Docs: add documentation sources, browse documents and chunks, generate and curate tasks."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from lbi import ui, views
+from lbi.docs import DocsError
+from lbi.resources import IngestReport, add_source, add_upload
+from lbi.synth.generate import generate_tasks
+from lbi.tasks import TaskFileError, load_tasks
+
+MAX_INLINE_CHUNKS = 10
+
+st.title("Docs and tasks")
+project = ui.require_project()
+store = project.store
+
+
+def show_report(report: IngestReport) -> None:
+    st.success(report.summary())
+    for skipped in report.skipped:
+        ui.text(f"skipped {skipped.source}: {skipped.reason}")
+
+
+st.subheader("Add documentation")
+by_path, upload, crawl, task_file = st.tabs(["File or folder", "Upload", "Crawl a loopback URL", "Import task file"])
+with by_path:
+    path = st.text_input("Path", placeholder="/usr/share/doc/sqlite3 or docs/guide.md", key="docs_path")
+    if st.button("Add path", type="primary", disabled=not path.strip()):
+        try:
+            with st.spinner("Loading and chunking…"):
+                show_report(add_source(project, Path(path.strip()).expanduser()))
+        except DocsError as exc:
+            st.error(str(exc))
+with upload:
+    files = st.file_uploader("Markdown, reStructuredText, HTML, text, wiki or PDF", accept_multiple_files=True)
+    if st.button("Add uploaded files", disabled=not files):
+        for file in files or []:
+            try:
+                show_report(add_upload(project, file.name, file.getvalue()))
+            except DocsError as exc:
+                st.error(str(exc))
+with crawl:
+    url = st.text_input("URL on 127.0.0.1 or localhost", placeholder="http://127.0.0.1:8000/wiki", key="crawl_url")
+    depth, pages = st.columns(2)
+    max_depth = depth.number_input("Max depth", 0, 10, 2)
+    max_pages = pages.number_input("Max pages", 1, 2000, 50)
+    if st.button("Crawl in the background", disabled=not url.strip().startswith("http")):
+        ui.start_job(project, ["docs", "add", url.strip(), "--max-depth", str(max_depth),
+                               "--max-pages", str(max_pages)], "crawl")
+    ui.job_log("crawl")
+with task_file:
+    task_path = st.text_input("Task file or folder (JSONL, JSON or TOML; held-out by default)", key="task_file")
+    if st.button("Import tasks", disabled=not task_path.strip()):
+        try:
+            loaded = load_tasks(Path(task_path.strip()).expanduser())
+        except TaskFileError as exc:
+            st.error(str(exc))
+        else:
+            added = store.add_tasks({"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
+                                     "spec_json": t.model_dump(mode="json")} for t in loaded)
+            st.success(f"{len(loaded)} tasks read, {added} new.")
+
+st.subheader("Documents")
+documents = views.documents(store)
+if not documents:
+    ui.empty("No documents yet — add a file or folder above, upload files, or run `lbi docs add PATH`.")
+else:
+    ui.table(documents)
+    labels = {d["id"]: f"{d['title'] or d['id']} ({d['chunks']} chunks)" for d in documents}
+    doc_id = st.selectbox("Open a document", list(labels), format_func=labels.get, key="doc_pick")
+    doc_chunks = views.chunks(store, doc_id)
+    st.caption(f"{len(doc_chunks)} chunks")
+    ui.table([{k: c[k] for k in ("ordinal", "title", "tasks", "id")} | {"text": c["text"][:300]}
+              for c in doc_chunks])
+    chunk_labels = {c["id"]: f"#{c['ordinal']} {c['title'] or ''}".strip() for c in doc_chunks}
+    picked = st.multiselect("Chunks to generate tasks from", list(chunk_labels), format_func=chunk_labels.get,
+                            max_selections=MAX_INLINE_CHUNKS, key="chunk_pick")
+    if picked:
+        with st.expander(f"Text of {len(picked)} selected chunk(s)"):
+            for chunk in (c for c in doc_chunks if c["id"] in picked):
+                st.code(chunk["text"], language=None, wrap_lines=True)
+    gen_col, bg_col = st.columns(2)
+    if gen_col.button("Generate tasks from selected chunks", type="primary", disabled=not picked):
+        bar = st.progress(0.0, text="Generating tasks…")
+        report = generate_tasks(project, picked,
+                                progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} chunks"))
+        st.success(f"{report.chunks} chunks → {report.proposed} proposed, {report.duplicates} near-duplicates, "
+                   f"{report.failed} failed, {report.added} added.")
+    if bg_col.button("Generate for every chunk without tasks (background)"):
+        ui.start_job(project, ["tasks", "generate"], "generate")
+    ui.job_log("generate")
+
+st.subheader("Tasks")
+filter_col, search_col = st.columns([1, 3])
+split = filter_col.selectbox("Split", ["all", "synthetic", "heldout"], key="task_split")
+search = search_col.text_input("Search instructions", key="task_search")
+task_rows = views.tasks(store, None if split == "all" else split, search)
+if not task_rows:
+    ui.empty("No tasks yet — select chunks above and generate tasks, import a task file, "
+             "or run `lbi tasks generate`.")
+    st.stop()
+st.caption(f"{len(task_rows)} tasks")
+ui.table(task_rows[:1000])
+by_id = {t["id"]: t for t in task_rows[:1000]}
+task_id = st.selectbox("Edit a task", list(by_id), key="task_pick",
+                       format_func=lambda t: f"{by_id[t]['instruction'][:100]} [{by_id[t]['split']}]")
+task = by_id[task_id]
+with st.form(f"edit-{task_id}"):
+    instruction = st.text_area("Instruction", task["instruction"])
+    heldout = st.toggle("Held-out (never rolled out for synthesis; used for evaluation)",
+                        value=task["split"] == "heldout")
+    if st.form_submit_button("Save task", type="primary"):
+        store.update_task(task_id, instruction=instruction.strip() or task["instruction"],
+                          split="heldout" if heldout else "synthetic")
+        st.rerun()
+confirm = st.checkbox("Yes, delete this task", key=f"confirm-{task_id}")
+if st.button("Delete task", disabled=not confirm):
+    store.delete_tasks([task_id])
+    st.rerun()

@@ -85,13 +85,10 @@ def tasks_generate(project: ProjectOpt = Path("."),
 def tasks_import(path: Annotated[Path, typer.Argument(help="A task file or folder (JSONL/JSON/TOML).")],
                  project: ProjectOpt = Path(".")) -> None:
     """Import tasks with success checks (held-out by default) into the project's store."""
-    from lbi.tasks import load_tasks
+    from lbi.resources import import_tasks
 
-    proj = open_project(project)
-    tasks = load_tasks(path)
-    added = proj.store.add_tasks({"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
-                                  "spec_json": t.model_dump(mode="json")} for t in tasks)
-    console.print(f"{len(tasks)} tasks read, {added} new")
+    read, added = import_tasks(open_project(project), path)
+    console.print(f"{read} tasks read, {added} new")
 
 
 @tasks_app.command("list")

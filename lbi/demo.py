@@ -44,12 +44,9 @@ def tasks_file() -> Path:
 
 def prepare(directory: Path) -> DemoReport:
     from lbi.envs.trac import trac_user_guide_dir
-    from lbi.resources import add_source
-    from lbi.tasks import load_tasks
+    from lbi.resources import add_source, import_tasks
 
     project = init_project(directory, demo_config())
     docs = add_source(project, trac_user_guide_dir())
-    tasks = load_tasks(tasks_file())
-    added = project.store.add_tasks({"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
-                                     "spec_json": t.model_dump(mode="json")} for t in tasks)
+    _, added = import_tasks(project, tasks_file())
     return DemoReport(project, docs.summary(), added)

@@ -1,4 +1,5 @@
-"""Put documentation into a project: load (lbi.docs) → chunk → store, with a report of what was skipped."""
+"""Put resources into a project: documentation (load → chunk → store, with a report of what was skipped)
+and task files (held-out tasks with their checks)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,13 @@ def add_source(project: Project, source: str | Path, *, size: int = 1500, overla
 def add_upload(project: Project, name: str, data: bytes, *, size: int = 1500, overlap: int = 200) -> IngestReport:
     """Load uploaded bytes (e.g. from the Docs page) into the project's store."""
     return _store(project, load_bytes(name, data), size=size, overlap=overlap)
+
+
+def import_tasks(project: Project, path: str | Path) -> tuple[int, int]:
+    """Store the tasks of a task file or folder (full spec kept for checks); return (read, new)."""
+    from lbi.tasks import load_tasks
+
+    tasks = load_tasks(Path(path).expanduser())
+    added = project.store.add_tasks({"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
+                                     "spec_json": t.model_dump(mode="json")} for t in tasks)
+    return len(tasks), added

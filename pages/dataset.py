@@ -1,8 +1,11 @@
 """Dataset: search and filter the kept examples, open one with its steps and screenshots."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from lbi import queries, ui, views
+from lbi.export import export
 
 MAX_PICK = 500
 
@@ -36,6 +39,20 @@ if not rows:
     st.stop()
 ui.table(rows, column_config={"kept": st.column_config.CheckboxColumn("kept"),
                               "instruction": st.column_config.TextColumn(width="large")})
+
+with st.expander("Export kept examples for fine-tuning", icon=":material/download:"):
+    ecols = st.columns(3, vertical_alignment="bottom")
+    fmt = ecols[0].selectbox("Format", ["jsonl", "parquet"], key="ds_fmt")
+    per = ecols[1].selectbox("One record per", ["example", "step"], key="ds_per")
+    if ecols[2].button("Export", key="ds_export"):
+        report = export(project, project.dir / "export" / f"lbi-{per}s-{policy}.{fmt}", fmt=fmt, per=per,
+                        policy=policy)
+        st.session_state["ds_exported"] = (str(report.path), str(report.card))
+    if exported := st.session_state.get("ds_exported"):
+        path, card = Path(exported[0]), Path(exported[1])
+        st.caption(f"Wrote {path} (chat format: `datasets.load_dataset('json', data_files=...)` loads it as is).")
+        st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key="ds_download")
+        st.code(card.read_text(encoding="utf-8"), language="markdown")
 
 by_id = {r["id"]: r for r in rows[:MAX_PICK]}
 example_id = st.selectbox("Open an example", list(by_id), key="ds_pick",

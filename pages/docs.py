@@ -6,9 +6,9 @@ import streamlit as st
 
 from lbi import ui, views
 from lbi.docs import DocsError
-from lbi.resources import IngestReport, add_source, add_upload
+from lbi.resources import IngestReport, add_source, add_upload, import_tasks
 from lbi.synth.generate import generate_tasks
-from lbi.tasks import TaskFileError, load_tasks
+from lbi.tasks import TaskFileError
 
 MAX_INLINE_CHUNKS = 10
 
@@ -54,13 +54,11 @@ with task_file:
     task_path = st.text_input("Task file or folder (JSONL, JSON or TOML; held-out by default)", key="task_file")
     if st.button("Import tasks", disabled=not task_path.strip()):
         try:
-            loaded = load_tasks(Path(task_path.strip()).expanduser())
+            read, added = import_tasks(project, task_path.strip())
         except TaskFileError as exc:
             st.error(str(exc))
         else:
-            added = store.add_tasks({"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
-                                     "spec_json": t.model_dump(mode="json")} for t in loaded)
-            st.success(f"{len(loaded)} tasks read, {added} new.")
+            st.success(f"{read} tasks read, {added} new.")
 
 st.subheader("Documents")
 documents = views.documents(store)

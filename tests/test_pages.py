@@ -18,7 +18,7 @@ from tests.pages_fixtures import EVIL, WEB_KEY
 filled_template = pages_fixtures.filled_template
 filled = pages_fixtures.filled
 
-PAGES = ["overview", "docs", "rollouts", "backward", "committee", "dataset"]
+PAGES = ["overview", "docs", "rollouts", "backward", "committee", "retrieval", "dataset"]
 
 
 def _page(project_dir: Path, page: str, **state: object) -> AppTest:
@@ -223,6 +223,28 @@ def test_dataset_search_filter_and_open_an_example(filled: Project) -> None:
     assert at.subheader[0].value.startswith("Example #")
     assert len(at.image) >= 1 or any("missing on disk" in w.value for w in at.warning)
     assert "click('12')" in _texts(at) or "fill('31', 'printer ink')" in _texts(at) or "click('40')" in _texts(at)
+
+
+def test_dataset_export_writes_the_kept_examples(filled: Project) -> None:
+    at = _page(filled.dir, "dataset", ds_policy="relaxed")
+    at.selectbox(key="ds_per").set_value("example").run()
+    at.button(key="ds_export").click().run()
+    assert not at.exception
+    out = filled.dir / "export" / "lbi-examples-relaxed.jsonl"
+    lines = out.read_text().splitlines()
+    assert len(lines) == queries.kept_count(filled.store, "relaxed", len(filled.config.models.judges))
+    assert any("kept examples:" in c.value for c in at.code)  # the dataset card is shown
+
+
+def test_retrieval_lab_lists_heldout_tasks_and_results(filled: Project) -> None:
+    filled.store.add_tasks([{"id": "lab-1", "instruction": "How many items?", "env": filled.config.env.name,
+                             "split": "heldout"}])
+    run = filled.store.start_run("eval-x", "eval")
+    filled.store.add_evaluation(run_id=run, task_id="lab-1", mode="baseline", success=1)
+    at = _page(filled.dir, "retrieval")
+    assert any("lab-1" in str(o) for o in at.selectbox[0].options)
+    frame = at.dataframe[0].value
+    assert list(frame["mode"]) == ["baseline"] and frame["rate"].iloc[0] == 1.0
 
 
 def test_hostile_text_never_reaches_markdown(filled: Project) -> None:

@@ -89,9 +89,11 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
             "SELECT idx, observation, action, url, screenshot FROM steps WHERE trajectory_id = ? AND idx BETWEEN ? "
             "AND ? ORDER BY idx", (ex["trajectory_id"], ex["span_start"], ex["span_end"]))]
         for step in steps:
-            if step["screenshot"] and not Path(step["screenshot"]).exists():
+            shot = project.resolve(step["screenshot"])
+            if shot is not None and not shot.exists():
                 report.missing_screenshots += 1
-                step["screenshot"] = None
+                shot = None
+            step["screenshot"] = str(shot) if shot else None
         records.extend(_records(project, ex, steps, per))
         counts["env"][ex["env"]] += 1
         counts["mode"][ex["mode"]] += 1

@@ -30,6 +30,22 @@ class Project:
 
         return LLM(self.config, store=self.store, cache_dir=self.cache_dir, run_id=run_id)
 
+    def relative(self, path: str | None) -> str | None:
+        """A path inside the project as stored in the store: relative to the project directory."""
+        if not path:
+            return path
+        try:
+            return str(Path(path).resolve().relative_to(self.dir.resolve()))
+        except ValueError:
+            return str(path)
+
+    def resolve(self, path: str | None) -> Path | None:
+        """A stored path (relative to the project, or absolute) as an absolute path."""
+        if not path:
+            return None
+        candidate = Path(path)
+        return (candidate if candidate.is_absolute() else self.dir / candidate).resolve()
+
     def reload_config(self) -> Config:
         self.config = load_config(self.dir)
         return self.config

@@ -67,3 +67,16 @@ def test_an_environment_that_cannot_start_stops_the_run_with_a_clear_error(sql_p
         rollout(sql_project, "broken", policy="explore", episodes=1, concurrency=1)
     run = sql_project.store.query("SELECT status, message FROM runs WHERE name = 'broken'")[0]
     assert run["status"] == "failed" and "missing.db" in run["message"]
+
+
+def test_web_rollout_keeps_boxed_screenshots_relative_to_the_project(project: Project) -> None:
+    project.config.env.name = "trac"
+    project.config.synth.max_steps = 3
+    report = rollout(project, "web", policy="explore", episodes=1, concurrency=1)
+    assert report.done == 1
+    shots = [r[0] for r in project.store.query("SELECT screenshot FROM steps ORDER BY idx")]
+    assert len(shots) == 3 and all(s and not Path(s).is_absolute() for s in shots)
+    assert all(project.resolve(s).is_file() for s in shots)
+    assert any(s.endswith("_action.png") for s in shots)  # the acted-on element is boxed
+    final = project.store.query("SELECT final_screenshot FROM trajectories")[0][0]
+    assert project.resolve(final).is_file()

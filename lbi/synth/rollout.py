@@ -121,7 +121,8 @@ def run_episode(project: Project, env: Env, policy: LLMPolicy | ExplorePolicy, i
         decision: Decision = policy.act(env, item.instruction or "", obs, history, hints)
         after = env.step(decision.action)
         error = decision.error or after.last_action_error
-        store.add_step(tid, idx, observation=obs.text, screenshot=obs.screenshot, action=decision.action,
+        shot = after.info.get("action_screenshot") or obs.screenshot  # with the acted-on element boxed
+        store.add_step(tid, idx, observation=obs.text, screenshot=project.relative(shot), action=decision.action,
                        reasoning=decision.reasoning, url=obs.url, state_signature=obs.state_signature,
                        error=error, latency_ms=(time.perf_counter() - started) * 1000)
         if decision.raw is not None:
@@ -132,7 +133,7 @@ def run_episode(project: Project, env: Env, policy: LLMPolicy | ExplorePolicy, i
         if obs.done:
             break
     crashed = obs.info.get("crashed")
-    final = {"observation": obs.text, "url": obs.url, "screenshot": obs.screenshot}
+    final = {"observation": obs.text, "url": obs.url, "screenshot": project.relative(obs.screenshot)}
     status = "failed" if crashed else "done"
     store.finish_trajectory(tid, status=status, error=str(crashed) if crashed else None, answer=obs.answer,
                             final=final)

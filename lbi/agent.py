@@ -27,8 +27,9 @@ FILL_WORDS = ("crash on save", "update the docs", "release 2.0", "login page", "
 
 
 class AgentReply(BaseModel):
-    reasoning: str = Field(description="Brief thinking about what to do next.")
-    action: str = Field(description="Exactly one action call, e.g. click('12').")
+    reasoning: str = Field(description="Brief thinking about what to do next.",
+                           examples=["The task needs the new-ticket form, so I open it first."])
+    action: str = Field(description="Exactly one action call, e.g. click('12').", examples=["click('12')"])
 
 
 class FillText(BaseModel):

@@ -81,6 +81,8 @@ def skeleton(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
     descriptions they would echo back as content.
     """
     defs = defs if defs is not None else schema.get("$defs", {})
+    if schema.get("examples"):
+        return schema["examples"][0]
     if "$ref" in schema:
         return skeleton(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
     if "anyOf" in schema:
@@ -199,8 +201,13 @@ class LLM:
                       purpose: str | None) -> dict[str, Any]:
         if model == "fake" or model.startswith("fake/"):
             schema_json = schema.model_json_schema() if schema else None
-            return {"model": "openai/fake", "api_key": "fake",
-                    "mock_response": fake_llm.reply(messages, schema_json, purpose)}
+            text = fake_llm.reply(messages, schema_json, purpose)
+            # litellm takes an empty mock_response for "no mock" and would call the real provider
+            mock = text or litellm.ModelResponse(
+                model="fake", choices=[{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": ""}}],
+                usage={"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10})
+            return {"model": "openai/fake", "api_key": "fake", "mock_response": mock}
         if model.startswith("local/"):
             server = local_llm.ensure_running(self.config.local_model)
             return {"model": f"openai/{local_llm.ALIAS}", "api_base": server.url, "api_key": "local"}

@@ -85,7 +85,17 @@ def usage_over_time(store: Store) -> list[dict[str, Any]]:
 
 
 def recent_runs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest runs; a `running` run whose process is gone (killed, machine restarted) shows as
+    `interrupted` — re-running it resumes where it stopped."""
+    from lbi.jobs import is_alive
+
     rows = store.query(
-        "SELECT id, name, kind, status, progress_done, progress_total, message, created_at, updated_at "
+        "SELECT id, name, kind, status, progress_done, progress_total, message, created_at, updated_at, pid "
         "FROM runs ORDER BY id DESC LIMIT ?", (limit,))
-    return [dict(r) for r in rows]
+    out = []
+    for row in map(dict, rows):
+        if row["status"] == "running" and not is_alive(row.pop("pid")):
+            row["status"] = "interrupted"
+        row.pop("pid", None)
+        out.append(row)
+    return out

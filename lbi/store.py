@@ -9,6 +9,7 @@ Reading helpers for pages and reports live in `lbi.queries`.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -128,7 +129,9 @@ class Store:
 
     # -- runs --------------------------------------------------------------------------
     def start_run(self, name: str, kind: str, config: dict[str, Any] | None = None, *, pid: int | None = None) -> int:
-        """Create the run, or reopen it (same name) for resuming; return its id."""
+        """Create the run, or reopen it (same name) for resuming; return its id. `pid` (default: this
+        process) lets readers tell a run in progress from one whose process is gone."""
+        pid = pid or os.getpid()
         with self.transaction() as conn:
             row = conn.execute("SELECT id FROM runs WHERE name = ?", (name,)).fetchone()
             if row:

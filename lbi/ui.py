@@ -21,7 +21,8 @@ from lbi.config import ConfigError
 from lbi.project import Project, open_project
 
 DEFAULT_PROJECT = os.environ.get("LBI_PROJECT", "projects/demo")
-STATUS_ICONS = {"running": ":material/hourglass_top:", "done": ":material/check_circle:",
+STATUS_ICONS = {"interrupted": ":material/pause_circle:", "running": ":material/hourglass_top:",
+                "done": ":material/check_circle:",
                 "failed": ":material/error:", "pending": ":material/schedule:"}
 
 

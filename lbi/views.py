@@ -52,8 +52,12 @@ def tasks(store: Store, split: str | None = None, search: str = "") -> list[dict
 
 # -- runs, trajectories, steps -----------------------------------------------------------------
 def active_runs(store: Store) -> list[dict[str, Any]]:
-    return _rows(store, "SELECT id, name, kind, status, progress_done, progress_total, message FROM runs "
+    """Runs in progress (not those left `running` by a process that is gone)."""
+    from lbi.jobs import is_alive
+
+    rows = _rows(store, "SELECT id, name, kind, status, progress_done, progress_total, message, pid FROM runs "
                         "WHERE status = 'running' ORDER BY id")
+    return [{k: v for k, v in r.items() if k != "pid"} for r in rows if is_alive(r["pid"])]
 
 
 def runs_table(store: Store, limit: int = 20) -> list[dict[str, Any]]:

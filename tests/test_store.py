@@ -179,3 +179,15 @@ def test_secrets_never_reach_the_store(tmp_path: Path, monkeypatch: pytest.Monke
     assert b"verysecretvalue" not in (tmp_path / "lbi.db").read_bytes()
     for extra in tmp_path.glob("lbi.db-*"):
         assert b"verysecretvalue" not in extra.read_bytes()
+
+
+def test_a_run_whose_process_is_gone_shows_as_interrupted(tmp_path: Path) -> None:
+    import subprocess
+
+    store = Store(tmp_path)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    store.start_run("killed", "rollout", pid=gone.pid)
+    store.start_run("alive", "rollout")
+    status = {r["name"]: r["status"] for r in queries.recent_runs(store)}
+    assert status == {"killed": "interrupted", "alive": "running"}

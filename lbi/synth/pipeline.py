@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -59,7 +58,7 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
     pending = pending_chunks(project)
     random.Random(sizes.seed).shuffle(pending)
     chosen = pending[: sizes.chunks]
-    run_id = project.store.start_run(f"{name}-generate", "generate", pid=os.getpid())
+    run_id = project.store.start_run(f"{name}-generate", "generate")
     with progress("generate tasks") as tick:
         report.stages["generate"] = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run_id,
                                                    progress=tick)
@@ -72,12 +71,12 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
             report.stages["explore"] = rollout(project, f"{name}-explore", policy="explore", episodes=sizes.explore,
                                                concurrency=sizes.concurrency, max_steps=sizes.max_steps,
                                                progress=tick)
-    run_id = project.store.start_run(f"{name}-backward", "backward", pid=os.getpid())
+    run_id = project.store.start_run(f"{name}-backward", "backward")
     with progress(f"backward ({sizes.mode})") as tick:
         report.stages["backward"] = construct(project, mode=sizes.mode, max_span=sizes.max_span, run_id=run_id,
                                               progress=tick)
     project.store.update_run(run_id, status="done")
-    run_id = project.store.start_run(f"{name}-filter", "filter", pid=os.getpid())
+    run_id = project.store.start_run(f"{name}-filter", "filter")
     with progress("committee") as tick:
         report.stages["filter"] = judge_examples(project, run_id=run_id, progress=tick)
     project.store.update_run(run_id, status="done")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from lbi.envs.base import Candidate, Env, Observation
 from lbi.errors import OutputParseError
@@ -27,9 +27,30 @@ FILL_WORDS = ("crash on save", "update the docs", "release 2.0", "login page", "
 
 
 class AgentReply(BaseModel):
-    reasoning: str = Field(description="Brief thinking about what to do next.",
-                           examples=["The task needs the new-ticket form, so I open it first."])
-    action: str = Field(description="Exactly one action call, e.g. click('12').", examples=["click('12')"])
+    reasoning: str = Field(description="Brief thinking about what to do next.")
+    action: str = Field(description="Exactly one action call, e.g. click('12').")
+
+
+def reply_schema(example_action: str | None) -> type[AgentReply]:
+    """AgentReply whose prompt skeleton shows an action on an element of the current page: small models
+    copy the example's shape (a real bid) instead of a placeholder."""
+    if not example_action:
+        return AgentReply
+    return create_model("AgentReply", __base__=AgentReply,
+                        reasoning=(str, Field(description="Brief thinking about what to do next.",
+                                              examples=["First I need to open the right page."])),
+                        action=(str, Field(description="Exactly one action call.", examples=[example_action])))
+
+
+def example_action(env: Env, obs: Observation, seed: int) -> str | None:
+    """A plausible action on the current page, used only as the format example in the prompt."""
+    candidates = env.interactive_elements(obs)
+    if not candidates:
+        return None
+    c = candidates[seed % len(candidates)]
+    if c.action:
+        return c.action
+    return f"fill('{c.bid}', 'some text')" if c.kind == "fill" else f"click('{c.bid}')"
 
 
 class FillText(BaseModel):
@@ -90,8 +111,9 @@ class LLMPolicy:
 
     def act(self, env: Env, instruction: str, obs: Observation, history: History, examples: str = "") -> Decision:
         messages = agent_messages(instruction, obs, history, env.action_space_doc(), self.env_description, examples)
+        schema = reply_schema(example_action(env, obs, len(history.entries) * 7 + len(obs.text)))
         try:
-            reply = self.llm.complete(messages, role=self.role, purpose="act", schema=AgentReply)
+            reply = self.llm.complete(messages, role=self.role, purpose="act", schema=schema)
         except OutputParseError as exc:
             return Decision(action="noop()", error=f"unusable model reply: {exc}", raw=exc.raw)
         return Decision(action=reply.parsed.action.strip(), reasoning=reply.parsed.reasoning.strip())

@@ -170,7 +170,8 @@ def synthesize(project: ProjectOpt = Path("."),
                explore: Annotated[int, typer.Option(help="Exploration episodes.")] = 1,
                max_steps: Annotated[int, typer.Option(help="Step limit per rollout.")] = 5,
                concurrency: Annotated[int, typer.Option(help="Parallel rollout workers.")] = 1,
-               mode: Annotated[str, typer.Option(help="Backward mode: per-span or batched.")] = "batched",
+               mode: Annotated[str, typer.Option(help="Backward mode: per-span or batched (default: config).")
+                               ] = "",
                max_span: Annotated[int, typer.Option(help="Longest span (0: no cap).")] = 4,
                name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth",
                background: Annotated[bool, typer.Option(help="Start as a background job and return.")] = False
@@ -195,6 +196,7 @@ def synthesize(project: ProjectOpt = Path("."),
         job = jobs.start(proj.dir, args, name)
         console.print(f"synthesis running in the background (pid {job.pid}); log: {job.log}")
         return
+    mode = mode or proj.config.synth.backward_mode
     sizes = SynthSizes(chunks=chunks, per_chunk=per_chunk, tasks=tasks, explore=explore, max_steps=max_steps,
                        concurrency=concurrency, mode=mode, max_span=max_span)
     report = run_all(proj, sizes, progress_bar, name=name)

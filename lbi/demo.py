@@ -35,6 +35,9 @@ def demo_config() -> Config:
     config.env.name = "trac"
     config.env.description = DESCRIPTION
     config.env.seed_tasks = list(SEED_TASKS)
+    # The embedded 135M model fills batched replies with placeholders ("...", "[1] [2]"); labelled one span
+    # at a time it writes sentences. With a stronger model, batched is far cheaper (bench/backward_cost.py).
+    config.synth.backward_mode = "per-span"
     return config
 
 

@@ -55,13 +55,14 @@ def kept_ids(store: Store, policy: str = "strict", judges: int = 0) -> list[int]
 
 
 def funnel(store: Store, policy: str = "strict", judges: int = 0) -> dict[str, int]:
-    """chunks → tasks → trajectories → steps → examples → kept."""
+    """chunks → synthetic tasks → synthesis trajectories and steps (not evaluation ones) → examples → kept."""
     counts = store.counts()
+    synth = ("FROM trajectories t LEFT JOIN runs r ON r.id = t.run_id WHERE COALESCE(r.kind, '') != 'eval'")
     return {
         "chunks": counts["chunks"],
-        "tasks": counts["tasks"],
-        "trajectories": counts["trajectories"],
-        "steps": counts["steps"],
+        "tasks": store.query("SELECT COUNT(*) FROM tasks WHERE split = 'synthetic'")[0][0],
+        "trajectories": store.query(f"SELECT COUNT(*) {synth}")[0][0],
+        "steps": store.query(f"SELECT COUNT(*) FROM steps WHERE trajectory_id IN (SELECT t.id {synth})")[0][0],
         "examples": counts["examples"],
         "kept": kept_count(store, policy, judges),
     }

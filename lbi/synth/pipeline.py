@@ -62,7 +62,9 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
     with progress("generate tasks") as tick:
         report.stages["generate"] = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run_id,
                                                    progress=tick)
-    project.store.update_run(run_id, status="done", done=len(chosen), total=len(chosen))
+    gen = report.stages["generate"]
+    project.store.update_run(run_id, status="done", done=len(chosen), total=len(chosen),
+                             message=f"{gen.added} tasks added, {gen.duplicates} near-duplicates, {gen.failed} failed")
     with progress("rollouts (llm)") as tick:
         report.stages["rollout"] = rollout(project, f"{name}-llm", policy="llm", limit=sizes.tasks,
                                            concurrency=sizes.concurrency, max_steps=sizes.max_steps, progress=tick)
@@ -73,13 +75,15 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
                                                progress=tick)
     run_id = project.store.start_run(f"{name}-backward", "backward")
     with progress(f"backward ({sizes.mode})") as tick:
-        report.stages["backward"] = construct(project, mode=sizes.mode, max_span=sizes.max_span, run_id=run_id,
-                                              progress=tick)
-    project.store.update_run(run_id, status="done")
+        report.stages["backward"] = back = construct(project, mode=sizes.mode, max_span=sizes.max_span,
+                                                     run_id=run_id, progress=tick)
+    project.store.update_run(run_id, status="done", done=back.trajectories, total=back.trajectories,
+                             message=f"{back.examples} examples from {back.calls} calls, {back.failed} failed")
     run_id = project.store.start_run(f"{name}-filter", "filter")
     with progress("committee") as tick:
-        report.stages["filter"] = judge_examples(project, run_id=run_id, progress=tick)
-    project.store.update_run(run_id, status="done")
+        report.stages["filter"] = judged = judge_examples(project, run_id=run_id, progress=tick)
+    project.store.update_run(run_id, status="done", done=judged.examples, total=judged.examples,
+                             message=f"{judged.verdicts} verdicts, {judged.kept} kept")
     cfg = project.config
     report.funnel = queries.funnel(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
     return report

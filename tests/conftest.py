@@ -36,6 +36,21 @@ def project(tmp_path: Path) -> Project:
     return init_project(tmp_path / "proj", config)
 
 
+@pytest.fixture
+def sql_project(project: Project, tmp_path: Path) -> Project:
+    """`project` acting in a small real SQLite shop database (items: pen, ink) — no browser needed."""
+    import sqlite3
+
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
+        conn.executemany("INSERT INTO items (name, price) VALUES (?, ?)", [("pen", 1.5), ("ink", 4.0)])
+    project.config.env.name = "sql"
+    project.config.env.options = {"db": str(db)}
+    project.config.synth.max_steps = 4
+    return project
+
+
 @pytest.fixture(scope="session")
 def local_model_config():
     """The real embedded model on a test port; started once per session and stopped at the end."""

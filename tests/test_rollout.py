@@ -1,6 +1,5 @@
 """Rollouts on a real SQLite environment: recording, resume, parallel workers, crashes."""
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -8,18 +7,6 @@ import pytest
 from lbi.envs import EnvError
 from lbi.project import Project
 from lbi.synth.rollout import plan, rollout
-
-
-@pytest.fixture
-def sql_project(project: Project, tmp_path: Path) -> Project:
-    db = tmp_path / "shop.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
-        conn.executemany("INSERT INTO items (name, price) VALUES (?, ?)", [("pen", 1.5), ("ink", 4.0)])
-    project.config.env.name = "sql"
-    project.config.env.options = {"db": str(db)}
-    project.config.synth.max_steps = 4
-    return project
 
 
 def test_explore_rollout_records_every_step(sql_project: Project) -> None:

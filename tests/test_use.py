@@ -1,7 +1,6 @@
 """Index, agentic retrieval, held-out evaluation and export on a real store, env and index."""
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,8 @@ def _yes(messages, schema):
 
 
 @pytest.fixture
-def filled(project: Project, tmp_path: Path) -> Project:
-    db = tmp_path / "shop.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
-        conn.executemany("INSERT INTO items (name, price) VALUES (?, ?)", [("pen", 1.5), ("ink", 4.0)])
-    project.config.env.name = "sql"
-    project.config.env.options = {"db": str(db)}
+def filled(sql_project: Project) -> Project:
+    project = sql_project
     project.config.synth.max_steps = 3
     add_source(project, ROOT / "tests" / "fixtures" / "docs" / "guide.md")
     project.store.add_tasks({"id": t["id"], "instruction": t["instruction"], "env": "sql", "split": "heldout",

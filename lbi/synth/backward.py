@@ -41,7 +41,8 @@ def eligible_spans(steps: Sequence[dict[str, Any]], max_span: int = 0) -> list[t
     return spans
 
 
-def _steps(project: Project, trajectory_id: int) -> list[dict[str, Any]]:
+def trajectory_steps(project: Project, trajectory_id: int) -> list[dict[str, Any]]:
+    """The steps of a trajectory as the backward constructor and the judges see them."""
     rows = project.store.query(
         "SELECT idx, observation, action, url, error FROM steps WHERE trajectory_id = ? ORDER BY idx",
         (trajectory_id,))
@@ -77,7 +78,7 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     llm = project.llm(run_id)
     describe = project.config.env.description
     for done, tid in enumerate(ids, start=1):
-        steps = _steps(project, tid)
+        steps = trajectory_steps(project, tid)
         spans = eligible_spans(steps, cap)
         todo = [s for s in spans if s not in _done_spans(project, tid, mode)]
         report.trajectories += 1

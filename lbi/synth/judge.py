@@ -16,6 +16,7 @@ from lbi import queries
 from lbi.embed import embed
 from lbi.errors import OutputParseError
 from lbi.project import Project
+from lbi.synth.backward import trajectory_steps
 from lbi.synth.prompts import Verdict, judge_messages
 
 Progress = Callable[[int, int], None]
@@ -53,9 +54,7 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
     for done, ex in enumerate(examples, start=1):
         tid = ex["trajectory_id"]
         if tid not in steps_cache:
-            steps_cache[tid] = [dict(r) for r in project.store.query(
-                "SELECT idx, observation, action, url, error FROM steps WHERE trajectory_id = ? ORDER BY idx",
-                (tid,))]
+            steps_cache[tid] = trajectory_steps(project, tid)
         span = steps_cache[tid][ex["span_start"]:ex["span_end"] + 1]
         for judge in cfg.models.judges:
             if (ex["id"], judge.name) in done_pairs:

@@ -1,0 +1,163 @@
+"""Backward construction cost: `per-span` (the paper, one call per span) vs `batched` (one call per start).
+
+Records real explore trajectories (default: the `sql` env on the Trac demo database; `--env trac` for the
+web demo) of the given lengths, then backward-constructs every span of the same trajectories in both
+modes and measures, per mode: model calls and prompt + completion tokens per example (from `llm_calls`),
+wall time, and the committee's acceptance rate on a sample of each mode's examples.
+
+Goal (issue 7): batched ≥ 10× fewer calls and ≥ 3× fewer tokens per kept example at equal or better
+acceptance.
+
+    .venv/bin/python bench/backward_cost.py                        # small default (≲10 min on 2 cores)
+    .venv/bin/python bench/backward_cost.py --lengths 4,8,12,16,20 --trajectories 2 --judge-sample 0   # full
+    .venv/bin/python bench/backward_cost.py --model fake           # plumbing check, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BENCH_PORT, bench_config, local_model, machine, table, timer, write_result  # noqa: E402
+
+from lbi import queries  # noqa: E402
+from lbi.project import Project, init_project  # noqa: E402
+from lbi.synth.backward import construct  # noqa: E402
+from lbi.synth.judge import judge_examples  # noqa: E402
+from lbi.synth.rollout import rollout  # noqa: E402
+
+MODES = ("per-span", "batched")
+
+
+def record(project: Project, lengths: list[int], per_length: int) -> list[dict[str, Any]]:
+    """Explore rollouts of each length; returns the finished trajectories with their lengths."""
+    for length in lengths:
+        report = rollout(project, f"explore-L{length}", policy="explore", episodes=per_length, max_steps=length,
+                         concurrency=1)
+        print(f"  recorded L={length}: {report.done} done, {report.failed} failed, {report.steps} steps "
+              f"in {report.seconds:.1f}s", flush=True)
+    rows = project.store.query(
+        "SELECT t.id, COUNT(s.id) AS steps FROM trajectories t JOIN steps s ON s.trajectory_id = t.id "
+        "WHERE t.status = 'done' GROUP BY t.id ORDER BY t.id")
+    return [dict(r) for r in rows]
+
+
+def usage(project: Project, run_id: int) -> dict[str, float]:
+    row = project.store.query(
+        "SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens), 0) AS prompt, "
+        "COALESCE(SUM(completion_tokens), 0) AS completion, COALESCE(SUM(latency_ms), 0) / 1000.0 AS model_s, "
+        "COALESCE(SUM(1 - ok), 0) AS errors, COALESCE(SUM(cache_hit), 0) AS cache_hits "
+        "FROM llm_calls WHERE run_id = ?", (run_id,))[0]
+    return dict(row)
+
+
+def measure_mode(project: Project, mode: str, trajectory_ids: list[int]) -> dict[str, Any]:
+    run_id = project.store.start_run(f"backward-{mode}", "backward", {"mode": mode})
+    with timer() as t:
+        report = construct(project, trajectory_ids, mode=mode, max_span=0, run_id=run_id,
+                           progress=lambda d, n: print(f"  {mode}: {d}/{n} trajectories", flush=True))
+    project.store.update_run(run_id, status="done")
+    use = usage(project, run_id)
+    return {"mode": mode, "run_id": run_id, "spans": report.spans, "examples": report.examples,
+            "failed": report.failed, "wall_s": t["s"], **use}
+
+
+def judge_sample(project: Project, mode: str, sample: int, seed: int) -> dict[str, Any]:
+    ids = [r[0] for r in project.store.query("SELECT id FROM examples WHERE mode = ? ORDER BY id", (mode,))]
+    chosen = sorted(random.Random(seed).sample(ids, min(sample, len(ids)))) if sample else ids
+    run_id = project.store.start_run(f"judge-{mode}", "filter", {"mode": mode, "sample": len(chosen)})
+    with timer() as t:
+        judge_examples(project, chosen, run_id=run_id)
+    project.store.update_run(run_id, status="done")
+    judges = len(project.config.models.judges)
+    rows = {r["example_id"]: r for r in queries.decisions(project.store, "strict", judges)}
+    majority = {r["example_id"]: r for r in queries.decisions(project.store, "majority", judges)}
+    judged = [i for i in chosen if rows[i]["n"] == judges]
+    strict = sum(bool(rows[i]["passed"]) for i in judged)
+    major = sum(bool(majority[i]["passed"]) for i in judged)
+    use = usage(project, run_id)
+    n = len(judged) or 1
+    return {"judged": len(judged), "accept_strict": strict / n, "accept_majority": major / n,
+            "judge_calls": use["calls"], "judge_tokens": use["prompt"] + use["completion"], "judge_s": t["s"]}
+
+
+def derive(row: dict[str, Any]) -> dict[str, Any]:
+    examples = max(row["examples"], 1)
+    tokens = row["prompt"] + row["completion"]
+    kept = row["examples"] * row["accept_strict"]
+    return {**row, "tokens": tokens, "calls_per_example": row["calls"] / examples,
+            "tokens_per_example": tokens / examples,
+            "kept_est": kept,
+            "calls_per_kept": row["calls"] / kept if kept else float("inf"),
+            "tokens_per_kept": tokens / kept if kept else float("inf")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="local/smollm2", help="model of the backward constructor (and judges)")
+    parser.add_argument("--judge-model", default="", help="model of the judges (default: --model)")
+    parser.add_argument("--env", default="sql", choices=["sql", "trac"], help="environment to record in")
+    parser.add_argument("--lengths", default="4,8", help="trajectory lengths, comma-separated (4-20)")
+    parser.add_argument("--trajectories", type=int, default=1, help="trajectories per length")
+    parser.add_argument("--judge-sample", type=int, default=12,
+                        help="examples of each mode the committee judges (0: all)")
+    parser.add_argument("--port", type=int, default=BENCH_PORT, help="port of the embedded model server")
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: auto)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--project-dir", default="", help="keep the project here (default: a temp dir, removed)")
+    args = parser.parse_args()
+    lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
+
+    config = bench_config(args.model, port=args.port, threads=args.threads, judge_model=args.judge_model)
+    config.env.name = args.env
+    config.synth.max_span = 0
+    workdir = Path(args.project_dir) if args.project_dir else Path(tempfile.mkdtemp(prefix="lbi-bench-backward-"))
+    project = init_project(workdir / "project", config)
+    start_machine = machine()
+    print(f"backward_cost: model={args.model} env={args.env} lengths={lengths} x{args.trajectories} "
+          f"load={start_machine['loadavg']}", flush=True)
+    try:
+        with local_model(config):
+            trajectories = record(project, lengths, args.trajectories)
+            ids = [t["id"] for t in trajectories]
+            rows = []
+            for mode in MODES:
+                row = measure_mode(project, mode, ids)
+                row.update(judge_sample(project, mode, args.judge_sample, args.seed))
+                rows.append(derive(row))
+    finally:
+        if not args.project_dir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    per, bat = rows
+    def over(key: str) -> float:
+        return per[key] / bat[key] if bat[key] and bat[key] != float("inf") else float("nan")
+
+    ratio = {"mode": "per-span ÷ batched", **{k: over(k) for k in ("calls_per_example", "tokens_per_example",
+                                                                   "calls_per_kept", "tokens_per_kept", "wall_s")},
+             "accept_strict": bat["accept_strict"] - per["accept_strict"]}
+    goals = {"calls_10x": ratio["calls_per_kept"] >= 10, "tokens_3x": ratio["tokens_per_kept"] >= 3,
+             "acceptance_not_lower": bat["accept_strict"] >= per["accept_strict"]}
+    columns = ["mode", "examples", "failed", "calls", "tokens", "wall_s", "calls_per_example", "tokens_per_example",
+               "judged", "accept_strict", "accept_majority", "calls_per_kept", "tokens_per_kept"]
+    print()
+    print(table(rows, columns, title=f"Backward construction on {len(ids)} trajectories "
+                                     f"(lengths {[t['steps'] for t in trajectories]}), model {args.model}"))
+    print(table([ratio], ["mode", "calls_per_example", "tokens_per_example", "calls_per_kept", "tokens_per_kept",
+                          "wall_s", "accept_strict"],
+                title="Ratios (accept_strict: batched minus per-span)"))
+    print("goals:", ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in goals.items()))
+    path = write_result("backward_cost", {
+        "args": vars(args), "machine_at_start": start_machine, "trajectory_lengths": [t["steps"] for t in trajectories],
+        "modes": rows, "ratio": ratio, "goals": goals})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

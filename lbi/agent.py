@@ -150,7 +150,8 @@ class ExplorePolicy:
             f"Write short realistic text a user would type into the field '{candidate.name or candidate.bid}'.")}]
         try:
             reply = self.llm.complete(messages, role="agent", purpose="explore-fill", schema=FillText)
-        except OutputParseError:
+        except OutputParseError as exc:
+            self.llm.record_failure("explore-fill", exc, item=candidate.bid)
             return self.rng.choice(FILL_WORDS)
         return " ".join(reply.parsed.text.split())[:80] or self.rng.choice(FILL_WORDS)
 

@@ -155,14 +155,26 @@ class Index:
         return len(rows)
 
     # -- queries -----------------------------------------------------------------------
-    def search(self, collection: str, text: str, k: int, where: dict[str, Any] | None = None
-               ) -> list[dict[str, Any]]:
-        """Top-k hits: {id, document, metadata, distance}; [] on an empty collection."""
+    def steps_in_state(self, signature: str, k: int) -> dict[str, Any]:
+        """Indexed steps taken in the state with this signature (SQLite's index finds them, the
+        collection says which are indexed, i.e. inside kept examples), newest first."""
+        rows = self.project.store.query(
+            "SELECT id FROM steps WHERE state_signature = ? ORDER BY id DESC LIMIT 500", (signature,))
+        if not rows:
+            return {"ids": [], "metadatas": []}
+        found = self.steps.get(ids=[f"st-{r[0]}" for r in rows], include=["metadatas"])
+        return {"ids": found["ids"][:k], "metadatas": found["metadatas"][:k]}
+
+    def search(self, collection: str, text: str, k: int, where: dict[str, Any] | None = None,
+               embedding: Any = None) -> list[dict[str, Any]]:
+        """Top-k hits: {id, document, metadata, distance}; [] on an empty collection. Pass `embedding`
+        (of `text`) to search several collections with one embedding."""
         coll = getattr(self, collection)
         count = coll.count()
         if count == 0 or not text.strip():
             return []
-        res = coll.query(query_texts=[text], n_results=min(k, count), where=where)
+        query = {"query_embeddings": [embedding]} if embedding is not None else {"query_texts": [text]}
+        res = coll.query(**query, n_results=min(k, count), where=where)
         return [{"id": i, "document": d, "metadata": m, "distance": float(dist)}
                 for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0],
                                          res["distances"][0], strict=True)]

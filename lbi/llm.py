@@ -40,6 +40,7 @@ litellm.suppress_debug_info = True
 litellm.telemetry = False
 
 T = TypeVar("T", bound=BaseModel)
+LOCAL_RECHECK_S = 30.0
 TRANSIENT = (
     litellm.exceptions.RateLimitError,
     litellm.exceptions.APIConnectionError,
@@ -124,6 +125,7 @@ class LLM:
         self.store = store
         self.run_id = run_id
         self.cache = diskcache.Cache(str(cache_dir)) if cache_dir and self.config.llm.cache else None
+        self._local: tuple[str, float] = ("", 0.0)
 
     def model_for(self, role: str) -> str:
         return self.config.models.for_role(role)
@@ -154,6 +156,11 @@ class LLM:
         raise OutputParseError(
             f"{model} gave no reply matching {schema.__name__} after "
             f"{self.config.llm.parse_retries + 1} attempts", raw=redact(last))
+
+    def record_failure(self, stage: str, exc: OutputParseError, item: str | None = None) -> None:
+        """Keep a reply that never parsed (with its raw text) when the caller carries on without it."""
+        if self.store is not None:
+            self.store.add_failure(stage, str(exc), item=item, raw=exc.raw, run_id=self.run_id)
 
     def ask(self, prompt: str, *, role: str = "agent", **kwargs: Any) -> Completion:
         return self.complete([{"role": "user", "content": prompt}], role=role, **kwargs)
@@ -208,20 +215,24 @@ class LLM:
                                         "message": {"role": "assistant", "content": ""}}],
                 usage={"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10})
             return {"model": "openai/fake", "api_key": "fake", "mock_response": mock}
-        if model.startswith("local/"):
-            server = local_llm.ensure_running(self.config.local_model)
-            return {"model": f"openai/{local_llm.ALIAS}", "api_base": server.url, "api_key": "local"}
+        if model.startswith("local/"):  # api_base is filled in per attempt (see _retrying_completion)
+            return {"model": f"openai/{local_llm.ALIAS}", "api_key": "local"}
         args: dict[str, Any] = {"model": model}
         if self.config.models.api_base:
             args["api_base"] = self.config.models.api_base
         return args
 
+    def _local_url(self) -> str:
+        """The embedded server's URL, health-checked (and started) at most every LOCAL_RECHECK_S seconds."""
+        url, checked = self._local
+        if not url or time.monotonic() - checked > LOCAL_RECHECK_S:
+            url = local_llm.ensure_running(self.config.local_model).url
+            self._local = (url, time.monotonic())
+        return url
+
     def _call(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
               schema: type[BaseModel] | None, purpose: str | None) -> Completion:
-        try:
-            args = self._litellm_args(model, messages, schema, purpose)
-        except local_llm.LocalModelError as exc:
-            raise ModelError(str(exc)) from exc
+        args = self._litellm_args(model, messages, schema, purpose)
         if schema is not None:
             args["response_format"] = _schema_format(schema, model)
         try:
@@ -254,7 +265,17 @@ class LLM:
                stop=stop_after_attempt(self.config.llm.max_retries + 1),
                wait=wait_exponential(multiplier=0.5, max=20))
         def call() -> Any:
-            return litellm.completion(**kwargs)
+            local = kwargs.get("api_key") == "local"
+            try:  # the embedded server is (re)started here if it went away since the last attempt
+                args = {**kwargs, "api_base": self._local_url()} if local else kwargs
+            except local_llm.LocalModelError as exc:
+                raise ModelError(str(exc)) from exc
+            try:
+                return litellm.completion(**args)
+            except TRANSIENT:  # litellm reports a refused connection as a 500 too
+                if local:
+                    self._local = ("", 0.0)  # health-check (and restart) before the next attempt
+                raise
 
         return call()
 

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from lbi.agent import History, observation_text
+from lbi.embed import embed
 from lbi.envs.base import Env, Observation
 from lbi.errors import OutputParseError
 from lbi.index import Index
@@ -114,8 +115,7 @@ class Retriever:
                 result.observation_hits = self.by_observation(obs)
             if self.cfg.model_based:
                 result.query = self.write_query(instruction, obs, history or History())
-                result.model_hits = (self.examples(result.query, "model")
-                                     + self.steps_like(result.query, "model"))
+                result.model_hits = self.by_query(result.query)
         hits = result.observation_hits + result.model_hits + result.instruction_hits
         result.used, result.rendered = fit_budget(hits, self.cfg.token_budget)
         return result
@@ -123,21 +123,25 @@ class Retriever:
     def by_observation(self, obs: Observation) -> list[Hit]:
         """Steps taken in the same state (equal signature) first, then the closest observations."""
         k = self.cfg.k
-        same = self.index.steps.get(where={"state_signature": obs.state_signature}, limit=k,
-                                    include=["metadatas", "documents"]) if obs.state_signature else None
+        same = self.index.steps_in_state(obs.state_signature, k) if obs.state_signature else None
         hits = [self._step_hit(i, m, 1.0, "observation")
                 for i, m in zip(same["ids"], same["metadatas"], strict=True)] if same else []
         for hit in self.index.search("steps", obs.text[:1000], k):
             hits.append(self._step_hit(hit["id"], hit["metadata"], 1 - hit["distance"], "observation"))
         return hits[: 2 * k]
 
-    def steps_like(self, text: str, source: str) -> list[Hit]:
-        return [self._step_hit(h["id"], h["metadata"], 1 - h["distance"], source)
-                for h in self.index.search("steps", text, self.cfg.k)]
+    def by_query(self, query: str, source: str = "model") -> list[Hit]:
+        """Closest whole examples, then closest single steps, for one query (embedded once)."""
+        vector = embed([query], self.project.config.models.embedder)[0]
+        return self.examples(query, source, vector) + self.steps_like(query, source, vector)
 
-    def examples(self, text: str, source: str) -> list[Hit]:
+    def steps_like(self, text: str, source: str, vector: Any = None) -> list[Hit]:
+        return [self._step_hit(h["id"], h["metadata"], 1 - h["distance"], source)
+                for h in self.index.search("steps", text, self.cfg.k, embedding=vector)]
+
+    def examples(self, text: str, source: str, vector: Any = None) -> list[Hit]:
         hits = []
-        for h in self.index.search("examples", text, self.cfg.k):
+        for h in self.index.search("examples", text, self.cfg.k, embedding=vector):
             meta = h["metadata"]
             actions = self._actions(meta["trajectory_id"], meta["span_start"], meta["span_end"])
             body = f"Example task: {h['document']}\nActions:\n" + "\n".join(f"  {a}" for a in actions)
@@ -155,7 +159,8 @@ class Retriever:
             "Write a short search query to find examples of how to do the next step of this task.")}]
         try:
             reply = self.llm.complete(messages, role="agent", purpose="retrieval-query", schema=SearchQuery)
-        except OutputParseError:
+        except OutputParseError as exc:
+            self.llm.record_failure("retrieval-query", exc, item=instruction[:200])
             return instruction
         return reply.parsed.query.strip() or instruction
 

@@ -56,3 +56,13 @@ def test_a_server_that_cannot_start_gives_a_clear_error(tmp_path) -> None:
     config.local_model = LocalModelConfig(port=8798, model_path=str(broken), start_timeout_s=60)
     with pytest.raises(ModelError, match="exited"):
         LLM(config).ask("hi")
+
+
+def test_a_stopped_server_is_started_again_within_the_call(local_model_config) -> None:
+    llm = LLM(local_model_config)
+    assert llm.ask("Say hi.", model="local/smollm2", max_tokens=4).text
+    local_llm.stop(local_model_config.local_model)  # e.g. killed by the user between two calls
+    # the client checked the server moments ago, so its first attempt goes to the dead port
+    result = llm.ask("Say hello.", model="local/smollm2", max_tokens=4)
+    assert result.text
+    assert local_llm.status(local_model_config.local_model).running

@@ -53,11 +53,15 @@ def default_docs(project: Project) -> str | None:
 
 def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, name: str = "synth") -> SynthReport:
     report = SynthReport()
-    if project.store.counts()["chunks"] == 0 and (docs := default_docs(project)):
-        report.stages["docs"] = add_source(project, docs)
-    pending = pending_chunks(project)
-    random.Random(sizes.seed).shuffle(pending)
-    chosen = pending[: sizes.chunks]
+    docs = default_docs(project)
+    started = docs and project.store.query("SELECT 1 FROM documents WHERE source LIKE ? LIMIT 1", (f"{docs}%",))
+    if docs and (started or project.store.counts()["chunks"] == 0):
+        report.stages["docs"] = add_source(project, docs)  # idempotent: completes an interrupted load
+    # The same seeded choice every time, so a resumed run finishes these chunks instead of taking new ones.
+    every = [r[0] for r in project.store.query("SELECT id FROM chunks ORDER BY id")]
+    random.Random(sizes.seed).shuffle(every)
+    pending = set(pending_chunks(project))
+    chosen = [c for c in every[: sizes.chunks] if c in pending]
     run_id = project.store.start_run(f"{name}-generate", "generate")
     with progress("generate tasks") as tick:
         report.stages["generate"] = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run_id,

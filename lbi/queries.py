@@ -6,6 +6,8 @@ never copied into a column that could drift.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from lbi.store import Store
@@ -13,7 +15,10 @@ from lbi.store import Store
 POLICIES = ("strict", "majority", "relaxed")
 
 _DECISION_SQL = """
-WITH v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts GROUP BY example_id),
+WITH scope AS (SELECT value AS id FROM json_each(:ids) UNION
+               SELECT s.other_id FROM similar_examples s WHERE s.example_id IN (SELECT value FROM json_each(:ids))),
+     v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts
+           WHERE :ids IS NULL OR example_id IN (SELECT id FROM scope) GROUP BY example_id),
      o AS (SELECT example_id, verdict FROM overrides
            WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)),
      base AS (
@@ -22,7 +27,8 @@ WITH v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts G
                     WHEN :policy = 'strict' THEN v.yes >= max(v.n, :judges)
                     WHEN :policy = 'majority' THEN v.yes * 2 > max(v.n, :judges)
                     ELSE v.yes > 0 END AS passed
-        FROM examples e LEFT JOIN v ON v.example_id = e.id LEFT JOIN o ON o.example_id = e.id),
+        FROM examples e LEFT JOIN v ON v.example_id = e.id LEFT JOIN o ON o.example_id = e.id
+        WHERE :ids IS NULL OR e.id IN (SELECT id FROM scope)),
      flagged AS (
         SELECT b.*, EXISTS (
             SELECT 1 FROM similar_examples s JOIN base b2 ON b2.example_id = s.other_id
@@ -31,23 +37,59 @@ WITH v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts G
         FROM base b)
 SELECT example_id, yes, n, override, passed, duplicate,
        CASE WHEN override IS NOT NULL THEN override = 'keep' ELSE passed AND NOT duplicate END AS kept
+FROM flagged WHERE :ids IS NULL OR example_id IN (SELECT value FROM json_each(:ids))
+"""
+
+
+def _params(policy: str, judges: int, ids: Sequence[int] | None) -> dict[str, Any]:
+    if policy not in POLICIES:
+        raise ValueError(f"unknown judge policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    return {"policy": policy, "judges": judges, "ids": None if ids is None else json.dumps(list(ids))}
+
+
+def decisions(store: Store, policy: str = "strict", judges: int = 0, ids: Sequence[int] | None = None
+              ) -> list[dict[str, Any]]:
+    """One row per example (or per example of `ids`): yes votes, verdict count, latest override, passed the
+    policy, duplicate of an earlier kept example, and kept. `judges` is the committee size (a missing verdict
+    counts as no)."""
+    return [dict(r) for r in store.query(_DECISION_SQL, _params(policy, judges, ids))]
+
+
+def kept_count(store: Store, policy: str = "strict", judges: int = 0) -> int:
+    row = store.query(f"SELECT COUNT(*) FROM ({_DECISION_SQL}) WHERE kept", _params(policy, judges, None))
+    return int(row[0][0])
+
+
+_KEPT_BY_POLICY_SQL = """
+WITH v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts GROUP BY example_id),
+     o AS (SELECT example_id, verdict FROM overrides
+           WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)),
+     base AS (
+        SELECT e.id AS example_id, o.verdict AS override,
+               COALESCE(v.yes >= max(v.n, :judges), 0) AS p_strict,
+               COALESCE(v.yes * 2 > max(v.n, :judges), 0) AS p_majority,
+               COALESCE(v.yes > 0, 0) AS p_relaxed
+        FROM examples e LEFT JOIN v ON v.example_id = e.id LEFT JOIN o ON o.example_id = e.id),
+     flagged AS (
+        SELECT b.*,
+          EXISTS (SELECT 1 FROM similar_examples s JOIN base b2 ON b2.example_id = s.other_id
+                  WHERE s.example_id = b.example_id AND COALESCE(b2.override = 'keep', b2.p_strict)) AS d_strict,
+          EXISTS (SELECT 1 FROM similar_examples s JOIN base b2 ON b2.example_id = s.other_id
+                  WHERE s.example_id = b.example_id AND COALESCE(b2.override = 'keep', b2.p_majority)) AS d_majority,
+          EXISTS (SELECT 1 FROM similar_examples s JOIN base b2 ON b2.example_id = s.other_id
+                  WHERE s.example_id = b.example_id AND COALESCE(b2.override = 'keep', b2.p_relaxed)) AS d_relaxed
+        FROM base b)
+SELECT COALESCE(SUM(CASE WHEN override IS NOT NULL THEN override = 'keep' ELSE p_strict AND NOT d_strict END), 0),
+       COALESCE(SUM(CASE WHEN override IS NOT NULL THEN override = 'keep' ELSE p_majority AND NOT d_majority END), 0),
+       COALESCE(SUM(CASE WHEN override IS NOT NULL THEN override = 'keep' ELSE p_relaxed AND NOT d_relaxed END), 0)
 FROM flagged
 """
 
 
-def decisions(store: Store, policy: str = "strict", judges: int = 0) -> list[dict[str, Any]]:
-    """One row per example: yes votes, verdict count, latest override, passed the policy, duplicate of an
-    earlier kept example, and kept. `judges` is the committee size (a missing verdict counts as no)."""
-    if policy not in POLICIES:
-        raise ValueError(f"unknown judge policy {policy!r}; choose one of {', '.join(POLICIES)}")
-    return [dict(r) for r in store.query(_DECISION_SQL, {"policy": policy, "judges": judges})]
-
-
-def kept_count(store: Store, policy: str = "strict", judges: int = 0) -> int:
-    if policy not in POLICIES:
-        raise ValueError(f"unknown judge policy {policy!r}; choose one of {', '.join(POLICIES)}")
-    row = store.query(f"SELECT COUNT(*) FROM ({_DECISION_SQL}) WHERE kept", {"policy": policy, "judges": judges})
-    return int(row[0][0])
+def kept_by_policy(store: Store, judges: int = 0) -> dict[str, int]:
+    """How many examples each policy keeps, in one pass (same rules as `decisions`)."""
+    row = store.query(_KEPT_BY_POLICY_SQL, {"judges": judges})[0]
+    return dict(zip(POLICIES, (int(x) for x in row), strict=True))
 
 
 def kept_ids(store: Store, policy: str = "strict", judges: int = 0) -> list[int]:

@@ -6,6 +6,7 @@ Pages stay thin: they call these, then draw. Kept/dropped always comes from `lbi
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -193,7 +194,8 @@ def example(store: Store, example_id: int, *, policy: str = "strict", judges: in
     if not rows:
         return None
     ex = rows[0]
-    ex["decision"] = _decision_map(store, policy, judges).get(example_id)
+    found = queries.decisions(store, policy, judges, ids=[example_id])
+    ex["decision"] = found[0] if found else None
     ex["steps"] = steps(store, ex["trajectory_id"], ex["span_start"], ex["span_end"])
     ex["verdicts"] = _rows(store, "SELECT judge, verdict, reason, model, created_at FROM verdicts "
                                   "WHERE example_id = ? ORDER BY judge", (example_id,))
@@ -215,22 +217,29 @@ def judge_names(store: Store, configured: Sequence[str] = ()) -> list[str]:
 
 
 def committee_table(store: Store, *, policy: str = "strict", judges: Sequence[str] = (),
-                    show: str = "all") -> list[dict[str, Any]]:
+                    show: str = "all", search: str = "", limit: int | None = None) -> list[dict[str, Any]]:
     """One row per example: instruction, span, `<judge> verdict` and `<judge> reason` per judge, override, kept.
 
-    `show`: `all`, `kept`, or `dropped` (the filtered-out audit view)."""
+    `show`: `all`, `kept`, or `dropped` (the filtered-out audit view); `search`: a substring of the
+    instruction; `limit`: the first so many rows (verdicts are read for those only)."""
     names = judge_names(store, judges)
     decisions = _decision_map(store, policy, len(judges))
+    matching = None
+    if search:
+        matching = {r[0] for r in store.query("SELECT id FROM examples WHERE instr(lower(instruction), lower(?)) > 0",
+                                              (search,))}
+    wanted = [i for i, d in sorted(decisions.items())
+              if (show == "all" or (show == "kept") == bool(d.get("kept"))) and (matching is None or i in matching)]
+    wanted = wanted[:limit]
     verdicts: dict[int, dict[str, dict[str, Any]]] = {}
-    for v in store.query("SELECT example_id, judge, verdict, reason FROM verdicts"):
+    for v in store.query("SELECT example_id, judge, verdict, reason FROM verdicts WHERE example_id IN "
+                         "(SELECT value FROM json_each(?))", (json.dumps(wanted),)):
         verdicts.setdefault(v["example_id"], {})[v["judge"]] = dict(v)
     out = []
     for ex in store.query("SELECT id, trajectory_id, span_start, span_end, mode, instruction FROM examples "
-                          "ORDER BY id"):
+                          "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(wanted),)):
         d = decisions.get(ex["id"], {})
         kept = bool(d.get("kept"))
-        if (show == "kept" and not kept) or (show == "dropped" and kept):
-            continue
         row: dict[str, Any] = {"id": ex["id"], "kept": kept, "instruction": ex["instruction"],
                                "trajectory": ex["trajectory_id"], "span": f"{ex['span_start']}–{ex['span_end']}",
                                "mode": ex["mode"], "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), len(judges))}",
@@ -245,7 +254,7 @@ def committee_table(store: Store, *, policy: str = "strict", judges: Sequence[st
 
 def policy_counts(store: Store, judges: int) -> dict[str, int]:
     """How many examples each policy keeps (overrides and duplicates included)."""
-    return {p: queries.kept_count(store, p, judges) for p in queries.POLICIES}
+    return queries.kept_by_policy(store, judges)
 
 
 def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:

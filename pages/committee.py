@@ -35,10 +35,9 @@ view_col, search_col = st.columns([2, 3])
 show = view_col.radio("Show", ["all", "kept", "dropped"], horizontal=True, key="committee_show",
                       format_func={"all": "All", "kept": "Kept", "dropped": "Filtered out (audit)"}.get)
 search = search_col.text_input("Search instructions", key="committee_search")
-rows = views.committee_table(store, policy=policy, judges=judge_names, show=show)
-if search:
-    rows = [r for r in rows if search.lower() in r["instruction"].lower()]
-st.caption(f"{len(rows)} examples" + (f" (showing the first {MAX_ROWS})" if len(rows) > MAX_ROWS else ""))
+rows = views.committee_table(store, policy=policy, judges=judge_names, show=show, search=search,
+                             limit=MAX_ROWS + 1)
+st.caption(f"{min(len(rows), MAX_ROWS)} examples" + (f" (the first {MAX_ROWS} shown)" if len(rows) > MAX_ROWS else ""))
 if not rows:
     ui.empty("Nothing in this view.")
 else:

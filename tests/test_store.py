@@ -114,6 +114,7 @@ def test_kept_follows_policy_and_latest_override(tmp_path: Path) -> None:
         for judge, v in zip(("a", "b", "c"), vs, strict=True):
             store.set_verdict(ex, judge, bool(v), "r")
     assert [queries.kept_count(store, p) for p in ("strict", "majority", "relaxed")] == [1, 2, 3]
+    assert queries.kept_by_policy(store) == {"strict": 1, "majority": 2, "relaxed": 3}
     store.add_override(ids[0], "drop", who="me")
     assert queries.kept_count(store, "strict") == 0
     store.add_override(ids[0], "keep", who="me")
@@ -139,6 +140,9 @@ def test_near_duplicates_of_a_kept_example_are_dropped(tmp_path: Path) -> None:
     assert queries.kept_ids(store) == [b, c]
     store.add_override(c, "keep", who="me")
     assert queries.kept_ids(store) == [b, c]
+    store.set_verdict(b, "j", False, "no")  # b no longer passes: c is still kept by its override
+    for policy in queries.POLICIES:
+        assert queries.kept_by_policy(store, 1)[policy] == queries.kept_count(store, policy, 1) == 1
 
 
 def _hold_write_lock(path: str, seconds: float, ready) -> None:

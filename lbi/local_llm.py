@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,13 +110,26 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+def _port_open(cfg: LocalModelConfig) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", cfg.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def status(cfg: LocalModelConfig) -> ServerStatus:
     info = _read_pidfile(cfg)
     models = _models(cfg)
     url = base_url(cfg)
     if models is None:
-        detail = "not running" if not _alive(info.get("pid")) else "process alive but not answering yet"
-        return ServerStatus(False, url, info.get("pid"), detail=detail)
+        pid = info.get("pid")
+        if _alive(pid) and _port_open(cfg):
+            # llama.cpp's server answers one request at a time: busy with a long completion, it cannot
+            # answer the health check, but it is ours and listening.
+            return ServerStatus(True, url, pid, ALIAS, info.get("threads"), "busy")
+        detail = "not running" if not _alive(pid) else "process alive but not answering yet"
+        return ServerStatus(False, url, pid, detail=detail)
     if ALIAS not in models:
         return ServerStatus(False, url, None, detail=f"port {cfg.port} serves {models}, not {ALIAS}")
     return ServerStatus(True, url, info.get("pid"), ALIAS, info.get("threads"), "healthy")
@@ -149,15 +163,14 @@ def ensure_running(cfg: LocalModelConfig) -> ServerStatus:
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    _pidfile(cfg).write_text(json.dumps({"pid": proc.pid, "threads": threads, "port": cfg.port}))
     deadline = time.monotonic() + cfg.start_timeout_s
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc.poll() is not None:  # e.g. the port is taken: the pid file of a running server stays intact
             raise LocalModelError(
                 f"the local model server exited with code {proc.returncode}; see {log}:\n{_tail(log)}")
-        current = status(cfg)
-        if current.running:
-            return current
+        if _models(cfg) is not None:
+            _pidfile(cfg).write_text(json.dumps({"pid": proc.pid, "threads": threads, "port": cfg.port}))
+            return status(cfg)
         time.sleep(0.25)
     _terminate(proc.pid)
     raise LocalModelError(f"the local model server did not answer within {cfg.start_timeout_s:.0f}s; see {log}")

@@ -66,3 +66,30 @@ def test_a_stopped_server_is_started_again_within_the_call(local_model_config) -
     result = llm.ask("Say hello.", model="local/smollm2", max_tokens=4)
     assert result.text
     assert local_llm.status(local_model_config.local_model).running
+
+
+def test_a_busy_server_counts_as_running_and_a_failed_start_keeps_its_pid_file(tmp_path, monkeypatch) -> None:
+    """llama.cpp's server answers one request at a time: during a long completion the health check times
+    out, but the server is ours and listening, so nobody may start a second one on its port."""
+    import json
+    import os
+    import socket
+
+    monkeypatch.setenv("LBI_HOME", str(tmp_path))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()  # accepts connections, never answers
+    cfg = LocalModelConfig(port=listener.getsockname()[1], start_timeout_s=30)
+    pidfile = tmp_path / "local_llm" / f"server-{cfg.port}.json"
+    pidfile.parent.mkdir(parents=True)
+    pidfile.write_text(json.dumps({"pid": os.getpid(), "threads": 1, "port": cfg.port}))
+    try:
+        state = local_llm.status(cfg)
+        assert state.running and state.detail == "busy"
+        assert local_llm.ensure_running(cfg).pid == os.getpid()  # reused, nothing started
+        pidfile.write_text(json.dumps({"pid": 999999999, "threads": 1, "port": cfg.port}))
+        with pytest.raises(local_llm.LocalModelError, match="exited"):
+            local_llm.ensure_running(cfg)  # a new server cannot bind the taken port...
+        assert json.loads(pidfile.read_text())["pid"] == 999999999  # ...and does not overwrite the pid file
+    finally:
+        listener.close()

@@ -99,10 +99,13 @@ def server(e2e_project: Project, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
+    """Debian's Chromium through lbi's BrowserSession, which shares the thread's one Playwright driver
+    with the environment tests' browser (a second sync_playwright() in a thread fails)."""
+    from lbi.envs.browser import BrowserSession
+
+    session = BrowserSession()
+    yield session.browser
+    session.close()
 
 
 @pytest.fixture

@@ -257,45 +257,56 @@ def policy_counts(store: Store, judges: int) -> dict[str, int]:
     return queries.kept_by_policy(store, judges)
 
 
-def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:
-    """Cohen's kappa of two binary raters on the same items (None when there are no items, or when
-    chance agreement is total and the raters nonetheless disagree — kappa is undefined there)."""
-    n = len(a)
-    if n == 0 or n != len(b):
+def kappa_from_counts(n11: int, n10: int, n01: int, n00: int) -> float | None:
+    """Cohen's kappa of two binary raters from their 2×2 table (n10: A said 1, B said 0). None when there
+    are no items, or when chance agreement is total and the raters nonetheless disagree (undefined)."""
+    n = n11 + n10 + n01 + n00
+    if n == 0:
         return None
-    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    pa, pb = sum(a) / n, sum(b) / n
+    observed = (n11 + n00) / n
+    pa, pb = (n11 + n10) / n, (n11 + n01) / n
     expected = pa * pb + (1 - pa) * (1 - pb)
     if math.isclose(expected, 1.0):
         return 1.0 if math.isclose(observed, 1.0) else None
     return (observed - expected) / (1 - expected)
 
 
-def _ratings(store: Store) -> dict[str, dict[int, int]]:
-    """rater → {example id: 1 yes/keep, 0 no/drop}; the newest human override per example is the human."""
-    out: dict[str, dict[int, int]] = {}
-    for v in store.query("SELECT example_id, judge, verdict FROM verdicts"):
-        out.setdefault(v["judge"], {})[v["example_id"]] = int(v["verdict"])
-    for o in store.query("SELECT example_id, verdict FROM overrides WHERE id IN "
-                         "(SELECT MAX(id) FROM overrides GROUP BY example_id)"):
-        out.setdefault(HUMAN, {})[o["example_id"]] = int(o["verdict"] == "keep")
-    return out
+def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:
+    """Cohen's kappa of two binary raters on the same items (see `kappa_from_counts`)."""
+    if len(a) != len(b):
+        return None
+    pairs = list(zip(a, b, strict=True))
+    return kappa_from_counts(*(sum(p == cell for p in pairs) for cell in ((1, 1), (1, 0), (0, 1), (0, 0))))
+
+
+_RATINGS_SQL = f"""
+SELECT judge AS rater, example_id, verdict AS v FROM verdicts
+UNION ALL
+SELECT '{HUMAN}', example_id, verdict = 'keep' FROM overrides
+WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)
+"""
 
 
 def agreement(store: Store, judges: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Pairwise agreement between raters (judges, and `human override`) on the examples both rated:
-    items, percent agreement and Cohen's kappa."""
-    ratings = _ratings(store)
-    raters = [*judge_names(store, judges), *([HUMAN] if HUMAN in ratings else [])]
+    items, percent agreement and Cohen's kappa — one pass in SQL (each example's votes side by side)."""
+    has_human = bool(store.query("SELECT 1 FROM overrides LIMIT 1"))
+    raters = [*judge_names(store, judges), *([HUMAN] if has_human else [])]
+    pairs = list(combinations(range(len(raters)), 2))
+    if not pairs:
+        return []
+    columns = ", ".join(f"MAX(CASE WHEN rater = ? THEN v END) AS c{i}" for i in range(len(raters)))
+    cells = ", ".join(f"SUM(c{i} = {x} AND c{j} = {y})" for i, j in pairs for x, y in ((1, 1), (1, 0), (0, 1), (0, 0)))
+    row = store.query(f"WITH r AS ({_RATINGS_SQL}), p AS (SELECT {columns} FROM r GROUP BY example_id) "
+                      f"SELECT {cells} FROM p", raters)[0]
     rows = []
-    for a, b in combinations(raters, 2):
-        shared = sorted(set(ratings.get(a, {})) & set(ratings.get(b, {})))
-        xa = [ratings[a][i] for i in shared]
-        xb = [ratings[b][i] for i in shared]
-        agree = sum(x == y for x, y in zip(xa, xb, strict=True))
-        rows.append({"rater A": a, "rater B": b, "items": len(shared),
-                     "agreement %": round(100 * agree / len(shared), 1) if shared else None,
-                     "kappa": None if (k := cohen_kappa(xa, xb)) is None else round(k, 3)})
+    for k, (i, j) in enumerate(pairs):
+        n11, n10, n01, n00 = (int(x or 0) for x in row[4 * k:4 * k + 4])
+        items = n11 + n10 + n01 + n00
+        kappa = kappa_from_counts(n11, n10, n01, n00)
+        rows.append({"rater A": raters[i], "rater B": raters[j], "items": items,
+                     "agreement %": round(100 * (n11 + n00) / items, 1) if items else None,
+                     "kappa": None if kappa is None else round(kappa, 3)})
     return rows
 
 

@@ -126,8 +126,10 @@ class Retriever:
         same = self.index.steps_in_state(obs.state_signature, k) if obs.state_signature else None
         hits = [self._step_hit(i, m, 1.0, "observation")
                 for i, m in zip(same["ids"], same["metadatas"], strict=True)] if same else []
+        seen = {h.key for h in hits}
         for hit in self.index.search("steps", obs.text[:1000], k):
-            hits.append(self._step_hit(hit["id"], hit["metadata"], 1 - hit["distance"], "observation"))
+            if hit["id"] not in seen:
+                hits.append(self._step_hit(hit["id"], hit["metadata"], 1 - hit["distance"], "observation"))
         return hits[: 2 * k]
 
     def by_query(self, query: str, source: str = "model") -> list[Hit]:

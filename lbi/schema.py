@@ -188,6 +188,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE trajectories ADD COLUMN final_url TEXT;
     ALTER TABLE trajectories ADD COLUMN final_screenshot TEXT;
     """,
+    # 5: instruction embeddings, so near-duplicate detection only embeds new or edited examples.
+    """
+    CREATE TABLE example_vectors (
+        example_id INTEGER PRIMARY KEY REFERENCES examples(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        text TEXT NOT NULL,
+        vector BLOB NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -195,4 +204,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 TABLES = (
     "runs", "documents", "chunks", "tasks", "trajectories", "steps", "examples",
     "example_edits", "verdicts", "overrides", "llm_calls", "evaluations", "failures", "similar_examples",
+    "example_vectors",
 )

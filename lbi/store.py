@@ -243,10 +243,18 @@ class Store:
             conn.execute("UPDATE examples SET instruction = ? WHERE id = ?", (_clean(instruction), example_id))
             conn.execute("DELETE FROM similar_examples WHERE example_id = ? OR other_id = ?", (example_id, example_id))
 
-    def set_similar(self, pairs: Iterable[tuple[int, int, float]], *, replace_for: Iterable[int] = ()) -> None:
-        """Record near-duplicate pairs (example, earlier example, similarity), replacing those of `replace_for`."""
+    def set_vectors(self, rows: Iterable[tuple[int, str, str, bytes]]) -> None:
+        """Store instruction embeddings: (example id, embedder, the exact text embedded, float32 bytes)."""
         with self.transaction() as conn:
-            conn.executemany("DELETE FROM similar_examples WHERE example_id = ?", [(i,) for i in replace_for])
+            conn.executemany("INSERT OR REPLACE INTO example_vectors (example_id, model, text, vector) "
+                             "VALUES (?, ?, ?, ?)", list(rows))
+
+    def set_similar(self, pairs: Iterable[tuple[int, int, float]], *, replace_for: Iterable[int] = ()) -> None:
+        """Record near-duplicate pairs (example, earlier example, similarity), replacing every pair that
+        involves an example of `replace_for`."""
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM similar_examples WHERE example_id = ? OR other_id = ?",
+                             [(i, i) for i in replace_for])
             conn.executemany("INSERT OR REPLACE INTO similar_examples (example_id, other_id, similarity) "
                              "VALUES (?, ?, ?)", [(max(a, b), min(a, b), s) for a, b, s in pairs if a != b])
 

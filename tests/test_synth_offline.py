@@ -141,3 +141,25 @@ def test_placeholder_instructions_are_rejected_and_recorded(project: Project) ->
     report = construct(project, [tid], mode="per-span")
     assert (report.examples, report.failed) == (0, 1)
     assert project.store.query("SELECT raw FROM failures")[0][0] == "..."
+
+
+def test_duplicates_embed_only_new_or_edited_examples(project: Project) -> None:
+    from lbi.synth.judge import find_duplicates
+
+    tid = _trajectory(project, "d", 3)
+    a, b, c = project.store.add_examples([
+        {"trajectory_id": tid, "span_start": 0, "span_end": 0, "instruction": "Open the roadmap page", "mode": "m"},
+        {"trajectory_id": tid, "span_start": 0, "span_end": 1, "instruction": "open  the Roadmap page", "mode": "m"},
+        {"trajectory_id": tid, "span_start": 0, "span_end": 2, "instruction": "Delete wiki page Sandbox", "mode": "m"}])
+    assert find_duplicates(project) == 1
+    assert [tuple(r) for r in project.store.query("SELECT example_id, other_id FROM similar_examples")] == [(b, a)]
+    assert find_duplicates(project) == 0  # nothing new: nothing embedded or compared again
+    assert project.store.counts()["example_vectors"] == 3
+    project.store.edit_example(c, "Open the roadmap page", who="t")  # now a duplicate of a and b
+    assert find_duplicates(project) == 2
+    pairs = {tuple(r) for r in project.store.query("SELECT example_id, other_id FROM similar_examples")}
+    assert pairs == {(b, a), (c, a), (c, b)}
+    project.store.edit_example(b, "Create a ticket for the printer", who="t")  # no longer a duplicate
+    find_duplicates(project)
+    pairs = {tuple(r) for r in project.store.query("SELECT example_id, other_id FROM similar_examples")}
+    assert pairs == {(c, a)}

@@ -79,20 +79,38 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
 
 
 def find_duplicates(project: Project) -> int:
-    """Record every pair of examples whose instructions are near-identical (cosine ≥ dedup_threshold)."""
-    rows = project.store.query("SELECT id, instruction FROM examples ORDER BY id")
+    """Record the pairs of examples whose instructions are near-identical (cosine ≥ dedup_threshold).
+
+    Embeddings are kept in the store, so only new or edited examples are embedded and compared (against
+    every example); pairs among the others are already recorded. Returns how many pairs were (re)written."""
+    model = project.config.models.embedder
+    rows = project.store.query("SELECT e.id, e.instruction, v.model, v.text, v.vector FROM examples e "
+                               "LEFT JOIN example_vectors v ON v.example_id = e.id ORDER BY e.id")
     if len(rows) < 2:
         return 0
+    texts = [" ".join(r["instruction"].lower().split()) for r in rows]
+    fresh = [k for k, r in enumerate(rows) if r["vector"] is None or r["model"] != model or r["text"] != texts[k]]
+    if not fresh:
+        return 0
+    new_vectors = embed([texts[k] for k in fresh], model)
+    project.store.set_vectors((rows[k]["id"], model, texts[k], vec.astype(np.float32).tobytes())
+                              for k, vec in zip(fresh, new_vectors, strict=True))
+    fresh_set = set(fresh)
+    vectors = np.zeros((len(rows), new_vectors.shape[1]), dtype=np.float32)
+    for k, r in enumerate(rows):
+        if k not in fresh_set:
+            vectors[k] = np.frombuffer(r["vector"], dtype=np.float32)
+    vectors[fresh] = new_vectors
     ids = [r["id"] for r in rows]
-    vectors = embed([" ".join(r["instruction"].lower().split()) for r in rows], project.config.models.embedder)
     threshold = project.config.synth.dedup_threshold
     pairs: list[tuple[int, int, float]] = []
     block = 2048
-    for start in range(0, len(ids), block):
-        sims = vectors[start:start + block] @ vectors.T
-        for offset, row in enumerate(sims):
-            i = start + offset
-            earlier = np.nonzero(row[:i] >= threshold)[0]
-            pairs.extend((ids[i], ids[int(j)], float(row[j])) for j in earlier)
-    project.store.set_similar(pairs, replace_for=ids)
-    return len(pairs)
+    for start in range(0, len(fresh), block):
+        chunk = fresh[start:start + block]
+        sims = vectors[chunk] @ vectors.T
+        for k, row in zip(chunk, sims, strict=True):
+            for j in np.nonzero(row >= threshold)[0]:
+                if int(j) != k:
+                    pairs.append((ids[k], ids[int(j)], float(row[j])))
+    project.store.set_similar(pairs, replace_for=[ids[k] for k in fresh])
+    return len({(max(a, b), min(a, b)) for a, b, _ in pairs})

@@ -20,14 +20,14 @@ What it creates (see ``data/demo/trac/README.md`` for the full list):
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from trac.env import Environment
 from trac.perm import PermissionSystem
 from trac.ticket.model import Component, Milestone, Ticket, Version
 from trac.wiki.model import WikiPage
 
-T0 = datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 8, 9, 0, tzinfo=UTC)
 
 USERS = [
     ("alice", "Alice Anders", "alice@example.org"),

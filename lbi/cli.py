@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lbi import local_llm
+from lbi.cli_synth import ProjectOpt
 from lbi.config import Config, ConfigError, load_config
 from lbi.errors import ModelError
 from lbi.project import Project, init_project, open_project
@@ -25,8 +26,6 @@ app.add_typer(llm_app, name="llm")
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
-ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LBI_PROJECT",
-                                          help="Project directory (holds lbi.toml and lbi.db).")]
 
 
 def _project(path: Path) -> Project:

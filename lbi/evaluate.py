@@ -18,7 +18,7 @@ from lbi.agent import LLMPolicy
 from lbi.envs.base import Env
 from lbi.index import Index
 from lbi.project import Project
-from lbi.retrieval import MODES, Retriever
+from lbi.retrieval import MODES, Retriever, describe
 from lbi.synth.rollout import WorkItem, build_env, run_episode, task_from_row
 from lbi.tasks import check_task
 
@@ -103,8 +103,6 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
                 summary.successes += int(bool(result["success"]))
                 summary.errors += int(bool(result["error"]))
                 if retriever.last is not None and len(report.retrieved.setdefault(mode, [])) < keep_retrievals:
-                    from lbi.retrieval import describe
-
                     report.retrieved[mode].append({"task": row["id"], **describe(retriever.last)})
                 done += 1
                 project.store.update_run(run_id, done=done, total=total)

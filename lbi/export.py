@@ -81,8 +81,7 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
     examples = kept_examples(project, policy)
     report = ExportReport(path=out, card=out.with_name(out.stem + ".card.md"), examples=len(examples))
     counts = {"env": Counter(), "mode": Counter(), "rollout policy": Counter(), "override": Counter()}
-    overridden = {r[0]: r[1] for r in project.store.query(
-        "SELECT example_id, verdict FROM overrides WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)")}
+    overridden = {r[0]: r[1] for r in project.store.query(queries.LATEST_OVERRIDES)}
     records: list[dict[str, Any]] = []
     for ex in examples:
         steps = [dict(r) for r in project.store.query(

@@ -148,8 +148,10 @@ class Index:
 
     def _sync_chunks(self) -> int:
         have = self._ids(self.chunks)
-        rows = [dict(r) for r in self.project.store.query("SELECT id, title, text FROM chunks ORDER BY id")
-                if f"ch-{r['id']}" not in have]
+        new = [r[0] for r in self.project.store.query("SELECT id FROM chunks ORDER BY id") if f"ch-{r[0]}" not in have]
+        rows = [dict(r) for r in self.project.store.query(
+            "SELECT id, title, text FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(new),))] if new else []
         self._add(self.chunks, [f"ch-{r['id']}" for r in rows], [r["text"] for r in rows],
                   [{"chunk_id": r["id"], "title": r["title"] or ""} for r in rows])
         return len(rows)

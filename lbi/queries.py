@@ -13,14 +13,16 @@ from typing import Any
 from lbi.store import Store
 
 POLICIES = ("strict", "majority", "relaxed")
+LATEST_OVERRIDES = ("SELECT example_id, verdict FROM overrides "
+                    "WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)")
+"""The newest human override of each example (the one that wins)."""
 
-_DECISION_SQL = """
+_DECISION_SQL = f"""
 WITH scope AS (SELECT value AS id FROM json_each(:ids) UNION
                SELECT s.other_id FROM similar_examples s WHERE s.example_id IN (SELECT value FROM json_each(:ids))),
      v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts
            WHERE :ids IS NULL OR example_id IN (SELECT id FROM scope) GROUP BY example_id),
-     o AS (SELECT example_id, verdict FROM overrides
-           WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)),
+     o AS ({LATEST_OVERRIDES}),
      base AS (
         SELECT e.id AS example_id, COALESCE(v.yes, 0) AS yes, COALESCE(v.n, 0) AS n, o.verdict AS override,
                CASE WHEN v.n IS NULL THEN 0
@@ -60,10 +62,9 @@ def kept_count(store: Store, policy: str = "strict", judges: int = 0) -> int:
     return int(row[0][0])
 
 
-_KEPT_BY_POLICY_SQL = """
+_KEPT_BY_POLICY_SQL = f"""
 WITH v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts GROUP BY example_id),
-     o AS (SELECT example_id, verdict FROM overrides
-           WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)),
+     o AS ({LATEST_OVERRIDES}),
      base AS (
         SELECT e.id AS example_id, o.verdict AS override,
                COALESCE(v.yes >= max(v.n, :judges), 0) AS p_strict,

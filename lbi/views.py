@@ -282,8 +282,7 @@ def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:
 _RATINGS_SQL = f"""
 SELECT judge AS rater, example_id, verdict AS v FROM verdicts
 UNION ALL
-SELECT '{HUMAN}', example_id, verdict = 'keep' FROM overrides
-WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)
+SELECT '{HUMAN}', example_id, verdict = 'keep' FROM ({queries.LATEST_OVERRIDES})
 """
 
 

@@ -182,9 +182,44 @@ def instruction(rng: random.Random) -> str:
     return " ".join(f"{rng.choice(VERBS)} the {rng.choice(OBJECTS)} {quals}".split())
 
 
+# The navigation every real Trac page begins with (as the web env renders it): ~700 characters of chrome.
+TRAC_CHROME = """heading level=1
+  [1] link "LBI Demo"
+form
+  [proj-search] textbox "Search:" value=""
+  [2] button "Search"
+list
+  listitem
+    [3] link "Login" url="/login"
+  listitem
+    [4] link "Preferences" url="/prefs"
+  listitem
+    [5] link "Help/Guide" url="/wiki/TracGuide"
+  listitem
+    [6] link "About Trac" url="/about"
+list
+  listitem
+    [7] link "Wiki" url="/wiki"
+  listitem
+    [8] link "Timeline" url="/timeline"
+  listitem
+    [9] link "Roadmap" url="/roadmap"
+  listitem
+    [10] link "View Tickets" url="/report"
+  listitem
+    [11] link "New Ticket" url="/newticket"
+  listitem
+    [12] link "Search" url="/search"
+  listitem
+    [13] link "Admin" url="/admin"
+"""
+
+
 def observation(rng: random.Random, url: str) -> str:
-    """A plausible accessibility-tree outline of a Trac page (varied ids, names and values)."""
-    lines = [f"[{rng.randint(1, 9)}] banner \"LBI Demo\"", f"[{rng.randint(10, 30)}] navigation \"Main\""]
+    """A plausible accessibility-tree outline of a Trac page: the real navigation, then varied ids, names
+    and values."""
+    lines = [TRAC_CHROME.rstrip("\n"), f"[{rng.randint(1, 9)}] banner \"LBI Demo\"",
+             f"[{rng.randint(10, 30)}] navigation \"Main\""]
     for _ in range(rng.randint(4, 10)):
         kind = rng.choice(["link", "button", "textbox", "combobox", "cell", "heading", "checkbox"])
         name = _fill(rng, rng.choice(["#{n} {word} in component{n}", "{who}", "{prio}", "milestone{m}",

@@ -117,7 +117,9 @@ class SynthConfig(_Section):
     policy: Literal["llm", "explore"] = "llm"
     """Rollout policy: `llm` carries out a generated instruction; `explore` walks without one."""
     backward_mode: Literal["per-span", "batched"] = "batched"
-    """`per-span` makes one call per span (the paper); `batched` one call per start index."""
+    """`per-span` makes one call per span (the paper); `batched` labels many spans per call."""
+    batch_spans: int = 36
+    """Batched mode: most spans labelled in one call (36 = every span of an 8-step trajectory); 0 = no limit."""
     max_span: int = 0
     """Longest span considered by backward construction; 0 means no cap."""
     judge_policy: Literal["strict", "majority", "relaxed"] = "strict"

@@ -3,6 +3,10 @@
 Embeddings come from the packaged all-MiniLM-L6-v2 through a registered embedding function
 (never chroma's downloading default). `sync` is incremental: it adds what is new and removes
 what is no longer kept (an override to drop takes an example out of the index).
+
+Steps are indexed by their page content without the site's chrome (`lbi.observations`): the chrome
+is learned from the store at the first sync that has enough pages, kept in `index/chrome.json`, and
+used for stored steps and queries alike.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from lbi import queries
 from lbi.embed import DEFAULT_EMBEDDER, embed
+from lbi.observations import page_content
 from lbi.project import Project
 
-STEP_CHARS = 1000
+STEP_CHARS = 500  # of page content, chrome removed: MiniLM reads ~256 tokens, and time grows with length
 BATCH = 2000
 
 
@@ -74,8 +79,26 @@ class Index:
         self.steps = self.client.get_or_create_collection("steps", embedding_function=fn, metadata=meta)
         self.chunks = self.client.get_or_create_collection("chunks", embedding_function=fn, metadata=meta)
 
+        self._chrome_file = self.path / "chrome.json"
+        self.chrome: frozenset[str] = frozenset(
+            json.loads(self._chrome_file.read_text()) if self._chrome_file.exists() else [])
+
     def counts(self) -> dict[str, int]:
         return {"examples": self.examples.count(), "steps": self.steps.count(), "chunks": self.chunks.count()}
+
+    def observation_text(self, observation: str | None) -> str:
+        """What of an observation is embedded, for stored steps and queries alike."""
+        return page_content(observation, self.chrome, STEP_CHARS) or "(empty)"
+
+    def _learn_chrome(self) -> None:
+        """Learn the chrome once, when the store first has enough pages; steps embedded before are redone."""
+        if self.chrome:
+            return
+        chrome = queries.page_chrome(self.project.store)
+        if chrome:
+            self._chrome_file.write_text(json.dumps(sorted(chrome)))
+            self.chrome = chrome
+            self._remove(self.steps, sorted(self._ids(self.steps)))
 
     # -- sync --------------------------------------------------------------------------
     def sync(self, policy: str | None = None) -> SyncReport:
@@ -83,6 +106,7 @@ class Index:
         kept = set(queries.kept_ids(self.project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges)))
         report = SyncReport()
         report.examples_added, report.examples_removed = self._sync_examples(kept)
+        self._learn_chrome()
         report.steps_added, report.steps_removed = self._sync_steps(kept)
         report.chunks_added = self._sync_chunks()
         return report
@@ -139,7 +163,7 @@ class Index:
         self._remove(self.steps, stale)
         new = [covered[int(i[3:])] for i in sorted(want - have)]
         self._add(self.steps, [f"st-{r['id']}" for r in new],
-                  [(r["observation"] or "")[:STEP_CHARS] or "(empty)" for r in new],
+                  [self.observation_text(r["observation"]) for r in new],
                   [{"step_id": r["id"], "trajectory_id": r["trajectory_id"], "idx": r["idx"],
                     "action": r["action"] or "", "state_signature": r["state_signature"] or "",
                     "instruction": r["instruction"], "example_id": r["example_id"], "url": r["url"] or ""}

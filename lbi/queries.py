@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from lbi.observations import chrome_lines
 from lbi.store import Store
 
 POLICIES = ("strict", "majority", "relaxed")
@@ -143,3 +144,9 @@ def recent_runs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
         row.pop("pid", None)
         out.append(row)
     return out
+
+
+def page_chrome(store: Store, sample: int = 500) -> frozenset[str]:
+    """The site's chrome (navigation and other lines on most pages), learned from the latest `sample` steps."""
+    rows = store.query("SELECT url, observation FROM steps ORDER BY id DESC LIMIT ?", (sample,))
+    return chrome_lines((r[0], r[1]) for r in rows)

@@ -127,7 +127,7 @@ class Retriever:
         hits = [self._step_hit(i, m, 1.0, "observation")
                 for i, m in zip(same["ids"], same["metadatas"], strict=True)] if same else []
         seen = {h.key for h in hits}
-        for hit in self.index.search("steps", obs.text[:1000], k):
+        for hit in self.index.search("steps", self.index.observation_text(obs.text), k):
             if hit["id"] not in seen:
                 hits.append(self._step_hit(hit["id"], hit["metadata"], 1 - hit["distance"], "observation"))
         return hits[: 2 * k]

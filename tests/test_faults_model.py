@@ -36,7 +36,7 @@ from lbi.synth.rollout import rollout
 from tests.conftest import ROOT
 
 N_BAD = 1000
-SCHEMAS: list[type[BaseModel]] = [TaskProposals, SpanInstruction, batch_schema(0, [0, 1, 2]), Verdict,
+SCHEMAS: list[type[BaseModel]] = [TaskProposals, SpanInstruction, batch_schema([(0, 0), (0, 1), (0, 2)]), Verdict,
                                   AgentReply, FillText, SearchQuery]
 PURPOSES = ["generate_tasks", "act", "explore-fill", "backward-per-span", "backward-batched",
             "judge-accomplishment", "judge-instruction", "judge-efficiency"]

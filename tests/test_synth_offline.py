@@ -70,13 +70,15 @@ def test_eligible_spans_skip_all_failed_spans_and_respect_the_cap() -> None:
     assert eligible_spans(steps, max_span=2) == [(0, 0), (0, 1), (1, 2), (2, 2)]
 
 
-@pytest.mark.parametrize("n", [1, 4, 6])
-def test_per_span_makes_one_call_per_span_and_batched_one_per_start(project: Project, n: int) -> None:
+@pytest.mark.parametrize(("n", "batch", "calls"), [(1, 36, 1), (4, 36, 1), (6, 36, 1), (6, 8, 3), (6, 0, 1)])
+def test_per_span_makes_one_call_per_span_and_batched_one_per_batch(project: Project, n: int, batch: int,
+                                                                     calls: int) -> None:
     tid = _trajectory(project, f"t{n}", n)
     per = construct(project, [tid], mode="per-span")
     assert per.calls == per.examples == n * (n + 1) // 2
+    project.config.synth.batch_spans = batch
     batched = construct(project, [tid], mode="batched")
-    assert batched.calls == n
+    assert batched.calls == calls  # 6 steps = 21 spans: 8 + 8 + 5
     assert batched.examples + batched.failed == n * (n + 1) // 2
     modes = {r[0]: r[1] for r in project.store.query("SELECT mode, COUNT(*) FROM examples GROUP BY mode")}
     assert modes["per-span"] == n * (n + 1) // 2
@@ -93,18 +95,19 @@ def test_backward_resumes_without_duplicates(project: Project) -> None:
     assert project.store.counts()["examples"] == 9
 
 
-def test_batched_reply_with_empty_or_missing_ends_is_recorded(project: Project) -> None:
+def test_batched_reply_with_empty_or_missing_spans_is_recorded(project: Project) -> None:
     tid = _trajectory(project, "b", 3)
+    project.config.synth.batch_spans = 3  # spans (0,0) (0,1) (0,2) | (1,1) (1,2) (2,2)
     fake_llm.enqueue(json.dumps({"steps_0_to_0": "open page zero", "steps_0_to_1": "", "steps_0_to_2": " "}))
-    partial = json.dumps({"steps_1_to_1": "only one of two"})  # steps_1_to_2 missing: the schema requires it
+    partial = json.dumps({"steps_1_to_1": "only one of three"})  # the other two missing: the schema requires them
     fake_llm.enqueue(partial, partial, partial)
     report = construct(project, [tid], mode="batched")
-    first = project.store.query("SELECT error FROM failures WHERE item LIKE ?", (f"{tid}:0-%",))[0]
-    assert "[1, 2]" in first["error"]  # ends 1 and 2 of start 0 came back empty
-    second = project.store.query("SELECT error, raw FROM failures WHERE item = ?", (f"{tid}:1-*",))[0]
-    assert second["raw"] == partial  # start 1 never matched its schema: kept with the raw reply
-    assert report.calls == 3 and report.examples == 2  # (0, 0) and (2, 2)
-    assert report.failed == 2 + 2
+    first = project.store.query("SELECT error FROM failures WHERE item = ?", (f"{tid}:0-0..0-2",))[0]
+    assert "['0..1', '0..2']" in first["error"]  # two spans of the first call came back empty
+    second = project.store.query("SELECT error, raw FROM failures WHERE item = ?", (f"{tid}:1-1..2-2",))[0]
+    assert second["raw"] == partial  # the second call never matched its schema: kept with the raw reply
+    assert report.calls == 2 and report.examples == 1  # only (0, 0)
+    assert report.failed == 2 + 3
 
 
 def test_committee_policies_and_overrides(project: Project) -> None:

@@ -1,8 +1,9 @@
 """Backward construction: label every span [i, j] of a trajectory with the instruction it accomplishes.
 
 `per-span` is the paper's reference, one model call per span (L(L+1)/2 calls for length L);
-`batched` makes one call per start index i, returning instructions for every end j. Both write
-the same `examples` records. Spans made only of failed actions are skipped; re-running skips
+`batched` labels up to `synth.batch_spans` spans of a trajectory in one call (the whole trajectory
+at once unless it is long), the steps shown once and the reply holding one field per span. Both
+write the same `examples` records. Spans made only of failed actions are skipped; re-running skips
 spans already labelled, so a killed run resumes where it stopped.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lbi import queries
 from lbi.errors import OutputParseError
 from lbi.project import Project
 from lbi.synth.prompts import SpanInstruction, batch_schema, batched_messages, span_key, span_messages
@@ -65,6 +67,23 @@ def finished_trajectories(project: Project, among: Sequence[int] | None = None) 
     return ids if among is None else [i for i in ids if i in set(among)]
 
 
+@dataclass
+class _Context:
+    project: Project
+    llm: Any
+    describe: str
+    chrome: frozenset[str]
+    run_id: int | None
+
+
+def batches(spans: Sequence[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:
+    """Spans (sorted by start, then end) cut into consecutive groups of at most `size` (0: one group).
+    Each group is one call, whose prompt shows the steps its spans cover once."""
+    if not size or len(spans) <= size:
+        return [list(spans)] if spans else []
+    return [list(spans[k:k + size]) for k in range(0, len(spans), size)]
+
+
 def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, mode: Mode | None = None,
               max_span: int | None = None, run_id: int | None = None, progress: Progress | None = None
               ) -> BackwardReport:
@@ -76,25 +95,23 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     ids = finished_trajectories(project, trajectory_ids)
     report = BackwardReport()
     llm = project.llm(run_id)
-    describe = project.config.env.description
+    ctx = _Context(project, llm, project.config.env.description, queries.page_chrome(project.store), run_id)
     for done, tid in enumerate(ids, start=1):
         steps = trajectory_steps(project, tid)
         spans = eligible_spans(steps, cap)
-        todo = [s for s in spans if s not in _done_spans(project, tid, mode)]
+        todo = sorted(s for s in spans if s not in _done_spans(project, tid, mode))
         report.trajectories += 1
         report.spans += len(spans)
-        by_start: dict[int, list[int]] = {}
-        for i, j in todo:
-            by_start.setdefault(i, []).append(j)
-        for i, ends in by_start.items():
-            if mode == "per-span":
-                for j in ends:
-                    _label_one(project, llm, tid, steps, i, j, describe, run_id, report)
-            else:
-                _label_batch(project, llm, tid, steps, i, ends, describe, run_id, report)
+        if mode == "per-span":
+            for i, j in todo:
+                _label_one(ctx, tid, steps, i, j, report)
+        else:
+            for group in batches(todo, project.config.synth.batch_spans):
+                _label_batch(ctx, tid, steps, group, report)
         if progress:
             progress(done, len(ids))
     return report
+
 
 
 def plausible(instruction: str) -> bool:
@@ -115,35 +132,37 @@ def _save(project: Project, tid: int, i: int, j: int, instruction: str, mode: st
         "model": model, "run_id": run_id}]))
 
 
-def _label_one(project: Project, llm: Any, tid: int, steps: list[dict[str, Any]], i: int, j: int,
-               describe: str, run_id: int | None, report: BackwardReport) -> None:
+def _label_one(ctx: _Context, tid: int, steps: list[dict[str, Any]], i: int, j: int,
+               report: BackwardReport) -> None:
     report.calls += 1
     try:
-        reply = llm.complete(span_messages(steps[i:j + 1], i, describe), role="backward",
-                             purpose="backward-per-span", schema=SpanInstruction)
+        reply = ctx.llm.complete(span_messages(steps[i:j + 1], i, ctx.describe, ctx.chrome), role="backward",
+                                 purpose="backward-per-span", schema=SpanInstruction)
     except OutputParseError as exc:
-        project.store.add_failure("backward", str(exc), item=f"{tid}:{i}-{j}", raw=exc.raw, run_id=run_id)
+        ctx.project.store.add_failure("backward", str(exc), item=f"{tid}:{i}-{j}", raw=exc.raw, run_id=ctx.run_id)
         report.failed += 1
         return
-    _save(project, tid, i, j, reply.parsed.instruction, "per-span", reply.model, run_id, report)
+    _save(ctx.project, tid, i, j, reply.parsed.instruction, "per-span", reply.model, ctx.run_id, report)
 
 
-def _label_batch(project: Project, llm: Any, tid: int, steps: list[dict[str, Any]], i: int, ends: list[int],
-                 describe: str, run_id: int | None, report: BackwardReport) -> None:
+def _label_batch(ctx: _Context, tid: int, steps: list[dict[str, Any]], spans: list[tuple[int, int]],
+                 report: BackwardReport) -> None:
     report.calls += 1
+    first, last = min(i for i, _ in spans), max(j for _, j in spans)
+    where = f"{tid}:{spans[0][0]}-{spans[0][1]}..{spans[-1][0]}-{spans[-1][1]}"
     try:
-        reply = llm.complete(batched_messages(steps[i:max(ends) + 1], i, ends, describe), role="backward",
-                             purpose="backward-batched", schema=batch_schema(i, ends))
+        reply = ctx.llm.complete(batched_messages(steps[first:last + 1], first, spans, ctx.describe, ctx.chrome),
+                                 role="backward", purpose="backward-batched", schema=batch_schema(spans))
     except OutputParseError as exc:
-        project.store.add_failure("backward", str(exc), item=f"{tid}:{i}-*", raw=exc.raw, run_id=run_id)
-        report.failed += len(ends)
+        ctx.project.store.add_failure("backward", str(exc), item=where, raw=exc.raw, run_id=ctx.run_id)
+        report.failed += len(spans)
         return
-    got = {j: getattr(reply.parsed, span_key(i, j)) for j in ends}
-    for j, instruction in got.items():
+    got = {(i, j): getattr(reply.parsed, span_key(i, j)) for i, j in spans}
+    for (i, j), instruction in got.items():
         if instruction.strip():
-            _save(project, tid, i, j, instruction, "batched", reply.model, run_id, report)
-    missing = sorted(j for j, text in got.items() if not text.strip())
+            _save(ctx.project, tid, i, j, instruction, "batched", reply.model, ctx.run_id, report)
+    missing = [f"{i}..{j}" for (i, j), text in got.items() if not text.strip()]
     if missing:
-        project.store.add_failure("backward", f"batched reply had an empty instruction for ends {missing}",
-                                  item=f"{tid}:{i}-{missing}", raw=reply.text, run_id=run_id)
+        ctx.project.store.add_failure("backward", f"batched reply had an empty instruction for spans {missing}",
+                                      item=where, raw=reply.text, run_id=ctx.run_id)
         report.failed += len(missing)

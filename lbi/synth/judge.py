@@ -51,6 +51,7 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
     done_pairs = set() if rejudge else _judged(project)
     report = JudgeReport(examples=len(examples))
     steps_cache: dict[int, list[dict]] = {}
+    chrome = queries.page_chrome(project.store)
     for done, ex in enumerate(examples, start=1):
         tid = ex["trajectory_id"]
         if tid not in steps_cache:
@@ -59,7 +60,8 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
         for judge in cfg.models.judges:
             if (ex["id"], judge.name) in done_pairs:
                 continue
-            messages = judge_messages(ex["instruction"], span, ex["span_start"], judge.focus, cfg.env.description)
+            messages = judge_messages(ex["instruction"], span, ex["span_start"], judge.focus, cfg.env.description,
+                                      chrome)
             try:
                 reply = llm.complete(messages, role="judge", purpose=f"judge-{judge.name}", schema=Verdict,
                                      model=judge.model or None)

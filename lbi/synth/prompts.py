@@ -3,32 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, create_model
 
+from lbi.observations import describe_action, page_content, place
+
 OBS_CHARS = 500
+OBS_BUDGET = 6000  # characters of observation per prompt: long spans show less of each page
+MIN_OBS_CHARS = 120
+# A sentence of at least three words, for the schema sent to the model only (pydantic does not check
+# `json_schema_extra`; `lbi.synth.backward.plausible` checks replies): a grammar-constrained decoder
+# (llama.cpp) then cannot fill a field with a placeholder ("...", "[1]"), which small models do when asked
+# for many fields at once. It reads the raw JSON string, hence no quote or backslash inside.
+SENTENCE = r'^[A-Za-z][^ "\\\n]*( [^ "\\\n]+){2,}$'
+
+
+def sentence(description: str) -> Any:
+    return Field(description=description, json_schema_extra={"pattern": SENTENCE})
 
 
 class TaskProposals(BaseModel):
-    instructions: list[str] = Field(min_length=1, max_length=10,
-                                    description="Realistic user instructions, one sentence each.")
+    instructions: list[Annotated[str, Field(json_schema_extra={"pattern": SENTENCE})]] = Field(
+        min_length=1, max_length=10, description="Realistic user instructions, one sentence each.")
 
 
 class SpanInstruction(BaseModel):
-    instruction: str = Field(description="The instruction that these steps accomplish.")
+    instruction: str = sentence("The instruction that these steps accomplish.")
 
 
 def span_key(start: int, end: int) -> str:
     return f"steps_{start}_to_{end}"
 
 
-def batch_schema(start: int, ends: Sequence[int]) -> type[BaseModel]:
-    """A reply schema with one required field per span end (`steps_2_to_5`), so a constrained decoder
-    (llama.cpp's grammar, OpenAI's structured output) cannot leave an end out."""
-    fields: dict[str, Any] = {span_key(start, j): (str, Field(description=f"instruction for steps {start}..{j}"))
-                              for j in ends}
-    return create_model(f"Spans{start}", **fields)
+def batch_schema(spans: Sequence[tuple[int, int]]) -> type[BaseModel]:
+    """A reply schema with one required field per span (`steps_2_to_5`), so a constrained decoder
+    (llama.cpp's grammar, OpenAI's structured output) cannot leave a span out."""
+    fields: dict[str, Any] = {span_key(i, j): (str, sentence(f"instruction for steps {i}..{j}"))
+                              for i, j in spans}
+    return create_model(f"Spans{spans[0][0]}to{spans[-1][1]}", **fields)
 
 
 class Verdict(BaseModel):
@@ -50,35 +63,44 @@ def generation_messages(chunk_title: str, chunk_text: str, env_description: str,
     ]
 
 
-def render_steps(steps: Sequence[dict[str, Any]], first_index: int = 0, obs_chars: int = OBS_CHARS) -> str:
-    """Steps as the backward constructor and judges see them: observation, action, error."""
+def render_steps(steps: Sequence[dict[str, Any]], first_index: int = 0, obs_chars: int = OBS_CHARS,
+                 chrome: frozenset[str] = frozenset()) -> str:
+    """Steps as the backward constructor and judges see them: the page (path), what is on it without the
+    site's chrome, the action with the element it acted on, and the error if any. The observations share
+    `OBS_BUDGET` characters, so a long span shows less of each page and the prompt stays bounded."""
+    per_step = max(MIN_OBS_CHARS, min(obs_chars, OBS_BUDGET // max(len(steps), 1)))
     lines = []
     for offset, step in enumerate(steps):
         index = first_index + offset
-        obs = (step.get("observation") or "").strip().replace("\n", " ")[:obs_chars]
-        lines.append(f"Step {index}: page {step.get('url') or '-'}\n  observation: {obs}\n"
-                     f"  action: {step.get('action')}" + (f"\n  error: {step['error']}" if step.get("error") else ""))
+        obs = step.get("observation") or ""
+        lines.append(f"Step {index}: page {place(step.get('url') or '') or '-'}\n"
+                     f"  observation: {page_content(obs, chrome, per_step)}\n"
+                     f"  action: {describe_action(step.get('action'), obs)}"
+                     + (f"\n  error: {step['error']}" if step.get("error") else ""))
     return "\n".join(lines)
 
 
-def span_messages(steps: Sequence[dict[str, Any]], start: int, env_description: str) -> list[dict[str, str]]:
+def span_messages(steps: Sequence[dict[str, Any]], start: int, env_description: str,
+                  chrome: frozenset[str] = frozenset()) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": "You label agent trajectories with the instruction they carry out."},
         {"role": "user", "content": (
-            f"Environment: {env_description}\n\n{render_steps(steps, start)}\n\n"
+            f"Environment: {env_description}\n\n{render_steps(steps, start, chrome=chrome)}\n\n"
             "What task do these steps accomplish, as a user would ask it? Write one specific instruction.")},
     ]
 
 
-def batched_messages(steps: Sequence[dict[str, Any]], start: int, ends: Sequence[int],
-                     env_description: str) -> list[dict[str, str]]:
+def batched_messages(steps: Sequence[dict[str, Any]], start: int, spans: Sequence[tuple[int, int]],
+                     env_description: str, chrome: frozenset[str] = frozenset()) -> list[dict[str, str]]:
+    """One prompt for many spans of the same steps (`steps[0]` is step `start`)."""
+    listed = ", ".join(f"{i}..{j}" for i, j in spans)
     return [
         {"role": "system", "content": "You label agent trajectories with the instructions they carry out."},
         {"role": "user", "content": (
-            f"Environment: {env_description}\n\n{render_steps(steps, start)}\n\n"
-            f"For each span of steps {start}..END (END = {', '.join(map(str, ends))}), write the instruction, "
-            f"as a user would ask it, that those steps accomplish. Give one field per span, named "
-            f"{span_key(start, ends[0])} and so on.")},
+            f"Environment: {env_description}\n\n{render_steps(steps, start, chrome=chrome)}\n\n"
+            f"For each of these spans of steps: {listed}, write the instruction, as a user would ask it, that "
+            f"the steps of that span accomplish: one specific sentence per span, in the field named after the "
+            f"span ({span_key(*spans[0])} for steps {spans[0][0]}..{spans[0][1]}, and so on).")},
     ]
 
 
@@ -93,11 +115,11 @@ JUDGE_CRITERIA = {
 
 
 def judge_messages(instruction: str, steps: Sequence[dict[str, Any]], start: int, focus: str,
-                   env_description: str) -> list[dict[str, str]]:
+                   env_description: str, chrome: frozenset[str] = frozenset()) -> list[dict[str, str]]:
     criterion = JUDGE_CRITERIA.get(focus, JUDGE_CRITERIA["overall"])
     return [
         {"role": "system", "content": "You are a strict reviewer of training data for software agents."},
         {"role": "user", "content": (
             f"Environment: {env_description}\n\nInstruction: {instruction}\n\nSteps:\n"
-            f"{render_steps(steps, start)}\n\nCriterion: {criterion}\nGive a reason, then the verdict.")},
+            f"{render_steps(steps, start, chrome=chrome)}\n\nCriterion: {criterion}\nGive a reason, then the verdict.")},
     ]

@@ -1,0 +1,73 @@
+"""Reading recorded observations: what an action acted on, and which lines are the site's chrome.
+
+Web observations are outlines with element ids (``[14] link "wiki:" url="/wiki"``) and begin with the
+same navigation on every page. Prompts and embeddings are better without that chrome: a model sees
+what is specific to the page, and an embedding of the page's own content is both faster (shorter
+input) and closer to what distinguishes one state from another. The chrome is learned from the
+observations themselves (lines present in most of them), so this works for any environment and
+leaves observations that share nothing untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+BID_ACTION = re.compile(r"""^\s*(\w+)\(\s*['"]([^'"]+)['"]""")
+CHROME_SHARE = 0.6
+MIN_OBSERVATIONS = 5
+
+
+def element_line(observation: str, bid: str) -> str | None:
+    """The outline line of element `bid` without its id, e.g. ``link "Wiki" url="/wiki"``."""
+    marker = f"[{bid}]"
+    for line in (observation or "").splitlines():
+        stripped = line.strip()
+        if stripped.startswith(marker):
+            return stripped[len(marker):].strip() or None
+    return None
+
+
+def describe_action(action: str | None, observation: str | None) -> str:
+    """The action with the element it acted on, when the observation names it:
+    ``click('14')`` → ``click('14') on link "wiki:" url="/wiki"``."""
+    text = (action or "").strip()
+    match = BID_ACTION.match(text)
+    if not match or not observation:
+        return text
+    target = element_line(observation, match.group(2))
+    return f"{text} on {target[:120]}" if target else text
+
+
+def chrome_lines(pages: Iterable[tuple[str | None, str | None]], share: float = CHROME_SHARE,
+                 minimum: int = MIN_OBSERVATIONS) -> frozenset[str]:
+    """Lines (stripped) present on at least `share` of the distinct pages: navigation, headers, footers.
+
+    `pages` are (where, observation) pairs, `where` being the URL or any name of the state; a place
+    counts once however often it was observed, so a page visited a hundred times does not make its
+    own text look like chrome. Empty when fewer than `minimum` distinct places were seen."""
+    lines_at: dict[str, set[str]] = {}
+    for where, obs in pages:
+        key = place(where) if where else (obs or "")[:200]
+        lines_at.setdefault(key, set()).update(line.strip() for line in (obs or "").splitlines() if line.strip())
+    if len(lines_at) < minimum:
+        return frozenset()
+    counts: Counter[str] = Counter()
+    for lines in lines_at.values():
+        counts.update(lines)
+    return frozenset(line for line, c in counts.items() if c >= share * len(lines_at))
+
+
+def place(url: str) -> str:
+    """A URL without scheme, host and port: the same page of two instances is one place."""
+    return re.sub(r"^[a-z]+://[^/]+", "", url)
+
+
+def page_content(observation: str | None, chrome: frozenset[str] = frozenset(), limit: int | None = None) -> str:
+    """The observation without its chrome lines, whitespace-collapsed to one line, cut at `limit` characters.
+    An observation that is all chrome is returned whole (cut), so nothing ever reads as empty."""
+    lines = [line.strip() for line in (observation or "").splitlines() if line.strip()]
+    kept = [line for line in lines if line not in chrome] or lines
+    text = " ".join(kept)
+    return text[:limit] if limit else text

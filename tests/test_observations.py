@@ -1,0 +1,70 @@
+"""Reading observations: action targets, the site's chrome, and how prompts and the index use them."""
+
+from lbi import queries
+from lbi.index import Index
+from lbi.observations import chrome_lines, describe_action, page_content, place
+from lbi.project import Project
+from lbi.synth.prompts import render_steps
+
+NAV = 'list\n  [1] link "Wiki" url="/wiki"\n  [2] link "View Tickets" url="/report"\n[3] button "Search"'
+
+
+def page(body: str) -> str:
+    return f"{NAV}\n{body}"
+
+
+def test_describe_action_names_the_element_it_acted_on() -> None:
+    obs = page('[14] link "wiki:" url="/wiki"\n[field-summary] textbox "Summary"')
+    assert describe_action("click('14')", obs) == 'click(\'14\') on link "wiki:" url="/wiki"'
+    assert describe_action("fill('field-summary', 'x')", obs) == "fill('field-summary', 'x') on textbox \"Summary\""
+    assert describe_action("click('99')", obs) == "click('99')"  # unknown id: the action as it was
+    assert describe_action("go_back()", obs) == "go_back()"
+    assert describe_action("SELECT 1", None) == "SELECT 1"
+
+
+def test_chrome_is_what_most_distinct_pages_share() -> None:
+    pages = [(f"http://127.0.0.1:{8000 + n}/ticket/{n}", page(f'heading "Ticket #{n}"')) for n in range(6)]
+    # one page visited fifty times must not make its own text chrome
+    pages += [("http://127.0.0.1:9999/wiki", page('heading "Welcome to Trac"'))] * 50
+    chrome = chrome_lines(pages)
+    assert '[1] link "Wiki" url="/wiki"' in chrome and "list" in chrome
+    assert 'heading "Welcome to Trac"' not in chrome and 'heading "Ticket #3"' not in chrome
+    assert chrome_lines(pages[:4]) == frozenset()  # too few places to tell
+    assert place("http://127.0.0.1:8123/wiki/Start?x=1") == "/wiki/Start?x=1"
+
+
+def test_page_content_drops_chrome_and_never_reads_empty() -> None:
+    chrome = chrome_lines((f"/p{n}", page(f"text {n}")) for n in range(5))
+    assert page_content(page("heading \"Roadmap\"\n  milestone1"), chrome) == 'heading "Roadmap" milestone1'
+    assert page_content(NAV, chrome) == " ".join(line.strip() for line in NAV.splitlines())
+    assert page_content(page("x" * 900), chrome, limit=100) == "x" * 100
+
+
+def test_prompts_show_page_content_and_action_targets() -> None:
+    steps = [{"url": f"http://127.0.0.1:5000/p{n}", "observation": page(f'[9] link "Open {n}"'),
+              "action": "click('9')", "error": None} for n in range(5)]
+    chrome = chrome_lines((s["url"], s["observation"]) for s in steps)
+    text = render_steps(steps, chrome=chrome)
+    assert "View Tickets" not in text  # the navigation is not repeated on every step
+    assert 'Step 3: page /p3' in text and 'click(\'9\') on link "Open 3"' in text
+
+
+def test_index_embeds_steps_without_chrome_and_learns_it_once(sql_project: Project) -> None:
+    store = sql_project.store
+    run = store.start_run("walk", "rollout")
+    urls = ["/a", "/b", "/c", "/d", "/e"]
+    tid, _ = store.begin_trajectory("k0", run_id=run, env="sql", policy="explore", status="running")
+    for i, url in enumerate(urls):
+        store.add_step(tid, i, observation=page(f"content of {url}"), action="click('1')", url=url)
+    store.finish_trajectory(tid, status="done", final={"observation": "done"})
+    ex = store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 4, "instruction": "walk about",
+                              "mode": "per-span", "model": "fake"}])[0]
+    store.add_override(ex, "keep", who="tester")
+    index = Index(sql_project)
+    assert index.sync().steps_added == 5
+    assert index.chrome == queries.page_chrome(store) and index.chrome
+    docs = index.steps.get(include=["documents"])["documents"]
+    assert sorted(docs) == sorted(f"content of {u}" for u in urls)
+    again = Index(sql_project)  # a new process reads the same chrome back
+    assert again.chrome == index.chrome and again.sync().steps_added == 0
+    assert again.observation_text(page("content of /c")) == "content of /c"

@@ -89,7 +89,8 @@ if st.button("Run backward construction", type="primary"):
     bar = st.progress(0.0, text="Labelling spans…")
     report = construct(project, [tid], mode=run_mode)
     bar.progress(1.0, text="Done")
-    message = f"{report.spans} spans, {report.calls} call{'' if report.calls == 1 else 's'} → {report.examples} new examples, {report.failed} failed."
+    calls = f"{report.calls} call" + ("" if report.calls == 1 else "s")
+    message = f"{report.spans} spans, {calls} → {report.examples} new examples, {report.failed} failed."
     if judge_after and report.examples:
         ids = [r[0] for r in store.query("SELECT id FROM examples WHERE trajectory_id = ?", (tid,))]
         with st.spinner("Judging…"):

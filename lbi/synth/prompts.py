@@ -121,5 +121,6 @@ def judge_messages(instruction: str, steps: Sequence[dict[str, Any]], start: int
         {"role": "system", "content": "You are a strict reviewer of training data for software agents."},
         {"role": "user", "content": (
             f"Environment: {env_description}\n\nInstruction: {instruction}\n\nSteps:\n"
-            f"{render_steps(steps, start, chrome=chrome)}\n\nCriterion: {criterion}\nGive a reason, then the verdict.")},
+            f"{render_steps(steps, start, chrome=chrome)}\n\n"
+            f"Criterion: {criterion}\nGive a reason, then the verdict.")},
     ]

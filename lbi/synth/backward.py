@@ -20,6 +20,7 @@ from lbi.synth.prompts import SpanInstruction, batch_schema, batched_messages, s
 
 Mode = Literal["per-span", "batched"]
 Progress = Callable[[int, int], None]
+Chooser = Callable[[int, list[tuple[int, int]]], list[tuple[int, int]]]
 
 
 @dataclass
@@ -85,9 +86,10 @@ def batches(spans: Sequence[tuple[int, int]], size: int) -> list[list[tuple[int,
 
 
 def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, mode: Mode | None = None,
-              max_span: int | None = None, run_id: int | None = None, progress: Progress | None = None
-              ) -> BackwardReport:
-    """Backward-construct examples for the trajectories (default: every finished one)."""
+              max_span: int | None = None, run_id: int | None = None, progress: Progress | None = None,
+              choose: Chooser | None = None) -> BackwardReport:
+    """Backward-construct examples for the trajectories (default: every finished one). `choose(tid, spans)`
+    may pick which of a trajectory's eligible spans to label (default: all), e.g. a sample."""
     mode = mode or project.config.synth.backward_mode
     cap = project.config.synth.max_span if max_span is None else max_span
     if mode not in ("per-span", "batched"):
@@ -99,6 +101,8 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     for done, tid in enumerate(ids, start=1):
         steps = trajectory_steps(project, tid)
         spans = eligible_spans(steps, cap)
+        if choose:
+            spans = choose(tid, spans)
         todo = sorted(s for s in spans if s not in _done_spans(project, tid, mode))
         report.trajectories += 1
         report.spans += len(spans)

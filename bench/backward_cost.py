@@ -155,8 +155,8 @@ def main() -> None:
     def over(key: str) -> float:
         return per[key] / bat[key] if bat[key] and bat[key] != float("inf") else float("nan")
 
-    ratio = {"mode": "per-span ÷ batched", **{k: over(k) for k in ("calls_per_example", "tokens_per_example",
-                                                                   "calls_per_kept", "tokens_per_kept", "s_per_example")},
+    keys = ("calls_per_example", "tokens_per_example", "calls_per_kept", "tokens_per_kept", "s_per_example")
+    ratio = {"mode": "per-span ÷ batched", **{k: over(k) for k in keys},
              "accept_strict": bat["accept_strict"] - per["accept_strict"]}
     goals = {"calls_10x": ratio["calls_per_kept"] >= 10, "tokens_3x": ratio["tokens_per_kept"] >= 3,
              "acceptance_not_lower": bat["accept_strict"] >= per["accept_strict"]}

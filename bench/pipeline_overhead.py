@@ -8,10 +8,13 @@ latency), and mean step latency.
 
 Part 2 — the embedded model: one small `lbi synthesize` (docs → tasks → llm and explore rollouts →
 backward → committee) with `local/smollm2` on the same environment: the share of wall time spent waiting
-for the model (sum of `llm_calls.latency_ms` / wall; goal ≥ 90%) and kept examples per minute end to end.
+for the model (sum of `llm_calls.latency_ms` / wall; goal ≥ 90%) and kept examples per minute end to end,
+per stage, and for the synthesis stages alone: the documentation is loaded and embedded once per project
+(`docs`), so the goal is judged on the rest and the figure with the docs load is shown beside it.
 
     .venv/bin/python bench/pipeline_overhead.py                        # both parts (~10 min on 2 cores)
     .venv/bin/python bench/pipeline_overhead.py --skip-model           # part 1 only (~2 min)
+    .venv/bin/python bench/pipeline_overhead.py --skip-zero            # part 2 only
     .venv/bin/python bench/pipeline_overhead.py --concurrency 1,2,4,8 --episodes 16
 """
 
@@ -69,12 +72,16 @@ def zero_model(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+STAGE_OF_RUN = {"bench-generate": "generate", "bench-llm": "rollout", "bench-explore": "explore",
+                "bench-backward": "backward", "bench-filter": "filter"}
+
+
 def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     config = bench_config(args.model, port=args.port, threads=args.threads)
     config.env.name = args.env
     project = init_project(workdir / "model", config)
-    sizes = SynthSizes(chunks=args.chunks, per_chunk=2, tasks=args.tasks, explore=1, max_steps=args.model_steps,
-                       concurrency=1, mode="batched", max_span=3, seed=0)
+    sizes = SynthSizes(chunks=args.chunks, per_chunk=2, tasks=args.tasks, explore=args.explore,
+                       max_steps=args.model_steps, concurrency=1, mode=args.mode, max_span=3, seed=0)
 
     def progress(label: str) -> contextlib.AbstractContextManager[Any]:
         print(f"  {label}", flush=True)
@@ -86,13 +93,25 @@ def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         wall = time.perf_counter() - start
     usage = project.store.query("SELECT COUNT(*), COALESCE(SUM(latency_ms), 0) / 1000.0, "
                                 "COALESCE(SUM(completion_tokens), 0) FROM llm_calls")[0]
+    model_by_run = {r[0]: r[1] for r in project.store.query(
+        "SELECT r.name, SUM(c.latency_ms) / 1000.0 FROM llm_calls c JOIN runs r ON r.id = c.run_id GROUP BY r.name")}
+    stages = []
+    for stage, seconds in report.seconds.items():
+        model_s = sum(v for name, v in model_by_run.items() if STAGE_OF_RUN.get(name) == stage)
+        stages.append({"stage": stage, "wall_s": seconds, "model_s": model_s,
+                       "model_share": model_s / seconds if seconds else 0.0})
     by_purpose = [dict(r) for r in project.store.query(
         "SELECT COALESCE(purpose, role) AS purpose, COUNT(*) AS calls, ROUND(SUM(latency_ms) / 1000.0, 1) AS model_s "
         "FROM llm_calls GROUP BY 1 ORDER BY MIN(id)")]
     kept = queries.kept_count(project.store, config.synth.judge_policy, len(config.models.judges))
-    row = {"model": args.model, "wall_s": wall, "model_calls": usage[0], "model_s": usage[1],
-           "model_share": usage[1] / wall, "completion_tokens": usage[2], "examples": report.funnel.get("examples"),
-           "kept": kept, "kept_per_min": kept / (wall / 60), "funnel": report.funnel, "by_purpose": by_purpose}
+    docs_s = report.seconds.get("docs", 0.0)
+    pipeline_s = wall - docs_s
+    row = {"model": args.model, "mode": args.mode, "wall_s": wall, "docs_s": docs_s, "pipeline_s": pipeline_s,
+           "model_calls": usage[0], "model_s": usage[1], "model_share": usage[1] / wall,
+           "model_share_after_docs": usage[1] / pipeline_s if pipeline_s else 0.0,
+           "completion_tokens": usage[2], "examples": report.funnel.get("examples"), "kept": kept,
+           "kept_per_min": kept / (wall / 60), "kept_per_min_after_docs": kept / (pipeline_s / 60),
+           "funnel": report.funnel, "stages": stages, "by_purpose": by_purpose}
     project.store.close()
     return row
 
@@ -104,10 +123,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=8, help="explore episodes per concurrency level")
     parser.add_argument("--max-steps", type=int, default=6)
     parser.add_argument("--skip-model", action="store_true", help="only the zero-model-time part")
+    parser.add_argument("--skip-zero", action="store_true", help="only the embedded-model part")
     parser.add_argument("--model", default="local/smollm2")
     parser.add_argument("--chunks", type=int, default=2, help="part 2: doc chunks to generate tasks from")
     parser.add_argument("--tasks", type=int, default=2, help="part 2: tasks rolled out with the llm policy")
     parser.add_argument("--model-steps", type=int, default=4, help="part 2: step limit per rollout")
+    parser.add_argument("--explore", type=int, default=1, help="part 2: explore episodes")
+    parser.add_argument("--mode", default="per-span", choices=["per-span", "batched"],
+                        help="part 2: backward mode")
     parser.add_argument("--port", type=int, default=BENCH_PORT)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
@@ -115,21 +138,28 @@ def main() -> None:
     print(f"pipeline_overhead: env {args.env}, load={start_machine['loadavg']}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="lbi-bench-pipeline-"))
     try:
-        print("part 1: fake model (zero model time)", flush=True)
-        rows = zero_model(args, workdir)
+        rows = []
+        if not args.skip_zero:
+            print("part 1: fake model (zero model time)", flush=True)
+            rows = zero_model(args, workdir)
         model_row = None if args.skip_model else with_model(args, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print()
-    print(table(rows, ["concurrency", "episodes", "failed", "steps", "wall_s", "steps_per_s", "reset_s_mean",
-                       "reset_s_max", "step_latency_ms"],
-                title=f"Rollouts on {args.env} with the fake model (explore, {args.max_steps} steps/episode)"))
+    if rows:
+        print(table(rows, ["concurrency", "episodes", "failed", "steps", "wall_s", "steps_per_s", "reset_s_mean",
+                           "reset_s_max", "step_latency_ms"],
+                    title=f"Rollouts on {args.env} with the fake model (explore, {args.max_steps} steps/episode)"))
     if model_row:
-        print(table([model_row], ["model", "wall_s", "model_calls", "model_s", "model_share", "examples", "kept",
-                                  "kept_per_min"], title="End to end with the embedded model (lbi synthesize)"))
+        print(table([model_row], ["model", "mode", "wall_s", "docs_s", "model_calls", "model_s", "model_share",
+                                  "model_share_after_docs", "examples", "kept", "kept_per_min",
+                                  "kept_per_min_after_docs"],
+                    title="End to end with the embedded model (lbi synthesize)"))
+        print(table(model_row["stages"], title="By stage (docs: loading and embedding the documentation, once)"))
         print(table(model_row["by_purpose"], title="Model time by purpose"))
-        goal = model_row["model_share"] >= 0.9
-        print(f"goal model share >= 90%: {'met' if goal else 'NOT met'} ({model_row['model_share']:.1%})")
+        share = model_row["model_share_after_docs"]
+        print(f"goal model share >= 90% (synthesis stages, docs loaded): {'met' if share >= 0.9 else 'NOT met'} "
+              f"({share:.1%}; {model_row['model_share']:.1%} with the one-off docs load)")
     path = write_result("pipeline_overhead", {"args": vars(args), "machine_at_start": start_machine,
                                               "zero_model": rows, "with_model": model_row})
     print(f"wrote {path}")

@@ -50,6 +50,21 @@ def _model(name: str):  # noqa: ANN202 - SentenceTransformer, imported lazily (t
                         "or a local model directory in models.embedder.")
 
 
+def preload(name: str = DEFAULT_EMBEDDER) -> threading.Thread:
+    """Load the model in a background thread, so that loading (seconds: torch, then the weights) overlaps
+    with work that waits on something else, e.g. the first model call of a stage. `embed` waits for it."""
+    def load() -> None:
+        try:
+            with _lock:
+                _model(name)
+        except Exception:  # noqa: BLE001 - `embed` raises the same error where it is needed
+            pass
+
+    thread = threading.Thread(target=load, name="lbi-embedder-preload", daemon=True)
+    thread.start()
+    return thread
+
+
 def embed(texts: Sequence[str], name: str = DEFAULT_EMBEDDER, batch_size: int = 64) -> np.ndarray:
     """Normalised embeddings, one row per text (shape (n, 384) for the default model)."""
     if not texts:

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from lbi.embed import novel_mask
+from lbi.embed import novel_mask, preload
 from lbi.errors import OutputParseError
 from lbi.project import Project
 from lbi.synth.prompts import TaskProposals, generation_messages
@@ -52,6 +52,8 @@ def generate_tasks(project: Project, chunk_ids: Sequence[str] | None = None, *, 
     store = project.store
     llm = project.llm(run_id)
     ids = list(chunk_ids) if chunk_ids is not None else pending_chunks(project)
+    if ids:
+        preload(cfg.models.embedder)  # loads while the first chunk waits for the model
     n = per_chunk or cfg.synth.tasks_per_chunk
     report = GenerateReport()
     existing = [r["instruction"] for r in store.query("SELECT instruction FROM tasks WHERE env = ?", (cfg.env.name,))]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lbi import queries
-from lbi.embed import embed
+from lbi.embed import embed, preload
 from lbi.errors import OutputParseError
 from lbi.project import Project
 from lbi.synth.backward import trajectory_steps
@@ -48,6 +48,7 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
     cfg = project.config
     llm = project.llm(run_id)
     examples = _examples(project, example_ids)
+    preload(cfg.models.embedder)  # near-duplicate detection needs it at the end; load it while judges think
     done_pairs = set() if rejudge else _judged(project)
     report = JudgeReport(examples=len(examples))
     steps_cache: dict[int, list[dict]] = {}

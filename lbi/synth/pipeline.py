@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,15 @@ class SynthSizes:
 class SynthReport:
     stages: dict[str, Any] = field(default_factory=dict)
     funnel: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
 def default_docs(project: Project) -> str | None:
@@ -56,35 +66,36 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
     docs = default_docs(project)
     started = docs and project.store.query("SELECT 1 FROM documents WHERE source LIKE ? LIMIT 1", (f"{docs}%",))
     if docs and (started or project.store.counts()["chunks"] == 0):
-        report.stages["docs"] = add_source(project, docs)  # idempotent: completes an interrupted load
+        with report.timed("docs"):
+            report.stages["docs"] = add_source(project, docs)  # idempotent: completes an interrupted load
     # The same seeded choice every time, so a resumed run finishes these chunks instead of taking new ones.
     every = [r[0] for r in project.store.query("SELECT id FROM chunks ORDER BY id")]
     random.Random(sizes.seed).shuffle(every)
     pending = set(pending_chunks(project))
     chosen = [c for c in every[: sizes.chunks] if c in pending]
     run_id = project.store.start_run(f"{name}-generate", "generate")
-    with progress("generate tasks") as tick:
+    with progress("generate tasks") as tick, report.timed("generate"):
         report.stages["generate"] = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run_id,
                                                    progress=tick)
     gen = report.stages["generate"]
     project.store.update_run(run_id, status="done", done=len(chosen), total=len(chosen),
                              message=f"{gen.added} tasks added, {gen.duplicates} near-duplicates, {gen.failed} failed")
-    with progress("rollouts (llm)") as tick:
+    with progress("rollouts (llm)") as tick, report.timed("rollout"):
         report.stages["rollout"] = rollout(project, f"{name}-llm", policy="llm", limit=sizes.tasks,
                                            concurrency=sizes.concurrency, max_steps=sizes.max_steps, progress=tick)
     if sizes.explore:
-        with progress("rollouts (explore)") as tick:
+        with progress("rollouts (explore)") as tick, report.timed("explore"):
             report.stages["explore"] = rollout(project, f"{name}-explore", policy="explore", episodes=sizes.explore,
                                                concurrency=sizes.concurrency, max_steps=sizes.max_steps,
                                                progress=tick)
     run_id = project.store.start_run(f"{name}-backward", "backward")
-    with progress(f"backward ({sizes.mode})") as tick:
+    with progress(f"backward ({sizes.mode})") as tick, report.timed("backward"):
         report.stages["backward"] = back = construct(project, mode=sizes.mode, max_span=sizes.max_span,
                                                      run_id=run_id, progress=tick)
     project.store.update_run(run_id, status="done", done=back.trajectories, total=back.trajectories,
                              message=f"{back.examples} examples from {back.calls} calls, {back.failed} failed")
     run_id = project.store.start_run(f"{name}-filter", "filter")
-    with progress("committee") as tick:
+    with progress("committee") as tick, report.timed("filter"):
         report.stages["filter"] = judged = judge_examples(project, run_id=run_id, progress=tick)
     project.store.update_run(run_id, status="done", done=judged.examples, total=judged.examples,
                              message=f"{judged.verdicts} verdicts, {judged.kept} kept")

@@ -16,7 +16,14 @@ from typing import Any, Literal
 from lbi import queries
 from lbi.errors import OutputParseError
 from lbi.project import Project
-from lbi.synth.prompts import SpanInstruction, batch_schema, batched_messages, span_key, span_messages
+from lbi.synth.prompts import (
+    TOKENS_PER_SPAN,
+    SpanInstruction,
+    batch_schema,
+    batched_messages,
+    span_key,
+    span_messages,
+)
 
 Mode = Literal["per-span", "batched"]
 Progress = Callable[[int, int], None]
@@ -75,6 +82,7 @@ class _Context:
     describe: str
     chrome: frozenset[str]
     run_id: int | None
+    max_tokens: int
 
 
 def batches(spans: Sequence[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:
@@ -97,7 +105,8 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     ids = finished_trajectories(project, trajectory_ids)
     report = BackwardReport()
     llm = project.llm(run_id)
-    ctx = _Context(project, llm, project.config.env.description, queries.page_chrome(project.store), run_id)
+    ctx = _Context(project, llm, project.config.env.description, queries.page_chrome(project.store), run_id,
+                   project.config.llm.max_tokens)
     for done, tid in enumerate(ids, start=1):
         steps = trajectory_steps(project, tid)
         spans = eligible_spans(steps, cap)
@@ -156,7 +165,8 @@ def _label_batch(ctx: _Context, tid: int, steps: list[dict[str, Any]], spans: li
     where = f"{tid}:{spans[0][0]}-{spans[0][1]}..{spans[-1][0]}-{spans[-1][1]}"
     try:
         reply = ctx.llm.complete(batched_messages(steps[first:last + 1], first, spans, ctx.describe, ctx.chrome),
-                                 role="backward", purpose="backward-batched", schema=batch_schema(spans))
+                                 role="backward", purpose="backward-batched", schema=batch_schema(spans),
+                                 max_tokens=max(ctx.max_tokens, TOKENS_PER_SPAN * len(spans) + 64))
     except OutputParseError as exc:
         ctx.project.store.add_failure("backward", str(exc), item=where, raw=exc.raw, run_id=ctx.run_id)
         report.failed += len(spans)

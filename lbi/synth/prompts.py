@@ -12,11 +12,16 @@ from lbi.observations import describe_action, page_content, place
 OBS_CHARS = 500
 OBS_BUDGET = 6000  # characters of observation per prompt: long spans show less of each page
 MIN_OBS_CHARS = 120
-# A sentence of at least three words, for the schema sent to the model only (pydantic does not check
+# A sentence of 3 to `MAX_WORDS` words, for the schema sent to the model only (pydantic does not check
 # `json_schema_extra`; `lbi.synth.backward.plausible` checks replies): a grammar-constrained decoder
-# (llama.cpp) then cannot fill a field with a placeholder ("...", "[1]"), which small models do when asked
-# for many fields at once. It reads the raw JSON string, hence no quote or backslash inside.
-SENTENCE = r'^[A-Za-z][^ "\\\n]*( [^ "\\\n]+){2,}$'
+# (llama.cpp) then can neither fill a field with a placeholder ("...", "[1]"), which small models do when
+# asked for many fields at once, nor run on until the reply is cut off. It reads the raw JSON string, hence
+# no quote or backslash inside. The optional words are flat, not nested (`{2,30}` would nest 30 deep, and
+# llama.cpp's server crashes on that grammar).
+MAX_WORDS = 30
+_WORD = r'[^ "\\\n]+'
+SENTENCE = "^[A-Za-z]" + _WORD[:-1] + "*" + f"( {_WORD})" * 2 + f"( {_WORD})?" * (MAX_WORDS - 3) + "$"
+TOKENS_PER_SPAN = 48  # reply budget per span in batched mode: MAX_WORDS words and the field name
 
 
 def sentence(description: str) -> Any:

@@ -166,3 +166,29 @@ def test_duplicates_embed_only_new_or_edited_examples(project: Project) -> None:
     find_duplicates(project)
     pairs = {tuple(r) for r in project.store.query("SELECT example_id, other_id FROM similar_examples")}
     assert pairs == {(c, a)}
+
+
+def test_sentence_pattern_sent_to_the_model_rejects_placeholders_and_compiles_to_a_flat_grammar() -> None:
+    import re
+
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from lbi.synth.prompts import MAX_WORDS, SENTENCE, batch_schema
+
+    for text in ["Open the Wiki page", "Set ticket #7's priority to major."]:
+        assert re.match(SENTENCE, text)
+    for text in ["...", "[1] [2]", "two words", 'say "hi" now', " ".join(["word"] * (MAX_WORDS + 1))]:
+        assert not re.match(SENTENCE, text)
+    schema = batch_schema([(i, j) for i in range(8) for j in range(i, 8)])
+    grammar = json_schema_to_gbnf(json.dumps(schema.model_json_schema()))
+    assert grammar.count("steps-0-to-7") >= 2
+
+    def depth(line: str) -> int:
+        level = deepest = 0
+        for char in line.split("::=", 1)[-1].replace('"("', "").replace('")"', ""):
+            level += {"(": 1, ")": -1}.get(char, 0)
+            deepest = max(deepest, level)
+        return deepest
+
+    assert max(depth(line) for line in grammar.splitlines()) <= 2  # flat: nested optionals crash the server
+    assert schema.model_validate({f"steps_{i}_to_{j}": 'Open "x"' for i in range(8) for j in range(i, 8)})

@@ -83,6 +83,8 @@ def test_no_key_is_written_anywhere(project: Project, tmp_path: Path, monkeypatc
                                                 max_span=3), _noop_progress, name="secret")
         sent = [r["headers"].get("Authorization", "") for r in stub.requests]
     assert report.funnel["kept"] > 0  # the pipeline ran through, with the remote judge keeping examples
+    assert set(report.seconds) == {"generate", "rollout", "explore", "backward", "filter"}  # docs added above
+    assert all(s > 0 for s in report.seconds.values())
     assert sent and all(h == f"Bearer {OPENAI_KEY}" for h in sent)  # the key was used...
 
     Index(project).sync()

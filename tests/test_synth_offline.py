@@ -139,6 +139,8 @@ def test_placeholder_instructions_are_rejected_and_recorded(project: Project) ->
 
     assert not plausible("...") and not plausible("[1] [2] [3]") and not plausible("LBI Demo")
     assert plausible("Open the roadmap page")
+    assert not plausible("Step 12: Step 13: Step 14: Step") and not plausible("steps 0..3 span 2")
+    assert plausible("Open step 3 of the install guide")
     tid = _trajectory(project, "p", 1)
     fake_llm.enqueue(json.dumps({"instruction": "..."}))
     report = construct(project, [tid], mode="per-span")

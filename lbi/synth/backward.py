@@ -9,6 +9,7 @@ spans already labelled, so a killed run resumes where it stopped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -127,16 +128,30 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
 
 
 
+SCAFFOLD = re.compile(r"^(steps?|spans?|\d+[:.)]?|\[\d+\]|\d+\.\.\d+)[:.,]?$", re.IGNORECASE)
+
+
+def implausibility(instruction: str) -> str | None:
+    """Why a reply is not an instruction, or None: fewer than three words with letters (empty, '...',
+    '[1] [2] [3]'), or mostly the prompt's own scaffolding echoed back ('Step 12: Step 13: Step')."""
+    words = instruction.split()
+    if sum(any(c.isalpha() for c in word) for word in words) < 3:
+        return "implausible instruction (fewer than 3 words)"
+    if sum(bool(SCAFFOLD.match(word)) for word in words) * 2 >= len(words):
+        return "implausible instruction (the prompt's step labels echoed back)"
+    return None
+
+
 def plausible(instruction: str) -> bool:
-    """At least three words with letters: rejects empty, placeholder ('...') and echoed-markup replies."""
-    return sum(any(c.isalpha() for c in word) for word in instruction.split()) >= 3
+    return implausibility(instruction) is None
 
 
 def _save(project: Project, tid: int, i: int, j: int, instruction: str, mode: str, model: str,
           run_id: int | None, report: BackwardReport) -> None:
     text = " ".join(instruction.split())
-    if not plausible(text):
-        project.store.add_failure("backward", "implausible instruction (fewer than 3 words)",
+    problem = implausibility(text)
+    if problem:
+        project.store.add_failure("backward", problem,
                                   item=f"{tid}:{i}-{j}", raw=instruction, run_id=run_id)
         report.failed += 1
         return

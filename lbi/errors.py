@@ -11,6 +11,11 @@ class ModelAuthError(ModelError):
     """The provider refused the credentials (not retried)."""
 
 
+class ContextWindowError(ModelError):
+    """The prompt plus the reply budget do not fit the model's context window (not retried); a caller
+    that can ask for less (e.g. fewer spans per call) may split the work."""
+
+
 class UnknownModelError(ModelError):
     """litellm does not know the model string."""
 

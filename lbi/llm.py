@@ -32,7 +32,13 @@ from tenacity import (  # noqa: E402
 
 from lbi import fake_llm, local_llm  # noqa: E402
 from lbi.config import Config  # noqa: E402
-from lbi.errors import ModelAuthError, ModelError, OutputParseError, UnknownModelError  # noqa: E402
+from lbi.errors import (  # noqa: E402
+    ContextWindowError,
+    ModelAuthError,
+    ModelError,
+    OutputParseError,
+    UnknownModelError,
+)
 from lbi.secrets import redact  # noqa: E402
 from lbi.store import Store  # noqa: E402
 
@@ -241,6 +247,8 @@ class LLM:
         except litellm.exceptions.AuthenticationError as exc:
             raise ModelAuthError(redact(f"{model}: the provider refused the API key ({exc.message}); "
                                         "set the provider's key variable (e.g. OPENAI_API_KEY).")) from exc
+        except litellm.exceptions.ContextWindowExceededError as exc:
+            raise ContextWindowError(redact(f"{model}: prompt too long for the context window: {exc.message}")) from exc
         except litellm.exceptions.BadRequestError as exc:
             text = redact(str(exc.message))
             if "LLM Provider NOT provided" in text:

@@ -194,3 +194,23 @@ def test_sentence_pattern_sent_to_the_model_rejects_placeholders_and_compiles_to
 
     assert max(depth(line) for line in grammar.splitlines()) <= 2  # flat: nested optionals crash the server
     assert schema.model_validate({f"steps_{i}_to_{j}": 'Open "x"' for i in range(8) for j in range(i, 8)})
+
+
+def test_a_batch_too_long_for_the_context_window_is_split_until_it_fits(project: Project) -> None:
+    tid = _trajectory(project, "ctx", 4)  # 10 spans, one batch
+
+    def small_context(messages, schema):
+        fields = list(schema["properties"])
+        if len(fields) > 2:
+            return "litellm.ContextWindowExceededError"  # litellm raises it, as a real provider's reply would
+        return json.dumps({name: f"Open the page named {name}" for name in fields})
+
+    fake_llm.register_responder("backward-batched", small_context)
+    report = construct(project, [tid], mode="batched")
+    assert report.examples == 10 and report.failed == 0
+    assert report.calls == 11  # 10 → 5 + 5, 5 → 2 + 3, 3 → 1 + 2
+    fake_llm.register_responder("backward-per-span", lambda messages, schema: "litellm.ContextWindowExceededError")
+    per = construct(project, [tid], mode="per-span")
+    assert per.failed == 10 and per.examples == 0  # recorded, not raised
+    errors = project.store.query("SELECT error FROM failures WHERE stage = 'backward'")
+    assert len(errors) == 10 and all("context window" in e[0] for e in errors)

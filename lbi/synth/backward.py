@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lbi import queries
-from lbi.errors import OutputParseError
+from lbi.errors import ContextWindowError, OutputParseError
 from lbi.project import Project
 from lbi.synth.prompts import (
     TOKENS_PER_SPAN,
@@ -166,8 +166,9 @@ def _label_one(ctx: _Context, tid: int, steps: list[dict[str, Any]], i: int, j: 
     try:
         reply = ctx.llm.complete(span_messages(steps[i:j + 1], i, ctx.describe, ctx.chrome), role="backward",
                                  purpose="backward-per-span", schema=SpanInstruction)
-    except OutputParseError as exc:
-        ctx.project.store.add_failure("backward", str(exc), item=f"{tid}:{i}-{j}", raw=exc.raw, run_id=ctx.run_id)
+    except (OutputParseError, ContextWindowError) as exc:
+        ctx.project.store.add_failure("backward", str(exc), item=f"{tid}:{i}-{j}", raw=getattr(exc, "raw", None),
+                                      run_id=ctx.run_id)
         report.failed += 1
         return
     _save(ctx.project, tid, i, j, reply.parsed.instruction, "per-span", reply.model, ctx.run_id, report)
@@ -182,6 +183,15 @@ def _label_batch(ctx: _Context, tid: int, steps: list[dict[str, Any]], spans: li
         reply = ctx.llm.complete(batched_messages(steps[first:last + 1], first, spans, ctx.describe, ctx.chrome),
                                  role="backward", purpose="backward-batched", schema=batch_schema(spans),
                                  max_tokens=max(ctx.max_tokens, TOKENS_PER_SPAN * len(spans) + 64))
+    except ContextWindowError as exc:
+        if len(spans) == 1:
+            ctx.project.store.add_failure("backward", str(exc), item=where, run_id=ctx.run_id)
+            report.failed += 1
+            return
+        half = len(spans) // 2  # too long for the model: the two halves, each with fewer steps and fields
+        _label_batch(ctx, tid, steps, spans[:half], report)
+        _label_batch(ctx, tid, steps, spans[half:], report)
+        return
     except OutputParseError as exc:
         ctx.project.store.add_failure("backward", str(exc), item=where, raw=exc.raw, run_id=ctx.run_id)
         report.failed += len(spans)

@@ -14,7 +14,7 @@ import numpy as np
 
 from lbi import queries
 from lbi.embed import embed, preload
-from lbi.errors import OutputParseError
+from lbi.errors import ContextWindowError, OutputParseError
 from lbi.project import Project
 from lbi.synth.backward import trajectory_steps
 from lbi.synth.prompts import Verdict, judge_messages
@@ -66,9 +66,9 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
             try:
                 reply = llm.complete(messages, role="judge", purpose=f"judge-{judge.name}", schema=Verdict,
                                      model=judge.model or None)
-            except OutputParseError as exc:
-                project.store.add_failure("judge", str(exc), item=f"{ex['id']}:{judge.name}", raw=exc.raw,
-                                          run_id=run_id)
+            except (OutputParseError, ContextWindowError) as exc:
+                project.store.add_failure("judge", str(exc), item=f"{ex['id']}:{judge.name}",
+                                          raw=getattr(exc, "raw", None), run_id=run_id)
                 report.failed += 1
                 continue
             project.store.set_verdict(ex["id"], judge.name, reply.parsed.verdict, reply.parsed.reason,

@@ -16,12 +16,12 @@ MIN_OBS_CHARS = 120
 # `json_schema_extra`; `lbi.synth.backward.plausible` checks replies): a grammar-constrained decoder
 # (llama.cpp) then can neither fill a field with a placeholder ("...", "[1]"), which small models do when
 # asked for many fields at once, nor run on until the reply is cut off. It reads the raw JSON string, hence
-# no quote or backslash inside. The optional words are flat, not nested (`{2,30}` would nest 30 deep, and
+# no quote or backslash inside. The optional words are flat, not nested (`{2,23}` would nest 23 deep, and
 # llama.cpp's server crashes on that grammar).
-MAX_WORDS = 30
+MAX_WORDS = 24
 _WORD = r'[^ "\\\n]+'
 SENTENCE = "^[A-Za-z]" + _WORD[:-1] + "*" + f"( {_WORD})" * 2 + f"( {_WORD})?" * (MAX_WORDS - 3) + "$"
-TOKENS_PER_SPAN = 48  # reply budget per span in batched mode: MAX_WORDS words and the field name
+TOKENS_PER_SPAN = 40  # reply budget per span in batched mode: MAX_WORDS words and the field name
 
 
 def sentence(description: str) -> Any:
@@ -97,15 +97,16 @@ def span_messages(steps: Sequence[dict[str, Any]], start: int, env_description: 
 
 def batched_messages(steps: Sequence[dict[str, Any]], start: int, spans: Sequence[tuple[int, int]],
                      env_description: str, chrome: frozenset[str] = frozenset()) -> list[dict[str, str]]:
-    """One prompt for many spans of the same steps (`steps[0]` is step `start`)."""
-    listed = ", ".join(f"{i}..{j}" for i, j in spans)
+    """One prompt for many spans of the same steps (`steps[0]` is step `start`). The spans are named once,
+    by the reply's fields (the schema hint shows them), not listed again in the prompt."""
+    i, j = spans[0]
     return [
         {"role": "system", "content": "You label agent trajectories with the instructions they carry out."},
         {"role": "user", "content": (
             f"Environment: {env_description}\n\n{render_steps(steps, start, chrome=chrome)}\n\n"
-            f"For each of these spans of steps: {listed}, write the instruction, as a user would ask it, that "
-            f"the steps of that span accomplish: one specific sentence per span, in the field named after the "
-            f"span ({span_key(*spans[0])} for steps {spans[0][0]}..{spans[0][1]}, and so on).")},
+            f"Each field of the reply names a span of these steps ({span_key(i, j)} is steps {i} to {j}). "
+            "For each, write the instruction, as a user would ask it, that the steps of that span accomplish: "
+            "one specific sentence.")},
     ]
 
 

@@ -50,9 +50,17 @@ def dir_mb(path: Path) -> float:
 
 
 def run_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    print(f"size {n:,}: building the store", flush=True)
-    built = build_synthetic_store(workdir / f"store-{n}", n, seed=args.seed)
-    project = open_project(workdir / f"store-{n}")
+    where = workdir / f"store-{n}"
+    reuse = args.reuse and (where / "index" / "chrome.json").exists()
+    if reuse:  # a store and index from an earlier run with --workdir: time the queries only
+        project = open_project(where)
+        counts = project.store.counts()
+        built = {"examples": counts["examples"], "steps": counts["steps"], "seconds": float("nan"),
+                 "db_mb": (where / "lbi.db").stat().st_size / 1e6}
+    else:
+        print(f"size {n:,}: building the store", flush=True)
+        built = build_synthetic_store(where, n, seed=args.seed)
+        project = open_project(where)
     rss_before = rss_mb()
     print(f"size {n:,}: {built['examples']:,} examples, {built['steps']:,} steps in {built['seconds']:.0f}s; "
           "indexing", flush=True)
@@ -87,10 +95,12 @@ def run_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                             ("total", t3 - t0)):
             parts[name].append(value * 1000)
     total = parts["total"]
-    row = {"examples": built["examples"], "steps": built["steps"], "kept": report.examples_added,
+    kept = index.counts()["examples"]
+    row = {"examples": built["examples"], "steps": built["steps"], "kept": kept, "reused": reuse,
            "store_build_s": built["seconds"], "store_rows_per_s": built["examples"] / built["seconds"],
-           "index_s": index_s, "index_examples_per_s": report.examples_added / index_s,
-           "index_texts_per_s": texts / index_s, "queries": len(total),
+           "index_s": index_s if not reuse else float("nan"),
+           "index_examples_per_s": report.examples_added / index_s if not reuse else float("nan"),
+           "index_texts_per_s": texts / index_s if not reuse else float("nan"), "queries": len(total),
            "p50_ms": percentile(total, 0.5), "p95_ms": percentile(total, 0.95), "max_ms": max(total),
            "p50_by_observation_ms": percentile(parts["by_observation"], 0.5),
            "p50_by_query_ms": percentile(parts["by_query"], 0.5),
@@ -109,6 +119,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="timed queries per size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default="", help="keep the stores and indexes here (default: temp, removed)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --workdir: reuse a store and index built there before and time the queries only")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lbi-bench-retrieval-"))

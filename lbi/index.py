@@ -183,13 +183,25 @@ class Index:
     # -- queries -----------------------------------------------------------------------
     def steps_in_state(self, signature: str, k: int) -> dict[str, Any]:
         """Indexed steps taken in the state with this signature (SQLite's index finds them, the
-        collection says which are indexed, i.e. inside kept examples), newest first."""
+        collection says which are indexed, i.e. inside kept examples), newest first. The collection is
+        asked a page at a time: a state seen thousands of times costs one small lookup, not one of 500 ids."""
         rows = self.project.store.query(
             "SELECT id FROM steps WHERE state_signature = ? ORDER BY id DESC LIMIT 500", (signature,))
-        if not rows:
-            return {"ids": [], "metadatas": []}
-        found = self.steps.get(ids=[f"st-{r[0]}" for r in rows], include=["metadatas"])
-        return {"ids": found["ids"][:k], "metadatas": found["metadatas"][:k]}
+        wanted = [f"st-{r[0]}" for r in rows]
+        ids: list[str] = []
+        metas: list[Any] = []
+        page = max(4 * k, 16)
+        for start in range(0, len(wanted), page):
+            chunk = wanted[start:start + page]
+            found = self.steps.get(ids=chunk, include=["metadatas"])
+            meta_of = dict(zip(found["ids"], found["metadatas"], strict=True))
+            for key in chunk:
+                if key in meta_of and len(ids) < k:
+                    ids.append(key)
+                    metas.append(meta_of[key])
+            if len(ids) >= k:
+                break
+        return {"ids": ids, "metadatas": metas}
 
     def search(self, collection: str, text: str, k: int, where: dict[str, Any] | None = None,
                embedding: Any = None) -> list[dict[str, Any]]:

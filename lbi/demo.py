@@ -37,7 +37,7 @@ def demo_config() -> Config:
     config.env.seed_tasks = list(SEED_TASKS)
     # The paper's algorithm, one call per span: with the embedded 135M model, about a quarter of batched
     # replies are echoes of the prompt or cut short (rejected and recorded), against 1 in 40 per span;
-    # batched is ~18x fewer calls per kept example (bench/backward_cost.py) and the default otherwise.
+    # batched is ~9-10x fewer calls per example (bench/backward_cost.py) and the default otherwise.
     config.synth.backward_mode = "per-span"
     return config
 

@@ -182,37 +182,20 @@ def instruction(rng: random.Random) -> str:
     return " ".join(f"{rng.choice(VERBS)} the {rng.choice(OBJECTS)} {quals}".split())
 
 
-# The navigation every real Trac page begins with (as the web env renders it): ~700 characters of chrome.
-TRAC_CHROME = """heading level=1
-  [1] link "LBI Demo"
-form
-  [proj-search] textbox "Search:" value=""
-  [2] button "Search"
-list
-  listitem
-    [3] link "Login" url="/login"
-  listitem
-    [4] link "Preferences" url="/prefs"
-  listitem
-    [5] link "Help/Guide" url="/wiki/TracGuide"
-  listitem
-    [6] link "About Trac" url="/about"
-list
-  listitem
-    [7] link "Wiki" url="/wiki"
-  listitem
-    [8] link "Timeline" url="/timeline"
-  listitem
-    [9] link "Roadmap" url="/roadmap"
-  listitem
-    [10] link "View Tickets" url="/report"
-  listitem
-    [11] link "New Ticket" url="/newticket"
-  listitem
-    [12] link "Search" url="/search"
-  listitem
-    [13] link "Admin" url="/admin"
-"""
+# The navigation every real Trac page begins with, as the web env renders it: ~700 characters of chrome.
+_META_NAV = [("Login", "/login"), ("Preferences", "/prefs"), ("Help/Guide", "/wiki/TracGuide"),
+             ("About Trac", "/about")]
+_MAIN_NAV = [("Wiki", "/wiki"), ("Timeline", "/timeline"), ("Roadmap", "/roadmap"), ("View Tickets", "/report"),
+             ("New Ticket", "/newticket"), ("Search", "/search"), ("Admin", "/admin")]
+
+
+def _nav_list(links: list[tuple[str, str]], first_bid: int) -> str:
+    return "list\n" + "".join(f'  listitem\n    [{first_bid + n}] link "{name}" url="{url}"\n'
+                              for n, (name, url) in enumerate(links))
+
+
+TRAC_CHROME = ('heading level=1\n  [1] link "LBI Demo"\nform\n  [proj-search] textbox "Search:" value=""\n'
+               '  [2] button "Search"\n' + _nav_list(_META_NAV, 3) + _nav_list(_MAIN_NAV, 3 + len(_META_NAV)))
 
 
 def observation(rng: random.Random, url: str) -> str:

@@ -35,7 +35,7 @@ from common import BENCH_PORT, bench_config, local_model, machine, table, write_
 
 from lbi import queries  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
-from lbi.synth.pipeline import SynthSizes, synthesize  # noqa: E402
+from lbi.synth.pipeline import STAGE_RUNS, SynthSizes, synthesize  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
 
 
@@ -72,10 +72,6 @@ def zero_model(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-STAGE_OF_RUN = {"bench-generate": "generate", "bench-llm": "rollout", "bench-explore": "explore",
-                "bench-backward": "backward", "bench-filter": "filter"}
-
-
 def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     config = bench_config(args.model, port=args.port, threads=args.threads)
     config.env.name = args.env
@@ -97,7 +93,7 @@ def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "SELECT r.name, SUM(c.latency_ms) / 1000.0 FROM llm_calls c JOIN runs r ON r.id = c.run_id GROUP BY r.name")}
     stages = []
     for stage, seconds in report.seconds.items():
-        model_s = sum(v for name, v in model_by_run.items() if STAGE_OF_RUN.get(name) == stage)
+        model_s = model_by_run.get(f"bench-{STAGE_RUNS[stage]}", 0.0) if stage in STAGE_RUNS else 0.0
         stages.append({"stage": stage, "wall_s": seconds, "model_s": model_s,
                        "model_share": model_s / seconds if seconds else 0.0})
     by_purpose = [dict(r) for r in project.store.query(

@@ -188,20 +188,15 @@ class Index:
         rows = self.project.store.query(
             "SELECT id FROM steps WHERE state_signature = ? ORDER BY id DESC LIMIT 500", (signature,))
         wanted = [f"st-{r[0]}" for r in rows]
-        ids: list[str] = []
-        metas: list[Any] = []
+        meta_of: dict[str, Any] = {}  # indexed steps among those asked so far
         page = max(4 * k, 16)
         for start in range(0, len(wanted), page):
-            chunk = wanted[start:start + page]
-            found = self.steps.get(ids=chunk, include=["metadatas"])
-            meta_of = dict(zip(found["ids"], found["metadatas"], strict=True))
-            for key in chunk:
-                if key in meta_of and len(ids) < k:
-                    ids.append(key)
-                    metas.append(meta_of[key])
-            if len(ids) >= k:
+            found = self.steps.get(ids=wanted[start:start + page], include=["metadatas"])
+            meta_of.update(zip(found["ids"], found["metadatas"], strict=True))
+            if len(meta_of) >= k:
                 break
-        return {"ids": ids, "metadatas": metas}
+        ids = [key for key in wanted if key in meta_of][:k]
+        return {"ids": ids, "metadatas": [meta_of[key] for key in ids]}
 
     def search(self, collection: str, text: str, k: int, where: dict[str, Any] | None = None,
                embedding: Any = None) -> list[dict[str, Any]]:

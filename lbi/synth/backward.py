@@ -80,10 +80,12 @@ def finished_trajectories(project: Project, among: Sequence[int] | None = None) 
 class _Context:
     project: Project
     llm: Any
-    describe: str
     chrome: frozenset[str]
     run_id: int | None
-    max_tokens: int
+
+    @property
+    def describe(self) -> str:
+        return self.project.config.env.description
 
 
 def batches(spans: Sequence[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:
@@ -106,8 +108,7 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     ids = finished_trajectories(project, trajectory_ids)
     report = BackwardReport()
     llm = project.llm(run_id)
-    ctx = _Context(project, llm, project.config.env.description, queries.page_chrome(project.store), run_id,
-                   project.config.llm.max_tokens)
+    ctx = _Context(project, llm, queries.page_chrome(project.store), run_id)
     for done, tid in enumerate(ids, start=1):
         steps = trajectory_steps(project, tid)
         spans = eligible_spans(steps, cap)
@@ -182,7 +183,7 @@ def _label_batch(ctx: _Context, tid: int, steps: list[dict[str, Any]], spans: li
     try:
         reply = ctx.llm.complete(batched_messages(steps[first:last + 1], first, spans, ctx.describe, ctx.chrome),
                                  role="backward", purpose="backward-batched", schema=batch_schema(spans),
-                                 max_tokens=max(ctx.max_tokens, TOKENS_PER_SPAN * len(spans) + 64))
+                                 max_tokens=max(ctx.project.config.llm.max_tokens, TOKENS_PER_SPAN * len(spans) + 64))
     except ContextWindowError as exc:
         if len(spans) == 1:
             ctx.project.store.add_failure("backward", str(exc), item=where, run_id=ctx.run_id)

@@ -18,6 +18,9 @@ from lbi.synth.judge import judge_examples
 from lbi.synth.rollout import rollout
 
 ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int], None]]]
+# The run each stage records its work (and its model calls) under: f"{name}-{STAGE_RUNS[stage]}".
+STAGE_RUNS = {"generate": "generate", "rollout": "llm", "explore": "explore", "backward": "backward",
+              "filter": "filter"}
 
 
 @dataclass
@@ -73,7 +76,7 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
     random.Random(sizes.seed).shuffle(every)
     pending = set(pending_chunks(project))
     chosen = [c for c in every[: sizes.chunks] if c in pending]
-    run_id = project.store.start_run(f"{name}-generate", "generate")
+    run_id = project.store.start_run(f"{name}-{STAGE_RUNS['generate']}", "generate")
     with progress("generate tasks") as tick, report.timed("generate"):
         report.stages["generate"] = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run_id,
                                                    progress=tick)
@@ -81,20 +84,20 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
     project.store.update_run(run_id, status="done", done=len(chosen), total=len(chosen),
                              message=f"{gen.added} tasks added, {gen.duplicates} near-duplicates, {gen.failed} failed")
     with progress("rollouts (llm)") as tick, report.timed("rollout"):
-        report.stages["rollout"] = rollout(project, f"{name}-llm", policy="llm", limit=sizes.tasks,
+        report.stages["rollout"] = rollout(project, f"{name}-{STAGE_RUNS['rollout']}", policy="llm", limit=sizes.tasks,
                                            concurrency=sizes.concurrency, max_steps=sizes.max_steps, progress=tick)
     if sizes.explore:
         with progress("rollouts (explore)") as tick, report.timed("explore"):
-            report.stages["explore"] = rollout(project, f"{name}-explore", policy="explore", episodes=sizes.explore,
-                                               concurrency=sizes.concurrency, max_steps=sizes.max_steps,
-                                               progress=tick)
-    run_id = project.store.start_run(f"{name}-backward", "backward")
+            report.stages["explore"] = rollout(project, f"{name}-{STAGE_RUNS['explore']}", policy="explore",
+                                               episodes=sizes.explore, concurrency=sizes.concurrency,
+                                               max_steps=sizes.max_steps, progress=tick)
+    run_id = project.store.start_run(f"{name}-{STAGE_RUNS['backward']}", "backward")
     with progress(f"backward ({sizes.mode})") as tick, report.timed("backward"):
         report.stages["backward"] = back = construct(project, mode=sizes.mode, max_span=sizes.max_span,
                                                      run_id=run_id, progress=tick)
     project.store.update_run(run_id, status="done", done=back.trajectories, total=back.trajectories,
                              message=f"{back.examples} examples from {back.calls} calls, {back.failed} failed")
-    run_id = project.store.start_run(f"{name}-filter", "filter")
+    run_id = project.store.start_run(f"{name}-{STAGE_RUNS['filter']}", "filter")
     with progress("committee") as tick, report.timed("filter"):
         report.stages["filter"] = judged = judge_examples(project, run_id=run_id, progress=tick)
     project.store.update_run(run_id, status="done", done=judged.examples, total=judged.examples,

@@ -24,12 +24,12 @@ SENTENCE = "^[A-Za-z]" + _WORD[:-1] + "*" + f"( {_WORD})" * 2 + f"( {_WORD})?" *
 TOKENS_PER_SPAN = 40  # reply budget per span in batched mode: MAX_WORDS words and the field name
 
 
-def sentence(description: str) -> Any:
+def sentence(description: str | None = None) -> Any:
     return Field(description=description, json_schema_extra={"pattern": SENTENCE})
 
 
 class TaskProposals(BaseModel):
-    instructions: list[Annotated[str, Field(json_schema_extra={"pattern": SENTENCE})]] = Field(
+    instructions: list[Annotated[str, sentence()]] = Field(
         min_length=1, max_length=10, description="Realistic user instructions, one sentence each.")
 
 

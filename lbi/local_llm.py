@@ -148,6 +148,19 @@ def server_command(cfg: LocalModelConfig, threads: int) -> list[str]:
     ]
 
 
+def server_env() -> dict[str, str]:
+    """Our environment without the variables llama_cpp.server reads as its settings.
+
+    It takes HOST, PORT and CONFIG_FILE, and every setting's upper-case name, from the
+    environment over its command line; `make run PORT=8600` (meant for Streamlit) would move it.
+    """
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    taken = {"HOST", "PORT", "CONFIG_FILE"} | {
+        name.upper() for model in (ModelSettings, ServerSettings) for name in model.model_fields}
+    return {key: value for key, value in os.environ.items() if key.upper() not in taken}
+
+
 def ensure_running(cfg: LocalModelConfig) -> ServerStatus:
     """Return the healthy server on the configured port, starting it if needed."""
     current = status(cfg)
@@ -162,7 +175,7 @@ def ensure_running(cfg: LocalModelConfig) -> ServerStatus:
     log = logfile(cfg)
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                env=server_env(), start_new_session=True)
     deadline = time.monotonic() + cfg.start_timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:  # e.g. the port is taken: the pid file of a running server stays intact

@@ -58,7 +58,9 @@ def test_a_server_that_cannot_start_gives_a_clear_error(tmp_path) -> None:
         LLM(config).ask("hi")
 
 
-def test_a_stopped_server_is_started_again_within_the_call(local_model_config) -> None:
+def test_a_stopped_server_is_started_again_within_the_call(local_model_config, monkeypatch) -> None:
+    # `make run PORT=8611` exports PORT; llama_cpp.server would listen there instead of on its own port
+    monkeypatch.setenv("PORT", "8611")
     llm = LLM(local_model_config)
     assert llm.ask("Say hi.", model="local/smollm2", max_tokens=4).text
     local_llm.stop(local_model_config.local_model)  # e.g. killed by the user between two calls

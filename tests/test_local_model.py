@@ -95,3 +95,13 @@ def test_a_busy_server_counts_as_running_and_a_failed_start_keeps_its_pid_file(t
         assert json.loads(pidfile.read_text())["pid"] == 999999999  # ...and does not overwrite the pid file
     finally:
         listener.close()
+
+
+def test_the_server_counts_prompt_tokens_as_it_bills_them(local_model_config) -> None:
+    llm = LLM(local_model_config)
+    messages = [{"role": "system", "content": "You answer in JSON."},
+                {"role": "user", "content": "Give the country France and its capital. " * 20}]
+    counted = llm.count_tokens(messages, role="agent", model="local/smollm2", schema=Capital)
+    billed = llm.complete(messages, role="agent", model="local/smollm2", schema=Capital, max_tokens=32).prompt_tokens
+    assert abs(counted - billed) <= 3 and counted > 200
+    assert llm.context_window("agent", model="local/smollm2") == local_model_config.local_model.n_ctx

@@ -100,14 +100,18 @@ def test_batched_reply_with_empty_or_missing_spans_is_recorded(project: Project)
     project.config.synth.batch_spans = 3  # spans (0,0) (0,1) (0,2) | (1,1) (1,2) (2,2)
     fake_llm.enqueue(json.dumps({"steps_0_to_0": "open page zero", "steps_0_to_1": "", "steps_0_to_2": " "}))
     partial = json.dumps({"steps_1_to_1": "only one of three"})  # the other two missing: the schema requires them
-    fake_llm.enqueue(partial, partial, partial)
+    fake_llm.enqueue(partial, partial, partial, partial)
     report = construct(project, [tid], mode="batched")
     first = project.store.query("SELECT error FROM failures WHERE item = ?", (f"{tid}:0-0..0-2",))[0]
     assert "['0..1', '0..2']" in first["error"]  # two spans of the first call came back empty
     second = project.store.query("SELECT error, raw FROM failures WHERE item = ?", (f"{tid}:1-1..2-2",))[0]
-    assert second["raw"] == partial  # the second call never matched its schema: kept with the raw reply
-    assert report.calls == 2 and report.examples == 1  # only (0, 0)
-    assert report.failed == 2 + 3
+    assert second["raw"] == partial  # the second call never matched its schema: kept with the raw reply,
+    assert "kept the 1 of 3 fields" in second["error"]  # and the one field it did complete is an example
+    third = project.store.query("SELECT error, raw FROM failures WHERE item = ?", (f"{tid}:1-2..2-2",))[0]
+    assert third["raw"] == partial  # the two spans asked again got nothing usable, three times: recorded
+    assert "(asked 3 times)" in third["error"]
+    assert report.calls == 5 and report.examples == 2  # (0, 0) and (1, 1)
+    assert report.failed == 2 + 2
 
 
 def test_committee_policies_and_overrides(project: Project) -> None:
@@ -214,3 +218,61 @@ def test_a_batch_too_long_for_the_context_window_is_split_until_it_fits(project:
     assert per.failed == 10 and per.examples == 0  # recorded, not raised
     errors = project.store.query("SELECT error FROM failures WHERE stage = 'backward'")
     assert len(errors) == 10 and all("context window" in e[0] for e in errors)
+
+
+def test_batches_are_packed_to_the_context_window_up_front(project: Project) -> None:
+    """With a known window, no call is sent that would not fit: each group holds as many spans as fit."""
+    from lbi.synth.backward import pack
+
+    assert pack([(0, 0), (0, 1), (1, 1)], 2) == [[(0, 0), (0, 1)], [(1, 1)]]
+    assert pack([(0, 0), (0, 1), (1, 1)], 0, fits=lambda g: len(g) == 1) == [[(0, 0)], [(0, 1)], [(1, 1)]]
+    tid = _trajectory(project, "win", 6)  # 21 spans
+    project.config.llm.context_window = window = 700
+    project.config.llm.max_tokens = 64
+    llm = project.llm()
+    sent = []
+
+    def server(messages, schema):  # refuses what does not fit, as llama.cpp or a provider would
+        fields = list(schema["properties"])
+        budget = max(64, 40 * len(fields) + 64)
+        if llm.count_tokens(messages, role="backward") + budget > window:
+            return "litellm.ContextWindowExceededError"
+        sent.append(fields)
+        return json.dumps({name: f"Open the page named {name}" for name in fields})
+
+    fake_llm.register_responder("backward-batched", server)
+    report = construct(project, [tid], mode="batched")
+    assert report.examples == 21 and report.failed == 0
+    assert report.calls == len(sent) > 1  # no call was refused and split afterwards
+    assert sum(len(f) for f in sent) == 21 and max(len(f) for f in sent) > 1
+    from lbi.synth.backward import _batch_call, _Context, trajectory_steps
+
+    steps = trajectory_steps(project, tid)
+    ctx = _Context(project, llm, frozenset(), None, window)
+    spans = sorted(eligible_spans(steps))
+    cut = 0
+    for fields in sent[:-1]:  # each group is as large as fits: one more span would not have
+        cut += len(fields)
+        call = _batch_call(ctx, steps, spans[cut - len(fields):cut + 1])
+        assert llm.count_tokens(call["messages"], role="backward", schema=call["schema"]) + call["max_tokens"] > window
+
+
+def test_a_cut_off_batched_reply_keeps_its_finished_fields_and_labels_the_rest_again(project: Project) -> None:
+    tid = _trajectory(project, "cut", 3)  # 6 spans
+    calls = []
+
+    def cut_off(messages, schema):
+        fields = list(schema["properties"])
+        calls.append(fields)
+        text = json.dumps({name: f"Open the page named {name}" for name in fields})
+        return text[:len(text) // 2] if len(calls) == 1 else text  # the first reply hits its token limit
+
+    fake_llm.register_responder("backward-batched", cut_off)
+    report = construct(project, [tid], mode="batched")
+    assert report.examples == 6 and report.failed == 0
+    assert report.calls == 2 and project.store.counts()["llm_calls"] == 2  # no re-ask of the whole reply
+    assert 0 < len(calls[1]) < 6 and not set(calls[1]) & set(calls[0][:6 - len(calls[1])])
+    error = project.store.query("SELECT error FROM failures WHERE stage = 'backward'")[0][0]
+    assert f"(asked 1 time); kept the {6 - len(calls[1])} of 6 fields it completed" in error
+    rows = project.store.query("SELECT span_start, span_end, instruction FROM examples ORDER BY span_start, span_end")
+    assert all(r[2] == f"Open the page named steps_{r[0]}_to_{r[1]}" for r in rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from lbi import queries
@@ -22,6 +23,7 @@ from lbi.synth.prompts import (
     SpanInstruction,
     batch_schema,
     batched_messages,
+    span_fields,
     span_key,
     span_messages,
 )
@@ -82,18 +84,41 @@ class _Context:
     llm: Any
     chrome: frozenset[str]
     run_id: int | None
+    window: int | None = None  # tokens per call of the backward model (None: unknown, no packing)
 
     @property
     def describe(self) -> str:
         return self.project.config.env.description
 
 
-def batches(spans: Sequence[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:
-    """Spans (sorted by start, then end) cut into consecutive groups of at most `size` (0: one group).
-    Each group is one call, whose prompt shows the steps its spans cover once."""
-    if not size or len(spans) <= size:
-        return [list(spans)] if spans else []
-    return [list(spans[k:k + size]) for k in range(0, len(spans), size)]
+def pack(spans: Sequence[tuple[int, int]], size: int,
+         fits: Callable[[list[tuple[int, int]]], bool] = lambda group: True) -> list[list[tuple[int, int]]]:
+    """Spans (sorted by start, then end) cut into consecutive groups, each one call whose prompt shows the
+    steps its spans cover once: at most `size` spans (0: no limit), and only as many as `fits(group)`
+    allows (prompt and reply within the model's context window). A span alone always makes a group."""
+    groups: list[list[tuple[int, int]]] = []
+    for span in spans:
+        if groups and (not size or len(groups[-1]) < size) and fits([*groups[-1], span]):
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    return groups
+
+
+def _batch_call(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int]]) -> dict[str, Any]:
+    """The arguments of one batched call (messages, schema, reply budget)."""
+    first, last = min(i for i, _ in spans), max(j for _, j in spans)
+    return {"messages": batched_messages(steps[first:last + 1], first, spans, ctx.describe, ctx.chrome),
+            "schema": batch_schema(spans),
+            "max_tokens": max(ctx.project.config.llm.max_tokens, TOKENS_PER_SPAN * len(spans) + 64)}
+
+
+def _fits(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int]]) -> bool:
+    if ctx.window is None:
+        return True
+    call = _batch_call(ctx, steps, spans)
+    prompt = ctx.llm.count_tokens(call["messages"], role="backward", schema=call["schema"])
+    return prompt + call["max_tokens"] <= ctx.window
 
 
 def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, mode: Mode | None = None,
@@ -108,7 +133,8 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     ids = finished_trajectories(project, trajectory_ids)
     report = BackwardReport()
     llm = project.llm(run_id)
-    ctx = _Context(project, llm, queries.page_chrome(project.store), run_id)
+    window = llm.context_window("backward") if mode == "batched" else None
+    ctx = _Context(project, llm, queries.page_chrome(project.store), run_id, window)
     for done, tid in enumerate(ids, start=1):
         steps = trajectory_steps(project, tid)
         spans = eligible_spans(steps, cap)
@@ -121,7 +147,7 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
             for i, j in todo:
                 _label_one(ctx, tid, steps, i, j, report)
         else:
-            for group in batches(todo, project.config.synth.batch_spans):
+            for group in pack(todo, project.config.synth.batch_spans, partial(_fits, ctx, steps)):
                 _label_batch(ctx, tid, steps, group, report)
         if progress:
             progress(done, len(ids))
@@ -175,15 +201,37 @@ def _label_one(ctx: _Context, tid: int, steps: list[dict[str, Any]], i: int, j: 
     _save(ctx.project, tid, i, j, reply.parsed.instruction, "per-span", reply.model, ctx.run_id, report)
 
 
+def _ask_batch(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int]], where: str,
+               report: BackwardReport) -> tuple[dict[tuple[int, int], str], str, str]:
+    """(instruction per span, raw reply, model) of one batched call. A reply that does not parse as a whole
+    (e.g. cut off by its token limit) gives the fields it completed; one with none is asked again afresh,
+    up to `llm.parse_retries` times (the model layer's own retry would append the reply to the prompt,
+    which for a long batch overflows the context)."""
+    model, retries, attempt = ctx.llm.model_for("backward"), ctx.project.config.llm.parse_retries, 0
+    while True:
+        attempt += 1
+        report.calls += 1
+        try:
+            reply = ctx.llm.complete(role="backward", purpose="backward-batched", parse_retries=0,
+                                     **_batch_call(ctx, steps, spans))
+            return {(i, j): getattr(reply.parsed, span_key(i, j)) for i, j in spans}, reply.text, reply.model
+        except OutputParseError as exc:
+            raw = exc.raw or ""
+            got = {span: text for span, text in span_fields(raw).items() if span in set(spans)}
+            if got or attempt > retries:
+                kept = f"; kept the {len(got)} of {len(spans)} fields it completed" if got else ""
+                ctx.project.store.add_failure("backward", f"{exc} (asked {attempt} time{'s' if attempt > 1 else ''}){kept}", item=where,
+                                              raw=raw, run_id=ctx.run_id)
+                return got, raw, model
+
+
 def _label_batch(ctx: _Context, tid: int, steps: list[dict[str, Any]], spans: list[tuple[int, int]],
                  report: BackwardReport) -> None:
-    report.calls += 1
-    first, last = min(i for i, _ in spans), max(j for _, j in spans)
+    """One call for `spans` (more if its reply is cut short: the spans it left out are labelled again, and
+    asking again for the whole reply would pay for the finished fields twice)."""
     where = f"{tid}:{spans[0][0]}-{spans[0][1]}..{spans[-1][0]}-{spans[-1][1]}"
     try:
-        reply = ctx.llm.complete(batched_messages(steps[first:last + 1], first, spans, ctx.describe, ctx.chrome),
-                                 role="backward", purpose="backward-batched", schema=batch_schema(spans),
-                                 max_tokens=max(ctx.project.config.llm.max_tokens, TOKENS_PER_SPAN * len(spans) + 64))
+        got, raw, model = _ask_batch(ctx, steps, spans, where, report)
     except ContextWindowError as exc:
         if len(spans) == 1:
             ctx.project.store.add_failure("backward", str(exc), item=where, run_id=ctx.run_id)
@@ -193,16 +241,17 @@ def _label_batch(ctx: _Context, tid: int, steps: list[dict[str, Any]], spans: li
         _label_batch(ctx, tid, steps, spans[:half], report)
         _label_batch(ctx, tid, steps, spans[half:], report)
         return
-    except OutputParseError as exc:
-        ctx.project.store.add_failure("backward", str(exc), item=where, raw=exc.raw, run_id=ctx.run_id)
+    if not got:
         report.failed += len(spans)
         return
-    got = {(i, j): getattr(reply.parsed, span_key(i, j)) for i, j in spans}
     for (i, j), instruction in got.items():
         if instruction.strip():
-            _save(ctx.project, tid, i, j, instruction, "batched", reply.model, ctx.run_id, report)
+            _save(ctx.project, tid, i, j, instruction, "batched", model, ctx.run_id, report)
     missing = [f"{i}..{j}" for (i, j), text in got.items() if not text.strip()]
     if missing:
         ctx.project.store.add_failure("backward", f"batched reply had an empty instruction for spans {missing}",
-                                      item=where, raw=reply.text, run_id=ctx.run_id)
+                                      item=where, raw=raw, run_id=ctx.run_id)
         report.failed += len(missing)
+    rest = [span for span in spans if span not in got]
+    if rest:
+        _label_batch(ctx, tid, steps, rest, report)

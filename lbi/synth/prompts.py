@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -41,6 +43,21 @@ def span_key(start: int, end: int) -> str:
     return f"steps_{start}_to_{end}"
 
 
+_SPAN_FIELD = re.compile(r'"steps_(\d+)_to_(\d+)"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+def span_fields(text: str) -> dict[tuple[int, int], str]:
+    """The span fields a reply completed, read one by one, so a reply cut off by its token limit (or broken
+    after some fields) still gives the instructions it finished."""
+    fields = {}
+    for match in _SPAN_FIELD.finditer(text):
+        try:
+            fields[(int(match[1]), int(match[2]))] = json.loads(match[3])
+        except json.JSONDecodeError:  # a bad escape inside one value: that field only is lost
+            continue
+    return fields
+
+
 def batch_schema(spans: Sequence[tuple[int, int]]) -> type[BaseModel]:
     """A reply schema with one required field per span (`steps_2_to_5`), so a constrained decoder
     (llama.cpp's grammar, OpenAI's structured output) cannot leave a span out."""
@@ -78,7 +95,8 @@ def render_steps(steps: Sequence[dict[str, Any]], first_index: int = 0, obs_char
     for offset, step in enumerate(steps):
         index = first_index + offset
         obs = step.get("observation") or ""
-        lines.append(f"Step {index}: page {place(step.get('url') or '') or '-'}\n"
+        page = place(step.get("url") or "")
+        lines.append(f"Step {index}:{f' page {page}' if page else ''}\n"
                      f"  observation: {page_content(obs, chrome, per_step)}\n"
                      f"  action: {describe_action(step.get('action'), obs)}"
                      + (f"\n  error: {step['error']}" if step.get("error") else ""))

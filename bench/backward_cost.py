@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,13 @@ def measure_mode(project: Project, mode: str, trajectory_ids: list[int], sample:
     project.store.update_run(run_id, status="done")
     use = usage(project, run_id)
     return {"mode": mode, "run_id": run_id, "spans": report.spans, "examples": report.examples,
-            "failed": report.failed, "wall_s": t["s"], **use}
+            "failed": report.failed, "wall_s": t["s"], **use, "failure_kinds": failure_kinds(project, run_id)}
+
+
+def failure_kinds(project: Project, run_id: int) -> dict[str, int]:
+    """How the run's recorded failures read, numbers blanked so alike ones count together."""
+    rows = project.store.query("SELECT error FROM failures WHERE run_id = ?", (run_id,))
+    return dict(Counter(re.sub(r"\d+", "N", error.split(" after ")[0].split(":")[0])[:70] for (error,) in rows))
 
 
 def judge_sample(project: Project, mode: str, sample: int, seed: int) -> dict[str, Any]:
@@ -169,6 +177,8 @@ def main() -> None:
     print(table([ratio], ["mode", "calls_per_example", "tokens_per_example", "calls_per_kept", "tokens_per_kept",
                           "s_per_example", "accept_strict"],
                 title="Ratios (accept_strict: batched minus per-span)"))
+    for row in rows:
+        print(f"{row['mode']} failures:", row["failure_kinds"] or "none")
     print("goals:", ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in goals.items()))
     path = write_result("backward_cost", {
         "args": vars(args), "machine_at_start": start_machine, "trajectory_lengths": [t["steps"] for t in trajectories],

@@ -109,7 +109,7 @@ def test_batched_reply_with_empty_or_missing_spans_is_recorded(project: Project)
     assert "kept the 1 of 3 fields" in second["error"]  # and the one field it did complete is an example
     third = project.store.query("SELECT error, raw FROM failures WHERE item = ?", (f"{tid}:1-2..2-2",))[0]
     assert third["raw"] == partial  # the two spans asked again got nothing usable, three times: recorded
-    assert "(asked 3 times)" in third["error"]
+    assert "after 3 attempts" in third["error"]
     assert report.calls == 5 and report.examples == 2  # (0, 0) and (1, 1)
     assert report.failed == 2 + 2
 
@@ -273,6 +273,6 @@ def test_a_cut_off_batched_reply_keeps_its_finished_fields_and_labels_the_rest_a
     assert report.calls == 2 and project.store.counts()["llm_calls"] == 2  # no re-ask of the whole reply
     assert 0 < len(calls[1]) < 6 and not set(calls[1]) & set(calls[0][:6 - len(calls[1])])
     error = project.store.query("SELECT error FROM failures WHERE stage = 'backward'")[0][0]
-    assert f"(asked 1 time); kept the {6 - len(calls[1])} of 6 fields it completed" in error
+    assert f"after 1 attempt; kept the {6 - len(calls[1])} of 6 fields it completed" in error
     rows = project.store.query("SELECT span_start, span_end, instruction FROM examples ORDER BY span_start, span_end")
     assert all(r[2] == f"Open the page named steps_{r[0]}_to_{r[1]}" for r in rows)

@@ -2,7 +2,9 @@
 
 `per-span` is the paper's reference, one model call per span (L(L+1)/2 calls for length L);
 `batched` labels up to `synth.batch_spans` spans of a trajectory in one call (the whole trajectory
-at once unless it is long), the steps shown once and the reply holding one field per span. Both
+at once unless it is long), the steps shown once and the reply holding one field per span; batches are
+packed so that prompt and reply fit the model's context window, and a reply cut short keeps what it
+finished. Both
 write the same `examples` records. Spans made only of failed actions are skipped; re-running skips
 spans already labelled, so a killed run resumes where it stopped.
 """
@@ -219,9 +221,9 @@ def _ask_batch(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int
             raw = exc.raw or ""
             got = {span: text for span, text in span_fields(raw).items() if span in set(spans)}
             if got or attempt > retries:
+                asked = f"{str(exc).split(' after ')[0]} after {attempt} attempt{'s' if attempt > 1 else ''}"
                 kept = f"; kept the {len(got)} of {len(spans)} fields it completed" if got else ""
-                ctx.project.store.add_failure("backward", f"{exc} (asked {attempt} time{'s' if attempt > 1 else ''}){kept}", item=where,
-                                              raw=raw, run_id=ctx.run_id)
+                ctx.project.store.add_failure("backward", asked + kept, item=where, raw=raw, run_id=ctx.run_id)
                 return got, raw, model
 
 

@@ -98,8 +98,8 @@ def test_backward_resumes_without_duplicates(project: Project) -> None:
 def test_batched_reply_with_empty_or_missing_spans_is_recorded(project: Project) -> None:
     tid = _trajectory(project, "b", 3)
     project.config.synth.batch_spans = 3  # spans (0,0) (0,1) (0,2) | (1,1) (1,2) (2,2)
-    fake_llm.enqueue(json.dumps({"steps_0_to_0": "open page zero", "steps_0_to_1": "", "steps_0_to_2": " "}))
-    partial = json.dumps({"steps_1_to_1": "only one of three"})  # the other two missing: the schema requires them
+    fake_llm.enqueue(json.dumps({"task_0_0": "open page zero", "task_0_1": "", "task_0_2": " "}))
+    partial = json.dumps({"task_1_1": "only one of three"})  # the other two missing: the schema requires them
     fake_llm.enqueue(partial, partial, partial, partial)
     report = construct(project, [tid], mode="batched")
     first = project.store.query("SELECT error FROM failures WHERE item = ?", (f"{tid}:0-0..0-2",))[0]
@@ -187,7 +187,7 @@ def test_sentence_pattern_sent_to_the_model_rejects_placeholders_and_compiles_to
         assert not re.match(SENTENCE, text)
     schema = batch_schema([(i, j) for i in range(8) for j in range(i, 8)])
     grammar = json_schema_to_gbnf(json.dumps(schema.model_json_schema()))
-    assert grammar.count("steps-0-to-7") >= 2
+    assert grammar.count("task-0-7") >= 2
 
     def depth(line: str) -> int:
         level = deepest = 0
@@ -197,7 +197,7 @@ def test_sentence_pattern_sent_to_the_model_rejects_placeholders_and_compiles_to
         return deepest
 
     assert max(depth(line) for line in grammar.splitlines()) <= 2  # flat: nested optionals crash the server
-    assert schema.model_validate({f"steps_{i}_to_{j}": 'Open "x"' for i in range(8) for j in range(i, 8)})
+    assert schema.model_validate({f"task_{i}_{j}": 'Open "x"' for i in range(8) for j in range(i, 8)})
 
 
 def test_a_batch_too_long_for_the_context_window_is_split_until_it_fits(project: Project) -> None:
@@ -275,4 +275,4 @@ def test_a_cut_off_batched_reply_keeps_its_finished_fields_and_labels_the_rest_a
     error = project.store.query("SELECT error FROM failures WHERE stage = 'backward'")[0][0]
     assert f"after 1 attempt; kept the {6 - len(calls[1])} of 6 fields it completed" in error
     rows = project.store.query("SELECT span_start, span_end, instruction FROM examples ORDER BY span_start, span_end")
-    assert all(r[2] == f"Open the page named steps_{r[0]}_to_{r[1]}" for r in rows)
+    assert all(r[2] == f"Open the page named task_{r[0]}_{r[1]}" for r in rows)

@@ -40,10 +40,12 @@ class SpanInstruction(BaseModel):
 
 
 def span_key(start: int, end: int) -> str:
-    return f"steps_{start}_to_{end}"
+    """A batched reply's field for steps start..end. Named for the task, not the steps: asked for
+    `steps_2_to_5`, SmolLM2 wrote about steps ("The fifth step will be the next one.")."""
+    return f"task_{start}_{end}"
 
 
-_SPAN_FIELD = re.compile(r'"steps_(\d+)_to_(\d+)"\s*:\s*("(?:[^"\\]|\\.)*")')
+_SPAN_FIELD = re.compile(r'"task_(\d+)_(\d+)"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 
 def span_fields(text: str) -> dict[tuple[int, int], str]:
@@ -59,7 +61,7 @@ def span_fields(text: str) -> dict[tuple[int, int], str]:
 
 
 def batch_schema(spans: Sequence[tuple[int, int]]) -> type[BaseModel]:
-    """A reply schema with one required field per span (`steps_2_to_5`), so a constrained decoder
+    """A reply schema with one required field per span (`task_2_5`), so a constrained decoder
     (llama.cpp's grammar, OpenAI's structured output) cannot leave a span out."""
     fields: dict[str, Any] = {span_key(i, j): (str, sentence(f"instruction for steps {i}..{j}"))
                               for i, j in spans}
@@ -119,12 +121,12 @@ def batched_messages(steps: Sequence[dict[str, Any]], start: int, spans: Sequenc
     by the reply's fields (the schema hint shows them), not listed again in the prompt."""
     i, j = spans[0]
     return [
-        {"role": "system", "content": "You label agent trajectories with the instructions they carry out."},
+        {"role": "system", "content": "You write the requests users gave to a software agent."},
         {"role": "user", "content": (
-            f"Environment: {env_description}\n\n{render_steps(steps, start, chrome=chrome)}\n\n"
-            f"Each field of the reply names a span of these steps ({span_key(i, j)} is steps {i} to {j}). "
-            "For each, write the instruction, as a user would ask it, that the steps of that span accomplish: "
-            "one specific sentence.")},
+            f"Environment: {env_description}\n\nWhat the agent did:\n{render_steps(steps, start, chrome=chrome)}\n\n"
+            f"Each field of the reply is a part of this work ({span_key(i, j)} is steps {i} to {j}). For each, "
+            "write the user's request that this part carries out: one specific, imperative sentence, as a user "
+            "would type it.")},
     ]
 
 

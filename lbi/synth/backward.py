@@ -4,9 +4,8 @@
 `batched` labels up to `synth.batch_spans` spans of a trajectory in one call (the whole trajectory
 at once unless it is long), the steps shown once and the reply holding one field per span; batches are
 packed so that prompt and reply fit the model's context window, and a reply cut short keeps what it
-finished. Both
-write the same `examples` records. Spans made only of failed actions are skipped; re-running skips
-spans already labelled, so a killed run resumes where it stopped.
+finished. Both write the same `examples` records. Spans made only of failed actions are skipped;
+re-running skips spans already labelled, so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -210,18 +209,19 @@ def _ask_batch(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int
     up to `llm.parse_retries` times (the model layer's own retry would append the reply to the prompt,
     which for a long batch overflows the context)."""
     model, retries, attempt = ctx.llm.model_for("backward"), ctx.project.config.llm.parse_retries, 0
+    call, wanted = _batch_call(ctx, steps, spans), set(spans)
     while True:
         attempt += 1
         report.calls += 1
         try:
-            reply = ctx.llm.complete(role="backward", purpose="backward-batched", parse_retries=0,
-                                     **_batch_call(ctx, steps, spans))
+            reply = ctx.llm.complete(role="backward", purpose="backward-batched", parse_retries=0, **call)
             return {(i, j): getattr(reply.parsed, span_key(i, j)) for i, j in spans}, reply.text, reply.model
         except OutputParseError as exc:
             raw = exc.raw or ""
-            got = {span: text for span, text in span_fields(raw).items() if span in set(spans)}
+            got = {span: text for span, text in span_fields(raw).items() if span in wanted}
             if got or attempt > retries:
-                asked = f"{str(exc).split(' after ')[0]} after {attempt} attempt{'s' if attempt > 1 else ''}"
+                asked = (f"{model} gave no reply matching {call['schema'].__name__} "
+                         f"after {attempt} attempt{'s' if attempt > 1 else ''}")
                 kept = f"; kept the {len(got)} of {len(spans)} fields it completed" if got else ""
                 ctx.project.store.add_failure("backward", asked + kept, item=where, raw=raw, run_id=ctx.run_id)
                 return got, raw, model

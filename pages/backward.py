@@ -81,8 +81,10 @@ if i <= j:
     ui.steps_compact(views.steps(store, tid, i, j), project.dir)
 
 st.subheader("Re-run backward construction for this trajectory")
-st.caption(f"per-span: one model call per span ({grid.length * (grid.length + 1) // 2} for L = {grid.length}) · "
-           f"batched: one call per start index ({grid.length}). Spans already labelled in a mode are skipped.")
+n_spans, per_call = grid.length * (grid.length + 1) // 2, project.config.synth.batch_spans
+st.caption(f"per-span: one model call per span ({n_spans} for L = {grid.length}) · batched: "
+           f"{f'up to {per_call}' if per_call else 'all'} spans per call ({-(-n_spans // (per_call or n_spans))}; "
+           "more if the model's context window holds fewer). Spans already labelled in a mode are skipped.")
 run_mode = st.radio("Mode", ["batched", "per-span"], horizontal=True, key="bw_run_mode")
 judge_after = st.checkbox("Ask the committee about the new examples", value=True, key="bw_judge")
 if st.button("Run backward construction", type="primary"):

@@ -1,5 +1,7 @@
 """Backward construction: the L×L span grid of a trajectory, each span's instruction, edits, re-runs."""
 
+import math
+
 import streamlit as st
 
 from lbi import queries, ui, views
@@ -82,8 +84,9 @@ if i <= j:
 
 st.subheader("Re-run backward construction for this trajectory")
 n_spans, per_call = grid.length * (grid.length + 1) // 2, project.config.synth.batch_spans
+batched_calls = math.ceil(n_spans / per_call) if per_call else 1
 st.caption(f"per-span: one model call per span ({n_spans} for L = {grid.length}) · batched: "
-           f"{f'up to {per_call}' if per_call else 'all'} spans per call ({-(-n_spans // (per_call or n_spans))}; "
+           f"{f'up to {per_call}' if per_call else 'all'} spans per call ({batched_calls}; "
            "more if the model's context window holds fewer). Spans already labelled in a mode are skipped.")
 run_mode = st.radio("Mode", ["batched", "per-span"], horizontal=True, key="bw_run_mode")
 judge_after = st.checkbox("Ask the committee about the new examples", value=True, key="bw_judge")

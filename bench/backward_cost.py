@@ -28,8 +28,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_PORT, bench_config, local_model, machine, table, timer, write_result  # noqa: E402
 
-from lbi import queries  # noqa: E402
-from lbi.evaluate import wilson  # noqa: E402
+from lbi.store import queries  # noqa: E402
+from lbi.use.evaluate import wilson  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.synth.backward import construct  # noqa: E402
 from lbi.synth.judge import judge_examples  # noqa: E402

@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from lbi.config import Config, JudgeSpec  # noqa: E402
-from lbi.store import Store  # noqa: E402
+from lbi.store.db import Store  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 BENCH_PORT = 8790
@@ -138,7 +138,7 @@ def bench_config(model: str, *, port: int = BENCH_PORT, threads: int = 0, cache:
 def local_model(config: Config) -> Iterator[Any]:
     """Start the embedded model server on the config's port if any role needs it; stop it after,
     unless it was already running (then it is left as found)."""
-    from lbi import local_llm
+    from lbi.models import local_llm
 
     models = [config.models.default, config.models.agent, config.models.backward, config.models.task_generator,
               *(j.model for j in config.models.judges)]

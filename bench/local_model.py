@@ -26,9 +26,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_PORT, bench_config, local_model, machine, table, write_result  # noqa: E402
 
-from lbi import local_llm  # noqa: E402
-from lbi.llm import LLM  # noqa: E402
-from lbi.store import Store  # noqa: E402
+from lbi.models import local_llm  # noqa: E402
+from lbi.models.llm import LLM  # noqa: E402
+from lbi.store.db import Store  # noqa: E402
 
 PROMPTS = [
     "Explain in a few sentences what a ticket milestone is in an issue tracker.",

@@ -36,9 +36,9 @@ from common import (  # noqa: E402
 )
 
 from lbi.envs.base import Observation  # noqa: E402
-from lbi.index import Index  # noqa: E402
+from lbi.use.index import Index  # noqa: E402
 from lbi.project import open_project  # noqa: E402
-from lbi.retrieval import Retriever, fit_budget  # noqa: E402
+from lbi.use.retrieval import Retriever, fit_budget  # noqa: E402
 
 QUERIES = ["create a new ticket with priority major", "close the ticket as fixed",
            "find open tickets owned by alice", "change the milestone of a ticket", "edit a wiki page",

@@ -6,6 +6,8 @@ and the CLI edit the same settings.
 
 from __future__ import annotations
 
+from lbi.errors import UserError
+
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +19,7 @@ LOCAL_MODEL = "local/smollm2"
 """The model string of the embedded default model (served by `lbi.local_llm`)."""
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """The configuration is missing or malformed; the message names what to fix."""
 
 

@@ -48,7 +48,7 @@ def tasks_file() -> Path:
 
 def prepare(directory: Path) -> DemoReport:
     from lbi.envs.trac import trac_user_guide_dir
-    from lbi.resources import add_source, import_tasks
+    from lbi.docs.ingest import add_source, import_tasks
 
     project = init_project(directory, demo_config())
     docs = add_source(project, trac_user_guide_dir())

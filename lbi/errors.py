@@ -1,9 +1,16 @@
-"""Typed failures a user can fix. Each message names what to do; the CLI prints it as one line."""
+"""Typed failures. `UserError` is every failure a user can fix (a bad flag, file, config, model, database):
+its message names what to do, and the CLI prints it as one `error:` line with exit code 2. The kinds below
+and those of the other packages (`ConfigError`, `StoreError`, `DocsError`, `EnvError`, `TaskFileError`,
+`LocalModelError`) derive from it."""
 
 from __future__ import annotations
 
 
-class ModelError(Exception):
+class UserError(Exception):
+    """A failure the user can fix; the message says how."""
+
+
+class ModelError(UserError):
     """A model call failed for good; the message says what to fix."""
 
 

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lbi.config import CONFIG_NAME, Config, ConfigError, load_config, save_config
-from lbi.store import Store
+from lbi.store.db import Store
+
+
+@dataclass
+class Run:
+    """A run in progress: report progress with `progress(done, total, message)`; `message` is kept at the end."""
+
+    store: Store = field(repr=False)
+    id: int
+    message: str | None = None
+
+    def progress(self, done: int | None = None, total: int | None = None, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        self.store.update_run(self.id, done=done, total=total, message=message)
 
 
 @dataclass
@@ -26,7 +43,7 @@ class Project:
         return self.dir / "cache" / "llm"
 
     def llm(self, run_id: int | None = None):  # noqa: ANN201 - avoids importing litellm for pages that never call a model
-        from lbi.llm import LLM
+        from lbi.models.llm import LLM
 
         return LLM(self.config, store=self.store, cache_dir=self.cache_dir, run_id=run_id)
 
@@ -45,6 +62,18 @@ class Project:
             return None
         candidate = Path(path)
         return (candidate if candidate.is_absolute() else self.dir / candidate).resolve()
+
+    @contextmanager
+    def run(self, name: str, kind: str, config: dict[str, Any] | None = None) -> Iterator[Run]:
+        """Bookkeeping of one run in the `runs` table: started (or reopened, to resume) on entry, `done` on a
+        normal exit with the last message, `failed` with the error's message when the body raises."""
+        run = Run(self.store, self.store.start_run(name, kind, config))
+        try:
+            yield run
+        except BaseException as exc:
+            self.store.update_run(run.id, status="failed", message=str(exc) or type(exc).__name__)
+            raise
+        self.store.update_run(run.id, status="done", message=run.message)
 
     def reload_config(self) -> Config:
         self.config = load_config(self.dir)

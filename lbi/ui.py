@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lbi import views
+from lbi.store import views
 from lbi.config import ConfigError
 from lbi.project import Project, open_project
 

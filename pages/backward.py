@@ -4,7 +4,9 @@ import math
 
 import streamlit as st
 
-from lbi import queries, ui, views
+from lbi.store import queries, views
+
+from lbi import ui
 from lbi.synth.backward import construct
 from lbi.synth.judge import judge_examples
 

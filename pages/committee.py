@@ -3,7 +3,9 @@
 import plotly.express as px
 import streamlit as st
 
-from lbi import queries, ui, views
+from lbi.store import queries, views
+
+from lbi import ui
 
 MAX_ROWS = 2000
 MAX_PICK = 500

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from lbi import queries, ui, views
-from lbi.export import export
+from lbi.store import queries, views
+
+from lbi import ui
+from lbi.use.export import export
 
 MAX_PICK = 500
 

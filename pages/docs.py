@@ -4,11 +4,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from lbi import ui, views
-from lbi.docs import DocsError
-from lbi.resources import IngestReport, add_source, add_upload, import_tasks
+from lbi import ui
+
+from lbi.store import views
+from lbi.docs.load import DocsError
+from lbi.docs.ingest import IngestReport, add_source, add_upload, import_tasks
 from lbi.synth.generate import generate_tasks
-from lbi.tasks import TaskFileError
+from lbi.envs.tasks import TaskFileError
 
 MAX_INLINE_CHUNKS = 10
 

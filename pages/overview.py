@@ -4,7 +4,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from lbi import queries, ui, views
+from lbi.store import queries, views
+
+from lbi import ui
 
 REFRESH_S = 2
 

@@ -6,8 +6,10 @@ import time
 import plotly.express as px
 import streamlit as st
 
-from lbi import evaluate, jobs, ui
-from lbi.retrieval import MODES
+from lbi.use import evaluate
+
+from lbi import jobs, ui
+from lbi.use.retrieval import MODES
 
 st.title("Retrieval lab")
 project = ui.require_project()

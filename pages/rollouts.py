@@ -4,7 +4,9 @@ import time
 
 import streamlit as st
 
-from lbi import ui, views
+from lbi import ui
+
+from lbi.store import views
 
 REFRESH_S = 2
 

@@ -12,13 +12,13 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from lbi import fake_llm  # noqa: E402
+from lbi.models import fake_llm  # noqa: E402
 from lbi.config import Config  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.envs_fixtures"]
-LOCAL_TEST_PORT = 8797
+pytest_plugins = ["tests.envs.fixtures"]
+LOCAL_TEST_PORT = int(os.environ.get("LBI_TEST_MODEL_PORT", "8797"))  # one per concurrent test session
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +54,7 @@ def sql_project(project: Project, tmp_path: Path) -> Project:
 @pytest.fixture(scope="session")
 def local_model_config():
     """The real embedded model on a test port; started once per session and stopped at the end."""
-    from lbi import local_llm
+    from lbi.models import local_llm
 
     config = Config()
     config.local_model.port = LOCAL_TEST_PORT

@@ -19,12 +19,14 @@ from typing import Any
 
 import pytest
 
-from lbi import fake_llm, jobs
+from lbi.models import fake_llm
+
+from lbi import jobs
 from lbi.config import JudgeSpec, save_config
-from lbi.export import export
-from lbi.index import Index
+from lbi.use.export import export
+from lbi.use.index import Index
 from lbi.project import Project
-from lbi.resources import add_source
+from lbi.docs.ingest import add_source
 from lbi.synth.pipeline import SynthSizes, synthesize
 from tests.openai_stub import StubProvider, chat_reply
 

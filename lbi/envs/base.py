@@ -16,6 +16,8 @@ Environments are chosen by name (``lbi.toml``) through the registry at the botto
 
 from __future__ import annotations
 
+from lbi.errors import UserError
+
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,10 +28,10 @@ from pydantic import BaseModel, Field
 from lbi.envs.actions import Action, ActionParseError, ActionSpec, describe_actions, parse_action
 
 if TYPE_CHECKING:
-    from lbi.tasks import Task
+    from lbi.envs.tasks import Task
 
 
-class EnvError(Exception):
+class EnvError(UserError):
     """Base class of the environment errors."""
 
 

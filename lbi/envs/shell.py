@@ -35,7 +35,7 @@ from lbi.envs.actions import Action, ActionSpec
 from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Observation
 
 if TYPE_CHECKING:
-    from lbi.tasks import Task
+    from lbi.envs.tasks import Task
 
 SANDBOX_DIR = "/sandbox"
 NOBODY = 65534

@@ -23,7 +23,7 @@ from lbi.envs.actions import Action, ActionParseError, ActionSpec
 from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Observation
 
 if TYPE_CHECKING:
-    from lbi.tasks import Task
+    from lbi.envs.tasks import Task
 
 FETCH_CAP = 10_000
 SQL_KEYWORDS = {"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "PRAGMA", "EXPLAIN",

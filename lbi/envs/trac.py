@@ -39,7 +39,7 @@ from lbi.envs.web import WebEnv
 from lbi.procs import die_with_parent
 
 if TYPE_CHECKING:
-    from lbi.tasks import Task
+    from lbi.envs.tasks import Task
 
 PROJECT_NAME = "LBI Demo"
 STATE_FILE = "trac-live.json"

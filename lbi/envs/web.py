@@ -46,7 +46,7 @@ from lbi.envs.browser import (
 )
 
 if TYPE_CHECKING:
-    from lbi.tasks import Task
+    from lbi.envs.tasks import Task
 
 
 def _a(name: str, params: tuple[tuple[Any, ...], ...], doc: str, example: str) -> ActionSpec:

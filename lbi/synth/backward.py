@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-from lbi import queries
+from lbi.store import queries
 from lbi.errors import ContextWindowError, OutputParseError
 from lbi.project import Project
-from lbi.synth.prompts import (
+from lbi.prompts import (
     TOKENS_PER_SPAN,
     SpanInstruction,
     batch_schema,

@@ -6,10 +6,10 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from lbi.embed import novel_mask, preload
+from lbi.models.embed import novel_mask, preload
 from lbi.errors import OutputParseError
 from lbi.project import Project
-from lbi.synth.prompts import TaskProposals, generation_messages
+from lbi.prompts import TaskProposals, generation_messages
 
 Progress = Callable[[int, int], None]
 MIN_CHARS, MAX_CHARS = 12, 400

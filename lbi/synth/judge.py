@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lbi import queries
-from lbi.embed import embed, preload
+from lbi.store import queries
+from lbi.models.embed import embed, preload
 from lbi.errors import ContextWindowError, OutputParseError
 from lbi.project import Project
 from lbi.synth.backward import trajectory_steps
-from lbi.synth.prompts import Verdict, judge_messages
+from lbi.prompts import Verdict, judge_messages
 
 Progress = Callable[[int, int], None]
 

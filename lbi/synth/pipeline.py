@@ -9,9 +9,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from lbi import queries
+from lbi.store import queries
 from lbi.project import Project
-from lbi.resources import add_source
+from lbi.docs.ingest import add_source
 from lbi.synth.backward import construct
 from lbi.synth.generate import generate_tasks, pending_chunks
 from lbi.synth.judge import judge_examples

@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lbi.agent import Decision, ExplorePolicy, History, LLMPolicy
+from lbi.agent.policies import Decision, ExplorePolicy, History, LLMPolicy
 from lbi.envs import EnvCrashed, EnvError, make_env
 from lbi.envs.base import Env, Observation
 from lbi.errors import ModelAuthError, ModelError, UnknownModelError
 from lbi.procs import die_with_parent
 from lbi.project import Project, open_project
-from lbi.tasks import CheckSpec, Task
+from lbi.envs.tasks import CheckSpec, Task
 
 Progress = Callable[[int, int], None]
 Examples = Callable[[Env, str, Observation, History], str]

@@ -1,0 +1,1 @@
+"""The agent: policies that choose actions (`policies`: llm, explore)."""

@@ -1,0 +1,43 @@
+"""What every command module shares: the consoles, the `--project` option, progress bars, the usage table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lbi.project import Project
+
+console = Console()
+err = Console(stderr=True, soft_wrap=True)
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LBI_PROJECT",
+                                          help="Project directory (holds lbi.toml and lbi.db).")]
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar; yields the `progress(done, total)` callback the pipeline functions take."""
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def usage_table(proj: Project) -> Table:
+    table = Table("stage (purpose)", "calls", "cache hits", "prompt tok", "completion tok", "seconds")
+    for row in proj.store.query(
+            "SELECT COALESCE(purpose, role) AS stage, COUNT(*) AS calls, SUM(cache_hit) AS hits, "
+            "SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, ROUND(SUM(latency_ms) / 1000.0, 1) AS s "
+            "FROM llm_calls GROUP BY stage ORDER BY MIN(id)"):
+        table.add_row(row["stage"], str(row["calls"]), str(row["hits"]), str(row["p"]), str(row["c"]), str(row["s"]))
+    return table

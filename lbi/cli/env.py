@@ -1,0 +1,192 @@
+"""``lbi env ...``: list and try environments, run the Trac demo, verify task files."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lbi.envs.base import EnvError, describe_env, list_envs, make_env
+
+app = typer.Typer(help="Environments: list, try, the Trac demo, task checks.",
+                  no_args_is_help=True)
+demo_app = typer.Typer(help="The bundled Trac demo (start/stop/status/build).",
+                       no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+DemoDir = Annotated[Path | None, typer.Option(help="Where the pristine/live Trac "
+                                                   "environments live (default: ./demo or "
+                                                   "$LBI_DEMO_DIR).")]
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the registered environments."""
+    for name in list_envs():
+        typer.echo(f"{name:8} {describe_env(name)}")
+
+
+@demo_app.command("build")
+def demo_build(demo_dir: DemoDir = None, rebuild: bool = False) -> None:
+    """Build (or rebuild) the seeded pristine Trac environment."""
+    from lbi.envs.trac import ensure_pristine
+
+    start = time.perf_counter()
+    path = ensure_pristine(demo_dir, rebuild=rebuild)
+    typer.echo(f"pristine Trac environment: {path} ({time.perf_counter() - start:.1f}s)")
+
+
+@demo_app.command("start")
+def demo_start(demo_dir: DemoDir = None,
+               port: Annotated[int, typer.Option(help="0 = a free port")] = 0) -> None:
+    """Start the Trac demo in the background (stop it with `demo stop`)."""
+    from lbi.envs.trac import TracDemo
+
+    running = TracDemo.attach(demo_dir)
+    if running is not None:
+        typer.echo(f"already running: {running.base_url} (pid {running.pid})")
+        return
+    demo = TracDemo(demo_dir, port=port or None).start(detach=True)
+    typer.echo(f"Trac demo running at {demo.base_url} (pid {demo.pid}, env {demo.env_dir})")
+
+
+@demo_app.command("stop")
+def demo_stop(demo_dir: DemoDir = None) -> None:
+    """Stop the background Trac demo."""
+    from lbi.envs.trac import TracDemo
+
+    demo = TracDemo.attach(demo_dir)
+    if demo is None:
+        typer.echo("no Trac demo is running")
+        return
+    demo.stop()
+    typer.echo(f"stopped {demo.base_url}")
+
+
+@demo_app.command("status")
+def demo_status(demo_dir: DemoDir = None) -> None:
+    """Is the background Trac demo running?"""
+    from lbi.envs.trac import TracDemo, trac_user_guide_dir
+
+    demo = TracDemo.attach(demo_dir)
+    if demo is None:
+        typer.echo("not running")
+    else:
+        for key, value in demo.status().items():
+            typer.echo(f"{key}: {value}")
+    try:
+        typer.echo(f"user guide: {trac_user_guide_dir()}")
+    except EnvError as err:
+        typer.echo(f"user guide: unavailable ({err})")
+
+
+def _env_options(name: str, demo_dir: Path | None, screenshot_dir: Path | None,
+                 db: Path | None, seed_dir: Path | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if name == "trac":
+        from lbi.envs.trac import TracDemo
+
+        running = TracDemo.attach(demo_dir)
+        options["demo"] = running
+        if running is None:
+            options["demo_dir"] = demo_dir
+    if name in ("trac", "web") and screenshot_dir:
+        options["screenshot_dir"] = screenshot_dir
+    if name == "sql":
+        options["db"] = db
+        options["demo_dir"] = demo_dir
+    if name == "shell" and seed_dir:
+        options["seed_dir"] = seed_dir
+    return options
+
+
+@app.command("try")
+def try_cmd(
+    name: Annotated[str, typer.Argument(help="Environment name (see `list`).")],
+    action: Annotated[list[str] | None, typer.Option(
+        "--action", "-a", help="Action to run (repeatable); without it, read from stdin.")
+    ] = None,
+    task_id: Annotated[str | None, typer.Option("--task", help="Held-out task id to start "
+                                                              "from (its start state).")] = None,
+    start_url: Annotated[str | None, typer.Option(help="web: start URL.")] = None,
+    db: Annotated[Path | None, typer.Option(help="sql: database file.")] = None,
+    seed_dir: Annotated[Path | None, typer.Option(help="shell: seed directory.")] = None,
+    screenshot_dir: Annotated[Path | None, typer.Option(help="Save screenshots here.")] = None,
+    demo_dir: DemoDir = None,
+    show_actions: Annotated[bool, typer.Option(help="Print the action space doc.")] = False,
+) -> None:
+    """Reset an environment and step it with actions; print every observation."""
+    from lbi.envs.tasks import demo_tasks, run_reference
+
+    options = _env_options(name, demo_dir, screenshot_dir, db, seed_dir)
+    if name == "web" and start_url:
+        options["start_url"] = start_url
+    task = None
+    if task_id:
+        matches = [t for t in demo_tasks() if t.id == task_id]
+        if not matches:
+            raise typer.BadParameter(f"no held-out task {task_id!r}")
+        task = matches[0]
+    with make_env(name, **options) as env:
+        if show_actions:
+            typer.echo(env.action_space_doc() + "\n")
+        if task is not None and action is None and sys.stdin.isatty():
+            obs, result = run_reference(task, env)
+            _print(obs)
+            typer.echo(f"reference solution: success={result.success} {result.detail}")
+            return
+        obs = env.reset(task)
+        _print(obs)
+        lines = action if action is not None else (line.rstrip("\n") for line in sys.stdin)
+        for line in lines:
+            if not line.strip():
+                continue
+            obs = env.step(line)
+            _print(obs)
+            if obs.done:
+                break
+
+
+def _print(obs: Any) -> None:
+    typer.echo(f"--- step {obs.step}  [{obs.state_signature}]  "
+               f"{obs.info.get('latency_s', 0):.3f}s")
+    if obs.url:
+        typer.echo(f"URL: {obs.url}\nTitle: {obs.title}")
+    typer.echo(obs.text)
+    if obs.screenshot:
+        typer.echo(f"screenshot: {obs.screenshot}")
+    if obs.last_action_error:
+        typer.echo(f"ERROR: {obs.last_action_error}")
+    if obs.done:
+        typer.echo(f"DONE answer={obs.answer!r}")
+
+
+@app.command("check-tasks")
+def check_tasks_cmd(
+    path: Annotated[Path | None, typer.Argument(help="Task file or folder (default: the "
+                                                     "bundled held-out tasks).")] = None,
+    env_name: Annotated[str | None, typer.Option("--env", help="Only tasks of this env.")
+                        ] = None,
+    demo_dir: DemoDir = None,
+) -> None:
+    """Replay every task's reference solution and check it (exit 1 on a failure)."""
+    from lbi.envs.tasks import demo_tasks, load_tasks, run_reference
+
+    tasks = load_tasks(path) if path else demo_tasks()
+    tasks = [t for t in tasks if env_name is None or t.env == env_name]
+    failed = 0
+    by_env: dict[str, list[Any]] = {}
+    for task in tasks:
+        by_env.setdefault(task.env, []).append(task)
+    for name, group in by_env.items():
+        with make_env(name, **_env_options(name, demo_dir, None, None, None)) as env:
+            for task in group:
+                obs, result = run_reference(task, env)
+                mark = "ok  " if result.success else "FAIL"
+                failed += not result.success
+                typer.echo(f"{mark} {task.id:16} {result.detail or result.error}")
+    typer.echo(f"{len(tasks) - failed}/{len(tasks)} reference solutions pass")
+    raise typer.Exit(1 if failed else 0)

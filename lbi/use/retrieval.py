@@ -1,0 +1,209 @@
+"""Retrieval for in-context learning: agentic retrieval (the paper's Algorithm 2) and baselines.
+
+Modes:
+- `baseline`: no examples;
+- `docs-rag`: conventional RAG, the doc chunks closest to the instruction;
+- `examples-rag`: plain RAG over kept examples by the instruction alone;
+- `agentic`: at every step, (a) observation-based — synthesized steps taken in the same state
+  (equal state signature) or with the closest observation text, with the action taken there and
+  the instruction it served; (b) model-based — the model writes a search query from instruction,
+  history and observation, and the index returns the closest examples (whole trajectories) and
+  single steps. Merged, deduplicated, and fitted into a token budget.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from lbi.agent.policies import History, observation_text
+from lbi.models.embed import embed
+from lbi.envs.base import Env, Observation
+from lbi.errors import OutputParseError
+from lbi.use.index import Index
+from lbi.project import Project
+
+MODES = ("baseline", "docs-rag", "examples-rag", "agentic")
+CHARS_PER_TOKEN = 4
+
+
+class SearchQuery(BaseModel):
+    query: str = Field(description="A short search query for examples of how to do the next step.")
+
+
+@dataclass
+class Hit:
+    kind: str  # "example", "step" or "doc"
+    key: str
+    source: str  # "observation", "model", "instruction"
+    text: str
+    score: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RetrievalResult:
+    mode: str
+    query: str = ""
+    observation_hits: list[Hit] = field(default_factory=list)
+    model_hits: list[Hit] = field(default_factory=list)
+    instruction_hits: list[Hit] = field(default_factory=list)
+    used: list[Hit] = field(default_factory=list)
+    rendered: str = ""
+
+    @property
+    def tokens(self) -> int:
+        return approx_tokens(self.rendered)
+
+
+def approx_tokens(text: str) -> int:
+    return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+
+
+def fit_budget(hits: list[Hit], budget_tokens: int) -> tuple[list[Hit], str]:
+    """Deduplicate by key, keep order, and stop before the rendered block exceeds the budget."""
+    seen: set[str] = set()
+    used: list[Hit] = []
+    blocks: list[str] = []
+    total = 0
+    for hit in hits:
+        if hit.key in seen:
+            continue
+        cost = approx_tokens(hit.text) + 2
+        if total + cost > budget_tokens:
+            continue
+        seen.add(hit.key)
+        used.append(hit)
+        blocks.append(hit.text)
+        total += cost
+    return used, "\n\n".join(blocks)
+
+
+class Retriever:
+    """Callable as the `examples` hook of a rollout: (env, instruction, obs, history) -> prompt text."""
+
+    def __init__(self, project: Project, mode: str, *, index: Index | None = None, llm: Any = None,
+                 run_id: int | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; choose from {', '.join(MODES)}")
+        self.project = project
+        self.mode = mode
+        self.cfg = project.config.retrieval
+        self.index = index if index is not None or mode == "baseline" else Index(project)
+        self.llm = llm or project.llm(run_id)
+        self.last: RetrievalResult | None = None
+
+    def __call__(self, env: Env | None, instruction: str, obs: Observation, history: History) -> str:
+        self.last = self.retrieve(instruction, obs, history)
+        return self.last.rendered
+
+    # -- the parts ---------------------------------------------------------------------
+    def retrieve(self, instruction: str, obs: Observation | None = None, history: History | None = None
+                 ) -> RetrievalResult:
+        result = RetrievalResult(mode=self.mode)
+        if self.mode == "baseline" or self.index is None:
+            return result
+        if self.mode == "docs-rag":
+            result.instruction_hits = self.docs(instruction)
+        elif self.mode == "examples-rag":
+            result.instruction_hits = self.examples(instruction, "instruction")
+        else:
+            if self.cfg.observation_based and obs is not None:
+                result.observation_hits = self.by_observation(obs)
+            if self.cfg.model_based:
+                result.query = self.write_query(instruction, obs, history or History())
+                result.model_hits = self.by_query(result.query)
+        hits = result.observation_hits + result.model_hits + result.instruction_hits
+        result.used, result.rendered = fit_budget(hits, self.cfg.token_budget)
+        return result
+
+    def by_observation(self, obs: Observation) -> list[Hit]:
+        """Steps taken in the same state (equal signature) first, then the closest observations."""
+        k = self.cfg.k
+        same = self.index.steps_in_state(obs.state_signature, k) if obs.state_signature else None
+        hits = [self._step_hit(i, m, 1.0, "observation")
+                for i, m in zip(same["ids"], same["metadatas"], strict=True)] if same else []
+        seen = {h.key for h in hits}
+        for hit in self.index.search("steps", self.index.observation_text(obs.text), k):
+            if hit["id"] not in seen:
+                hits.append(self._step_hit(hit["id"], hit["metadata"], 1 - hit["distance"], "observation"))
+        return hits[: 2 * k]
+
+    def by_query(self, query: str, source: str = "model") -> list[Hit]:
+        """Closest whole examples, then closest single steps, for one query (embedded once)."""
+        vector = embed([query], self.project.config.models.embedder)[0]
+        return self.examples(query, source, vector) + self.steps_like(query, source, vector)
+
+    def steps_like(self, text: str, source: str, vector: Any = None) -> list[Hit]:
+        return [self._step_hit(h["id"], h["metadata"], 1 - h["distance"], source)
+                for h in self.index.search("steps", text, self.cfg.k, embedding=vector)]
+
+    def examples(self, text: str, source: str, vector: Any = None) -> list[Hit]:
+        hits = []
+        for h in self.index.search("examples", text, self.cfg.k, embedding=vector):
+            meta = h["metadata"]
+            actions = self._actions(meta["trajectory_id"], meta["span_start"], meta["span_end"])
+            body = f"Example task: {h['document']}\nActions:\n" + "\n".join(f"  {a}" for a in actions)
+            hits.append(Hit("example", h["id"], source, body, 1 - h["distance"], meta))
+        return hits
+
+    def docs(self, text: str) -> list[Hit]:
+        return [Hit("doc", h["id"], "instruction", f"Documentation ({h['metadata']['title']}):\n{h['document']}",
+                    1 - h["distance"], h["metadata"]) for h in self.index.search("chunks", text, self.cfg.k)]
+
+    def write_query(self, instruction: str, obs: Observation | None, history: History) -> str:
+        messages = [{"role": "user", "content": (
+            f"Task: {instruction}\nPrevious actions:\n{history.render()}\n\n"
+            f"Current observation:\n{observation_text(obs, 1500) if obs else '(start)'}\n\n"
+            "Write a short search query to find examples of how to do the next step of this task.")}]
+        try:
+            reply = self.llm.complete(messages, role="agent", purpose="retrieval-query", schema=SearchQuery)
+        except OutputParseError as exc:
+            self.llm.record_failure("retrieval-query", exc, item=instruction[:200])
+            return instruction
+        return reply.parsed.query.strip() or instruction
+
+    # -- helpers -----------------------------------------------------------------------
+    def _actions(self, trajectory_id: int, start: int, end: int) -> list[str]:
+        rows = self.project.store.query(
+            "SELECT action FROM steps WHERE trajectory_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
+            (trajectory_id, start, end))
+        return [r[0] for r in rows]
+
+    @staticmethod
+    def _step_hit(key: str, meta: dict[str, Any], score: float, source: str) -> Hit:
+        text = (f"In a state like this ({meta.get('url') or meta.get('state_signature')}), while doing "
+                f"\"{meta.get('instruction')}\", the action taken was: {meta.get('action')}")
+        return Hit("step", key, source, text, score, meta)
+
+
+def describe(result: RetrievalResult) -> dict[str, Any]:
+    """A JSON-able summary for the CLI and the Retrieval lab."""
+    def rows(hits: list[Hit]) -> list[dict[str, Any]]:
+        return [{"kind": h.kind, "source": h.source, "score": round(h.score, 3), "text": h.text} for h in hits]
+
+    return json.loads(json.dumps({"mode": result.mode, "query": result.query, "tokens": result.tokens,
+                                  "observation": rows(result.observation_hits), "model": rows(result.model_hits),
+                                  "instruction": rows(result.instruction_hits), "used": len(result.used)},
+                                 default=str))
+
+
+def compare(project: Project, instruction: str, modes: list[str], task_id: str | None = None) -> dict[str, Any]:
+    """Every mode's retrieval for one instruction at the start state of the environment (or of a task)."""
+    from lbi.synth.rollout import build_env, task_from_row
+
+    rows = project.store.query("SELECT id, instruction, env, spec_json FROM tasks WHERE id = ?", (task_id,)) \
+        if task_id else []
+    row = dict(rows[0]) if rows else {"id": "query", "instruction": instruction, "env": project.config.env.name}
+    index = Index(project)
+    index.sync()
+    with build_env(project) as env:
+        obs = env.reset(task_from_row(row))
+        results = {mode: describe(Retriever(project, mode, index=index).retrieve(instruction, obs, History()))
+                   for mode in modes}
+    return {"instruction": instruction, "task": task_id,
+            "observation": {"url": obs.url, "title": obs.title, "state_signature": obs.state_signature},
+            "index": index.counts(), "results": results}

@@ -1,0 +1,49 @@
+"""Every held-out demo task's scripted reference solution passes its check, for real:
+SQL tasks on the seeded Trac database, web tasks in Chromium on the running Trac demo.
+A check must also fail on the untouched start state (so it is not trivially true)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lbi.envs.sql import SqlEnv
+from lbi.envs.trac import TracWebEnv
+from lbi.envs.tasks import Task, check_task, demo_tasks, load_tasks, run_reference
+
+SQL_TASKS = demo_tasks("sql")
+WEB_TASKS = demo_tasks("trac")
+
+
+def test_enough_heldout_tasks_of_mixed_difficulty() -> None:
+    assert len(SQL_TASKS) >= 30 and len(WEB_TASKS) >= 30
+    for tasks in (SQL_TASKS, WEB_TASKS):
+        assert {t.difficulty for t in tasks} == {"easy", "medium", "hard"}
+        assert all(t.split == "heldout" and t.reference for t in tasks)
+    kinds = {t.check.kind for t in WEB_TASKS}
+    assert {"answer", "db_query", "url", "all"} <= kinds
+    assert load_tasks(Path("data/demo/tasks")) == demo_tasks()
+
+
+@pytest.fixture(scope="module")
+def sql_env(demo_db: Path):  # type: ignore[no-untyped-def]
+    with SqlEnv(demo_db) as env:
+        yield env
+
+
+@pytest.mark.parametrize("task", SQL_TASKS, ids=lambda t: t.id)
+def test_sql_reference_solution(task: Task, sql_env: SqlEnv) -> None:
+    start = sql_env.reset(task)
+    assert not check_task(task, sql_env, start).success, "check passes without doing anything"
+    obs, result = run_reference(task, sql_env)
+    assert result.success, (result, obs.text[:500])
+
+
+@pytest.mark.parametrize("task", WEB_TASKS, ids=lambda t: t.id)
+def test_web_reference_solution(task: Task, trac_env: TracWebEnv) -> None:
+    start = trac_env.reset(task)
+    assert not check_task(task, trac_env, start).success, "check passes without doing anything"
+    obs, result = run_reference(task, trac_env)
+    assert result.success, (result, obs.url, obs.last_action_error)
+    assert obs.screenshot and Path(obs.screenshot).exists()

@@ -1,4 +1,11 @@
-"""Prompts and reply schemas of the synthesis stages, in one place so they can be read and tuned."""
+"""Every prompt lbi sends and every reply schema it asks for, in one place so they can be read and tuned:
+the agent's turn (and the explore policy's text for a field), task generation, backward construction (per span
+and batched), the committee's judges, and the retrieval query.
+
+One observation-length rule: an observation shown on its own (to the agent, in the retrieval query prompt, in
+exported training records) is cut at `OBS_CHARS` by `observation_text`; steps shown together (backward
+construction, judges) share `OBS_BUDGET` characters, at most `STEP_OBS_CHARS` each (`render_steps`).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, create_model
 
+from lbi.envs.base import Observation
+
 from lbi.observations import describe_action, page_content, place
 
-OBS_CHARS = 500
-OBS_BUDGET = 6000  # characters of observation per prompt: long spans show less of each page
+OBS_CHARS = 3000  # one observation shown on its own
+STEP_OBS_CHARS = 500  # each of many steps shown together
+OBS_BUDGET = 6000  # characters of observation per prompt of many steps: long spans show less of each page
 MIN_OBS_CHARS = 120
+HISTORY = 4  # previous actions the agent sees
 # A sentence of 3 to `MAX_WORDS` words, for the schema sent to the model only (pydantic does not check
 # `json_schema_extra`; `lbi.synth.backward.plausible` checks replies): a grammar-constrained decoder
 # (llama.cpp) then can neither fill a field with a placeholder ("...", "[1]"), which small models do when
@@ -73,6 +84,82 @@ class Verdict(BaseModel):
     verdict: bool = Field(description="true to keep the example, false to drop it.")
 
 
+# -- the agent ---------------------------------------------------------------------------------------------
+class AgentReply(BaseModel):
+    reasoning: str = Field(description="Brief thinking about what to do next.")
+    action: str = Field(description="Exactly one action call, e.g. click('12').")
+
+
+def reply_schema(example_action: str | None) -> type[AgentReply]:
+    """AgentReply whose prompt skeleton shows an action on an element of the current page: small models
+    copy the example's shape (a real bid) instead of a placeholder."""
+    if not example_action:
+        return AgentReply
+    return create_model("AgentReply", __base__=AgentReply,
+                        reasoning=(str, Field(description="Brief thinking about what to do next.",
+                                              examples=["First I need to open the right page."])),
+                        action=(str, Field(description="Exactly one action call.", examples=[example_action])))
+
+
+def clip(text: str, limit: int = OBS_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + "\n… (truncated)"
+
+
+def observation_text(obs: Observation) -> str:
+    """An observation as the agent sees it: URL and title (web), the text cut at `OBS_CHARS`, the last error."""
+    head = f"URL: {obs.url}\nTitle: {obs.title}\n" if obs.url else ""
+    error = f"\nThe last action failed: {obs.last_action_error}" if obs.last_action_error else ""
+    return f"{head}{clip(obs.text)}{error}"
+
+
+def history_text(entries: Sequence[tuple[str, str | None]], last: int = HISTORY) -> str:
+    """The last `last` (action, error) pairs, numbered from the episode's start."""
+    if not entries:
+        return "(none yet)"
+    start = max(0, len(entries) - last)
+    return "\n".join(f"{i}. {action}" + (f"  -> error: {error}" if error else "")
+                     for i, (action, error) in enumerate(entries[start:], start=start))
+
+
+def agent_messages(instruction: str, observation: str, history: str, action_doc: str, env_description: str = "",
+                   examples: str = "") -> list[dict[str, str]]:
+    """The agent's turn: the environment and its actions (system), then the task, retrieved examples, the
+    previous actions and the current observation."""
+    system = (f"You are an agent acting in this environment: {env_description}\n\n{action_doc}\n\n"
+              "Each turn, think briefly, then give exactly one action.")
+    parts = [f"Task: {instruction}"]
+    if examples:
+        parts.append(f"Examples of how similar tasks were done here:\n{examples}")
+    parts.append(f"Previous actions:\n{history}")
+    parts.append(f"Current observation:\n{observation}")
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+class FillText(BaseModel):
+    text: str = Field(description="Short realistic text to type into the field.")
+
+
+def fill_messages(env_description: str, page_title: str | None, field_name: str) -> list[dict[str, str]]:
+    """The explore policy asks for text a user would type into a field."""
+    return [{"role": "user", "content": (
+        f"Environment: {env_description}\nPage: {page_title}\n"
+        f"Write short realistic text a user would type into the field '{field_name}'.")}]
+
+
+# -- retrieval ---------------------------------------------------------------------------------------------
+class SearchQuery(BaseModel):
+    query: str = Field(description="A short search query for examples of how to do the next step.")
+
+
+def query_messages(instruction: str, history: str, observation: str | None) -> list[dict[str, str]]:
+    """Model-based retrieval: the model writes a search query for examples of the next step."""
+    return [{"role": "user", "content": (
+        f"Task: {instruction}\nPrevious actions:\n{history}\n\n"
+        f"Current observation:\n{observation or '(start)'}\n\n"
+        "Write a short search query to find examples of how to do the next step of this task.")}]
+
+
+# -- task generation, backward construction, judges ----------------------------------------------------------
 def generation_messages(chunk_title: str, chunk_text: str, env_description: str, seeds: Sequence[str],
                         n: int) -> list[dict[str, str]]:
     seed_lines = "\n".join(f"- {s}" for s in seeds) or "- (none)"
@@ -87,7 +174,7 @@ def generation_messages(chunk_title: str, chunk_text: str, env_description: str,
     ]
 
 
-def render_steps(steps: Sequence[dict[str, Any]], first_index: int = 0, obs_chars: int = OBS_CHARS,
+def render_steps(steps: Sequence[dict[str, Any]], first_index: int = 0, obs_chars: int = STEP_OBS_CHARS,
                  chrome: frozenset[str] = frozenset()) -> str:
     """Steps as the backward constructor and judges see them: the page (path), what is on it without the
     site's chrome, the action with the element it acted on, and the error if any. The observations share

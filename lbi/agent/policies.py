@@ -1,10 +1,10 @@
 """The policies that act in an environment: `llm` (carry out an instruction) and `explore`.
 
-`LLMPolicy.act` builds the prompt from the instruction, the recent history, the current
-observation and (when given) retrieved examples, and returns reasoning + one action.
-`ExplorePolicy.act` needs no instruction: a random walk over the page's interactive elements,
-biased towards what it has tried least in this state, with the model writing text for inputs
-when one is configured.
+`LLMPolicy.act` asks the model for reasoning + one action, given the prompt `lbi.prompts.agent_messages`
+builds from the task, the recent history, the current observation and (when given) retrieved examples.
+`ExplorePolicy.act` needs no instruction: a random walk over the environment's interactive elements,
+biased towards what it has tried least in this state, with the model writing text for inputs when one
+is configured.
 """
 
 from __future__ import annotations
@@ -12,34 +12,19 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, create_model
-
+from lbi.agent.loop import Decision, History
 from lbi.envs.base import Candidate, Env, Observation
 from lbi.errors import OutputParseError
+from lbi.prompts import FillText, agent_messages, fill_messages, observation_text, reply_schema
 
-OBS_CHARS = 3000
-HISTORY = 4
-FILL_WORDS = ("crash on save", "update the docs", "release 2.0", "login page", "performance",
-              "milestone3", "please review", "wiki", "test", "component1")
+if TYPE_CHECKING:
+    from lbi.envs.tasks import Task
 
-
-class AgentReply(BaseModel):
-    reasoning: str = Field(description="Brief thinking about what to do next.")
-    action: str = Field(description="Exactly one action call, e.g. click('12').")
-
-
-def reply_schema(example_action: str | None) -> type[AgentReply]:
-    """AgentReply whose prompt skeleton shows an action on an element of the current page: small models
-    copy the example's shape (a real bid) instead of a placeholder."""
-    if not example_action:
-        return AgentReply
-    return create_model("AgentReply", __base__=AgentReply,
-                        reasoning=(str, Field(description="Brief thinking about what to do next.",
-                                              examples=["First I need to open the right page."])),
-                        action=(str, Field(description="Exactly one action call.", examples=[example_action])))
+FILL_WORDS = ("test", "example", "hello world", "first draft", "notes", "42", "sample text", "2.0",
+              "please review", "item1")
+"""Text the explore policy types into fields when no model writes it (any environment)."""
 
 
 def example_action(env: Env, obs: Observation, seed: int) -> str | None:
@@ -53,54 +38,6 @@ def example_action(env: Env, obs: Observation, seed: int) -> str | None:
     return f"fill('{c.bid}', 'some text')" if c.kind == "fill" else f"click('{c.bid}')"
 
 
-class FillText(BaseModel):
-    text: str = Field(description="Short realistic text to type into the field.")
-
-
-@dataclass
-class Decision:
-    action: str
-    reasoning: str = ""
-    error: str | None = None  # the model's reply could not be used (recorded, the episode goes on)
-    raw: str | None = None
-
-
-@dataclass
-class History:
-    entries: list[tuple[str, str | None]] = field(default_factory=list)  # (action, error)
-
-    def add(self, action: str, error: str | None) -> None:
-        self.entries.append((action, error))
-
-    def render(self, last: int = HISTORY) -> str:
-        if not self.entries:
-            return "(none yet)"
-        start = max(0, len(self.entries) - last)
-        lines = []
-        for i, (action, error) in enumerate(self.entries[start:], start=start):
-            lines.append(f"{i}. {action}" + (f"  -> error: {error}" if error else ""))
-        return "\n".join(lines)
-
-
-def observation_text(obs: Observation, limit: int = OBS_CHARS) -> str:
-    head = f"URL: {obs.url}\nTitle: {obs.title}\n" if obs.url else ""
-    body = obs.text if len(obs.text) <= limit else obs.text[:limit] + "\n… (truncated)"
-    error = f"\nThe last action failed: {obs.last_action_error}" if obs.last_action_error else ""
-    return f"{head}{body}{error}"
-
-
-def agent_messages(instruction: str, obs: Observation, history: History, action_doc: str,
-                   env_description: str = "", examples: str = "") -> list[dict[str, str]]:
-    system = (f"You are an agent acting in this environment: {env_description}\n\n{action_doc}\n\n"
-              "Each turn, think briefly, then give exactly one action.")
-    parts = [f"Task: {instruction}"]
-    if examples:
-        parts.append(f"Examples of how similar tasks were done here:\n{examples}")
-    parts.append(f"Previous actions:\n{history.render()}")
-    parts.append(f"Current observation:\n{observation_text(obs)}")
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
-
-
 class LLMPolicy:
     name = "llm"
 
@@ -109,9 +46,10 @@ class LLMPolicy:
         self.env_description = env_description
         self.role = role
 
-    def act(self, env: Env, instruction: str, obs: Observation, history: History, examples: str = "") -> Decision:
-        messages = agent_messages(instruction, obs, history, env.action_space_doc(), self.env_description, examples)
-        schema = reply_schema(example_action(env, obs, len(history.entries) * 7 + len(obs.text)))
+    def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
+        messages = agent_messages(task.instruction, observation_text(obs), history.render(), env.action_space_doc(),
+                                  self.env_description, examples)
+        schema = reply_schema(example_action(env, obs, len(history) * 7 + len(obs.text)))
         try:
             reply = self.llm.complete(messages, role=self.role, purpose="act", schema=schema)
         except OutputParseError as exc:
@@ -145,9 +83,7 @@ class ExplorePolicy:
     def _text_for(self, candidate: Candidate, obs: Observation) -> str:
         if self.llm is None:
             return self.rng.choice(FILL_WORDS)
-        messages = [{"role": "user", "content": (
-            f"Environment: {self.env_description}\nPage: {obs.title}\n"
-            f"Write short realistic text a user would type into the field '{candidate.name or candidate.bid}'.")}]
+        messages = fill_messages(self.env_description, obs.title, candidate.name or candidate.bid)
         try:
             reply = self.llm.complete(messages, role="agent", purpose="explore-fill", schema=FillText)
         except OutputParseError as exc:
@@ -155,7 +91,7 @@ class ExplorePolicy:
             return self.rng.choice(FILL_WORDS)
         return " ".join(reply.parsed.text.split())[:80] or self.rng.choice(FILL_WORDS)
 
-    def act(self, env: Env, instruction: str, obs: Observation, history: History, examples: str = "") -> Decision:
+    def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
         candidate = self.choose(obs, env.interactive_elements(obs))
         if candidate is None:
             return Decision(action="go_back()", reasoning="nothing to interact with here")

@@ -11,33 +11,33 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lbi.agent.policies import Decision, ExplorePolicy, History, LLMPolicy
-from lbi.envs import EnvCrashed, EnvError, make_env
-from lbi.envs.base import Env, Observation
-from lbi.errors import ModelAuthError, ModelError, UnknownModelError
+from lbi.agent import Agent
+from lbi.agent.policies import ExplorePolicy, LLMPolicy
+from lbi.agent.recorder import StoreRecorder
+from lbi.envs import make_env
+from lbi.envs.base import Env
+from lbi.envs.tasks import Task
+from lbi.errors import ModelError
 from lbi.procs import die_with_parent
 from lbi.project import Project, open_project
-from lbi.envs.tasks import CheckSpec, Task
+from lbi.store import tasks as stored_tasks
 
 Progress = Callable[[int, int], None]
-Examples = Callable[[Env, str, Observation, History], str]
-FATAL = (ModelAuthError, UnknownModelError)
 
 
 @dataclass
 class WorkItem:
+    """One trajectory to roll out: its resume key, the policy, and the task (a dict, so it crosses to workers)."""
+
     key: str
     policy: str
-    task_id: str | None = None
-    instruction: str | None = None
-    spec: str = "{}"
+    task: dict[str, Any]
 
 
 @dataclass
@@ -50,36 +50,16 @@ class RolloutReport:
     seconds: float = 0.0
 
 
-@dataclass
-class EpisodeResult:
-    trajectory_id: int
-    status: str
-    steps: int
-    final: Observation | None = None
-    error: str | None = None
-
-
-def task_from_row(row: dict[str, Any]) -> Task:
-    """A Task for `env.reset` from a tasks row (held-out rows carry their full spec in spec_json)."""
-    spec = json.loads(row.get("spec_json") or "{}")
-    if spec.get("check"):
-        return Task.model_validate({**spec, "id": row["id"], "instruction": row["instruction"], "env": row["env"]})
-    return Task(id=row["id"], env=row["env"], instruction=row["instruction"], start=spec.get("start", {}),
-                check=CheckSpec(kind="none"), split="synthetic")
-
-
 def plan(project: Project, run_name: str, *, policy: str, task_ids: Sequence[str] | None = None,
          episodes: int = 0, limit: int | None = None) -> list[WorkItem]:
-    """Work items of a run: one per synthetic task (llm policy) or `episodes` walks (explore)."""
+    """Work items of a run: one per synthetic task (llm policy) or `episodes` walks (explore: no instruction)."""
+    env = project.config.env.name
     if policy == "explore":
-        return [WorkItem(key=f"{run_name}/explore-{k}", policy="explore") for k in range(episodes)]
-    sql = "SELECT id, instruction, spec_json FROM tasks WHERE split = 'synthetic' AND env = ?"
-    rows = [dict(r) for r in project.store.query(sql + " ORDER BY created_at, id", (project.config.env.name,))]
-    if task_ids is not None:
-        wanted = set(task_ids)
-        rows = [r for r in rows if r["id"] in wanted]
-    items = [WorkItem(key=f"{run_name}/{r['id']}", policy="llm", task_id=r["id"], instruction=r["instruction"],
-                      spec=r["spec_json"] or "{}") for r in rows]
+        keys = [f"{run_name}/explore-{k}" for k in range(episodes)]
+        return [WorkItem(key, "explore", stored_tasks.task_from_row({"id": key, "instruction": "", "env": env})
+                         .model_dump(mode="json")) for key in keys]
+    items = [WorkItem(f"{run_name}/{t.id}", "llm", t.model_dump(mode="json"))
+             for t in stored_tasks.tasks(project.store, "synthetic", env, task_ids)]
     return items[:limit] if limit else items
 
 
@@ -97,79 +77,26 @@ def build_policy(project: Project, name: str, seed: str, run_id: int | None) -> 
     return LLMPolicy(llm, env_description=describe)
 
 
-def run_episode(project: Project, env: Env, policy: LLMPolicy | ExplorePolicy, item: WorkItem, run_id: int | None,
-                *, max_steps: int, examples: Examples | None = None, model: str | None = None) -> EpisodeResult:
-    """One trajectory: reset, act until stop/crash/step limit, record every step and the end state."""
-    store = project.store
-    tid, state = store.begin_trajectory(
-        item.key, run_id=run_id, task_id=item.task_id, instruction=item.instruction, policy=item.policy,
-        env=project.config.env.name, model=model, config_json={"max_steps": max_steps})
-    if state != "running":
-        return EpisodeResult(tid, state, 0)
-    task = task_from_row({"id": item.task_id or item.key, "instruction": item.instruction or "",
-                          "env": project.config.env.name, "spec_json": item.spec})
-    try:
-        obs = env.reset(task, episode_id=f"traj-{tid}")
-    except EnvCrashed as exc:
-        store.finish_trajectory(tid, status="failed", error=f"environment did not start: {exc}")
-        return EpisodeResult(tid, "failed", 0, error=str(exc))
-    history = History()
-    steps = 0
-    for idx in range(max_steps):
-        started = time.perf_counter()
-        hints = examples(env, item.instruction or "", obs, history) if examples else ""
-        decision: Decision = policy.act(env, item.instruction or "", obs, history, hints)
-        after = env.step(decision.action)
-        error = decision.error or after.last_action_error
-        shot = after.info.get("action_screenshot") or obs.screenshot  # with the acted-on element boxed
-        store.add_step(tid, idx, observation=obs.text, screenshot=project.relative(shot), action=decision.action,
-                       reasoning=decision.reasoning, url=obs.url, state_signature=obs.state_signature,
-                       error=error, latency_ms=(time.perf_counter() - started) * 1000)
-        if decision.raw is not None:
-            store.add_failure("act", decision.error or "", item=f"{tid}:{idx}", raw=decision.raw, run_id=run_id)
-        history.add(decision.action, error)
-        obs = after
-        steps += 1
-        if obs.done:
-            break
-    crashed = obs.info.get("crashed")
-    final = {"observation": obs.text, "url": obs.url, "screenshot": project.relative(obs.screenshot)}
-    status = "failed" if crashed else "done"
-    store.finish_trajectory(tid, status=status, error=str(crashed) if crashed else None, answer=obs.answer,
-                            final=final)
-    return EpisodeResult(tid, status, steps, obs, str(crashed) if crashed else None)
-
-
 def _work(project: Project, items: Sequence[WorkItem], run_id: int, max_steps: int,
           after_each: Callable[[], Any] | None = None) -> None:
-    """Run items one after another in this process, recreating the environment after a crash."""
+    """Run items one after another in this process, building a new environment after a crash."""
     env: Env | None = None
     model = project.config.models.for_role("agent")
     try:
         for item in items:
-            if env is None:
-                env = build_env(project)
+            env = env or build_env(project)
+            recorder = StoreRecorder(project, item.key, run_id=run_id, policy=item.policy, model=model,
+                                     max_steps=max_steps)
             policy = build_policy(project, item.policy, item.key, run_id)
-            try:
-                result = run_episode(project, env, policy, item, run_id, max_steps=max_steps, model=model)
-                if result.status == "failed":
-                    env.close()
-                    env = None
-            except FATAL:
-                raise
-            except ModelError as exc:
-                _fail_open(project, item, str(exc))
+            episode = Agent(policy, env, recorder, max_steps=max_steps).run(Task.model_validate(item.task))
+            if episode.crashed:
+                env.close()
+                env = None
             if after_each:
                 after_each()
     finally:
         if env is not None:
             env.close()
-
-
-def _fail_open(project: Project, item: WorkItem, error: str) -> None:
-    row = project.store.query("SELECT id FROM trajectories WHERE key = ?", (item.key,))
-    if row:
-        project.store.finish_trajectory(row[0][0], status="failed", error=error)
 
 
 def _worker(project_dir: str, items: list[dict[str, Any]], run_id: int, max_steps: int) -> None:
@@ -200,25 +127,21 @@ def rollout(project: Project, run_name: str, *, policy: str | None = None, task_
     items = plan(project, run_name, policy=policy, task_ids=task_ids, episodes=episodes, limit=limit)
     config = {"policy": policy, "max_steps": max_steps, "concurrency": workers, "env": project.config.env.name,
               "model": project.config.models.for_role("agent")}
-    run_id = project.store.start_run(run_name, "rollout", config, pid=os.getpid())
-    keys = [i.key for i in items]
-    before = sum(_finished(project, keys)[:2])
-    todo = [i for i in items if not _is_finished(project, i.key)]
-    report = RolloutReport(planned=len(items), skipped=before)
-    project.store.update_run(run_id, done=before, total=len(items), message=f"{len(todo)} to go")
-    started = time.perf_counter()
-    try:
+    with project.run(run_name, "rollout", config) as run:
+        keys = [i.key for i in items]
+        before = sum(_finished(project, keys)[:2])
+        todo = [i for i in items if not _is_finished(project, i.key)]
+        report = RolloutReport(planned=len(items), skipped=before)
+        run.progress(before, len(items), f"{len(todo)} to go")
+        started = time.perf_counter()
         if workers == 1 or len(todo) <= 1:
-            _run_inline(project, todo, run_id, max_steps, keys, progress)
+            _run_inline(project, todo, run.id, max_steps, keys, progress)
         else:
-            _run_parallel(project, todo, run_id, max_steps, workers, keys, progress)
-    except (*FATAL, EnvError) as exc:
-        project.store.update_run(run_id, status="failed", message=str(exc))
-        raise
-    report.done, report.failed, report.steps = _finished(project, keys)
-    report.seconds = time.perf_counter() - started
-    project.store.update_run(run_id, done=report.done + report.failed, total=len(items), status="done",
-                             message=f"{report.done} done, {report.failed} failed, {report.steps} steps")
+            _run_parallel(project, todo, run.id, max_steps, workers, keys, progress)
+        report.done, report.failed, report.steps = _finished(project, keys)
+        report.seconds = time.perf_counter() - started
+        run.progress(report.done + report.failed, len(items),
+                     f"{report.done} done, {report.failed} failed, {report.steps} steps")
     return report
 
 

@@ -14,13 +14,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lbi.agent import Agent
 from lbi.agent.policies import LLMPolicy
+from lbi.agent.recorder import StoreRecorder
 from lbi.envs.base import Env
-from lbi.use.index import Index
+from lbi.envs.tasks import Task, check_task
 from lbi.project import Project
+from lbi.store import tasks as stored_tasks
+from lbi.synth.rollout import build_env
+from lbi.use.index import Index
 from lbi.use.retrieval import MODES, Retriever, describe
-from lbi.synth.rollout import WorkItem, build_env, run_episode, task_from_row
-from lbi.envs.tasks import check_task
 
 Progress = Callable[[int, int], None]
 
@@ -59,14 +62,10 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def heldout_rows(project: Project, task_ids: Sequence[str] | None = None, limit: int | None = None
-                 ) -> list[dict[str, Any]]:
-    rows = [dict(r) for r in project.store.query(
-        "SELECT id, instruction, env, spec_json FROM tasks WHERE split = 'heldout' AND env = ? ORDER BY id",
-        (project.config.env.name,))]
-    if task_ids is not None:
-        rows = [r for r in rows if r["id"] in set(task_ids)]
-    return rows[:limit] if limit else rows
+def heldout_tasks(project: Project, task_ids: Sequence[str] | None = None, limit: int | None = None) -> list[Task]:
+    """The held-out tasks of the configured environment, by id."""
+    tasks = sorted(stored_tasks.tasks(project.store, "heldout", project.config.env.name, task_ids), key=lambda t: t.id)
+    return tasks[:limit] if limit else tasks
 
 
 def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_ids: Sequence[str] | None = None,
@@ -76,69 +75,65 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise ValueError(f"unknown modes {bad}; choose from {', '.join(MODES)}")
-    rows = heldout_rows(project, task_ids, limit)
-    if not rows:
+    tasks = heldout_tasks(project, task_ids, limit)
+    if not tasks:
         raise ValueError(f"no held-out tasks for env {project.config.env.name!r}: import some with "
                          "`lbi tasks import FILE`")
     steps = max_steps or project.config.synth.max_steps
-    run_id = project.store.start_run(run, "eval", {"modes": list(modes), "max_steps": steps,
-                                                   "model": project.config.models.for_role("agent")})
-    index = Index(project) if any(m != "baseline" for m in modes) else None
-    if index is not None:
-        index.sync()
+    config = {"modes": list(modes), "max_steps": steps, "model": project.config.models.for_role("agent")}
     report = EvalReport(run=run)
-    total, done = len(rows) * len(modes), 0
-    env: Env | None = None
-    try:
-        for mode in modes:
-            summary = report.summaries.setdefault(mode, ModeSummary(mode))
-            retriever = Retriever(project, mode, index=index, run_id=run_id)
-            for row in rows:
-                env = env or build_env(project)
-                result = _one(project, env, retriever, row, mode, run, run_id, steps)
-                if result.get("crashed"):
-                    env.close()
-                    env = None
-                summary.n += 1
-                summary.successes += int(bool(result["success"]))
-                summary.errors += int(bool(result["error"]))
-                if retriever.last is not None and len(report.retrieved.setdefault(mode, [])) < keep_retrievals:
-                    report.retrieved[mode].append({"task": row["id"], **describe(retriever.last)})
-                done += 1
-                project.store.update_run(run_id, done=done, total=total)
-                if progress:
-                    progress(done, total)
-    finally:
-        if env is not None:
-            env.close()
-    project.store.update_run(run_id, status="done", message=", ".join(
-        f"{m} {s.successes}/{s.n}" for m, s in report.summaries.items()))
+    with project.run(run, "eval", config) as run_:
+        index = Index(project) if any(m != "baseline" for m in modes) else None
+        if index is not None:
+            index.sync()
+        total, done = len(tasks) * len(modes), 0
+        env: Env | None = None
+        try:
+            for mode in modes:
+                summary = report.summaries.setdefault(mode, ModeSummary(mode))
+                retriever = Retriever(project, mode, index=index, run_id=run_.id)
+                for task in tasks:
+                    env = env or build_env(project)
+                    result = _one(project, env, retriever, task, mode, run, run_.id, steps)
+                    if result.get("crashed"):
+                        env.close()
+                        env = None
+                    summary.n += 1
+                    summary.successes += int(bool(result["success"]))
+                    summary.errors += int(bool(result["error"]))
+                    if retriever.last is not None and len(report.retrieved.setdefault(mode, [])) < keep_retrievals:
+                        report.retrieved[mode].append({"task": task.id, **describe(retriever.last)})
+                    done += 1
+                    run_.progress(done, total)
+                    if progress:
+                        progress(done, total)
+        finally:
+            if env is not None:
+                env.close()
+        run_.message = ", ".join(f"{m} {s.successes}/{s.n}" for m, s in report.summaries.items())
     return report
 
 
-def _one(project: Project, env: Env, retriever: Retriever, row: dict[str, Any], mode: str, run: str,
-         run_id: int, max_steps: int) -> dict[str, Any]:
+def _one(project: Project, env: Env, retriever: Retriever, task: Task, mode: str, run: str, run_id: int,
+         max_steps: int) -> dict[str, Any]:
     existing = project.store.query("SELECT success, error FROM evaluations WHERE run_id = ? AND task_id = ? "
-                                   "AND mode = ?", (run_id, row["id"], mode))
+                                   "AND mode = ?", (run_id, task.id, mode))
     if existing:
         return {"success": existing[0]["success"], "error": existing[0]["error"]}
-    task = task_from_row(row)
+    model = project.config.models.for_role("agent")
     policy = LLMPolicy(project.llm(run_id), env_description=project.config.env.description)
-    item = WorkItem(key=f"{run}/{mode}/{row['id']}", policy="llm", task_id=row["id"],
-                    instruction=row["instruction"], spec=row["spec_json"] or "{}")
-    hook = None if mode == "baseline" else retriever
-    result = run_episode(project, env, policy, item, run_id, max_steps=max_steps, examples=hook,
-                         model=project.config.models.for_role("agent"))
-    crashed = result.status == "failed"
-    if result.final is None or crashed:
-        check = {"success": 0, "detail": "", "error": result.error or "episode failed"}
+    recorder = StoreRecorder(project, f"{run}/{mode}/{task.id}", run_id=run_id, policy="llm", model=model,
+                             max_steps=max_steps)
+    agent = Agent(policy, env, recorder, max_steps=max_steps, examples=None if mode == "baseline" else retriever)
+    episode = agent.run(task)
+    if episode.final is None or episode.status == "failed":
+        check = {"success": 0, "detail": "", "error": episode.error or "episode failed"}
     else:
-        outcome = check_task(task, env, result.final)
+        outcome = check_task(task, env, episode.final)
         check = {"success": int(outcome.success), "detail": outcome.detail, "error": outcome.error}
-    project.store.add_evaluation(run_id=run_id, task_id=row["id"], mode=mode, n_steps=result.steps,
-                                 trajectory_id=result.trajectory_id, model=project.config.models.for_role("agent"),
-                                 **check)
-    return {**check, "crashed": crashed}
+    project.store.add_evaluation(run_id=run_id, task_id=task.id, mode=mode, n_steps=episode.steps,
+                                 trajectory_id=episode.trajectory_id, model=model, **check)
+    return {**check, "crashed": episode.crashed}
 
 
 def results(project: Project, run: str | None = None) -> list[dict[str, Any]]:

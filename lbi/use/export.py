@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from lbi.store import queries
 from lbi.project import Project
+from lbi.prompts import clip
 from lbi.secrets import redact
 
-OBS_CHARS = 4000
 Per = Literal["example", "step"]
 Fmt = Literal["jsonl", "parquet"]
 
@@ -39,7 +39,7 @@ def _system(project: Project) -> str:
 
 
 def _obs(step: dict[str, Any]) -> str:
-    text = (step.get("observation") or "")[:OBS_CHARS]
+    text = clip(step.get("observation") or "")
     return f"URL: {step['url']}\n{text}" if step.get("url") else text
 
 

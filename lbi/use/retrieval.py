@@ -17,21 +17,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from lbi.agent.policies import History, observation_text
+from lbi.agent import History
 from lbi.models.embed import embed
-from lbi.envs.base import Env, Observation
+from lbi.envs.base import Observation
+from lbi.envs.tasks import Task
 from lbi.errors import OutputParseError
 from lbi.use.index import Index
 from lbi.project import Project
+from lbi.prompts import SearchQuery, observation_text, query_messages
 
 MODES = ("baseline", "docs-rag", "examples-rag", "agentic")
 CHARS_PER_TOKEN = 4
-
-
-class SearchQuery(BaseModel):
-    query: str = Field(description="A short search query for examples of how to do the next step.")
 
 
 @dataclass
@@ -83,7 +79,7 @@ def fit_budget(hits: list[Hit], budget_tokens: int) -> tuple[list[Hit], str]:
 
 
 class Retriever:
-    """Callable as the `examples` hook of a rollout: (env, instruction, obs, history) -> prompt text."""
+    """Callable as the agent loop's `examples` hook: (task, obs, history) -> prompt text."""
 
     def __init__(self, project: Project, mode: str, *, index: Index | None = None, llm: Any = None,
                  run_id: int | None = None) -> None:
@@ -96,8 +92,8 @@ class Retriever:
         self.llm = llm or project.llm(run_id)
         self.last: RetrievalResult | None = None
 
-    def __call__(self, env: Env | None, instruction: str, obs: Observation, history: History) -> str:
-        self.last = self.retrieve(instruction, obs, history)
+    def __call__(self, task: Task, obs: Observation, history: History) -> str:
+        self.last = self.retrieve(task.instruction, obs, history)
         return self.last.rendered
 
     # -- the parts ---------------------------------------------------------------------
@@ -155,10 +151,7 @@ class Retriever:
                     1 - h["distance"], h["metadata"]) for h in self.index.search("chunks", text, self.cfg.k)]
 
     def write_query(self, instruction: str, obs: Observation | None, history: History) -> str:
-        messages = [{"role": "user", "content": (
-            f"Task: {instruction}\nPrevious actions:\n{history.render()}\n\n"
-            f"Current observation:\n{observation_text(obs, 1500) if obs else '(start)'}\n\n"
-            "Write a short search query to find examples of how to do the next step of this task.")}]
+        messages = query_messages(instruction, history.render(), observation_text(obs) if obs else None)
         try:
             reply = self.llm.complete(messages, role="agent", purpose="retrieval-query", schema=SearchQuery)
         except OutputParseError as exc:
@@ -193,15 +186,15 @@ def describe(result: RetrievalResult) -> dict[str, Any]:
 
 def compare(project: Project, instruction: str, modes: list[str], task_id: str | None = None) -> dict[str, Any]:
     """Every mode's retrieval for one instruction at the start state of the environment (or of a task)."""
-    from lbi.synth.rollout import build_env, task_from_row
+    from lbi.store.tasks import task, task_from_row
+    from lbi.synth.rollout import build_env
 
-    rows = project.store.query("SELECT id, instruction, env, spec_json FROM tasks WHERE id = ?", (task_id,)) \
-        if task_id else []
-    row = dict(rows[0]) if rows else {"id": "query", "instruction": instruction, "env": project.config.env.name}
+    start = (task(project.store, task_id) if task_id else None) or task_from_row(
+        {"id": "query", "instruction": instruction, "env": project.config.env.name})
     index = Index(project)
     index.sync()
     with build_env(project) as env:
-        obs = env.reset(task_from_row(row))
+        obs = env.reset(start)
         results = {mode: describe(Retriever(project, mode, index=index).retrieve(instruction, obs, History()))
                    for mode in modes}
     return {"instruction": instruction, "task": task_id,

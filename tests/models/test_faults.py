@@ -21,7 +21,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from lbi.models import fake_llm
-from lbi.agent.policies import AgentReply, FillText
+from lbi.prompts import AgentReply, FillText
 from lbi.use.export import export
 from lbi.models.llm import parse_json_reply
 from lbi.project import Project

@@ -32,7 +32,7 @@ def test_llm_policy_on_tasks_with_bad_model_replies(sql_project: Project) -> Non
     sql_project.store.add_tasks([{"id": "t1", "instruction": "How many items are there?", "env": "sql"},
                                  {"id": "h1", "instruction": "held out", "env": "sql", "split": "heldout"}])
     items = plan(sql_project, "llm", policy="llm")
-    assert [i.task_id for i in items] == ["t1"]  # held-out tasks are never rolled out for synthesis
+    assert [i.task["id"] for i in items] == ["t1"]  # held-out tasks are never rolled out for synthesis
     report = rollout(sql_project, "llm", policy="llm", concurrency=1)
     assert report.done == 1
     steps = sql_project.store.query("SELECT action, error, reasoning FROM steps")

@@ -8,7 +8,7 @@ import pytest
 from lbi.models import fake_llm
 
 from lbi.store import queries
-from lbi.agent.policies import History
+from lbi.agent import History
 from lbi.use.evaluate import evaluate, leakage, results, wilson
 from lbi.use.export import export
 from lbi.use.index import Index
@@ -17,7 +17,8 @@ from lbi.docs.ingest import add_source
 from lbi.use.retrieval import Hit, Retriever, fit_budget
 from lbi.synth.backward import construct
 from lbi.synth.judge import judge_examples
-from lbi.synth.rollout import build_env, rollout, task_from_row
+from lbi.store.tasks import task_from_row
+from lbi.synth.rollout import build_env, rollout
 from tests.conftest import ROOT
 
 HELDOUT = [

@@ -1,0 +1,48 @@
+"""The recorder that writes an episode to the project's store: one trajectory row (keyed, so a run resumes),
+one row per step with its screenshot, the model replies that could not be used, and the end state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lbi.agent.loop import Decision, Episode, Recorder
+from lbi.envs.base import Observation
+from lbi.project import Project
+
+if TYPE_CHECKING:
+    from lbi.envs.tasks import Task
+
+
+class StoreRecorder(Recorder):
+    """Records under `key` (`<run>/<task id>`, `<run>/explore-<k>`, `<run>/<mode>/<task id>`); a key whose
+    trajectory is finished is skipped, one left `running` by a killed process starts again."""
+
+    def __init__(self, project: Project, key: str, *, run_id: int | None, policy: str, model: str | None,
+                 max_steps: int) -> None:
+        self.project, self.key, self.run_id = project, key, run_id
+        self.fields: dict[str, Any] = {"policy": policy, "model": model, "env": project.config.env.name,
+                                       "config_json": {"max_steps": max_steps}}
+
+    def begin(self, task: Task) -> str | None:
+        synthetic_explore = self.fields["policy"] == "explore"
+        self.trajectory_id, state = self.project.store.begin_trajectory(
+            self.key, run_id=self.run_id, task_id=None if synthetic_explore else task.id,
+            instruction=None if synthetic_explore else task.instruction, **self.fields)
+        return f"traj-{self.trajectory_id}" if state == "running" else None
+
+    def step(self, index: int, obs: Observation, decision: Decision, after: Observation, seconds: float) -> None:
+        store, tid = self.project.store, self.trajectory_id
+        shot = after.info.get("action_screenshot") or obs.screenshot  # with the acted-on element boxed
+        store.add_step(tid, index, observation=obs.text, screenshot=self.project.relative(shot),
+                       action=decision.action, reasoning=decision.reasoning, url=obs.url,
+                       state_signature=obs.state_signature, error=decision.error or after.last_action_error,
+                       latency_ms=seconds * 1000)
+        if decision.raw is not None:
+            store.add_failure("act", decision.error or "", item=f"{tid}:{index}", raw=decision.raw, run_id=self.run_id)
+
+    def finish(self, episode: Episode) -> None:
+        obs = episode.final
+        final = None if obs is None else {"observation": obs.text, "url": obs.url,
+                                          "screenshot": self.project.relative(obs.screenshot)}
+        self.project.store.finish_trajectory(self.trajectory_id, status=episode.status, error=episode.error,
+                                             answer=obs.answer if obs else None, final=final)

@@ -6,3 +6,8 @@
   `local_llm` starts, health-checks and stops; `fake`: the deterministic test model;
 - `schema`: the JSON-schema walker, prompt skeleton and reply parsing; `embed`: sentence embeddings.
 """
+
+import os
+
+# before anything here imports litellm: otherwise it fetches its price list from the network at import
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

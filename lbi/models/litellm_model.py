@@ -10,18 +10,15 @@ too long and unknown model strings are not retried; a provider that is unreachab
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+import litellm
+from pydantic import BaseModel
 
-import litellm  # noqa: E402
-from pydantic import BaseModel  # noqa: E402
-
-from lbi.config import Config  # noqa: E402
-from lbi.errors import ContextWindowError, ModelAuthError, ModelError, UnknownModelError  # noqa: E402
-from lbi.models.base import Completion, TransientModelError  # noqa: E402
-from lbi.secrets import redact  # noqa: E402
+from lbi.config import Config
+from lbi.errors import ContextWindowError, ModelAuthError, ModelError, UnknownModelError
+from lbi.models.base import Completion, TransientModelError
+from lbi.secrets import redact
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False

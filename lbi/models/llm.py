@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from lbi.config import Config
-from lbi.errors import (  # noqa: F401 - callers and tests take the model errors from here too
+from lbi.errors import (  # callers and tests take the model errors from here too
     ContextWindowError,
     ModelAuthError,
     ModelError,

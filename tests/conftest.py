@@ -12,8 +12,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from lbi.models import fake_llm  # noqa: E402
 from lbi.config import Config  # noqa: E402
+from lbi.models.fake import FakeModel  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,9 +23,9 @@ LOCAL_TEST_PORT = int(os.environ.get("LBI_TEST_MODEL_PORT", "8797"))  # one per 
 
 @pytest.fixture(autouse=True)
 def _clean_fake_model() -> Iterator[None]:
-    fake_llm.clear()
+    FakeModel.clear()
     yield
-    fake_llm.clear()
+    FakeModel.clear()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from lbi.models import fake_llm
+from lbi.models.fake import FakeModel
 
 from lbi import jobs
 from lbi.config import JudgeSpec, save_config
@@ -67,8 +67,8 @@ def test_no_key_is_written_anywhere(project: Project, tmp_path: Path, monkeypatc
     (docs / "setup.md").write_text(f"# Setup\n\nRun `export OPENAI_API_KEY={OPENAI_KEY}` and set the service "
                                    f"token to {OTHER_SECRET}.\n\n{filler}\n\n# Items\n\n{filler}\n")
     for purpose in ("generate_tasks", "act", "explore-fill", "backward-per-span", "backward-batched"):
-        fake_llm.register_responder(purpose, _echo)
-    fake_llm.enqueue("not json, but it mentions " + OPENAI_KEY, "again " + OPENAI_KEY, OTHER_SECRET)
+        FakeModel.register_responder(purpose, _echo)
+    FakeModel.enqueue("not json, but it mentions " + OPENAI_KEY, "again " + OPENAI_KEY, OTHER_SECRET)
 
     with StubProvider() as stub:
         verdict = json.dumps({"reason": f"fine; your key is {OPENAI_KEY}", "verdict": True})

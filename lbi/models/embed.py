@@ -6,14 +6,14 @@ Vectors are L2-normalised, so a dot product is the cosine similarity.
 
 from __future__ import annotations
 
-from lbi.errors import UserError
-
 import os
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+
+from lbi.errors import UserError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

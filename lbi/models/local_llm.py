@@ -8,8 +8,6 @@ it like any other provider: model `openai/<ALIAS>`, `api_base=http://127.0.0.1:<
 
 from __future__ import annotations
 
-from lbi.errors import UserError
-
 import importlib.util
 import json
 import os
@@ -24,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lbi.config import LocalModelConfig
+from lbi.errors import UserError
 
 ALIAS = "smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -20,19 +20,17 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from lbi.models import fake_llm
-from lbi.prompts import AgentReply, FillText
-from lbi.use.export import export
-from lbi.models.llm import parse_json_reply
-from lbi.project import Project
 from lbi.docs.ingest import add_source
-from lbi.use.retrieval import SearchQuery
+from lbi.models.fake import FakeModel
+from lbi.models.schema import parse_json_reply
+from lbi.project import Project
+from lbi.prompts import AgentReply, FillText, SearchQuery, SpanInstruction, TaskProposals, Verdict, batch_schema
 from lbi.store.db import valid_utf8
 from lbi.synth.backward import construct
 from lbi.synth.generate import generate_tasks
 from lbi.synth.judge import judge_examples
-from lbi.prompts import SpanInstruction, TaskProposals, Verdict, batch_schema
 from lbi.synth.rollout import rollout
+from lbi.use.export import export
 from tests.conftest import ROOT
 
 N_BAD = 1000
@@ -168,7 +166,7 @@ def test_a_thousand_malformed_replies_are_handled_recorded_and_the_run_completes
     assert set(fuzzer.categories) == {"empty", "truncated", "wrong-schema", "not-json", "huge", "deep",
                                       "control", "non-utf8"}
     for purpose in PURPOSES:
-        fake_llm.register_responder(purpose, fuzzer)
+        FakeModel.register_responder(purpose, fuzzer)
     project = sql_project
     store = project.store
 

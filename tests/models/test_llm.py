@@ -1,12 +1,17 @@
 import json
 from pathlib import Path
+from typing import Literal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from lbi.models import fake_llm
 from lbi.config import Config
-from lbi.models.llm import LLM, ModelAuthError, OutputParseError, UnknownModelError
+from lbi.models.fake import FakeModel
+from lbi.models.litellm_model import LitellmModel
+from lbi.models.llm import LLM, ModelAuthError, ModelError, OutputParseError, UnknownModelError
+from lbi.models.local import LocalModel, chat_prompt
+from lbi.models.registry import get_model, model_class
+from lbi.models.schema import skeleton, walk
 from lbi.project import Project
 from tests.openai_stub import StubProvider, chat_reply
 
@@ -33,11 +38,11 @@ def test_schema_output_is_validated_into_the_model(project: Project) -> None:
 
 
 def test_parse_retry_recovers_and_is_bounded(project: Project) -> None:
-    fake_llm.enqueue("not json at all", '```json\n{"goal": "g", "steps": ["a"], "confidence": 2}\n```')
+    FakeModel.enqueue("not json at all", '```json\n{"goal": "g", "steps": ["a"], "confidence": 2}\n```')
     result = project.llm().complete([{"role": "user", "content": "x"}], role="backward", schema=Plan)
     assert result.parsed == Plan(goal="g", steps=["a"], confidence=2)
     assert result.attempts == 2
-    fake_llm.enqueue("{", '{"goal": 1}', "[]")
+    FakeModel.enqueue("{", '{"goal": 1}', "[]")
     with pytest.raises(OutputParseError) as info:
         project.llm().complete([{"role": "user", "content": "y"}], role="backward", schema=Plan)
     assert info.value.raw == "[]"
@@ -105,12 +110,85 @@ def test_auth_errors_are_not_retried_and_keys_do_not_leak(project: Project, tmp_
 
 
 def test_unknown_model_string_is_named(project: Project) -> None:
-    with pytest.raises(UnknownModelError, match="no-such-provider/model-x"):
+    with pytest.raises(UnknownModelError, match="no-such-provider/model-x") as info:
         project.llm().ask("hi", model="no-such-provider/model-x")
+    assert "use a litellm model string such as 'openai/gpt-4o-mini'" in str(info.value)
+    assert "'local/smollm2' in [models] of lbi.toml" in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "cls"), [
+    ("fake", FakeModel), ("fake/judge-a", FakeModel), ("local/smollm2", LocalModel),
+    ("openai/gpt-4o-mini", LitellmModel), ("ollama/llama3.1", LitellmModel), ("gpt-4o-mini", LitellmModel),
+    ("fakeish/x", LitellmModel), ("no-such-provider/model-x", LitellmModel),
+])
+def test_the_registry_resolves_a_model_string_by_its_provider_prefix(name: str, cls: type) -> None:
+    assert model_class(name) is cls
+    model = get_model(name, Config())
+    assert type(model) is cls and model.name == name
+
+
+def test_each_kind_of_model_asks_for_json_and_knows_its_context_window() -> None:
+    config = Config()
+    config.local_model.n_ctx = 1234
+    local, remote, fake = (get_model(name, config) for name in ("local/smollm2", "openai/gpt-4o-mini", "fake"))
+    assert local.response_format(Plan) == {"type": "json_object", "schema": Plan.model_json_schema()}
+    assert remote.response_format(Plan)["json_schema"]["schema"] == Plan.model_json_schema()
+    assert (local.context_window(), fake.context_window()) == (1234, None)
+    assert remote.context_window() and remote.context_window() > 100_000  # from litellm's model list
+    llm = LLM(config)
+    assert llm.context_window("agent", model="local/smollm2") == 1234  # no server needed to know it
+    config.llm.context_window = 4096
+    assert llm.context_window("agent", model="fake") == 4096  # the configured window wins
+
+
+def test_the_local_model_counts_over_its_chat_template() -> None:
+    text = chat_prompt([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+    assert text == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                    "<|im_start|>assistant\n")
+
+
+def test_count_tokens_includes_the_schema_hint(project: Project) -> None:
+    llm = project.llm()
+    messages = [{"role": "user", "content": "plan a trip"}]
+    assert llm.count_tokens(messages, role="agent", schema=Plan) > llm.count_tokens(messages, role="agent") > 0
+
+
+def test_a_scripted_transient_error_is_retried_and_a_lasting_one_fails(project: Project) -> None:
+    project.config.llm.max_retries = 1
+    FakeModel.enqueue("litellm.RateLimitError", "recovered")
+    assert project.llm().ask("hi").text == "recovered"
+    FakeModel.enqueue("litellm.InternalServerError", "litellm.InternalServerError", "never asked")
+    with pytest.raises(ModelError, match="fake: InternalServerError"):
+        project.llm().ask("hi again")
+    assert FakeModel.reply([{"role": "user", "content": "x"}]) == "never asked"
+    assert [r["ok"] for r in _calls(project)] == [1, 0]  # one call logged per request, not per attempt
+
+
+def test_one_schema_walker_gives_the_prompt_skeleton_and_the_fake_replies() -> None:
+    class Step(BaseModel):
+        action: str
+        kind: Literal["click", "fill"]
+
+    class Trace(BaseModel):
+        steps: list[Step] = Field(min_length=2)
+        note: str | None = None
+        done: bool
+        answer: str = Field(examples=["42"])
+
+    schema = Trace.model_json_schema()
+    seen: list[tuple] = []
+    walk(schema, lambda node, path: seen.append(path))
+    assert seen == [("steps", 0, "action"), ("steps", 0, "kind"), ("note",), ("done",), ("answer",)]
+    assert skeleton(schema) == {"steps": [{"action": "...", "kind": "..."}], "note": "...", "done": True,
+                                "answer": "42"}
+    reply = Trace.model_validate_json(FakeModel.reply([{"role": "user", "content": "go"}], schema))
+    assert len(reply.steps) == 2 and reply.steps[0] != reply.steps[1]  # each element from its own hash
+    assert reply.steps[0].action.startswith("action: ") and reply.note.startswith("note: ")
+    assert reply == Trace.model_validate_json(FakeModel.reply([{"role": "user", "content": "go"}], schema))
 
 
 def test_fake_model_queue_and_responders() -> None:
-    fake_llm.register_responder("judge", lambda messages, schema: json.dumps({"verdict": True}))
-    assert fake_llm.reply([{"role": "user", "content": "a"}], None, "judge") == '{"verdict": true}'
-    fake_llm.enqueue("queued")
-    assert fake_llm.reply([{"role": "user", "content": "a"}], None, "judge") == "queued"
+    FakeModel.register_responder("judge", lambda messages, schema: json.dumps({"verdict": True}))
+    assert FakeModel.reply([{"role": "user", "content": "a"}], None, "judge") == '{"verdict": true}'
+    FakeModel.enqueue("queued")
+    assert FakeModel.reply([{"role": "user", "content": "a"}], None, "judge") == "queued"

@@ -3,8 +3,8 @@
 import pytest
 from pydantic import BaseModel
 
-from lbi.models import local_llm
 from lbi.config import LocalModelConfig
+from lbi.models import local_llm
 from lbi.models.llm import LLM, ModelError
 
 pytestmark = pytest.mark.local_model

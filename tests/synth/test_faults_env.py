@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lbi.models import fake_llm
+from lbi.models.fake import FakeModel
 from lbi.project import Project
 from lbi.synth.rollout import rollout
 
@@ -84,7 +84,7 @@ def test_browser_and_trac_killed_mid_episode_fail_that_episode_only(project: Pro
              "t3": "Open the roadmap and the reports"}
     project.store.add_tasks([{"id": k, "instruction": v, "env": "trac"} for k, v in tasks.items()])
     killer = Killer({tasks["t1"]: "browser", tasks["t2"]: "tracd"}, ignore=set(_descendants(os.getpid())))
-    fake_llm.register_responder("act", killer)
+    FakeModel.register_responder("act", killer)
 
     report = rollout(project, "crashes", policy="llm", concurrency=1, max_steps=4)
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lbi.models import fake_llm
+from lbi.models.fake import FakeModel
 
 from lbi.store import queries
 from lbi.project import Project
@@ -45,7 +45,7 @@ def test_docs_become_chunks_then_tasks(project: Project) -> None:
 
 def test_near_duplicate_instructions_are_removed(project: Project) -> None:
     add_source(project, FIXTURES / "notes.txt")
-    fake_llm.enqueue(json.dumps({"instructions": [
+    FakeModel.enqueue(json.dumps({"instructions": [
         "Create a new ticket in component1 with priority major",
         "Create a ticket in component1 with major priority",
         "Show the roadmap of milestone2",
@@ -59,7 +59,7 @@ def test_near_duplicate_instructions_are_removed(project: Project) -> None:
 def test_malformed_generation_is_recorded_and_the_run_goes_on(project: Project) -> None:
     add_source(project, FIXTURES / "notes.txt")
     add_source(project, FIXTURES / "guide.md")
-    fake_llm.enqueue("garbage", "more garbage", "still garbage")  # the first chunk fails 3 times
+    FakeModel.enqueue("garbage", "more garbage", "still garbage")  # the first chunk fails 3 times
     gen = generate_tasks(project)
     assert gen.failed == 1 and gen.added > 0
     failure = project.store.query("SELECT stage, raw FROM failures")[0]
@@ -88,7 +88,7 @@ def test_per_span_makes_one_call_per_span_and_batched_one_per_batch(project: Pro
 
 def test_backward_resumes_without_duplicates(project: Project) -> None:
     tid = _trajectory(project, "r", 4, errors={3})
-    fake_llm.enqueue("broken", "broken", "broken")  # first span fails for good
+    FakeModel.enqueue("broken", "broken", "broken")  # first span fails for good
     first = construct(project, [tid], mode="per-span")
     assert first.failed == 1 and first.examples == first.spans - 1 == 8
     second = construct(project, [tid], mode="per-span")
@@ -100,9 +100,9 @@ def test_backward_resumes_without_duplicates(project: Project) -> None:
 def test_batched_reply_with_empty_or_missing_spans_is_recorded(project: Project) -> None:
     tid = _trajectory(project, "b", 3)
     project.config.synth.batch_spans = 3  # spans (0,0) (0,1) (0,2) | (1,1) (1,2) (2,2)
-    fake_llm.enqueue(json.dumps({"task_0_0": "open page zero", "task_0_1": "", "task_0_2": " "}))
+    FakeModel.enqueue(json.dumps({"task_0_0": "open page zero", "task_0_1": "", "task_0_2": " "}))
     partial = json.dumps({"task_1_1": "only one of three"})  # the other two missing: the schema requires them
-    fake_llm.enqueue(partial, partial, partial, partial)
+    FakeModel.enqueue(partial, partial, partial, partial)
     report = construct(project, [tid], mode="batched")
     first = project.store.query("SELECT error FROM failures WHERE item = ?", (f"{tid}:0-0..0-2",))[0]
     assert "['0..1', '0..2']" in first["error"]  # two spans of the first call came back empty
@@ -125,9 +125,9 @@ def test_committee_policies_and_overrides(project: Project) -> None:
     def judge(messages, schema):
         return json.dumps({"reason": "because", "verdict": next(votes)})
 
-    fake_llm.register_responder("judge-accomplishment", judge)
-    fake_llm.register_responder("judge-instruction", judge)
-    fake_llm.register_responder("judge-efficiency", judge)
+    FakeModel.register_responder("judge-accomplishment", judge)
+    FakeModel.register_responder("judge-instruction", judge)
+    FakeModel.register_responder("judge-efficiency", judge)
     report = judge_examples(project)
     assert report.examples == 6 and report.verdicts == 18
     kept = {p: queries.kept_count(project.store, p, 3) for p in queries.POLICIES}
@@ -148,7 +148,7 @@ def test_placeholder_instructions_are_rejected_and_recorded(project: Project) ->
     assert not plausible("Step 12: Step 13: Step 14: Step") and not plausible("steps 0..3 span 2")
     assert plausible("Open step 3 of the install guide")
     tid = _trajectory(project, "p", 1)
-    fake_llm.enqueue(json.dumps({"instruction": "..."}))
+    FakeModel.enqueue(json.dumps({"instruction": "..."}))
     report = construct(project, [tid], mode="per-span")
     assert (report.examples, report.failed) == (0, 1)
     assert project.store.query("SELECT raw FROM failures")[0][0] == "..."
@@ -211,11 +211,11 @@ def test_a_batch_too_long_for_the_context_window_is_split_until_it_fits(project:
             return "litellm.ContextWindowExceededError"  # litellm raises it, as a real provider's reply would
         return json.dumps({name: f"Open the page named {name}" for name in fields})
 
-    fake_llm.register_responder("backward-batched", small_context)
+    FakeModel.register_responder("backward-batched", small_context)
     report = construct(project, [tid], mode="batched")
     assert report.examples == 10 and report.failed == 0
     assert report.calls == 11  # 10 → 5 + 5, 5 → 2 + 3, 3 → 1 + 2
-    fake_llm.register_responder("backward-per-span", lambda messages, schema: "litellm.ContextWindowExceededError")
+    FakeModel.register_responder("backward-per-span", lambda messages, schema: "litellm.ContextWindowExceededError")
     per = construct(project, [tid], mode="per-span")
     assert per.failed == 10 and per.examples == 0  # recorded, not raised
     errors = project.store.query("SELECT error FROM failures WHERE stage = 'backward'")
@@ -242,7 +242,7 @@ def test_batches_are_packed_to_the_context_window_up_front(project: Project) -> 
         sent.append(fields)
         return json.dumps({name: f"Open the page named {name}" for name in fields})
 
-    fake_llm.register_responder("backward-batched", server)
+    FakeModel.register_responder("backward-batched", server)
     report = construct(project, [tid], mode="batched")
     assert report.examples == 21 and report.failed == 0
     assert report.calls == len(sent) > 1  # no call was refused and split afterwards
@@ -269,7 +269,7 @@ def test_a_cut_off_batched_reply_keeps_its_finished_fields_and_labels_the_rest_a
         text = json.dumps({name: f"Open the page named {name}" for name in fields})
         return text[:len(text) // 2] if len(calls) == 1 else text  # the first reply hits its token limit
 
-    fake_llm.register_responder("backward-batched", cut_off)
+    FakeModel.register_responder("backward-batched", cut_off)
     report = construct(project, [tid], mode="batched")
     assert report.examples == 6 and report.failed == 0
     assert report.calls == 2 and project.store.counts()["llm_calls"] == 2  # no re-ask of the whole reply

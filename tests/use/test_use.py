@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lbi.models import fake_llm
+from lbi.models.fake import FakeModel
 
 from lbi.store import queries
 from lbi.agent import History
@@ -45,7 +45,7 @@ def filled(sql_project: Project) -> Project:
     rollout(project, "walk", policy="explore", episodes=3, concurrency=1)
     construct(project, mode="per-span")
     for name in ("accomplishment", "instruction", "efficiency"):
-        fake_llm.register_responder(f"judge-{name}", _yes)
+        FakeModel.register_responder(f"judge-{name}", _yes)
     judge_examples(project)
     return project
 
@@ -94,7 +94,7 @@ def test_budget_is_respected_and_duplicates_dropped() -> None:
 
 
 def test_evaluation_per_mode_with_checks_and_no_leakage(filled: Project) -> None:
-    fake_llm.register_responder("act", lambda m, s: json.dumps({"reasoning": "count", "action": 'stop("2")'}))
+    FakeModel.register_responder("act", lambda m, s: json.dumps({"reasoning": "count", "action": 'stop("2")'}))
     before = filled.store.counts()["examples"]
     report = evaluate(filled, ["baseline", "agentic"], run="ev")
     for mode in ("baseline", "agentic"):

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 CONFIG_NAME = "lbi.toml"
 LOCAL_MODEL = "local/smollm2"
 """The model string of the embedded default model (served by `lbi.local_llm`)."""
+ROLES = ("task_generator", "agent", "backward")
+"""The roles with a model of their own in `[models]` (judges name theirs in `[[models.judges]]`)."""
 
 
 class ConfigError(UserError):
@@ -64,7 +66,7 @@ class ModelsConfig(_Section):
 
     def for_role(self, role: str) -> str:
         """The model string for a role (`task_generator`, `agent`, `backward`), falling back to `default`."""
-        value = getattr(self, role, "") if role in {"task_generator", "agent", "backward"} else ""
+        value = getattr(self, role, "") if role in ROLES else ""
         return value or self.default
 
 

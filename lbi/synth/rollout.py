@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from lbi.agent.policies import Decision, ExplorePolicy, History, LLMPolicy
-from lbi.envs import EnvCrashed, EnvError, make_env
+from lbi.envs import EnvCrashed, EnvError, list_envs, make_env
 from lbi.envs.base import Env, Observation
-from lbi.errors import ModelAuthError, ModelError, UnknownModelError
+from lbi.errors import ModelAuthError, ModelError, UnknownModelError, check_choice
 from lbi.procs import die_with_parent
 from lbi.project import Project, open_project
 from lbi.envs.tasks import CheckSpec, Task
@@ -29,6 +29,7 @@ from lbi.envs.tasks import CheckSpec, Task
 Progress = Callable[[int, int], None]
 Examples = Callable[[Env, str, Observation, History], str]
 FATAL = (ModelAuthError, UnknownModelError)
+POLICIES = ("llm", "explore")
 
 
 @dataclass
@@ -194,7 +195,8 @@ def rollout(project: Project, run_name: str, *, policy: str | None = None, task_
             max_steps: int | None = None, progress: Progress | None = None) -> RolloutReport:
     """Run (or resume) the rollouts of `run_name`; returns counts for this run."""
     cfg = project.config.synth
-    policy = policy or cfg.policy
+    policy = check_choice("rollout policy", policy or cfg.policy, POLICIES)
+    check_choice("environment ([env] name in lbi.toml)", project.config.env.name, list_envs())
     max_steps = max_steps or cfg.max_steps
     workers = max(1, concurrency or cfg.concurrency)
     items = plan(project, run_name, policy=policy, task_ids=task_ids, episodes=episodes, limit=limit)

@@ -16,6 +16,7 @@ from typing import Any
 
 from lbi.agent.policies import LLMPolicy
 from lbi.envs.base import Env
+from lbi.errors import NotFoundError, check_choice
 from lbi.use.index import Index
 from lbi.project import Project
 from lbi.use.retrieval import MODES, Retriever, describe
@@ -73,13 +74,15 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
              limit: int | None = None, max_steps: int | None = None, progress: Progress | None = None,
              keep_retrievals: int = 2) -> EvalReport:
     """Run every held-out task in every mode (resumable: finished (task, mode) pairs are kept)."""
-    bad = [m for m in modes if m not in MODES]
-    if bad:
-        raise ValueError(f"unknown modes {bad}; choose from {', '.join(MODES)}")
+    for mode in modes:
+        check_choice("evaluation mode", mode, MODES)
     rows = heldout_rows(project, task_ids, limit)
     if not rows:
-        raise ValueError(f"no held-out tasks for env {project.config.env.name!r}: import some with "
-                         "`lbi tasks import FILE`")
+        env = project.config.env.name
+        if task_ids is not None:
+            raise NotFoundError(f"none of {', '.join(task_ids) or 'the given ids'} is a held-out task of env {env!r}: "
+                                "see `lbi tasks list --split heldout`")
+        raise NotFoundError(f"no held-out tasks for env {env!r}: import some with `lbi tasks import FILE`")
     steps = max_steps or project.config.synth.max_steps
     run_id = project.store.start_run(run, "eval", {"modes": list(modes), "max_steps": steps,
                                                    "model": project.config.models.for_role("agent")})

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from lbi.agent.policies import History, observation_text
 from lbi.models.embed import embed
 from lbi.envs.base import Env, Observation
-from lbi.errors import OutputParseError
+from lbi.errors import NotFoundError, OutputParseError, check_choice
 from lbi.use.index import Index
 from lbi.project import Project
 
@@ -87,8 +87,7 @@ class Retriever:
 
     def __init__(self, project: Project, mode: str, *, index: Index | None = None, llm: Any = None,
                  run_id: int | None = None) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown retrieval mode {mode!r}; choose from {', '.join(MODES)}")
+        check_choice("retrieval mode", mode, MODES)
         self.project = project
         self.mode = mode
         self.cfg = project.config.retrieval
@@ -195,8 +194,12 @@ def compare(project: Project, instruction: str, modes: list[str], task_id: str |
     """Every mode's retrieval for one instruction at the start state of the environment (or of a task)."""
     from lbi.synth.rollout import build_env, task_from_row
 
+    for mode in modes:
+        check_choice("retrieval mode", mode, MODES)
     rows = project.store.query("SELECT id, instruction, env, spec_json FROM tasks WHERE id = ?", (task_id,)) \
         if task_id else []
+    if task_id and not rows:
+        raise NotFoundError(f"no task {task_id!r} in this project: see `lbi tasks list`")
     row = dict(rows[0]) if rows else {"id": "query", "instruction": instruction, "env": project.config.env.name}
     index = Index(project)
     index.sync()

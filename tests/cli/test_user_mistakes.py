@@ -70,6 +70,12 @@ def _garbage_store(project: Path, tmp: Path) -> None:
     (project / "lbi.db").write_bytes(b"this is not a database, it was overwritten by mistake\n" * 40)
 
 
+def _store_folder(project: Path, tmp: Path) -> None:
+    for name in ("lbi.db", "lbi.db-wal", "lbi.db-shm"):
+        (project / name).unlink(missing_ok=True)
+    (project / "lbi.db").mkdir()
+
+
 def _newer_store(project: Path, tmp: Path) -> None:
     with closing(sqlite3.connect(project / "lbi.db")) as conn:
         conn.execute("PRAGMA user_version = 999")
@@ -126,6 +132,7 @@ MISTAKES = [
             _options_typo, marks=(ENVS_HELPER,)),
     # the store
     Mistake("store is not a database", ("status", "-p", "{p}"), "cannot open the store", _garbage_store),
+    Mistake("store is a folder", ("status", "-p", "{p}"), "cannot open the store", _store_folder),
     Mistake("store from a newer lbi", ("status", "-p", "{p}"), "newer than this lbi", _newer_store),
     # models
     Mistake("unknown model string", ("llm", "ask", "hi", "-p", "{p}"), "unknown model string 'nonsense-provider/x'",
@@ -200,10 +207,12 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "proj"
 
 
-def snapshot(db: Path) -> dict[str, list[Any]] | bytes | None:
-    """Every table of the store, row for row (or the file's bytes when it is not a database)."""
+def snapshot(db: Path) -> dict[str, list[Any]] | bytes | list[str] | None:
+    """Every table of the store, row for row (the file's bytes when it is not a database; a folder's listing)."""
     if not db.exists():
         return None
+    if db.is_dir():
+        return sorted(p.name for p in db.iterdir())
     try:
         with closing(sqlite3.connect(db)) as conn:
             tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]

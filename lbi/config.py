@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CONFIG_NAME = "lbi.toml"
 LOCAL_MODEL = "local/smollm2"
-"""The model string of the embedded default model (served by `lbi.local_llm`)."""
+"""The model string of the embedded default model (served by `lbi.models.local_llm`)."""
+ROLES = ("task_generator", "agent", "backward")
+"""The roles with a model of their own in `[models]` (judges name theirs in `[[models.judges]]`)."""
 
 
 class ConfigError(UserError):
@@ -64,7 +66,7 @@ class ModelsConfig(_Section):
 
     def for_role(self, role: str) -> str:
         """The model string for a role (`task_generator`, `agent`, `backward`), falling back to `default`."""
-        value = getattr(self, role, "") if role in {"task_generator", "agent", "backward"} else ""
+        value = getattr(self, role, "") if role in ROLES else ""
         return value or self.default
 
 
@@ -103,7 +105,8 @@ class EnvConfig(_Section):
     name: str = "trac"
     """Environment to act in, by registry name (`trac`, `web`, `sql`, `shell`)."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Environment-specific options passed to its factory (e.g. `start_url`, `allowed_origins`, `db_path`)."""
+    """Environment-specific options passed to its factory (e.g. `db` for `sql`; `start_url`, `allowed_origins`
+    for `web`); docs/envs.md lists each environment's options."""
     description: str = ""
     """One paragraph describing the environment, given to the task generator and the agent."""
     seed_tasks: list[str] = Field(default_factory=list)
@@ -148,11 +151,17 @@ class Config(_Section):
     project: str = "lbi project"
     """Human-readable name of the project."""
     models: ModelsConfig = Field(default_factory=ModelsConfig)
+    """Which model plays each role: task generator, agent, backward constructor, judges, embedder."""
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    """How every model call is made: sampling, limits, retries, the reply cache."""
     local_model: LocalModelConfig = Field(default_factory=LocalModelConfig)
+    """The embedded model server (llama.cpp on 127.0.0.1) behind `local/smollm2`."""
     env: EnvConfig = Field(default_factory=EnvConfig)
+    """The environment the agent acts in, and what the prompts say about it."""
     synth: SynthConfig = Field(default_factory=SynthConfig)
+    """Data synthesis: task generation, rollouts, backward construction, the committee."""
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    """Agentic retrieval (Algorithm 2): how many examples, and how many tokens of them, reach a prompt."""
 
 
 def load_config(project_dir: Path) -> Config:
@@ -200,6 +209,7 @@ def dump_config(config: Config) -> str:
         section = getattr(config, section_name)
         if not isinstance(section, BaseModel):
             continue
+        lines += _comment(Config.model_fields[section_name].description)
         lines.append(f"[{section_name}]")
         tables: list[tuple[str, list[BaseModel]]] = []
         for name, sub in type(section).model_fields.items():

@@ -1,13 +1,39 @@
 """Typed failures. `UserError` is every failure a user can fix (a bad flag, file, config, model, database):
 its message names what to do, and the CLI prints it as one `error:` line with exit code 2. The kinds below
 and those of the other packages (`ConfigError`, `StoreError`, `DocsError`, `EnvError`, `TaskFileError`,
-`LocalModelError`) derive from it."""
+`LocalModelError`) derive from it. Raise them where the fault is found (the library, not the CLI), so the
+pages show the same message."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TypeVar
+
+V = TypeVar("V")
 
 
 class UserError(Exception):
     """A failure the user can fix; the message says how."""
+
+
+class UnknownChoiceError(UserError, ValueError):
+    """A flag or setting names a value outside its choices (a backward mode, a judge policy, an export
+    format...); the message lists the choices."""
+
+
+class NotFoundError(UserError, LookupError):
+    """The project lacks what a command works on (held-out tasks, a task id); the message says how to add it."""
+
+
+class OutputPathError(UserError, OSError):
+    """A file cannot be written where the user asked (a folder, a path through a file, no permission)."""
+
+
+def check_choice(what: str, value: V, choices: Collection[V]) -> V:
+    """`value` if it is one of `choices`, else `UnknownChoiceError` naming `what` and the choices."""
+    if value not in choices:
+        raise UnknownChoiceError(f"unknown {what} {value!r}; choose one of: {', '.join(map(str, choices))}")
+    return value
 
 
 class ModelError(UserError):

@@ -83,6 +83,8 @@ class Project:
 def init_project(directory: Path, config: Config | None = None, *, overwrite: bool = False) -> Project:
     """Create a project directory with a documented `lbi.toml` and an empty store."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory} is a file, not a folder: give a new or existing folder for the project")
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / CONFIG_NAME
     if path.exists() and not overwrite:

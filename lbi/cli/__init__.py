@@ -1,12 +1,14 @@
 """`lbi ...`: the command line, one module per command group; the same functions as the pages.
 
-The boundary: an error the user can fix (`lbi.errors.UserError` and its kinds) prints one `error:` line
-and exits with 2; anything else is a bug and keeps its traceback.
+The boundary: an error the user can fix (`lbi.errors.UserError` and its kinds, or a flag click refuses)
+prints one `error:` line and exits with 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -32,11 +34,30 @@ app.command("export")(use.export_cmd)
 app.add_typer(env.app, name="env")
 
 
-def main() -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `error: <message>` as one line on stderr and exit with `code`."""
+    err.print("[bold red]error:[/] ", end="")
+    err.print(" ".join(message.split()), markup=False, highlight=False)
+    sys.exit(code)
+
+
+def main(args: list[str] | None = None) -> None:
     """Console entry point: a failure the user can fix prints one line naming what to do, exit code 2."""
     try:
-        app()
+        code = app(args=args, standalone_mode=False)
     except UserError as exc:
-        err.print("[bold red]error:[/] ", end="")
-        err.print(str(exc), markup=False, highlight=False)
-        sys.exit(2)
+        fail(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc))  # a KeyError's str() quotes
+    except typer.TyperException as exc:  # click's errors: an unknown flag, a missing argument, a wrong type
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `lbi`, `lbi env`: the help is the answer
+            if exc.format_message().strip():
+                exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        fail(exc.format_message() + hint, exc.exit_code)
+    except typer.Abort:
+        fail("aborted", 1)
+    except BrokenPipeError:  # `lbi tasks list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

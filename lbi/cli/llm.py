@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from lbi.cli.common import ProjectOpt, console, err
-from lbi.config import Config, ConfigError, load_config
+from lbi.config import ROLES, Config, ConfigError, load_config
+from lbi.errors import check_choice
 from lbi.models import local_llm
 from lbi.project import open_project
 
@@ -70,6 +71,7 @@ def llm_ask(prompt: Annotated[str, typer.Argument(help="What to ask.")],
     """Ask a model one question through lbi's model layer; prints the reply and tokens/s."""
     from lbi.models.llm import LLM
 
+    check_choice("role", role, ROLES)
     if (project / "lbi.toml").exists():
         proj = open_project(project)
         if no_cache:

@@ -34,9 +34,10 @@ def backward_cmd(project: ProjectOpt = Path("."),
                  mode: Annotated[str, typer.Option(help="per-span or batched (default: config)")] = "",
                  max_span: Annotated[int, typer.Option(help="Longest span (-1: config, 0: no cap).")] = -1) -> None:
     """Backward-construct examples for every finished trajectory (resumable)."""
-    from lbi.synth.backward import construct
+    from lbi.synth.backward import check_mode, construct
 
     proj = open_project(project)
+    mode = check_mode(mode) if mode else ""
     run_id = proj.store.start_run(f"backward-{mode or proj.config.synth.backward_mode}", "backward")
     with progress_bar("backward construction") as progress:
         report = construct(proj, mode=mode or None, max_span=None if max_span < 0 else max_span, run_id=run_id,
@@ -54,7 +55,7 @@ def filter_cmd(project: ProjectOpt = Path("."),
 
     proj = open_project(project)
     if policy:
-        proj.config.synth.judge_policy = policy
+        proj.config.synth.judge_policy = queries.check_policy(policy)  # type: ignore[assignment]
     run_id = proj.store.start_run("filter", "filter")
     with progress_bar("committee") as progress:
         report = judge_examples(proj, run_id=run_id, progress=progress)

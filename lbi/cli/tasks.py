@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from lbi.cli.common import ProjectOpt, console, progress_bar
+from lbi.errors import check_choice
 from lbi.project import open_project
 from lbi.store import queries
 
@@ -47,6 +48,7 @@ def tasks_import(path: Annotated[Path, typer.Argument(help="A task file or folde
 def tasks_list(project: ProjectOpt = Path("."),
                split: Annotated[str, typer.Option(help="synthetic, heldout or all")] = "all") -> None:
     """List tasks."""
+    check_choice("split", split, ("synthetic", "heldout", "all"))
     proj = open_project(project)
     table = Table("id", "split", "env", "instruction")
     sql = "SELECT id, split, env, instruction FROM tasks" + ("" if split == "all" else " WHERE split = ?")

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from lbi.cli.common import ProjectOpt, console, progress_bar
+from lbi.errors import OutputPathError
 from lbi.project import open_project
 
 
@@ -33,16 +34,20 @@ def retrieve_cmd(instruction: Annotated[str, typer.Argument(help="A task instruc
                  out: Annotated[Path | None, typer.Option(help="Also write the JSON result to this file.")] = None
                  ) -> None:
     """Show what each retrieval mode returns for an instruction at the environment's start state."""
+    from lbi.use.export import output_file
     from lbi.use.retrieval import compare
 
     proj = open_project(project)
+    out = output_file(out) if out else None
     result = compare(proj, instruction, [m.strip() for m in modes.split(",") if m.strip()], task_id=task or None)
     text = json.dumps(result, indent=2)
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(out)
+        except OSError as exc:
+            raise OutputPathError(f"cannot write {out}: {exc.strerror or exc}") from exc
     console.print_json(text)
 
 

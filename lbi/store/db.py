@@ -25,6 +25,8 @@ from lbi.secrets import redact
 
 DB_NAME = "lbi.db"
 BUSY_TIMEOUT_MS = 60_000
+UNOPENABLE = ("SQLITE_NOTADB", "SQLITE_CANTOPEN", "SQLITE_CORRUPT")
+"""SQLite's answers when `lbi.db` is not a database, a folder, or damaged: a StoreError, the file left alone."""
 
 
 class StoreError(UserError):
@@ -69,10 +71,16 @@ class Store:
         """This thread's connection (autocommit; writes use `transaction()`)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            try:
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.DatabaseError as exc:
+                if getattr(exc, "sqlite_errorname", "") not in UNOPENABLE:
+                    raise  # e.g. locked past the busy timeout: not the user's file at fault
+                raise StoreError(f"cannot open the store {self.path}: {exc}; move it aside (lbi then starts an "
+                                 "empty one) or restore it from a backup") from exc
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from lbi.errors import check_choice
 from lbi.observations import chrome_lines
 from lbi.store.db import Store
 
@@ -44,9 +45,13 @@ FROM flagged WHERE :ids IS NULL OR example_id IN (SELECT value FROM json_each(:i
 """
 
 
+def check_policy(policy: str) -> str:
+    """`policy` if it is a judge policy, else `UnknownChoiceError` (callers check before starting a run)."""
+    return check_choice("judge policy", policy, POLICIES)
+
+
 def _params(policy: str, judges: int, ids: Sequence[int] | None) -> dict[str, Any]:
-    if policy not in POLICIES:
-        raise ValueError(f"unknown judge policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    check_policy(policy)
     return {"policy": policy, "judges": judges, "ids": None if ids is None else json.dumps(list(ids))}
 
 

@@ -14,10 +14,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from lbi.store import queries
-from lbi.errors import ContextWindowError, OutputParseError
+from lbi.errors import ContextWindowError, OutputParseError, check_choice
 from lbi.project import Project
 from lbi.prompts import (
     TOKENS_PER_SPAN,
@@ -30,6 +30,7 @@ from lbi.prompts import (
 )
 
 Mode = Literal["per-span", "batched"]
+MODES: tuple[str, ...] = get_args(Mode)
 Progress = Callable[[int, int], None]
 Chooser = Callable[[int, list[tuple[int, int]]], list[tuple[int, int]]]
 
@@ -122,6 +123,11 @@ def _fits(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int
     return prompt + call["max_tokens"] <= ctx.window
 
 
+def check_mode(mode: str) -> Mode:
+    """`mode` if it is a backward mode, else `UnknownChoiceError` (callers check before starting a run)."""
+    return check_choice("backward mode", mode, MODES)  # type: ignore[return-value]
+
+
 def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, mode: Mode | None = None,
               max_span: int | None = None, run_id: int | None = None, progress: Progress | None = None,
               choose: Chooser | None = None) -> BackwardReport:
@@ -129,8 +135,7 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     may pick which of a trajectory's eligible spans to label (default: all), e.g. a sample."""
     mode = mode or project.config.synth.backward_mode
     cap = project.config.synth.max_span if max_span is None else max_span
-    if mode not in ("per-span", "batched"):
-        raise ValueError(f"unknown backward mode {mode!r}: use per-span or batched")
+    check_mode(mode)
     ids = finished_trajectories(project, trajectory_ids)
     report = BackwardReport()
     llm = project.llm(run_id)

@@ -46,6 +46,7 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
                    progress: Progress | None = None, rejudge: bool = False) -> JudgeReport:
     """Ask every judge about every example it has not judged yet (all of them with `rejudge`)."""
     cfg = project.config
+    queries.check_policy(cfg.synth.judge_policy)  # before any verdict is written
     llm = project.llm(run_id)
     examples = _examples(project, example_ids)
     preload(cfg.models.embedder)  # near-duplicate detection needs it at the end; load it while judges think

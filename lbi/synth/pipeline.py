@@ -12,7 +12,7 @@ from typing import Any
 from lbi.store import queries
 from lbi.project import Project
 from lbi.docs.ingest import add_source
-from lbi.synth.backward import construct
+from lbi.synth.backward import check_mode, construct
 from lbi.synth.generate import generate_tasks, pending_chunks
 from lbi.synth.judge import judge_examples
 from lbi.synth.rollout import rollout
@@ -65,6 +65,7 @@ def default_docs(project: Project) -> str | None:
 
 
 def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, name: str = "synth") -> SynthReport:
+    check_mode(sizes.mode)  # before any stage writes: a typo must not cost a generate and a rollout run
     report = SynthReport()
     docs = default_docs(project)
     started = docs and project.store.query("SELECT 1 FROM documents WHERE source LIKE ? LIMIT 1", (f"{docs}%",))

@@ -20,15 +20,16 @@ from typing import Any
 from lbi.agent import Agent
 from lbi.agent.policies import ExplorePolicy, LLMPolicy
 from lbi.agent.recorder import StoreRecorder
-from lbi.envs import make_env
+from lbi.envs import list_envs, make_env
 from lbi.envs.base import Env
 from lbi.envs.tasks import Task
-from lbi.errors import ModelError
+from lbi.errors import ModelError, check_choice
 from lbi.procs import die_with_parent
 from lbi.project import Project, open_project
 from lbi.store import tasks as stored_tasks
 
 Progress = Callable[[int, int], None]
+POLICIES = ("llm", "explore")
 
 
 @dataclass
@@ -121,7 +122,8 @@ def rollout(project: Project, run_name: str, *, policy: str | None = None, task_
             max_steps: int | None = None, progress: Progress | None = None) -> RolloutReport:
     """Run (or resume) the rollouts of `run_name`; returns counts for this run."""
     cfg = project.config.synth
-    policy = policy or cfg.policy
+    policy = check_choice("rollout policy", policy or cfg.policy, POLICIES)
+    check_choice("environment ([env] name in lbi.toml)", project.config.env.name, list_envs())
     max_steps = max_steps or cfg.max_steps
     workers = max(1, concurrency or cfg.concurrency)
     items = plan(project, run_name, policy=policy, task_ids=task_ids, episodes=episodes, limit=limit)

@@ -19,6 +19,7 @@ from lbi.agent.policies import LLMPolicy
 from lbi.agent.recorder import StoreRecorder
 from lbi.envs.base import Env
 from lbi.envs.tasks import Task, check_task
+from lbi.errors import NotFoundError, check_choice
 from lbi.project import Project
 from lbi.store import tasks as stored_tasks
 from lbi.synth.rollout import build_env
@@ -72,13 +73,15 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
              limit: int | None = None, max_steps: int | None = None, progress: Progress | None = None,
              keep_retrievals: int = 2) -> EvalReport:
     """Run every held-out task in every mode (resumable: finished (task, mode) pairs are kept)."""
-    bad = [m for m in modes if m not in MODES]
-    if bad:
-        raise ValueError(f"unknown modes {bad}; choose from {', '.join(MODES)}")
+    for mode in modes:
+        check_choice("evaluation mode", mode, MODES)
     tasks = heldout_tasks(project, task_ids, limit)
     if not tasks:
-        raise ValueError(f"no held-out tasks for env {project.config.env.name!r}: import some with "
-                         "`lbi tasks import FILE`")
+        env = project.config.env.name
+        if task_ids is not None:
+            raise NotFoundError(f"none of {', '.join(task_ids) or 'the given ids'} is a held-out task of env {env!r}: "
+                                "see `lbi tasks list --split heldout`")
+        raise NotFoundError(f"no held-out tasks for env {env!r}: import some with `lbi tasks import FILE`")
     steps = max_steps or project.config.synth.max_steps
     config = {"modes": list(modes), "max_steps": steps, "model": project.config.models.for_role("agent")}
     report = EvalReport(run=run)

@@ -12,9 +12,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from lbi.store import queries
+from lbi.errors import OutputPathError, check_choice
 from lbi.project import Project
 from lbi.prompts import clip
 from lbi.secrets import redact
@@ -72,12 +73,29 @@ def kept_examples(project: Project, policy: str | None = None) -> list[dict[str,
         "WHERE e.id IN (SELECT value FROM json_each(?)) ORDER BY e.id", (json.dumps(ids),))]
 
 
+def output_file(out: Path) -> Path:
+    """`out` with its folder created, or `OutputPathError` saying why a file cannot be written there."""
+    out = Path(out)
+    if out.is_dir():
+        raise OutputPathError(f"cannot write {out}: it is a folder; give a file name (e.g. {out / 'data.jsonl'})")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise OutputPathError(f"cannot write {out}: {blocker} is a file, not a folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {out}: cannot create the folder {out.parent} "
+                              f"({exc.strerror or exc})") from exc
+    return out
+
+
 def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "example",
            policy: str | None = None) -> ExportReport:
     """Write kept examples to `out` (a .jsonl or .parquet file) and a dataset card next to it."""
-    policy = policy or project.config.synth.judge_policy
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_choice("export format", fmt, get_args(Fmt))
+    check_choice("record unit (--per)", per, get_args(Per))
+    policy = queries.check_policy(policy or project.config.synth.judge_policy)
+    out = output_file(out)
     examples = kept_examples(project, policy)
     report = ExportReport(path=out, card=out.with_name(out.stem + ".card.md"), examples=len(examples))
     counts = {"env": Counter(), "mode": Counter(), "rollout policy": Counter(), "override": Counter()}
@@ -100,18 +118,19 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
         counts["override"][overridden.get(ex["id"], "none")] += 1
     report.records = len(records)
     report.counts = counts
-    if fmt == "jsonl":
-        with out.open("w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(redact(json.dumps(record, ensure_ascii=False)) + "\n")
-    elif fmt == "parquet":
-        import pandas as pd
+    try:
+        if fmt == "jsonl":
+            with out.open("w", encoding="utf-8") as fh:
+                for record in records:
+                    fh.write(redact(json.dumps(record, ensure_ascii=False)) + "\n")
+        else:
+            import pandas as pd
 
-        frame = pd.DataFrame([{**r, "messages": r["messages"]} for r in records])
-        frame.to_parquet(out, index=False)
-    else:
-        raise ValueError(f"unknown export format {fmt!r}: use jsonl or parquet")
-    report.card.write_text(_card(project, report, fmt, per, policy), encoding="utf-8")
+            frame = pd.DataFrame([{**r, "messages": r["messages"]} for r in records])
+            frame.to_parquet(out, index=False)
+        report.card.write_text(_card(project, report, fmt, per, policy), encoding="utf-8")
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from exc
     return report
 
 

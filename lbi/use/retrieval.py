@@ -21,7 +21,7 @@ from lbi.agent import History
 from lbi.models.embed import embed
 from lbi.envs.base import Observation
 from lbi.envs.tasks import Task
-from lbi.errors import OutputParseError
+from lbi.errors import NotFoundError, OutputParseError, check_choice
 from lbi.use.index import Index
 from lbi.project import Project
 from lbi.prompts import SearchQuery, observation_text, query_messages
@@ -83,8 +83,7 @@ class Retriever:
 
     def __init__(self, project: Project, mode: str, *, index: Index | None = None, llm: Any = None,
                  run_id: int | None = None) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown retrieval mode {mode!r}; choose from {', '.join(MODES)}")
+        check_choice("retrieval mode", mode, MODES)
         self.project = project
         self.mode = mode
         self.cfg = project.config.retrieval
@@ -189,6 +188,10 @@ def compare(project: Project, instruction: str, modes: list[str], task_id: str |
     from lbi.store.tasks import task, task_from_row
     from lbi.synth.rollout import build_env
 
+    for mode in modes:
+        check_choice("retrieval mode", mode, MODES)
+    if task_id and task(project.store, task_id) is None:
+        raise NotFoundError(f"no task {task_id!r} in this project: see `lbi tasks list`")
     start = (task(project.store, task_id) if task_id else None) or task_from_row(
         {"id": "query", "instruction": instruction, "env": project.config.env.name})
     index = Index(project)

@@ -104,7 +104,9 @@ def test_evaluation_per_mode_with_checks_and_no_leakage(filled: Project) -> None
     assert rows[("h-count", "baseline")]["success"] == 1
     assert rows[("h-names", "agentic")]["success"] == 0
     assert "no-such-check" in rows[("h-broken", "baseline")]["error"]
-    assert report.retrieved["agentic"] and report.retrieved["agentic"][0]["used"] >= 0
+    first = report.retrieved["agentic"][0]  # what the agent saw at its first step in agentic mode
+    assert 0 < first["used"] <= len(first["observation"]) + len(first["model"]), "retrieved examples reach the prompt"
+    assert 0 < first["tokens"] <= filled.config.retrieval.token_budget
     # eval trajectories never become training data
     construct(filled, mode="per-span")
     assert filled.store.counts()["examples"] == before

@@ -67,14 +67,15 @@ def demo_tasks(env: str | None = None) -> list[Task]:
 
 
 def env_options(env: str, demo_dir: Path | None = None) -> dict[str, Any]:
-    """Options the bundled tasks of ``env`` run with: the ``sql`` tasks query the seeded Trac database,
-    the ``trac`` tasks use the Trac demo under ``demo_dir``."""
+    """Options the bundled tasks of ``env`` run with, ready for `[env] options` of lbi.toml: the ``sql`` tasks
+    query the seeded Trac database (built under ``demo_dir`` if missing), the ``trac`` tasks use the Trac demo
+    under ``demo_dir`` (default: ``$LBI_DEMO_DIR`` or ``./demo``)."""
     if env == "sql":
         from lbi.envs.trac import ensure_pristine
 
-        return {"db": ensure_pristine(demo_dir) / "db" / "trac.db"}
-    if env == "trac":
-        return {"demo_dir": demo_dir}
+        return {"db": str(ensure_pristine(demo_dir) / "db" / "trac.db")}
+    if env == "trac" and demo_dir is not None:
+        return {"demo_dir": str(demo_dir)}
     return {}
 
 

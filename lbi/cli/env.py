@@ -104,7 +104,7 @@ def _env_options(name: str, *, demo: bool, demo_dir: Path | None, flags: dict[st
     if demo_dir is not None and "demo_dir" in fields:
         options["demo_dir"] = demo_dir
     options.update({key: value for key, value in flags.items() if value is not None})
-    options.update(spec.parse_strings(pairs or []))
+    options.update(spec.parse_strings(pairs or [], base=options))
     return options
 
 

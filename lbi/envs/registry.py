@@ -109,10 +109,11 @@ class EnvSpec:
             out[name] = f"{kind}, {default}" + (f": {info.description}" if info.description else "")
         return out
 
-    def parse_strings(self, pairs: list[str]) -> dict[str, Any]:
+    def parse_strings(self, pairs: list[str], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``["key=value", ...]`` (from the command line) → validated options as TOML-ready values. Each value
         is typed by the model's field: the text as it is when the field takes it, else read as a TOML value
-        (``5``, ``true``, ``["a", "b"]``); a relative path becomes absolute (relative to the current directory)."""
+        (``5``, ``true``, ``["a", "b"]``); a relative path becomes absolute (relative to the current directory).
+        The pairs are validated together with the ``base`` options they will be added to."""
         raw: dict[str, Any] = {}
         for pair in pairs:
             key, sep, value = pair.partition("=")
@@ -120,7 +121,7 @@ class EnvSpec:
             if not sep or not key:
                 raise EnvOptionsError(f"option {pair!r} is not key=value (e.g. --option db=shop.db)")
             raw[key] = self._typed(key, value)
-        valid = self.validate(raw)
+        valid = self.validate({**(base or {}), **raw})
         out: dict[str, Any] = {}
         for key in raw:
             value = getattr(valid, key)

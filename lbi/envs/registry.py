@@ -1,13 +1,15 @@
 """The environment registry: every environment is one module that declares ``SPEC = EnvSpec(...)``.
 
-Built-ins and plugins go through the same hook, :func:`register_env`:
+Built-ins and plugins are declared the same way, a name and where its spec lives, and loaded the same way:
 
-* a built-in is a module named in :data:`BUILTIN_MODULES` (adding one = a new module + one line there);
+* a built-in is a line of :data:`BUILTIN_MODULES` (``"sql": "lbi.envs.sql"``; adding one = a new module +
+  that line);
 * a plugin is an installed package that names its spec in the entry point group ``lbi.envs``
-  (``toy = "toy_env:SPEC"`` under ``[project.entry-points."lbi.envs"]`` of its ``pyproject.toml``).
+  (``toy = "toy_env:SPEC"`` under ``[project.entry-points."lbi.envs"]`` of its ``pyproject.toml``);
+* :func:`register_env` adds a spec built in code (tests, notebooks).
 
-Modules are imported on first use (``list_envs``, ``make_env``...), not by ``import lbi.envs``, so the
-Playwright import (~50 ms) is paid only by code that asks for environments.
+A module is imported when its env is first asked for (``make_env("sql")`` imports ``lbi.envs.sql`` only),
+so neither ``import lbi.envs`` nor an SQL rollout pays for Playwright; ``list_envs()`` needs no import.
 
 Options are validated by the spec's pydantic model (``extra="forbid"``): a typo in ``[env] options`` of
 ``lbi.toml`` is an :class:`EnvOptionsError` naming the allowed options, never a ``TypeError``.
@@ -30,12 +32,12 @@ from lbi.envs.base import EnvError, UnknownEnv
 if TYPE_CHECKING:
     from lbi.envs.base import Env
 
-BUILTIN_MODULES: tuple[str, ...] = (
-    "lbi.envs.web",
-    "lbi.envs.trac",
-    "lbi.envs.sql",
-    "lbi.envs.shell",
-)
+BUILTIN_MODULES: dict[str, str] = {
+    "web": "lbi.envs.web",
+    "trac": "lbi.envs.trac",
+    "sql": "lbi.envs.sql",
+    "shell": "lbi.envs.shell",
+}
 ENTRY_POINT_GROUP = "lbi.envs"
 
 
@@ -163,52 +165,57 @@ class EnvSpec:
         return f"{self.name} environment: {'; '.join(problems)}. Its options: {', '.join(fields)}."
 
 
-_REGISTRY: dict[str, EnvSpec] = {}
-_loaded = False
+_SPECS: dict[str, EnvSpec] = {}  # loaded
+_DECLARED: dict[str, tuple[str, Callable[[], Any]]] = {}  # name -> (where, load); loaded on first use
+_scanned = False
 
 
 def register_env(spec: EnvSpec, *, replace: bool = False) -> None:
-    """Register an environment spec (built-ins and plugins alike)."""
+    """Register a spec built in code (built-in modules and plugins are declared by name, see the module doc)."""
     if not isinstance(spec, EnvSpec):
         raise TypeError(f"register_env() takes an EnvSpec, not {type(spec).__name__}")
-    if spec.name in _REGISTRY and not replace:
+    if spec.name in list_envs() and not replace:
         raise ValueError(f"an environment named {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
+    _DECLARED.pop(spec.name, None)
+    _SPECS[spec.name] = spec
 
 
 def unregister_env(name: str) -> None:
-    _REGISTRY.pop(name, None)
+    _SPECS.pop(name, None)
+    _DECLARED.pop(name, None)
 
 
 def load_envs(*, refresh: bool = False) -> None:
-    """Import the built-in env modules and the ``lbi.envs`` entry points (once; ``refresh`` scans the
-    entry points again, e.g. after installing a plugin)."""
-    global _loaded
-    if _loaded and not refresh:
+    """Declare the built-ins and the ``lbi.envs`` entry points (once; ``refresh`` scans the entry points
+    again, e.g. after installing a plugin). Nothing is imported until an env is asked for."""
+    global _scanned
+    if _scanned and not refresh:
         return
-    _loaded = True
-    for module in BUILTIN_MODULES:
-        spec = importlib.import_module(module).SPEC
-        if spec.name not in _REGISTRY:
-            register_env(spec)
+    _scanned = True
+    for name, module in BUILTIN_MODULES.items():
+        _declare(name, module, lambda module=module: importlib.import_module(module).SPEC)
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _REGISTRY:
-            continue
-        spec = ep.load()
-        if not isinstance(spec, EnvSpec):
-            raise EnvError(f"the entry point {ep.name} = {ep.value} (group {ENTRY_POINT_GROUP}) must name an "
-                           f"EnvSpec, not {type(spec).__name__}")
-        if spec.name != ep.name:
-            raise EnvError(f"the entry point {ep.name} = {ep.value} names the spec of {spec.name!r}")
-        register_env(spec)
+        _declare(ep.name, f"the entry point {ep.name} = {ep.value} (group {ENTRY_POINT_GROUP})", ep.load)
+
+
+def _declare(name: str, where: str, load: Callable[[], Any]) -> None:
+    if name not in _SPECS and name not in _DECLARED:
+        _DECLARED[name] = (where, load)
 
 
 def env_spec(name: str) -> EnvSpec:
     load_envs()
+    if name in _DECLARED:
+        where, load = _DECLARED[name]
+        spec = load()
+        if not isinstance(spec, EnvSpec) or spec.name != name:
+            raise EnvError(f"{where} must give the EnvSpec of {name!r}, not {spec!r:.80}")
+        _SPECS[name] = spec
+        del _DECLARED[name]
     try:
-        return _REGISTRY[name]
+        return _SPECS[name]
     except KeyError:
         raise UnknownEnv(f"unknown environment {name!r}; registered: {', '.join(list_envs())}") from None
 
@@ -220,7 +227,7 @@ def make_env(name: str, **options: Any) -> Env:
 
 def list_envs() -> list[str]:
     load_envs()
-    return sorted(_REGISTRY)
+    return sorted({*_SPECS, *_DECLARED})
 
 
 def describe_env(name: str) -> str:

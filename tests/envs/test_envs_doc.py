@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 DOC = (ROOT / "docs" / "envs.md").read_text()
 
 
-@pytest.mark.parametrize("module", BUILTIN_MODULES)
+@pytest.mark.parametrize("module", BUILTIN_MODULES.values())
 def test_every_option_of_every_builtin_env_is_documented(module: str) -> None:
     import importlib
 

@@ -107,7 +107,18 @@ def test_a_plugin_env_is_built_listed_configured_and_conforms(toy_plugin: Path) 
 def test_builtins_are_one_module_each() -> None:
     import importlib
 
-    for module in BUILTIN_MODULES:
+    for name, module in BUILTIN_MODULES.items():
         spec = importlib.import_module(module).SPEC
-        assert module.endswith("." + spec.name) and spec.name in list_envs()
+        assert spec.name == name and name in list_envs()
         assert spec.description and spec.options.model_config.get("extra") == "forbid"
+
+
+def test_an_env_module_is_imported_when_that_env_is_asked_for() -> None:
+    import subprocess
+
+    code = ("import sys; from lbi.envs import list_envs, make_env, EnvOptionsError\n"
+            "assert 'trac' in list_envs() and 'lbi.envs.web' not in sys.modules\n"
+            "try: make_env('sql')\n"
+            "except EnvOptionsError: pass\n"
+            "assert 'lbi.envs.sql' in sys.modules and 'playwright' not in sys.modules, sorted(sys.modules)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_PORT, bench_config, local_model, machine, table, timer, write_result  # noqa: E402
 
+from lbi.demo import env_options  # noqa: E402
 from lbi.store import queries  # noqa: E402
 from lbi.use.evaluate import wilson  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
@@ -138,7 +139,7 @@ def main() -> None:
     lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
 
     config = bench_config(args.model, port=args.port, threads=args.threads, judge_model=args.judge_model)
-    config.env.name = args.env
+    config.env.name, config.env.options = args.env, env_options(args.env)  # sql: the Trac demo database
     config.synth.max_span = 0
     workdir = Path(args.project_dir) if args.project_dir else Path(tempfile.mkdtemp(prefix="lbi-bench-backward-"))
     project = init_project(workdir / "project", config)

@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_PORT, bench_config, local_model, machine, table, write_result  # noqa: E402
 
+from lbi.demo import env_options  # noqa: E402
 from lbi.store import queries  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.synth.pipeline import STAGE_RUNS, SynthSizes, synthesize  # noqa: E402
@@ -54,7 +55,7 @@ def zero_model(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     rows = []
     for workers in [int(x) for x in args.concurrency.split(",")]:
         config = bench_config("fake")
-        config.env.name = args.env
+        config.env.name, config.env.options = args.env, env_options(args.env)
         project = init_project(workdir / f"fake-c{workers}", config)
         report = rollout(project, f"c{workers}", policy="explore", episodes=args.episodes, max_steps=args.max_steps,
                          concurrency=workers)
@@ -74,7 +75,7 @@ def zero_model(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
 
 def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     config = bench_config(args.model, port=args.port, threads=args.threads)
-    config.env.name = args.env
+    config.env.name, config.env.options = args.env, env_options(args.env)
     project = init_project(workdir / "model", config)
     sizes = SynthSizes(chunks=args.chunks, per_chunk=2, tasks=args.tasks, explore=args.explore,
                        max_steps=args.model_steps, concurrency=1, mode=args.mode, max_span=3, seed=0)

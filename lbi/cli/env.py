@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lbi.envs.base import EnvError, describe_env, list_envs, make_env
+from lbi.envs import EnvError, env_spec, list_envs
 
 app = typer.Typer(help="Environments: list, try, the Trac demo, task checks.",
                   no_args_is_help=True)
@@ -20,13 +20,20 @@ app.add_typer(demo_app, name="demo")
 DemoDir = Annotated[Path | None, typer.Option(help="Where the pristine/live Trac "
                                                    "environments live (default: ./demo or "
                                                    "$LBI_DEMO_DIR).")]
+OptionList = Annotated[list[str] | None, typer.Option(
+    "--option", "-o", help="An environment option as key=value (repeatable); see `lbi env list --options`.")]
 
 
 @app.command("list")
-def list_cmd() -> None:
+def list_cmd(options: Annotated[bool, typer.Option("--options", help="Also list each env's options.")] = False
+             ) -> None:
     """List the registered environments."""
     for name in list_envs():
-        typer.echo(f"{name:8} {describe_env(name)}")
+        spec = env_spec(name)
+        typer.echo(f"{name:8} {spec.description}")
+        if options:
+            for option, about in spec.option_fields().items():
+                typer.echo(f"    {option}: {about}")
 
 
 @demo_app.command("build")
@@ -83,23 +90,21 @@ def demo_status(demo_dir: DemoDir = None) -> None:
         typer.echo(f"user guide: unavailable ({err})")
 
 
-def _env_options(name: str, demo_dir: Path | None, screenshot_dir: Path | None,
-                 db: Path | None, seed_dir: Path | None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if name == "trac":
-        from lbi.envs.trac import TracDemo
+def _env_options(name: str, *, demo: bool, demo_dir: Path | None, flags: dict[str, Any],
+                 pairs: list[str] | None) -> dict[str, Any]:
+    """Options for trying ``name`` by hand: the spec's ``try_options``, the bundled demo's options (``demo``),
+    the flags whose option the env has, then ``--option key=value``."""
+    from lbi import demo as demo_mod
 
-        running = TracDemo.attach(demo_dir)
-        options["demo"] = running
-        if running is None:
-            options["demo_dir"] = demo_dir
-    if name in ("trac", "web") and screenshot_dir:
-        options["screenshot_dir"] = screenshot_dir
-    if name == "sql":
-        options["db"] = db
+    spec = env_spec(name)
+    options: dict[str, Any] = dict(spec.try_options)
+    if demo:
+        options.update(demo_mod.env_options(name, demo_dir))
+    fields = spec.options.model_fields
+    if demo_dir is not None and "demo_dir" in fields:
         options["demo_dir"] = demo_dir
-    if name == "shell" and seed_dir:
-        options["seed_dir"] = seed_dir
+    options.update({key: value for key, value in flags.items() if value is not None})
+    options.update(spec.parse_strings(pairs or [], base=options))
     return options
 
 
@@ -111,26 +116,29 @@ def try_cmd(
     ] = None,
     task_id: Annotated[str | None, typer.Option("--task", help="Held-out task id to start "
                                                               "from (its start state).")] = None,
-    start_url: Annotated[str | None, typer.Option(help="web: start URL.")] = None,
-    db: Annotated[Path | None, typer.Option(help="sql: database file.")] = None,
-    seed_dir: Annotated[Path | None, typer.Option(help="shell: seed directory.")] = None,
+    option: OptionList = None,
+    start_url: Annotated[str | None, typer.Option(help="web: start URL (= -o start_url=...).")] = None,
+    db: Annotated[Path | None, typer.Option(help="sql: database file (= -o db=...).")] = None,
+    seed_dir: Annotated[Path | None, typer.Option(help="shell: seed directory (= -o seed_dir=...).")] = None,
     screenshot_dir: Annotated[Path | None, typer.Option(help="Save screenshots here.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Use the bundled demo (sql: the seeded Trac database); "
+                                                      "implied by --task.")] = False,
     demo_dir: DemoDir = None,
     show_actions: Annotated[bool, typer.Option(help="Print the action space doc.")] = False,
 ) -> None:
     """Reset an environment and step it with actions; print every observation."""
-    from lbi.envs.tasks import demo_tasks, run_reference
+    from lbi.demo import demo_tasks
+    from lbi.envs.tasks import run_reference
 
-    options = _env_options(name, demo_dir, screenshot_dir, db, seed_dir)
-    if name == "web" and start_url:
-        options["start_url"] = start_url
     task = None
     if task_id:
         matches = [t for t in demo_tasks() if t.id == task_id]
         if not matches:
             raise typer.BadParameter(f"no held-out task {task_id!r}")
         task = matches[0]
-    with make_env(name, **options) as env:
+    flags = {"start_url": start_url, "db": db, "seed_dir": seed_dir, "screenshot_dir": screenshot_dir}
+    options = _env_options(name, demo=demo or task is not None, demo_dir=demo_dir, flags=flags, pairs=option)
+    with env_spec(name).make(**options) as env:
         if show_actions:
             typer.echo(env.action_space_doc() + "\n")
         if task is not None and action is None and sys.stdin.isatty():
@@ -170,10 +178,12 @@ def check_tasks_cmd(
                                                      "bundled held-out tasks).")] = None,
     env_name: Annotated[str | None, typer.Option("--env", help="Only tasks of this env.")
                         ] = None,
+    option: OptionList = None,
     demo_dir: DemoDir = None,
 ) -> None:
     """Replay every task's reference solution and check it (exit 1 on a failure)."""
-    from lbi.envs.tasks import demo_tasks, load_tasks, run_reference
+    from lbi.demo import demo_tasks
+    from lbi.envs.tasks import load_tasks, run_reference
 
     tasks = load_tasks(path) if path else demo_tasks()
     tasks = [t for t in tasks if env_name is None or t.env == env_name]
@@ -182,7 +192,8 @@ def check_tasks_cmd(
     for task in tasks:
         by_env.setdefault(task.env, []).append(task)
     for name, group in by_env.items():
-        with make_env(name, **_env_options(name, demo_dir, None, None, None)) as env:
+        options = _env_options(name, demo=path is None, demo_dir=demo_dir, flags={}, pairs=option)
+        with env_spec(name).make(**options) as env:
             for task in group:
                 obs, result = run_reference(task, env)
                 mark = "ok  " if result.success else "FAIL"

@@ -9,28 +9,46 @@ import typer
 from rich.table import Table
 
 from lbi.cli.common import ProjectOpt, console, progress_bar, usage_table
-from lbi.config import Config
+from lbi.config import CONFIG_NAME, Config, load_config
+from lbi.errors import UserError
 from lbi.project import init_project, open_project
 
 
 def init(directory: Annotated[Path, typer.Argument(help="Directory to create the project in.")],
          demo: Annotated[bool, typer.Option(help="The bundled Trac demo: its user guide and held-out tasks.")] = False,
+         env: Annotated[str, typer.Option(help="Environment to act in (see `lbi env list`).")] = "",
+         option: Annotated[list[str] | None, typer.Option(
+             "--option", "-o", help="An environment option as key=value (repeatable), e.g. db=shop.db; see "
+                                    "`lbi env list --options`.")] = None,
          model: Annotated[str, typer.Option(help="Default model string for every role.")] = "",
          force: Annotated[bool, typer.Option(help="Rewrite lbi.toml if it exists.")] = False) -> None:
     """Create a project directory with a documented lbi.toml and an empty store (idempotent)."""
+    from lbi.envs import env_spec
+
+    if demo and env and env != "trac":
+        raise UserError(f"--demo is the Trac demo: it cannot act in --env {env}")
+    name = env or ("trac" if demo else Config().env.name)
+    options = env_spec(name).parse_strings(option or [])  # validated now, not at the first rollout
+    if (env or option) and (directory / CONFIG_NAME).exists() and not force:
+        have = load_config(directory).env
+        if (have.name, have.options) != (name, options):
+            raise UserError(f"{directory / CONFIG_NAME} exists with env {have.name} {have.options}: add --force "
+                            "to rewrite it with these --env/--option")
     if demo:
         from lbi import demo as demo_mod
 
-        report = demo_mod.prepare(directory)
+        report = demo_mod.prepare(directory, env_options=options)
         project = report.project
         console.print(f"demo docs: {report.docs}; held-out tasks added: {report.tasks_added}")
     else:
         config = Config(project=directory.resolve().name)
+        config.env.name, config.env.options = name, options
         if model:
             config.models.default = model
         project = init_project(directory, config, overwrite=force)
     console.print(f"project [bold]{project.config.project}[/] at {directory} "
-                  f"(store schema v{project.store.version}, default model {project.config.models.default})")
+                  f"(store schema v{project.store.version}, default model {project.config.models.default}, "
+                  f"env {project.config.env.name})")
 
 
 def status(project: ProjectOpt = Path(".")) -> None:

@@ -11,21 +11,21 @@ Gymnasium's shape, BrowserGym's habits:
   :class:`EnvCrashed` is raised only by ``reset`` when the environment cannot start at all;
 * ``close()`` is idempotent; every env is a context manager.
 
-Environments are chosen by name (``lbi.toml``) through the registry at the bottom.
+Checks read the end of an episode through ``evidence()`` (:class:`Evidence`), never the env's
+internals. Environments are chosen by name (``lbi.toml``) through :mod:`lbi.envs.registry`.
 """
 
 from __future__ import annotations
 
-from lbi.errors import UserError
-
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 from lbi.envs.actions import Action, ActionParseError, ActionSpec, describe_actions, parse_action
+from lbi.errors import UserError
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
@@ -45,6 +45,9 @@ class EnvClosed(EnvError):
 
 class UnknownEnv(EnvError, KeyError):
     """No environment is registered under that name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class Observation(BaseModel):
@@ -82,9 +85,24 @@ class Candidate:
     action: str | None = None
 
 
+class Evidence(BaseModel):
+    """What success checks may read at the end of an episode (``env.evidence()``); None = not available."""
+
+    database: Path | None = Field(
+        default=None, description="The database as the episode left it (sql: the episode's copy; "
+                                  "trac: Trac's live database).")
+    pristine_database: Path | None = Field(
+        default=None, description="The database as every episode starts (sql_result checks run their "
+                                  "query here).")
+    last_rows: list[tuple[Any, ...]] | None = Field(
+        default=None, description="Rows of the last successful query (sql).")
+    workdir: Path | None = Field(default=None, description="The sandbox working directory (shell).")
+    page_text: str | None = Field(default=None, description="The final page's full visible text (web).")
+
+
 @runtime_checkable
 class Env(Protocol):
-    """The contract every environment honours (checked by tests/test_conformance.py)."""
+    """The contract every environment honours (checked by :mod:`lbi.envs.conformance`)."""
 
     name: str
     deterministic_reset: bool
@@ -99,6 +117,8 @@ class Env(Protocol):
     def action_space_doc(self) -> str: ...
 
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]: ...
+
+    def evidence(self) -> Evidence: ...
 
     def __enter__(self) -> Env: ...
 
@@ -204,6 +224,10 @@ class BaseEnv:
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
         return []
 
+    def evidence(self) -> Evidence:
+        """What checks may read now (override to expose a database, a directory, the page text)."""
+        return Evidence()
+
     def _dispatch(self, action: Action) -> Observation:
         if action.name not in self.actions:
             return self._error_obs(f"action {action.name}() is not available in the "
@@ -240,62 +264,3 @@ class BaseEnv:
 
     def _close(self) -> None:
         """Release resources (called once)."""
-
-
-# -- registry -----------------------------------------------------------------------------
-EnvFactory = Callable[..., Env]
-
-
-@dataclass
-class _Entry:
-    factory: EnvFactory
-    description: str = ""
-    options: dict[str, str] = field(default_factory=dict)
-
-
-_REGISTRY: dict[str, _Entry] = {}
-
-
-def register_env(name: str, factory: EnvFactory, *, description: str = "",
-                 replace: bool = False) -> None:
-    """Register ``factory(**options) -> Env`` under ``name`` (plugins use this too)."""
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"an environment named {name!r} is already registered")
-    _REGISTRY[name] = _Entry(factory, description)
-
-
-def make_env(name: str, **options: Any) -> Env:
-    """Build the environment registered under ``name`` with ``options``."""
-    _load_plugins()
-    try:
-        entry = _REGISTRY[name]
-    except KeyError:
-        raise UnknownEnv(f"unknown environment {name!r}; registered: "
-                         f"{', '.join(list_envs())}") from None
-    return entry.factory(**options)
-
-
-def list_envs() -> list[str]:
-    _load_plugins()
-    return sorted(_REGISTRY)
-
-
-def describe_env(name: str) -> str:
-    _load_plugins()
-    return _REGISTRY[name].description
-
-
-_plugins_loaded = False
-
-
-def _load_plugins() -> None:
-    """Environments from installed packages: entry point group ``lbi.envs``."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="lbi.envs"):
-        if ep.name not in _REGISTRY:
-            register_env(ep.name, ep.load(), description=f"plugin {ep.value}")

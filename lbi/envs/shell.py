@@ -31,8 +31,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import Field
+
 from lbi.envs.actions import Action, ActionSpec
-from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Observation
+from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
+from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
@@ -263,6 +266,9 @@ class ShellEnv(BaseEnv):
                     cmds.append(f"ls -la '{rel}'")
         return [Candidate("action", name=c, action=f"run({c!r})") for c in cmds]
 
+    def evidence(self) -> Evidence:
+        return Evidence(workdir=self.workdir)
+
     def _remove_workdir(self) -> None:
         if self.workdir is not None and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -270,3 +276,30 @@ class ShellEnv(BaseEnv):
 
     def _close(self) -> None:
         self._remove_workdir()
+
+
+class ShellOptions(EnvOptions):
+    """Options of the ``shell`` environment."""
+
+    seed_dir: Path | None = Field(default=None, description="A folder copied into /sandbox at every reset.")
+    workdir_root: Path | None = Field(default=None, description="Where the episodes' working directories "
+                                                                "are made (default: the system temp dir).")
+    time_limit_s: float = Field(default=10.0, description="Wall time of one command, in seconds.")
+    max_output_chars: int = Field(default=4000, description="Characters kept of stdout and of stderr.")
+    nproc: int = Field(default=128, description="Most processes of the sandbox user.")
+    memory_mb: int = Field(default=2048, description="Address space of one command, in MB.")
+    fsize_mb: int = Field(default=64, description="Largest file a command may write, in MB.")
+
+
+def _make(options: ShellOptions) -> ShellEnv:
+    return ShellEnv(**options.kwargs("screenshot_dir"))  # a terminal has nothing to screenshot
+
+
+def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
+    return {"workdir_root": ctx.tmp_path, "time_limit_s": 5}
+
+
+SPEC = EnvSpec(
+    name="shell", factory=_make, options=ShellOptions,
+    description="bash in a bubblewrap sandbox without network (options: seed_dir, time_limit_s, ...).",
+    conformance=_conformance)

@@ -7,6 +7,8 @@
 * Each statement has a time limit (progress handler); a statement that runs longer is
   interrupted and reported as ``last_action_error``.
 * Results are rendered as a text table truncated to ``max_rows`` rows with the count.
+
+Registered as ``sql``; the ``db`` option is required (``lbi init DIR --env sql --option db=FILE``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import Field, field_validator
+
 from lbi.envs.actions import Action, ActionParseError, ActionSpec
-from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Observation
+from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
+from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
@@ -256,6 +261,10 @@ class SqlEnv(BaseEnv):
                     f'GROUP BY {col} ORDER BY n DESC LIMIT 10")')))
         return out
 
+    def evidence(self) -> Evidence:
+        return Evidence(database=self.db_path, pristine_database=self.pristine_db,
+                        last_rows=self.last_result.rows if self.last_result else None)
+
     def _disconnect(self) -> None:
         if self.conn is not None:
             self.conn.close()
@@ -269,15 +278,51 @@ class SqlEnv(BaseEnv):
             self.db_path.unlink(missing_ok=True)
 
 
-def make_sql_env(db: str | Path | None = None, demo_dir: str | Path | None = None,
-                 **options: Any) -> SqlEnv:
-    """Registry factory: ``db`` or, by default, the seeded Trac demo database."""
-    if db is None:
-        from lbi.envs.trac import ensure_pristine
+class SqlOptions(EnvOptions):
+    """Options of the ``sql`` environment."""
 
-        db = ensure_pristine(demo_dir) / "db" / "trac.db"
-    return SqlEnv(db, **options)
+    db: Path = Field(description="The SQLite database file; every episode starts from a copy of it.")
+    readonly: bool = Field(default=True, description="Episodes are read-only unless a task asks for "
+                                                     "start = {writable = true}.")
+    time_limit_s: float = Field(default=5.0, description="Time limit of one statement, in seconds.")
+    max_rows: int = Field(default=50, description="Rows shown in an observation.")
+    max_cell_chars: int = Field(default=200, description="Characters shown of one cell.")
+    workdir: Path | None = Field(default=None, description="Where the episode's copy lives (default: a "
+                                                           "temporary directory).")
+    describe_schema: bool = Field(default=True, description="List the tables and columns after reset.")
+
+    @field_validator("db")
+    @classmethod
+    def _exists(cls, db: Path) -> Path:
+        if not db.expanduser().is_file():
+            raise ValueError(f"the SQLite database {db} does not exist")
+        return db.expanduser()
 
 
-__all__ = ["SqlEnv", "QueryResult", "copy_database", "make_sql_env", "render_table",
+def _make(options: SqlOptions) -> SqlEnv:
+    return SqlEnv(**options.kwargs("screenshot_dir"))  # a table has nothing to screenshot
+
+
+def _demo_schema_docs() -> Path:
+    from lbi.demo import data_dir
+
+    return data_dir() / "sql"
+
+
+def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
+    db = ctx.tmp_path / "conformance.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.executemany("INSERT INTO item (name) VALUES (?)", [("pen",), ("ink",)])
+    conn.close()
+    return {"db": db}
+
+
+SPEC = EnvSpec(
+    name="sql", factory=_make, options=SqlOptions,
+    description="An SQLite database, read-only by default (option db: the database file).",
+    default_docs=_demo_schema_docs,  # the schema page of the demo database, which sql projects always got
+    conformance=_conformance)
+
+__all__ = ["SPEC", "QueryResult", "SqlEnv", "SqlOptions", "copy_database", "render_table",
            "statement_kind", "statement_tables"]

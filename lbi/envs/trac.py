@@ -13,7 +13,8 @@ Trac needs, so the two must never share one. lbi drives it through ``trac-admin`
   (milliseconds), bumping Trac's cache generations so the running server reloads.
 * ``anonymous`` has TICKET_ADMIN, MILESTONE_ADMIN, WIKI_ADMIN and REPORT_ADMIN (no
   TRAC_ADMIN), so an agent can create and edit everything without logging in.
-* :class:`TracWebEnv` is the web env pointed at a demo (registered as ``trac``).
+* :class:`TracWebEnv` is the web env pointed at a demo (registered as ``trac``; its checks may read
+  Trac's live database and the pristine one).
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import Field
+
+from lbi.demo import data_dir
 from lbi.envs.actions import Action
-from lbi.envs.base import EnvCrashed, Observation
-from lbi.envs.web import WebEnv
+from lbi.envs.base import EnvCrashed, Evidence, Observation
+from lbi.envs.registry import ConformanceContext, EnvSpec
+from lbi.envs.web import BrowserOptions, WebEnv
 from lbi.procs import die_with_parent
 
 if TYPE_CHECKING:
@@ -48,11 +53,6 @@ STATE_FILE = "trac-live.json"
 def project_root() -> Path:
     """The repository root (parent of ``lbi/``)."""
     return Path(__file__).resolve().parents[2]
-
-
-def demo_data_dir() -> Path:
-    """``data/demo`` of the repository (seed script, tasks, SQL schema doc)."""
-    return project_root() / "data" / "demo"
 
 
 def default_demo_dir() -> Path:
@@ -81,17 +81,8 @@ def trac_user_guide_dir() -> Path:
     raise EnvCrashed(f"trac/wiki/default-pages not found under {trac_venv()}")
 
 
-def sql_demo_docs() -> list[Path]:
-    """Docs of the SQL demo: the schema description and SQLite's HTML docs if installed."""
-    docs = [demo_data_dir() / "sql" / "schema.md"]
-    sqlite_docs = Path("/usr/share/doc/sqlite3")
-    if sqlite_docs.is_dir():
-        docs.append(sqlite_docs)
-    return docs
-
-
 def _seed_stamp() -> str:
-    seed = (demo_data_dir() / "trac" / "seed_trac.py").read_bytes()
+    seed = (data_dir() / "trac" / "seed_trac.py").read_bytes()
     version = ",".join(p.name for p in trac_venv().glob("lib/python*/site-packages/Trac-*"))
     return hashlib.sha256(seed + version.encode()).hexdigest()[:16]
 
@@ -108,7 +99,7 @@ def ensure_pristine(demo_dir: str | Path | None = None, *, rebuild: bool = False
     tmp = root / f".trac-build-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     _run([str(trac_bin("trac-admin")), str(tmp), "initenv", PROJECT_NAME, "sqlite:db/trac.db"])
-    _run([str(trac_bin("python")), str(demo_data_dir() / "trac" / "seed_trac.py"), str(tmp)])
+    _run([str(trac_bin("python")), str(data_dir() / "trac" / "seed_trac.py"), str(tmp)])
     (tmp / "lbi-seed.stamp").write_text(stamp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
@@ -304,6 +295,10 @@ class TracWebEnv(WebEnv):
         obs = super()._execute(action)
         return self._server_down() if not self.demo.alive() else obs
 
+    def evidence(self) -> Evidence:
+        pristine = self.demo.pristine / "db" / "trac.db" if self.demo.pristine else None
+        return super().evidence().model_copy(update={"pristine_database": pristine})
+
     def _server_down(self) -> Observation:
         msg = f"the Trac server at {self.demo.base_url} stopped"
         return Observation(text="", done=True, last_action_error=msg,
@@ -315,7 +310,33 @@ class TracWebEnv(WebEnv):
             self.demo.stop()
 
 
-def make_trac_env(demo: TracDemo | None = None, **options: Any) -> TracWebEnv:
-    """Registry factory for ``trac``: a web env on a Trac demo (starts and owns its own
-    demo unless ``demo`` is given)."""
-    return TracWebEnv(demo, **options)
+class TracOptions(BrowserOptions):
+    """Options of the ``trac`` environment."""
+
+    demo: Any = Field(default=None, description="A running TracDemo to use (Python callers only; default: "
+                                                "the env starts its own and stops it on close).")
+    demo_dir: Path | None = Field(default=None, description="Where the pristine and live Trac environments "
+                                                            "live (default: $LBI_DEMO_DIR or ./demo).")
+    attach: bool = Field(default=False, description="Use the demo `lbi env demo start` left running in "
+                                                    "demo_dir, if any (one person trying it; parallel "
+                                                    "rollouts need a demo each).")
+
+
+def make_trac_env(options: TracOptions) -> TracWebEnv:
+    """Registry factory for ``trac``: a web env on a Trac demo (starts and owns its own demo unless one is
+    given, or attached)."""
+    demo = options.demo
+    if demo is None and options.attach:
+        demo = TracDemo.attach(options.demo_dir)
+    return TracWebEnv(demo, demo_dir=options.demo_dir, **options.kwargs("demo", "demo_dir", "attach"))
+
+
+def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
+    return {"demo": ctx.resource("trac_demo"), "browser": ctx.resource("browser"),
+            "screenshot_dir": ctx.tmp_path}
+
+
+SPEC = EnvSpec(
+    name="trac", factory=make_trac_env, options=TracOptions,
+    description="The web env on the bundled Trac demo (options: demo_dir, screenshot_dir, ...).",
+    default_docs=trac_user_guide_dir, conformance=_conformance, try_options={"attach": True})

@@ -28,9 +28,10 @@ from urllib.parse import urljoin
 
 from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
+from pydantic import Field
 
 from lbi.envs.actions import Action, ActionSpec
-from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Observation
+from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
 from lbi.envs.browser import (
     BOX_JS,
     CHROMIUM_PATHS,
@@ -44,6 +45,7 @@ from lbi.envs.browser import (
     origin_of,
     web_signature,
 )
+from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
@@ -76,8 +78,8 @@ WEB_ACTIONS: dict[str, ActionSpec] = {s.name: s for s in (
     _a("go_forward", (), "Go forward in the history.", "go_forward()"),
 )} | COMMON_ACTIONS
 
-__all__ = ["BrowserSession", "CHROMIUM_PATHS", "LAUNCH_ARGS", "WEB_ACTIONS", "WebEnv",
-           "find_chromium", "origin_of", "web_signature"]
+__all__ = ["SPEC", "BrowserOptions", "BrowserSession", "CHROMIUM_PATHS", "LAUNCH_ARGS", "WEB_ACTIONS", "WebEnv",
+           "WebOptions", "find_chromium", "origin_of", "web_signature"]
 
 
 class WebEnv(BaseEnv):
@@ -395,6 +397,9 @@ class WebEnv(BaseEnv):
         except PlaywrightError:
             return ""
 
+    def evidence(self) -> Evidence:
+        return Evidence(database=self.db_path, page_text=self.page_text())
+
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
         return [Candidate(e["kind"], bid=e["bid"], role=e["role"], name=e["name"],
                           options=tuple(e.get("options") or ()))
@@ -408,3 +413,46 @@ def _css_escape(value: str) -> str:
 def _short(err: Exception) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return re.sub(r"^(Locator|Page|Frame|ElementHandle)\.\w+:\s*", "", text)[:300]
+
+
+class BrowserOptions(EnvOptions):
+    """Options of every browser environment (``web``, ``trac``)."""
+
+    screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
+    highlight: bool = Field(default=True, description="Also save the previous screenshot with a red box "
+                                                      "around the element an action targeted.")
+    viewport: tuple[int, int] = Field(default=(1280, 720), description="Width and height in pixels.")
+    step_timeout_ms: int = Field(default=5000, description="Time limit of an element action.")
+    nav_timeout_ms: int = Field(default=15000, description="Time limit of a navigation.")
+    max_text_chars: int = Field(default=20000, description="The observation text is cut here, with a note.")
+    fresh_context: bool = Field(default=False, description="A new browser context per episode (~1 s slower; "
+                                                           "default: new page, cookies cleared).")
+    browser: Any = Field(default=None, description="A shared BrowserSession (Python callers only; default: "
+                                                   "the env starts its own Chromium).")
+
+
+class WebOptions(BrowserOptions):
+    """Options of the ``web`` environment."""
+
+    start_url: str = Field(default="about:blank", description="Where every episode starts (a task's "
+                                                              "start.url is relative to it).")
+    allowed_origins: list[str] | None = Field(
+        default=None, description="Origins the browser may open (default: the start URL's).")
+    db_path: Path | None = Field(default=None, description="The site's SQLite database, if db_query checks "
+                                                           "should read it.")
+
+
+def _make(options: WebOptions) -> WebEnv:
+    return WebEnv(**options.kwargs())
+
+
+def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
+    return {"start_url": ctx.resource("site_url"), "browser": ctx.resource("browser"),
+            "screenshot_dir": ctx.tmp_path}
+
+
+SPEC = EnvSpec(
+    name="web", factory=_make, options=WebOptions,
+    description="A Chromium browser confined to allowed origins (options: start_url, allowed_origins, "
+                "screenshot_dir, ...).",
+    conformance=_conformance)

@@ -52,16 +52,12 @@ class SynthReport:
 
 
 def default_docs(project: Project) -> str | None:
-    """The environment's own documentation when the project has none (the Trac user guide for the demo)."""
-    if project.config.env.name in ("trac", "web"):
-        from lbi.envs.trac import trac_user_guide_dir
+    """The environment's own documentation when the project has none (its spec's `default_docs`: the Trac user
+    guide for the demo)."""
+    from lbi.envs import env_spec
 
-        return str(trac_user_guide_dir())
-    if project.config.env.name == "sql":
-        from lbi.envs.trac import sql_demo_docs
-
-        return str(sql_demo_docs()[0].parent)
-    return None
+    docs = env_spec(project.config.env.name).docs()
+    return str(docs) if docs else None
 
 
 def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, name: str = "synth") -> SynthReport:

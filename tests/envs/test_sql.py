@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lbi.envs import EnvCrashed, make_env
+from lbi.envs import EnvCrashed, EnvOptionsError, make_env
 from lbi.envs.sql import SqlEnv, statement_kind, statement_tables
 from lbi.envs.tasks import CheckSpec, Task
 
@@ -114,8 +114,19 @@ def test_statement_helpers() -> None:
         "a", "b", "c"]
 
 
-def test_default_db_is_the_trac_demo(demo_dir: Path) -> None:
-    with make_env("sql", demo_dir=demo_dir) as env:
+def test_the_database_is_an_option_the_user_gives(tmp_path: Path) -> None:
+    with pytest.raises(EnvOptionsError, match="missing option 'db' \\(the SQLite database file"):
+        make_env("sql")  # no default database: not even the Trac demo's
+    with pytest.raises(EnvOptionsError, match=f"the SQLite database {tmp_path / 'nope.db'} does not exist"):
+        make_env("sql", db=tmp_path / "nope.db")
+    with pytest.raises(EnvOptionsError, match="unknown option 'max_row' \\(did you mean 'max_rows'\\?\\)"):
+        make_env("sql", db=tmp_path / "nope.db", max_row=3)
+
+
+def test_the_demo_database_by_its_option(demo_dir: Path) -> None:
+    from lbi.demo import env_options
+
+    with make_env("sql", **env_options("sql", demo_dir)) as env:
         obs = env.reset()
         assert "ticket(id, type, time" in obs.text
         assert "20" in env.step("SELECT COUNT(*) FROM ticket").text

@@ -9,18 +9,9 @@ from pathlib import Path
 import pytest
 
 from lbi.envs import Observation
+from lbi.envs.checks import CheckResult, CheckSpec, check_kinds, check_task, register_check
 from lbi.envs.sql import SqlEnv
-from lbi.envs.tasks import (
-    CheckResult,
-    CheckSpec,
-    Task,
-    TaskFileError,
-    check_kinds,
-    check_task,
-    load_tasks,
-    register_check,
-    save_tasks,
-)
+from lbi.envs.tasks import Task, TaskFileError, load_tasks, save_tasks
 
 TASK = {"id": "a", "env": "sql", "instruction": "Count items",
         "check": {"kind": "answer", "params": {"expected": "3", "match": "number"}},
@@ -126,7 +117,7 @@ def test_checks_that_cannot_run_return_errors(tmp_path: Path) -> None:
     assert not res.success and "unknown check kind" in (res.error or "")
     res = check_task(_task("answer"), None, Observation(text="", answer="x"))  # type: ignore[arg-type]
     assert res.error and "KeyError" in res.error  # missing 'expected'
-    res = check_task(_task("db_query", query="SELECT 1", expected=[[1]]), object(), obs)  # type: ignore[arg-type]
+    res = check_task(_task("db_query", query="SELECT 1", expected=[[1]]), None, obs)
     assert res.error and "no database" in res.error
     db = tmp_path / "t.db"
     sqlite3.connect(db).close()
@@ -135,11 +126,49 @@ def test_checks_that_cannot_run_return_errors(tmp_path: Path) -> None:
         res = check_task(_task("db_query", query="SELECT nope FROM nowhere", expected=[]),
                          env, obs)
         assert not res.success and "no such table" in (res.error or "")
-    res = check_task(_task("file", path="x"), object(), obs)  # type: ignore[arg-type]
+    res = check_task(_task("file", path="x"), None, obs)
     assert res.error and "sandbox" in res.error
+    res = check_task(_task("sql_result", query="SELECT 1"), None, obs)
+    assert not res.success and "no query result" in res.detail
 
 
 def test_register_custom_check() -> None:
     register_check("always", lambda task, env, obs, p: CheckResult(success=True, detail="yes"))
     assert "always" in check_kinds()
     assert check_task(_task("always"), None, Observation(text="")).success  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("check, message", [
+    ({"kind": "db_querry", "params": {"query": "SELECT 1", "expected": []}},
+     r"b.jsonl:2: task 'b': check: unknown check kind 'db_querry'; known: all, .*db_query"),
+    ({"kind": "all", "params": {"checks": [{"kind": "answer", "params": {"expected": "1"}},
+                                           {"kind": "any", "params": {"checks": [{"kind": "nope"}]}}]}},
+     r"b.jsonl:2: task 'b': check.checks\[1\].checks\[0\]: unknown check kind 'nope'"),
+    ({"kind": "answer", "params": {"expectd": "3"}}, r"b.jsonl:2: task 'b': check: the answer check needs 'expected'"),
+    ({"kind": "any", "params": {"checks": []}}, r"any.checks must be a non-empty list"),
+    ({"kind": "url", "params": {}}, r"the url check needs one of 'path', 'regex', 'query'"),
+])
+def test_checks_that_cannot_run_are_refused_at_load(tmp_path: Path, check: dict, message: str) -> None:
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps(TASK) + "\n" + json.dumps({**TASK, "id": "b", "check": check}) + "\n")
+    with pytest.raises(TaskFileError, match=message):
+        load_tasks(path)
+
+
+def test_toml_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text('''# two tasks
+[[task]]
+id = "ok"
+env = "sql"
+instruction = "x"
+check = { kind = "answer", params = { expected = "1" } }
+
+[[task]]
+id = "bad"
+env = "sql"
+instruction = "y"
+check = { kind = "page_contain", params = { text = "x" } }
+''')
+    with pytest.raises(TaskFileError, match=r"t.toml:8: task 'bad': check: unknown check kind 'page_contain'"):
+        load_tasks(path)

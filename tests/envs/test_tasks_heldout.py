@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from lbi.demo import demo_tasks
 from lbi.envs.sql import SqlEnv
+from lbi.envs.tasks import Task, check_task, load_tasks, run_reference
 from lbi.envs.trac import TracWebEnv
-from lbi.envs.tasks import Task, check_task, demo_tasks, load_tasks, run_reference
 
 SQL_TASKS = demo_tasks("sql")
 WEB_TASKS = demo_tasks("trac")

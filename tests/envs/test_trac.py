@@ -9,7 +9,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from lbi.cli.env import app
-from lbi.envs.trac import TracDemo, TracWebEnv, ensure_pristine, sql_demo_docs, trac_user_guide_dir
+from lbi.envs import env_spec
+from lbi.envs.trac import TracDemo, TracWebEnv, ensure_pristine, trac_user_guide_dir
 from lbi.envs.web import BrowserSession
 
 
@@ -32,7 +33,8 @@ def test_user_guide_and_sql_docs() -> None:
     guide = trac_user_guide_dir()
     for page in ("TracTickets", "TracQuery", "TracReports", "TracWorkflow"):
         assert (guide / page).is_file()
-    assert sql_demo_docs()[0].name == "schema.md" and sql_demo_docs()[0].is_file()
+    assert env_spec("trac").docs() == guide
+    assert (env_spec("sql").docs() / "schema.md").is_file()  # type: ignore[operator]
 
 
 def test_demo_serves_and_resets(trac_env: TracWebEnv, trac_demo: TracDemo) -> None:
@@ -87,7 +89,7 @@ def test_cli_demo_lifecycle(tmp_path: Path, demo_dir: Path) -> None:
     assert "running at http://127.0.0.1:" in result.output
     status = runner.invoke(app, ["demo", "status", "--demo-dir", str(tmp_path)])
     assert "running: True" in status.output and "user guide:" in status.output
-    out = runner.invoke(app, ["try", "sql", "--demo-dir", str(tmp_path),
+    out = runner.invoke(app, ["try", "sql", "--demo", "--demo-dir", str(tmp_path),
                               "-a", "SELECT COUNT(*) FROM ticket", "-a", "stop('20')"])
     assert out.exit_code == 0 and "20" in out.output and "DONE answer='20'" in out.output
     stop = runner.invoke(app, ["demo", "stop", "--demo-dir", str(tmp_path)])

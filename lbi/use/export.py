@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from lbi.store import queries
+from lbi.store import committee
 from lbi.project import Project
 from lbi.secrets import redact
 
@@ -66,10 +66,15 @@ def _records(project: Project, example: dict[str, Any], steps: list[dict[str, An
 
 def kept_examples(project: Project, policy: str | None = None) -> list[dict[str, Any]]:
     cfg = project.config
-    ids = queries.kept_ids(project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges))
+    ids = committee.kept_ids(project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges))
     return [dict(r) for r in project.store.query(
         "SELECT e.*, t.env, t.policy, t.task_id FROM examples e JOIN trajectories t ON t.id = e.trajectory_id "
         "WHERE e.id IN (SELECT value FROM json_each(?)) ORDER BY e.id", (json.dumps(ids),))]
+
+
+def card_path(out: Path) -> Path:
+    """The dataset card written beside an export file."""
+    return out.with_name(out.stem + ".card.md")
 
 
 def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "example",
@@ -79,9 +84,9 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     examples = kept_examples(project, policy)
-    report = ExportReport(path=out, card=out.with_name(out.stem + ".card.md"), examples=len(examples))
+    report = ExportReport(path=out, card=card_path(out), examples=len(examples))
     counts = {"env": Counter(), "mode": Counter(), "rollout policy": Counter(), "override": Counter()}
-    overridden = {r[0]: r[1] for r in project.store.query(queries.LATEST_OVERRIDES)}
+    overridden = {r[0]: r[1] for r in project.store.query(committee.LATEST_OVERRIDES)}
     records: list[dict[str, Any]] = []
     for ex in examples:
         steps = [dict(r) for r in project.store.query(

@@ -48,12 +48,13 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def _after_job(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120) -> AppTest:
+def _after_job(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120, *,
+               allow_errors: bool = False) -> AppTest:
     """Poll as the page does while its background job runs (re-run it) until `done(at)`; the job's log on failure."""
     deadline = time.monotonic() + timeout
     while not done(at):
         assert time.monotonic() < deadline, [jobs.tail(job.log) for job in at.session_state["jobs"]]
-        assert not at.error, [e.value for e in at.error]
+        assert allow_errors or not at.error, [e.value for e in at.error]
         time.sleep(0.5)
         at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -114,6 +115,16 @@ def test_docs_add_path_upload_and_import_tasks(filled: Project, tmp_path: Path) 
     next(b for b in at.button if b.label == "Import tasks").click().run()
     assert filled.store.counts()["tasks"] > before
     assert filled.store.query("SELECT split FROM tasks WHERE id = 'sql-001'")[0][0] == "heldout"
+
+
+def test_docs_add_path_that_is_not_there_shows_the_error(filled: Project, tmp_path: Path) -> None:
+    at = _page(filled.dir, "docs")
+    before = filled.store.counts()
+    at.text_input(key="docs_path").set_value(str(tmp_path / "nowhere")).run()
+    at.button[0].click().run()
+    _after_job(at, lambda at: bool(at.error), allow_errors=True)
+    assert "no such file or folder" in at.error[0].value and not at.success
+    assert filled.store.counts() == before
 
 
 def test_docs_generate_tasks_from_selected_chunks(filled: Project) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from lbi.project import Project
-from lbi.store import committee
+from lbi.store import committee, read
 from tests.store.fixtures import examples, judge, trajectory
 
 
@@ -59,3 +59,29 @@ def test_committee_table_views_and_policy_counts(project: Project) -> None:
     dropped = committee.committee_table(project.store, policy="strict", judges=["a", "b", "c"], show="dropped")
     assert [r["id"] for r in kept] == [ids[(0, 0)]] and len(dropped) == 3
     assert committee.kept_by_policy(project.store, 3) == {"strict": 1, "majority": 1, "relaxed": 2}
+
+
+def test_the_verdict_table_of_an_example(project: Project) -> None:
+    tid = trajectory(project)
+    ids = examples(project, tid)
+    judge(project, ids[(0, 1)], True, False)
+    rows = committee.verdict_rows(read.example(project.store, ids[(0, 1)])["verdicts"])
+    assert rows == [{"judge": "a", "verdict": "yes", "reason": "a says True"},
+                    {"judge": "b", "verdict": "no", "reason": "b says False"}]
+
+
+def test_decisions_and_counts_follow_one_rule(project: Project) -> None:
+    tid = trajectory(project)
+    ids = examples(project, tid)
+    for ex, votes in zip(ids.values(), [(1, 1, 1), (1, 1, 0), (1, 0, 0), ()], strict=True):
+        judge(project, ex, *map(bool, votes))
+    project.store.set_similar([(ids[(0, 1)], ids[(0, 0)], 0.99)])
+    by_policy = committee.kept_by_policy(project.store, 3)
+    for policy in committee.POLICIES:
+        rows = committee.decisions(project.store, policy, 3)
+        assert sum(r["kept"] for r in rows) == by_policy[policy] == committee.kept_count(project.store, policy, 3)
+        assert committee.decisions(project.store, policy, 3, ids=[ids[(0, 1)]]) == \
+            [r for r in rows if r["example_id"] == ids[(0, 1)]]
+    assert by_policy == {"strict": 1, "majority": 1, "relaxed": 2}  # (0, 1) passes majority but duplicates (0, 0)
+    with pytest.raises(ValueError, match="unknown judge policy"):
+        committee.kept_count(project.store, "lenient")

@@ -98,3 +98,38 @@ def test_documents_chunks_tasks_and_runs(project: Project) -> None:
     assert read.runs_table(project.store)[0]["progress"] == 0.25
     assert read.run_names(project.store, "generate") == ["g"]
     assert committee.POLICIES == ("strict", "majority", "relaxed")
+
+
+def test_heldout_tasks_of_an_env_and_the_examples_of_trajectories(project: Project) -> None:
+    project.store.add_tasks([{"id": "t2", "instruction": "held b", "env": "sql", "split": "heldout"},
+                             {"id": "t1", "instruction": "held a", "env": "sql", "split": "heldout"},
+                             {"id": "t3", "instruction": "elsewhere", "env": "web", "split": "heldout"},
+                             {"id": "t4", "instruction": "synthetic", "env": "sql"}])
+    assert read.heldout_tasks(project.store, "sql") == [{"id": "t1", "instruction": "held a"},
+                                                        {"id": "t2", "instruction": "held b"}]
+    first, second = trajectory(project), trajectory(project, key="r/explore-1")
+    ids = examples(project, first)
+    examples(project, second)
+    assert read.example_ids(project.store, [first]) == sorted(ids.values())
+    assert len(read.example_ids(project.store, [first, second])) == 8 and read.example_ids(project.store, []) == []
+
+
+def test_a_run_records_progress_and_ends_done_or_failed(project: Project) -> None:
+    seen: list[tuple[int, int]] = []
+    with project.run("g", "generate") as run:
+        tick = run.track(lambda done, total: seen.append((done, total)))
+        tick(1, 4)
+        assert read.active_runs(project.store)[0]["progress_done"] == 1
+        tick(4, 4)
+        run.progress(message="4 tasks added")
+    row = read.recent_runs(project.store)[0]
+    assert (row["status"], row["progress_done"], row["progress_total"], row["message"]) == ("done", 4, 4,
+                                                                                          "4 tasks added")
+    assert seen == [(1, 4), (4, 4)]
+    try:
+        with project.run("g", "generate"):
+            raise RuntimeError("the model went away")
+    except RuntimeError:
+        pass
+    assert read.recent_runs(project.store)[0]["status"] == "failed"
+    assert read.recent_runs(project.store)[0]["message"] == "the model went away"

@@ -195,3 +195,5 @@ def test_a_run_whose_process_is_gone_shows_as_interrupted(tmp_path: Path) -> Non
     store.start_run("alive", "rollout")
     status = {r["name"]: r["status"] for r in read.recent_runs(store)}
     assert status == {"killed": "interrupted", "alive": "running"}
+    assert [r["name"] for r in read.active_runs(store)] == ["alive"]  # the same rule for runs in progress
+    assert read.active_runs(store, "ali") and not read.active_runs(store, "killed")

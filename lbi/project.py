@@ -85,10 +85,6 @@ class Project:
             raise
         self.store.update_run(run.id, status="done", message=run.message)
 
-    def reload_config(self) -> Config:
-        self.config = load_config(self.dir)
-        return self.config
-
 
 def init_project(directory: Path, config: Config | None = None, *, overwrite: bool = False) -> Project:
     """Create a project directory with a documented `lbi.toml` and an empty store."""

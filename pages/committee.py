@@ -36,7 +36,7 @@ show = view_col.radio("Show", ["all", "kept", "dropped"], horizontal=True, key="
                       format_func={"all": "All", "kept": "Kept", "dropped": "Filtered out (audit)"}.get)
 search = search_col.text_input("Search instructions", key="committee_search")
 rows = committee.committee_table(store, policy=policy, judges=judge_names, show=show, search=search,
-                             limit=MAX_ROWS + 1)
+                                 limit=MAX_ROWS + 1)
 st.caption(f"{min(len(rows), MAX_ROWS)} examples" + (f" (the first {MAX_ROWS} shown)" if len(rows) > MAX_ROWS else ""))
 if not rows:
     ui.empty("Nothing in this view.")

@@ -28,8 +28,8 @@ run = cols[3].selectbox("Run", ["all", *options["run"]], key="ds_run")
 kept_only = cols[4].toggle("Kept only", value=True, key="ds_kept")
 
 rows = read.search_examples(store, policy=policy, judges=n_judges, search=search,
-                             mode=None if mode == "all" else mode, env=None if env == "all" else env,
-                             run=None if run == "all" else run, kept_only=kept_only)
+                            mode=None if mode == "all" else mode, env=None if env == "all" else env,
+                            run=None if run == "all" else run, kept_only=kept_only)
 kept_total = committee.kept_count(store, policy, n_judges)
 st.caption(f"{len(rows)} examples match · {kept_total} kept under {policy} out of {store.counts()['examples']}")
 if not rows:

@@ -52,7 +52,7 @@ run = filters[0].selectbox("Run", ["all", *read.run_names(store, "rollout")], ke
 status = filters[1].selectbox("Status", ["all", "running", "done", "failed"], key="traj_status")
 policy_filter = filters[2].selectbox("Policy", ["all", "explore", "llm"], key="traj_policy")
 rows = read.trajectories(store, run=None if run == "all" else run, status=None if status == "all" else status,
-                          policy=None if policy_filter == "all" else policy_filter)
+                         policy=None if policy_filter == "all" else policy_filter)
 if not rows:
     ui.empty("No trajectories yet — start a run above, or run `lbi rollout --policy explore` in a terminal.")
     st.stop()

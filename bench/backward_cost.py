@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_PORT, bench_config, local_model, machine, table, timer, write_result  # noqa: E402
 
 from lbi.demo import env_options  # noqa: E402
-from lbi.store import queries  # noqa: E402
 from lbi.use.evaluate import wilson  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
+from lbi.store import committee  # noqa: E402
 from lbi.synth.backward import construct  # noqa: E402
 from lbi.synth.judge import judge_examples  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
@@ -66,15 +66,13 @@ def measure_mode(project: Project, mode: str, trajectory_ids: list[int], sample:
     """Label the trajectories' spans in `mode`; with `sample`, only that many spans of each trajectory, drawn
     uniformly (per-example figures stay unbiased estimates: each span costs the same whatever else is labelled
     in per-span mode)."""
-    run_id = project.store.start_run(f"backward-{mode}", "backward", {"mode": mode, "sample": sample})
-
     def choose(tid: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         return sorted(random.Random(seed * 1000 + tid).sample(spans, min(sample, len(spans)))) if sample else spans
 
-    with timer() as t:
+    with project.run(f"backward-{mode}", "backward", {"mode": mode, "sample": sample}) as run, timer() as t:
+        run_id = run.id
         report = construct(project, trajectory_ids, mode=mode, max_span=0, run_id=run_id, choose=choose,
                            progress=lambda d, n: print(f"  {mode}: {d}/{n} trajectories", flush=True))
-    project.store.update_run(run_id, status="done")
     use = usage(project, run_id)
     return {"mode": mode, "run_id": run_id, "spans": report.spans, "examples": report.examples,
             "failed": report.failed, "wall_s": t["s"], **use, "failure_kinds": failure_kinds(project, run_id)}
@@ -89,13 +87,12 @@ def failure_kinds(project: Project, run_id: int) -> dict[str, int]:
 def judge_sample(project: Project, mode: str, sample: int, seed: int) -> dict[str, Any]:
     ids = [r[0] for r in project.store.query("SELECT id FROM examples WHERE mode = ? ORDER BY id", (mode,))]
     chosen = sorted(random.Random(seed).sample(ids, min(sample, len(ids)))) if sample else ids
-    run_id = project.store.start_run(f"judge-{mode}", "filter", {"mode": mode, "sample": len(chosen)})
-    with timer() as t:
+    with project.run(f"judge-{mode}", "filter", {"mode": mode, "sample": len(chosen)}) as run, timer() as t:
+        run_id = run.id
         judge_examples(project, chosen, run_id=run_id)
-    project.store.update_run(run_id, status="done")
     judges = len(project.config.models.judges)
-    rows = {r["example_id"]: r for r in queries.decisions(project.store, "strict", judges)}
-    majority = {r["example_id"]: r for r in queries.decisions(project.store, "majority", judges)}
+    rows = {r["example_id"]: r for r in committee.decisions(project.store, "strict", judges)}
+    majority = {r["example_id"]: r for r in committee.decisions(project.store, "majority", judges)}
     judged = [i for i in chosen if rows[i]["n"] == judges]
     strict = sum(bool(rows[i]["passed"]) for i in judged)
     major = sum(bool(majority[i]["passed"]) for i in judged)

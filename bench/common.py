@@ -235,30 +235,32 @@ def build_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_traje
     spans = [(i, j) for i in range(steps_per_trajectory) for j in range(i, steps_per_trajectory)]
     started = time.perf_counter()
     made = trajectories = steps = 0
-    run_id = store.start_run("synthetic", "rollout", {"n_examples": n_examples})
-    while made < n_examples:
-        tid, _ = store.begin_trajectory(f"synthetic/{trajectories}", run_id=run_id, policy="explore", env="trac",
-                                        instruction=instruction(rng), model="fake")
-        for idx in range(steps_per_trajectory):
-            url = "http://127.0.0.1:8000" + _fill(rng, rng.choice(PAGES))
-            store.add_step(tid, idx, observation=observation(rng, url), action=action(rng), url=url,
-                           state_signature=url.split("?")[0].rsplit("/", 1)[0] + " | " + rng.choice(OBJECTS),
-                           reasoning="explore", latency_ms=rng.uniform(100, 400))
-            steps += 1
-        store.finish_trajectory(tid, status="done", final={"observation": "done", "url": url})
-        batch = spans[: n_examples - made]
-        ids = store.add_examples({"trajectory_id": tid, "span_start": i, "span_end": j, "instruction": instruction(rng),
-                                  "mode": "batched", "model": "fake", "run_id": run_id} for i, j in batch)
-        for example_id in ids:
-            keep = rng.random() < keep_share
-            for k, judge in enumerate(judges):
-                verdict = keep or (k != len(judges) - 1 and rng.random() < 0.5)
-                store.set_verdict(example_id, judge, verdict, "synthetic verdict", model="fake", run_id=run_id)
-        made += len(ids)
-        trajectories += 1
-        if progress and trajectories % 500 == 0:
-            rate = made / (time.perf_counter() - started)
-            print(f"  store: {made:,}/{n_examples:,} examples ({rate:,.0f}/s)", flush=True)
-    store.update_run(run_id, status="done", done=trajectories, total=trajectories)
+    with project.run("synthetic", "rollout", {"n_examples": n_examples}) as run:
+        run_id = run.id
+        while made < n_examples:
+            tid, _ = store.begin_trajectory(f"synthetic/{trajectories}", run_id=run_id, policy="explore", env="trac",
+                                            instruction=instruction(rng), model="fake")
+            for idx in range(steps_per_trajectory):
+                url = "http://127.0.0.1:8000" + _fill(rng, rng.choice(PAGES))
+                store.add_step(tid, idx, observation=observation(rng, url), action=action(rng), url=url,
+                               state_signature=url.split("?")[0].rsplit("/", 1)[0] + " | " + rng.choice(OBJECTS),
+                               reasoning="explore", latency_ms=rng.uniform(100, 400))
+                steps += 1
+            store.finish_trajectory(tid, status="done", final={"observation": "done", "url": url})
+            batch = spans[: n_examples - made]
+            ids = store.add_examples({"trajectory_id": tid, "span_start": i, "span_end": j,
+                                      "instruction": instruction(rng), "mode": "batched", "model": "fake",
+                                      "run_id": run_id} for i, j in batch)
+            for example_id in ids:
+                keep = rng.random() < keep_share
+                for k, judge in enumerate(judges):
+                    verdict = keep or (k != len(judges) - 1 and rng.random() < 0.5)
+                    store.set_verdict(example_id, judge, verdict, "synthetic verdict", model="fake", run_id=run_id)
+            made += len(ids)
+            trajectories += 1
+            if progress and trajectories % 500 == 0:
+                rate = made / (time.perf_counter() - started)
+                print(f"  store: {made:,}/{n_examples:,} examples ({rate:,.0f}/s)", flush=True)
+        run.progress(trajectories, trajectories)
     return {"examples": made, "trajectories": trajectories, "steps": steps,
             "seconds": time.perf_counter() - started, "db_mb": store.path.stat().st_size / 1e6}

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_PORT, bench_config, local_model, machine, table, write_result  # noqa: E402
 
 from lbi.demo import env_options  # noqa: E402
-from lbi.store import queries  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
+from lbi.store import committee  # noqa: E402
 from lbi.synth.pipeline import STAGE_RUNS, SynthSizes, synthesize  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
 
@@ -100,7 +100,7 @@ def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     by_purpose = [dict(r) for r in project.store.query(
         "SELECT COALESCE(purpose, role) AS purpose, COUNT(*) AS calls, ROUND(SUM(latency_ms) / 1000.0, 1) AS model_s "
         "FROM llm_calls GROUP BY 1 ORDER BY MIN(id)")]
-    kept = queries.kept_count(project.store, config.synth.judge_policy, len(config.models.judges))
+    kept = committee.kept_count(project.store, config.synth.judge_policy, len(config.models.judges))
     docs_s = report.seconds.get("docs", 0.0)
     pipeline_s = wall - docs_s
     row = {"model": args.model, "mode": args.mode, "wall_s": wall, "docs_s": docs_s, "pipeline_s": pipeline_s,

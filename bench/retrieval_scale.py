@@ -36,8 +36,8 @@ from common import (  # noqa: E402
 )
 
 from lbi.envs.base import Observation  # noqa: E402
-from lbi.use.index import Index  # noqa: E402
 from lbi.project import open_project  # noqa: E402
+from lbi.use.index import Index  # noqa: E402
 from lbi.use.retrieval import Retriever, fit_budget  # noqa: E402
 
 QUERIES = ["create a new ticket with priority major", "close the ticket as fixed",

@@ -1,18 +1,26 @@
-"""Background jobs for the workbench: long work runs as an `lbi ...` subprocess, never in the page script.
+"""Background jobs for the workbench: long work runs as `lbi ...` in a subprocess, never in the page script.
 
-The job writes its progress to the store (`runs` rows), and its console output to
-`<project>/logs/<name>.log`; pages poll both. Jobs survive a page reload and can be stopped.
+A job is one or more `lbi` commands run in turn by one process (`python -m lbi.jobs`), stopping at the
+first that fails. It writes its progress to the store (`runs` rows) and its console output to
+`<project>/logs/<name>-<time>.log`; when it ends, its exit status goes to the `.exit` file beside the log.
+Pages poll both. Jobs survive a page reload and can be stopped.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+KILLED = -1
+"""The exit status of a job whose process is gone without leaving one (stopped, or killed)."""
 
 
 @dataclass
@@ -22,8 +30,26 @@ class Job:
     log: Path
     args: list[str]
 
+    @property
+    def exit_file(self) -> Path:
+        return self.log.with_suffix(".exit")
+
     def alive(self) -> bool:
         return is_alive(self.pid)
+
+    def exit_code(self) -> int | None:
+        """None while the job runs; then its exit status (0: every command succeeded, 2: a user error,
+        `KILLED`: stopped before it could say)."""
+        if self.alive():
+            return None
+        try:
+            return int(self.exit_file.read_text())
+        except (OSError, ValueError):
+            return KILLED
+
+    def output(self) -> str:
+        """What the job's commands printed (without the `$ lbi ...` lines)."""
+        return "\n".join(line for line in tail(self.log, 10_000).splitlines() if not line.startswith("$ lbi "))
 
 
 def is_alive(pid: int | None) -> bool:
@@ -48,14 +74,14 @@ def logs_dir(project_dir: Path) -> Path:
     return path
 
 
-def start(project_dir: Path, args: list[str], name: str) -> Job:
-    """Start `lbi ARGS -p PROJECT` in the background; output goes to the job's log file."""
-    log = logs_dir(project_dir) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    cmd = [sys.executable, "-m", "lbi.cli", *args, "--project", str(project_dir)]
+def start(project_dir: Path, args: list[str], name: str, *, then: Sequence[list[str]] = ()) -> Job:
+    """Start `lbi ARGS -p PROJECT` in the background (then each command of `then`, while they succeed);
+    output goes to the job's log file."""
+    log = logs_dir(project_dir) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10**6}.log"
+    commands = [[*a, "--project", str(project_dir)] for a in (args, *then)]
+    cmd = [sys.executable, "-m", "lbi.jobs", str(log.with_suffix(".exit")), json.dumps(commands)]
     env = {**os.environ, "COLUMNS": "120", "TERM": "dumb"}
     with log.open("wb") as out:
-        out.write(("$ lbi " + " ".join(args) + "\n").encode())
-        out.flush()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env)
     return Job(name=name, pid=proc.pid, log=log, args=args)
@@ -77,3 +103,29 @@ def tail(log: Path, lines: int = 40) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def run_commands(exit_file: Path, commands: list[list[str]]) -> int:
+    """The job process: each `lbi` command in turn until one fails; its exit status is left in `exit_file`."""
+    from lbi.cli import main
+
+    code = 1  # stays 1 if a command dies of a bug (its traceback goes to the log)
+    try:
+        for args in commands:
+            print("$ lbi " + shlex.join(args), flush=True)
+            sys.argv = ["lbi", *args]
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            sys.stdout.flush()
+            if code:
+                break
+    finally:
+        exit_file.write_text(str(code))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run_commands(Path(sys.argv[1]), json.loads(sys.argv[2])))

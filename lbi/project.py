@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,16 @@ class Run:
         if message is not None:
             self.message = message
         self.store.update_run(self.id, done=done, total=total, message=message)
+
+    def track(self, *also: Callable[[int, int], None]) -> Callable[[int, int], None]:
+        """A `progress(done, total)` callback for the pipeline functions: records progress on this run and
+        passes it on to `also` (e.g. a progress bar)."""
+        def tick(done: int, total: int) -> None:
+            self.progress(done, total)
+            for callback in also:
+                callback(done, total)
+
+        return tick
 
 
 @dataclass
@@ -74,10 +84,6 @@ class Project:
             self.store.update_run(run.id, status="failed", message=str(exc) or type(exc).__name__)
             raise
         self.store.update_run(run.id, status="done", message=run.message)
-
-    def reload_config(self) -> Config:
-        self.config = load_config(self.dir)
-        return self.config
 
 
 def init_project(directory: Path, config: Config | None = None, *, overwrite: bool = False) -> Project:

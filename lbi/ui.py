@@ -16,11 +16,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lbi.store import views
+from lbi import jobs
 from lbi.config import ConfigError
 from lbi.project import Project, open_project
+from lbi.store import committee, read
 
 DEFAULT_PROJECT = os.environ.get("LBI_PROJECT", "projects/demo")
+REFRESH_S = 2
+"""How often a page re-reads the store or a job's log while something runs (seconds)."""
 STATUS_ICONS = {"interrupted": ":material/pause_circle:", "running": ":material/hourglass_top:",
                 "done": ":material/check_circle:",
                 "failed": ":material/error:", "pending": ":material/schedule:"}
@@ -82,6 +85,12 @@ def require_project() -> Project:
     return project
 
 
+def setup(title: str) -> Project:
+    """Every page starts here: its title, then the project picked in the sidebar (or the page stops)."""
+    st.title(title)
+    return require_project()
+
+
 def judges(project: Project) -> list[str]:
     return [j.name for j in project.config.models.judges]
 
@@ -118,7 +127,7 @@ def screenshot(path: str | None, project_dir: Path, *, caption: str | None = Non
     if not path:
         st.caption("No screenshot for this step (this environment does not take any).")
         return
-    file = views.screenshot_file(path, project_dir)
+    file = read.screenshot_file(path, project_dir)
     if file is None:
         st.warning("Screenshot file is missing on disk:")
         text(path)
@@ -174,25 +183,57 @@ def empty(message: str) -> None:
     st.info(message, icon="ℹ️")
 
 
-def start_job(project: Project, args: list[str], name: str) -> None:
-    """Start `lbi ARGS` in the background (lbi.jobs) and remember it for `job_log`."""
-    from lbi import jobs
+def verdict_table(verdicts: Sequence[dict[str, Any]], *, placeholder: bool = False) -> None:
+    """An example's verdicts: judge, verdict, reason (with `placeholder`, a row saying it is not judged yet)."""
+    rows = committee.verdict_rows(verdicts)
+    if rows or placeholder:
+        table(rows or [{"judge": "—", "verdict": "not judged yet", "reason": ""}])
 
-    job = jobs.start(project.dir, args, name)
-    st.session_state.setdefault("jobs", []).append({"name": job.name, "pid": job.pid, "log": str(job.log)})
+
+def start_job(project: Project, args: list[str], name: str, *, then: Sequence[list[str]] = ()) -> jobs.Job:
+    """Start `lbi ARGS` (then each command of `then`) in the background; `job_panel` shows it."""
+    job = jobs.start(project.dir, args, name, then=then)
+    st.session_state.setdefault("jobs", []).append(job)
     st.toast(f"Started {name} in the background (pid {job.pid}).")
+    return job
 
 
-def job_log(prefix: str = "") -> None:
-    """Background jobs started from this session (whose name starts with `prefix`): status and log tail."""
-    from lbi import jobs
+def _outcome(job: jobs.Job, *, quiet: bool) -> None:
+    code = job.exit_code()
+    lines = [escape_md(line) for line in job.output().splitlines() if line.strip() and "━" not in line]
+    if code == 0:
+        if not quiet:
+            st.success("  \n".join(lines) or "Done.")
+    elif code == jobs.KILLED:
+        st.warning(f"Job {escape_md(job.name)} was stopped before it finished.")
+    else:
+        st.error("  \n".join(lines[-5:]) or f"Job {escape_md(job.name)} failed (exit status {code}).")
 
-    for job in reversed(st.session_state.get("jobs", [])):
-        if not job["name"].startswith(prefix):
-            continue
-        state = "running" if jobs.is_alive(job["pid"]) else "finished"
-        with st.expander(f"Job {escape_md(job['name'])} — {state} (pid {job['pid']})", expanded=state == "running"):
-            st.code(jobs.tail(Path(job["log"]), 30) or "(no output yet)", language=None)
+
+def job_panel(name: str, *, quiet: bool = False) -> jobs.Job | None:
+    """The background jobs of this session called `name` (or `name-...`), newest first: the log of one that
+    runs (the panel polls every REFRESH_S s and re-runs the page when it ends); for the newest once it has
+    ended, what it printed — a success (unless `quiet`: the page shows the result itself) or its error;
+    the logs of older ones. Returns the newest job, if any. Progress-bar lines (`━`) stay in the logs."""
+    mine = [job for job in reversed(st.session_state.get("jobs", []))
+            if job.name == name or job.name.startswith(f"{name}-")]
+    running = [job.pid for job in mine if job.alive()]
+
+    @st.fragment(run_every=REFRESH_S if running else None)
+    def panel() -> None:
+        if any(not jobs.is_alive(pid) for pid in running):
+            st.rerun()  # a job ended: re-run the whole page, so it shows what the job wrote to the store
+        for n, job in enumerate(mine):
+            alive = job.alive()
+            if n == 0 and not alive:
+                _outcome(job, quiet=quiet)
+                continue
+            state = "running" if alive else "finished"
+            with st.expander(f"Job {escape_md(job.name)} — {state} (pid {job.pid})", expanded=alive):
+                st.code(jobs.tail(job.log, 30) or "(no output yet)", language=None)
+
+    panel()
+    return mine[0] if mine else None
 
 
 def _shift(key: str, delta: int, last: int) -> None:
@@ -215,11 +256,11 @@ def step_picker(key: str, count: int) -> int:
     return int(st.session_state[key])
 
 
-STATUS_COLOURS = {views.NO_EXAMPLE: "#e9ecef", views.EXAMPLE: "#9ecae1", views.KEPT: "#31a354",
-                  views.DROPPED: "#de2d26", views.OVERRIDDEN: "#756bb1"}
+STATUS_COLOURS = {read.NO_EXAMPLE: "#e9ecef", read.EXAMPLE: "#9ecae1", read.KEPT: "#31a354",
+                  read.DROPPED: "#de2d26", read.OVERRIDDEN: "#756bb1"}
 
 
-def span_grid_figure(grid: views.SpanGrid, selected: tuple[int, int] | None = None):  # noqa: ANN201 - plotly Figure
+def span_grid_figure(grid: read.SpanGrid, selected: tuple[int, int] | None = None):  # noqa: ANN201 - plotly Figure
     """The L×L span grid: row i = start, column j = end, one coloured square per span (i ≤ j).
 
     Squares are scatter markers, not a Heatmap trace, because Streamlit's `on_select` reports clicks
@@ -233,9 +274,9 @@ def span_grid_figure(grid: views.SpanGrid, selected: tuple[int, int] | None = No
         cells = [(i, j) for i in range(grid.length) for j in range(i, grid.length) if grid.status[i][j] == code]
         fig.add_trace(go.Scatter(  # an empty status gets one invisible point, so it still shows in the legend
             x=[j for _, j in cells] or [None], y=[i for i, _ in cells] or [None], mode="markers",
-            name=views.STATUS_NAMES[code],
+            name=read.STATUS_NAMES[code],
             marker={"symbol": "square", "size": size, "color": colour, "line": {"width": 1, "color": "#fff"}},
-            text=[f"span {i}–{j}: {views.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"
+            text=[f"span {i}–{j}: {read.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"
                   for i, j in cells],
             hovertemplate="%{text}<extra></extra>", unselected={"marker": {"opacity": 1}},
             selected={"marker": {"opacity": 1}}))

@@ -4,18 +4,14 @@ import math
 
 import streamlit as st
 
-from lbi.store import queries, views
-
 from lbi import ui
-from lbi.synth.backward import construct
-from lbi.synth.judge import judge_examples
+from lbi.store import committee, read
 
-st.title("Backward construction")
-project = ui.require_project()
+project = ui.setup("Backward construction")
 store = project.store
 n_judges = len(project.config.models.judges)
 
-rows = [r for r in views.trajectories(store) if r["steps"]]
+rows = [r for r in read.trajectories(store) if r["steps"]]
 if not rows:
     ui.empty("No trajectories with steps yet — start a run on the Rollouts page (or `lbi rollout`), "
              "then come back to label its spans.")
@@ -26,11 +22,11 @@ pick_col, mode_col, policy_col = st.columns([3, 1, 1])
 tid = pick_col.selectbox("Trajectory", list(by_id), key="bw_traj",
                          format_func=lambda t: f"#{t} · {by_id[t]['run']} · {by_id[t]['policy']} · "
                                                f"{by_id[t]['steps']} steps · {by_id[t]['examples']} examples")
-modes = views.example_modes(store, tid) or [project.config.synth.backward_mode]
+modes = read.example_modes(store, tid) or [project.config.synth.backward_mode]
 mode = mode_col.selectbox("Mode", modes, key=f"bw_mode-{tid}")
-policy = policy_col.selectbox("Policy", queries.POLICIES, key="bw_policy",
-                              index=queries.POLICIES.index(project.config.synth.judge_policy))
-grid = views.span_grid(store, tid, policy=policy, judges=n_judges, mode=mode)
+policy = policy_col.selectbox("Policy", committee.POLICIES, key="bw_policy",
+                              index=committee.POLICIES.index(project.config.synth.judge_policy))
+grid = read.span_grid(store, tid, policy=policy, judges=n_judges, mode=mode)
 if by_id[tid]["instruction"]:
     ui.labelled("The rollout's own instruction", by_id[tid]["instruction"])
 counts = grid.counts()
@@ -65,24 +61,22 @@ with cell_col:
         ui.empty("No example for this span in this mode (spans made only of failed actions are skipped). "
                  "Re-run backward construction below to label it.")
     else:
-        ex = views.example(store, example_id, policy=policy, judges=n_judges)
-        st.caption(f"Example #{example_id} · {views.STATUS_NAMES[grid.status[i][j]]} · model "
+        ex = read.example(store, example_id, policy=policy, judges=n_judges)
+        st.caption(f"Example #{example_id} · {read.STATUS_NAMES[grid.status[i][j]]} · model "
                    f"{ui.escape_md(ex['model'] or '—')}")
         with st.form(f"edit-{example_id}"):
             new_text = st.text_area("Instruction (edits are kept with their history)", ex["instruction"])
             if st.form_submit_button("Save instruction", type="primary") and new_text.strip() != ex["instruction"]:
                 store.edit_example(example_id, new_text.strip(), who=ui.who())
                 st.rerun()
-        if ex["verdicts"]:
-            ui.table([{"judge": v["judge"], "verdict": "yes" if v["verdict"] else "no", "reason": v["reason"]}
-                      for v in ex["verdicts"]])
+        ui.verdict_table(ex["verdicts"])
         if ex["edits"]:
             st.caption("Edit history (newest first)")
             ui.table(ex["edits"])
 
 if i <= j:
     st.subheader(f"Steps {i}–{j}")
-    ui.steps_compact(views.steps(store, tid, i, j), project.dir)
+    ui.steps_compact(read.steps(store, tid, i, j), project.dir)
 
 st.subheader("Re-run backward construction for this trajectory")
 n_spans, per_call = grid.length * (grid.length + 1) // 2, project.config.synth.batch_spans
@@ -93,17 +87,6 @@ st.caption(f"per-span: one model call per span ({n_spans} for L = {grid.length})
 run_mode = st.radio("Mode", ["batched", "per-span"], horizontal=True, key="bw_run_mode")
 judge_after = st.checkbox("Ask the committee about the new examples", value=True, key="bw_judge")
 if st.button("Run backward construction", type="primary"):
-    bar = st.progress(0.0, text="Labelling spans…")
-    report = construct(project, [tid], mode=run_mode)
-    bar.progress(1.0, text="Done")
-    calls = f"{report.calls} call" + ("" if report.calls == 1 else "s")
-    message = f"{report.spans} spans, {calls} → {report.examples} new examples, {report.failed} failed."
-    if judge_after and report.examples:
-        ids = [r[0] for r in store.query("SELECT id FROM examples WHERE trajectory_id = ?", (tid,))]
-        with st.spinner("Judging…"):
-            judged = judge_examples(project, ids)
-        message += f" {judged.verdicts} new verdicts."
-    st.session_state["bw_flash"] = message
-    st.rerun()
-if flash := st.session_state.pop("bw_flash", None):
-    st.success(flash)
+    then = [["filter", "--trajectory", str(tid)]] if judge_after else []
+    ui.start_job(project, ["backward", "--trajectory", str(tid), "--mode", run_mode], f"backward-{tid}", then=then)
+ui.job_panel(f"backward-{tid}")

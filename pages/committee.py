@@ -3,15 +3,13 @@
 import plotly.express as px
 import streamlit as st
 
-from lbi.store import queries, views
-
 from lbi import ui
+from lbi.store import committee, read
 
 MAX_ROWS = 2000
 MAX_PICK = 500
 
-st.title("Committee")
-project = ui.require_project()
+project = ui.setup("Committee")
 store = project.store
 judge_names = ui.judges(project)
 n_judges = len(judge_names)
@@ -21,15 +19,15 @@ if not store.counts()["examples"]:
              "then the committee (`lbi filter`).")
     st.stop()
 
-policy = st.segmented_control("Judge policy", queries.POLICIES, default=project.config.synth.judge_policy,
+policy = st.segmented_control("Judge policy", committee.POLICIES, default=project.config.synth.judge_policy,
                               key="committee_policy",
                               help="strict: every judge says yes · majority: most do · relaxed: any does. "
                                    "A human override always wins; near-duplicates of a kept example are dropped."
                               ) or project.config.synth.judge_policy
-counts = views.policy_counts(store, n_judges)
+counts = committee.kept_by_policy(store, n_judges)
 cols = st.columns(4)
 cols[0].metric("Examples", store.counts()["examples"])
-for col, name in zip(cols[1:], queries.POLICIES, strict=True):
+for col, name in zip(cols[1:], committee.POLICIES, strict=True):
     col.metric(f"Kept ({name})", counts[name], help="selected policy" if name == policy else None)
 
 st.subheader("Verdicts")
@@ -37,8 +35,8 @@ view_col, search_col = st.columns([2, 3])
 show = view_col.radio("Show", ["all", "kept", "dropped"], horizontal=True, key="committee_show",
                       format_func={"all": "All", "kept": "Kept", "dropped": "Filtered out (audit)"}.get)
 search = search_col.text_input("Search instructions", key="committee_search")
-rows = views.committee_table(store, policy=policy, judges=judge_names, show=show, search=search,
-                             limit=MAX_ROWS + 1)
+rows = committee.committee_table(store, policy=policy, judges=judge_names, show=show, search=search,
+                                 limit=MAX_ROWS + 1)
 st.caption(f"{min(len(rows), MAX_ROWS)} examples" + (f" (the first {MAX_ROWS} shown)" if len(rows) > MAX_ROWS else ""))
 if not rows:
     ui.empty("Nothing in this view.")
@@ -55,14 +53,13 @@ if rows:
     example_id = st.selectbox("Example", list(by_id), key="committee_pick",
                               format_func=lambda i: f"#{i} {'kept' if by_id[i]['kept'] else 'dropped'} · "
                                                     f"{by_id[i]['instruction'][:100]}")
-    ex = views.example(store, example_id, policy=policy, judges=n_judges)
+    ex = read.example(store, example_id, policy=policy, judges=n_judges)
     left, right = st.columns([3, 2])
     with left:
         ui.labelled("Instruction", ex["instruction"])
         st.caption(f"Trajectory {ex['trajectory_id']}, steps {ex['span_start']}–{ex['span_end']}, "
                    f"mode {ex['mode']}")
-        ui.table([{"judge": v["judge"], "verdict": "yes" if v["verdict"] else "no", "reason": v["reason"]}
-                  for v in ex["verdicts"]] or [{"judge": "—", "verdict": "not judged yet", "reason": ""}])
+        ui.verdict_table(ex["verdicts"], placeholder=True)
         if ex["overrides"]:
             st.caption("Override history (the newest wins)")
             ui.table(ex["overrides"])
@@ -85,7 +82,7 @@ if rows:
         st.caption(f"Recorded as {ui.escape_md(ui.who())} (change it in the sidebar).")
 
 st.subheader("Agreement")
-agreement = views.agreement(store, judge_names)
+agreement = committee.agreement(store, judge_names)
 if not agreement:
     ui.empty("Agreement needs at least two raters (judges, or a judge and your overrides).")
 else:
@@ -96,7 +93,7 @@ else:
         ui.table(agreement)
     with chart_col:
         measure = st.radio("Heatmap of", ["agreement %", "kappa"], horizontal=True, key="agreement_measure")
-        names, matrix = views.agreement_matrix(agreement, measure)
+        names, matrix = committee.agreement_matrix(agreement, measure)
         fig = px.imshow(matrix, x=names, y=names, text_auto=True, color_continuous_scale="Blues",
                         zmin=0 if measure == "agreement %" else -1, zmax=100 if measure == "agreement %" else 1,
                         aspect="auto")

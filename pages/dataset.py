@@ -1,18 +1,14 @@
 """Dataset: search and filter the kept examples, open one with its steps and screenshots."""
 
-from pathlib import Path
-
 import streamlit as st
 
-from lbi.store import queries, views
-
 from lbi import ui
-from lbi.use.export import export
+from lbi.store import committee, read
+from lbi.use.export import card_path
 
 MAX_PICK = 500
 
-st.title("Dataset")
-project = ui.require_project()
+project = ui.setup("Dataset")
 store = project.store
 n_judges = len(project.config.models.judges)
 
@@ -21,20 +17,20 @@ if not store.counts()["examples"]:
              "run the committee (`lbi filter`); kept examples appear here.")
     st.stop()
 
-options = views.dataset_filters(store)
+options = read.dataset_filters(store)
 search = st.text_input("Search instructions", key="ds_search", placeholder="e.g. milestone")
 cols = st.columns(5, vertical_alignment="bottom")
-policy = cols[0].selectbox("Policy", queries.POLICIES, key="ds_policy",
-                           index=queries.POLICIES.index(project.config.synth.judge_policy))
+policy = cols[0].selectbox("Policy", committee.POLICIES, key="ds_policy",
+                           index=committee.POLICIES.index(project.config.synth.judge_policy))
 mode = cols[1].selectbox("Mode", ["all", *options["mode"]], key="ds_mode")
 env = cols[2].selectbox("Environment", ["all", *options["env"]], key="ds_env")
 run = cols[3].selectbox("Run", ["all", *options["run"]], key="ds_run")
 kept_only = cols[4].toggle("Kept only", value=True, key="ds_kept")
 
-rows = views.search_examples(store, policy=policy, judges=n_judges, search=search,
-                             mode=None if mode == "all" else mode, env=None if env == "all" else env,
-                             run=None if run == "all" else run, kept_only=kept_only)
-kept_total = queries.kept_count(store, policy, n_judges)
+rows = read.search_examples(store, policy=policy, judges=n_judges, search=search,
+                            mode=None if mode == "all" else mode, env=None if env == "all" else env,
+                            run=None if run == "all" else run, kept_only=kept_only)
+kept_total = committee.kept_count(store, policy, n_judges)
 st.caption(f"{len(rows)} examples match · {kept_total} kept under {policy} out of {store.counts()['examples']}")
 if not rows:
     ui.empty("No example matches these filters. Try another policy, clear the search, or turn off “Kept only”.")
@@ -46,20 +42,22 @@ with st.expander("Export kept examples for fine-tuning", icon=":material/downloa
     ecols = st.columns(3, vertical_alignment="bottom")
     fmt = ecols[0].selectbox("Format", ["jsonl", "parquet"], key="ds_fmt")
     per = ecols[1].selectbox("One record per", ["example", "step"], key="ds_per")
+    out = project.dir / "export" / f"lbi-{per}s-{policy}.{fmt}"
     if ecols[2].button("Export", key="ds_export"):
-        report = export(project, project.dir / "export" / f"lbi-{per}s-{policy}.{fmt}", fmt=fmt, per=per,
-                        policy=policy)
-        st.session_state["ds_exported"] = (str(report.path), str(report.card))
-    if exported := st.session_state.get("ds_exported"):
-        path, card = Path(exported[0]), Path(exported[1])
+        st.session_state["ds_exported"] = out
+        ui.start_job(project, ["export", "--format", fmt, "--per", per, "--policy", policy, "--out", str(out)],
+                     "export")
+    job = ui.job_panel("export")
+    path = st.session_state.get("ds_exported")
+    if job is not None and job.exit_code() == 0 and path is not None and path.exists():
         st.caption(f"Wrote {path} (chat format: `datasets.load_dataset('json', data_files=...)` loads it as is).")
         st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key="ds_download")
-        st.code(card.read_text(encoding="utf-8"), language="markdown")
+        st.code(card_path(path).read_text(encoding="utf-8"), language="markdown")
 
 by_id = {r["id"]: r for r in rows[:MAX_PICK]}
 example_id = st.selectbox("Open an example", list(by_id), key="ds_pick",
                           format_func=lambda i: f"#{i} · {by_id[i]['instruction'][:110]}")
-ex = views.example(store, example_id, policy=policy, judges=n_judges)
+ex = read.example(store, example_id, policy=policy, judges=n_judges)
 st.subheader(f"Example #{example_id}")
 ui.labelled("Instruction", ex["instruction"])
 decision = ex["decision"] or {}
@@ -70,9 +68,7 @@ meta[2].metric("Steps", ex["span_end"] - ex["span_start"] + 1)
 meta[3].metric("Mode", ex["mode"])
 st.caption(f"Trajectory {ex['trajectory_id']} (steps {ex['span_start']}–{ex['span_end']}) · env {ex['env']} · "
            f"run {ui.escape_md(ex['run'] or '—')} · override {decision.get('override') or 'none'}")
-if ex["verdicts"]:
-    ui.table([{"judge": v["judge"], "verdict": "yes" if v["verdict"] else "no", "reason": v["reason"]}
-              for v in ex["verdicts"]])
+ui.verdict_table(ex["verdicts"])
 if ex["edits"]:
     with st.expander(f"Instruction edits ({len(ex['edits'])})"):
         ui.table(ex["edits"])

@@ -5,17 +5,14 @@ from pathlib import Path
 import streamlit as st
 
 from lbi import ui
-
-from lbi.store import views
+from lbi.docs.ingest import IngestReport, add_upload, import_tasks
 from lbi.docs.load import DocsError
-from lbi.docs.ingest import IngestReport, add_source, add_upload, import_tasks
-from lbi.synth.generate import generate_tasks
 from lbi.envs.tasks import TaskFileError
+from lbi.store import read
 
-MAX_INLINE_CHUNKS = 10
+MAX_PICKED_CHUNKS = 10
 
-st.title("Docs and tasks")
-project = ui.require_project()
+project = ui.setup("Docs and tasks")
 store = project.store
 
 
@@ -30,11 +27,8 @@ by_path, upload, crawl, task_file = st.tabs(["File or folder", "Upload", "Crawl 
 with by_path:
     path = st.text_input("Path", placeholder="/usr/share/doc/sqlite3 or docs/guide.md", key="docs_path")
     if st.button("Add path", type="primary", disabled=not path.strip()):
-        try:
-            with st.spinner("Loading and chunking…"):
-                show_report(add_source(project, Path(path.strip()).expanduser()))
-        except DocsError as exc:
-            st.error(str(exc))
+        ui.start_job(project, ["docs", "add", str(Path(path.strip()).expanduser())], "docs-add")
+    ui.job_panel("docs-add")
 with upload:
     files = st.file_uploader("Markdown, reStructuredText, HTML, text, wiki or PDF", accept_multiple_files=True)
     if st.button("Add uploaded files", disabled=not files):
@@ -51,7 +45,7 @@ with crawl:
     if st.button("Crawl in the background", disabled=not url.strip().startswith("http")):
         ui.start_job(project, ["docs", "add", url.strip(), "--max-depth", str(max_depth),
                                "--max-pages", str(max_pages)], "crawl")
-    ui.job_log("crawl")
+    ui.job_panel("crawl")
 with task_file:
     task_path = st.text_input("Task file or folder (JSONL, JSON or TOML; held-out by default)", key="task_file")
     if st.button("Import tasks", disabled=not task_path.strip()):
@@ -63,40 +57,37 @@ with task_file:
             st.success(f"{read} tasks read, {added} new.")
 
 st.subheader("Documents")
-documents = views.documents(store)
+documents = read.documents(store)
 if not documents:
     ui.empty("No documents yet — add a file or folder above, upload files, or run `lbi docs add PATH`.")
 else:
     ui.table(documents)
     labels = {d["id"]: f"{d['title'] or d['id']} ({d['chunks']} chunks)" for d in documents}
     doc_id = st.selectbox("Open a document", list(labels), format_func=labels.get, key="doc_pick")
-    doc_chunks = views.chunks(store, doc_id)
+    doc_chunks = read.chunks(store, doc_id)
     st.caption(f"{len(doc_chunks)} chunks")
     ui.table([{k: c[k] for k in ("ordinal", "title", "tasks", "id")} | {"text": c["text"][:300]}
               for c in doc_chunks])
     chunk_labels = {c["id"]: f"#{c['ordinal']} {c['title'] or ''}".strip() for c in doc_chunks}
     picked = st.multiselect("Chunks to generate tasks from", list(chunk_labels), format_func=chunk_labels.get,
-                            max_selections=MAX_INLINE_CHUNKS, key="chunk_pick")
+                            max_selections=MAX_PICKED_CHUNKS, key="chunk_pick")
     if picked:
         with st.expander(f"Text of {len(picked)} selected chunk(s)"):
             for chunk in (c for c in doc_chunks if c["id"] in picked):
                 st.code(chunk["text"], language=None, wrap_lines=True)
     gen_col, bg_col = st.columns(2)
     if gen_col.button("Generate tasks from selected chunks", type="primary", disabled=not picked):
-        bar = st.progress(0.0, text="Generating tasks…")
-        report = generate_tasks(project, picked,
-                                progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} chunks"))
-        st.success(f"{report.chunks} chunks → {report.proposed} proposed, {report.duplicates} near-duplicates, "
-                   f"{report.failed} failed, {report.added} added.")
-    if bg_col.button("Generate for every chunk without tasks (background)"):
+        ui.start_job(project, ["tasks", "generate", *(arg for chunk in picked for arg in ("--chunk", chunk))],
+                     "generate")
+    if bg_col.button("Generate for every chunk without tasks"):
         ui.start_job(project, ["tasks", "generate"], "generate")
-    ui.job_log("generate")
+    ui.job_panel("generate")
 
 st.subheader("Tasks")
 filter_col, search_col = st.columns([1, 3])
 split = filter_col.selectbox("Split", ["all", "synthetic", "heldout"], key="task_split")
 search = search_col.text_input("Search instructions", key="task_search")
-task_rows = views.tasks(store, None if split == "all" else split, search)
+task_rows = read.tasks(store, None if split == "all" else split, search)
 if not task_rows:
     ui.empty("No tasks yet — select chunks above and generate tasks, import a task file, "
              "or run `lbi tasks generate`.")

@@ -4,14 +4,11 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from lbi.store import queries, views
-
 from lbi import ui
+from lbi.store import read
+from lbi.ui import REFRESH_S
 
-REFRESH_S = 2
-
-st.title("lbi workbench")
-project = ui.require_project()
+project = ui.setup("lbi workbench")
 store = project.store
 cfg = project.config
 judges = len(cfg.models.judges)
@@ -35,9 +32,9 @@ with st.expander("Models per role and synthesis settings"):
         ui.table([{"setting": k, "value": str(v)} for k, v in cfg.synth.model_dump().items()])
 
 
-@st.fragment(run_every=REFRESH_S if views.active_runs(store) else None)
+@st.fragment(run_every=REFRESH_S if read.active_runs(store) else None)
 def live() -> None:
-    funnel = queries.funnel(store, cfg.synth.judge_policy, judges)
+    funnel = read.funnel(store, cfg.synth.judge_policy, judges)
     st.subheader("Funnel")
     if not any(funnel.values()):
         ui.empty("The store is empty — add documentation on the Docs page (or `lbi docs add PATH`), "
@@ -49,7 +46,7 @@ def live() -> None:
         st.plotly_chart(fig, width="stretch")
 
     st.subheader("Runs")
-    runs = views.runs_table(store)
+    runs = read.runs_table(store)
     if not runs:
         ui.empty("No runs yet — start one on the Rollouts page, or with `lbi rollout` / `lbi synthesize`.")
         return
@@ -66,7 +63,7 @@ def live() -> None:
 live()
 
 st.subheader("Model usage")
-usage = queries.usage_by_role(store)
+usage = read.usage_by_role(store)
 if not usage:
     ui.empty("No model calls yet.")
 else:
@@ -77,7 +74,7 @@ else:
     fig = px.bar(by_role, x="role", y=["prompt_tokens", "completion_tokens"], title="Tokens by role")
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
     left.plotly_chart(fig, width="stretch")
-    over_time = pd.DataFrame(queries.usage_over_time(store))
+    over_time = pd.DataFrame(read.usage_over_time(store))
     fig = px.bar(over_time, x="minute", y="tokens", color="role", title="Tokens over time (per minute)")
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     right.plotly_chart(fig, width="stretch")

@@ -1,23 +1,20 @@
 """Retrieval lab: what each retrieval mode returns for a task, the agent run in each mode, and evaluation results."""
 
 import json
-import time
 
 import plotly.express as px
 import streamlit as st
 
+from lbi import ui
+from lbi.store import read
 from lbi.use import evaluate
-
-from lbi import jobs, ui
 from lbi.use.retrieval import MODES
 
-st.title("Retrieval lab")
-project = ui.require_project()
+project = ui.setup("Retrieval lab")
 out_dir = project.dir / "lab"
 
-heldout = project.store.query("SELECT id, instruction FROM tasks WHERE split = 'heldout' AND env = ? ORDER BY id",
-                              (project.config.env.name,))
-choices = {f"{r['id']}: {r['instruction'][:90]}": dict(r) for r in heldout}
+heldout = read.heldout_tasks(project.store, project.config.env.name)
+choices = {f"{r['id']}: {r['instruction'][:90]}": r for r in heldout}
 source = st.radio("Task", ["a held-out task", "type one"], horizontal=True)
 if source == "a held-out task" and choices:
     picked = choices[st.selectbox("Held-out task", list(choices))]
@@ -35,12 +32,8 @@ result_file = out_dir / f"retrieve-{slug}.json"
 if st.button("Retrieve", type="primary"):
     result_file.unlink(missing_ok=True)
     args = ["retrieve", instruction, "--out", str(result_file)] + (["--task", task_id] if task_id else [])
-    st.session_state["lab_job"] = jobs.start(project.dir, args, f"retrieve-{slug}").pid
-job = st.session_state.get("lab_job")
-if job and jobs.is_alive(job) and not result_file.exists():
-    with st.spinner("Retrieving (starting the environment, asking the model for a query)…"):
-        while jobs.is_alive(job) and not result_file.exists():
-            time.sleep(0.5)
+    ui.start_job(project, args, f"retrieve-{slug}")
+ui.job_panel(f"retrieve-{slug}", quiet=True)
 if result_file.exists():
     data = json.loads(result_file.read_text())
     ui.labelled("Instruction", data["instruction"])
@@ -57,15 +50,13 @@ if result_file.exists():
                         ui.text(hit["text"])
             if not any(res[p] for p in ("observation", "model", "instruction")):
                 st.info("Nothing retrieved (is the index empty? keep some examples and run `lbi index`).")
-elif job and not jobs.is_alive(job):
-    st.error("Retrieval failed; the job's log says why.")
 
 st.subheader("Run the agent in each mode")
 modes = st.multiselect("Modes", list(MODES), default=["baseline", "agentic"])
 if task_id and st.button("Run on this task"):
-    run = f"lab-{task_id}"
-    jobs.start(project.dir, ["eval", "--modes", ",".join(modes), "--tasks", task_id, "--run", run], run)
-    st.success(f"Started `{run}` in the background; results appear below as it finishes.")
+    ui.start_job(project, ["eval", "--modes", ",".join(modes), "--tasks", task_id, "--run", f"lab-{task_id}"],
+                 f"lab-{task_id}")
+ui.job_panel("lab", quiet=True)
 
 st.subheader("Evaluation results")
 rows = evaluate.results(project)

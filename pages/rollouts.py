@@ -5,13 +5,10 @@ import time
 import streamlit as st
 
 from lbi import ui
+from lbi.store import read
+from lbi.ui import REFRESH_S
 
-from lbi.store import views
-
-REFRESH_S = 2
-
-st.title("Rollouts")
-project = ui.require_project()
+project = ui.setup("Rollouts")
 store = project.store
 synth = project.config.synth
 
@@ -36,12 +33,12 @@ with st.expander("Start a run", expanded=not store.counts()["trajectories"]):
                     "--episodes", str(episodes), "--limit", str(limit), "--concurrency", str(concurrency),
                     "--max-steps", str(max_steps)]
             ui.start_job(project, args, f"rollout-{run_name.strip()}")
-    ui.job_log("rollout")
+    ui.job_panel("rollout")
 
 
-@st.fragment(run_every=REFRESH_S if views.active_runs(store) else None)
+@st.fragment(run_every=REFRESH_S if read.active_runs(store) else None)
 def active() -> None:
-    runs = [r for r in views.active_runs(store) if r["kind"] == "rollout"]
+    runs = [r for r in read.active_runs(store) if r["kind"] == "rollout"]
     if runs:
         st.subheader("Running now")
         ui.run_progress(runs)
@@ -51,11 +48,11 @@ active()
 
 st.subheader("Trajectories")
 filters = st.columns(3)
-run = filters[0].selectbox("Run", ["all", *views.run_names(store, "rollout")], key="traj_run")
+run = filters[0].selectbox("Run", ["all", *read.run_names(store, "rollout")], key="traj_run")
 status = filters[1].selectbox("Status", ["all", "running", "done", "failed"], key="traj_status")
 policy_filter = filters[2].selectbox("Policy", ["all", "explore", "llm"], key="traj_policy")
-rows = views.trajectories(store, run=None if run == "all" else run, status=None if status == "all" else status,
-                          policy=None if policy_filter == "all" else policy_filter)
+rows = read.trajectories(store, run=None if run == "all" else run, status=None if status == "all" else status,
+                         policy=None if policy_filter == "all" else policy_filter)
 if not rows:
     ui.empty("No trajectories yet — start a run above, or run `lbi rollout --policy explore` in a terminal.")
     st.stop()
@@ -69,7 +66,7 @@ tid = st.selectbox("Watch a trajectory", list(by_id), key="traj_pick",
 
 @st.fragment(run_every=REFRESH_S if by_id[tid]["status"] == "running" else None)
 def watch(trajectory_id: int) -> None:
-    traj = views.trajectory(store, trajectory_id)
+    traj = read.trajectory(store, trajectory_id)
     if traj is None:
         st.warning("This trajectory is gone.")
         return

@@ -1,6 +1,6 @@
 """Reading observations: action targets, the site's chrome, and how prompts and the index use them."""
 
-from lbi.store import queries
+from lbi.store import read
 from lbi.use.index import Index
 from lbi.observations import chrome_lines, describe_action, page_content, place
 from lbi.project import Project
@@ -62,7 +62,7 @@ def test_index_embeds_steps_without_chrome_and_learns_it_once(sql_project: Proje
     store.add_override(ex, "keep", who="tester")
     index = Index(sql_project)
     assert index.sync().steps_added == 5
-    assert index.chrome == queries.page_chrome(store) and index.chrome
+    assert index.chrome == read.page_chrome(store) and index.chrome
     docs = index.steps.get(include=["documents"])["documents"]
     assert sorted(docs) == sorted(f"content of {u}" for u in urls)
     again = Index(sql_project)  # a new process reads the same chrome back

@@ -53,7 +53,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Directory to create the
 
 def status(project: ProjectOpt = Path(".")) -> None:
     """Counts per table, the funnel and the last runs."""
-    from lbi.store import queries
+    from lbi.store import read
 
     proj = open_project(project)
     table = Table(title=f"{proj.config.project} — {proj.store.path}")
@@ -62,9 +62,9 @@ def status(project: ProjectOpt = Path(".")) -> None:
     for name, count in proj.store.counts().items():
         table.add_row(name, str(count))
     console.print(table)
-    funnel = queries.funnel(proj.store, proj.config.synth.judge_policy, len(proj.config.models.judges))
+    funnel = read.funnel(proj.store, proj.config.synth.judge_policy, len(proj.config.models.judges))
     console.print("funnel: " + " → ".join(f"{k} {v}" for k, v in funnel.items()))
-    runs = queries.recent_runs(proj.store, 5)
+    runs = read.recent_runs(proj.store, 5)
     for run in runs:
         console.print(f"run {run['id']} {run['name']} [{run['kind']}] {run['status']} "
                       f"{run['progress_done']}/{run['progress_total']} {run['message'] or ''}")
@@ -92,11 +92,10 @@ def synthesize(project: ProjectOpt = Path("."),
     proj = open_project(project)
     if background:
         from lbi import jobs
+        from lbi.store import read
 
-        live = [r for r in proj.store.query("SELECT name, pid FROM runs WHERE name LIKE ? AND status = 'running'",
-                                            (f"{name}-%",)) if jobs.is_alive(r["pid"])]
-        if live:
-            console.print(f"synthesis {name} is already running (pid {live[0]['pid']})")
+        if live := read.active_runs(proj.store, f"{name}-"):
+            console.print(f"synthesis {name} is already running (run {live[0]['name']})")
             return
         args = ["synthesize", "--chunks", str(chunks), "--per-chunk", str(per_chunk), "--tasks", str(tasks),
                 "--explore", str(explore), "--max-steps", str(max_steps), "--concurrency", str(concurrency),

@@ -9,7 +9,7 @@ import typer
 
 from lbi.cli.common import ProjectOpt, console, progress_bar
 from lbi.project import open_project
-from lbi.store import queries
+from lbi.store import committee, read
 
 
 def rollout_cmd(project: ProjectOpt = Path("."),
@@ -30,39 +30,46 @@ def rollout_cmd(project: ProjectOpt = Path("."),
                   f"{report.failed} failed, {report.steps} steps in {report.seconds:.1f}s")
 
 
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def backward_cmd(project: ProjectOpt = Path("."),
                  mode: Annotated[str, typer.Option(help="per-span or batched (default: config)")] = "",
-                 max_span: Annotated[int, typer.Option(help="Longest span (-1: config, 0: no cap).")] = -1) -> None:
+                 max_span: Annotated[int, typer.Option(help="Longest span (-1: config, 0: no cap).")] = -1,
+                 trajectory: Annotated[list[int] | None, typer.Option(
+                     help="Only this trajectory (repeatable; default: every finished one).")] = None) -> None:
     """Backward-construct examples for every finished trajectory (resumable)."""
     from lbi.synth.backward import check_mode, construct
 
     proj = open_project(project)
     mode = check_mode(mode) if mode else ""
-    run_id = proj.store.start_run(f"backward-{mode or proj.config.synth.backward_mode}", "backward")
-    with progress_bar("backward construction") as progress:
-        report = construct(proj, mode=mode or None, max_span=None if max_span < 0 else max_span, run_id=run_id,
-                           progress=progress)
-    proj.store.update_run(run_id, done=report.trajectories, total=report.trajectories, status="done",
-                          message=f"{report.examples} examples from {report.calls} calls")
-    console.print(f"{report.trajectories} trajectories, {report.spans} spans, {report.calls} calls → "
-                  f"{report.examples} new examples, {report.failed} failed")
+    with proj.run(f"backward-{mode or proj.config.synth.backward_mode}", "backward") as run, \
+            progress_bar("backward construction") as bar:
+        report = construct(proj, trajectory or None, mode=mode or None, max_span=None if max_span < 0 else max_span,
+                           run_id=run.id, progress=run.track(bar))
+        run.progress(report.trajectories, report.trajectories,
+                     f"{report.examples} examples from {report.calls} calls")
+    console.print(f"{_count(report.trajectories, 'trajectory', 'trajectories')}, {report.spans} spans, "
+                  f"{_count(report.calls, 'call')} → {report.examples} new examples, {report.failed} failed")
 
 
 def filter_cmd(project: ProjectOpt = Path("."),
-               policy: Annotated[str, typer.Option(help="strict, majority or relaxed (default: config)")] = "") -> None:
+               policy: Annotated[str, typer.Option(help="strict, majority or relaxed (default: config)")] = "",
+               trajectory: Annotated[list[int] | None, typer.Option(
+                   help="Only the examples of this trajectory (repeatable; default: every example).")] = None
+               ) -> None:
     """Ask the committee about every example, find near-duplicates, and report what the policy keeps."""
     from lbi.synth.judge import judge_examples
 
     proj = open_project(project)
     if policy:
-        proj.config.synth.judge_policy = queries.check_policy(policy)  # type: ignore[assignment]
-    run_id = proj.store.start_run("filter", "filter")
-    with progress_bar("committee") as progress:
-        report = judge_examples(proj, run_id=run_id, progress=progress)
-    proj.store.update_run(run_id, done=report.examples, total=report.examples, status="done",
-                          message=f"{report.kept} kept")
-    judges = len(proj.config.models.judges)
-    kept = {p: queries.kept_count(proj.store, p, judges) for p in queries.POLICIES}
+        proj.config.synth.judge_policy = committee.check_policy(policy)  # type: ignore[assignment]
+    ids = read.example_ids(proj.store, trajectory) if trajectory else None
+    with proj.run("filter", "filter") as run, progress_bar("committee") as bar:
+        report = judge_examples(proj, ids, run_id=run.id, progress=run.track(bar))
+        run.progress(report.examples, report.examples, f"{report.kept} kept")
+    kept = committee.kept_by_policy(proj.store, len(proj.config.models.judges))
     console.print(f"{report.examples} examples, {report.verdicts} new verdicts, {report.failed} failed, "
                   f"{report.duplicate_pairs} near-duplicate pairs; kept: "
                   + ", ".join(f"{p} {n}" for p, n in kept.items()))

@@ -11,7 +11,6 @@ from rich.table import Table
 from lbi.cli.common import ProjectOpt, console, progress_bar
 from lbi.errors import check_choice
 from lbi.project import open_project
-from lbi.store import queries
 
 app = typer.Typer(help="Tasks: generate from docs, import held-out tasks, list.", no_args_is_help=True)
 
@@ -19,17 +18,18 @@ app = typer.Typer(help="Tasks: generate from docs, import held-out tasks, list."
 @app.command("generate")
 def tasks_generate(project: ProjectOpt = Path("."),
                    limit: Annotated[int, typer.Option(help="At most this many chunks (0: all pending).")] = 0,
-                   per_chunk: Annotated[int, typer.Option(help="Instructions per chunk (0: config).")] = 0) -> None:
-    """Propose tasks from every chunk that has none yet (resumable)."""
+                   per_chunk: Annotated[int, typer.Option(help="Instructions per chunk (0: config).")] = 0,
+                   chunk: Annotated[list[str] | None, typer.Option(
+                       help="This chunk (by id; repeatable), even if it has tasks already.")] = None) -> None:
+    """Propose tasks from every chunk that has none yet (resumable), or from the chunks given."""
     from lbi.synth.generate import generate_tasks, pending_chunks
 
     proj = open_project(project)
-    chunks = pending_chunks(proj)[: limit or None]
-    run_id = proj.store.start_run(f"generate-{len(queries.recent_runs(proj.store, 10_000)) + 1}", "generate")
-    with progress_bar("generate tasks") as progress:
-        report = generate_tasks(proj, chunks, per_chunk=per_chunk or None, run_id=run_id, progress=progress)
-    proj.store.update_run(run_id, done=report.chunks, total=len(chunks), status="done",
-                          message=f"{report.added} tasks added")
+    chunks = (chunk or pending_chunks(proj))[: limit or None]
+    with proj.run(f"generate-{proj.store.counts()['runs'] + 1}", "generate") as run, \
+            progress_bar("generate tasks") as bar:
+        report = generate_tasks(proj, chunks, per_chunk=per_chunk or None, run_id=run.id, progress=run.track(bar))
+        run.progress(report.chunks, len(chunks), f"{report.added} tasks added")
     console.print(f"{report.chunks} chunks → {report.proposed} proposed, {report.duplicates} near-duplicates, "
                   f"{report.failed} failed, {report.added} added")
 

@@ -3,12 +3,10 @@
 WAL mode lets the workbench read while a background run writes. Each thread gets its own
 connection; every write is one short `BEGIN IMMEDIATE` transaction, waited on (not failed)
 when another process holds the lock. Text passes through `secrets.redact` on its way in.
-Reading helpers for pages and reports live in `lbi.queries`.
+Reading helpers for pages and reports live in `lbi.store.read` and `lbi.store.committee`.
 """
 
 from __future__ import annotations
-
-from lbi.errors import UserError
 
 import json
 import os
@@ -20,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lbi.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from lbi.errors import UserError
 from lbi.secrets import redact
+from lbi.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 DB_NAME = "lbi.db"
 BUSY_TIMEOUT_MS = 60_000

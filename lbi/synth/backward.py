@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, get_args
 
-from lbi.store import queries
+from lbi.store import read
 from lbi.errors import ContextWindowError, OutputParseError, check_choice
 from lbi.project import Project
 from lbi.prompts import (
@@ -140,7 +140,7 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     report = BackwardReport()
     llm = project.llm(run_id)
     window = llm.context_window("backward") if mode == "batched" else None
-    ctx = _Context(project, llm, queries.page_chrome(project.store), run_id, window)
+    ctx = _Context(project, llm, read.page_chrome(project.store), run_id, window)
     for done, tid in enumerate(ids, start=1):
         steps = trajectory_steps(project, tid)
         spans = eligible_spans(steps, cap)

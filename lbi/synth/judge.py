@@ -2,7 +2,7 @@
 
 Judges come from `[[models.judges]]`: several models, or one model with distinct judging prompts
 (`focus`). Each writes one verdict + reason per example. Which examples are kept is never stored:
-`lbi.queries.decisions` computes it from verdicts + policy + duplicates + human overrides.
+`lbi.store.committee.decisions` computes it from verdicts + policy + duplicates + human overrides.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lbi.store import queries
+from lbi.store import committee, read
 from lbi.models.embed import embed, preload
 from lbi.errors import ContextWindowError, OutputParseError
 from lbi.project import Project
@@ -46,14 +46,14 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
                    progress: Progress | None = None, rejudge: bool = False) -> JudgeReport:
     """Ask every judge about every example it has not judged yet (all of them with `rejudge`)."""
     cfg = project.config
-    queries.check_policy(cfg.synth.judge_policy)  # before any verdict is written
+    committee.check_policy(cfg.synth.judge_policy)  # before any verdict is written
     llm = project.llm(run_id)
     examples = _examples(project, example_ids)
     preload(cfg.models.embedder)  # near-duplicate detection needs it at the end; load it while judges think
     done_pairs = set() if rejudge else _judged(project)
     report = JudgeReport(examples=len(examples))
     steps_cache: dict[int, list[dict]] = {}
-    chrome = queries.page_chrome(project.store)
+    chrome = read.page_chrome(project.store)
     for done, ex in enumerate(examples, start=1):
         tid = ex["trajectory_id"]
         if tid not in steps_cache:
@@ -78,7 +78,7 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
         if progress:
             progress(done, len(examples))
     report.duplicate_pairs = find_duplicates(project)
-    report.kept = queries.kept_count(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
+    report.kept = committee.kept_count(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
     return report
 
 

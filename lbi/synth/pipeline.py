@@ -9,9 +9,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from lbi.store import queries
-from lbi.project import Project
 from lbi.docs.ingest import add_source
+from lbi.project import Project
+from lbi.store import read
 from lbi.synth.backward import check_mode, construct
 from lbi.synth.generate import generate_tasks, pending_chunks
 from lbi.synth.judge import judge_examples
@@ -73,13 +73,12 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
     random.Random(sizes.seed).shuffle(every)
     pending = set(pending_chunks(project))
     chosen = [c for c in every[: sizes.chunks] if c in pending]
-    run_id = project.store.start_run(f"{name}-{STAGE_RUNS['generate']}", "generate")
-    with progress("generate tasks") as tick, report.timed("generate"):
-        report.stages["generate"] = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run_id,
-                                                   progress=tick)
-    gen = report.stages["generate"]
-    project.store.update_run(run_id, status="done", done=len(chosen), total=len(chosen),
-                             message=f"{gen.added} tasks added, {gen.duplicates} near-duplicates, {gen.failed} failed")
+    with project.run(f"{name}-{STAGE_RUNS['generate']}", "generate") as run, progress("generate tasks") as tick, \
+            report.timed("generate"):
+        report.stages["generate"] = gen = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run.id,
+                                                         progress=run.track(tick))
+        run.progress(len(chosen), len(chosen),
+                     f"{gen.added} tasks added, {gen.duplicates} near-duplicates, {gen.failed} failed")
     with progress("rollouts (llm)") as tick, report.timed("rollout"):
         report.stages["rollout"] = rollout(project, f"{name}-{STAGE_RUNS['rollout']}", policy="llm", limit=sizes.tasks,
                                            concurrency=sizes.concurrency, max_steps=sizes.max_steps, progress=tick)
@@ -88,17 +87,16 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
             report.stages["explore"] = rollout(project, f"{name}-{STAGE_RUNS['explore']}", policy="explore",
                                                episodes=sizes.explore, concurrency=sizes.concurrency,
                                                max_steps=sizes.max_steps, progress=tick)
-    run_id = project.store.start_run(f"{name}-{STAGE_RUNS['backward']}", "backward")
-    with progress(f"backward ({sizes.mode})") as tick, report.timed("backward"):
+    with project.run(f"{name}-{STAGE_RUNS['backward']}", "backward") as run, \
+            progress(f"backward ({sizes.mode})") as tick, report.timed("backward"):
         report.stages["backward"] = back = construct(project, mode=sizes.mode, max_span=sizes.max_span,
-                                                     run_id=run_id, progress=tick)
-    project.store.update_run(run_id, status="done", done=back.trajectories, total=back.trajectories,
-                             message=f"{back.examples} examples from {back.calls} calls, {back.failed} failed")
-    run_id = project.store.start_run(f"{name}-{STAGE_RUNS['filter']}", "filter")
-    with progress("committee") as tick, report.timed("filter"):
-        report.stages["filter"] = judged = judge_examples(project, run_id=run_id, progress=tick)
-    project.store.update_run(run_id, status="done", done=judged.examples, total=judged.examples,
-                             message=f"{judged.verdicts} verdicts, {judged.kept} kept")
+                                                     run_id=run.id, progress=run.track(tick))
+        run.progress(back.trajectories, back.trajectories,
+                     f"{back.examples} examples from {back.calls} calls, {back.failed} failed")
+    with project.run(f"{name}-{STAGE_RUNS['filter']}", "filter") as run, progress("committee") as tick, \
+            report.timed("filter"):
+        report.stages["filter"] = judged = judge_examples(project, run_id=run.id, progress=run.track(tick))
+        run.progress(judged.examples, judged.examples, f"{judged.verdicts} verdicts, {judged.kept} kept")
     cfg = project.config
-    report.funnel = queries.funnel(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
+    report.funnel = read.funnel(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
     return report

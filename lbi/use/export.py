@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from lbi.store import queries
+from lbi.store import committee
 from lbi.errors import OutputPathError, check_choice
 from lbi.project import Project
 from lbi.prompts import clip
@@ -67,7 +67,7 @@ def _records(project: Project, example: dict[str, Any], steps: list[dict[str, An
 
 def kept_examples(project: Project, policy: str | None = None) -> list[dict[str, Any]]:
     cfg = project.config
-    ids = queries.kept_ids(project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges))
+    ids = committee.kept_ids(project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges))
     return [dict(r) for r in project.store.query(
         "SELECT e.*, t.env, t.policy, t.task_id FROM examples e JOIN trajectories t ON t.id = e.trajectory_id "
         "WHERE e.id IN (SELECT value FROM json_each(?)) ORDER BY e.id", (json.dumps(ids),))]
@@ -89,17 +89,22 @@ def output_file(out: Path) -> Path:
     return out
 
 
+def card_path(out: Path) -> Path:
+    """The dataset card written beside an export file."""
+    return out.with_name(out.stem + ".card.md")
+
+
 def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "example",
            policy: str | None = None) -> ExportReport:
     """Write kept examples to `out` (a .jsonl or .parquet file) and a dataset card next to it."""
     check_choice("export format", fmt, get_args(Fmt))
     check_choice("record unit (--per)", per, get_args(Per))
-    policy = queries.check_policy(policy or project.config.synth.judge_policy)
+    policy = committee.check_policy(policy or project.config.synth.judge_policy)
     out = output_file(out)
     examples = kept_examples(project, policy)
-    report = ExportReport(path=out, card=out.with_name(out.stem + ".card.md"), examples=len(examples))
+    report = ExportReport(path=out, card=card_path(out), examples=len(examples))
     counts = {"env": Counter(), "mode": Counter(), "rollout policy": Counter(), "override": Counter()}
-    overridden = {r[0]: r[1] for r in project.store.query(queries.LATEST_OVERRIDES)}
+    overridden = {r[0]: r[1] for r in project.store.query(committee.LATEST_OVERRIDES)}
     records: list[dict[str, Any]] = []
     for ex in examples:
         steps = [dict(r) for r in project.store.query(

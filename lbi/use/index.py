@@ -21,7 +21,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from lbi.store import queries
+from lbi.store import committee, read
 from lbi.models.embed import DEFAULT_EMBEDDER, embed
 from lbi.observations import page_content
 from lbi.project import Project
@@ -94,7 +94,7 @@ class Index:
         """Learn the chrome once, when the store first has enough pages; steps embedded before are redone."""
         if self.chrome:
             return
-        chrome = queries.page_chrome(self.project.store)
+        chrome = read.page_chrome(self.project.store)
         if chrome:
             self._chrome_file.write_text(json.dumps(sorted(chrome)))
             self.chrome = chrome
@@ -103,7 +103,7 @@ class Index:
     # -- sync --------------------------------------------------------------------------
     def sync(self, policy: str | None = None) -> SyncReport:
         cfg = self.project.config
-        kept = set(queries.kept_ids(self.project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges)))
+        kept = set(committee.kept_ids(self.project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges)))
         report = SyncReport()
         report.examples_added, report.examples_removed = self._sync_examples(kept)
         self._learn_chrome()

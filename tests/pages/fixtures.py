@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from lbi.config import Config
-from lbi.project import Project, init_project, open_project
 from lbi.docs.ingest import add_source, add_upload
+from lbi.project import Project, init_project, open_project
 from lbi.synth.backward import construct
 from lbi.synth.generate import generate_tasks
 from lbi.synth.judge import judge_examples

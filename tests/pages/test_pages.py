@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lbi.store import queries
+from lbi import jobs
 from lbi.project import Project
-from tests.pages import fixtures as pages_fixtures
+from lbi.store import committee, read
 from tests.conftest import ROOT
+from tests.pages import fixtures as pages_fixtures
 from tests.pages.fixtures import EVIL, WEB_KEY
 
 filled_template = pages_fixtures.filled_template
@@ -44,6 +46,23 @@ def _markdown(at: AppTest) -> str:
 
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def _after_job(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120, *,
+               allow_errors: bool = False) -> AppTest:
+    """Poll as the page does while its background job runs (re-run it) until `done(at)`; the job's log on failure."""
+    deadline = time.monotonic() + timeout
+    while not done(at):
+        assert time.monotonic() < deadline, [jobs.tail(job.log) for job in at.session_state["jobs"]]
+        assert allow_errors or not at.error, [e.value for e in at.error]
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _succeeded(at: AppTest) -> bool:
+    return bool(at.success)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -85,7 +104,9 @@ def test_docs_add_path_upload_and_import_tasks(filled: Project, tmp_path: Path) 
     at = _page(filled.dir, "docs")
     at.text_input(key="docs_path").set_value(str(tmp_path / "extra.md")).run()
     at.button[0].click().run()
+    _after_job(at, _succeeded)
     assert "1 new documents" in at.success[0].value
+    assert any(d["source"].endswith("extra.md") for d in read.documents(filled.store))
     at.file_uploader[0].set_value(("up.txt", b"Uploaded notes about the shop database.", "text/plain")).run()
     next(b for b in at.button if b.label == "Add uploaded files").click().run()
     assert any("1 new documents" in s.value for s in at.success)
@@ -96,6 +117,16 @@ def test_docs_add_path_upload_and_import_tasks(filled: Project, tmp_path: Path) 
     assert filled.store.query("SELECT split FROM tasks WHERE id = 'sql-001'")[0][0] == "heldout"
 
 
+def test_docs_add_path_that_is_not_there_shows_the_error(filled: Project, tmp_path: Path) -> None:
+    at = _page(filled.dir, "docs")
+    before = filled.store.counts()
+    at.text_input(key="docs_path").set_value(str(tmp_path / "nowhere")).run()
+    at.button[0].click().run()
+    _after_job(at, lambda at: bool(at.error), allow_errors=True)
+    assert "no such file or folder" in at.error[0].value and not at.success
+    assert filled.store.counts() == before
+
+
 def test_docs_generate_tasks_from_selected_chunks(filled: Project) -> None:
     at = _page(filled.dir, "docs")
     doc = at.session_state["doc_pick"]
@@ -103,7 +134,8 @@ def test_docs_generate_tasks_from_selected_chunks(filled: Project) -> None:
     before = filled.store.counts()["tasks"]
     at.multiselect(key="chunk_pick").set_value([chunk]).run()
     next(b for b in at.button if b.label == "Generate tasks from selected chunks").click().run()
-    assert "chunks →" in at.success[0].value
+    _after_job(at, _succeeded)
+    assert "1 chunks →" in at.success[0].value
     assert filled.store.counts()["tasks"] > before
 
 
@@ -173,19 +205,24 @@ def test_backward_grid_pick_a_span_edit_and_rerun(filled: Project) -> None:
     before = filled.store.query(calls)[0][0]
     at.radio(key="bw_run_mode").set_value("batched").run()
     next(b for b in at.button if b.label == "Run backward construction").click().run()
+    _after_job(at, _succeeded)
     # the spans not yet labelled in batched mode fit in one call
     assert filled.store.query(calls)[0][0] == before + 1
     assert "1 call →" in at.success[0].value
+    # and the committee judged the new examples (the job's second command): the grid shows no unjudged span
+    assert "new verdicts" in at.success[0].value
+    unjudged = "SELECT COUNT(*) FROM examples WHERE trajectory_id = ? AND id NOT IN (SELECT example_id FROM verdicts)"
+    assert filled.store.query(unjudged, (web,))[0][0] == 0
 
 
 def test_committee_override_changes_the_kept_count(filled: Project) -> None:
     at = _page(filled.dir, "committee")
     judges = len(filled.config.models.judges)
-    kept = queries.kept_count(filled.store, "strict", judges)
+    kept = committee.kept_count(filled.store, "strict", judges)
     assert _metrics(at)["Kept (strict)"] == str(kept)
     # a dropped example that no kept example is a near-duplicate of (keeping one of those would push its
     # duplicate out, and the count would not move)
-    rows = queries.decisions(filled.store, "strict", judges)
+    rows = committee.decisions(filled.store, "strict", judges)
     kept_ids = {d["example_id"] for d in rows if d["kept"]}
     shadowing = {r[0] for r in filled.store.query("SELECT other_id FROM similar_examples WHERE example_id IN "
                                                   "(SELECT value FROM json_each(?))", (json.dumps(sorted(kept_ids)),))}
@@ -207,7 +244,7 @@ def test_committee_override_changes_the_kept_count(filled: Project) -> None:
 def test_committee_policy_selector_and_reasons(filled: Project) -> None:
     at = _page(filled.dir, "committee")
     at.segmented_control(key="committee_policy").set_value("relaxed").run()
-    relaxed = queries.kept_count(filled.store, "relaxed", len(filled.config.models.judges))
+    relaxed = committee.kept_count(filled.store, "relaxed", len(filled.config.models.judges))
     at.radio(key="committee_show").set_value("kept").run()
     frame = at.dataframe[0].value
     assert len(frame) == relaxed and frame["kept"].all()
@@ -218,7 +255,7 @@ def test_committee_policy_selector_and_reasons(filled: Project) -> None:
 def test_dataset_search_filter_and_open_an_example(filled: Project) -> None:
     at = _page(filled.dir, "dataset", ds_policy="relaxed")
     total = len(at.dataframe[0].value)
-    assert total == queries.kept_count(filled.store, "relaxed", len(filled.config.models.judges))
+    assert total == committee.kept_count(filled.store, "relaxed", len(filled.config.models.judges))
     word = at.dataframe[0].value["instruction"].iloc[0].split()[1]
     at.text_input(key="ds_search").set_value(word.upper()).run()
     frame = at.dataframe[0].value
@@ -236,10 +273,11 @@ def test_dataset_export_writes_the_kept_examples(filled: Project) -> None:
     at = _page(filled.dir, "dataset", ds_policy="relaxed")
     at.selectbox(key="ds_per").set_value("example").run()
     at.button(key="ds_export").click().run()
-    assert not at.exception
+    _after_job(at, lambda at: any("kept examples:" in c.value for c in at.code))
+    assert "records in" in at.success[0].value
     out = filled.dir / "export" / "lbi-examples-relaxed.jsonl"
     lines = out.read_text().splitlines()
-    assert len(lines) == queries.kept_count(filled.store, "relaxed", len(filled.config.models.judges))
+    assert len(lines) == committee.kept_count(filled.store, "relaxed", len(filled.config.models.judges))
     assert any("kept examples:" in c.value for c in at.code)  # the dataset card is shown
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from lbi.store import queries
-from lbi.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from lbi.store import committee, read
 from lbi.store.db import Store, StoreError
+from lbi.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 
 def _filled(store: Store) -> dict[str, int]:
@@ -113,18 +113,18 @@ def test_kept_follows_policy_and_latest_override(tmp_path: Path) -> None:
     for ex, vs in votes.items():
         for judge, v in zip(("a", "b", "c"), vs, strict=True):
             store.set_verdict(ex, judge, bool(v), "r")
-    assert [queries.kept_count(store, p) for p in ("strict", "majority", "relaxed")] == [1, 2, 3]
-    assert queries.kept_by_policy(store) == {"strict": 1, "majority": 2, "relaxed": 3}
+    assert [committee.kept_count(store, p) for p in ("strict", "majority", "relaxed")] == [1, 2, 3]
+    assert committee.kept_by_policy(store) == {"strict": 1, "majority": 2, "relaxed": 3}
     store.add_override(ids[0], "drop", who="me")
-    assert queries.kept_count(store, "strict") == 0
+    assert committee.kept_count(store, "strict") == 0
     store.add_override(ids[0], "keep", who="me")
     store.add_override(ids[2], "keep", who="me")
-    assert queries.kept_count(store, "strict") == 2
+    assert committee.kept_count(store, "strict") == 2
     with pytest.raises(ValueError):
         store.add_override(ids[0], "maybe", who="me")
     # a missing verdict counts as "no" when the committee size is known
-    assert queries.kept_count(store, "relaxed", judges=3) == 3
-    assert queries.kept_count(store, "majority", judges=4) == 2  # ids[0], ids[2] by override
+    assert committee.kept_count(store, "relaxed", judges=3) == 3
+    assert committee.kept_count(store, "majority", judges=4) == 2  # ids[0], ids[2] by override
 
 
 def test_near_duplicates_of_a_kept_example_are_dropped(tmp_path: Path) -> None:
@@ -135,14 +135,14 @@ def test_near_duplicates_of_a_kept_example_are_dropped(tmp_path: Path) -> None:
     for ex in (a, b, c):
         store.set_verdict(ex, "j", True, "ok")
     store.set_similar([(b, a, 0.97), (c, a, 0.95)])
-    assert queries.kept_ids(store) == [a]
+    assert committee.kept_ids(store) == [a]
     store.add_override(a, "drop", who="me")  # the original dropped: its duplicates no longer are
-    assert queries.kept_ids(store) == [b, c]
+    assert committee.kept_ids(store) == [b, c]
     store.add_override(c, "keep", who="me")
-    assert queries.kept_ids(store) == [b, c]
+    assert committee.kept_ids(store) == [b, c]
     store.set_verdict(b, "j", False, "no")  # b no longer passes: c is still kept by its override
-    for policy in queries.POLICIES:
-        assert queries.kept_by_policy(store, 1)[policy] == queries.kept_count(store, policy, 1) == 1
+    for policy in committee.POLICIES:
+        assert committee.kept_by_policy(store, 1)[policy] == committee.kept_count(store, policy, 1) == 1
 
 
 def _hold_write_lock(path: str, seconds: float, ready) -> None:
@@ -193,5 +193,7 @@ def test_a_run_whose_process_is_gone_shows_as_interrupted(tmp_path: Path) -> Non
     gone.wait()
     store.start_run("killed", "rollout", pid=gone.pid)
     store.start_run("alive", "rollout")
-    status = {r["name"]: r["status"] for r in queries.recent_runs(store)}
+    status = {r["name"]: r["status"] for r in read.recent_runs(store)}
     assert status == {"killed": "interrupted", "alive": "running"}
+    assert [r["name"] for r in read.active_runs(store)] == ["alive"]  # the same rule for runs in progress
+    assert read.active_runs(store, "ali") and not read.active_runs(store, "killed")

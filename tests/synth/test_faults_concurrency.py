@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from lbi.store import queries
+from lbi.store import committee, read
 from lbi.config import save_config
 from lbi.project import Project, open_project
 from tests.conftest import ROOT
@@ -52,10 +52,10 @@ def test_reading_and_overriding_while_two_runs_write(project: Project, tmp_path:
         while not stop.is_set():
             try:
                 page = open_project(project.dir)  # a rerun opens the project afresh
-                queries.funnel(page.store)
-                queries.usage_by_role(page.store)
-                queries.recent_runs(page.store)
-                queries.decisions(page.store, "majority", 3)
+                read.funnel(page.store)
+                read.usage_by_role(page.store)
+                read.recent_runs(page.store)
+                committee.decisions(page.store, "majority", 3)
                 latest = page.store.query("SELECT id FROM trajectories ORDER BY id DESC LIMIT 1")[0][0]
                 page.store.query("SELECT idx, observation, action FROM steps WHERE trajectory_id = ?", (latest,))
                 if reads % 10 == 0:

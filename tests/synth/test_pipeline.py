@@ -6,7 +6,7 @@ import pytest
 
 from lbi.models.fake import FakeModel
 
-from lbi.store import queries
+from lbi.store import committee
 from lbi.project import Project
 from lbi.docs.ingest import add_source
 from lbi.synth.backward import construct, eligible_spans
@@ -130,14 +130,14 @@ def test_committee_policies_and_overrides(project: Project) -> None:
     FakeModel.register_responder("judge-efficiency", judge)
     report = judge_examples(project)
     assert report.examples == 6 and report.verdicts == 18
-    kept = {p: queries.kept_count(project.store, p, 3) for p in queries.POLICIES}
+    kept = {p: committee.kept_count(project.store, p, 3) for p in committee.POLICIES}
     assert kept["strict"] <= kept["majority"] <= kept["relaxed"]
     assert (kept["strict"], kept["majority"], kept["relaxed"]) == (2, 4, 5)
     # judging again asks nobody: every (example, judge) pair has a verdict
     assert judge_examples(project).verdicts == 0
-    dropped = [d["example_id"] for d in queries.decisions(project.store, "strict", 3) if not d["kept"]]
+    dropped = [d["example_id"] for d in committee.decisions(project.store, "strict", 3) if not d["kept"]]
     project.store.add_override(dropped[0], "keep", who="tester", note="looks right to me")
-    assert queries.kept_count(project.store, "strict", 3) == 3
+    assert committee.kept_count(project.store, "strict", 3) == 3
 
 
 def test_placeholder_instructions_are_rejected_and_recorded(project: Project) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from lbi.models.fake import FakeModel
 
-from lbi.store import queries
+from lbi.store import committee
 from lbi.agent import History
 from lbi.use.evaluate import evaluate, leakage, results, wilson
 from lbi.use.export import export
@@ -52,7 +52,7 @@ def filled(sql_project: Project) -> Project:
 
 def test_index_sync_is_incremental_and_follows_overrides(filled: Project) -> None:
     index = Index(filled)
-    kept = queries.kept_ids(filled.store, "strict", 3)
+    kept = committee.kept_ids(filled.store, "strict", 3)
     first = index.sync()
     assert first.examples_added == len(kept) > 0 and first.chunks_added > 0 and first.steps_added > 0
     again = index.sync()
@@ -60,7 +60,7 @@ def test_index_sync_is_incremental_and_follows_overrides(filled: Project) -> Non
     filled.store.add_override(kept[0], "drop", who="tester", note="wrong")
     after = index.sync()
     assert after.examples_removed == 1
-    now_kept = queries.kept_ids(filled.store, "strict", 3)
+    now_kept = committee.kept_ids(filled.store, "strict", 3)
     assert kept[0] not in now_kept
     assert index.counts()["examples"] == len(now_kept)  # a duplicate of the dropped one may now be kept
     assert index.examples.get(ids=[f"ex-{kept[0]}"])["ids"] == []
@@ -128,7 +128,7 @@ def test_wilson_interval() -> None:
 def test_export_jsonl_loads_with_datasets(filled: Project, tmp_path: Path) -> None:
     from datasets import load_dataset
 
-    kept = queries.kept_count(filled.store, "strict", 3)
+    kept = committee.kept_count(filled.store, "strict", 3)
     report = export(filled, tmp_path / "out.jsonl")
     assert report.records == report.examples == kept
     ds = load_dataset("json", data_files=str(report.path), split="train")

@@ -1,27 +1,25 @@
-"""Read-only data shaping for the workbench pages: pure functions on a `Store`, no Streamlit.
+"""The read side of the store: pure functions on a `Store` that the CLI, the pages and the reports share.
 
-Pages stay thin: they call these, then draw. Kept/dropped always comes from `lbi.queries.decisions`
-(verdicts + policy + duplicates + overrides), never from a stored column.
+Pages stay thin: they call these, then draw (no SQL in a page). What the committee decided (kept or
+dropped, verdicts, agreement) lives in `lbi.store.committee`; everything here that needs it asks there.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from lbi.store import queries
+from lbi.observations import chrome_lines
+from lbi.store import committee
 from lbi.store.db import Store
 
 # Span-grid cell status codes (the heatmap's z values; i > j cells are None).
 NO_EXAMPLE, EXAMPLE, KEPT, DROPPED, OVERRIDDEN = 0, 1, 2, 3, 4
 STATUS_NAMES = {NO_EXAMPLE: "no example", EXAMPLE: "example (not judged)", KEPT: "kept", DROPPED: "dropped",
                 OVERRIDDEN: "overridden"}
-HUMAN = "human override"
 
 
 def _rows(store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
@@ -40,6 +38,7 @@ def chunks(store: Store, doc_id: str) -> list[dict[str, Any]]:
 
 
 def tasks(store: Store, split: str | None = None, search: str = "") -> list[dict[str, Any]]:
+    """Tasks of a split (all splits by default) whose instruction contains `search`."""
     sql = "SELECT id, split, env, instruction, chunk_id, model, created_at FROM tasks WHERE 1=1"
     params: list[Any] = []
     if split:
@@ -51,19 +50,41 @@ def tasks(store: Store, split: str | None = None, search: str = "") -> list[dict
     return _rows(store, sql + " ORDER BY split, created_at, id", params)
 
 
-# -- runs, trajectories, steps -----------------------------------------------------------------
-def active_runs(store: Store) -> list[dict[str, Any]]:
-    """Runs in progress (not those left `running` by a process that is gone)."""
+def heldout_tasks(store: Store, env: str) -> list[dict[str, Any]]:
+    """The held-out tasks of an environment (id and instruction), by id."""
+    return _rows(store, "SELECT id, instruction FROM tasks WHERE split = 'heldout' AND env = ? ORDER BY id", (env,))
+
+
+# -- runs --------------------------------------------------------------------------------------
+def _runs(store: Store, where: str = "", limit: int = -1) -> list[dict[str, Any]]:
+    """Runs, newest first; a `running` run whose process is gone (killed, machine restarted) shows as
+    `interrupted` — re-running it resumes where it stopped."""
     from lbi.jobs import is_alive
 
-    rows = _rows(store, "SELECT id, name, kind, status, progress_done, progress_total, message, pid FROM runs "
-                        "WHERE status = 'running' ORDER BY id")
-    return [{k: v for k, v in r.items() if k != "pid"} for r in rows if is_alive(r["pid"])]
+    rows = _rows(store, "SELECT id, name, kind, status, progress_done, progress_total, message, created_at, "
+                        f"updated_at, pid FROM runs {where} ORDER BY id DESC LIMIT ?", (limit,))
+    for row in rows:
+        if row["status"] == "running" and not is_alive(row["pid"]):
+            row["status"] = "interrupted"
+        del row["pid"]
+    return rows
+
+
+def recent_runs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest runs (see `_runs` for `interrupted`)."""
+    return _runs(store, limit=limit)
+
+
+def active_runs(store: Store, prefix: str = "") -> list[dict[str, Any]]:
+    """Runs in progress (not those left `running` by a process that is gone), oldest first; with `prefix`,
+    those whose name starts with it."""
+    rows = _runs(store, "WHERE status = 'running'")
+    return [r for r in reversed(rows) if r["status"] == "running" and r["name"].startswith(prefix)]
 
 
 def runs_table(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     """Recent runs with a 0–1 `progress` fraction for a progress column."""
-    rows = queries.recent_runs(store, limit)
+    rows = recent_runs(store, limit)
     for row in rows:
         total = row["progress_total"] or 0
         row["progress"] = min(row["progress_done"] / total, 1.0) if total else (1.0 if row["status"] == "done" else 0.0)
@@ -77,6 +98,7 @@ def run_names(store: Store, kind: str | None = None) -> list[str]:
     return [r["name"] for r in store.query(sql, (kind,) if kind else ())]
 
 
+# -- trajectories and steps --------------------------------------------------------------------
 def trajectories(store: Store, *, run: str | None = None, status: str | None = None, policy: str | None = None,
                  limit: int = 1000) -> list[dict[str, Any]]:
     """Trajectories, newest first, with run name, step count and example count."""
@@ -123,11 +145,41 @@ def screenshot_file(path: str | None, project_dir: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def page_chrome(store: Store, sample: int = 500) -> frozenset[str]:
+    """The site's chrome (navigation and other lines on most pages), learned from the latest `sample` steps."""
+    rows = store.query("SELECT url, observation FROM steps ORDER BY id DESC LIMIT ?", (sample,))
+    return chrome_lines((r[0], r[1]) for r in rows)
+
+
+# -- the funnel and model usage ----------------------------------------------------------------
+def funnel(store: Store, policy: str = "strict", judges: int = 0) -> dict[str, int]:
+    """chunks → synthetic tasks → synthesis trajectories and steps (not evaluation ones) → examples → kept."""
+    counts = store.counts()
+    synth = ("FROM trajectories t LEFT JOIN runs r ON r.id = t.run_id WHERE COALESCE(r.kind, '') != 'eval'")
+    return {
+        "chunks": counts["chunks"],
+        "tasks": store.query("SELECT COUNT(*) FROM tasks WHERE split = 'synthetic'")[0][0],
+        "trajectories": store.query(f"SELECT COUNT(*) {synth}")[0][0],
+        "steps": store.query(f"SELECT COUNT(*) FROM steps WHERE trajectory_id IN (SELECT t.id {synth})")[0][0],
+        "examples": counts["examples"],
+        "kept": committee.kept_count(store, policy, judges),
+    }
+
+
+def usage_by_role(store: Store) -> list[dict[str, Any]]:
+    return _rows(store, "SELECT role, model, COUNT(*) AS calls, SUM(cache_hit) AS cache_hits, SUM(1 - ok) AS errors, "
+                        "SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, "
+                        "ROUND(SUM(latency_ms) / 1000.0, 2) AS seconds, SUM(cost) AS cost "
+                        "FROM llm_calls GROUP BY role, model ORDER BY calls DESC")
+
+
+def usage_over_time(store: Store) -> list[dict[str, Any]]:
+    return _rows(store, "SELECT substr(at, 1, 16) AS minute, role, COUNT(*) AS calls, "
+                        "SUM(prompt_tokens + completion_tokens) AS tokens, SUM(cost) AS cost "
+                        "FROM llm_calls GROUP BY minute, role ORDER BY minute")
+
+
 # -- examples and the span grid ----------------------------------------------------------------
-def _decision_map(store: Store, policy: str, judges: int) -> dict[int, dict[str, Any]]:
-    return {d["example_id"]: d for d in queries.decisions(store, policy, judges)}
-
-
 def cell_status(decision: dict[str, Any] | None) -> int:
     if decision is None:
         return NO_EXAMPLE
@@ -164,6 +216,12 @@ def example_modes(store: Store, trajectory_id: int) -> list[str]:
     return [r["mode"] for r in rows]
 
 
+def example_ids(store: Store, trajectory_ids: Sequence[int]) -> list[int]:
+    """The examples made from these trajectories (every backward mode), by id."""
+    return [r[0] for r in store.query("SELECT id FROM examples WHERE trajectory_id IN (SELECT value FROM json_each(?)) "
+                                      "ORDER BY id", (json.dumps(list(trajectory_ids)),))]
+
+
 def span_grid(store: Store, trajectory_id: int, *, policy: str = "strict", judges: int = 0,
               mode: str | None = None) -> SpanGrid:
     """Status, example id and instruction of every span [i, j] (for one backward mode)."""
@@ -176,11 +234,11 @@ def span_grid(store: Store, trajectory_id: int, *, policy: str = "strict", judge
     grid.instructions = [[""] * length for _ in range(length)]
     examples = _rows(store, "SELECT id, span_start, span_end, instruction FROM examples "
                             "WHERE trajectory_id = ? AND mode = ?", (trajectory_id, mode))
-    decisions = _decision_map(store, policy, judges) if examples else {}
+    decided = committee.decision_map(store, policy, judges) if examples else {}
     for ex in examples:
         i, j = ex["span_start"], ex["span_end"]
         if 0 <= i <= j < length:
-            grid.status[i][j] = cell_status(decisions.get(ex["id"]))
+            grid.status[i][j] = cell_status(decided.get(ex["id"]))
             grid.example_ids[i][j] = ex["id"]
             grid.instructions[i][j] = ex["instruction"]
     return grid
@@ -194,7 +252,7 @@ def example(store: Store, example_id: int, *, policy: str = "strict", judges: in
     if not rows:
         return None
     ex = rows[0]
-    found = queries.decisions(store, policy, judges, ids=[example_id])
+    found = committee.decisions(store, policy, judges, ids=[example_id])
     ex["decision"] = found[0] if found else None
     ex["steps"] = steps(store, ex["trajectory_id"], ex["span_start"], ex["span_end"])
     ex["verdicts"] = _rows(store, "SELECT judge, verdict, reason, model, created_at FROM verdicts "
@@ -204,127 +262,6 @@ def example(store: Store, example_id: int, *, policy: str = "strict", judges: in
     ex["edits"] = _rows(store, "SELECT old_instruction, new_instruction, who, at FROM example_edits "
                                "WHERE example_id = ? ORDER BY id DESC", (example_id,))
     return ex
-
-
-# -- the committee -----------------------------------------------------------------------------
-def judge_names(store: Store, configured: Sequence[str] = ()) -> list[str]:
-    """Configured judges first, then any other judge that left verdicts in the store."""
-    seen = list(configured)
-    for row in store.query("SELECT DISTINCT judge FROM verdicts ORDER BY judge"):
-        if row["judge"] not in seen:
-            seen.append(row["judge"])
-    return seen
-
-
-def committee_table(store: Store, *, policy: str = "strict", judges: Sequence[str] = (),
-                    show: str = "all", search: str = "", limit: int | None = None) -> list[dict[str, Any]]:
-    """One row per example: instruction, span, `<judge> verdict` and `<judge> reason` per judge, override, kept.
-
-    `show`: `all`, `kept`, or `dropped` (the filtered-out audit view); `search`: a substring of the
-    instruction; `limit`: the first so many rows (verdicts are read for those only)."""
-    names = judge_names(store, judges)
-    decisions = _decision_map(store, policy, len(judges))
-    matching = None
-    if search:
-        matching = {r[0] for r in store.query("SELECT id FROM examples WHERE instr(lower(instruction), lower(?)) > 0",
-                                              (search,))}
-    wanted = [i for i, d in sorted(decisions.items())
-              if (show == "all" or (show == "kept") == bool(d.get("kept"))) and (matching is None or i in matching)]
-    wanted = wanted[:limit]
-    verdicts: dict[int, dict[str, dict[str, Any]]] = {}
-    for v in store.query("SELECT example_id, judge, verdict, reason FROM verdicts WHERE example_id IN "
-                         "(SELECT value FROM json_each(?))", (json.dumps(wanted),)):
-        verdicts.setdefault(v["example_id"], {})[v["judge"]] = dict(v)
-    out = []
-    for ex in store.query("SELECT id, trajectory_id, span_start, span_end, mode, instruction FROM examples "
-                          "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(wanted),)):
-        d = decisions.get(ex["id"], {})
-        kept = bool(d.get("kept"))
-        row: dict[str, Any] = {"id": ex["id"], "kept": kept, "instruction": ex["instruction"],
-                               "trajectory": ex["trajectory_id"], "span": f"{ex['span_start']}–{ex['span_end']}",
-                               "mode": ex["mode"], "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), len(judges))}",
-                               "duplicate": bool(d.get("duplicate")), "override": d.get("override") or ""}
-        for name in names:
-            v = verdicts.get(ex["id"], {}).get(name)
-            row[f"{name} verdict"] = "" if v is None else ("yes" if v["verdict"] else "no")
-            row[f"{name} reason"] = "" if v is None else (v["reason"] or "")
-        out.append(row)
-    return out
-
-
-def policy_counts(store: Store, judges: int) -> dict[str, int]:
-    """How many examples each policy keeps (overrides and duplicates included)."""
-    return queries.kept_by_policy(store, judges)
-
-
-def kappa_from_counts(n11: int, n10: int, n01: int, n00: int) -> float | None:
-    """Cohen's kappa of two binary raters from their 2×2 table (n10: A said 1, B said 0). None when there
-    are no items, or when chance agreement is total and the raters nonetheless disagree (undefined)."""
-    n = n11 + n10 + n01 + n00
-    if n == 0:
-        return None
-    observed = (n11 + n00) / n
-    pa, pb = (n11 + n10) / n, (n11 + n01) / n
-    expected = pa * pb + (1 - pa) * (1 - pb)
-    if math.isclose(expected, 1.0):
-        return 1.0 if math.isclose(observed, 1.0) else None
-    return (observed - expected) / (1 - expected)
-
-
-def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:
-    """Cohen's kappa of two binary raters on the same items (see `kappa_from_counts`)."""
-    if len(a) != len(b):
-        return None
-    pairs = list(zip(a, b, strict=True))
-    return kappa_from_counts(*(sum(p == cell for p in pairs) for cell in ((1, 1), (1, 0), (0, 1), (0, 0))))
-
-
-_RATINGS_SQL = f"""
-SELECT judge AS rater, example_id, verdict AS v FROM verdicts
-UNION ALL
-SELECT '{HUMAN}', example_id, verdict = 'keep' FROM ({queries.LATEST_OVERRIDES})
-"""
-
-
-def agreement(store: Store, judges: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Pairwise agreement between raters (judges, and `human override`) on the examples both rated:
-    items, percent agreement and Cohen's kappa — one pass in SQL (each example's votes side by side)."""
-    has_human = bool(store.query("SELECT 1 FROM overrides LIMIT 1"))
-    raters = [*judge_names(store, judges), *([HUMAN] if has_human else [])]
-    pairs = list(combinations(range(len(raters)), 2))
-    if not pairs:
-        return []
-    columns = ", ".join(f"MAX(CASE WHEN rater = ? THEN v END) AS c{i}" for i in range(len(raters)))
-    cells = ", ".join(f"SUM(c{i} = {x} AND c{j} = {y})" for i, j in pairs for x, y in ((1, 1), (1, 0), (0, 1), (0, 0)))
-    row = store.query(f"WITH r AS ({_RATINGS_SQL}), p AS (SELECT {columns} FROM r GROUP BY example_id) "
-                      f"SELECT {cells} FROM p", raters)[0]
-    rows = []
-    for k, (i, j) in enumerate(pairs):
-        n11, n10, n01, n00 = (int(x or 0) for x in row[4 * k:4 * k + 4])
-        items = n11 + n10 + n01 + n00
-        kappa = kappa_from_counts(n11, n10, n01, n00)
-        rows.append({"rater A": raters[i], "rater B": raters[j], "items": items,
-                     "agreement %": round(100 * (n11 + n00) / items, 1) if items else None,
-                     "kappa": None if kappa is None else round(kappa, 3)})
-    return rows
-
-
-def agreement_matrix(rows: Sequence[dict[str, Any]], value: str = "agreement %"
-                     ) -> tuple[list[str], list[list[float | None]]]:
-    """The symmetric rater × rater matrix of `value` from `agreement()` rows (diagonal: 100 % / kappa 1)."""
-    names: list[str] = []
-    for r in rows:
-        for key in ("rater A", "rater B"):
-            if r[key] not in names:
-                names.append(r[key])
-    index = {n: k for k, n in enumerate(names)}
-    diagonal = 100.0 if value == "agreement %" else 1.0
-    matrix: list[list[float | None]] = [[diagonal if i == j else None for j in range(len(names))]
-                                        for i in range(len(names))]
-    for r in rows:
-        i, j = index[r["rater A"]], index[r["rater B"]]
-        matrix[i][j] = matrix[j][i] = r[value]
-    return names, matrix
 
 
 # -- the dataset -------------------------------------------------------------------------------
@@ -355,10 +292,10 @@ def search_examples(store: Store, *, policy: str = "strict", judges: int = 0, se
             sql += f" AND {col} = ?"
             params.append(value)
     rows = _rows(store, sql + " ORDER BY e.id", params)
-    decisions = _decision_map(store, policy, judges)
+    decided = committee.decision_map(store, policy, judges)
     out = []
     for row in rows:
-        row["kept"] = bool(decisions.get(row["id"], {}).get("kept"))
+        row["kept"] = bool(decided.get(row["id"], {}).get("kept"))
         if row["kept"] or not kept_only:
             out.append(row)
         if len(out) >= limit:

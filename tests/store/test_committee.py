@@ -1,0 +1,87 @@
+"""lbi.store.committee: the verdict table, policy counts and agreement between raters, on a real store."""
+
+import pytest
+
+from lbi.project import Project
+from lbi.store import committee, read
+from tests.store.fixtures import examples, judge, trajectory
+
+
+def _table(a: list[int], b: list[int]) -> tuple[int, int, int, int]:
+    """The 2×2 table of two raters' votes on the same items: (1, 1), (1, 0), (0, 1), (0, 0)."""
+    pairs = list(zip(a, b, strict=True))
+    return tuple(sum(p == cell for p in pairs) for cell in ((1, 1), (1, 0), (0, 1), (0, 0)))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(("a", "b", "kappa"), [
+    ([1, 1, 0, 0], [1, 0, 0, 0], 0.5),
+    ([1, 0, 1, 0], [1, 0, 1, 0], 1.0),
+    ([1, 0, 1, 0], [0, 1, 0, 1], -1.0),
+    ([1, 1, 1], [1, 1, 1], 1.0),
+    ([1, 1, 1], [0, 0, 0], 0.0),
+])
+def test_cohen_kappa(a: list[int], b: list[int], kappa: float) -> None:
+    assert committee.kappa_from_counts(*_table(a, b)) == pytest.approx(kappa)
+
+
+def test_cohen_kappa_undefined() -> None:
+    assert committee.kappa_from_counts(0, 0, 0, 0) is None
+
+
+def test_agreement_between_judges_and_with_human_overrides(project: Project) -> None:
+    tid = trajectory(project)
+    ids = list(examples(project, tid).values())
+    for ex, votes in zip(ids, [(1, 1), (1, 0), (0, 0), (0, 0)], strict=True):
+        judge(project, ex, *map(bool, votes))
+    project.store.add_override(ids[0], "drop", who="ana")
+    project.store.add_override(ids[0], "keep", who="ana")  # the newest wins
+    project.store.add_override(ids[2], "keep", who="ana")
+    rows = {(r["rater A"], r["rater B"]): r for r in committee.agreement(project.store, ["a", "b"])}
+    assert rows[("a", "b")]["items"] == 4 and rows[("a", "b")]["agreement %"] == 75.0
+    assert rows[("a", "b")]["kappa"] == 0.5
+    human = rows[("a", committee.HUMAN)]
+    assert human["items"] == 2 and human["agreement %"] == 50.0
+    names, matrix = committee.agreement_matrix(list(rows.values()))
+    assert names == ["a", "b", committee.HUMAN]
+    assert matrix[0][1] == matrix[1][0] == 75.0 and matrix[2][2] == 100.0
+
+
+def test_committee_table_views_and_policy_counts(project: Project) -> None:
+    tid = trajectory(project)
+    ids = examples(project, tid)
+    judge(project, ids[(0, 0)], True, True, True)
+    judge(project, ids[(0, 1)], True, False, False)
+    everything = committee.committee_table(project.store, policy="strict", judges=["a", "b", "c"])
+    assert len(everything) == 4
+    first = next(r for r in everything if r["id"] == ids[(0, 0)])
+    assert (first["a verdict"], first["a reason"], first["yes"], first["kept"]) == ("yes", "a says True", "3/3", True)
+    kept = committee.committee_table(project.store, policy="strict", judges=["a", "b", "c"], show="kept")
+    dropped = committee.committee_table(project.store, policy="strict", judges=["a", "b", "c"], show="dropped")
+    assert [r["id"] for r in kept] == [ids[(0, 0)]] and len(dropped) == 3
+    assert committee.kept_by_policy(project.store, 3) == {"strict": 1, "majority": 1, "relaxed": 2}
+
+
+def test_the_verdict_table_of_an_example(project: Project) -> None:
+    tid = trajectory(project)
+    ids = examples(project, tid)
+    judge(project, ids[(0, 1)], True, False)
+    rows = committee.verdict_rows(read.example(project.store, ids[(0, 1)])["verdicts"])
+    assert rows == [{"judge": "a", "verdict": "yes", "reason": "a says True"},
+                    {"judge": "b", "verdict": "no", "reason": "b says False"}]
+
+
+def test_decisions_and_counts_follow_one_rule(project: Project) -> None:
+    tid = trajectory(project)
+    ids = examples(project, tid)
+    for ex, votes in zip(ids.values(), [(1, 1, 1), (1, 1, 0), (1, 0, 0), ()], strict=True):
+        judge(project, ex, *map(bool, votes))
+    project.store.set_similar([(ids[(0, 1)], ids[(0, 0)], 0.99)])
+    by_policy = committee.kept_by_policy(project.store, 3)
+    for policy in committee.POLICIES:
+        rows = committee.decisions(project.store, policy, 3)
+        assert sum(r["kept"] for r in rows) == by_policy[policy] == committee.kept_count(project.store, policy, 3)
+        assert committee.decisions(project.store, policy, 3, ids=[ids[(0, 1)]]) == \
+            [r for r in rows if r["example_id"] == ids[(0, 1)]]
+    assert by_policy == {"strict": 1, "majority": 1, "relaxed": 2}  # (0, 1) passes majority but duplicates (0, 0)
+    with pytest.raises(ValueError, match="unknown judge policy"):
+        committee.kept_count(project.store, "lenient")

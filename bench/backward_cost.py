@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_PORT, bench_config, local_model, machine, table, timer, write_result  # noqa: E402
 
 from lbi.demo import env_options  # noqa: E402
-from lbi.use.evaluate import wilson  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.store import committee  # noqa: E402
 from lbi.synth.backward import construct  # noqa: E402
 from lbi.synth.judge import judge_examples  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
+from lbi.use.evaluate import wilson  # noqa: E402
 
 MODES = ("per-span", "batched")
 

@@ -6,13 +6,13 @@ and the CLI edit the same settings.
 
 from __future__ import annotations
 
-from lbi.errors import UserError
-
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lbi.errors import UserError
 
 CONFIG_NAME = "lbi.toml"
 LOCAL_MODEL = "local/smollm2"

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, create_model
 
 from lbi.envs.base import Observation
-
 from lbi.observations import describe_action, page_content, place
 
 OBS_CHARS = 3000  # one observation shown on its own

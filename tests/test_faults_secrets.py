@@ -19,15 +19,14 @@ from typing import Any
 
 import pytest
 
-from lbi.models.fake import FakeModel
-
 from lbi import jobs
 from lbi.config import JudgeSpec, save_config
+from lbi.docs.ingest import add_source
+from lbi.models.fake import FakeModel
+from lbi.project import Project
+from lbi.synth.pipeline import SynthSizes, synthesize
 from lbi.use.export import export
 from lbi.use.index import Index
-from lbi.project import Project
-from lbi.docs.ingest import add_source
-from lbi.synth.pipeline import SynthSizes, synthesize
 from tests.openai_stub import StubProvider, chat_reply
 
 OPENAI_KEY = "sk-proj-Zq81SECRETopenaiKEYvalue0042xyz"

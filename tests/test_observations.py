@@ -1,10 +1,10 @@
 """Reading observations: action targets, the site's chrome, and how prompts and the index use them."""
 
-from lbi.store import read
-from lbi.use.index import Index
 from lbi.observations import chrome_lines, describe_action, page_content, place
 from lbi.project import Project
 from lbi.prompts import render_steps
+from lbi.store import read
+from lbi.use.index import Index
 
 NAV = 'list\n  [1] link "Wiki" url="/wiki"\n  [2] link "View Tickets" url="/report"\n[3] button "Search"'
 

@@ -8,8 +8,6 @@ Wiki markup (Trac, MediaWiki) lives in ``lbi.docs_wiki``.
 
 from __future__ import annotations
 
-from lbi.errors import UserError
-
 import io
 import re
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from lbi.docs.wiki import mediawiki_to_text, trac_to_text, wiki_flavour
+from lbi.errors import UserError
 
 
 class DocsError(UserError):

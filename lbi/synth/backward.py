@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, get_args
 
-from lbi.store import read
 from lbi.errors import ContextWindowError, OutputParseError, check_choice
 from lbi.project import Project
 from lbi.prompts import (
@@ -28,6 +27,7 @@ from lbi.prompts import (
     span_key,
     span_messages,
 )
+from lbi.store import read
 
 Mode = Literal["per-span", "batched"]
 MODES: tuple[str, ...] = get_args(Mode)

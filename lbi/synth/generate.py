@@ -6,8 +6,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from lbi.models.embed import novel_mask, preload
 from lbi.errors import OutputParseError
+from lbi.models.embed import novel_mask, preload
 from lbi.project import Project
 from lbi.prompts import TaskProposals, generation_messages
 

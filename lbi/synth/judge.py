@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lbi.store import committee, read
-from lbi.models.embed import embed, preload
 from lbi.errors import ContextWindowError, OutputParseError
+from lbi.models.embed import embed, preload
 from lbi.project import Project
-from lbi.synth.backward import trajectory_steps
 from lbi.prompts import Verdict, judge_messages
+from lbi.store import committee, read
+from lbi.synth.backward import trajectory_steps
 
 Progress = Callable[[int, int], None]
 

@@ -20,7 +20,7 @@ from typing import Any
 from lbi.agent import Agent
 from lbi.agent.policies import ExplorePolicy, LLMPolicy
 from lbi.agent.recorder import StoreRecorder
-from lbi.envs import list_envs, make_env
+from lbi.envs import env_spec, list_envs, make_env
 from lbi.envs.base import Env
 from lbi.envs.tasks import Task
 from lbi.errors import ModelError, check_choice
@@ -64,10 +64,19 @@ def plan(project: Project, run_name: str, *, policy: str, task_ids: Sequence[str
     return items[:limit] if limit else items
 
 
-def build_env(project: Project) -> Env:
-    """The configured environment; screenshots go to the project's `screenshots/`."""
+def env_options(project: Project) -> dict[str, Any]:
+    """The configured environment's options (screenshots go to the project's `screenshots/`), checked against
+    its spec: an unknown environment or a typo in `[env] options` is refused before a run writes anything."""
     cfg = project.config.env
-    return make_env(cfg.name, **{"screenshot_dir": str(project.screenshots_dir), **cfg.options})
+    check_choice("environment ([env] name in lbi.toml)", cfg.name, list_envs())
+    options = {"screenshot_dir": str(project.screenshots_dir), **cfg.options}
+    env_spec(cfg.name).validate(options)
+    return options
+
+
+def build_env(project: Project) -> Env:
+    """The configured environment."""
+    return make_env(project.config.env.name, **env_options(project))
 
 
 def build_policy(project: Project, name: str, seed: str, run_id: int | None) -> LLMPolicy | ExplorePolicy:
@@ -123,7 +132,7 @@ def rollout(project: Project, run_name: str, *, policy: str | None = None, task_
     """Run (or resume) the rollouts of `run_name`; returns counts for this run."""
     cfg = project.config.synth
     policy = check_choice("rollout policy", policy or cfg.policy, POLICIES)
-    check_choice("environment ([env] name in lbi.toml)", project.config.env.name, list_envs())
+    env_options(project)
     max_steps = max_steps or cfg.max_steps
     workers = max(1, concurrency or cfg.concurrency)
     items = plan(project, run_name, policy=policy, task_ids=task_ids, episodes=episodes, limit=limit)

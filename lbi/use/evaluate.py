@@ -22,7 +22,7 @@ from lbi.envs.tasks import Task, check_task
 from lbi.errors import NotFoundError, check_choice
 from lbi.project import Project
 from lbi.store import tasks as stored_tasks
-from lbi.synth.rollout import build_env
+from lbi.synth.rollout import build_env, env_options
 from lbi.use.index import Index
 from lbi.use.retrieval import MODES, Retriever, describe
 
@@ -75,6 +75,7 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
     """Run every held-out task in every mode (resumable: finished (task, mode) pairs are kept)."""
     for mode in modes:
         check_choice("evaluation mode", mode, MODES)
+    env_options(project)
     tasks = heldout_tasks(project, task_ids, limit)
     if not tasks:
         env = project.config.env.name

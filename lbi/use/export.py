@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from lbi.store import committee
 from lbi.errors import OutputPathError, check_choice
 from lbi.project import Project
 from lbi.prompts import clip
 from lbi.secrets import redact
+from lbi.store import committee
 
 Per = Literal["example", "step"]
 Fmt = Literal["jsonl", "parquet"]

@@ -21,10 +21,10 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from lbi.store import committee, read
 from lbi.models.embed import DEFAULT_EMBEDDER, embed
 from lbi.observations import page_content
 from lbi.project import Project
+from lbi.store import committee, read
 
 STEP_CHARS = 500  # of page content, chrome removed: MiniLM reads ~256 tokens, and time grows with length
 BATCH = 2000

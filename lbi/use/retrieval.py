@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lbi.agent import History
-from lbi.models.embed import embed
 from lbi.envs.base import Observation
 from lbi.envs.tasks import Task
 from lbi.errors import NotFoundError, OutputParseError, check_choice
-from lbi.use.index import Index
+from lbi.models.embed import embed
 from lbi.project import Project
 from lbi.prompts import SearchQuery, observation_text, query_messages
+from lbi.use.index import Index
 
 MODES = ("baseline", "docs-rag", "examples-rag", "agentic")
 CHARS_PER_TOKEN = 4

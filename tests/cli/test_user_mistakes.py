@@ -27,7 +27,6 @@ from lbi.project import init_project
 from tests.conftest import ROOT
 
 Setup = Callable[[Path, Path], None]  # (project dir, scratch dir) -> None: break something first
-ENVS_HELPER = pytest.mark.xfail(strict=True, reason="envs helper")
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,9 @@ MISTAKES = [
     Mistake("unknown env in lbi.toml", ("rollout", "-p", "{p}", "--policy", "explore", "--episodes", "1"),
             "unknown environment ([env] name in lbi.toml) 'sqlite'", _config(_set("env", "name", "sqlite"))),
     Mistake("typo in [env] options", ("retrieve", "-p", "{p}", "count the items", "--modes", "baseline"), "dbb",
-            _options_typo, marks=(ENVS_HELPER,)),
+            _options_typo),
+    Mistake("typo in [env] options, rollout", ("rollout", "-p", "{p}", "--policy", "explore", "--episodes", "1"),
+            "unknown option 'dbb'", _options_typo),
     # the store
     Mistake("store is not a database", ("status", "-p", "{p}"), "cannot open the store", _garbage_store),
     Mistake("store is a folder", ("status", "-p", "{p}"), "cannot open the store", _store_folder),
@@ -179,8 +180,7 @@ MISTAKES = [
     Mistake("task file of another type", ("tasks", "import", "-p", "{p}", "{tmp}/tasks.csv"),
             "unsupported task file type", _file("tasks.csv", "id,instruction\n")),
     Mistake("task with an unknown check kind", ("tasks", "import", "-p", "{p}", "{tmp}/tasks.jsonl"), "tasks.jsonl",
-            _file("tasks.jsonl", TASK % ("a", '{"kind": "anser", "params": {"expected": "2"}}')),
-            marks=(ENVS_HELPER,)),
+            _file("tasks.jsonl", TASK % ("a", '{"kind": "anser", "params": {"expected": "2"}}'))),
     # environments
     Mistake("unknown environment", ("env", "try", "sqlite", "-a", "stop()"), "unknown environment 'sqlite'"),
     Mistake("missing database", ("env", "try", "sql", "--db", "{tmp}/shop.db", "-a", "stop()"), "does not exist"),

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from lbi.docs.ingest import add_source, add_upload
 from lbi.docs.load import DocsError
 from lbi.project import Project
-from lbi.docs.ingest import add_source, add_upload
 from tests.conftest import ROOT
 
 GOOD = ROOT / "tests" / "fixtures" / "docs" / "guide.md"

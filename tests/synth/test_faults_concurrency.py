@@ -15,9 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-from lbi.store import committee, read
 from lbi.config import save_config
 from lbi.project import Project, open_project
+from lbi.store import committee, read
 from tests.conftest import ROOT
 
 

@@ -4,11 +4,10 @@ import json
 
 import pytest
 
-from lbi.models.fake import FakeModel
-
-from lbi.store import committee
-from lbi.project import Project
 from lbi.docs.ingest import add_source
+from lbi.models.fake import FakeModel
+from lbi.project import Project
+from lbi.store import committee
 from lbi.synth.backward import construct, eligible_spans
 from lbi.synth.generate import generate_tasks
 from lbi.synth.judge import judge_examples

@@ -5,20 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from lbi.models.fake import FakeModel
-
-from lbi.store import committee
 from lbi.agent import History
+from lbi.docs.ingest import add_source
+from lbi.models.fake import FakeModel
+from lbi.project import Project
+from lbi.store import committee
+from lbi.store.tasks import task_from_row
+from lbi.synth.backward import construct
+from lbi.synth.judge import judge_examples
+from lbi.synth.rollout import build_env, rollout
 from lbi.use.evaluate import evaluate, leakage, results, wilson
 from lbi.use.export import export
 from lbi.use.index import Index
-from lbi.project import Project
-from lbi.docs.ingest import add_source
 from lbi.use.retrieval import Hit, Retriever, fit_budget
-from lbi.synth.backward import construct
-from lbi.synth.judge import judge_examples
-from lbi.store.tasks import task_from_row
-from lbi.synth.rollout import build_env, rollout
 from tests.conftest import ROOT
 
 HELDOUT = [

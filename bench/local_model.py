@@ -1,7 +1,7 @@
 """Local model throughput: the embedded model through lbi's model layer vs llama.cpp directly.
 
 Same prompts, same `max_tokens`, temperature 0, interleaved so load changes hit every path alike:
-1. `lbi.llm.LLM.complete` with `local/smollm2` (cache off, usage logged to a store: the real path);
+1. `lbi.models.llm.LLM.complete` with `local/smollm2` (cache off, usage logged to a store: the real path);
 2. plain HTTP to the same llama.cpp server (`POST /v1/chat/completions`);
 3. `llama_cpp.Llama` in this process (same GGUF, same thread count), when `--in-process` is on.
 Also the per-call overhead: the same calls with `max_tokens=1`.

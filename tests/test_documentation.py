@@ -18,7 +18,7 @@ import lbi.envs
 from lbi.cli import app
 from lbi.config import Config
 from lbi.envs import BaseEnv, list_envs
-from lbi.envs.tasks import check_kinds
+from lbi.envs.checks import check_kinds
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -2,8 +2,8 @@
 
 Every converter returns ``(title, text)`` where ``text`` is plain, readable text in which
 section headings are Markdown ATX lines (``# Title``, ``## Section``) and code is fenced
-with triple backticks, so one chunker (``lbi.docs``) can split every format by headings.
-Wiki markup (Trac, MediaWiki) lives in ``lbi.docs_wiki``.
+with triple backticks, so one chunker (``lbi.docs.load``) can split every format by headings.
+Wiki markup (Trac, MediaWiki) lives in ``lbi.docs.wiki``.
 """
 
 from __future__ import annotations

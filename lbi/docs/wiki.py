@@ -1,6 +1,6 @@
 """Wiki markup (Trac and MediaWiki) to readable text, and telling the two apart.
 
-Output follows the convention of ``lbi.docs_formats``: headings become Markdown ATX lines,
+Output follows the convention of ``lbi.docs.formats``: headings become Markdown ATX lines,
 code blocks are fenced with triple backticks, links keep their label, macros disappear.
 """
 

@@ -1,4 +1,4 @@
-"""Bad documents through the store-level path (`lbi.resources.add_source` / `add_upload`), into a project
+"""Bad documents through the store-level path (`lbi.docs.ingest.add_source` / `add_upload`), into a project
 that already holds good documents and tasks: empty, binary, 50 MB, invalid encodings (contents and file
 names), a crawl that loops. Each comes back with a clear reason; nothing already stored changes.
 

@@ -47,13 +47,25 @@ def test_parallel_workers_share_a_run(sql_project: Project) -> None:
     assert keys == {f"par/explore-{k}" for k in range(4)}
 
 
-def test_an_environment_that_cannot_start_stops_the_run_with_a_clear_error(sql_project: Project,
-                                                                          tmp_path: Path) -> None:
+def test_an_environment_configured_wrong_is_refused_before_the_run_starts(sql_project: Project,
+                                                                           tmp_path: Path) -> None:
     sql_project.config.env.options = {"db": str(tmp_path / "missing.db")}
     with pytest.raises(EnvError, match="missing.db"):
         rollout(sql_project, "broken", policy="explore", episodes=1, concurrency=1)
+    assert sql_project.store.query("SELECT COUNT(*) FROM runs")[0][0] == 0
+
+
+def test_an_environment_that_cannot_start_fails_its_episodes_and_says_why(sql_project: Project,
+                                                                          tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("not a database " * 20)
+    sql_project.config.env.options = {"db": str(garbage)}
+    report = rollout(sql_project, "broken", policy="explore", episodes=2, concurrency=1)
+    assert (report.done, report.failed, report.steps) == (0, 2, 0)
+    errors = [r[0] for r in sql_project.store.query("SELECT error FROM trajectories ORDER BY id")]
+    assert all(e.startswith("environment did not start") and "not a database" in e for e in errors)
     run = sql_project.store.query("SELECT status, message FROM runs WHERE name = 'broken'")[0]
-    assert run["status"] == "failed" and "missing.db" in run["message"]
+    assert run["status"] == "done" and "2 failed" in run["message"]
 
 
 def test_web_rollout_keeps_boxed_screenshots_relative_to_the_project(project: Project) -> None:

@@ -6,19 +6,17 @@ import plotly.express as px
 import streamlit as st
 
 from lbi import ui
-from lbi.store import read
 from lbi.use import evaluate
 from lbi.use.retrieval import MODES
 
 project = ui.setup("Retrieval lab")
 out_dir = project.dir / "lab"
 
-heldout = read.heldout_tasks(project.store, project.config.env.name)
-choices = {f"{r['id']}: {r['instruction'][:90]}": r for r in heldout}
+choices = {f"{t.id}: {t.instruction[:90]}": t for t in evaluate.heldout_tasks(project)}
 source = st.radio("Task", ["a held-out task", "type one"], horizontal=True)
 if source == "a held-out task" and choices:
     picked = choices[st.selectbox("Held-out task", list(choices))]
-    instruction, task_id = picked["instruction"], picked["id"]
+    instruction, task_id = picked.instruction, picked.id
 else:
     if source == "a held-out task":
         st.info("No held-out tasks yet: import some with `lbi tasks import FILE` (or on the Docs page).")

@@ -50,11 +50,6 @@ def tasks(store: Store, split: str | None = None, search: str = "") -> list[dict
     return _rows(store, sql + " ORDER BY split, created_at, id", params)
 
 
-def heldout_tasks(store: Store, env: str) -> list[dict[str, Any]]:
-    """The held-out tasks of an environment (id and instruction), by id."""
-    return _rows(store, "SELECT id, instruction FROM tasks WHERE split = 'heldout' AND env = ? ORDER BY id", (env,))
-
-
 # -- runs --------------------------------------------------------------------------------------
 def _runs(store: Store, where: str = "", limit: int = -1) -> list[dict[str, Any]]:
     """Runs, newest first; a `running` run whose process is gone (killed, machine restarted) shows as

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from lbi.project import Project
 from lbi.store import committee, read
+from lbi.use.evaluate import heldout_tasks
 from tests.store.fixtures import examples, judge, trajectory
 
 
@@ -105,8 +106,8 @@ def test_heldout_tasks_of_an_env_and_the_examples_of_trajectories(project: Proje
                              {"id": "t1", "instruction": "held a", "env": "sql", "split": "heldout"},
                              {"id": "t3", "instruction": "elsewhere", "env": "web", "split": "heldout"},
                              {"id": "t4", "instruction": "synthetic", "env": "sql"}])
-    assert read.heldout_tasks(project.store, "sql") == [{"id": "t1", "instruction": "held a"},
-                                                        {"id": "t2", "instruction": "held b"}]
+    project.config.env.name = "sql"
+    assert [(t.id, t.instruction) for t in heldout_tasks(project)] == [("t1", "held a"), ("t2", "held b")]
     first, second = trajectory(project), trajectory(project, key="r/explore-1")
     ids = examples(project, first)
     examples(project, second)

@@ -24,12 +24,15 @@ import re
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from playwright.sync_api import Browser, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
+from pydantic import Field
 
 from lbi.envs.base import EnvCrashed
+from lbi.envs.registry import EnvOptions
 
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
@@ -347,3 +350,19 @@ def draw_box(screenshot: str, box: dict[str, float]) -> str | None:
                        outline=(230, 0, 0), width=3)
         img.save(out)
     return str(out)
+
+
+class BrowserOptions(EnvOptions):
+    """Options of every browser environment (``web``, ``trac``)."""
+
+    screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
+    highlight: bool = Field(default=True, description="Also save the previous screenshot with a red box "
+                                                      "around the element an action targeted.")
+    viewport: tuple[int, int] = Field(default=(1280, 720), description="Width and height in pixels.")
+    step_timeout_ms: int = Field(default=5000, description="Time limit of an element action.")
+    nav_timeout_ms: int = Field(default=15000, description="Time limit of a navigation.")
+    max_text_chars: int = Field(default=20000, description="The observation text is cut here, with a note.")
+    fresh_context: bool = Field(default=False, description="A new browser context per episode (~1 s slower; "
+                                                           "default: new page, cookies cleared).")
+    browser: Any = Field(default=None, description="A shared BrowserSession (Python callers only; default: "
+                                                   "the env starts its own Chromium).")

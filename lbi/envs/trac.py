@@ -39,8 +39,9 @@ from pydantic import Field
 from lbi.demo import data_dir
 from lbi.envs.actions import Action
 from lbi.envs.base import EnvCrashed, Evidence, Observation
+from lbi.envs.browser import BrowserOptions
 from lbi.envs.registry import ConformanceContext, EnvSpec
-from lbi.envs.web import BrowserOptions, WebEnv
+from lbi.envs.web import WebEnv
 from lbi.procs import die_with_parent
 
 if TYPE_CHECKING:

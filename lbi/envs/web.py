@@ -30,8 +30,8 @@ from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import Field
 
-from lbi.envs.actions import Action, ActionSpec
-from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
+from lbi.envs.actions import Action
+from lbi.envs.base import BaseEnv, Candidate, EnvCrashed, Evidence, Observation
 from lbi.envs.browser import (
     BOX_JS,
     CHROMIUM_PATHS,
@@ -39,44 +39,19 @@ from lbi.envs.browser import (
     LAUNCH_ARGS,
     SINGLE_TAB_JS,
     SNAPSHOT_JS,
+    BrowserOptions,
     BrowserSession,
     draw_box,
     find_chromium,
     origin_of,
     web_signature,
 )
-from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
+from lbi.envs.registry import ConformanceContext, EnvSpec
+from lbi.envs.web_actions import WEB_ACTIONS
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
 
-
-def _a(name: str, params: tuple[tuple[Any, ...], ...], doc: str, example: str) -> ActionSpec:
-    return ActionSpec(name, params, doc, example)
-
-
-WEB_ACTIONS: dict[str, ActionSpec] = {s.name: s for s in (
-    _a("click", (("bid", str),), "Click the element with this bid.", "click('12')"),
-    _a("dblclick", (("bid", str),), "Double-click the element.", "dblclick('12')"),
-    _a("hover", (("bid", str),), "Move the mouse over the element.", "hover('12')"),
-    _a("fill", (("bid", str), ("value", str)),
-       "Replace the content of a text field with value.", "fill('field-summary', 'Crash')"),
-    _a("clear", (("bid", str),), "Empty a text field.", "clear('field-summary')"),
-    _a("select_option", (("bid", str), ("options", (str, list))),
-       "Select option(s) of a <select> by label or value.", "select_option('12', 'major')"),
-    _a("check", (("bid", str),), "Tick a checkbox or radio button.", "check('12')"),
-    _a("uncheck", (("bid", str),), "Untick a checkbox.", "uncheck('12')"),
-    _a("press", (("bid", str), ("key_comb", str)),
-       "Focus the element and press a key or combination (Enter, Control+a, ...).",
-       "press('12', 'Enter')"),
-    _a("focus", (("bid", str),), "Focus the element.", "focus('12')"),
-    _a("scroll", (("delta_x", float), ("delta_y", float)),
-       "Scroll the page by this many pixels (positive = right/down).", "scroll(0, 500)"),
-    _a("goto", (("url", str),), "Open a URL (absolute, or relative to the current page).",
-       "goto('/report/1')"),
-    _a("go_back", (), "Go back to the previous page.", "go_back()"),
-    _a("go_forward", (), "Go forward in the history.", "go_forward()"),
-)} | COMMON_ACTIONS
 
 __all__ = ["SPEC", "BrowserOptions", "BrowserSession", "CHROMIUM_PATHS", "LAUNCH_ARGS", "WEB_ACTIONS", "WebEnv",
            "WebOptions", "find_chromium", "origin_of", "web_signature"]
@@ -413,22 +388,6 @@ def _css_escape(value: str) -> str:
 def _short(err: Exception) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return re.sub(r"^(Locator|Page|Frame|ElementHandle)\.\w+:\s*", "", text)[:300]
-
-
-class BrowserOptions(EnvOptions):
-    """Options of every browser environment (``web``, ``trac``)."""
-
-    screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
-    highlight: bool = Field(default=True, description="Also save the previous screenshot with a red box "
-                                                      "around the element an action targeted.")
-    viewport: tuple[int, int] = Field(default=(1280, 720), description="Width and height in pixels.")
-    step_timeout_ms: int = Field(default=5000, description="Time limit of an element action.")
-    nav_timeout_ms: int = Field(default=15000, description="Time limit of a navigation.")
-    max_text_chars: int = Field(default=20000, description="The observation text is cut here, with a note.")
-    fresh_context: bool = Field(default=False, description="A new browser context per episode (~1 s slower; "
-                                                           "default: new page, cookies cleared).")
-    browser: Any = Field(default=None, description="A shared BrowserSession (Python callers only; default: "
-                                                   "the env starts its own Chromium).")
 
 
 class WebOptions(BrowserOptions):

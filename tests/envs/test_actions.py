@@ -7,7 +7,7 @@ import pytest
 from lbi.envs.actions import Action, ActionParseError, parse_action
 from lbi.envs.shell import SHELL_ACTIONS
 from lbi.envs.sql import SQL_ACTIONS
-from lbi.envs.web import WEB_ACTIONS
+from lbi.envs.web_actions import WEB_ACTIONS
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -89,15 +89,19 @@ class AgentReply(BaseModel):
     action: str = Field(description="Exactly one action call, e.g. click('12').")
 
 
-def reply_schema(example_action: str | None) -> type[AgentReply]:
-    """AgentReply whose prompt skeleton shows an action on an element of the current page: small models
-    copy the example's shape (a real bid) instead of a placeholder."""
-    if not example_action:
+def reply_schema(example_action: str | None, pattern: str | None = None) -> type[AgentReply]:
+    """AgentReply whose `action` field carries the environment's action `pattern` (a grammar-constrained
+    decoder then writes only well-formed calls) and, in the prompt skeleton, an action on an element of the
+    current page: small models copy the example's shape (a real bid) instead of a placeholder."""
+    if not example_action and not pattern:
         return AgentReply
+    extra = {"pattern": pattern} if pattern else None
+    examples = [example_action] if example_action else None
     return create_model("AgentReply", __base__=AgentReply,
                         reasoning=(str, Field(description="Brief thinking about what to do next.",
                                               examples=["First I need to open the right page."])),
-                        action=(str, Field(description="Exactly one action call.", examples=[example_action])))
+                        action=(str, Field(description="Exactly one action call.", examples=examples,
+                                           json_schema_extra=extra)))
 
 
 def clip(text: str, limit: int = OBS_CHARS) -> str:

@@ -41,15 +41,17 @@ def example_action(env: Env, obs: Observation, seed: int) -> str | None:
 class LLMPolicy:
     name = "llm"
 
-    def __init__(self, llm: Any, *, env_description: str = "", role: str = "agent") -> None:
+    def __init__(self, llm: Any, *, env_description: str = "", role: str = "agent", constrain: bool = True) -> None:
         self.llm = llm
         self.env_description = env_description
         self.role = role
+        self.constrain = constrain  # the reply's action held to the env's action grammar (bench/action_validity.py)
 
     def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
         messages = agent_messages(task.instruction, observation_text(obs), history.render(), env.action_space_doc(),
                                   self.env_description, examples)
-        schema = reply_schema(example_action(env, obs, len(history) * 7 + len(obs.text)))
+        pattern = env.action_pattern() if self.constrain else None
+        schema = reply_schema(example_action(env, obs, len(history) * 7 + len(obs.text)), pattern)
         try:
             reply = self.llm.complete(messages, role=self.role, purpose="act", schema=schema)
         except OutputParseError as exc:

@@ -10,6 +10,7 @@ says what went wrong and what is allowed.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -214,3 +215,48 @@ def _coerce(name: str, pname: str, ptype: Any, value: Any, spec: ActionSpec) -> 
             return value
     raise ActionParseError(f"{name}(): {pname} must be {_type_name(ptype)}, got "
                            f"{value!r}; usage: {spec.signature()}")
+
+
+# -- the action grammar ---------------------------------------------------------------------
+# A regular expression for one call of an action space, written over the text of the reply's JSON string
+# (a grammar-constrained decoder, llama.cpp's, reads the pattern of a JSON-schema string that way): a
+# double quote inside the call stands there as \", a backslash as \\. A string argument holds printable ASCII
+# (a raw control character would break the JSON) and the escapes \n and \t; no quote of its own kind.
+_ESCAPE = r"\\\\[nt]"
+_SQ = rf"'([ -!#-&(-\[\]-~]|{_ESCAPE})*'"
+_DQ = rf'\\"([ -!#-\[\]-~]|{_ESCAPE})*\\"'
+_STRING = f"({_SQ}|{_DQ})"
+_NUMBER = r"-?[0-9]+([.][0-9]+)?"  # [.], not \., which llama.cpp's grammar does not take
+_SEP = ", ?"
+
+
+def _arg_pattern(typ: Any) -> str:
+    if isinstance(typ, tuple):
+        return "(" + "|".join(_arg_pattern(t) for t in typ) + ")"
+    if typ is list:
+        return rf"\[({_STRING}({_SEP}{_STRING})*)?\]"
+    if typ in (float, int):
+        return _NUMBER
+    if typ is bool:
+        return "(True|False)"
+    return _STRING
+
+
+def _call_pattern(spec: ActionSpec) -> str:
+    args = ""
+    for i, param in reversed(list(enumerate(spec.params))):  # optional tails nest: (a(, b)?)?
+        head = ("" if i == 0 else _SEP) + _arg_pattern(param[1])
+        args = f"({head}{args})?" if len(param) > 2 else head + args
+    return re.escape(spec.name) + r"\(" + args + r"\)"
+
+
+def action_pattern(specs: dict[str, ActionSpec]) -> str:
+    """The pattern of exactly one well-formed call of `specs`, positional literal arguments, over the reply's
+    JSON text (see above): the `pattern` of the agent's `action` field, so the local model's constrained
+    decoding can only write a call that `parse_action` accepts."""
+    return "^(" + "|".join(_call_pattern(spec) for spec in specs.values()) + ")$"
+
+
+def matches_pattern(action: str, pattern: str) -> bool:
+    """Whether the action, as it stands inside a JSON string, matches an `action_pattern`."""
+    return re.fullmatch(pattern, json.dumps(action)[1:-1]) is not None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from lbi.envs.actions import Action, ActionParseError, ActionSpec, describe_actions, parse_action
+from lbi.envs.actions import Action, ActionParseError, ActionSpec, action_pattern, describe_actions, parse_action
 from lbi.errors import UserError
 
 if TYPE_CHECKING:
@@ -115,6 +115,8 @@ class Env(Protocol):
     def close(self) -> None: ...
 
     def action_space_doc(self) -> str: ...
+
+    def action_pattern(self) -> str: ...
 
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]: ...
 
@@ -220,6 +222,10 @@ class BaseEnv:
     def action_space_doc(self) -> str:
         head = self.intro.strip() + "\n\n" if self.intro else ""
         return head + describe_actions(self.actions)
+
+    def action_pattern(self) -> str:
+        """The regular expression of one well-formed action (see `lbi.envs.actions.action_pattern`)."""
+        return action_pattern(self.actions)
 
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
         return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lbi.envs.actions import Action, ActionParseError, parse_action
+from lbi.envs.actions import Action, ActionParseError, action_pattern, matches_pattern, parse_action
 from lbi.envs.shell import SHELL_ACTIONS
 from lbi.envs.sql import SQL_ACTIONS
 from lbi.envs.web_actions import WEB_ACTIONS
@@ -83,3 +83,34 @@ def test_not_text_is_an_error() -> None:
 def test_bid_property() -> None:
     assert parse_action("press('q', 'Enter')", WEB_ACTIONS).bid == "q"
     assert parse_action("goto('/')", WEB_ACTIONS).bid is None
+
+
+# -- the action grammar -------------------------------------------------------------------------
+ENV_ACTIONS = {"sql": SQL_ACTIONS, "trac": WEB_ACTIONS, "web": WEB_ACTIONS, "shell": SHELL_ACTIONS}
+
+
+@pytest.mark.parametrize("env", ["sql", "trac", "web", "shell"])
+def test_every_demo_reference_action_fits_its_env_pattern(env: str) -> None:
+    from lbi.demo import demo_tasks
+
+    pattern = action_pattern(ENV_ACTIONS[env])
+    for task in demo_tasks(env):
+        for action in task.reference:
+            assert matches_pattern(action, pattern), f"{task.id}: {action!r}"
+
+
+@pytest.mark.parametrize("text", [
+    "execute_sql(", 'execute_sql("SELECT 1") and then more', "execute_sql('SELECT 1')execute_sql('SELECT 2')",
+    "execute_sql('SELECT 'x'')", "execute_sql(SELECT 1)", "SELECT 1", "```sql\nSELECT 1\n```",
+    "execute_sql(query='SELECT 1')", "stop('a\x01b')", "noop('soon')", "click('12')"])
+def test_malformed_or_foreign_sql_actions_do_not_fit(text: str) -> None:
+    assert not matches_pattern(text, action_pattern(ENV_ACTIONS["sql"]))
+
+
+@pytest.mark.parametrize("text", [
+    "click('12')", 'fill("field-summary", "Crash on save")', "fill('text', '= Notes =\\n * one')",
+    "select_option('12', ['major', 'minor'])", "scroll(0, -300.5)", "stop()", 'stop("Ursula\'s book")',
+    "noop()", "go_back()", "press('q', 'Control+a')"])
+def test_well_formed_web_actions_fit_and_parse(text: str) -> None:
+    assert matches_pattern(text, action_pattern(WEB_ACTIONS))
+    parse_action(text, WEB_ACTIONS)  # and what fits parses

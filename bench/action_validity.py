@@ -67,8 +67,8 @@ def run_arm(project: Any, env_name: str, tasks: list[Task], steps: int, constrai
     valid = sum(s["valid"] for s in tally.steps)
     return {"env": env_name, "grammar": "on" if constrain else "off", "tasks": len(tasks), "steps": len(tally.steps),
             "valid": valid, "valid_share": valid / max(len(tally.steps), 1), "model_calls": calls,
-            "prompt_tokens_per_call": prompt / max(calls, 1), "step_s_p50": percentile(seconds, 50),
-            "step_s_p95": percentile(seconds, 95), "wall_s": time.perf_counter() - started,
+            "prompt_tokens_per_call": prompt / max(calls, 1), "step_s_p50": percentile(seconds, 0.5),
+            "step_s_p95": percentile(seconds, 0.95), "wall_s": time.perf_counter() - started,
             "invalid_examples": [s for s in tally.steps if not s["valid"]][:5]}
 
 

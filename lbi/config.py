@@ -35,7 +35,9 @@ class JudgeSpec(_Section):
     model: str = ""
     """litellm model string for this judge; empty means `models.default`."""
     focus: str = "overall"
-    """Which criterion this judge stresses: `accomplishment`, `instruction`, `efficiency` or `overall`."""
+    """Which criterion this judge stresses: `accomplishment`, `instruction`, `efficiency` or `overall`; or
+    `grounding`, a rule that needs no model (the instruction names what the span acted on and does not copy
+    page text; `model` is then ignored)."""
 
 
 def _default_judges() -> list[JudgeSpec]:
@@ -43,6 +45,7 @@ def _default_judges() -> list[JudgeSpec]:
         JudgeSpec(name="accomplishment", focus="accomplishment"),
         JudgeSpec(name="instruction", focus="instruction"),
         JudgeSpec(name="efficiency", focus="efficiency"),
+        JudgeSpec(name="grounding", focus="grounding"),
     ]
 
 

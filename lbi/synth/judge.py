@@ -1,8 +1,9 @@
 """The committee filter: judges' verdicts per example, near-duplicate detection, policies.
 
 Judges come from `[[models.judges]]`: several models, or one model with distinct judging prompts
-(`focus`). Each writes one verdict + reason per example. Which examples are kept is never stored:
-`lbi.store.committee.decisions` computes it from verdicts + policy + duplicates + human overrides.
+(`focus`), and the `grounding` judge, a rule that needs no model (`lbi.synth.grounding`). Each writes one
+verdict + reason per example. Which examples are kept is never stored: `lbi.store.committee.decisions`
+computes it from verdicts + policy + duplicates + human overrides.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from lbi.models.embed import embed, preload
 from lbi.project import Project
 from lbi.prompts import Verdict, judge_messages
 from lbi.store import committee, read
+from lbi.synth import grounding
 from lbi.synth.backward import trajectory_steps
 
 Progress = Callable[[int, int], None]
+GROUNDING = "grounding"
+"""The focus of the judge that needs no model (`lbi.synth.grounding`)."""
 
 
 @dataclass
@@ -61,6 +65,12 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
         span = steps_cache[tid][ex["span_start"]:ex["span_end"] + 1]
         for judge in cfg.models.judges:
             if (ex["id"], judge.name) in done_pairs:
+                continue
+            if judge.focus == GROUNDING:  # needs no model
+                rule = grounding.judge(ex["instruction"], span, chrome)
+                project.store.set_verdict(ex["id"], judge.name, rule.verdict, rule.reason, model="rule/grounding",
+                                          run_id=run_id)
+                report.verdicts += 1
                 continue
             messages = judge_messages(ex["instruction"], span, ex["span_start"], judge.focus, cfg.env.description,
                                       chrome)

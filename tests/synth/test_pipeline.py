@@ -116,6 +116,7 @@ def test_batched_reply_with_empty_or_missing_spans_is_recorded(project: Project)
 
 
 def test_committee_policies_and_overrides(project: Project) -> None:
+    project.config.models.judges = [j for j in project.config.models.judges if j.focus != "grounding"]  # scripted
     tid = _trajectory(project, "c", 3)
     construct(project, [tid], mode="per-span")
     votes = iter([True, True, True, True, False, True, False, False, False, True, True, True,

@@ -43,6 +43,9 @@ def filled(sql_project: Project) -> Project:
                              "spec_json": t} for t in HELDOUT)
     rollout(project, "walk", policy="explore", episodes=3, concurrency=1)
     construct(project, mode="per-span")
+    # the three model judges, scripted to say yes (the fake model's instructions name nothing, so the grounding
+    # rule would drop them all; tests/synth/test_grounding.py covers it)
+    project.config.models.judges = [j for j in project.config.models.judges if j.focus != "grounding"]
     for name in ("accomplishment", "instruction", "efficiency"):
         FakeModel.register_responder(f"judge-{name}", _yes)
     judge_examples(project)

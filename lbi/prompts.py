@@ -24,6 +24,7 @@ STEP_OBS_CHARS = 500  # each of many steps shown together
 OBS_BUDGET = 6000  # characters of observation per prompt of many steps: long spans show less of each page
 MIN_OBS_CHARS = 120
 HISTORY = 4  # previous actions the agent sees
+REASONING_WORDS = 40
 # A sentence of 3 to `MAX_WORDS` words, for the schema sent to the model only (pydantic does not check
 # `json_schema_extra`; `lbi.synth.backward.plausible` checks replies): a grammar-constrained decoder
 # (llama.cpp) then can neither fill a field with a placeholder ("...", "[1]"), which small models do when
@@ -34,6 +35,10 @@ MAX_WORDS = 24
 _WORD = r'[^ "\\\n]+'
 SENTENCE = "^[A-Za-z]" + _WORD[:-1] + "*" + f"( {_WORD})" * 2 + f"( {_WORD})?" * (MAX_WORDS - 3) + "$"
 TOKENS_PER_SPAN = 40  # reply budget per span in batched mode: MAX_WORDS words and the field name
+REASONING = "^" + _WORD + f"( {_WORD})?" * (REASONING_WORDS - 1) + "$"
+"""The agent's reasoning, at most REASONING_WORDS words, for a constrained decoder only (like SENTENCE): a small
+model that rambles until its token cap leaves a reply cut off mid-JSON, and the step is lost. Flat optional words,
+not a `{0,n}` count, which llama.cpp's grammar would nest n deep."""
 
 
 def sentence(description: str | None = None) -> Any:
@@ -85,7 +90,8 @@ class Verdict(BaseModel):
 
 # -- the agent ---------------------------------------------------------------------------------------------
 class AgentReply(BaseModel):
-    reasoning: str = Field(description="Brief thinking about what to do next.")
+    reasoning: str = Field(description="Brief thinking about what to do next.",
+                           json_schema_extra={"pattern": REASONING})
     action: str = Field(description="Exactly one action call, e.g. click('12').")
 
 
@@ -99,6 +105,7 @@ def reply_schema(example_action: str | None, pattern: str | None = None) -> type
     examples = [example_action] if example_action else None
     return create_model("AgentReply", __base__=AgentReply,
                         reasoning=(str, Field(description="Brief thinking about what to do next.",
+                                              json_schema_extra={"pattern": REASONING},
                                               examples=["First I need to open the right page."])),
                         action=(str, Field(description="Exactly one action call.", examples=examples,
                                            json_schema_extra=extra)))

@@ -59,7 +59,7 @@ def eval_cmd(project: ProjectOpt = Path("."),
              max_steps: Annotated[int, typer.Option(help="Step limit (0: config).")] = 0,
              run: Annotated[str, typer.Option(help="Run name; re-using it resumes.")] = "eval") -> None:
     """Run the agent on held-out tasks in each mode and report success rates with n and a 95% interval."""
-    from lbi.use.evaluate import evaluate, leakage
+    from lbi.use.evaluate import evaluate, leakage, paired
 
     proj = open_project(project)
     ids = None if tasks == "heldout" else [t.strip() for t in tasks.split(",") if t.strip()]
@@ -72,6 +72,12 @@ def eval_cmd(project: ProjectOpt = Path("."),
         low, high = s.interval
         table.add_row(s.mode, str(s.n), str(s.successes), f"{s.rate:.1%}", f"[{low:.1%}, {high:.1%}]", str(s.errors))
     console.print(table)
+    for other in mode_list[1:]:  # each arm against the first, on the same tasks
+        pair = paired(proj, run, mode_list[0], other)
+        flips = ", ".join([f"+{t}" for t in pair.only_b] + [f"-{t}" for t in pair.only_a]) or "none"
+        console.print(f"{other} vs {mode_list[0]} on {pair.tasks} tasks: {len(pair.only_b)} solved only by {other}, "
+                      f"{len(pair.only_a)} only by {mode_list[0]}; McNemar exact p = {pair.p_value:.3g}; "
+                      f"flipped: {flips}", markup=False)
     check = leakage(proj)
     console.print(f"held-out leakage into synthesized examples: {'none' if check['ok'] else check['detail']}")
 

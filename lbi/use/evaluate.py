@@ -155,6 +155,43 @@ def results(project: Project, run: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
+def mcnemar(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant pairs: `b` tasks only arm A solved, `c` only B."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+@dataclass
+class Paired:
+    """Two arms on the same tasks: the tasks each solved alone, and McNemar's exact p-value."""
+
+    a: str
+    b: str
+    tasks: int
+    only_a: list[str]
+    only_b: list[str]
+
+    @property
+    def p_value(self) -> float:
+        return mcnemar(len(self.only_a), len(self.only_b))
+
+
+def paired(project: Project, run: str, a: str, b: str) -> Paired:
+    """Compare modes `a` and `b` of an eval run over the tasks both ran (success per task, from the store)."""
+    rows = project.store.query(
+        "SELECT e.task_id, e.mode, e.success FROM evaluations e JOIN runs r ON r.id = e.run_id "
+        "WHERE r.name = ? AND e.mode IN (?, ?)", (run, a, b))
+    success: dict[str, dict[str, int]] = {}
+    for row in rows:
+        success.setdefault(row["task_id"], {})[row["mode"]] = int(row["success"])
+    both = {task: s for task, s in success.items() if a in s and b in s}
+    return Paired(a, b, len(both), sorted(t for t, s in both.items() if s[a] > s[b]),
+                  sorted(t for t, s in both.items() if s[b] > s[a]))
+
+
 def leakage(project: Project) -> dict[str, Any]:
     """Examples whose trajectory served a held-out task or an eval run (must be none)."""
     rows = project.store.query(

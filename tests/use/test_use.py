@@ -14,7 +14,7 @@ from lbi.store.tasks import task_from_row
 from lbi.synth.backward import construct
 from lbi.synth.judge import judge_examples
 from lbi.synth.rollout import build_env, rollout
-from lbi.use.evaluate import evaluate, leakage, results, wilson
+from lbi.use.evaluate import evaluate, leakage, mcnemar, paired, results, wilson
 from lbi.use.export import export
 from lbi.use.index import Index
 from lbi.use.retrieval import Hit, Retriever, fit_budget
@@ -119,6 +119,20 @@ def test_evaluation_per_mode_with_checks_and_no_leakage(filled: Project) -> None
     calls = filled.store.counts()["llm_calls"]
     evaluate(filled, ["baseline"], run="ev")
     assert filled.store.counts()["llm_calls"] == calls
+
+
+def test_paired_arms_name_the_tasks_that_flipped(filled: Project) -> None:
+    def act(messages: list[dict], schema: dict | None) -> str:  # answers right only when shown examples
+        shown = "Examples of how similar tasks were done here" in messages[-1]["content"]
+        return json.dumps({"reasoning": "count", "action": 'stop("2")' if shown else 'stop("no idea")'})
+
+    FakeModel.register_responder("act", act)
+    evaluate(filled, ["baseline", "agentic"], run="arms")
+    pair = paired(filled, "arms", "baseline", "agentic")
+    assert (pair.tasks, pair.only_a, pair.only_b) == (3, [], ["h-count"])
+    assert pair.p_value == 1.0  # one discordant task proves nothing
+    assert mcnemar(0, 6) == pytest.approx(0.03125) and mcnemar(10, 2) == pytest.approx(0.0386, abs=1e-4)
+    assert paired(filled, "arms", "baseline", "docs-rag").tasks == 0
 
 
 def test_wilson_interval() -> None:

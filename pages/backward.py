@@ -11,7 +11,7 @@ project = ui.setup("Backward construction")
 store = project.store
 n_judges = len(project.config.models.judges)
 
-rows = [r for r in read.trajectories(store) if r["steps"]]
+rows = [r for r in read.trajectories(store, trainable=True) if r["steps"]]
 if not rows:
     ui.empty("No trajectories with steps yet — start a run on the Rollouts page (or `lbi rollout`), "
              "then come back to label its spans.")

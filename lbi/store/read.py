@@ -94,13 +94,20 @@ def run_names(store: Store, kind: str | None = None) -> list[str]:
 
 
 # -- trajectories and steps --------------------------------------------------------------------
+TRAINABLE = "COALESCE(k.split, 'synthetic') != 'heldout' AND COALESCE(r.kind, '') != 'eval'"
+"""SQL condition on trajectories `t` (with their task `k` and run `r` joined) that may become training data:
+never those of held-out tasks or of evaluation runs."""
+WITH_TASK_AND_RUN = "trajectories t LEFT JOIN tasks k ON k.id = t.task_id LEFT JOIN runs r ON r.id = t.run_id"
+
+
 def trajectories(store: Store, *, run: str | None = None, status: str | None = None, policy: str | None = None,
-                 limit: int = 1000) -> list[dict[str, Any]]:
-    """Trajectories, newest first, with run name, step count and example count."""
+                 trainable: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+    """Trajectories, newest first, with run name, step count and example count; `trainable`: only those that
+    may become training data (see TRAINABLE)."""
     sql = ("SELECT t.id, r.name AS run, t.status, t.policy, t.env, COALESCE(t.instruction, '') AS instruction, "
            "(SELECT COUNT(*) FROM steps s WHERE s.trajectory_id = t.id) AS steps, "
            "(SELECT COUNT(*) FROM examples e WHERE e.trajectory_id = t.id) AS examples, t.error, t.created_at "
-           "FROM trajectories t LEFT JOIN runs r ON r.id = t.run_id WHERE 1=1")
+           f"FROM {WITH_TASK_AND_RUN} WHERE {TRAINABLE if trainable else '1=1'}")
     params: list[Any] = []
     for col, value in (("r.name", run), ("t.status", status), ("t.policy", policy)):
         if value:

@@ -73,8 +73,7 @@ def _done_spans(project: Project, trajectory_id: int, mode: str) -> set[tuple[in
 def finished_trajectories(project: Project, among: Sequence[int] | None = None) -> list[int]:
     """Finished trajectories that may become training data: never those of held-out tasks or eval runs."""
     rows = project.store.query(
-        "SELECT t.id FROM trajectories t LEFT JOIN tasks k ON k.id = t.task_id LEFT JOIN runs r ON r.id = t.run_id "
-        "WHERE t.status = 'done' AND COALESCE(k.split, 'synthetic') != 'heldout' AND COALESCE(r.kind, '') != 'eval' "
+        f"SELECT t.id FROM {read.WITH_TASK_AND_RUN} WHERE t.status = 'done' AND {read.TRAINABLE} "
         "AND EXISTS (SELECT 1 FROM steps s WHERE s.trajectory_id = t.id) ORDER BY t.id")
     ids = [r[0] for r in rows]
     return ids if among is None else [i for i in ids if i in set(among)]

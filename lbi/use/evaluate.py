@@ -21,6 +21,7 @@ from lbi.envs.base import Env
 from lbi.envs.tasks import Task, check_task
 from lbi.errors import NotFoundError, check_choice
 from lbi.project import Project
+from lbi.store import read
 from lbi.store import tasks as stored_tasks
 from lbi.synth.rollout import build_env, env_options
 from lbi.use.index import Index
@@ -195,8 +196,7 @@ def paired(project: Project, run: str, a: str, b: str) -> Paired:
 def leakage(project: Project) -> dict[str, Any]:
     """Examples whose trajectory served a held-out task or an eval run (must be none)."""
     rows = project.store.query(
-        "SELECT e.id FROM examples e JOIN trajectories t ON t.id = e.trajectory_id "
-        "LEFT JOIN tasks k ON k.id = t.task_id LEFT JOIN runs r ON r.id = t.run_id "
-        "WHERE k.split = 'heldout' OR r.kind = 'eval'")
+        f"SELECT e.id FROM {read.WITH_TASK_AND_RUN} JOIN examples e ON e.trajectory_id = t.id "
+        f"WHERE NOT ({read.TRAINABLE})")
     return {"examples_from_heldout": [r[0] for r in rows], "ok": not rows,
             "detail": json.dumps([r[0] for r in rows][:20])}

@@ -9,7 +9,7 @@ from lbi.agent import History
 from lbi.docs.ingest import add_source
 from lbi.models.fake import FakeModel
 from lbi.project import Project
-from lbi.store import committee
+from lbi.store import committee, read
 from lbi.store.tasks import task_from_row
 from lbi.synth.backward import construct
 from lbi.synth.judge import judge_examples
@@ -109,7 +109,9 @@ def test_evaluation_per_mode_with_checks_and_no_leakage(filled: Project) -> None
     first = report.retrieved["agentic"][0]  # what the agent saw at its first step in agentic mode
     assert 0 < first["used"] <= len(first["observation"]) + len(first["model"]), "retrieved examples reach the prompt"
     assert 0 < first["tokens"] <= filled.config.retrieval.token_budget
-    # eval trajectories never become training data
+    # eval trajectories never become training data, nor does the Backward page offer them
+    runs = {r["run"] for r in read.trajectories(filled.store, trainable=True)}
+    assert "walk" in runs and "ev" not in runs and "ev" in {r["run"] for r in read.trajectories(filled.store)}
     construct(filled, mode="per-span")
     assert filled.store.counts()["examples"] == before
     assert leakage(filled)["ok"]

@@ -43,3 +43,18 @@ def test_the_embedded_model_writes_only_actions_the_env_parses(local_model_confi
         for decision in recorder.decisions:
             assert decision.error is None, decision.error
             env.parse(decision.action)  # raises ActionParseError if the grammar let a bad call through
+
+
+def test_the_server_takes_the_web_action_grammar(local_model_config: Config) -> None:
+    """The web action space's grammar (14 actions, lists, numbers, both quotes) is one llama.cpp accepts: a
+    pattern it cannot parse would take the server down (seen with a `\\.` in a pattern)."""
+    from lbi.envs.actions import action_pattern, parse_action
+    from lbi.envs.web_actions import WEB_ACTIONS
+    from lbi.prompts import reply_schema
+
+    config = local_model_config.model_copy(deep=True)
+    config.llm.cache = False
+    messages = [{"role": "user", "content": 'Page: [12] link "Roadmap" url="/roadmap"\nTask: open the roadmap.'}]
+    schema = reply_schema("click('12')", action_pattern(WEB_ACTIONS))
+    reply = LLM(config).complete(messages, role="agent", schema=schema, max_tokens=200)
+    parse_action(reply.parsed.action, WEB_ACTIONS)

@@ -131,18 +131,28 @@ def history_text(entries: Sequence[tuple[str, str | None]], last: int = HISTORY)
                      for i, (action, error) in enumerate(entries[start:], start=start))
 
 
-def agent_messages(instruction: str, observation: str, history: str, action_doc: str, env_description: str = "",
-                   examples: str = "") -> list[dict[str, str]]:
-    """The agent's turn: the environment and its actions (system), then the task, retrieved examples, the
-    previous actions and the current observation."""
-    system = (f"You are an agent acting in this environment: {env_description}\n\n{action_doc}\n\n"
-              "Each turn, think briefly, then give exactly one action.")
+def agent_system(env_description: str, action_doc: str, reply_hint: str) -> str:
+    """The agent's system message: the environment, its actions, and the shape of the reply."""
+    return (f"You are an agent acting in this environment: {env_description}\n\n{action_doc}\n\n"
+            f"Each turn, think briefly, then give exactly one action.\n\n{reply_hint}")
+
+
+def agent_turn(system: str, instruction: str, observation: str, history: str, examples: str = ""
+               ) -> list[dict[str, str]]:
+    """The agent's turn, the one builder of it: what the llm policy sends, and what an export record of a step
+    holds (with the example's instruction): the system message, then the task, retrieved examples, the
+    previous actions and the current observation (`observation_text`)."""
     parts = [f"Task: {instruction}"]
     if examples:
         parts.append(f"Examples of how similar tasks were done here:\n{examples}")
     parts.append(f"Previous actions:\n{history}")
     parts.append(f"Current observation:\n{observation}")
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def reply_text(reasoning: str, action: str) -> str:
+    """The agent's reply as it writes it (an `AgentReply`), the assistant turn of a training record."""
+    return json.dumps({"reasoning": reasoning, "action": action}, ensure_ascii=False)
 
 
 class FillText(BaseModel):

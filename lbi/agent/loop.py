@@ -48,6 +48,8 @@ class Decision:
     reasoning: str = ""
     error: str | None = None  # the model's reply could not be used (recorded, the episode goes on)
     raw: str | None = None
+    system: str | None = None  # the agent's system message at this step (`lbi.prompts.agent_system`)
+    observation: str | None = None  # the observation as the agent was shown it (`lbi.prompts.observation_text`)
 
 
 @dataclass

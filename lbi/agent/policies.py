@@ -1,6 +1,6 @@
 """The policies that act in an environment: `llm` (carry out an instruction) and `explore`.
 
-`LLMPolicy.act` asks the model for reasoning + one action, given the prompt `lbi.prompts.agent_messages`
+`LLMPolicy.act` asks the model for reasoning + one action, given the turn `lbi.prompts.agent_turn`
 builds from the task, the recent history, the current observation and (when given) retrieved examples.
 `ExplorePolicy.act` needs no instruction: a random walk over the environment's interactive elements,
 biased towards what it has tried least in this state, with the model writing text for inputs when one
@@ -12,12 +12,14 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lbi.agent.loop import Decision, History
 from lbi.envs.base import Candidate, Env, Observation
 from lbi.errors import OutputParseError
-from lbi.prompts import FillText, agent_messages, fill_messages, observation_text, reply_schema
+from lbi.models.schema import schema_hint
+from lbi.prompts import FillText, agent_system, agent_turn, fill_messages, observation_text, reply_schema
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
@@ -48,15 +50,18 @@ class LLMPolicy:
         self.constrain = constrain  # the reply's action held to the env's action grammar (bench/action_validity.py)
 
     def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
-        messages = agent_messages(task.instruction, observation_text(obs), history.render(), env.action_space_doc(),
-                                  self.env_description, examples)
         pattern = env.action_pattern() if self.constrain else None
         schema = reply_schema(example_action(env, obs, len(history) * 7 + len(obs.text)), pattern)
+        system = agent_system(self.env_description, env.action_space_doc(), schema_hint(schema))
+        shown = observation_text(obs)
+        messages = agent_turn(system, task.instruction, shown, history.render(), examples)
         try:
-            reply = self.llm.complete(messages, role=self.role, purpose="act", schema=schema)
+            reply = self.llm.complete(messages, role=self.role, purpose="act", schema=schema, hint=False)
         except OutputParseError as exc:
-            return Decision(action="noop()", error=f"unusable model reply: {exc}", raw=exc.raw)
-        return Decision(action=reply.parsed.action.strip(), reasoning=reply.parsed.reasoning.strip())
+            return Decision(action="noop()", error=f"unusable model reply: {exc}", raw=exc.raw, system=system,
+                            observation=shown)
+        return Decision(action=reply.parsed.action.strip(), reasoning=reply.parsed.reasoning.strip(), system=system,
+                        observation=shown)
 
 
 class ExplorePolicy:
@@ -94,6 +99,13 @@ class ExplorePolicy:
         return " ".join(reply.parsed.text.split())[:80] or self.rng.choice(FILL_WORDS)
 
     def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
+        """The next element's action; the decision carries the turn an llm agent would have had here, so an
+        explore step exports in the same format as any other."""
+        system = agent_system(self.env_description, env.action_space_doc(),
+                              schema_hint(reply_schema(None, env.action_pattern())))
+        return replace(self._explore(env, obs), system=system, observation=observation_text(obs))
+
+    def _explore(self, env: Env, obs: Observation) -> Decision:
         candidate = self.choose(obs, env.interactive_elements(obs))
         if candidate is None:
             return Decision(action="go_back()", reasoning="nothing to interact with here")

@@ -36,7 +36,8 @@ class StoreRecorder(Recorder):
         store.add_step(tid, index, observation=obs.text, screenshot=self.project.relative(shot),
                        action=decision.action, reasoning=decision.reasoning, url=obs.url,
                        state_signature=obs.state_signature, error=decision.error or after.last_action_error,
-                       latency_ms=seconds * 1000)
+                       latency_ms=seconds * 1000, prompt_system=decision.system,
+                       prompt_observation=decision.observation)
         if decision.raw is not None:
             store.add_failure("act", decision.error or "", item=f"{tid}:{index}", raw=decision.raw, run_id=self.run_id)
 

@@ -65,12 +65,13 @@ class LLM:
     # -- public API --------------------------------------------------------------------
     def complete(self, messages: list[dict[str, Any]], *, role: str, purpose: str | None = None,
                  schema: type[T] | None = None, model: str | None = None, parse_retries: int | None = None,
-                 **params: Any) -> Completion:
+                 hint: bool = True, **params: Any) -> Completion:
         """One chat completion. With `schema`, `Completion.parsed` holds the validated object; a reply
-        that does not parse is asked again `parse_retries` times (default: `llm.parse_retries`)."""
+        that does not parse is asked again `parse_retries` times (default: `llm.parse_retries`). The reply's
+        shape is added to the system message unless `hint` is False (the messages already say it)."""
         model = model or self.model_for(role)
         params = {"temperature": self.config.llm.temperature, "max_tokens": self.config.llm.max_tokens, **params}
-        convo = with_schema_hint(messages, schema) if schema else list(messages)
+        convo = with_schema_hint(messages, schema) if schema and hint else list(messages)
         retries = self.config.llm.parse_retries if parse_retries is None else parse_retries
         last = ""
         for attempt in range(1, retries + 2):

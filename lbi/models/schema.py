@@ -65,10 +65,15 @@ def skeleton(schema: dict[str, Any]) -> Any:
     return walk(schema, _placeholder)
 
 
+def schema_hint(schema: type[BaseModel]) -> str:
+    """The line that tells a model the reply's shape (field names, example values)."""
+    shape = json.dumps(skeleton(schema.model_json_schema()))
+    return f"Reply with one JSON object only, no prose, shaped like this: {shape}"
+
+
 def with_schema_hint(messages: list[dict[str, Any]], schema: type[BaseModel]) -> list[dict[str, Any]]:
     """`messages` with the reply's shape appended to the system message (or as a first system message)."""
-    hint = ("Reply with one JSON object only, no prose, shaped like this: "
-            + json.dumps(skeleton(schema.model_json_schema())))
+    hint = schema_hint(schema)
     if messages and messages[0].get("role") == "system":
         return [{**messages[0], "content": f"{messages[0]['content']}\n\n{hint}"}, *messages[1:]]
     return [{"role": "system", "content": hint}, *messages]

@@ -128,8 +128,8 @@ def trajectory(store: Store, trajectory_id: int) -> dict[str, Any] | None:
 
 
 def steps(store: Store, trajectory_id: int, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
-    sql = ("SELECT idx, observation, screenshot, action, reasoning, url, state_signature, error, latency_ms "
-           "FROM steps WHERE trajectory_id = ? AND idx >= ?")
+    sql = ("SELECT idx, observation, screenshot, action, reasoning, url, state_signature, error, latency_ms, "
+           "prompt_system, prompt_observation FROM steps WHERE trajectory_id = ? AND idx >= ?")
     params: list[Any] = [trajectory_id, start]
     if end is not None:
         sql += " AND idx <= ?"

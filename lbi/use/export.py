@@ -1,8 +1,11 @@
 """Export kept examples for fine-tuning: chat-format JSONL (TRL / HF `datasets` load it as is), parquet,
 and a dataset card with counts.
 
-`per="example"`: one record per example, a multi-turn chat (observation → action, ...).
-`per="step"`: one record per step of each example: task + recent actions + observation → action.
+Every record is in the format the agent acts in: each step is the agent's turn as `lbi.prompts.agent_turn`
+builds it (system message with the actions and the reply's shape; the example's instruction, the span's
+previous actions, the observation as the agent was shown it), and the reply is the JSON the agent writes.
+`per="example"`: one record per example, a multi-turn chat (turn → reply, ...).
+`per="step"`: one record per step of each example (turn → reply).
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from typing import Any, Literal, get_args
 
 from lbi.errors import OutputPathError, check_choice
 from lbi.project import Project
-from lbi.prompts import clip
+from lbi.prompts import agent_system, agent_turn, clip, history_text, reply_text
 from lbi.secrets import redact
-from lbi.store import committee
+from lbi.store import committee, read
 
 Per = Literal["example", "step"]
 Fmt = Literal["jsonl", "parquet"]
@@ -34,35 +37,42 @@ class ExportReport:
     counts: dict[str, Counter] = field(default_factory=dict)
 
 
-def _system(project: Project) -> str:
-    return (f"You are an agent acting in this environment: {project.config.env.description or project.config.env.name}."
-            " Each turn you see an observation; reply with exactly one action.")
+def _system(project: Project, step: dict[str, Any]) -> str:
+    """The agent's system message at this step; for steps recorded before lbi kept it, one without the actions."""
+    if step.get("prompt_system"):
+        return step["prompt_system"]
+    return agent_system(project.config.env.description or project.config.env.name, "", "")
 
 
-def _obs(step: dict[str, Any]) -> str:
+def _observation(step: dict[str, Any]) -> str:
+    """The observation as the agent was shown it (rebuilt from the stored text for older steps)."""
+    if step.get("prompt_observation") is not None:
+        return step["prompt_observation"]
     text = clip(step.get("observation") or "")
     return f"URL: {step['url']}\n{text}" if step.get("url") else text
 
 
+def _turns(project: Project, instruction: str, steps: list[dict[str, Any]]) -> Iterator[list[dict[str, str]]]:
+    """Each step of a span as the agent's turn (`lbi.prompts.agent_turn`) with the example's instruction and the
+    span's own previous actions, followed by the reply the agent wrote."""
+    for k, step in enumerate(steps):
+        history = history_text([(s["action"] or "", s["error"]) for s in steps[:k]])
+        turn = agent_turn(_system(project, step), instruction, _observation(step), history)
+        yield [*turn, {"role": "assistant", "content": reply_text(step["reasoning"] or "", step["action"] or "")}]
+
+
 def _records(project: Project, example: dict[str, Any], steps: list[dict[str, Any]], per: Per
              ) -> Iterator[dict[str, Any]]:
-    system = _system(project)
     meta = {"example_id": example["id"], "trajectory_id": example["trajectory_id"], "mode": example["mode"],
             "env": example["env"], "span": [example["span_start"], example["span_end"]]}
-    if per == "example":
-        messages = [{"role": "system", "content": system}]
-        for k, step in enumerate(steps):
-            prefix = f"Task: {example['instruction']}\n\n" if k == 0 else ""
-            messages.append({"role": "user", "content": f"{prefix}Observation:\n{_obs(step)}"})
-            messages.append({"role": "assistant", "content": step["action"] or ""})
+    turns = list(_turns(project, example["instruction"], steps))
+    if per == "example":  # one conversation: the first step's system message, then each step's turn and reply
+        messages = [turns[0][0], *(message for turn in turns for message in turn[1:])]
         yield {"messages": messages, "images": [s["screenshot"] for s in steps if s["screenshot"]], **meta}
         return
-    for k, step in enumerate(steps):
-        history = "\n".join(f"{i}. {s['action']}" for i, s in enumerate(steps[:k])) or "(none yet)"
-        user = f"Task: {example['instruction']}\n\nPrevious actions:\n{history}\n\nObservation:\n{_obs(step)}"
-        yield {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user},
-                            {"role": "assistant", "content": step["action"] or ""}],
-               "images": [step["screenshot"]] if step["screenshot"] else [], **meta, "step": step["idx"]}
+    for turn, step in zip(turns, steps, strict=True):
+        yield {"messages": turn, "images": [step["screenshot"]] if step["screenshot"] else [], **meta,
+               "step": step["idx"]}
 
 
 def kept_examples(project: Project, policy: str | None = None) -> list[dict[str, Any]]:
@@ -107,9 +117,7 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
     overridden = {r[0]: r[1] for r in project.store.query(committee.LATEST_OVERRIDES)}
     records: list[dict[str, Any]] = []
     for ex in examples:
-        steps = [dict(r) for r in project.store.query(
-            "SELECT idx, observation, action, url, screenshot FROM steps WHERE trajectory_id = ? AND idx BETWEEN ? "
-            "AND ? ORDER BY idx", (ex["trajectory_id"], ex["span_start"], ex["span_end"]))]
+        steps = read.steps(project.store, ex["trajectory_id"], ex["span_start"], ex["span_end"])
         for step in steps:
             shot = project.resolve(step["screenshot"])
             if shot is not None and not shot.exists():

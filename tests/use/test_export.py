@@ -1,0 +1,71 @@
+"""One format for acting and training: an exported step is the turn and the reply the agent had."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lbi.models.fake import FakeModel
+from lbi.project import Project
+from lbi.synth.rollout import rollout
+from lbi.use.export import export
+
+ACTIONS = ["execute_sql('SELECT name FROM items')", "SELECT nonsense", "execute_sql('SELECT COUNT(*) FROM items')",
+           "stop('2')"]
+
+
+def _agent_run(project: Project, policy: str) -> tuple[int, list[list[dict[str, Any]]]]:
+    seen: list[list[dict[str, Any]]] = []
+
+    def act(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
+        seen.append(messages)
+        return json.dumps({"reasoning": f"step {len(seen)}", "action": ACTIONS[len(seen) - 1]})
+
+    FakeModel.register_responder("act", act)
+    project.store.add_tasks([{"id": "s1", "instruction": "How many items are there?", "env": "sql"}])
+    rollout(project, "r", policy=policy, episodes=1, concurrency=1, max_steps=4)
+    tid = project.store.query("SELECT id FROM trajectories")[0][0]
+    return tid, seen
+
+
+def _keep(project: Project, tid: int, start: int, end: int, instruction: str) -> None:
+    ids = project.store.add_examples([{"trajectory_id": tid, "span_start": start, "span_end": end, "mode": "per-span",
+                                       "instruction": instruction}])
+    project.store.add_override(ids[0], "keep", who="tester")
+
+
+def test_an_exported_step_is_the_prompt_and_the_reply_the_agent_had(sql_project: Project, tmp_path: Path) -> None:
+    tid, seen = _agent_run(sql_project, "llm")
+    assert len(seen) == 4
+    _keep(sql_project, tid, 0, 3, "How many items are there?")  # the whole episode, the task's own words
+    records = [json.loads(line) for line in export(sql_project, tmp_path / "s.jsonl", per="step").path.open()]
+    assert [r["step"] for r in records] == [0, 1, 2, 3]
+    for k, (record, prompt) in enumerate(zip(records, seen, strict=True)):
+        assert record["messages"][:2] == prompt, f"step {k}: the exported turn differs from the agent's prompt"
+        assert json.loads(record["messages"][2]["content"]) == {"reasoning": f"step {k + 1}", "action": ACTIONS[k]}
+    assert "no such column: nonsense" in records[2]["messages"][1]["content"]  # the error the agent saw
+    conversation = json.loads(export(sql_project, tmp_path / "e.jsonl", per="example").path.read_text())
+    assert [m["role"] for m in conversation["messages"]] == ["system"] + ["user", "assistant"] * 4
+    assert conversation["messages"][1:3] == records[0]["messages"][1:]
+
+
+def test_a_relabelled_span_is_the_same_turn_with_its_own_instruction(sql_project: Project, tmp_path: Path) -> None:
+    tid, seen = _agent_run(sql_project, "llm")
+    _keep(sql_project, tid, 2, 3, "Count the items")
+    records = [json.loads(line) for line in export(sql_project, tmp_path / "s.jsonl", per="step").path.open()]
+    first = records[0]["messages"]
+    assert first[0] == seen[2][0]  # the system message the agent had at step 2
+    assert first[1]["content"].startswith("Task: Count the items\n\nPrevious actions:\n(none yet)\n\n")
+    assert first[1]["content"].endswith(seen[2][1]["content"].split("Current observation:")[1])
+
+
+def test_explore_steps_export_in_the_agent_format(sql_project: Project, tmp_path: Path) -> None:
+    rollout(sql_project, "w", policy="explore", episodes=1, concurrency=1, max_steps=2)
+    tid = sql_project.store.query("SELECT id FROM trajectories")[0][0]
+    _keep(sql_project, tid, 0, 1, "Look at the items")
+    record = json.loads(next(export(sql_project, tmp_path / "s.jsonl", per="step").path.open()))
+    system, user, reply = record["messages"]
+    assert "execute_sql(" in system["content"] and "Reply with one JSON object only" in system["content"]
+    assert user["content"].startswith("Task: Look at the items") and "Current observation:" in user["content"]
+    assert set(json.loads(reply["content"])) == {"reasoning", "action"}

@@ -57,11 +57,15 @@ def eval_cmd(project: ProjectOpt = Path("."),
              tasks: Annotated[str, typer.Option(help="'heldout' or comma-separated task ids")] = "heldout",
              limit: Annotated[int, typer.Option(help="At most this many tasks (0: all).")] = 0,
              max_steps: Annotated[int, typer.Option(help="Step limit (0: config).")] = 0,
-             run: Annotated[str, typer.Option(help="Run name; re-using it resumes.")] = "eval") -> None:
+             run: Annotated[str, typer.Option(help="Run name; re-using it resumes.")] = "eval",
+             model: Annotated[str, typer.Option(help="The agent's model for this run (default: models.agent), e.g. "
+                                                     "a base and a trained model in two runs.")] = "") -> None:
     """Run the agent on held-out tasks in each mode and report success rates with n and a 95% interval."""
     from lbi.use.evaluate import evaluate, leakage, paired
 
     proj = open_project(project)
+    if model:
+        proj.config.models.agent = model
     ids = None if tasks == "heldout" else [t.strip() for t in tasks.split(",") if t.strip()]
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     with progress_bar(f"eval {run}") as progress:

@@ -181,3 +181,20 @@ def test_compare_modes_at_a_task_start_state(filled: Project) -> None:
     assert data["results"]["agentic"]["observation"] and data["results"]["agentic"]["query"]
     assert data["results"]["docs-rag"]["instruction"][0]["kind"] == "doc"
     assert data["index"]["examples"] > 0
+
+
+def test_eval_runs_another_agent_model_when_asked(filled: Project) -> None:
+    from typer.testing import CliRunner
+
+    from lbi.cli import app
+    from lbi.config import save_config
+
+    save_config(filled.dir, filled.config)  # the CLI reads the project from disk
+    FakeModel.register_responder("act", lambda m, s: json.dumps({"reasoning": "count", "action": 'stop("2")'}))
+    out = CliRunner().invoke(app, ["eval", "-p", str(filled.dir), "--modes", "baseline,agentic", "--run", "other",
+                                   "--model", "fake/other-agent"])
+    assert out.exit_code == 0, out.output
+    models = {r[0] for r in filled.store.query("SELECT DISTINCT e.model FROM evaluations e JOIN runs r "
+                                               "ON r.id = e.run_id WHERE r.name = 'other'")}
+    assert models == {"fake/other-agent"}
+    assert "agentic vs baseline on 3 tasks" in out.output and "McNemar exact p = 1" in out.output

@@ -74,6 +74,7 @@ class ExplorePolicy:
         self.llm = llm
         self.env_description = env_description
         self.tried: Counter[tuple[str, str]] = Counter()
+        self._system: tuple[Env, str] | None = None
 
     def _key(self, c: Candidate) -> str:
         return c.action or f"{c.kind}:{c.bid}"
@@ -101,9 +102,10 @@ class ExplorePolicy:
     def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
         """The next element's action; the decision carries the turn an llm agent would have had here, so an
         explore step exports in the same format as any other."""
-        system = agent_system(self.env_description, env.action_space_doc(),
-                              schema_hint(reply_schema(None, env.action_pattern())))
-        return replace(self._explore(env, obs), system=system, observation=observation_text(obs))
+        if self._system is None or self._system[0] is not env:  # the same for every step in one env
+            hint = schema_hint(reply_schema(None, env.action_pattern()))
+            self._system = (env, agent_system(self.env_description, env.action_space_doc(), hint))
+        return replace(self._explore(env, obs), system=self._system[1], observation=observation_text(obs))
 
     def _explore(self, env: Env, obs: Observation) -> Decision:
         candidate = self.choose(obs, env.interactive_elements(obs))

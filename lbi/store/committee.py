@@ -69,7 +69,6 @@ FROM flagged WHERE :ids IS NULL OR example_id IN (SELECT value FROM json_each(:i
 def check_policy(policy: str) -> str:
     """`policy` if it is one of POLICIES, else `UnknownChoiceError` (a UserError and a ValueError) naming them."""
     return check_choice("judge policy", policy, POLICIES)
-    return policy
 
 
 def _params(judges: int, ids: Sequence[int] | None) -> dict[str, Any]:

@@ -61,3 +61,12 @@ def local_model_config():
     local_llm.ensure_running(config.local_model)
     yield config
     local_llm.stop(config.local_model)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama with SmolLM2's tokenizer, as a Hugging Face model directory (see tests/tiny_model.py)."""
+    from tests.tiny_model import make_tiny_model
+
+    cache = tmp_path_factory.mktemp("tokenizer")
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", cache)

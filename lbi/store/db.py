@@ -122,10 +122,11 @@ class Store:
         return self.version
 
     # -- generic helpers ---------------------------------------------------------------
-    def _insert(self, conn: sqlite3.Connection, table: str, row: dict[str, Any], *, ignore: bool = False) -> int:
+    def _insert(self, conn: sqlite3.Connection, table: str, row: dict[str, Any], *, ignore: bool = False,
+                replace: bool = False) -> int:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        verb = "INSERT OR IGNORE" if ignore else "INSERT"
+        verb = "INSERT OR IGNORE" if ignore else "INSERT OR REPLACE" if replace else "INSERT"
         cur = conn.execute(f"{verb} INTO {table} ({cols}) VALUES ({marks})", [_clean(v) for v in row.values()])
         return int(cur.lastrowid or 0) if cur.rowcount else 0
 
@@ -295,6 +296,21 @@ class Store:
         with self.transaction() as conn:
             return self._insert(conn, "failures", {"run_id": run_id, "stage": stage, "item": item,
                                                    "error": error, "raw": raw, "created_at": now()})
+
+    def set_train_run(self, run_id: int, **fields: Any) -> None:
+        """Create or update the training record of run `run_id` (`train_runs` columns)."""
+        row = {k: _clean(v) for k, v in {"run_id": run_id, **fields, "updated_at": now()}.items()}
+        cols = ", ".join(row)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "run_id")
+        with self.transaction() as conn:
+            conn.execute(f"INSERT INTO train_runs ({cols}) VALUES ({', '.join('?' * len(row))}) "
+                         f"ON CONFLICT(run_id) DO UPDATE SET {updates}", list(row.values()))
+
+    def add_train_log(self, run_id: int, rows: Iterable[dict[str, Any]]) -> None:
+        """Record points of a training run's loss curve (a step logged again, after a resume, is replaced)."""
+        with self.transaction() as conn:
+            for row in rows:
+                self._insert(conn, "train_log", {"run_id": run_id, **row}, replace=True)
 
     def add_evaluation(self, **fields: Any) -> int:
         with self.transaction() as conn:

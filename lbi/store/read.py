@@ -93,6 +93,25 @@ def run_names(store: Store, kind: str | None = None) -> list[str]:
     return [r["name"] for r in store.query(sql, (kind,) if kind else ())]
 
 
+def train_runs(store: Store) -> list[dict[str, Any]]:
+    """Training runs (`lbi train`), newest first: the run's name and status with its training record
+    (`examples` and `config` decoded)."""
+    status = {r["id"]: r["status"] for r in _runs(store, "WHERE kind = 'train'")}
+    rows = _rows(store, "SELECT r.name, r.message, r.created_at, t.* FROM train_runs t JOIN runs r ON r.id = t.run_id "
+                        "ORDER BY t.run_id DESC")
+    for row in rows:
+        row["status"] = status.get(row["run_id"], "unknown")
+        row["examples"] = json.loads(row.pop("examples_json") or "[]")
+        row["config"] = json.loads(row.pop("config_json") or "{}")
+    return rows
+
+
+def train_log(store: Store, run_id: int) -> list[dict[str, Any]]:
+    """The loss curve of a training run: step, epoch, loss, learning_rate, tokens (so far), seconds (so far)."""
+    return _rows(store, "SELECT step, epoch, loss, learning_rate, tokens, seconds FROM train_log WHERE run_id = ? "
+                        "ORDER BY step", (run_id,))
+
+
 # -- trajectories and steps --------------------------------------------------------------------
 TRAINABLE = "COALESCE(k.split, 'synthetic') != 'heldout' AND COALESCE(r.kind, '') != 'eval'"
 """SQL condition on trajectories `t` (with their task `k` and run `r` joined) that may become training data:

@@ -203,6 +203,33 @@ MIGRATIONS: list[str] = [
     ALTER TABLE steps ADD COLUMN prompt_system TEXT;
     ALTER TABLE steps ADD COLUMN prompt_observation TEXT;
     """,
+    # 7: training runs (`lbi train`): what was trained on, with what, into which served model; the loss curve.
+    """
+    CREATE TABLE train_runs (
+        run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+        base_model TEXT NOT NULL,
+        model TEXT,
+        examples_json TEXT NOT NULL DEFAULT '[]',
+        examples_hash TEXT NOT NULL DEFAULT '',
+        records INTEGER NOT NULL DEFAULT 0,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        config_json TEXT NOT NULL DEFAULT '{}',
+        wall_s REAL,
+        tokens_per_s REAL,
+        peak_rss_mb REAL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE train_log (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        epoch REAL,
+        loss REAL,
+        learning_rate REAL,
+        tokens INTEGER,
+        seconds REAL,
+        PRIMARY KEY (run_id, step)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -210,5 +237,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 TABLES = (
     "runs", "documents", "chunks", "tasks", "trajectories", "steps", "examples",
     "example_edits", "verdicts", "overrides", "llm_calls", "evaluations", "failures", "similar_examples",
-    "example_vectors",
+    "example_vectors", "train_runs", "train_log",
 )

@@ -32,6 +32,8 @@ def _filled(store: Store) -> dict[str, int]:
     store.log_llm_call(role="agent", model="fake", prompt_tokens=10, completion_tokens=2)
     store.add_evaluation(run_id=run, task_id="t1", mode="baseline", success=1)
     store.add_failure("backward", "bad json", raw="{", run_id=run)
+    store.set_train_run(run, base_model="tiny", examples_json=ex, records=1)
+    store.add_train_log(run, [{"step": 1, "loss": 2.0}])
     assert store.counts()["similar_examples"] == 1
     store.edit_example(ex[0], "do it better", who="ann")
     return {"run": run, "trajectory": tid, "example": ex[0]}

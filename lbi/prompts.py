@@ -4,14 +4,15 @@ and batched), the committee's judges, and the retrieval query.
 
 One observation-length rule: an observation shown on its own (to the agent, in the retrieval query prompt, in
 exported training records) is cut at `OBS_CHARS` by `observation_text`; steps shown together (backward
-construction, judges) share `OBS_BUDGET` characters, at most `STEP_OBS_CHARS` each (`render_steps`).
+construction, judges) share `OBS_BUDGET` characters, at most `STEP_OBS_CHARS` each (`render_steps`); a retrieved
+example's observations share what the retrieval token budget leaves it (`example_text`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, create_model
@@ -111,8 +112,11 @@ def reply_schema(example_action: str | None, pattern: str | None = None) -> type
                                            json_schema_extra=extra)))
 
 
+TRUNCATED = "\n… (truncated)"
+
+
 def clip(text: str, limit: int = OBS_CHARS) -> str:
-    return text if len(text) <= limit else text[:limit] + "\n… (truncated)"
+    return text if len(text) <= limit else text[:limit] + TRUNCATED
 
 
 def observation_text(obs: Observation) -> str:
@@ -153,6 +157,29 @@ def agent_turn(system: str, instruction: str, observation: str, history: str, ex
 def reply_text(reasoning: str, action: str) -> str:
     """The agent's reply as it writes it (an `AgentReply`), the assistant turn of a training record."""
     return json.dumps({"reasoning": reasoning, "action": action}, ensure_ascii=False)
+
+
+def recorded_observation(step: Mapping[str, Any]) -> str:
+    """The observation as the agent was shown it at a recorded step (`steps.prompt_observation`); for steps
+    recorded before lbi kept it, rebuilt from the stored text (URL and the text cut at `OBS_CHARS`)."""
+    if step.get("prompt_observation") is not None:
+        return step["prompt_observation"]
+    text = clip(step.get("observation") or "")
+    return f"URL: {step['url']}\n{text}" if step.get("url") else text
+
+
+def example_text(instruction: str, steps: Sequence[Mapping[str, Any]], max_chars: int) -> str:
+    """A retrieved example in the agent's own format: the task as the agent's turn names it, then per step the
+    observation as the agent was shown it (`recorded_observation`) and the reply it wrote (`reply_text`), so
+    the agent sees exactly what to read and what to write. Fitted to `max_chars` by cutting the observations
+    evenly (to `MIN_OBS_CHARS` at least), never the task or the replies."""
+    replies = [reply_text(s.get("reasoning") or "", s.get("action") or "") for s in steps]
+    fixed = len(f"Task: {instruction}") + sum(len(f"\nObservation:\n{TRUNCATED}\nReply: {r}") for r in replies)
+    share = min(OBS_CHARS, max(MIN_OBS_CHARS, (max_chars - fixed) // max(len(steps), 1)))
+    parts = [f"Task: {instruction}"]
+    for step, reply in zip(steps, replies, strict=True):
+        parts.append(f"Observation:\n{clip(recorded_observation(step), share)}\nReply: {reply}")
+    return "\n".join(parts)
 
 
 class FillText(BaseModel):

@@ -156,6 +156,14 @@ def steps(store: Store, trajectory_id: int, start: int = 0, end: int | None = No
     return _rows(store, sql + " ORDER BY idx", params)
 
 
+def steps_by_id(store: Store, step_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Steps by their row id (those that exist), with the columns of `steps` and their trajectory id."""
+    rows = _rows(store, "SELECT id, trajectory_id, idx, observation, screenshot, action, reasoning, url, "
+                        "state_signature, error, latency_ms, prompt_system, prompt_observation FROM steps "
+                        "WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(list(step_ids)),))
+    return {row["id"]: row for row in rows}
+
+
 def screenshot_file(path: str | None, project_dir: Path) -> Path | None:
     """The screenshot file of a step if it exists on disk (absolute, or relative to the project)."""
     if not path:

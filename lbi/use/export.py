@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 
 from lbi.errors import OutputPathError, check_choice
 from lbi.project import Project
-from lbi.prompts import agent_system, agent_turn, clip, history_text, reply_text
+from lbi.prompts import agent_system, agent_turn, history_text, recorded_observation, reply_text
 from lbi.secrets import redact
 from lbi.store import committee, read
 
@@ -44,20 +44,12 @@ def _system(project: Project, step: dict[str, Any]) -> str:
     return agent_system(project.config.env.description or project.config.env.name, "", "")
 
 
-def _observation(step: dict[str, Any]) -> str:
-    """The observation as the agent was shown it (rebuilt from the stored text for older steps)."""
-    if step.get("prompt_observation") is not None:
-        return step["prompt_observation"]
-    text = clip(step.get("observation") or "")
-    return f"URL: {step['url']}\n{text}" if step.get("url") else text
-
-
 def _turns(project: Project, instruction: str, steps: list[dict[str, Any]]) -> Iterator[list[dict[str, str]]]:
     """Each step of a span as the agent's turn (`lbi.prompts.agent_turn`) with the example's instruction and the
     span's own previous actions, followed by the reply the agent wrote."""
     for k, step in enumerate(steps):
         history = history_text([(s["action"] or "", s["error"]) for s in steps[:k]])
-        turn = agent_turn(_system(project, step), instruction, _observation(step), history)
+        turn = agent_turn(_system(project, step), instruction, recorded_observation(step), history)
         yield [*turn, {"role": "assistant", "content": reply_text(step["reasoning"] or "", step["action"] or "")}]
 
 

@@ -8,7 +8,12 @@ Modes:
   (equal state signature) or with the closest observation text, with the action taken there and
   the instruction it served; (b) model-based — the model writes a search query from instruction,
   history and observation, and the index returns the closest examples (whole trajectories) and
-  single steps. Merged, deduplicated, and fitted into a token budget.
+  single steps. Merged (the two parts alternating, so both reach the prompt when the budget holds
+  few), deduplicated, and fitted into a token budget.
+
+Examples and steps are shown in the agent's own format (`lbi.prompts.example_text`): the task, then per
+step the observation as the agent was shown it and the JSON reply it wrote. Each hit gets at most a
+quarter of the budget (`HIT_SHARE`), its observations cut evenly to fit.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from lbi.envs.tasks import Task
 from lbi.errors import NotFoundError, OutputParseError, check_choice
 from lbi.models.embed import embed
 from lbi.project import Project
-from lbi.prompts import SearchQuery, observation_text, query_messages
+from lbi.prompts import SearchQuery, example_text, observation_text, query_messages
+from lbi.store import read
 from lbi.use.index import Index
 
 MODES = ("baseline", "docs-rag", "examples-rag", "agentic")
 CHARS_PER_TOKEN = 4
+HIT_SHARE = 4
+"""A retrieved example or step is rendered in at most 1/HIT_SHARE of the token budget, so several fit."""
 
 
 @dataclass
@@ -111,7 +119,7 @@ class Retriever:
             if self.cfg.model_based:
                 result.query = self.write_query(instruction, obs, history or History())
                 result.model_hits = self.by_query(result.query)
-        hits = result.observation_hits + result.model_hits + result.instruction_hits
+        hits = interleave(result.observation_hits, result.model_hits) + result.instruction_hits
         result.used, result.rendered = fit_budget(hits, self.cfg.token_budget)
         return result
 
@@ -119,13 +127,12 @@ class Retriever:
         """Steps taken in the same state (equal signature) first, then the closest observations."""
         k = self.cfg.k
         same = self.index.steps_in_state(obs.state_signature, k) if obs.state_signature else None
-        hits = [self._step_hit(i, m, 1.0, "observation")
-                for i, m in zip(same["ids"], same["metadatas"], strict=True)] if same else []
-        seen = {h.key for h in hits}
+        found = [(i, m, 1.0) for i, m in zip(same["ids"], same["metadatas"], strict=True)] if same else []
+        seen = {key for key, _, _ in found}
         for hit in self.index.search("steps", self.index.observation_text(obs.text), k):
             if hit["id"] not in seen:
-                hits.append(self._step_hit(hit["id"], hit["metadata"], 1 - hit["distance"], "observation"))
-        return hits[: 2 * k]
+                found.append((hit["id"], hit["metadata"], 1 - hit["distance"]))
+        return self._step_hits(found[: 2 * k], "observation")
 
     def by_query(self, query: str, source: str = "model") -> list[Hit]:
         """Closest whole examples, then closest single steps, for one query (embedded once)."""
@@ -133,16 +140,17 @@ class Retriever:
         return self.examples(query, source, vector) + self.steps_like(query, source, vector)
 
     def steps_like(self, text: str, source: str, vector: Any = None) -> list[Hit]:
-        return [self._step_hit(h["id"], h["metadata"], 1 - h["distance"], source)
-                for h in self.index.search("steps", text, self.cfg.k, embedding=vector)]
+        return self._step_hits([(h["id"], h["metadata"], 1 - h["distance"])
+                                for h in self.index.search("steps", text, self.cfg.k, embedding=vector)], source)
 
     def examples(self, text: str, source: str, vector: Any = None) -> list[Hit]:
         hits = []
         for h in self.index.search("examples", text, self.cfg.k, embedding=vector):
             meta = h["metadata"]
-            actions = self._actions(meta["trajectory_id"], meta["span_start"], meta["span_end"])
-            body = f"Example task: {h['document']}\nActions:\n" + "\n".join(f"  {a}" for a in actions)
-            hits.append(Hit("example", h["id"], source, body, 1 - h["distance"], meta))
+            steps = read.steps(self.project.store, meta["trajectory_id"], meta["span_start"], meta["span_end"])
+            if steps:  # an example whose trajectory is gone from the store (a stale index) is not shown
+                hits.append(Hit("example", h["id"], source, example_text(h["document"], steps, self.hit_chars),
+                                1 - h["distance"], meta))
         return hits
 
     def docs(self, text: str) -> list[Hit]:
@@ -159,17 +167,24 @@ class Retriever:
         return reply.parsed.query.strip() or instruction
 
     # -- helpers -----------------------------------------------------------------------
-    def _actions(self, trajectory_id: int, start: int, end: int) -> list[str]:
-        rows = self.project.store.query(
-            "SELECT action FROM steps WHERE trajectory_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
-            (trajectory_id, start, end))
-        return [r[0] for r in rows]
+    @property
+    def hit_chars(self) -> int:
+        return self.cfg.token_budget * CHARS_PER_TOKEN // HIT_SHARE
 
-    @staticmethod
-    def _step_hit(key: str, meta: dict[str, Any], score: float, source: str) -> Hit:
-        text = (f"In a state like this ({meta.get('url') or meta.get('state_signature')}), while doing "
-                f"\"{meta.get('instruction')}\", the action taken was: {meta.get('action')}")
-        return Hit("step", key, source, text, score, meta)
+    def _step_hits(self, found: list[tuple[str, dict[str, Any], float]], source: str) -> list[Hit]:
+        """Indexed steps (key, metadata, score) as one-step examples under the instruction of the kept example
+        around them; steps gone from the store (a stale index) are left out."""
+        rows = read.steps_by_id(self.project.store, [meta["step_id"] for _, meta, _ in found])
+        return [Hit("step", key, source, example_text(meta.get("instruction") or "", [rows[meta["step_id"]]],
+                                                      self.hit_chars), score, meta)
+                for key, meta, score in found if meta["step_id"] in rows]
+
+
+def interleave(first: list[Hit], second: list[Hit]) -> list[Hit]:
+    """first[0], second[0], first[1], second[1], ...; the longer list's rest at the end."""
+    merged = [hit for pair in zip(first, second, strict=False) for hit in pair]
+    shorter = min(len(first), len(second))
+    return merged + first[shorter:] + second[shorter:]
 
 
 def describe(result: RetrievalResult) -> dict[str, Any]:

@@ -69,3 +69,35 @@ def test_explore_steps_export_in_the_agent_format(sql_project: Project, tmp_path
     assert "execute_sql(" in system["content"] and "Reply with one JSON object only" in system["content"]
     assert user["content"].startswith("Task: Look at the items") and "Current observation:" in user["content"]
     assert set(json.loads(reply["content"])) == {"reasoning", "action"}
+
+
+def test_retrieved_examples_show_the_turns_the_agent_had(sql_project: Project) -> None:
+    from lbi.agent import History
+    from lbi.prompts import reply_text
+    from lbi.store.tasks import task_from_row
+    from lbi.synth.rollout import build_env
+    from lbi.use.index import Index
+    from lbi.use.retrieval import Retriever
+
+    tid, seen = _agent_run(sql_project, "llm")
+    _keep(sql_project, tid, 0, 3, "How many items are there?")
+    Index(sql_project).sync()
+    budget = sql_project.config.retrieval.token_budget
+    result = Retriever(sql_project, "examples-rag").retrieve("How many items are there?")
+    (example,) = result.used
+    assert example.text.startswith("Task: How many items are there?\nObservation:\n")
+    for k, prompt in enumerate(seen):  # each step: the observation as the agent saw it (cut to fit), its reply
+        shown = prompt[1]["content"].split("Current observation:\n")[1]
+        assert shown[:100] in example.text
+        assert f"\nReply: {reply_text(f'step {k + 1}', ACTIONS[k])}" in example.text
+    assert 0 < result.tokens <= budget
+    with build_env(sql_project) as env:  # single steps (agentic retrieval) are one-step examples in that format
+        obs = env.reset(task_from_row({"id": "q", "instruction": "count", "env": "sql"}))
+        agentic = Retriever(sql_project, "agentic").retrieve("How many items are there?", obs, History())
+    steps = [h for h in agentic.used if h.kind == "step"]
+    assert steps and all(h.text.startswith("Task: How many items are there?\nObservation:\n")
+                         and h.text.count("\nReply: {") == 1 for h in steps)
+    assert {h.source for h in agentic.used} == {"observation", "model"}, "both parts reach the prompt"
+    assert agentic.tokens <= budget
+    sql_project.config.retrieval.token_budget = 100  # too small for the example: left out, never over budget
+    assert Retriever(sql_project, "examples-rag").retrieve("How many items are there?").used == []

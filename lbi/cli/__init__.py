@@ -29,7 +29,7 @@ app.command("backward")(synth.backward_cmd)
 app.command("filter")(synth.filter_cmd)
 app.command("index")(use.index_cmd)
 app.command("retrieve")(use.retrieve_cmd)
-app.command("eval")(use.eval_cmd)
+app.add_typer(use.eval_app, name="eval")
 app.command("export")(use.export_cmd)
 app.add_typer(env.app, name="env")
 

@@ -1,10 +1,10 @@
-"""Commands that use the data: `lbi index`, `lbi retrieve`, `lbi eval`, `lbi export`."""
+"""Commands that use the data: `lbi index`, `lbi retrieve`, `lbi eval` (and `lbi eval compare`), `lbi export`."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,6 +12,9 @@ from rich.table import Table
 from lbi.cli.common import ProjectOpt, console, progress_bar
 from lbi.errors import OutputPathError
 from lbi.project import open_project
+
+if TYPE_CHECKING:
+    from lbi.use.evaluate import Paired
 
 
 def index_cmd(project: ProjectOpt = Path("."),
@@ -51,7 +54,11 @@ def retrieve_cmd(instruction: Annotated[str, typer.Argument(help="A task instruc
     console.print_json(text)
 
 
-def eval_cmd(project: ProjectOpt = Path("."),
+eval_app = typer.Typer(invoke_without_command=True)
+
+
+@eval_app.callback()
+def eval_cmd(ctx: typer.Context, project: ProjectOpt = Path("."),
              modes: Annotated[str, typer.Option(help="Comma-separated: baseline,docs-rag,examples-rag,agentic")
                               ] = "baseline,agentic",
              tasks: Annotated[str, typer.Option(help="'heldout' or comma-separated task ids")] = "heldout",
@@ -60,7 +67,10 @@ def eval_cmd(project: ProjectOpt = Path("."),
              run: Annotated[str, typer.Option(help="Run name; re-using it resumes.")] = "eval",
              model: Annotated[str, typer.Option(help="The agent's model for this run (default: models.agent), e.g. "
                                                      "a base and a trained model in two runs.")] = "") -> None:
-    """Run the agent on held-out tasks in each mode and report success rates with n and a 95% interval."""
+    """Run the agent on held-out tasks in each mode and report success rates with n and a 95% interval
+    (`lbi eval compare ARM ARM...` compares arms across runs)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from lbi.use.evaluate import evaluate, leakage, paired
 
     proj = open_project(project)
@@ -77,13 +87,51 @@ def eval_cmd(project: ProjectOpt = Path("."),
         table.add_row(s.mode, str(s.n), str(s.successes), f"{s.rate:.1%}", f"[{low:.1%}, {high:.1%}]", str(s.errors))
     console.print(table)
     for other in mode_list[1:]:  # each arm against the first, on the same tasks
-        pair = paired(proj, run, mode_list[0], other)
-        flips = ", ".join([f"+{t}" for t in pair.only_b] + [f"-{t}" for t in pair.only_a]) or "none"
-        console.print(f"{other} vs {mode_list[0]} on {pair.tasks} tasks: {len(pair.only_b)} solved only by {other}, "
-                      f"{len(pair.only_a)} only by {mode_list[0]}; McNemar exact p = {pair.p_value:.3g}; "
-                      f"flipped: {flips}", markup=False)
-    check = leakage(proj)
-    console.print(f"held-out leakage into synthesized examples: {'none' if check['ok'] else check['detail']}")
+        _print_pair(paired(proj, run, mode_list[0], other))
+    _print_leakage(leakage(proj))
+
+
+@eval_app.command("compare")
+def compare_cmd(arms: Annotated[list[str], typer.Argument(help="Arms RUN:MODE (or RUN when it ran one mode); the "
+                                                                "first is the reference.")],
+                project: ProjectOpt = Path(".")) -> None:
+    """Compare arms across eval runs: success, n, 95% CI and model per arm; each against the first on the tasks
+    both ran (McNemar's exact test, the tasks that flipped)."""
+    from lbi.use.arms import compare
+    from lbi.use.evaluate import leakage
+
+    proj = open_project(project)
+    result = compare(proj.store, arms)
+    success, cost = Table(title="success"), Table(title="cost")
+    for table, columns in ((success, ("model", "n", "solved", "rate [95% CI]", "errors")),
+                           (cost, ("steps", "model calls", "tokens", "model s", "wall s"))):
+        table.add_column("arm", no_wrap=True)
+        for column in columns:
+            table.add_column(column)
+    for arm in result.arms:
+        low, high = arm.interval
+        success.add_row(arm.label, arm.model, str(arm.n), str(arm.successes),
+                        f"{arm.rate:.1%} [{low:.1%}, {high:.1%}]", str(arm.errors))
+        cost.add_row(arm.label, str(arm.steps), str(arm.calls), str(arm.tokens), f"{arm.model_s:.1f}",
+                     f"{arm.wall_s:.1f}")
+    console.print(success, cost)
+    for pair in result.pairs:
+        _print_pair(pair)
+    _print_leakage(leakage(proj))
+
+
+def _print_pair(pair: Paired) -> None:
+    console.print(f"{pair.b} vs {pair.a} on {pair.tasks} tasks: {len(pair.only_b)} solved only by {pair.b}, "
+                  f"{len(pair.only_a)} only by {pair.a}; McNemar exact p = {pair.p_value:.3g}; "
+                  f"flipped: {pair.flips()}", markup=False)
+
+
+def _print_leakage(check: dict[str, Any]) -> None:
+    console.print(f"held-out tasks or evaluations in synthesized examples or training runs: {check['detail']}",
+                  markup=False)
+    for name, ids in check["trained_missing"].items():
+        console.print(f"training run {name!r} used {len(ids)} examples no longer in the store (not checked)",
+                      markup=False)
 
 
 def export_cmd(project: ProjectOpt = Path("."),

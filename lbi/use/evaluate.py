@@ -2,8 +2,10 @@
 
 Same model, same step limit, same tasks for every mode; success by each task's own check, stored
 per task and mode in `evaluations`, summarised as a success rate with n and a Wilson 95% interval.
-Evaluation trajectories are recorded (for inspection) but never feed synthesis: their runs are of
-kind `eval`, and `leakage` checks that no example comes from a held-out task.
+Evaluation trajectories are recorded (for inspection) but never feed synthesis or training: their runs are of
+kind `eval`, and `leakage` checks that no example, and no example a training run used, comes from a held-out
+task or an evaluation. One run holds one agent model (a base and a trained model are two runs); arms across
+runs are compared in `lbi.use.arms`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from lbi.agent.policies import LLMPolicy
 from lbi.agent.recorder import StoreRecorder
 from lbi.envs.base import Env
 from lbi.envs.tasks import Task, check_task
-from lbi.errors import NotFoundError, check_choice
+from lbi.errors import NotFoundError, UserError, check_choice
 from lbi.project import Project
 from lbi.store import read
 from lbi.store import tasks as stored_tasks
@@ -85,7 +87,12 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
                                 "see `lbi tasks list --split heldout`")
         raise NotFoundError(f"no held-out tasks for env {env!r}: import some with `lbi tasks import FILE`")
     steps = max_steps or project.config.synth.max_steps
-    config = {"modes": list(modes), "max_steps": steps, "model": project.config.models.for_role("agent")}
+    model = project.config.models.for_role("agent")
+    other = [m for m in read.eval_models(project.store, run) if m != model]
+    if other:
+        raise UserError(f"eval run {run!r} was run with the model {other[0]!r}, not {model!r}: give this model a "
+                        "run of its own (--run NAME), so each run's results come from one model")
+    config = {"modes": list(modes), "max_steps": steps, "model": model}
     report = EvalReport(run=run)
     with project.run(run, "eval", config) as run_:
         index = Index(project) if any(m != "baseline" for m in modes) else None
@@ -121,10 +128,9 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
 
 def _one(project: Project, env: Env, retriever: Retriever, task: Task, mode: str, run: str, run_id: int,
          max_steps: int) -> dict[str, Any]:
-    existing = project.store.query("SELECT success, error FROM evaluations WHERE run_id = ? AND task_id = ? "
-                                   "AND mode = ?", (run_id, task.id, mode))
+    existing = read.evaluation(project.store, run_id, task.id, mode)
     if existing:
-        return {"success": existing[0]["success"], "error": existing[0]["error"]}
+        return {"success": existing["success"], "error": existing["error"]}
     model = project.config.models.for_role("agent")
     policy = LLMPolicy(project.llm(run_id), env_description=project.config.env.description)
     recorder = StoreRecorder(project, f"{run}/{mode}/{task.id}", run_id=run_id, policy="llm", model=model,
@@ -142,17 +148,14 @@ def _one(project: Project, env: Env, retriever: Retriever, task: Task, mode: str
 
 
 def results(project: Project, run: str | None = None) -> list[dict[str, Any]]:
-    """Success per mode for a run (default: every eval run), with n and the Wilson interval."""
-    sql = ("SELECT r.name AS run, e.mode, COUNT(*) AS n, SUM(e.success) AS successes, "
-           "SUM(e.error IS NOT NULL) AS errors FROM evaluations e JOIN runs r ON r.id = e.run_id")
-    params: tuple[Any, ...] = ()
-    if run:
-        sql += " WHERE r.name = ?"
-        params = (run,)
+    """Success per mode for a run (default: every eval run), with n, the Wilson interval and the model."""
     out = []
-    for row in project.store.query(sql + " GROUP BY r.name, e.mode ORDER BY r.name, e.mode", params):
-        low, high = wilson(row["successes"] or 0, row["n"])
-        out.append({**dict(row), "rate": (row["successes"] or 0) / row["n"], "ci_low": low, "ci_high": high})
+    for arm in read.eval_arms(project.store):
+        if run is None or arm["run"] == run:
+            low, high = wilson(arm["successes"], arm["n"])
+            out.append({"run": arm["run"], "mode": arm["mode"], "model": arm["model"], "n": arm["n"],
+                        "successes": arm["successes"], "errors": arm["errors"], "rate": arm["successes"] / arm["n"],
+                        "ci_low": low, "ci_high": high})
     return out
 
 
@@ -179,24 +182,44 @@ class Paired:
     def p_value(self) -> float:
         return mcnemar(len(self.only_a), len(self.only_b))
 
+    def flips(self) -> str:
+        """The tasks that flipped from `a` to `b`: `+id` solved only by b, `-id` only by a."""
+        return ", ".join([f"+{t}" for t in self.only_b] + [f"-{t}" for t in self.only_a]) or "none"
+
+
+def pair(a: str, a_success: dict[str, int], b: str, b_success: dict[str, int]) -> Paired:
+    """Arms `a` and `b` (success per task id) over the tasks both ran."""
+    both = sorted(set(a_success) & set(b_success))
+    return Paired(a, b, len(both), [t for t in both if a_success[t] > b_success[t]],
+                  [t for t in both if b_success[t] > a_success[t]])
+
+
+def outcomes(rows: Sequence[dict[str, Any]], run: str, mode: str) -> dict[str, int]:
+    """Success (0/1) per task of one arm, from `read.evaluations` rows."""
+    return {r["task_id"]: int(r["success"] or 0) for r in rows if r["run"] == run and r["mode"] == mode}
+
 
 def paired(project: Project, run: str, a: str, b: str) -> Paired:
     """Compare modes `a` and `b` of an eval run over the tasks both ran (success per task, from the store)."""
-    rows = project.store.query(
-        "SELECT e.task_id, e.mode, e.success FROM evaluations e JOIN runs r ON r.id = e.run_id "
-        "WHERE r.name = ? AND e.mode IN (?, ?)", (run, a, b))
-    success: dict[str, dict[str, int]] = {}
-    for row in rows:
-        success.setdefault(row["task_id"], {})[row["mode"]] = int(row["success"])
-    both = {task: s for task, s in success.items() if a in s and b in s}
-    return Paired(a, b, len(both), sorted(t for t, s in both.items() if s[a] > s[b]),
-                  sorted(t for t, s in both.items() if s[b] > s[a]))
+    rows = read.evaluations(project.store, [run])
+    return pair(a, outcomes(rows, run, a), b, outcomes(rows, run, b))
 
 
 def leakage(project: Project) -> dict[str, Any]:
-    """Examples whose trajectory served a held-out task or an eval run (must be none)."""
-    rows = project.store.query(
-        f"SELECT e.id FROM {read.WITH_TASK_AND_RUN} JOIN examples e ON e.trajectory_id = t.id "
-        f"WHERE NOT ({read.TRAINABLE})")
-    return {"examples_from_heldout": [r[0] for r in rows], "ok": not rows,
-            "detail": json.dumps([r[0] for r in rows][:20])}
+    """What must never be training data, found anywhere it is: examples whose trajectory served a held-out task or
+    an evaluation run, and such examples among those any training run (`lbi train`) used. Training runs are
+    checked against the store as it is now; examples they used that are gone from it are listed, unchecked."""
+    store = project.store
+    found = read.untrainable_examples(store)
+    trained: dict[str, list[int]] = {}
+    missing: dict[str, list[int]] = {}
+    for run in read.train_runs(store):
+        ids = [int(i) for i in run["examples"]]
+        if bad := read.untrainable_examples(store, ids):
+            trained[run["name"]] = bad
+        if gone := read.missing_examples(store, ids):
+            missing[run["name"]] = gone
+    parts = [f"examples from held-out tasks or evaluations: {json.dumps(found[:20])}"] if found else []
+    parts += [f"training run {name!r} used such examples: {json.dumps(ids[:20])}" for name, ids in trained.items()]
+    return {"examples_from_heldout": found, "trained_on_heldout": trained, "trained_missing": missing,
+            "ok": not found and not trained, "detail": "; ".join(parts) or "none"}

@@ -20,6 +20,7 @@ page = st.navigation([
     st.Page("pages/backward.py", title="Backward", icon=":material/grid_on:"),
     st.Page("pages/committee.py", title="Committee", icon=":material/gavel:"),
     st.Page("pages/retrieval.py", title="Retrieval lab", icon=":material/travel_explore:"),
+    st.Page("pages/evaluation.py", title="Evaluation", icon=":material/leaderboard:"),
     st.Page("pages/dataset.py", title="Dataset", icon=":material/dataset:"),
 ])
 page.run()

@@ -158,6 +158,33 @@ def step_detail(step: dict[str, Any], project_dir: Path, *, with_screenshot: boo
         st.code(step.get("observation") or "(empty)", language=None, wrap_lines=True)
 
 
+def trajectory_view(project: Project, traj: dict[str, Any]) -> None:
+    """A trajectory (`read.trajectory`) step by step: what it was and how it ended, previous/next and a slider over
+    its steps, the chosen step in full, and after the last one the final state (the Rollouts and Evaluation pages)."""
+    live = " · live" if traj["status"] == "running" else ""
+    st.caption(f"Trajectory #{traj['id']} · {traj['status']}{live} · policy {traj['policy']} · "
+               f"env {traj['env']} · model {escape_md(traj['model'] or '—')}")
+    if traj["instruction"]:
+        labelled("Instruction", traj["instruction"])
+    if traj["error"]:
+        st.error("The trajectory ended with an error:")
+        st.code(traj["error"], language=None, wrap_lines=True)
+    steps = traj["steps"]
+    if not steps:
+        empty("No steps recorded yet" + (" — this trajectory is still running." if live else "."))
+        return
+    idx = step_picker(f"step-{traj['id']}", len(steps))
+    st.markdown(f"**Step {idx} of {len(steps) - 1}**")
+    step_detail(steps[idx], project.dir)
+    if idx == len(steps) - 1 and (traj["final_observation"] or traj["answer"]):
+        with st.expander("Final state (after the last action)"):
+            if traj["answer"]:
+                labelled("Answer", traj["answer"])
+            if traj["final_url"]:
+                labelled("URL", traj["final_url"])
+            st.code(traj["final_observation"] or "", language=None, wrap_lines=True)
+
+
 def steps_compact(steps: Sequence[dict[str, Any]], project_dir: Path) -> None:
     """Several steps, each in its own expander (the first one open)."""
     for n, step in enumerate(steps):

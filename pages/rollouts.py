@@ -72,28 +72,7 @@ def watch(trajectory_id: int) -> None:
         return
     if traj["status"] != by_id[trajectory_id]["status"]:
         st.rerun()  # it finished while we watched: refresh the list and stop polling
-    live = " · live" if traj["status"] == "running" else ""
-    st.caption(f"Trajectory #{trajectory_id} · {traj['status']}{live} · policy {traj['policy']} · "
-               f"env {traj['env']} · model {ui.escape_md(traj['model'] or '—')}")
-    if traj["instruction"]:
-        ui.labelled("Instruction", traj["instruction"])
-    if traj["error"]:
-        st.error("The trajectory ended with an error:")
-        st.code(traj["error"], language=None, wrap_lines=True)
-    steps = traj["steps"]
-    if not steps:
-        ui.empty("No steps recorded yet" + (" — this trajectory is still running." if live else "."))
-        return
-    idx = ui.step_picker(f"step-{trajectory_id}", len(steps))
-    st.markdown(f"**Step {idx} of {len(steps) - 1}**")
-    ui.step_detail(steps[idx], project.dir)
-    if idx == len(steps) - 1 and (traj["final_observation"] or traj["answer"]):
-        with st.expander("Final state (after the last action)"):
-            if traj["answer"]:
-                ui.labelled("Answer", traj["answer"])
-            if traj["final_url"]:
-                ui.labelled("URL", traj["final_url"])
-            st.code(traj["final_observation"] or "", language=None, wrap_lines=True)
+    ui.trajectory_view(project, traj)
 
 
 watch(tid)

@@ -357,7 +357,7 @@ def eval_models(store: Store, run: str) -> list[str]:
 
 
 def eval_arms(store: Store) -> list[dict[str, Any]]:
-    """Every arm (eval run, mode), in run order: n, successes, errors, the agent's model(s), steps taken, and
+    """Every arm (eval run, mode), in the order they ran: n, successes, errors, the agent's model(s), steps taken, and
     its cost: `wall_s` (its trajectories, start to end) and the model calls made during its trajectories
     (`calls`, `tokens`, `model_s`; evaluation runs one trajectory at a time, so a call belongs to the
     trajectory of its run that was under way when it was logged)."""
@@ -366,7 +366,7 @@ def eval_arms(store: Store) -> list[dict[str, Any]]:
                         "COALESCE(SUM(e.n_steps), 0) AS steps, COALESCE(SUM((julianday(t.finished_at) - "
                         "julianday(t.created_at)) * 86400), 0) AS wall_s FROM evaluations e "
                         "JOIN runs r ON r.id = e.run_id LEFT JOIN trajectories t ON t.id = e.trajectory_id "
-                        "GROUP BY e.run_id, e.mode ORDER BY e.run_id, e.mode")
+                        "GROUP BY e.run_id, e.mode ORDER BY e.run_id, MIN(e.id)")
     windows: dict[int, list[tuple[str, str | None, str]]] = {}
     for row in store.query("SELECT e.run_id, t.created_at, t.finished_at, e.mode FROM evaluations e JOIN "
                            "trajectories t ON t.id = e.trajectory_id ORDER BY e.run_id, t.created_at"):

@@ -56,7 +56,7 @@ class Arm:
 
 
 def arms(store: Store) -> list[Arm]:
-    """Every arm in the store, in run order."""
+    """Every arm in the store, in the order they ran."""
     return [Arm(run=a["run"], mode=a["mode"], model=a["model"] or "?", n=a["n"], successes=a["successes"],
                 errors=a["errors"], steps=a["steps"], calls=a["calls"], tokens=a["tokens"], model_s=a["model_s"],
                 wall_s=a["wall_s"]) for a in read.eval_arms(store)]
@@ -89,6 +89,12 @@ class Comparison:
 
     arms: list[Arm]
     pairs: list[Paired]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Each pair as a table row: the arm, its reference, the tasks both ran, who solved what alone, p."""
+        return [{"arm": p.b, "vs": p.a, "tasks both ran": p.tasks, "solved only by arm": len(p.only_b),
+                 "solved only by reference": len(p.only_a), "McNemar exact p": round(p.p_value, 4),
+                 "flipped": p.flips()} for p in self.pairs]
 
 
 def compare(store: Store, specs: Sequence[str]) -> Comparison:

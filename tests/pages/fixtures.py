@@ -7,9 +7,12 @@ the SQL environment takes none; its examples still come from the real backward c
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +119,81 @@ def filled_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def filled(filled_template: Path, tmp_path: Path) -> Project:
     """A fresh copy of the filled project (safe to write to)."""
     return copy_project(filled_template, tmp_path / "copy")
+
+
+# -- evaluations and a training run, for the Evaluation page -------------------------------------------------
+SHOP_TASKS = [  # (id, instruction, query, answer) on _shop_db: pen 1.5, ink 4.0, paper 2.25
+    ("shop-count", "How many items does the shop sell?", "SELECT COUNT(*) FROM items", "3"),
+    ("shop-cheapest", "Which item is the cheapest?", "SELECT name FROM items ORDER BY price LIMIT 1", "pen"),
+    ("shop-priciest", "Which item costs the most?", "SELECT name FROM items ORDER BY price DESC LIMIT 1", "ink"),
+    ("shop-total", "What do all items cost together?", "SELECT SUM(price) FROM items", "7.75"),
+    ("shop-over-2", "How many items cost more than 2?", "SELECT COUNT(*) FROM items WHERE price > 2", "2"),
+    ("shop-paper", "What is the price of paper?", "SELECT price FROM items WHERE name = 'paper'", "2.25"),
+]
+ARMS = [  # (run, model, mode, the tasks its agent answers right)
+    ("base", "fake", "baseline", {"shop-count"}),
+    ("base", "fake", "agentic", {"shop-count", "shop-cheapest"}),
+    ("trained", "fake/trained", "baseline", {"shop-count", "shop-cheapest", "shop-priciest", "shop-total"}),
+    ("trained", "fake/trained", "agentic", {"shop-count", "shop-cheapest", "shop-priciest", "shop-total",
+                                            "shop-over-2"}),
+]
+
+
+def _agent(solves: set[str]) -> Callable[[list[dict[str, Any]], Any], str]:
+    """A scripted agent: it queries the table, then answers — right on the tasks in `solves`."""
+    def act(messages: list[dict[str, Any]], schema: Any) -> str:
+        prompt = messages[-1]["content"]
+        task_id, _, query, answer = next(t for t in SHOP_TASKS if prompt.startswith(f"Task: {t[1]}"))
+        if "Previous actions:\n(none yet)" in prompt:
+            return json.dumps({"reasoning": "Look it up in the items table.", "action": f'execute_sql("{query}")'})
+        return json.dumps({"reasoning": "The result answers the question.",
+                           "action": f"stop('{answer if task_id in solves else 'not sure'}')"})
+    return act
+
+
+def add_evaluations(project: Project) -> None:
+    """What a base and a trained model leave behind: held-out shop questions, eval runs `base` (model fake) and
+    `trained` (model fake/trained) in baseline and agentic mode — the trained one answering more of them — and
+    the training run between them with its loss curve (through the Store's writers, as `lbi train` records it)."""
+    from lbi.models.fake import FakeModel
+    from lbi.use.evaluate import evaluate
+
+    store = project.store
+    store.add_tasks([{"id": i, "instruction": text, "env": "sql", "split": "heldout", "spec_json": {
+        "check": {"kind": "answer", "params": {"expected": answer, "match": "contains"}}}}
+        for i, text, _, answer in SHOP_TASKS])
+    trained_on = [r[0] for r in store.query("SELECT id FROM examples WHERE mode = 'per-span' ORDER BY id LIMIT 12")]
+    for example in trained_on:  # a researcher kept these, so agentic retrieval has examples to show
+        store.add_override(example, "keep", who="researcher", note="looks right")
+    agent, cache = project.config.models.agent, project.config.llm.cache
+    project.config.llm.cache = False  # each arm's agent is scripted apart; the same prompt must not replay a reply
+    for run, model, mode, solves in ARMS:
+        FakeModel.register_responder("act", _agent(solves))
+        project.config.models.agent = model
+        evaluate(project, [mode], run=run, max_steps=3)
+    project.config.models.agent, project.config.llm.cache = agent, cache
+    FakeModel.clear()
+    run_id = store.start_run("sft-1", "train", {"epochs": 2})
+    store.set_train_run(run_id, base_model="local/smollm2", model="local/sft-1", examples_json=trained_on,
+                        examples_hash="3f2a9c", records=len(trained_on), tokens=48_000,
+                        config_json={"lora_r": 8, "epochs": 2, "learning_rate": 2e-4}, wall_s=912.4,
+                        tokens_per_s=52.6, peak_rss_mb=1430.0)
+    store.add_train_log(run_id, [{"step": s, "epoch": s / 20, "loss": round(2.6 * 0.93 ** s + 0.4, 3),
+                                  "learning_rate": 2e-4 * (1 - s / 40), "tokens": 1200 * s, "seconds": 22.8 * s}
+                                 for s in range(1, 41)])
+    store.update_run(run_id, status="done", done=40, total=40, message="40 steps, loss 0.43")
+
+
+@pytest.fixture(scope="session")
+def evaluated_template(filled_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The filled project with two eval runs and a training run (`add_evaluations`)."""
+    root = tmp_path_factory.mktemp("evaluated")
+    shutil.rmtree(root)
+    add_evaluations(copy_project(filled_template, root))
+    return root
+
+
+@pytest.fixture
+def evaluated(evaluated_template: Path, tmp_path: Path) -> Project:
+    """A fresh copy of the evaluated project (safe to write to)."""
+    return copy_project(evaluated_template, tmp_path / "copy")

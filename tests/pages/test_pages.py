@@ -20,8 +20,10 @@ from tests.pages.fixtures import EVIL, WEB_KEY
 
 filled_template = pages_fixtures.filled_template
 filled = pages_fixtures.filled
+evaluated_template = pages_fixtures.evaluated_template
+evaluated = pages_fixtures.evaluated
 
-PAGES = ["overview", "docs", "rollouts", "backward", "committee", "retrieval", "dataset"]
+PAGES = ["overview", "docs", "rollouts", "backward", "committee", "retrieval", "evaluation", "dataset"]
 
 
 def _page(project_dir: Path, page: str, **state: object) -> AppTest:
@@ -290,6 +292,52 @@ def test_retrieval_lab_lists_heldout_tasks_and_results(filled: Project) -> None:
     assert any("lab-1" in str(o) for o in at.selectbox[0].options)
     frame = at.dataframe[0].value
     assert list(frame["mode"]) == ["baseline"] and frame["rate"].iloc[0] == 1.0
+
+
+def test_evaluation_arms_paired_comparison_grid_and_training(evaluated: Project) -> None:
+    at = _page(evaluated.dir, "evaluation")
+    arms = at.dataframe[0].value
+    assert list(arms["arm"]) == ["base:baseline", "base:agentic", "trained:baseline", "trained:agentic"]
+    assert list(arms["successes"]) == [1, 2, 4, 5] and set(arms["n"]) == {6}
+    assert list(arms["model"]) == ["fake", "fake", "fake/trained", "fake/trained"]
+    assert (arms["tokens"] > 0).all() and (arms["steps"] == 12).all()
+    pairs = at.dataframe[1].value.set_index("arm")
+    best = pairs.loc["trained:agentic"]
+    assert (best["vs"], best["tasks both ran"], best["solved only by arm"], best["solved only by reference"]) == (
+        "base:baseline", 6, 4, 0)
+    assert best["McNemar exact p"] == 0.125
+    assert best["flipped"] == "+shop-cheapest, +shop-over-2, +shop-priciest, +shop-total"
+    at.selectbox(key="ev_task").set_value("shop-total").run()
+    at.selectbox(key="ev_arm").set_value("trained:baseline").run()
+    assert "solved" in _markdown(at) and "answer '7.75' matches" in _texts(at)
+    assert at.code[0].value == 'execute_sql("SELECT SUM(price) FROM items")'
+    next(b for b in at.button if b.label == "Next ▶").click().run()
+    assert at.code[0].value == "stop('7.75')"
+    training = at.dataframe[-1].value
+    assert list(training["run"]) == ["sft-1"] and training["tokens/s"].iloc[0] == 52.6
+    assert len(at.get("plotly_chart")) == 4  # success with CI bars, the grid, cost per arm, the loss curves
+
+
+def test_evaluation_compares_the_arms_chosen(evaluated: Project) -> None:
+    at = _page(evaluated.dir, "evaluation")
+    at.multiselect(key="ev_arms").set_value(["trained:baseline", "base:baseline"]).run()
+    (pair,) = at.dataframe[1].value.to_dict("records")
+    assert (pair["arm"], pair["vs"], pair["flipped"]) == ("base:baseline", "trained:baseline",
+                                                          "-shop-cheapest, -shop-priciest, -shop-total")
+    assert at.selectbox(key="ev_arm").options == ["trained:baseline", "base:baseline"]
+    at.multiselect(key="ev_arms").set_value(["trained:baseline"]).run()
+    assert "Choose two arms or more" in _markdown(at)
+
+
+def test_evaluation_starts_a_run_in_the_background(evaluated: Project) -> None:
+    at = _page(evaluated.dir, "evaluation")
+    at.text_input(key="ev_run_name").set_value("from-page")
+    at.multiselect(key="ev_modes").set_value(["baseline"])
+    at.number_input[0].set_value(2)
+    next(b for b in at.button if b.label == "Start in the background").click().run()
+    _after_job(at, _succeeded)
+    assert "from-page:baseline" in list(at.dataframe[0].value["arm"])
+    assert read.eval_models(evaluated.store, "from-page") == [evaluated.config.models.for_role("agent")]
 
 
 def test_hostile_text_never_reaches_markdown(filled: Project) -> None:

@@ -1,0 +1,125 @@
+"""Evaluation: success per arm (eval run × mode) with 95% intervals, the paired comparison of chosen arms, the
+task × arm grid opening each trajectory, the cost per arm, and the training runs with their loss curves."""
+
+import time
+
+import streamlit as st
+
+from lbi import eval_figures, ui
+from lbi.store import read
+from lbi.ui import REFRESH_S
+from lbi.use import arms, evaluate
+from lbi.use.retrieval import MODES
+
+project = ui.setup("Evaluation")
+store = project.store
+known = arms.arms(store)
+
+with st.expander("Start an evaluation run", expanded=not known):
+    with st.form("start-eval"):
+        name_col, model_col = st.columns(2)
+        run_name = name_col.text_input("Run name (re-using a name resumes that run)",
+                                       value=f"eval-{time.strftime('%Y%m%d-%H%M%S')}", key="ev_run_name")
+        model = model_col.text_input("Agent model (one per run)", value=project.config.models.for_role("agent"),
+                                     key="ev_model", help="Any model string, e.g. local/smollm2 or a trained model.")
+        modes = st.multiselect("Modes", list(MODES), default=["baseline", "agentic"], key="ev_modes")
+        cols = st.columns(2)
+        limit = cols[0].number_input("Tasks (0 = every held-out task)", 0, 100_000, 0)
+        max_steps = cols[1].number_input("Max steps", 1, 100, project.config.synth.max_steps)
+        st.caption(f"{len(evaluate.heldout_tasks(project))} held-out tasks for environment "
+                   f"`{project.config.env.name}`.")
+        if st.form_submit_button("Start in the background", type="primary"):
+            if not modes:
+                st.warning("Choose at least one mode.")
+            else:
+                name = run_name.strip() or "eval"
+                ui.start_job(project, ["eval", "--run", name, "--modes", ",".join(modes), "--limit", str(limit),
+                                       "--max-steps", str(max_steps), "--model", model.strip()], f"eval-{name}")
+    ui.job_panel("eval")
+
+
+@st.fragment(run_every=REFRESH_S if read.active_runs(store) else None)
+def active() -> None:
+    runs = [r for r in read.active_runs(store) if r["kind"] == "eval"]
+    if runs:
+        st.subheader("Running now")
+        ui.run_progress(runs)
+
+
+active()
+
+st.subheader("Success per arm")
+if not known:
+    ui.empty("No evaluations yet — start a run above, or `lbi eval --run base --modes baseline,agentic`.")
+else:
+    st.plotly_chart(eval_figures.success_figure(known), width="stretch", config={"displayModeBar": False})
+    ui.table([a.row() for a in known])
+
+    st.subheader("Compare arms")
+    labels = [a.label for a in known]
+    chosen = st.multiselect("Arms (the first is the reference)", labels, default=labels[:6], key="ev_arms")
+    if len(chosen) >= 2:
+        ui.table(arms.compare(store, chosen).rows())
+        st.caption("Flipped: `+task` solved only by the arm, `-task` only by the reference.")
+    else:
+        st.caption("Choose two arms or more to compare them.")
+
+    st.subheader("Tasks × arms")
+    by_label = {a.label: a for a in known}
+    grid = arms.grid(store, [by_label[label] for label in chosen] or known)
+    if st.session_state.get("ev_task") not in grid.tasks:
+        st.session_state["ev_task"] = grid.tasks[0]
+    if st.session_state.get("ev_arm") not in grid.arms:
+        st.session_state["ev_arm"] = grid.arms[0]
+    grid_col, cell_col = st.columns([2, 3])
+    with grid_col:
+        selected = (st.session_state["ev_task"], st.session_state["ev_arm"])
+        event = st.plotly_chart(eval_figures.grid_figure(grid, selected), on_select="rerun", selection_mode="points",
+                                key="ev_grid", width="stretch", config={"displayModeBar": False})
+        points = list(event.selection.points) if event else []
+        if points and points[0].get("customdata"):
+            clicked = tuple(points[0]["customdata"])
+            if clicked != st.session_state.get("ev_clicked"):
+                st.session_state["ev_clicked"] = clicked
+                st.session_state["ev_task"], st.session_state["ev_arm"] = clicked
+                st.rerun()
+        st.caption("Click a cell, or pick it here:")
+        task = st.selectbox("Task", grid.tasks, key="ev_task")
+        arm = st.selectbox("Arm", grid.arms, key="ev_arm")
+    with cell_col:
+        cell = grid.cells.get((task, arm))
+        st.markdown(f"**{ui.escape_md(task)} · {ui.escape_md(arm)}: {grid.outcome(task, arm)}**")
+        if cell is None:
+            ui.empty("This arm did not run this task.")
+        else:
+            if cell["detail"]:
+                ui.labelled("Check", cell["detail"])
+            if cell["error"]:
+                st.error("The episode or its check failed:")
+                st.code(cell["error"], language=None, wrap_lines=True)
+            traj = read.trajectory(store, cell["trajectory_id"]) if cell["trajectory_id"] else None
+            if traj is None:
+                ui.empty("No trajectory was recorded for this cell.")
+            else:
+                ui.trajectory_view(project, traj)
+
+    st.subheader("Tokens and seconds per arm")
+    st.plotly_chart(eval_figures.cost_figure(known), width="stretch", config={"displayModeBar": False})
+    st.caption("Tokens and model seconds: the model calls made during the arm's episodes (retrieval queries "
+               "included); wall seconds: its episodes from start to end, environment included.")
+
+st.subheader("Training runs")
+trained = read.train_runs(store)
+if not trained:
+    ui.empty("No training runs yet — `lbi train` records each here with its loss curve.")
+else:
+    ui.table([{"run": t["name"], "status": t["status"], "base model": t["base_model"], "model": t["model"],
+               "examples": len(t["examples"]), "records": t["records"], "tokens": t["tokens"],
+               "wall s": t["wall_s"], "tokens/s": t["tokens_per_s"], "peak RSS MB": t["peak_rss_mb"]}
+              for t in trained])
+    curves = {t["name"]: read.train_log(store, t["run_id"]) for t in trained}
+    if any(curves.values()):
+        st.plotly_chart(eval_figures.loss_figure({k: v for k, v in curves.items() if v}), width="stretch",
+                        config={"displayModeBar": False})
+    else:
+        st.caption("No loss logged yet.")

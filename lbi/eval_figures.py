@@ -28,13 +28,16 @@ def success_figure(arms: Sequence[Arm]) -> go.Figure:
         mine = [a for a in arms if a.model == model]
         fig.add_trace(go.Bar(
             x=[html.escape(a.label) for a in mine], y=[a.rate for a in mine], name=html.escape(model),
-            text=[f"{a.successes}/{a.n}" for a in mine], textposition="outside",
+            text=[f"{a.successes}/{a.n}" for a in mine], textposition="none",
             error_y={"type": "data", "symmetric": False, "array": [a.interval[1] - a.rate for a in mine],
                      "arrayminus": [a.rate - a.interval[0] for a in mine], "color": "#444"},
             customdata=[[f"{a.interval[0]:.0%}", f"{a.interval[1]:.0%}"] for a in mine],
             hovertemplate="%{x}<br>success %{y:.0%} (95% CI %{customdata[0]}–%{customdata[1]})"
                           "<br>%{text} tasks<extra></extra>"))
-    fig.update_layout(height=360, margin=MARGIN, yaxis={"title": "success rate", "range": [0, 1.1],
+    fig.add_trace(go.Scatter(  # solved/n above each interval, where no error bar crosses it
+        x=[html.escape(a.label) for a in arms], y=[a.interval[1] + 0.01 for a in arms], mode="text", showlegend=False,
+        text=[f"{a.successes}/{a.n}" for a in arms], textposition="top center", hoverinfo="skip"))
+    fig.update_layout(height=360, margin=MARGIN, yaxis={"title": "success rate", "range": [0, 1.12],
                                                         "tickformat": ".0%"},
                       xaxis={"title": "arm (run:mode)", "type": "category"}, legend_title_text="model",
                       barmode="group", bargap=0.35)
@@ -59,8 +62,8 @@ def grid_figure(grid: Grid, selected: tuple[str, str] | None = None) -> go.Figur
     if selected and selected[0] in grid.tasks and selected[1] in grid.arms:
         fig.add_trace(go.Scatter(x=[html.escape(selected[1])], y=[html.escape(selected[0])], mode="markers",
                                  showlegend=False,
-                                 hoverinfo="skip", marker={"symbol": "square-open", "size": 24,
-                                                           "line": {"width": 3, "color": "#111"}}))
+                                 hoverinfo="skip", marker={"symbol": "square-open", "size": 24, "color": "#111",
+                                                           "line": {"width": 3}}))
     axis = {"type": "category", "showgrid": False, "zeroline": False}
     fig.update_layout(height=min(140 + 24 * len(grid.tasks), 2400), margin=MARGIN, plot_bgcolor="white",
                       xaxis={**axis, "side": "top", "categoryorder": "array",

@@ -20,6 +20,7 @@ from lbi import jobs
 from lbi.config import ConfigError
 from lbi.project import Project, open_project
 from lbi.store import committee, read
+from lbi.store.db import Store
 
 DEFAULT_PROJECT = os.environ.get("LBI_PROJECT", "projects/demo")
 REFRESH_S = 2
@@ -205,6 +206,19 @@ def run_progress(runs: Sequence[dict[str, Any]]) -> None:
             st.caption(escape_md(run["message"]))
 
 
+def running_now(store: Store, kind: str) -> None:
+    """Runs of `kind` in progress with their progress bars (nothing when none is), re-read every REFRESH_S s while
+    any run is in progress."""
+    @st.fragment(run_every=REFRESH_S if read.active_runs(store) else None)
+    def panel() -> None:
+        runs = [r for r in read.active_runs(store) if r["kind"] == kind]
+        if runs:
+            st.subheader("Running now")
+            run_progress(runs)
+
+    panel()
+
+
 def empty(message: str) -> None:
     """An empty-state note (our own words; never interpolate data into it)."""
     st.info(message, icon="ℹ️")
@@ -281,6 +295,24 @@ def step_picker(key: str, count: int) -> int:
     else:
         slider_col.caption("Step 0 of 1")
     return int(st.session_state[key])
+
+
+def chart_click(key: str) -> tuple[Any, ...] | None:
+    """The `customdata` of a point newly clicked on the Plotly chart with this key, or None; a click is reported
+    once. Read from the chart's selection state at the start of the run, before the chart is drawn: widgets set
+    from the click are then drawn before the chart, so a rerun the redrawn chart itself sets off already carries
+    their new values (with `st.rerun()` after the chart, such a rerun could carry their old ones)."""
+    state = st.session_state.get(key) or {}
+    points = state.get("selection", {}).get("points", [])
+    seen = f"{key}-seen"
+    if not points or not points[0].get("customdata"):
+        st.session_state.pop(seen, None)
+        return None
+    clicked = tuple(points[0]["customdata"])
+    if clicked == st.session_state.get(seen):
+        return None
+    st.session_state[seen] = clicked
+    return clicked
 
 
 STATUS_COLOURS = {read.NO_EXAMPLE: "#e9ecef", read.EXAMPLE: "#9ecae1", read.KEPT: "#31a354",

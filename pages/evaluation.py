@@ -7,7 +7,6 @@ import streamlit as st
 
 from lbi import eval_figures, ui
 from lbi.store import read
-from lbi.ui import REFRESH_S
 from lbi.use import arms, evaluate
 from lbi.use.retrieval import MODES
 
@@ -38,70 +37,60 @@ with st.expander("Start an evaluation run", expanded=not known):
     ui.job_panel("eval")
 
 
-@st.fragment(run_every=REFRESH_S if read.active_runs(store) else None)
-def active() -> None:
-    runs = [r for r in read.active_runs(store) if r["kind"] == "eval"]
-    if runs:
-        st.subheader("Running now")
-        ui.run_progress(runs)
-
-
-active()
+ui.running_now(store, "eval")
 
 st.subheader("Success per arm")
 if not known:
     ui.empty("No evaluations yet — start a run above, or `lbi eval --run base --modes baseline,agentic`.")
 else:
     st.plotly_chart(eval_figures.success_figure(known), width="stretch", config={"displayModeBar": False})
-    ui.table([a.row() for a in known])
+    percent = st.column_config.NumberColumn(format="percent")
+    ui.table([a.row() for a in known], column_config={"rate": percent, "ci_low": percent, "ci_high": percent})
 
     st.subheader("Compare arms")
     labels = [a.label for a in known]
     chosen = st.multiselect("Arms (the first is the reference)", labels, default=labels[:6], key="ev_arms")
     if len(chosen) >= 2:
-        ui.table(arms.compare(store, chosen).rows())
-        st.caption("Flipped: `+task` solved only by the arm, `-task` only by the reference.")
+        ui.table(arms.compare(store, chosen).rows(),
+                 column_config={"flipped": st.column_config.TextColumn(width="large")})
+        st.caption("Each arm against the reference (vs) on the tasks both ran: how many only the arm solved, "
+                   "how many only the reference, McNemar's exact p; flipped: `+task` solved only by the arm, "
+                   "`-task` only by the reference.")
     else:
         st.caption("Choose two arms or more to compare them.")
 
     st.subheader("Tasks × arms")
     by_label = {a.label: a for a in known}
     grid = arms.grid(store, [by_label[label] for label in chosen] or known)
+    clicked = ui.chart_click("ev_grid")
+    if clicked:
+        st.session_state["ev_task"], st.session_state["ev_arm"] = clicked
     if st.session_state.get("ev_task") not in grid.tasks:
         st.session_state["ev_task"] = grid.tasks[0]
     if st.session_state.get("ev_arm") not in grid.arms:
         st.session_state["ev_arm"] = grid.arms[0]
-    grid_col, cell_col = st.columns([2, 3])
-    with grid_col:
-        selected = (st.session_state["ev_task"], st.session_state["ev_arm"])
-        event = st.plotly_chart(eval_figures.grid_figure(grid, selected), on_select="rerun", selection_mode="points",
-                                key="ev_grid", width="stretch", config={"displayModeBar": False})
-        points = list(event.selection.points) if event else []
-        if points and points[0].get("customdata"):
-            clicked = tuple(points[0]["customdata"])
-            if clicked != st.session_state.get("ev_clicked"):
-                st.session_state["ev_clicked"] = clicked
-                st.session_state["ev_task"], st.session_state["ev_arm"] = clicked
-                st.rerun()
+    grid_col, cell_col = st.columns([1, 1])
+    with cell_col:  # drawn before the grid (see ui.chart_click)
         st.caption("Click a cell, or pick it here:")
         task = st.selectbox("Task", grid.tasks, key="ev_task")
         arm = st.selectbox("Arm", grid.arms, key="ev_arm")
-    with cell_col:
         cell = grid.cells.get((task, arm))
         st.markdown(f"**{ui.escape_md(task)} · {ui.escape_md(arm)}: {grid.outcome(task, arm)}**")
-        if cell is None:
-            ui.empty("This arm did not run this task.")
-        else:
-            if cell["detail"]:
-                ui.labelled("Check", cell["detail"])
-            if cell["error"]:
-                st.error("The episode or its check failed:")
-                st.code(cell["error"], language=None, wrap_lines=True)
-            traj = read.trajectory(store, cell["trajectory_id"]) if cell["trajectory_id"] else None
-            if traj is None:
-                ui.empty("No trajectory was recorded for this cell.")
-            else:
-                ui.trajectory_view(project, traj)
+        if cell is not None and cell["detail"]:
+            ui.labelled("Check", cell["detail"])
+        if cell is not None and cell["error"]:
+            st.error("The episode or its check failed:")
+            st.code(cell["error"], language=None, wrap_lines=True)
+    with grid_col:
+        st.plotly_chart(eval_figures.grid_figure(grid, (task, arm)), on_select="rerun", selection_mode="points",
+                        key="ev_grid", width="stretch", config={"displayModeBar": False})
+    traj = read.trajectory(store, cell["trajectory_id"]) if cell and cell["trajectory_id"] else None
+    if cell is None:
+        ui.empty("This arm did not run this task.")
+    elif traj is None:
+        ui.empty("No trajectory was recorded for this cell.")
+    else:
+        ui.trajectory_view(project, traj)
 
     st.subheader("Tokens and seconds per arm")
     st.plotly_chart(eval_figures.cost_figure(known), width="stretch", config={"displayModeBar": False})

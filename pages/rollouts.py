@@ -36,15 +36,7 @@ with st.expander("Start a run", expanded=not store.counts()["trajectories"]):
     ui.job_panel("rollout")
 
 
-@st.fragment(run_every=REFRESH_S if read.active_runs(store) else None)
-def active() -> None:
-    runs = [r for r in read.active_runs(store) if r["kind"] == "rollout"]
-    if runs:
-        st.subheader("Running now")
-        ui.run_progress(runs)
-
-
-active()
+ui.running_now(store, "rollout")
 
 st.subheader("Trajectories")
 filters = st.columns(3)

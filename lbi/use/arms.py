@@ -15,11 +15,11 @@ from typing import Any
 from lbi.errors import NotFoundError, UserError
 from lbi.store import read
 from lbi.store.db import Store
-from lbi.use.evaluate import Paired, outcomes, pair, wilson
+from lbi.use.evaluate import Paired, Rate, outcomes, pair
 
 
 @dataclass(frozen=True)
-class Arm:
+class Arm(Rate):
     """One mode of one eval run, with its results and cost (see `read.eval_arms`)."""
 
     run: str
@@ -38,21 +38,13 @@ class Arm:
     def label(self) -> str:
         return f"{self.run}:{self.mode}"
 
-    @property
-    def rate(self) -> float:
-        return self.successes / self.n if self.n else 0.0
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson(self.successes, self.n)
-
     def row(self) -> dict[str, Any]:
         """The arm as a table row (rates and seconds rounded for reading)."""
         low, high = self.interval
         return {"arm": self.label, "run": self.run, "mode": self.mode, "model": self.model, "n": self.n,
                 "successes": self.successes, "rate": round(self.rate, 3), "ci_low": round(low, 3),
                 "ci_high": round(high, 3), "errors": self.errors, "steps": self.steps, "calls": self.calls,
-                "tokens": self.tokens, "model_s": round(self.model_s, 1), "wall_s": round(self.wall_s, 1)}
+                "tokens": self.tokens, "model s": round(self.model_s, 1), "wall s": round(self.wall_s, 1)}
 
 
 def arms(store: Store) -> list[Arm]:
@@ -91,10 +83,10 @@ class Comparison:
     pairs: list[Paired]
 
     def rows(self) -> list[dict[str, Any]]:
-        """Each pair as a table row: the arm, its reference, the tasks both ran, who solved what alone, p."""
-        return [{"arm": p.b, "vs": p.a, "tasks both ran": p.tasks, "solved only by arm": len(p.only_b),
-                 "solved only by reference": len(p.only_a), "McNemar exact p": round(p.p_value, 4),
-                 "flipped": p.flips()} for p in self.pairs]
+        """Each pair as a table row: the arm, its reference, the tasks both ran, how many only the arm and only
+        the reference solved, McNemar's exact p, and the flipped tasks."""
+        return [{"arm": p.b, "vs": p.a, "tasks": p.tasks, "only arm": len(p.only_b), "only vs": len(p.only_a),
+                 "p": round(p.p_value, 4), "flipped": p.flips()} for p in self.pairs]
 
 
 def compare(store: Store, specs: Sequence[str]) -> Comparison:

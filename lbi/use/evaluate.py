@@ -32,12 +32,11 @@ from lbi.use.retrieval import MODES, Retriever, describe
 Progress = Callable[[int, int], None]
 
 
-@dataclass
-class ModeSummary:
-    mode: str
-    n: int = 0
-    successes: int = 0
-    errors: int = 0
+class Rate:
+    """A success rate and its Wilson 95% interval, for anything with `successes` out of `n`."""
+
+    n: int
+    successes: int
 
     @property
     def rate(self) -> float:
@@ -46,6 +45,14 @@ class ModeSummary:
     @property
     def interval(self) -> tuple[float, float]:
         return wilson(self.successes, self.n)
+
+
+@dataclass
+class ModeSummary(Rate):
+    mode: str
+    n: int = 0
+    successes: int = 0
+    errors: int = 0
 
 
 @dataclass

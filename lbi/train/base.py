@@ -56,6 +56,20 @@ def load_base(config: Config) -> tuple[Any, Any]:
         what = f"GGUF file {Path(source) / extra['gguf_file']}" if extra else f"base model {source!r}"
         raise BaseModelError(f"cannot load the {what} for training: {first}. Give train.base_model a Hugging Face "
                              "model id this machine has cached or a local model directory") from exc
+    if extra:
+        model = _plain(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def _plain(model: Any) -> Any:
+    """The same weights in a plain model: transformers marks a model read from GGUF as quantized and refuses
+    to save it, and the merged model must be saved for serving."""
+    from transformers import AutoModelForCausalLM
+
+    config = model.config
+    del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
+    plain.load_state_dict(model.state_dict())
+    return plain

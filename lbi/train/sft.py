@@ -11,7 +11,6 @@ adapter, what vLLM's LoRA serving loads), `hf/` (base + adapter merged, a Huggin
 from __future__ import annotations
 
 import errno
-import json
 import resource
 import shutil
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 from lbi.config import Config, TrainConfig
 from lbi.errors import UserError
+from lbi.models.trained import TrainedModel, trained_model
 from lbi.project import Project
 from lbi.store import read
 from lbi.train.base import describe, load_base
@@ -50,10 +50,6 @@ class TrainReport:
     peak_rss_mb: float
     final_loss: float | None
     resumed_from: int | None
-
-
-def run_dir(project: Project, name: str) -> Path:
-    return project.dir / "models" / name
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -119,7 +115,8 @@ def train(project: Project, name: str = "sft", *, fresh: bool = False, progress:
     checkpoint unless `fresh`); `overrides` replace `[train]` settings for this run."""
     cfg = project.config.train.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     config = project.config.model_copy(update={"train": cfg})
-    out = run_dir(project, name)
+    files = trained_model(project.dir, name)  # checks the name before anything is trained
+    out = files.dir
     if fresh and out.exists():
         shutil.rmtree(out)
     data = training_data(project, per=cfg.per, policy=cfg.policy)
@@ -128,7 +125,7 @@ def train(project: Project, name: str = "sft", *, fresh: bool = False, progress:
         project.store.set_train_run(run.id, base_model=describe(config), examples_json=data.example_ids,
                                     examples_hash=data.digest, config_json={**cfg.model_dump(), "policy": data.policy})
         run.progress(message="loading the base model")
-        report = _fit(project, run.id, name, config, data, out, progress, callbacks or [])
+        report = _fit(project, run.id, name, config, data, files, progress, callbacks or [])
         if publish:
             run.progress(message="converting the trained model for serving")
             report.model = _publish(project, name)
@@ -140,14 +137,14 @@ def train(project: Project, name: str = "sft", *, fresh: bool = False, progress:
     return report
 
 
-def _fit(project: Project, run_id: int, name: str, config: Config, data: TrainingData, out: Path,
+def _fit(project: Project, run_id: int, name: str, config: Config, data: TrainingData, files: TrainedModel,
          progress: Progress | None, callbacks: list[Any]) -> TrainReport:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTTrainer
 
-    cfg = config.train
+    cfg, out = config.train, files.dir
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model, tokenizer = load_base(config)
@@ -179,7 +176,7 @@ def _fit(project: Project, run_id: int, name: str, config: Config, data: Trainin
                          f"{name}` again; it resumes from the last complete checkpoint") from exc
     wall = offset + time.monotonic() - started
     tokens = int(trainer.state.num_input_tokens_seen or 0)
-    _save(trainer, tokenizer, served_template, out)
+    _save(trainer, tokenizer, served_template, files)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return TrainReport(name=name, out=out, model="", records=len(records), too_long=too_long,
                        examples=len(data.example_ids), steps=trainer.state.global_step, tokens=tokens, wall_s=wall,
@@ -189,24 +186,23 @@ def _fit(project: Project, run_id: int, name: str, config: Config, data: Trainin
                        resumed_from=int(resume.name.rsplit("-", 1)[1]) if resume else None)
 
 
-def _save(trainer: Any, tokenizer: Any, served_template: str, out: Path) -> None:
+def _save(trainer: Any, tokenizer: Any, served_template: str, files: TrainedModel) -> None:
     """The adapter (for LoRA serving) and the merged model (for GGUF), each written whole then moved in place."""
     tokenizer.chat_template = served_template  # the served model keeps the template llama.cpp applies
-    for part in ("adapter", "hf"):
-        tmp = out / f".{part}.tmp"
+    for target in (files.adapter_dir, files.hf_dir):
+        tmp = target.with_name(f".{target.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        if part == "adapter":
+        if target == files.adapter_dir:
             trainer.model.save_pretrained(tmp)
         else:
             trainer.model.merge_and_unload().save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        shutil.rmtree(out / part, ignore_errors=True)
-        tmp.rename(out / part)
-    (out / "train.json").write_text(json.dumps({"global_step": trainer.state.global_step}), encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
 
 
 def _publish(project: Project, name: str) -> str:
     """Convert the merged model to the GGUF the embedded server serves; the model string that names it."""
-    from lbi.models.convert import publish
+    from lbi.models.trained import publish
 
     return publish(project.dir, name)

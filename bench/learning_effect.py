@@ -72,7 +72,8 @@ def project_for(args: argparse.Namespace) -> Project:
         project = open_project(folder)
         project.config.local_model.port = args.port
         return project
-    config = bench_config(args.model, port=args.port, threads=args.threads)
+    config = bench_config(args.synth_model or args.model, port=args.port, threads=args.threads)
+    config.models.agent = args.model
     config.env.name, config.env.options = args.env, env_options(args.env)
     config.env.description = DESCRIPTIONS[args.env]
     config.synth.max_steps = args.max_steps
@@ -142,7 +143,8 @@ def bare_torch_tokens_per_s(project: Project, records: int, lora: dict[str, Any]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="sql", choices=sorted(TASKS))
-    parser.add_argument("--model", default="local/smollm2")
+    parser.add_argument("--model", default="local/smollm2", help="the agent: the model trained and evaluated")
+    parser.add_argument("--synth-model", default="", help="task generator, backward, judges (default: --model)")
     parser.add_argument("--port", type=int, default=BENCH_PORT)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="delete the bench project and start over")

@@ -142,6 +142,7 @@ def _fit(project: Project, run_id: int, name: str, config: Config, data: Trainin
     import torch
     from datasets import Dataset
     from peft import LoraConfig
+    from transformers import PrinterCallback
     from trl import SFTTrainer
 
     cfg, out = config.train, files.dir
@@ -162,6 +163,7 @@ def _fit(project: Project, run_id: int, name: str, config: Config, data: Trainin
     trainer = SFTTrainer(model=model, args=_args(cfg, out), train_dataset=Dataset.from_list(records),
                          processing_class=tokenizer, peft_config=lora,
                          callbacks=[_callback(project, run_id, progress, started, offset), *callbacks])
+    trainer.remove_callback(PrinterCallback)  # the progress bar and the store have the loss; no dicts on stdout
     try:
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     except KeyboardInterrupt as exc:

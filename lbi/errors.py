@@ -50,7 +50,8 @@ class ContextWindowError(ModelError):
 
 
 class UnknownModelError(ModelError):
-    """litellm does not know the model string."""
+    """The model string names no model: litellm does not know it, or no model was trained under its name
+    (`local/NAME`)."""
 
 
 class OutputParseError(ModelError):

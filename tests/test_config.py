@@ -36,8 +36,10 @@ def test_dump_and_load_round_trip(tmp_path: Path) -> None:
     save_config(tmp_path, config)
     text = (tmp_path / "lbi.toml").read_text()
     assert "# Step limit of one rollout." in text
-    assert load_config(tmp_path) == config
-    assert dump_config(load_config(tmp_path)) == text
+    loaded = load_config(tmp_path)
+    assert loaded.model_dump() == config.model_dump()
+    assert (loaded.project_dir, config.project_dir) == (tmp_path.resolve(), None)  # where local/NAME is found
+    assert dump_config(loaded) == text
 
 
 def test_missing_config_names_the_fix(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import typer
 
-from lbi.cli import docs, env, llm, project, synth, tasks, use
+from lbi.cli import docs, env, llm, project, synth, tasks, train, use
 from lbi.cli.common import err
 from lbi.errors import UserError
 
@@ -31,6 +31,7 @@ app.command("index")(use.index_cmd)
 app.command("retrieve")(use.retrieve_cmd)
 app.add_typer(use.eval_app, name="eval")
 app.command("export")(use.export_cmd)
+app.command("train")(train.train_cmd)
 app.add_typer(env.app, name="env")
 
 

@@ -13,6 +13,8 @@ from lbi.cli.common import ProjectOpt, console, err
 from lbi.config import ROLES, Config, ConfigError, load_config
 from lbi.errors import check_choice
 from lbi.models import local_llm
+from lbi.models.convert import BASE_QUANT
+from lbi.models.trained import publish, trained_model
 from lbi.project import open_project
 
 app = typer.Typer(help="The model layer and the embedded local model.", no_args_is_help=True)
@@ -34,7 +36,7 @@ def llm_serve(project: ProjectOpt = Path("."),
     """Start (or reuse) the embedded model server on 127.0.0.1."""
     cfg = _config_or_default(project).local_model
     state = local_llm.ensure_running(cfg)
-    console.print(f"local model {state.model} at {state.url} (pid {state.pid}, {state.threads} threads)")
+    console.print(f"local models {', '.join(state.models)} at {state.url} (pid {state.pid}, {state.threads} threads)")
     if foreground:
         try:
             typer.echo("serving; Ctrl-C stops it")
@@ -46,11 +48,12 @@ def llm_serve(project: ProjectOpt = Path("."),
 
 @app.command("status")
 def llm_status(project: ProjectOpt = Path(".")) -> None:
-    """Is the embedded model server up?"""
+    """Is the embedded model server up, and which models does it serve?"""
     cfg = _config_or_default(project).local_model
     state = local_llm.status(cfg)
     console.print(json.dumps({"running": state.running, "url": state.url, "pid": state.pid,
-                              "model": state.model, "threads": state.threads, "detail": state.detail}))
+                              "model": state.model, "models": state.models, "threads": state.threads,
+                              "detail": state.detail}))
     raise typer.Exit(0 if state.running else 1)
 
 
@@ -59,6 +62,18 @@ def llm_stop(project: ProjectOpt = Path(".")) -> None:
     """Stop the embedded model server lbi started."""
     cfg = _config_or_default(project).local_model
     console.print("stopped" if local_llm.stop(cfg) else "was not running")
+
+
+@app.command("publish")
+def llm_publish(name: Annotated[str, typer.Argument(help="The trained model's name (P/models/NAME).")],
+                project: ProjectOpt = Path("."),
+                quant: Annotated[str, typer.Option(help="llama.cpp quantization (the bundled model's is Q4_1).")]
+                = BASE_QUANT) -> None:
+    """Convert a trained model's merged Hugging Face model (P/models/NAME/hf) to the GGUF the embedded
+    server serves as `local/NAME` (`lbi train` does this when it ends)."""
+    started = time.perf_counter()
+    model = publish(open_project(project).dir, name, quant)
+    console.print(f"{model}: {trained_model(project, name).gguf} ({quant}, {time.perf_counter() - started:.0f}s)")
 
 
 @app.command("ask")

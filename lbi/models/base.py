@@ -2,8 +2,9 @@
 returns, and the error that says a call may succeed if tried again.
 
 A model answers one attempt of a chat completion, counts the tokens of a conversation as it would bill
-them, and knows its context window. Everything else (cache, parse and transient retries, usage log) is the
-wrapper's and the same for every model. `lbi.models.registry` maps a model string to its class.
+them, knows its context window and the name its replies are cached under. Everything else (cache, parse
+and transient retries, usage log) is the wrapper's and the same for every model. `lbi.models.registry`
+maps a model string to its class.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class TransientModelError(ModelError):
 
 
 class Model(Protocol):
-    """One kind of model: the model string it was made from (`name`) and the three things that differ
+    """One kind of model: the model string it was made from (`name`) and the things that differ
     between kinds."""
 
     name: str
@@ -53,6 +54,10 @@ class Model(Protocol):
 
     def count_tokens(self, messages: list[dict[str, Any]]) -> int:
         """Prompt tokens of `messages` as this model counts them."""
+        ...
+
+    def cache_name(self) -> str:
+        """What the reply cache knows it by: `name`, plus the weights' version where they change under one name."""
         ...
 
     def context_window(self) -> int | None:

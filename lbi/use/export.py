@@ -96,6 +96,24 @@ def card_path(out: Path) -> Path:
     return out.with_name(out.stem + ".card.md")
 
 
+def build_records(project: Project, per: Per, policy: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """The kept examples under `policy`, their records (one per example or per step), and how many screenshots
+    the steps name but the disk lacks (those records name none)."""
+    examples = kept_examples(project, policy)
+    records: list[dict[str, Any]] = []
+    missing = 0
+    for ex in examples:
+        steps = read.steps(project.store, ex["trajectory_id"], ex["span_start"], ex["span_end"])
+        for step in steps:
+            shot = project.resolve(step["screenshot"])
+            if shot is not None and not shot.exists():
+                missing += 1
+                shot = None
+            step["screenshot"] = str(shot) if shot else None
+        records.extend(_records(project, ex, steps, per))
+    return examples, records, missing
+
+
 def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "example",
            policy: str | None = None) -> ExportReport:
     """Write kept examples to `out` (a .jsonl or .parquet file) and a dataset card next to it."""
@@ -103,20 +121,11 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
     check_choice("record unit (--per)", per, get_args(Per))
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
     out = output_file(out)
-    examples = kept_examples(project, policy)
-    report = ExportReport(path=out, card=card_path(out), examples=len(examples))
+    examples, records, missing = build_records(project, per, policy)
+    report = ExportReport(path=out, card=card_path(out), examples=len(examples), missing_screenshots=missing)
     counts = {"env": Counter(), "mode": Counter(), "rollout policy": Counter(), "override": Counter()}
     overridden = {r[0]: r[1] for r in project.store.query(committee.LATEST_OVERRIDES)}
-    records: list[dict[str, Any]] = []
     for ex in examples:
-        steps = read.steps(project.store, ex["trajectory_id"], ex["span_start"], ex["span_end"])
-        for step in steps:
-            shot = project.resolve(step["screenshot"])
-            if shot is not None and not shot.exists():
-                report.missing_screenshots += 1
-                shot = None
-            step["screenshot"] = str(shot) if shot else None
-        records.extend(_records(project, ex, steps, per))
         counts["env"][ex["env"]] += 1
         counts["mode"][ex["mode"]] += 1
         counts["rollout policy"][ex["policy"]] += 1

@@ -99,6 +99,11 @@ def _missing_local_model(config: Config) -> None:
     config.local_model.port = _closed_port()
 
 
+def _unpublished_model(project: Path, tmp: Path) -> None:
+    """A trained model's Hugging Face folder without the GGUF `lbi llm publish` makes of it (and no config.json)."""
+    (project / "models" / "half" / "hf").mkdir(parents=True)
+
+
 def _set(section: str, field: str, value: Any) -> Callable[[Config], None]:
     return lambda config: setattr(getattr(config, section), field, value)
 
@@ -143,6 +148,14 @@ MISTAKES = [
     Mistake("local model file missing", ("llm", "ask", "hi", "-p", "{p}"), "model file /nonexistent/model.gguf",
             _config(_missing_local_model), model_call=True),
     Mistake("unknown role", ("llm", "ask", "hi", "-p", "{p}", "--role", "critic"), "unknown role 'critic'"),
+    Mistake("no such trained model", ("llm", "ask", "hi", "-p", "{p}", "--model", "local/nope"),
+            "no trained model nope in"),
+    Mistake("trained model not published", ("llm", "ask", "hi", "-p", "{p}", "--model", "local/half"),
+            "run `lbi llm publish half", _unpublished_model),
+    Mistake("publish an untrained model", ("llm", "publish", "nope", "-p", "{p}"), "run `lbi train --name nope`"),
+    Mistake("publish a folder without a model", ("llm", "publish", "half", "-p", "{p}"), "no config.json",
+            _unpublished_model),
+    Mistake("trained model name", ("llm", "publish", "../x", "-p", "{p}"), "'../x' cannot name a trained model"),
     # flags click refuses
     Mistake("unknown flag", ("eval", "-p", "{p}", "--bogus"), "No such option: --bogus"),
     Mistake("not a number", ("rollout", "-p", "{p}", "--episodes", "many"), "Invalid value for '--episodes'"),

@@ -1,0 +1,219 @@
+"""Does the synthesized data make the agent better? The paper's loop end to end with the embedded model.
+
+On one environment (default `sql`: the seeded Trac database and its 33 held-out questions), in a project kept
+under `bench/results/learning_effect/<env>/` so an interrupted run resumes stage by stage:
+
+1. synthesize: tasks generated from the environment's docs, llm and explore rollouts, batched backward
+   construction, the committee (the default four judges, the strict policy);
+2. train: `lbi train` (TRL SFT + LoRA on the kept examples, per step) from the embedded SmolLM2, served as
+   `local/<name>` through the embedded llama.cpp server (merged, converted to GGUF, quantized like the base);
+3. evaluate the arms on the held-out tasks, each a (model, mode) pair: baseline and agentic with the base
+   model, then with the trained one; success with n and the Wilson 95% interval per arm, and each arm
+   against the base baseline with McNemar's exact test over the same tasks and the tasks that flipped;
+4. SFT throughput: TRL's tokens/s against a bare torch loop (forward, backward, AdamW step) over the same
+   records with the same LoRA adapter, right after training; peak memory.
+
+    .venv/bin/python bench/learning_effect.py                         # sql, the default sizes (~1 h on 2 cores)
+    .venv/bin/python bench/learning_effect.py --env trac --heldout 10
+    .venv/bin/python bench/learning_effect.py --fresh                 # start the project over
+
+Whatever comes out is reported: a gain, no gain or a loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from common import BENCH_PORT, RESULTS, bench_config, local_model, machine, table, write_result  # noqa: E402
+
+from lbi.demo import DESCRIPTION, data_dir, env_options  # noqa: E402
+from lbi.docs.ingest import add_source, import_tasks  # noqa: E402
+from lbi.project import Project, init_project, open_project  # noqa: E402
+from lbi.synth.pipeline import SynthSizes, synthesize  # noqa: E402
+from lbi.use.evaluate import evaluate, leakage, mcnemar, wilson  # noqa: E402
+
+DOCS = {"sql": data_dir() / "sql" / "schema.md"}
+TASKS = {"sql": data_dir() / "tasks" / "sql.jsonl", "trac": data_dir() / "tasks" / "trac_web.jsonl"}
+DESCRIPTIONS = {"sql": "The SQLite database of a Trac issue tracker: tickets, components, milestones, versions, "
+                       "wiki pages, read-only. Answer questions by querying it, then stop with the answer.",
+                "trac": DESCRIPTION}
+
+
+def ticker(label: str) -> Callable[[int, int], None]:
+    """A progress callback printing `label: done/total` at most every 20 s (and at the end)."""
+    last = [0.0]
+
+    def tick(done: int, total: int) -> None:
+        if time.monotonic() - last[0] > 20 or done == total:
+            last[0] = time.monotonic()
+            print(f"  {label}: {done}/{total}", flush=True)
+
+    return tick
+
+
+@contextmanager
+def progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """The pipeline's progress factory, printing instead of drawing."""
+    yield ticker(label)
+
+
+def project_for(args: argparse.Namespace) -> Project:
+    folder = RESULTS / "learning_effect" / args.env
+    if args.fresh and folder.exists():
+        shutil.rmtree(folder)
+    if (folder / "lbi.toml").exists():
+        project = open_project(folder)
+        project.config.local_model.port = args.port
+        return project
+    config = bench_config(args.synth_model or args.model, port=args.port, threads=args.threads)
+    config.models.agent = args.model
+    config.env.name, config.env.options = args.env, env_options(args.env)
+    config.env.description = DESCRIPTIONS[args.env]
+    config.synth.max_steps = args.max_steps
+    project = init_project(folder, config)
+    if args.env in DOCS:
+        add_source(project, DOCS[args.env])
+    import_tasks(project, TASKS[args.env])
+    return project
+
+
+def arm_rows(project: Project, arms: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """Per arm (label, eval run, mode): success, n, Wilson CI, tokens and seconds; each against the first arm."""
+    outcome: dict[str, dict[str, int]] = {}
+    rows = []
+    for label, run, mode in arms:
+        found = project.store.query(
+            "SELECT e.task_id, e.success FROM evaluations e JOIN runs r ON r.id = e.run_id WHERE r.name = ? AND "
+            "e.mode = ?", (run, mode))
+        outcome[label] = {r["task_id"]: int(r["success"] or 0) for r in found}
+        usage = project.store.query(
+            "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(latency_ms), 0) / 1000.0 "
+            "FROM llm_calls c JOIN runs r ON r.id = c.run_id WHERE r.name = ?", (run,))[0]
+        n, wins = len(outcome[label]), sum(outcome[label].values())
+        low, high = wilson(wins, n)
+        rows.append({"arm": label, "run": run, "mode": mode, "n": n, "successes": wins, "rate": wins / max(n, 1),
+                     "ci95": f"[{low:.2f}, {high:.2f}]", "run_tokens": usage[0], "run_model_s": round(usage[1], 1)})
+    base = arms[0][0]
+    for row in rows[1:]:
+        common = set(outcome[base]) & set(outcome[row["arm"]])
+        only_base = sorted(t for t in common if outcome[base][t] > outcome[row["arm"]][t])
+        only_arm = sorted(t for t in common if outcome[row["arm"]][t] > outcome[base][t])
+        row.update(vs=base, paired_n=len(common), p_value=mcnemar(len(only_base), len(only_arm)),
+                   flipped=[f"+{t}" for t in only_arm] + [f"-{t}" for t in only_base])
+    return rows
+
+
+def bare_torch_tokens_per_s(project: Project, records: int, lora: dict[str, Any]) -> dict[str, float]:
+    """Tokens/s of a plain loop (forward, backward, AdamW step) over the first `records` training records,
+    tokenized as SFT does, with the same LoRA adapter on the same base model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from lbi.train.base import load_base
+    from lbi.train.data import CHATML_TRAINING_TEMPLATE, training_data
+
+    model, tokenizer = load_base(project.config)
+    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
+    data = training_data(project, per=project.config.train.per)
+    batches = []
+    for record in data.records[:records]:
+        ids = tokenizer.apply_chat_template(record["messages"], tokenize=True, chat_template=CHATML_TRAINING_TEMPLATE)
+        ids = ids["input_ids"] if isinstance(ids, dict) else ids
+        batches.append(torch.tensor([ids[: project.config.train.max_seq_len]]))
+    model.train()
+    started, tokens = time.perf_counter(), 0
+    for x in batches:
+        loss = model(input_ids=x, labels=x).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        tokens += x.numel()
+    seconds = time.perf_counter() - started
+    return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="sql", choices=sorted(TASKS))
+    parser.add_argument("--model", default="local/smollm2", help="the agent: the model trained and evaluated")
+    parser.add_argument("--synth-model", default="", help="task generator, backward, judges (default: --model)")
+    parser.add_argument("--port", type=int, default=BENCH_PORT)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--fresh", action="store_true", help="delete the bench project and start over")
+    parser.add_argument("--chunks", type=int, default=12, help="doc chunks to generate tasks from")
+    parser.add_argument("--per-chunk", type=int, default=3)
+    parser.add_argument("--tasks", type=int, default=16, help="generated tasks rolled out with the llm policy")
+    parser.add_argument("--explore", type=int, default=16, help="explore episodes")
+    parser.add_argument("--max-steps", type=int, default=4)
+    parser.add_argument("--max-span", type=int, default=2)
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--name", default="sft", help="training run (and served model) name")
+    parser.add_argument("--heldout", type=int, default=0, help="at most this many held-out tasks (0: all)")
+    parser.add_argument("--modes", default="baseline,agentic")
+    parser.add_argument("--bare-records", type=int, default=16, help="records for the bare torch comparison")
+    parser.add_argument("--stop-after", choices=["synthesize", "train"], default=None)
+    args = parser.parse_args()
+    started_machine, timings = machine(), {}
+    project = project_for(args)
+    with local_model(project.config):
+        t = time.perf_counter()
+        print("1. synthesize", flush=True)
+        sizes = SynthSizes(chunks=args.chunks, per_chunk=args.per_chunk, tasks=args.tasks, explore=args.explore,
+                           max_steps=args.max_steps, concurrency=1, mode="batched", max_span=args.max_span)
+        synth = synthesize(project, sizes, progress, name="synth")
+        timings["synthesize_s"] = time.perf_counter() - t
+        print("   funnel: " + json.dumps(synth.funnel), flush=True)
+        if args.stop_after == "synthesize":
+            return
+
+        from lbi.train.sft import train
+
+        t = time.perf_counter()
+        print(f"2. train {args.name}", flush=True)
+        report = train(project, args.name, epochs=args.epochs, progress=ticker("train"))
+        timings["train_s"] = time.perf_counter() - t
+        print(f"   {report.records} records, {report.steps} steps, loss {report.final_loss}, "
+              f"{report.tokens_per_s:.0f} tokens/s → {report.model}", flush=True)
+        if args.stop_after == "train":
+            return
+
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        arms = []
+        for who, model in (("base", project.config.models.for_role("agent")), ("trained", report.model)):
+            t = time.perf_counter()
+            print(f"3. evaluate {who} ({model}): {', '.join(modes)}", flush=True)
+            project.config.models.agent = model
+            evaluate(project, modes, run=f"eval-{who}", limit=args.heldout or None, max_steps=args.max_steps,
+                     progress=ticker(f"eval {who}"))
+            timings[f"eval_{who}_s"] = time.perf_counter() - t
+            arms += [(f"{who}/{mode}", f"eval-{who}", mode) for mode in modes]
+    rows = arm_rows(project, arms)
+    print(table(rows, ["arm", "run", "n", "successes", "rate", "ci95", "p_value", "flipped", "run_tokens",
+                       "run_model_s"], title=f"learning effect on {args.env} ({args.model} → {report.model})"))
+    print("4. SFT throughput against bare torch", flush=True)
+    cfg = project.config.train
+    bare = bare_torch_tokens_per_s(project, args.bare_records, {
+        "r": cfg.lora_r, "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout,
+        "target_modules": list(cfg.target_modules)})
+    ratio = report.tokens_per_s / bare["tokens_per_s"]
+    print(f"   SFT {report.tokens_per_s:.0f} tokens/s, bare torch {bare['tokens_per_s']:.0f} tokens/s: ratio "
+          f"{ratio:.2f} (goal >= 0.8); peak RSS {report.peak_rss_mb:.0f} MB", flush=True)
+    check = leakage(project)
+    print(f"   leakage: {'none' if check['ok'] else check['detail']}")
+    path = write_result("learning_effect", {
+        "args": vars(args), "machine_start": started_machine, "machine_end": machine(), "funnel": synth.funnel,
+        "train": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(report).items()}, "bare_torch": bare,
+        "sft_vs_bare": ratio, "arms": rows, "timings_s": timings, "leakage_ok": check["ok"]})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""What a training run learns from: the kept examples' records, in the format the agent acts in.
+
+The records are the export's (`lbi.use.export.build_records`): each is a chat whose system and user turns are
+the agent's prompt at that step (`lbi.prompts.agent_turn`) and whose assistant turns are the JSON replies the
+agent wrote. Only examples that may become training data are there (`lbi.store.read.TRAINABLE`: never a
+held-out task, never an evaluation run); `check_trainable` refuses anything else, as a second lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lbi.errors import UserError
+from lbi.project import Project
+from lbi.store import committee, read
+
+CHATML_TRAINING_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if loop.first and message['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
+    "{%- else %}{{ message['content'] + '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+"""SmolLM2's chat template (ChatML) with TRL's `{% generation %}` markers around each reply and its end token,
+so the loss falls on the assistant's replies only. It renders exactly what llama.cpp's server feeds the
+model at inference (`lbi.models.local.chat_prompt`)."""
+
+
+class TrainDataError(UserError):
+    """Nothing (or something forbidden) to train on; the message says what to do."""
+
+
+@dataclass
+class TrainingData:
+    records: list[dict[str, Any]]
+    example_ids: list[int]
+    policy: str
+    per: str
+
+    @property
+    def digest(self) -> str:
+        """A hash of exactly what is trained on (the records' messages, in order): a resumed run must see the same."""
+        h = hashlib.sha256()
+        for record in self.records:
+            h.update(json.dumps(record["messages"], sort_keys=True, ensure_ascii=False).encode())
+        return h.hexdigest()[:16]
+
+
+def check_trainable(project: Project, example_ids: list[int]) -> None:
+    """Refuse examples from held-out tasks or evaluation runs (the leakage lock)."""
+    if not example_ids:
+        return
+    bad = project.store.query(
+        f"SELECT e.id FROM {read.WITH_TASK_AND_RUN} JOIN examples e ON e.trajectory_id = t.id "
+        f"WHERE e.id IN (SELECT value FROM json_each(?)) AND NOT ({read.TRAINABLE})", (json.dumps(example_ids),))
+    if bad:
+        raise TrainDataError(f"examples {[r[0] for r in bad][:10]} come from held-out tasks or evaluation runs "
+                             "and may never be trained on")
+
+
+def training_data(project: Project, *, per: str = "step", policy: str = "") -> TrainingData:
+    """The records of the examples the committee keeps under `policy` (default: `synth.judge_policy`)."""
+    from lbi.use.export import build_records
+
+    policy = committee.check_policy(policy or project.config.synth.judge_policy)
+    examples, records, _missing = build_records(project, per, policy)  # type: ignore[arg-type]
+    if not records:
+        looser = {"strict": " or train with a looser policy (`--policy majority` or `relaxed`)",
+                  "majority": " or train with `--policy relaxed`"}.get(policy, "")
+        raise TrainDataError(f"no kept examples to train on under the `{policy}` judge policy: synthesize and "
+                             f"filter first (`lbi synthesize`, or `lbi backward` then `lbi filter`){looser}")
+    ids = [int(e["id"]) for e in examples]
+    check_trainable(project, ids)
+    for record in records:
+        record.pop("images", None)  # text-only training; screenshots stay in the export
+    return TrainingData(records=records, example_ids=ids, policy=policy, per=per)

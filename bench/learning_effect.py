@@ -37,7 +37,8 @@ from lbi.demo import DESCRIPTION, data_dir, env_options  # noqa: E402
 from lbi.docs.ingest import add_source, import_tasks  # noqa: E402
 from lbi.project import Project, init_project, open_project  # noqa: E402
 from lbi.synth.pipeline import SynthSizes, synthesize  # noqa: E402
-from lbi.use.evaluate import evaluate, leakage, mcnemar, wilson  # noqa: E402
+from lbi.use.arms import compare  # noqa: E402
+from lbi.use.evaluate import evaluate, leakage  # noqa: E402
 
 DOCS = {"sql": data_dir() / "sql" / "schema.md"}
 TASKS = {"sql": data_dir() / "tasks" / "sql.jsonl", "trac": data_dir() / "tasks" / "trac_web.jsonl"}
@@ -84,30 +85,11 @@ def project_for(args: argparse.Namespace) -> Project:
     return project
 
 
-def arm_rows(project: Project, arms: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    """Per arm (label, eval run, mode): success, n, Wilson CI, tokens and seconds; each against the first arm."""
-    outcome: dict[str, dict[str, int]] = {}
-    rows = []
-    for label, run, mode in arms:
-        found = project.store.query(
-            "SELECT e.task_id, e.success FROM evaluations e JOIN runs r ON r.id = e.run_id WHERE r.name = ? AND "
-            "e.mode = ?", (run, mode))
-        outcome[label] = {r["task_id"]: int(r["success"] or 0) for r in found}
-        usage = project.store.query(
-            "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(latency_ms), 0) / 1000.0 "
-            "FROM llm_calls c JOIN runs r ON r.id = c.run_id WHERE r.name = ?", (run,))[0]
-        n, wins = len(outcome[label]), sum(outcome[label].values())
-        low, high = wilson(wins, n)
-        rows.append({"arm": label, "run": run, "mode": mode, "n": n, "successes": wins, "rate": wins / max(n, 1),
-                     "ci95": f"[{low:.2f}, {high:.2f}]", "run_tokens": usage[0], "run_model_s": round(usage[1], 1)})
-    base = arms[0][0]
-    for row in rows[1:]:
-        common = set(outcome[base]) & set(outcome[row["arm"]])
-        only_base = sorted(t for t in common if outcome[base][t] > outcome[row["arm"]][t])
-        only_arm = sorted(t for t in common if outcome[row["arm"]][t] > outcome[base][t])
-        row.update(vs=base, paired_n=len(common), p_value=mcnemar(len(only_base), len(only_arm)),
-                   flipped=[f"+{t}" for t in only_arm] + [f"-{t}" for t in only_base])
-    return rows
+def arm_rows(project: Project, specs: list[str]) -> list[dict[str, Any]]:
+    """Per arm (`RUN:MODE`): success, n, Wilson CI, model, cost; each against the first (McNemar, flipped tasks)."""
+    result = compare(project.store, specs)
+    pairs = {row["arm"]: row for row in result.rows()}
+    return [{**arm.row(), **{k: v for k, v in pairs.get(arm.label, {}).items() if k != "arm"}} for arm in result.arms]
 
 
 def bare_torch_tokens_per_s(project: Project, records: int, lora: dict[str, Any]) -> dict[str, float]:
@@ -194,10 +176,10 @@ def main() -> None:
             evaluate(project, modes, run=f"eval-{who}", limit=args.heldout or None, max_steps=args.max_steps,
                      progress=ticker(f"eval {who}"))
             timings[f"eval_{who}_s"] = time.perf_counter() - t
-            arms += [(f"{who}/{mode}", f"eval-{who}", mode) for mode in modes]
+            arms += [f"eval-{who}:{mode}" for mode in modes]
     rows = arm_rows(project, arms)
-    print(table(rows, ["arm", "run", "n", "successes", "rate", "ci95", "p_value", "flipped", "run_tokens",
-                       "run_model_s"], title=f"learning effect on {args.env} ({args.model} → {report.model})"))
+    print(table(rows, ["arm", "model", "n", "successes", "rate", "ci_low", "ci_high", "vs", "p", "flipped", "tokens",
+                       "model s", "wall s"], title=f"learning effect on {args.env} ({args.model} → {report.model})"))
     print("4. SFT throughput against bare torch", flush=True)
     cfg = project.config.train
     bare = bare_torch_tokens_per_s(project, args.bare_records, {

@@ -99,6 +99,22 @@ else:
 
 st.subheader("Training runs")
 trained = read.train_runs(store)
+with st.expander("Start a training run", expanded=False):
+    with st.form("start-train"):
+        cfg = project.config.train
+        name_col, per_col, epochs_col = st.columns(3)
+        train_name = name_col.text_input("Run name (served as local/NAME; re-using it resumes)", value="sft",
+                                         key="tr_name")
+        per = per_col.selectbox("Records", ["step", "example"], index=["step", "example"].index(cfg.per),
+                                key="tr_per", help="One record per step of a kept example, or one chat per example.")
+        epochs = epochs_col.number_input("Epochs", 0.1, 100.0, float(cfg.epochs), key="tr_epochs")
+        st.caption(f"Base model: `{cfg.base_model or 'the embedded model'}`; LoRA r={cfg.lora_r}; the other "
+                   "settings are `[train]` in lbi.toml.")
+        if st.form_submit_button("Train in the background", type="primary"):
+            ui.start_job(project, ["train", "--name", train_name.strip() or "sft", "--per", per,
+                                   "--epochs", str(epochs)], f"train-{train_name.strip() or 'sft'}")
+    ui.job_panel("train")
+ui.running_now(store, "train")
 if not trained:
     ui.empty("No training runs yet — `lbi train` records each here with its loss curve.")
 else:

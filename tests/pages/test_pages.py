@@ -339,6 +339,17 @@ def test_evaluation_starts_a_run_in_the_background(evaluated: Project) -> None:
     assert read.eval_models(evaluated.store, "from-page") == [evaluated.config.models.for_role("agent")]
 
 
+def test_evaluation_starts_a_training_run_and_shows_why_it_cannot_train(project: Project) -> None:
+    """The form starts `lbi train` as a job; with nothing kept, its one-line error reaches the page."""
+    at = _page(project.dir, "evaluation")
+    at.text_input(key="tr_name").set_value("from-page")
+    next(b for b in at.button if b.label == "Train in the background").click().run()
+    _after_job(at, lambda a: bool(a.error), allow_errors=True)
+    assert "no kept examples to train on" in at.error[0].value
+    assert at.session_state["jobs"][-1].name == "train-from-page"
+    assert read.train_runs(project.store) == []  # a run that cannot start leaves no record
+
+
 def test_hostile_text_never_reaches_markdown(filled: Project) -> None:
     tid = filled.store.query("SELECT id FROM trajectories WHERE key = ?", (WEB_KEY,))[0][0]
     ex = filled.store.query("SELECT id FROM examples WHERE trajectory_id = ? ORDER BY id", (tid,))[0][0]

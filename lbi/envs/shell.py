@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,8 +58,10 @@ SHELL_ACTIONS: dict[str, ActionSpec] = {
 
 def sandbox_command(workdir: Path, command: str, *, nproc: int = 128,
                     fsize_mb: int = 64, memory_mb: int = 2048,
-                    network: bool = False) -> list[str]:
-    """The argv that runs ``command`` with bash inside the sandbox."""
+                    network: bool = False, mount: str = SANDBOX_DIR,
+                    env: Mapping[str, str] | None = None) -> list[str]:
+    """The argv that runs ``command`` with bash inside the sandbox: ``workdir`` is mounted at ``mount``
+    (the working directory), ``env`` adds variables to the clean environment."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise EnvCrashed("bubblewrap is not installed (apt-get install bubblewrap)")
@@ -82,13 +85,15 @@ def sandbox_command(workdir: Path, command: str, *, nproc: int = 128,
             argv += ["--symlink", os.readlink(d), d]
         elif Path(d).is_dir():
             argv += ["--ro-bind", d, d]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-             "--bind", str(workdir), SANDBOX_DIR, "--chdir", SANDBOX_DIR,
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
+             "--bind", str(workdir), mount, "--chdir", mount,
              "--hostname", "sandbox", "--clearenv",
              "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-             "--setenv", "HOME", SANDBOX_DIR, "--setenv", "LANG", "C.UTF-8",
-             "--setenv", "TERM", "dumb", "--",
-             *inner, "/bin/bash", "--noprofile", "--norc", "-c", command]
+             "--setenv", "HOME", mount, "--setenv", "LANG", "C.UTF-8",
+             "--setenv", "TERM", "dumb"]
+    for name, value in (env or {}).items():
+        argv += ["--setenv", name, value]
+    argv += ["--", *inner, "/bin/bash", "--noprofile", "--norc", "-c", command]
     return argv
 
 
@@ -103,20 +108,47 @@ def _drain(stream: Any, limit: int, sink: list[bytes], total: list[int]) -> None
 
 
 def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
-                  max_output_bytes: int = 64_000, **limits: Any) -> dict[str, Any]:
+                  max_output_bytes: int = 64_000, stdin: bytes | None = None,
+                  report: bool = False, env: Mapping[str, str] | None = None,
+                  **limits: Any) -> dict[str, Any]:
     """Run one command; returns stdout, stderr, exit_code, timed_out, duration_s and the
-    full output sizes. Never raises for what the command does."""
-    argv = sandbox_command(workdir, command, **limits)
+    full output sizes. Never raises for what the command does.
+
+    ``stdin`` is fed to the command. With ``report``, the command also gets a pipe whose
+    descriptor number is in ``$LBI_REPORT_FD``: a side channel (e.g. for a shell's ``EXIT``
+    trap to report its state past any truncation of stdout); what it wrote is under ``report``."""
+    env = dict(env or {})
+    side_read = side_write = None
+    if report:
+        side_read, side_write = os.pipe()
+        env["LBI_REPORT_FD"] = str(side_write)
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        argv = sandbox_command(workdir, command, env=env, **limits)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                pass_fds=() if side_write is None else (side_write,))
+    except BaseException:
+        if side_read is not None:
+            os.close(side_read)
+        raise
+    finally:
+        if side_write is not None:
+            os.close(side_write)  # the command holds the write end now
+    side: list[bytes] = []
     out: list[bytes] = []
     err: list[bytes] = []
-    sizes = [[0], [0]]
+    sizes = [[0], [0], [0]]
     readers = [threading.Thread(target=_drain, args=(proc.stdout, max_output_bytes, out,
                                                      sizes[0]), daemon=True),
                threading.Thread(target=_drain, args=(proc.stderr, max_output_bytes, err,
                                                      sizes[1]), daemon=True)]
+    side_file = None if side_read is None else os.fdopen(side_read, "rb")
+    if side_file is not None:
+        readers.append(threading.Thread(target=_drain, args=(side_file, max_output_bytes, side,
+                                                             sizes[2]), daemon=True))
+    if stdin is not None:
+        readers.append(threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True))
     for t in readers:
         t.start()
     timed_out = False
@@ -128,11 +160,41 @@ def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
         proc.wait()
     for t in readers:
         t.join(timeout=2)
+    if side_file is not None:
+        side_file.close()
     return {"stdout": b"".join(out).decode("utf-8", "replace"),
             "stderr": b"".join(err).decode("utf-8", "replace"),
+            "report": b"".join(side).decode("utf-8", "replace"),
             "stdout_bytes": sizes[0][0], "stderr_bytes": sizes[1][0],
             "exit_code": None if timed_out else proc.returncode, "timed_out": timed_out,
             "duration_s": round(time.monotonic() - start, 3)}
+
+
+def _feed(pipe: Any, data: bytes) -> None:
+    """Write ``data`` to the command's stdin; a command that does not read it is its own business."""
+    try:
+        pipe.write(data)
+        pipe.close()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def render_result(head: str, res: dict[str, Any], max_chars: int, time_limit_s: float) -> str:
+    """A command's result as a terminal shows it: ``head`` (the prompt and command), stdout, ``[stderr]`` and
+    its text, each cut at ``max_chars`` with the full size, then the exit code or the time-out."""
+    parts = [head]
+    for key in ("stdout", "stderr"):
+        body: str = res[key]
+        if not body:
+            continue
+        if len(body) > max_chars or res[f"{key}_bytes"] > len(body.encode()):
+            body = body[:max_chars] + f"\n… ({key} truncated: {res[f'{key}_bytes']} bytes in total)"
+        parts.append(body.rstrip("\n") if key == "stdout" else f"[stderr]\n{body.rstrip()}")
+    if res["timed_out"]:
+        parts.append(f"[timed out after {time_limit_s:g}s; killed]")
+    else:
+        parts.append(f"[exit code: {res['exit_code']}]")
+    return "\n".join(parts)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -222,7 +284,7 @@ class ShellEnv(BaseEnv):
                             max_output_bytes=self.max_output_chars * 4, **self.limits)
         words = command.strip().split()
         self._signature = f"shell:{Path(words[0]).name}" if words else "shell:?"
-        text = self._render(command, res)
+        text = render_result(f"$ {command}", res, self.max_output_chars, self.time_limit_s)
         error = None
         if res["timed_out"]:
             error = (f"command timed out after {self.time_limit_s:g}s and was killed "
@@ -232,23 +294,6 @@ class ShellEnv(BaseEnv):
                                 "timed_out": res["timed_out"],
                                 "duration_s": res["duration_s"]})
         return obs
-
-    def _render(self, command: str, res: dict[str, Any]) -> str:
-        parts = [f"$ {command}"]
-        for key in ("stdout", "stderr"):
-            body: str = res[key]
-            if not body:
-                continue
-            if len(body) > self.max_output_chars or res[f"{key}_bytes"] > len(body.encode()):
-                size = res[f"{key}_bytes"]
-                body = (body[: self.max_output_chars]
-                        + f"\n… ({key} truncated: {size} bytes in total)")
-            parts.append(body.rstrip("\n") if key == "stdout" else f"[stderr]\n{body.rstrip()}")
-        if res["timed_out"]:
-            parts.append(f"[timed out after {self.time_limit_s:g}s; killed]")
-        else:
-            parts.append(f"[exit code: {res['exit_code']}]")
-        return "\n".join(parts)
 
     def _observe(self) -> Observation:
         text = self.last_obs.text if self.last_obs else ""

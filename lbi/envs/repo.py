@@ -1,0 +1,356 @@
+"""Repository environment (SWE-bench style): a git repository in the bubblewrap sandbox, one copy per episode.
+
+* The repository (option ``repo``: a folder, e.g. a git work tree or an unpacked sdist, or a ``.tar.gz`` /
+  ``.zip`` archive) becomes a pristine snapshot once (`lbi.envs.repo_snapshot`); every reset copies it to a
+  fresh episode tree mounted at ``/testbed``, the only writable place besides a private ``/tmp``. A task may
+  start from a changed tree (``start = {"patch": diff}``, e.g. an injected bug); the base commit then holds it.
+* Commands run with the shell env's sandbox (`lbi.envs.shell`): no network, system directories read-only,
+  the command as ``nobody`` when lbi is root, limits on time (the whole process tree is killed), processes,
+  file size and memory; stdout and stderr are cut at ``max_output_chars`` with their full sizes.
+* Actions: ``bash(command)`` (``cd`` persists between steps) and ``submit()``, which ends the episode with
+  the working tree's ``git diff`` against the base commit (new files included) as the answer; ``stop``,
+  ``send_msg_to_user`` and ``noop`` as everywhere.
+* The observation shows the command with the directory it ran in, its output and exit code, the files
+  changed so far (``git status``) and the current directory; the state signature is
+  ``repo:<command kind>:<files touched>`` (``repo:grep:src/semver/version.py``), the kind being the program
+  (``python -m pytest`` → ``pytest``, ``git diff`` → ``git diff``), the files those the command named or
+  changed.
+* A command that deletes the repository's ``.git`` ends the episode (nothing is left to diff); deleted files
+  show in the changed files and ``git checkout`` brings them back.
+* Success checks read `evidence()`: the tree, its diff, and ``run_tests`` (`lbi.envs.repo_tests`), which the
+  ``tests`` check kind uses to judge the diff as SWE-bench's harness does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
+
+from lbi.envs.actions import Action, ActionSpec
+from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
+from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
+from lbi.envs.repo_snapshot import IGNORED, TESTBED, Snapshot, ensure_snapshot, make_tree, sandboxed, working_diff
+from lbi.envs.repo_tests import DEFAULT_TEST_COMMAND, TestRun, run_tests
+from lbi.envs.shell import render_result
+
+if TYPE_CHECKING:
+    from lbi.envs.tasks import Task
+
+REPO_ACTIONS: dict[str, ActionSpec] = {
+    "bash": ActionSpec(
+        "bash", (("command", str),),
+        "Run a bash command in the repository and see its output and exit code. cd persists between "
+        "commands; there is no network; a command that runs too long is killed.",
+        "bash(\"grep -rn 'def parse' --include='*.py' . | head\")"),
+    "submit": ActionSpec(
+        "submit", (),
+        "Finish the task: your answer is the diff of the working tree against the base commit (every change "
+        "you made, new files included).", "submit()"),
+    **COMMON_ACTIONS,
+}
+WRAPPER = r"""__lbi_fd=$LBI_REPORT_FD; __lbi_cmd=$LBI_COMMAND; unset LBI_REPORT_FD LBI_COMMAND
+__lbi_report() {
+  { printf 'cwd\0%s\0' "$PWD"
+    find /testbed -name .git -prune -o -name __pycache__ -prune -o -newer /tmp/.lbi-start -type f \
+      -printf 'touched\0%P\0' 2>/dev/null
+    printf 'status\0'; git -C /testbed status --porcelain -z --untracked-files=all 2>/dev/null
+  } >&"$__lbi_fd"
+}
+cd -- "$LBI_CWD" 2>/dev/null || cd /testbed
+touch /tmp/.lbi-start
+trap __lbi_report EXIT
+eval "$__lbi_cmd"
+"""
+"""Runs the agent's command in this shell (so ``cd`` sticks) and, on exit, reports the directory, the files
+the command wrote and ``git status`` on a side channel that no output truncation touches."""
+SKIP_PARTS = frozenset(p.strip("/") for p in IGNORED if not p.startswith("*")) | {".git"}
+SEGMENT = re.compile(r"&&|\|\||[;|\n]")
+SKIP_WORDS = frozenset({"cd", "export", "set", "source", ".", "true", "time", "env", "sudo", "(", "{"})
+
+
+def command_kind(command: str) -> str:
+    """The program a command runs, for the state signature: the first segment that does more than ``cd``
+    or set variables; ``python -m X`` is ``X``, ``git X`` is ``git X``."""
+    for segment in SEGMENT.split(command):
+        words = segment.split()
+        while words and (re.match(r"^\w+=", words[0]) or words[0] in ("time", "env", "sudo", "(", "{")):
+            words.pop(0)
+        if not words or words[0] in SKIP_WORDS:
+            continue
+        program = PurePosixPath(words[0]).name
+        if program.startswith("python") and len(words) > 2 and words[1] == "-m":
+            return words[2]
+        if program == "git":
+            sub = next((w for w in words[1:] if not w.startswith("-")), "")
+            return f"git {sub}".strip()
+        return program
+    return "cd" if re.search(r"\bcd\b", command) else "?"
+
+
+def parse_report(text: str) -> tuple[str | None, list[str], list[str] | None]:
+    """(current directory, files written, ``git status`` entries) from the wrapper's report; the status is None
+    when the report ended before it (a command killed at its time limit reports nothing)."""
+    tokens = text.split("\0")
+    cwd: str | None = None
+    touched: list[str] = []
+    i = 0
+    while i + 1 < len(tokens):
+        key, value = tokens[i], tokens[i + 1]
+        if key == "status":
+            return cwd, touched, [t for t in tokens[i + 1:] if re.match(r"^[ MADRCU?!]{2} ", t)]
+        if key == "cwd":
+            cwd = value
+        elif key == "touched" and not (SKIP_PARTS & set(PurePosixPath(value).parts)) \
+                and not value.endswith((".pyc", ".pyo")):
+            touched.append(value)
+        i += 2
+    return cwd, touched, None
+
+
+class RepoEnv(BaseEnv):
+    """A repository in the sandbox; see the module docstring."""
+
+    name: ClassVar[str] = "repo"
+    deterministic_reset: ClassVar[bool] = True
+    actions = REPO_ACTIONS
+    bare_action = ("bash", ("bash", "sh", "shell", "console"))
+    intro = ("You work in a git repository at /testbed inside a sandbox without network. Run one bash command "
+             "per step with bash(command); read the code, run the tests, edit files (sed, python, a heredoc). "
+             "When your change is complete, call submit(): the diff of your changes is your answer.")
+
+    def __init__(self, repo: str | Path, *, cache_dir: str | Path | None = None,
+                 workdir_root: str | Path | None = None, test_command: str = DEFAULT_TEST_COMMAND,
+                 time_limit_s: float = 30.0, test_time_limit_s: float = 300.0, max_output_chars: int = 4000,
+                 max_repo_mb: float = 200.0, nproc: int = 128, memory_mb: int = 4096, fsize_mb: int = 64) -> None:
+        super().__init__()
+        self.snapshot: Snapshot = ensure_snapshot(repo, cache_dir, max_mb=max_repo_mb)
+        self.workdir_root = Path(workdir_root) if workdir_root else None
+        self.test_command = test_command
+        self.time_limit_s = time_limit_s
+        self.test_time_limit_s = test_time_limit_s
+        self.max_output_chars = max_output_chars
+        self.limits = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
+        self.episode_dir: Path | None = None
+        self.base = self.snapshot.meta.base
+        self.start_patch: str | None = None
+        self.cwd = TESTBED
+        self.changed: list[str] = []
+        self._signature = "repo:start"
+        self._candidates: list[Candidate] | None = None
+
+    @property
+    def tree(self) -> Path | None:
+        """The episode's working tree on the host (mounted at /testbed in the sandbox)."""
+        return self.episode_dir / "testbed" if self.episode_dir else None
+
+    # -- episode --------------------------------------------------------------------------------------
+    def _reset(self, task: Task | None) -> Observation:
+        self._remove_episode()
+        if self.workdir_root:
+            self.workdir_root.mkdir(parents=True, exist_ok=True)
+        self.episode_dir = Path(tempfile.mkdtemp(prefix="lbi-repo-", dir=self.workdir_root))
+        self.start_patch = (task.start.get("patch") if task else None) or None
+        assert self.tree is not None
+        self.base = make_tree(self.snapshot, self.tree, self.start_patch)
+        probe = sandboxed(self.tree, "git update-index -q --refresh >/dev/null; ls -F", timeout_s=30,
+                          **self.limits)
+        if probe["exit_code"] != 0:
+            raise EnvCrashed(f"cannot start the sandbox: {probe['stderr'].strip()[-300:]}")
+        self.cwd, self.changed, self._signature = TESTBED, [], "repo:start"
+        text = (f"Repository {self.snapshot.meta.name} at {TESTBED}: a git repository whose one commit is the "
+                f"base of your task.\nRun its tests with: {self.test_command} [test ids or files]\n"
+                f"{TESTBED}$ ls -F\n{probe['stdout'].rstrip()}\n[cwd: {TESTBED}]")
+        return self._obs(text)
+
+    def _execute(self, action: Action) -> Observation:
+        if self.tree is None:
+            return self._error_obs("no repository (call reset first)")
+        if action.name == "submit":
+            return self._submit()
+        if action.name != "bash":
+            return self._error_obs(f"unsupported action {action.name}()")
+        command = str(action.args[0])
+        if not command.strip():
+            return self._error_obs("bash(): the command is empty")
+        res = sandboxed(self.tree, WRAPPER, timeout_s=self.time_limit_s, report=True,
+                        max_output_bytes=self.max_output_chars * 4,
+                        env={"LBI_COMMAND": command, "LBI_CWD": self.cwd}, **self.limits)
+        cwd, written, status = parse_report(res["report"])
+        ran_in = self.cwd
+        self.cwd = cwd or self.cwd  # no report: the command ended the shell before its EXIT trap could run
+        newly = [] if status is None else sorted({e[3:] for e in status} - {e[3:] for e in self.changed})
+        self.changed = self.changed if status is None else status
+        files = sorted(set(written) | set(newly) | set(self._named_files(command, ran_in)))
+        self._signature = f"repo:{command_kind(command)}" + (f":{','.join(files[:3])}" if files else "")
+        parts = [render_result(f"{ran_in}$ {command}", res, self.max_output_chars, self.time_limit_s)]
+        if self.changed:
+            shown = ", ".join(e.strip() for e in self.changed[:10])
+            more = f" and {len(self.changed) - 10} more" if len(self.changed) > 10 else ""
+            parts.append(f"[changed files: {shown}{more}]")
+        parts.append(f"[cwd: {self.cwd}]")
+        obs = self._obs("\n".join(parts))
+        obs.info.update(exit_code=res["exit_code"], timed_out=res["timed_out"], duration_s=res["duration_s"],
+                        touched=files)
+        if res["timed_out"]:
+            obs.last_action_error = (f"command timed out after {self.time_limit_s:g}s and was killed (with all "
+                                     "its processes)")
+        if not (self.tree / ".git" / "HEAD").is_file():
+            obs.done, obs.answer = True, None
+            obs.last_action_error = ("the command deleted the repository's .git: there is nothing left to diff, "
+                                     "so the episode ends")
+        return obs
+
+    def _named_files(self, command: str, cwd: str) -> list[str]:
+        """Repository files a command names (read or written), relative to the repository's root."""
+        assert self.tree is not None
+        try:
+            words = shlex.split(command, comments=True)
+        except ValueError:
+            words = command.split()
+        found = []
+        for word in words:
+            if word.startswith("-") or len(word) > 300:
+                continue
+            path = PurePosixPath(os.path.normpath(PurePosixPath(cwd) / word.split("::", 1)[0]))
+            if not path.is_relative_to(TESTBED) or path == PurePosixPath(TESTBED):
+                continue
+            rel = path.relative_to(TESTBED)
+            host = self.tree / rel  # the agent's tree: a symlink in it must not lead the host outside
+            if host.resolve().is_relative_to(self.tree.resolve()) and host.is_file() \
+                    and not (SKIP_PARTS & set(rel.parts)):
+                found.append(str(rel))
+        return found
+
+    def _submit(self) -> Observation:
+        assert self.tree is not None
+        diff, error = working_diff(self.tree, self.base)
+        obs = self._obs(self.last_obs.text if self.last_obs else "")
+        obs.done = True
+        if diff is None:
+            obs.last_action_error = f"submit(): {error}"
+            obs.answer = ""
+            return obs
+        files = len(re.findall(r"^diff --git ", diff, re.M))
+        shown = diff if len(diff) <= self.max_output_chars else \
+            diff[: self.max_output_chars] + f"\n… (diff truncated: {len(diff)} characters in total)"
+        obs.text = f"Submitted the diff of {files} file(s):\n{shown}" if diff else "Submitted: no changes."
+        obs.answer = diff
+        obs.info["files_changed"] = files
+        return obs
+
+    def _observe(self) -> Observation:
+        return self._obs(self.last_obs.text if self.last_obs else "")
+
+    def _obs(self, text: str) -> Observation:
+        return Observation(text=text, state_signature=self._signature,
+                           info={"cwd": self.cwd, "changed": [e[3:] for e in self.changed]})
+
+    # -- checks, exploration --------------------------------------------------------------------------
+    def evidence(self) -> Evidence:
+        if self.tree is None or not (self.tree / ".git" / "HEAD").is_file():
+            return Evidence(workdir=self.tree, run_tests=self.run_tests)
+        diff, _ = working_diff(self.tree, self.base)
+        return Evidence(workdir=self.tree, patch=diff, run_tests=self.run_tests)
+
+    def run_tests(self, patch: str, test_ids: list[str], test_patch: str | None = None,
+                  timeout_s: float | None = None) -> TestRun:
+        """The current task's tests on ``patch``, in a fresh copy of its base tree (`lbi.envs.repo_tests`)."""
+        return run_tests(self.snapshot, self.start_patch, patch, test_ids, test_patch=test_patch,
+                         command=f"{self.test_command} -rA", timeout_s=timeout_s or self.test_time_limit_s,
+                         scratch=self.workdir_root, limits=self.limits)
+
+    def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
+        if self._candidates is None:
+            self._candidates = [Candidate("action", name=c, action=f"bash({c!r})")
+                                for c in explore_commands(self.snapshot, self.test_command)]
+        return self._candidates
+
+    def _remove_episode(self) -> None:
+        if self.episode_dir is not None:
+            shutil.rmtree(self.episode_dir, ignore_errors=True)
+        self.episode_dir = None
+
+    def _close(self) -> None:
+        self._remove_episode()
+
+
+def explore_commands(snapshot: Snapshot, test_command: str, per_kind: int = 12) -> list[str]:
+    """What a developer new to the repository runs: list and read files, find definitions, run tests
+    (paths from /testbed, which the explore policy never leaves)."""
+    meta = snapshot.meta
+    q = shlex.quote
+    cmds = ["ls -F", "git status", "git log --oneline -5", "find . -name '*.py' -not -path './.git/*' | head -50"]
+    cmds += [f"head -60 {q(f)}" for f in meta.files if "/" not in f and f.upper().startswith("README")]
+    cmds += sorted({f"ls -F {q(f.split('/')[0])}" for f in meta.files if "/" in f})
+    tests = {t.split("::")[0] for t in meta.tests}
+    code = [f for f in meta.files if f.endswith(".py") and f not in tests]
+    for f in _spread(code, per_kind):
+        cmds += [f"grep -nE '^ *(def|class) ' {q(f)}", f"sed -n '1,60p' {q(f)}"]
+    symbols = [s for s in meta.symbols if s.path not in tests and not s.name.rsplit(".", 1)[-1].startswith("_")]
+    for s in _spread(symbols, per_kind * 2):
+        leaf = s.name.rsplit(".", 1)[-1]
+        cmds += [f"grep -rn 'def {leaf}' --include='*.py' .", f"sed -n '{s.line},{s.line + 30}p' {q(s.path)}"]
+    for f in _spread(sorted(tests), per_kind):
+        cmds += [f"{test_command} {q(f)}", f"grep -n 'def test' {q(f)} | head -30"]
+    cmds += [f"{test_command} {q(t)}" for t in _spread(meta.tests, per_kind)]
+    return list(dict.fromkeys(cmds))
+
+
+def _spread(items: list[Any], n: int) -> list[Any]:
+    """At most ``n`` items taken evenly across the list (the same ones every time)."""
+    if len(items) <= n:
+        return list(items)
+    step = len(items) / n
+    return [items[int(k * step)] for k in range(n)]
+
+
+class RepoOptions(EnvOptions):
+    """Options of the ``repo`` environment."""
+
+    repo: Path = Field(description="The repository: a folder (a git work tree, an unpacked sdist) or a .tar.gz/.zip "
+                                   "archive; its files as they are, without history, are every episode's start.")
+    cache_dir: Path | None = Field(default=None, description="Where snapshots are kept (default: "
+                                                             "$XDG_CACHE_HOME/lbi/repo-snapshots).")
+    workdir_root: Path | None = Field(default=None, description="Where the episodes' trees are made (default: the "
+                                                                "system temp dir).")
+    test_command: str = Field(default=DEFAULT_TEST_COMMAND, description="How the tests run (pytest; the tests check "
+                                                                        "adds -rA and the test ids).")
+    time_limit_s: float = Field(default=30.0, description="Wall time of one command, in seconds.")
+    test_time_limit_s: float = Field(default=300.0, description="Wall time of a tests check's test run, in seconds.")
+    max_output_chars: int = Field(default=4000, description="Characters kept of stdout and of stderr.")
+    max_repo_mb: float = Field(default=200.0, description="Largest repository accepted, in MB.")
+    nproc: int = Field(default=128, description="Most processes of the sandbox user.")
+    memory_mb: int = Field(default=4096, description="Address space of one command, in MB.")
+    fsize_mb: int = Field(default=64, description="Largest file a command may write, in MB.")
+
+
+def _make(options: RepoOptions) -> RepoEnv:
+    return RepoEnv(**options.kwargs("screenshot_dir"))  # a terminal has nothing to screenshot
+
+
+def _docs(options: RepoOptions) -> Path:
+    return ensure_snapshot(options.repo, options.cache_dir, max_mb=options.max_repo_mb).docs
+
+
+def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
+    repo = ctx.tmp_path / "tiny-repo"
+    (repo / "tiny").mkdir(parents=True)
+    (repo / "README.md").write_text("# tiny\n\nAdds numbers.\n")
+    (repo / "tiny" / "__init__.py").write_text('def add(a, b):\n    """Add two numbers."""\n    return a + b\n')
+    return {"repo": repo, "cache_dir": ctx.tmp_path / "snapshots", "workdir_root": ctx.tmp_path / "work",
+            "time_limit_s": 10}
+
+
+SPEC = EnvSpec(
+    name="repo", factory=_make, options=RepoOptions,
+    description="A git repository in a bubblewrap sandbox (SWE-bench style: bash, submit a diff; option repo).",
+    options_docs=_docs, conformance=_conformance)
+
+__all__ = ["REPO_ACTIONS", "SPEC", "RepoEnv", "RepoOptions", "command_kind", "explore_commands", "parse_report"]

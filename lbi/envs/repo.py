@@ -36,7 +36,16 @@ from pydantic import Field
 from lbi.envs.actions import Action, ActionSpec
 from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
 from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
-from lbi.envs.repo_snapshot import IGNORED, TESTBED, Snapshot, ensure_snapshot, make_tree, sandboxed, working_diff
+from lbi.envs.repo_snapshot import (
+    IGNORED,
+    TESTBED,
+    Snapshot,
+    default_workdir_root,
+    ensure_snapshot,
+    make_tree,
+    sandboxed,
+    working_diff,
+)
 from lbi.envs.repo_tests import DEFAULT_TEST_COMMAND, TestRun, run_tests
 from lbi.envs.shell import render_result
 
@@ -131,7 +140,9 @@ class RepoEnv(BaseEnv):
                  max_repo_mb: float = 200.0, nproc: int = 128, memory_mb: int = 4096, fsize_mb: int = 64) -> None:
         super().__init__()
         self.snapshot: Snapshot = ensure_snapshot(repo, cache_dir, max_mb=max_repo_mb)
-        self.workdir_root = Path(workdir_root) if workdir_root else None
+        self.workdir_root = Path(workdir_root) if workdir_root else default_workdir_root()
+        if self.workdir_root:
+            self.workdir_root.mkdir(parents=True, exist_ok=True)
         self.test_command = test_command
         self.time_limit_s = time_limit_s
         self.test_time_limit_s = test_time_limit_s
@@ -153,8 +164,6 @@ class RepoEnv(BaseEnv):
     # -- episode --------------------------------------------------------------------------------------
     def _reset(self, task: Task | None) -> Observation:
         self._remove_episode()
-        if self.workdir_root:
-            self.workdir_root.mkdir(parents=True, exist_ok=True)
         self.episode_dir = Path(tempfile.mkdtemp(prefix="lbi-repo-", dir=self.workdir_root))
         self.start_patch = (task.start.get("patch") if task else None) or None
         assert self.tree is not None
@@ -318,8 +327,8 @@ class RepoOptions(EnvOptions):
                                    "archive; its files as they are, without history, are every episode's start.")
     cache_dir: Path | None = Field(default=None, description="Where snapshots are kept (default: "
                                                              "$XDG_CACHE_HOME/lbi/repo-snapshots).")
-    workdir_root: Path | None = Field(default=None, description="Where the episodes' trees are made (default: the "
-                                                                "system temp dir).")
+    workdir_root: Path | None = Field(default=None, description="Where the episodes' trees are made (default: "
+                                                                "/dev/shm, in memory, else the system temp dir).")
     test_command: str = Field(default=DEFAULT_TEST_COMMAND, description="How the tests run (pytest; the tests check "
                                                                         "adds -rA and the test ids).")
     time_limit_s: float = Field(default=30.0, description="Wall time of one command, in seconds.")

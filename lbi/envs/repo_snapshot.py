@@ -106,6 +106,14 @@ def default_cache_dir() -> Path:
     return Path(base) / "lbi" / "repo-snapshots"
 
 
+def default_workdir_root() -> Path | None:
+    """Where episode trees go by default: ``/dev/shm`` (memory) when it is there, else the system temp dir
+    (None). Trees are small and copied at every reset and every tests check; on this project's machines a
+    copy of a few hundred files takes ~20 ms in memory and ~300 ms on disk."""
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 def fingerprint(source: Path) -> str:
     """A short hash of what a snapshot of ``source`` would hold (folder: paths, sizes, mtimes; archive: bytes)."""
     digest = hashlib.sha256(f"v{SNAPSHOT_VERSION}".encode())

@@ -35,7 +35,8 @@ class TestRun(BaseModel):
     applied: bool = Field(description="The patch (and the task's test patch) applied cleanly.")
     outcomes: dict[str, str] = Field(default_factory=dict,
                                      description="Test id → passed, failed, error, skipped, xfail, xpass or "
-                                                 "missing.")
+                                                 "missing: every test the run reported (a file given as an id "
+                                                 "reports each of its tests), and the ids asked for.")
     exit_code: int | None = None
     timed_out: bool = False
     duration_s: float = 0.0
@@ -78,35 +79,33 @@ def run_tests(snapshot: Snapshot, start_patch: str | None, patch: str, test_ids:
 def _prepare(tree: Path, base: str, patch: str, test_ids: Sequence[str], test_patch: str | None,
              limits: dict[str, Any]) -> str | None:
     """Apply the patch, restore the listed tests' files, apply the test patch; the reason if one failed."""
-    steps = [("the patch does not apply", "git apply --whitespace=nowarn -", patch)]
-    files = sorted({t.split("::", 1)[0] for t in test_ids})
-    if files:
-        quoted = " ".join(shlex.quote(f) for f in files)
-        steps.append(("cannot restore the test files",
-                      f"for f in {quoted}; do if git cat-file -e {base}:\"$f\" 2>/dev/null; then "
-                      f"git checkout -q {base} -- \"$f\"; fi; done", None))
-    if test_patch:
-        steps.append(("the task's test patch does not apply", "git apply --whitespace=nowarn -", test_patch))
-    for why, command, stdin in steps:
-        if stdin is not None and not stdin.strip():
-            continue  # an empty patch changes nothing
+    files = " ".join(shlex.quote(f) for f in sorted({t.split("::", 1)[0] for t in test_ids}))
+    restore = (f"for f in {files}; do if git cat-file -e {base}:\"$f\" 2>/dev/null; then "
+               f"git checkout -q {base} -- \"$f\" || exit 3; fi; done")
+    apply = "git apply --whitespace=nowarn - || exit 2; " if patch.strip() else ""
+    steps = [(apply + restore, patch)]
+    if test_patch and test_patch.strip():
+        steps.append(("git apply --whitespace=nowarn - || exit 4", test_patch))
+    for command, stdin in steps:
         res = sandboxed(tree, command, stdin=stdin, timeout_s=60, **limits)
         if res["exit_code"] != 0:
+            why = {2: "the patch does not apply", 3: "cannot restore the test files",
+                   4: "the task's test patch does not apply"}.get(res["exit_code"], "cannot prepare the tree")
             detail = "timed out" if res["timed_out"] else (res["stderr"] or res["stdout"]).strip()[-500:]
             return f"{why}: {detail}"
     return None
 
 
 def parse_outcomes(output: str, test_ids: Sequence[str]) -> dict[str, str]:
-    """Each test id's outcome from pytest's ``-rA`` summary lines; ``missing`` when it has none."""
+    """Every test's outcome from pytest's ``-rA`` summary lines (``PASSED id``, ``FAILED id - why``), and
+    ``missing`` for each of ``test_ids`` that has none."""
     wanted = set(test_ids)
     found: dict[str, str] = {}
     for line in output.splitlines():
         word, _, rest = line.partition(" ")
-        if word not in OUTCOMES:
-            continue
+        if word not in OUTCOMES or "::" not in rest:
+            continue  # SKIPPED lines name a file and line, not a test id
         test_id = rest if rest in wanted else rest.split(" - ", 1)[0].strip()
-        if test_id in wanted:
-            found.setdefault(test_id, word.lower())
-    return {t: found.get(t, "missing") for t in test_ids}
+        found.setdefault(test_id, word.lower())
+    return {**found, **{t: found.get(t, "missing") for t in test_ids}}
 

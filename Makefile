@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 TRAC_VENV := .venv-trac
 DEMO ?= projects/demo
 PORT ?= 8501
-APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core
+APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core git python3-pytest
+# The coding demo's repository: semver's sdist from PyPI (tests and docs included), not vendored.
+REPO_SDIST := data/demo/repo/sdist/semver-3.1.2.tar.gz
 PYTEST_ARGS ?=
 # pip's configured file:// indexes warn once per package; keep the log readable.
 QUIET_PIP := 2>&1 | grep -v 'is ignored: it is neither a file nor a directory'; exit $${PIPESTATUS[0]}
@@ -19,7 +21,7 @@ export ANONYMIZED_TELEMETRY := False
 
 .PHONY: setup apt run test lint clean
 
-setup: apt $(VENV)/.installed $(TRAC_VENV)/.installed
+setup: apt $(VENV)/.installed $(TRAC_VENV)/.installed $(REPO_SDIST)
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -40,6 +42,9 @@ $(TRAC_VENV)/.installed: requirements-trac.txt
 	@test -x $(TRAC_VENV)/bin/python || $(PY) -m venv $(TRAC_VENV)
 	$(TRAC_VENV)/bin/pip install -q --progress-bar off -r requirements-trac.txt $(QUIET_PIP)
 	@touch $@
+
+$(REPO_SDIST): | $(VENV)/.installed
+	$(BIN)/pip download -q --no-deps --no-binary :all: -d $(dir $@) semver==3.1.2 $(QUIET_PIP)
 
 run: setup
 	$(BIN)/lbi init $(DEMO) --demo

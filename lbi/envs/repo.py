@@ -196,7 +196,8 @@ class RepoEnv(BaseEnv):
         self.cwd = cwd or self.cwd  # no report: the command ended the shell before its EXIT trap could run
         newly = [] if status is None else sorted({e[3:] for e in status} - {e[3:] for e in self.changed})
         self.changed = self.changed if status is None else status
-        files = sorted(set(written) | set(newly) | set(self._named_files(command, ran_in)))
+        named = self._named_files(command, ran_in) + self._named_files(command, self.cwd)  # before and after a cd
+        files = sorted(set(written) | set(newly) | set(named))
         self._signature = f"repo:{command_kind(command)}" + (f":{','.join(files[:3])}" if files else "")
         parts = [render_result(f"{ran_in}$ {command}", res, self.max_output_chars, self.time_limit_s)]
         if self.changed:
@@ -240,6 +241,7 @@ class RepoEnv(BaseEnv):
     def _submit(self) -> Observation:
         assert self.tree is not None
         diff, error = working_diff(self.tree, self.base)
+        self._signature = "repo:submit"
         obs = self._obs(self.last_obs.text if self.last_obs else "")
         obs.done = True
         if diff is None:

@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_config, machine, percentile, table, write_result  # noqa: E402
 
-from lbi.demo_repo import ensure_sdist, make_tasks  # noqa: E402
+from lbi.demo_repo import demo_tasks, ensure_sdist  # noqa: E402
 from lbi.envs.repo import RepoEnv  # noqa: E402
 from lbi.envs.repo_snapshot import ensure_snapshot, working_diff  # noqa: E402
 from lbi.envs.tasks import Task, check_task  # noqa: E402
@@ -154,7 +154,7 @@ def main() -> None:
         tasks: list[Task] = []
         if not args.skip_tasks:
             with RepoEnv(repo, cache_dir=cache) as env:
-                tasks = make_tasks(env)
+                tasks = demo_tasks(env)
         env_rows = bench_env(repo, cache, tasks, args.n)
         print(table(env_rows, ["what", "n", "p50 ms", "p95 ms", "mean ms", "detail"], title="\nrepo env"))
         check_rows = []

@@ -5,12 +5,12 @@ The library comes from PyPI as its source distribution, which ships its tests an
 done by ``make setup``, or here the first time it is needed). The repository is not vendored: the ``repo``
 environment makes its snapshot from the sdist.
 
-The tasks are made, not stored: ``data/demo/repo/bugs.toml`` lists bugs (a one-place change to the sdist's code
-that the library's own tests catch, the issue a user would file about it, and the tests it breaks);
-`make_tasks` turns each into a SWE-style task: the start patch injects the bug (the episode's base commit holds
-it and nothing in its history shows it), ``fail_to_pass`` are the tests the bug breaks, ``pass_to_pass`` the
-other tests of their files (those that pass on the pristine tree, from one run of the suite), and the reference
-solution applies the fix (the bug's change undone) and submits.
+The tasks are made, not stored: ``data/demo/repo/bugs.toml`` lists bugs (a one-place change to the sdist's
+code that the library's own tests catch, the issue a user would file about it, and the tests it breaks);
+`lbi.envs.repo_bugs.make_tasks` turns each into a SWE-style task: the start patch injects the bug (the
+episode's base commit holds it and nothing in its history shows it), ``fail_to_pass`` are the tests the bug
+breaks, ``pass_to_pass`` the other tests of their files (those that pass on the pristine tree, from one run of
+the suite), and the reference solution applies the fix (the bug's change undone) and submits.
 
 ``lbi init DIR --demo --env repo`` (`prepare`) makes a project acting in this repository, with the repository's
 own docs (README, docs/, docstrings) and the tasks as held-out tasks. ``python -m lbi.demo_repo derive [ID...]``
@@ -19,19 +19,15 @@ runs the whole suite on each bug's tree and prints the tests it breaks (for writ
 
 from __future__ import annotations
 
-import difflib
 import json
 import subprocess
 import sys
-import tarfile
-import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING, Any
 
 from lbi.config import Config
 from lbi.demo import DemoReport, data_dir
+from lbi.envs.repo_bugs import derive, load_bugs, make_tasks, suite
 from lbi.errors import UserError
 
 if TYPE_CHECKING:
@@ -49,27 +45,8 @@ SEED_TASKS = [
     "Show how Version.compare orders prereleases.",
     "Fix Version.parse so that it accepts a leading 'v' like v1.2.3.",
 ]
-PATCH_END = "LBI_PATCH_END"
-
-
-class Bug(BaseModel):
-    """One injected bug of the coding demo (see ``data/demo/repo/bugs.toml``)."""
-
-    id: str
-    file: str
-    find: str = Field(description="The text of the pristine file that the bug changes (exactly one occurrence).")
-    replace: str
-    instruction: str = Field(description="The issue a user would file: the symptom, not the fix.")
-    difficulty: Literal["easy", "medium", "hard"] = "medium"
-    fail_to_pass: list[str] = Field(default_factory=list, description="Every test the bug breaks.")
-
-
 def bugs_file() -> Path:
     return data_dir() / "repo" / "bugs.toml"
-
-
-def load_bugs() -> list[Bug]:
-    return [Bug.model_validate(b) for b in tomllib.loads(bugs_file().read_text(encoding="utf-8"))["bug"]]
 
 
 def sdist_path() -> Path:
@@ -91,77 +68,9 @@ def ensure_sdist() -> Path:
     return path
 
 
-def _pristine(sdist: Path, rel: str) -> str:
-    with tarfile.open(sdist) as tf:
-        member = tf.extractfile(f"{PACKAGE}-{VERSION}/{rel}")
-        if member is None:
-            raise UserError(f"{sdist} has no file {rel}")
-        return member.read().decode("utf-8")
-
-
-def unified_diff(rel: str, before: str, after: str) -> str:
-    """A patch ``git apply`` takes, changing file ``rel`` from ``before`` to ``after``."""
-    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                 f"a/{rel}", f"b/{rel}")
-    return "".join(lines)
-
-
-def bug_patches(bug: Bug, sdist: Path) -> tuple[str, str]:
-    """(the patch that injects the bug, the patch that fixes it)."""
-    pristine = _pristine(sdist, bug.file)
-    if pristine.count(bug.find) != 1:
-        raise UserError(f"bug {bug.id}: its find text occurs {pristine.count(bug.find)} times in {bug.file}")
-    broken = pristine.replace(bug.find, bug.replace)
-    return unified_diff(bug.file, pristine, broken), unified_diff(bug.file, broken, pristine)
-
-
-def apply_action(patch: str) -> str:
-    """The reference step that applies ``patch``: ``git apply`` reading it from a heredoc."""
-    return f"bash({f'git apply <<{PATCH_END!r}' + chr(10) + patch + PATCH_END!r})"
-
-
-def test_file(test_id: str) -> str:
-    return test_id.split("::", 1)[0]
-
-
-def make_tasks(env: RepoEnv, bugs: list[Bug] | None = None) -> list[Task]:
-    """The demo's tasks, in an env acting in the library's sdist (one run of the suite finds what passes)."""
-    from lbi.envs.tasks import CheckSpec, Task
-
-    sdist = Path(env.snapshot.meta.source)
-    chosen = load_bugs() if bugs is None else bugs
-    files = sorted({test_file(t) for bug in chosen for t in bug.fail_to_pass})
-    env.reset()  # the pristine tree: no task, no start patch
-    pristine = env.run_tests("", files, timeout_s=600)
-    if not pristine.applied or pristine.timed_out:
-        raise UserError(f"the {PACKAGE} test suite did not run: {pristine.error}")
-    passing = [t for t, outcome in pristine.outcomes.items() if outcome == "passed"]
-    tasks = []
-    for bug in chosen:
-        inject, fix = bug_patches(bug, sdist)
-        broken = set(bug.fail_to_pass)
-        own = {test_file(t) for t in broken}
-        keep = [t for t in passing if test_file(t) in own and t not in broken]
-        tasks.append(Task(
-            id=bug.id, env="repo", instruction=bug.instruction, start={"patch": inject}, difficulty=bug.difficulty,
-            check=CheckSpec(kind="tests", params={"fail_to_pass": bug.fail_to_pass, "pass_to_pass": keep}),
-            reference=[apply_action(fix), "submit()"], tags=["bug-fix", PACKAGE]))
-    return tasks
-
-
-def derive(env: RepoEnv, bug: Bug, pristine: dict[str, str]) -> list[str]:
-    """Every test that fails (or errors) on the bug's tree and passed on the pristine one (``pristine``: the
-    outcomes of the whole suite there)."""
-    inject, _ = bug_patches(bug, Path(env.snapshot.meta.source))
-    env.reset(_start_only(inject))
-    broken = env.run_tests("", ["tests"], timeout_s=600).outcomes
-    return sorted(t for t, o in broken.items() if o in ("failed", "error") and pristine.get(t) == "passed")
-
-
-def _start_only(patch: str) -> Task:
-    from lbi.envs.tasks import CheckSpec, Task
-
-    return Task(id="derive", env="repo", instruction="", start={"patch": patch}, check=CheckSpec(kind="none"))
+def demo_tasks(env: RepoEnv) -> list[Task]:
+    """The demo's tasks, in an env acting in the library's sdist."""
+    return make_tasks(env, load_bugs(bugs_file()), tags=("bug-fix", PACKAGE))
 
 
 def demo_config(sdist: Path) -> Config:
@@ -189,7 +98,7 @@ def prepare(directory: Path) -> DemoReport:
     sdist = ensure_sdist()
     project = init_project(directory, demo_config(sdist))
     with make_env("repo", repo=sdist) as env:
-        tasks = make_tasks(env)  # type: ignore[arg-type]
+        tasks = demo_tasks(env)  # type: ignore[arg-type]
         docs = add_source(project, env.snapshot.docs)  # type: ignore[attr-defined]
     out = project.dir / "tasks" / f"{PACKAGE}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -206,9 +115,8 @@ def main(argv: list[str]) -> None:
         raise SystemExit("usage: python -m lbi.demo_repo derive [BUG_ID...]")
     wanted = set(argv[1:])
     with RepoEnv(ensure_sdist()) as env:
-        env.reset()
-        pristine = env.run_tests("", ["tests"], timeout_s=600).outcomes
-        for bug in load_bugs():
+        pristine = suite(env)
+        for bug in load_bugs(bugs_file()):
             if not wanted or bug.id in wanted:
                 broken = derive(env, bug, pristine)
                 print(f"# {bug.id}: {len(broken)} broken\nfail_to_pass = [\n"

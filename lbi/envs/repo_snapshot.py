@@ -41,11 +41,13 @@ IGNORED = ("__pycache__/", "*.py[cod]", ".pytest_cache/", "*.egg-info/", ".eggs/
            ".ruff_cache/", ".coverage", "build/", "dist/")
 """Written to ``.git/info/exclude`` of every tree: what running the code and its tests leaves behind is not
 part of the agent's diff."""
-GIT_ENV = {"HOME": "/tmp", "GIT_CONFIG_NOSYSTEM": "1", "GIT_PAGER": "cat", "PAGER": "cat",
-           "GIT_AUTHOR_NAME": "lbi", "GIT_AUTHOR_EMAIL": "lbi@localhost", "GIT_COMMITTER_NAME": "lbi",
-           "GIT_COMMITTER_EMAIL": "lbi@localhost", "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
-           "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000"}
-"""Fixed names and dates: the same tree always gives the same base commit, so a reset is deterministic."""
+SANDBOX_ENV = {"HOME": "/tmp", "PYTHONPATH": f"{TESTBED}/src:{TESTBED}", "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_PAGER": "cat", "PAGER": "cat", "GIT_AUTHOR_NAME": "lbi", "GIT_AUTHOR_EMAIL": "lbi@localhost",
+               "GIT_COMMITTER_NAME": "lbi", "GIT_COMMITTER_EMAIL": "lbi@localhost",
+               "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000"}
+"""The environment of every command: the package importable as an editable install would make it (a ``src/``
+layout or a flat one), and git's names and dates fixed, so the same tree always gives the same base commit and a
+reset is deterministic."""
 INIT_REPO = ("git init -q && printf '%s\\n' " + " ".join(f"'{p}'" for p in IGNORED) + " >> .git/info/exclude"
              " && git add -A && git commit -q --no-verify -m \"$LBI_MESSAGE\" && git rev-parse HEAD")
 
@@ -88,8 +90,8 @@ class Snapshot(BaseModel):
 
 def sandboxed(tree: Path, command: str, *, timeout_s: float = 60.0, stdin: str | None = None,
               env: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
-    """`run_sandboxed` with ``tree`` mounted at /testbed and git's identity and dates fixed."""
-    return run_sandboxed(tree, command, timeout_s=timeout_s, mount=TESTBED, env={**GIT_ENV, **(env or {})},
+    """`run_sandboxed` with ``tree`` mounted at /testbed in `SANDBOX_ENV`."""
+    return run_sandboxed(tree, command, timeout_s=timeout_s, mount=TESTBED, env={**SANDBOX_ENV, **(env or {})},
                          stdin=None if stdin is None else stdin.encode(), **kwargs)
 
 

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lbi.demo_repo import PACKAGE, bug_patches, ensure_sdist, load_bugs, make_tasks
+from lbi.demo_repo import PACKAGE, bugs_file, demo_tasks, ensure_sdist
 from lbi.envs.repo import RepoEnv
+from lbi.envs.repo_bugs import bug_patches, load_bugs
 from lbi.envs.tasks import Task, check_task
 
 WORKERS = 2
@@ -31,18 +32,18 @@ def test_the_sdist_ships_its_tests_and_docs(demo_env: RepoEnv) -> None:
     assert "## class Version(self, major" in api and "### Version.bump_major(self)" in api
 
 
-def test_every_bug_is_one_change_to_the_pristine_source() -> None:
-    bugs = load_bugs()
+def test_every_bug_is_one_change_to_the_pristine_source(demo_env: RepoEnv) -> None:
+    bugs = load_bugs(bugs_file())
     assert len(bugs) >= 20 and len({b.id for b in bugs}) == len(bugs)
     for bug in bugs:
-        inject, fix = bug_patches(bug, ensure_sdist())
+        inject, fix = bug_patches(bug, demo_env.snapshot.tree)
         assert inject.startswith(f"--- a/{bug.file}\n+++ b/{bug.file}\n")
         assert inject.count("\n@@ ") == fix.count("\n@@ ") == 1
         assert bug.fail_to_pass and all(t.startswith("tests/") and "::" in t for t in bug.fail_to_pass)
 
 
 def test_every_task_fails_unpatched_and_passes_with_its_reference(demo_env: RepoEnv) -> None:
-    tasks = make_tasks(demo_env)
+    tasks = demo_tasks(demo_env)
     assert len(tasks) >= 20 and all(t.env == "repo" and t.split == "heldout" for t in tasks)
     assert all(t.check.params["pass_to_pass"] for t in tasks)
 

@@ -274,7 +274,7 @@ class RepoEnv(BaseEnv):
                   timeout_s: float | None = None) -> TestRun:
         """The current task's tests on ``patch``, in a fresh copy of its base tree (`lbi.envs.repo_tests`)."""
         return run_tests(self.snapshot, self.start_patch, patch, test_ids, test_patch=test_patch,
-                         command=f"{self.test_command} -rA", timeout_s=timeout_s or self.test_time_limit_s,
+                         command=self.test_command, timeout_s=timeout_s or self.test_time_limit_s,
                          scratch=self.workdir_root, limits=self.limits)
 
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from lbi.envs.repo_snapshot import Snapshot, make_tree, sandboxed
 
-DEFAULT_TEST_COMMAND = 'python3 -m pytest -rA -q -p no:cacheprovider -o addopts=""'
+DEFAULT_TEST_COMMAND = 'python3 -m pytest -q -p no:cacheprovider -o addopts=""'
 OUTCOMES = ("PASSED", "FAILED", "ERROR", "XFAIL", "XPASS", "SKIPPED")
 LOG_CHARS = 4000
 
@@ -55,7 +55,8 @@ class TestRun(BaseModel):
 def run_tests(snapshot: Snapshot, start_patch: str | None, patch: str, test_ids: Sequence[str], *,
               test_patch: str | None = None, command: str = DEFAULT_TEST_COMMAND, timeout_s: float = 120.0,
               scratch: Path | None = None, limits: dict[str, Any] | None = None) -> TestRun:
-    """Apply ``patch`` to a fresh copy of the task's base tree and run ``test_ids`` there (see the module doc)."""
+    """Apply ``patch`` to a fresh copy of the task's base tree and run ``test_ids`` there with ``command`` (pytest;
+    ``-rA`` and the ids are added), see the module doc."""
     limits = dict(limits or {})
     folder = Path(tempfile.mkdtemp(prefix="lbi-tests-", dir=scratch))
     try:
@@ -65,7 +66,7 @@ def run_tests(snapshot: Snapshot, start_patch: str | None, patch: str, test_ids:
         if error:
             return TestRun(applied=False, error=error)
         ids = " ".join(shlex.quote(t) for t in dict.fromkeys(test_ids))
-        res = sandboxed(tree, f"{command} {ids}", timeout_s=timeout_s, max_output_bytes=4_000_000, **limits)
+        res = sandboxed(tree, f"{command} -rA {ids}", timeout_s=timeout_s, max_output_bytes=4_000_000, **limits)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     output = res["stdout"] + ("\n" + res["stderr"] if res["stderr"] else "")

@@ -158,6 +158,26 @@ def step_detail(step: dict[str, Any], project_dir: Path, *, with_screenshot: boo
         st.code(step.get("observation") or "(empty)", language=None, wrap_lines=True)
 
 
+def terminal_step(step: dict[str, Any], output: str, diff: str) -> None:
+    """One step of a terminal environment (repo): the command and reasoning, then the command's output next to the
+    working tree's diff so far."""
+    st.caption("Command")
+    st.code(step.get("action") or "(none)", language=None, wrap_lines=True)
+    if step.get("reasoning"):
+        labelled("Reasoning", step["reasoning"])
+    if step.get("error"):
+        st.caption("Error")
+        st.code(step["error"], language=None, wrap_lines=True)
+    left, right = st.columns(2)
+    with left:
+        st.caption("Output")
+        st.code(output or "(empty)", language=None, wrap_lines=True)
+    with right:
+        st.caption("Diff so far")
+        st.code(diff or "(no changes yet)", language="diff", wrap_lines=True)
+    st.caption(f"Latency {step.get('latency_ms') or 0:.0f} ms · state {escape_md(step.get('state_signature') or '—')}")
+
+
 def steps_compact(steps: Sequence[dict[str, Any]], project_dir: Path) -> None:
     """Several steps, each in its own expander (the first one open)."""
     for n, step in enumerate(steps):

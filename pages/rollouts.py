@@ -86,7 +86,12 @@ def watch(trajectory_id: int) -> None:
         return
     idx = ui.step_picker(f"step-{trajectory_id}", len(steps))
     st.markdown(f"**Step {idx} of {len(steps) - 1}**")
-    ui.step_detail(steps[idx], project.dir)
+    if traj["env"] == "repo":  # a terminal: the command's output and the diff so far
+        from lbi.envs.repo_commands import replay_step
+
+        ui.terminal_step(steps[idx], *replay_step(steps, idx, traj["final_observation"]))
+    else:
+        ui.step_detail(steps[idx], project.dir)
     if idx == len(steps) - 1 and (traj["final_observation"] or traj["answer"]):
         with st.expander("Final state (after the last action)"):
             if traj["answer"]:

@@ -28,6 +28,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import time
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,8 +37,16 @@ from pydantic import Field
 from lbi.envs.actions import Action, ActionSpec
 from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
 from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
+from lbi.envs.repo_commands import (
+    DIFF_CHARS,
+    DIFF_MARK,
+    SKIP_PARTS,
+    WRAPPER,
+    command_kind,
+    explore_commands,
+    parse_report,
+)
 from lbi.envs.repo_snapshot import (
-    IGNORED,
     TESTBED,
     Snapshot,
     default_workdir_root,
@@ -64,63 +73,6 @@ REPO_ACTIONS: dict[str, ActionSpec] = {
         "you made, new files included).", "submit()"),
     **COMMON_ACTIONS,
 }
-WRAPPER = r"""__lbi_fd=$LBI_REPORT_FD; __lbi_cmd=$LBI_COMMAND; unset LBI_REPORT_FD LBI_COMMAND
-__lbi_report() {
-  { printf 'cwd\0%s\0' "$PWD"
-    find /testbed -name .git -prune -o -name __pycache__ -prune -o -newer /tmp/.lbi-start -type f \
-      -printf 'touched\0%P\0' 2>/dev/null
-    printf 'status\0'; git -C /testbed status --porcelain -z --untracked-files=all 2>/dev/null
-  } >&"$__lbi_fd"
-}
-cd -- "$LBI_CWD" 2>/dev/null || cd /testbed
-touch /tmp/.lbi-start
-trap __lbi_report EXIT
-eval "$__lbi_cmd"
-"""
-"""Runs the agent's command in this shell (so ``cd`` sticks) and, on exit, reports the directory, the files
-the command wrote and ``git status`` on a side channel that no output truncation touches."""
-SKIP_PARTS = frozenset(p.strip("/") for p in IGNORED if not p.startswith("*")) | {".git"}
-SEGMENT = re.compile(r"&&|\|\||[;|\n]")
-SKIP_WORDS = frozenset({"cd", "export", "set", "source", ".", "true", "time", "env", "sudo", "(", "{"})
-
-
-def command_kind(command: str) -> str:
-    """The program a command runs, for the state signature: the first segment that does more than ``cd``
-    or set variables; ``python -m X`` is ``X``, ``git X`` is ``git X``."""
-    for segment in SEGMENT.split(command):
-        words = segment.split()
-        while words and (re.match(r"^\w+=", words[0]) or words[0] in ("time", "env", "sudo", "(", "{")):
-            words.pop(0)
-        if not words or words[0] in SKIP_WORDS:
-            continue
-        program = PurePosixPath(words[0]).name
-        if program.startswith("python") and len(words) > 2 and words[1] == "-m":
-            return words[2]
-        if program == "git":
-            sub = next((w for w in words[1:] if not w.startswith("-")), "")
-            return f"git {sub}".strip()
-        return program
-    return "cd" if re.search(r"\bcd\b", command) else "?"
-
-
-def parse_report(text: str) -> tuple[str | None, list[str], list[str] | None]:
-    """(current directory, files written, ``git status`` entries) from the wrapper's report; the status is None
-    when the report ended before it (a command killed at its time limit reports nothing)."""
-    tokens = text.split("\0")
-    cwd: str | None = None
-    touched: list[str] = []
-    i = 0
-    while i + 1 < len(tokens):
-        key, value = tokens[i], tokens[i + 1]
-        if key == "status":
-            return cwd, touched, [t for t in tokens[i + 1:] if re.match(r"^[ MADRCU?!]{2} ", t)]
-        if key == "cwd":
-            cwd = value
-        elif key == "touched" and not (SKIP_PARTS & set(PurePosixPath(value).parts)) \
-                and not value.endswith((".pyc", ".pyo")):
-            touched.append(value)
-        i += 2
-    return cwd, touched, None
 
 
 class RepoEnv(BaseEnv):
@@ -190,11 +142,12 @@ class RepoEnv(BaseEnv):
             return self._error_obs("bash(): the command is empty")
         res = sandboxed(self.tree, WRAPPER, timeout_s=self.time_limit_s, report=True,
                         max_output_bytes=self.max_output_chars * 4,
-                        env={"LBI_COMMAND": command, "LBI_CWD": self.cwd}, **self.limits)
+                        env={"LBI_COMMAND": command, "LBI_CWD": self.cwd,
+                             "LBI_SINCE": f"@{time.time() - 0.01:.3f}"}, **self.limits)
         cwd, written, status = parse_report(res["report"])
         ran_in = self.cwd
         self.cwd = cwd or self.cwd  # no report: the command ended the shell before its EXIT trap could run
-        newly = [] if status is None else sorted({e[3:] for e in status} - {e[3:] for e in self.changed})
+        newly = [] if status is None else sorted({e[3:] for e in set(status) ^ set(self.changed)})  # came or went
         self.changed = self.changed if status is None else status
         named = self._named_files(command, ran_in) + self._named_files(command, self.cwd)  # before and after a cd
         files = sorted(set(written) | set(newly) | set(named))
@@ -204,6 +157,8 @@ class RepoEnv(BaseEnv):
             shown = ", ".join(e.strip() for e in self.changed[:10])
             more = f" and {len(self.changed) - 10} more" if len(self.changed) > 10 else ""
             parts.append(f"[changed files: {shown}{more}]")
+        if (written or newly) and (self.tree / ".git" / "HEAD").is_file():
+            parts.append(self._diff_block())
         parts.append(f"[cwd: {self.cwd}]")
         obs = self._obs("\n".join(parts))
         obs.info.update(exit_code=res["exit_code"], timed_out=res["timed_out"], duration_s=res["duration_s"],
@@ -216,6 +171,19 @@ class RepoEnv(BaseEnv):
             obs.last_action_error = ("the command deleted the repository's .git: there is nothing left to diff, "
                                      "so the episode ends")
         return obs
+
+    def _diff_block(self) -> str:
+        """The working tree's diff so far, after a command that changed files (cut at `DIFF_CHARS`): the agent sees
+        what its edit did, and a replay shows the diff at every step."""
+        assert self.tree is not None
+        diff, error = working_diff(self.tree, self.base)
+        if diff is None:
+            return f"{DIFF_MARK}: unavailable ({error})]"
+        if not diff:
+            return f"{DIFF_MARK}: no changes]"
+        files = len(re.findall(r"^diff --git ", diff, re.M))
+        cut = "" if len(diff) <= DIFF_CHARS else f"\n… (diff cut: {len(diff)} characters in total)"
+        return f"{DIFF_MARK}: {files} file(s)]\n{diff[:DIFF_CHARS].rstrip()}{cut}"
 
     def _named_files(self, command: str, cwd: str) -> list[str]:
         """Repository files a command names (read or written), relative to the repository's root."""
@@ -292,36 +260,6 @@ class RepoEnv(BaseEnv):
         self._remove_episode()
 
 
-def explore_commands(snapshot: Snapshot, test_command: str, per_kind: int = 12) -> list[str]:
-    """What a developer new to the repository runs: list and read files, find definitions, run tests
-    (paths from /testbed, which the explore policy never leaves)."""
-    meta = snapshot.meta
-    q = shlex.quote
-    cmds = ["ls -F", "git status", "git log --oneline -5", "find . -name '*.py' -not -path './.git/*' | head -50"]
-    cmds += [f"head -60 {q(f)}" for f in meta.files if "/" not in f and f.upper().startswith("README")]
-    cmds += sorted({f"ls -F {q(f.split('/')[0])}" for f in meta.files if "/" in f})
-    tests = {t.split("::")[0] for t in meta.tests}
-    code = [f for f in meta.files if f.endswith(".py") and f not in tests]
-    for f in _spread(code, per_kind):
-        cmds += [f"grep -nE '^ *(def|class) ' {q(f)}", f"sed -n '1,60p' {q(f)}"]
-    symbols = [s for s in meta.symbols if s.path not in tests and not s.name.rsplit(".", 1)[-1].startswith("_")]
-    for s in _spread(symbols, per_kind * 2):
-        leaf = s.name.rsplit(".", 1)[-1]
-        cmds += [f"grep -rn 'def {leaf}' --include='*.py' .", f"sed -n '{s.line},{s.line + 30}p' {q(s.path)}"]
-    for f in _spread(sorted(tests), per_kind):
-        cmds += [f"{test_command} {q(f)}", f"grep -n 'def test' {q(f)} | head -30"]
-    cmds += [f"{test_command} {q(t)}" for t in _spread(meta.tests, per_kind)]
-    return list(dict.fromkeys(cmds))
-
-
-def _spread(items: list[Any], n: int) -> list[Any]:
-    """At most ``n`` items taken evenly across the list (the same ones every time)."""
-    if len(items) <= n:
-        return list(items)
-    step = len(items) / n
-    return [items[int(k * step)] for k in range(n)]
-
-
 class RepoOptions(EnvOptions):
     """Options of the ``repo`` environment."""
 
@@ -364,4 +302,4 @@ SPEC = EnvSpec(
     description="A git repository in a bubblewrap sandbox (SWE-bench style: bash, submit a diff; option repo).",
     options_docs=_docs, conformance=_conformance)
 
-__all__ = ["REPO_ACTIONS", "SPEC", "RepoEnv", "RepoOptions", "command_kind", "explore_commands", "parse_report"]
+__all__ = ["REPO_ACTIONS", "SPEC", "RepoEnv", "RepoOptions"]

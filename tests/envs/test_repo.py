@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lbi.envs.repo import RepoEnv, command_kind, parse_report
+from lbi.envs.repo import RepoEnv
+from lbi.envs.repo_commands import command_kind, parse_report, replay_step
 from lbi.envs.repo_docs import api_modules
 from lbi.envs.repo_snapshot import ensure_snapshot
 from lbi.envs.tasks import CheckSpec, Task, check_task, run_reference
@@ -120,6 +121,22 @@ def test_cd_persists_and_the_signature_names_kind_and_files(env: RepoEnv) -> Non
     assert obs.state_signature == "repo:echo:notes.txt" and "[changed files: ?? notes.txt]" in obs.text
     obs = env.step("bash('cd /nowhere')")
     assert obs.info["exit_code"] == 1 and obs.info["cwd"] == "/testbed/calc"
+
+
+def test_an_edit_shows_the_diff_so_far_and_a_replay_reads_it(env: RepoEnv) -> None:
+    start = env.reset()
+    listed = env.step("bash('ls')")
+    assert "[diff so far" not in listed.text
+    edited = env.step("bash(\"sed -i 's/a + b/b + a/' calc/__init__.py\")")
+    assert "[diff so far: 1 file(s)]" in edited.text and "+    return b + a" in edited.text
+    assert edited.text.endswith("[cwd: /testbed]")
+    undone = env.step("bash('git checkout -q .')")
+    assert "[diff so far: no changes]" in undone.text
+    steps = [{"observation": o.text} for o in (start, listed, edited)]  # what each step acted on
+    assert replay_step(steps, 0, undone.text) == (listed.text, "")
+    output, diff = replay_step(steps, 1, undone.text)
+    assert output == edited.text and diff.startswith("[diff so far: 1 file(s)]\ndiff --git a/calc/__init__.py")
+    assert replay_step(steps, 2, undone.text) == (undone.text, "[diff so far: no changes]")
 
 
 def test_submit_answers_the_diff_against_the_base_even_after_a_commit(env: RepoEnv) -> None:

@@ -36,7 +36,7 @@ from pydantic import Field
 
 from lbi.envs.actions import Action, ActionSpec
 from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
-from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
+from lbi.envs.registry import ConformanceContext, EnvSpec
 from lbi.envs.repo_commands import (
     DIFF_CHARS,
     DIFF_MARK,
@@ -56,7 +56,7 @@ from lbi.envs.repo_snapshot import (
     working_diff,
 )
 from lbi.envs.repo_tests import DEFAULT_TEST_COMMAND, TestRun, run_tests
-from lbi.envs.shell import render_result
+from lbi.envs.shell import SandboxOptions, render_result
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
@@ -260,7 +260,7 @@ class RepoEnv(BaseEnv):
         self._remove_episode()
 
 
-class RepoOptions(EnvOptions):
+class RepoOptions(SandboxOptions):
     """Options of the ``repo`` environment."""
 
     repo: Path = Field(description="The repository: a folder (a git work tree, an unpacked sdist) or a .tar.gz/.zip "
@@ -273,11 +273,9 @@ class RepoOptions(EnvOptions):
                                                                         "adds -rA and the test ids).")
     time_limit_s: float = Field(default=30.0, description="Wall time of one command, in seconds.")
     test_time_limit_s: float = Field(default=300.0, description="Wall time of a tests check's test run, in seconds.")
-    max_output_chars: int = Field(default=4000, description="Characters kept of stdout and of stderr.")
     max_repo_mb: float = Field(default=200.0, description="Largest repository accepted, in MB.")
-    nproc: int = Field(default=128, description="Most processes of the sandbox user.")
-    memory_mb: int = Field(default=4096, description="Address space of one command, in MB.")
-    fsize_mb: int = Field(default=64, description="Largest file a command may write, in MB.")
+    memory_mb: int = Field(default=4096, description="Address space of one command, in MB (test suites need more "
+                                                     "than a shell command).")
 
 
 def _make(options: RepoOptions) -> RepoEnv:

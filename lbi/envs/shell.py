@@ -323,17 +323,23 @@ class ShellEnv(BaseEnv):
         self._remove_workdir()
 
 
-class ShellOptions(EnvOptions):
+class SandboxOptions(EnvOptions):
+    """The output cut and the limits of commands in the sandbox: options of every env that runs them (shell,
+    repo)."""
+
+    max_output_chars: int = Field(default=4000, description="Characters kept of stdout and of stderr.")
+    nproc: int = Field(default=128, description="Most processes of the sandbox user.")
+    memory_mb: int = Field(default=2048, description="Address space of one command, in MB.")
+    fsize_mb: int = Field(default=64, description="Largest file a command may write, in MB.")
+
+
+class ShellOptions(SandboxOptions):
     """Options of the ``shell`` environment."""
 
     seed_dir: Path | None = Field(default=None, description="A folder copied into /sandbox at every reset.")
     workdir_root: Path | None = Field(default=None, description="Where the episodes' working directories "
                                                                 "are made (default: the system temp dir).")
     time_limit_s: float = Field(default=10.0, description="Wall time of one command, in seconds.")
-    max_output_chars: int = Field(default=4000, description="Characters kept of stdout and of stderr.")
-    nproc: int = Field(default=128, description="Most processes of the sandbox user.")
-    memory_mb: int = Field(default=2048, description="Address space of one command, in MB.")
-    fsize_mb: int = Field(default=64, description="Largest file a command may write, in MB.")
 
 
 def _make(options: ShellOptions) -> ShellEnv:

@@ -49,7 +49,7 @@ from lbi.envs.repo_commands import (
 from lbi.envs.repo_snapshot import (
     TESTBED,
     Snapshot,
-    default_workdir_root,
+    disk_usage,
     ensure_snapshot,
     make_tree,
     sandboxed,
@@ -89,16 +89,18 @@ class RepoEnv(BaseEnv):
     def __init__(self, repo: str | Path, *, cache_dir: str | Path | None = None,
                  workdir_root: str | Path | None = None, test_command: str = DEFAULT_TEST_COMMAND,
                  time_limit_s: float = 30.0, test_time_limit_s: float = 300.0, max_output_chars: int = 4000,
-                 max_repo_mb: float = 200.0, nproc: int = 128, memory_mb: int = 4096, fsize_mb: int = 64) -> None:
+                 max_repo_mb: float = 200.0, max_tree_mb: float = 1024.0, nproc: int = 128, memory_mb: int = 4096,
+                 fsize_mb: int = 64) -> None:
         super().__init__()
         self.snapshot: Snapshot = ensure_snapshot(repo, cache_dir, max_mb=max_repo_mb)
-        self.workdir_root = Path(workdir_root) if workdir_root else default_workdir_root()
+        self.workdir_root = Path(workdir_root) if workdir_root else None
         if self.workdir_root:
             self.workdir_root.mkdir(parents=True, exist_ok=True)
         self.test_command = test_command
         self.time_limit_s = time_limit_s
         self.test_time_limit_s = test_time_limit_s
         self.max_output_chars = max_output_chars
+        self.max_tree_mb = max_tree_mb
         self.limits = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
         self.episode_dir: Path | None = None
         self.base = self.snapshot.meta.base
@@ -170,6 +172,12 @@ class RepoEnv(BaseEnv):
             obs.done, obs.answer = True, None
             obs.last_action_error = ("the command deleted the repository's .git: there is nothing left to diff, "
                                      "so the episode ends")
+        size_mb = disk_usage(self.tree) / 2**20
+        if size_mb > self.max_tree_mb:
+            self._remove_episode()  # give the space back now
+            obs.done, obs.answer = True, None
+            obs.last_action_error = (f"the repository grew to {size_mb:.0f} MB, more than max_tree_mb="
+                                     f"{self.max_tree_mb:g}: the episode ends and its tree is deleted")
         return obs
 
     def _diff_block(self) -> str:
@@ -267,13 +275,15 @@ class RepoOptions(SandboxOptions):
                                    "archive; its files as they are, without history, are every episode's start.")
     cache_dir: Path | None = Field(default=None, description="Where snapshots are kept (default: "
                                                              "$XDG_CACHE_HOME/lbi/repo-snapshots).")
-    workdir_root: Path | None = Field(default=None, description="Where the episodes' trees are made (default: "
-                                                                "/dev/shm, in memory, else the system temp dir).")
+    workdir_root: Path | None = Field(default=None, description="Where the episodes' trees are made (default: the "
+                                                                "system temp dir; /dev/shm resets faster, in memory).")
     test_command: str = Field(default=DEFAULT_TEST_COMMAND, description="How the tests run (pytest; the tests check "
                                                                         "adds -rA and the test ids).")
     time_limit_s: float = Field(default=30.0, description="Wall time of one command, in seconds.")
     test_time_limit_s: float = Field(default=300.0, description="Wall time of a tests check's test run, in seconds.")
     max_repo_mb: float = Field(default=200.0, description="Largest repository accepted, in MB.")
+    max_tree_mb: float = Field(default=1024.0, description="Largest an episode's tree may grow, in MB: a command "
+                                                           "that fills it more ends the episode.")
     memory_mb: int = Field(default=4096, description="Address space of one command, in MB (test suites need more "
                                                      "than a shell command).")
 

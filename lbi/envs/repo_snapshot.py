@@ -108,12 +108,23 @@ def default_cache_dir() -> Path:
     return Path(base) / "lbi" / "repo-snapshots"
 
 
-def default_workdir_root() -> Path | None:
-    """Where episode trees go by default: ``/dev/shm`` (memory) when it is there, else the system temp dir
-    (None). Trees are small and copied at every reset and every tests check; on this project's machines a
-    copy of a few hundred files takes ~20 ms in memory and ~300 ms on disk."""
-    shm = Path("/dev/shm")
-    return shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+def disk_usage(root: Path) -> int:
+    """Bytes a folder takes on disk (allocated blocks; symlinks not followed, so an agent's link leads nowhere)."""
+    total = 0
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                total += entry.stat(follow_symlinks=False).st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+            except OSError:
+                continue
+    return total
 
 
 def fingerprint(source: Path) -> str:

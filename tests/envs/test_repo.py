@@ -224,6 +224,16 @@ def test_rm_rf_is_reported_and_the_repository_can_be_restored_or_the_episode_end
     assert obs.info["cwd"] == "/testbed/calc"
 
 
+def test_a_tree_filled_past_its_limit_ends_the_episode(repo: Path, cache: Path, tmp_path: Path) -> None:
+    with RepoEnv(repo, cache_dir=cache, workdir_root=tmp_path / "work", time_limit_s=3, max_tree_mb=4) as small:
+        small.reset()
+        assert not small.step("bash('head -c 1000000 /dev/zero > one.bin')").done
+        obs = small.step("bash('for i in 1 2 3 4 5; do head -c 1000000 /dev/zero > f$i.bin; done')")
+        assert obs.done and "more than max_tree_mb=4" in (obs.last_action_error or "")
+        assert small.tree is None and not list((tmp_path / "work").iterdir())
+        assert small.evidence().patch is None
+
+
 def test_no_network(env: RepoEnv) -> None:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

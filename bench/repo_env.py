@@ -2,7 +2,7 @@
 
 - snapshot: building the pristine snapshot once (unpack, git commit, byte-compile, docs), cold;
 - reset: a fresh episode tree, pristine and with a task's start patch (the injected bug: the history is made
-  again), with the trees on disk (the system temp dir, the default) and in memory (/dev/shm);
+  again), with the trees in memory (/dev/shm, the default) and on disk (the system temp dir);
 - command latency: one `bash(...)` step per kind of command (the sandbox, the report of cwd and changed files);
 - check: the `tests` check of a task (a fresh tree, the diff applied, its fail_to_pass + pass_to_pass tests
   run), on the unpatched tree and after the reference fix;
@@ -64,13 +64,13 @@ def bench_env(repo: Path, cache: Path, tasks: list[Task], n: int) -> list[dict[s
     snap = ensure_snapshot(repo, cache)
     rows.append(row("snapshot build (once, cold)", [time.perf_counter() - start],
                     detail=f"{len(snap.meta.files)} files, {snap.meta.bytes / 1e6:.1f} MB"))
-    for where, root in (("disk", None), ("memory", Path("/dev/shm"))):
+    for where, root in (("memory", None), ("disk", Path(tempfile.gettempdir()))):
         with RepoEnv(repo, cache_dir=cache, workdir_root=root) as env:
             rows.append(row(f"reset, pristine ({where})", timed(env.reset, n)))
             if tasks:
                 task = tasks[0]
                 rows.append(row(f"reset, with a start patch ({where})", timed(lambda t=task: env.reset(t), n)))
-            if where == "disk":
+            if where == "memory":
                 env.reset()
                 for name, command in COMMANDS.items():
                     rows.append(row(f"bash: {name}", timed(lambda c=command: env.step(f"bash({c!r})"), n)))

@@ -280,7 +280,7 @@ def _check_tests(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) 
     if not run.applied:
         return CheckResult(success=False, detail=run.error or "the patch does not apply")
     detail = f"fail_to_pass {run.summary(fail)}; pass_to_pass {run.summary(keep)} ({run.duration_s:g}s)"
-    if run.timed_out:
+    if run.error:  # killed at its time limit or for the space it took: recorded with what it had done
         return CheckResult(success=False, detail=f"{run.error}; {detail}")
     return CheckResult(success=all(run.passed(t) for t in fail + keep), detail=detail)
 

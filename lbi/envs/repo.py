@@ -49,10 +49,12 @@ from lbi.envs.repo_commands import (
 from lbi.envs.repo_snapshot import (
     TESTBED,
     Snapshot,
+    default_workdir_root,
     disk_usage,
     ensure_snapshot,
     make_tree,
     sandboxed,
+    size_watch,
     working_diff,
 )
 from lbi.envs.repo_tests import DEFAULT_TEST_COMMAND, TestRun, run_tests
@@ -93,7 +95,7 @@ class RepoEnv(BaseEnv):
                  fsize_mb: int = 64) -> None:
         super().__init__()
         self.snapshot: Snapshot = ensure_snapshot(repo, cache_dir, max_mb=max_repo_mb)
-        self.workdir_root = Path(workdir_root) if workdir_root else None
+        self.workdir_root = Path(workdir_root) if workdir_root else default_workdir_root()
         if self.workdir_root:
             self.workdir_root.mkdir(parents=True, exist_ok=True)
         self.test_command = test_command
@@ -143,7 +145,7 @@ class RepoEnv(BaseEnv):
         if not command.strip():
             return self._error_obs("bash(): the command is empty")
         res = sandboxed(self.tree, WRAPPER, timeout_s=self.time_limit_s, report=True,
-                        max_output_bytes=self.max_output_chars * 4,
+                        max_output_bytes=self.max_output_chars * 4, watch=size_watch(self.tree, self.max_tree_mb),
                         env={"LBI_COMMAND": command, "LBI_CWD": self.cwd,
                              "LBI_SINCE": f"@{time.time() - 0.01:.3f}"}, **self.limits)
         cwd, written, status = parse_report(res["report"])
@@ -168,16 +170,25 @@ class RepoEnv(BaseEnv):
         if res["timed_out"]:
             obs.last_action_error = (f"command timed out after {self.time_limit_s:g}s and was killed (with all "
                                      "its processes)")
+        elif res["stopped"]:
+            obs.last_action_error = f"command killed: {res['stopped']}"
+        return self._end_if_broken(obs)
+
+    def _end_if_broken(self, obs: Observation) -> Observation:
+        """End the episode cleanly when a command deleted the repository's .git (nothing is left to diff) or grew
+        the tree past `max_tree_mb` (the tree is deleted at once to give the space back)."""
+        assert self.tree is not None
+        why = None
         if not (self.tree / ".git" / "HEAD").is_file():
-            obs.done, obs.answer = True, None
-            obs.last_action_error = ("the command deleted the repository's .git: there is nothing left to diff, "
-                                     "so the episode ends")
+            why = "the command deleted the repository's .git: there is nothing left to diff, so the episode ends"
         size_mb = disk_usage(self.tree) / 2**20
         if size_mb > self.max_tree_mb:
-            self._remove_episode()  # give the space back now
+            self._remove_episode()
+            why = (f"the repository grew to {size_mb:.0f} MB, more than max_tree_mb={self.max_tree_mb:g}: the "
+                   "episode ends and its tree is deleted")
+        if why:
             obs.done, obs.answer = True, None
-            obs.last_action_error = (f"the repository grew to {size_mb:.0f} MB, more than max_tree_mb="
-                                     f"{self.max_tree_mb:g}: the episode ends and its tree is deleted")
+            obs.last_action_error = f"{obs.last_action_error}; {why}" if obs.last_action_error else why
         return obs
 
     def _diff_block(self) -> str:
@@ -251,7 +262,7 @@ class RepoEnv(BaseEnv):
         """The current task's tests on ``patch``, in a fresh copy of its base tree (`lbi.envs.repo_tests`)."""
         return run_tests(self.snapshot, self.start_patch, patch, test_ids, test_patch=test_patch,
                          command=self.test_command, timeout_s=timeout_s or self.test_time_limit_s,
-                         scratch=self.workdir_root, limits=self.limits)
+                         scratch=self.workdir_root, max_tree_mb=self.max_tree_mb, limits=self.limits)
 
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
         if self._candidates is None:
@@ -275,15 +286,15 @@ class RepoOptions(SandboxOptions):
                                    "archive; its files as they are, without history, are every episode's start.")
     cache_dir: Path | None = Field(default=None, description="Where snapshots are kept (default: "
                                                              "$XDG_CACHE_HOME/lbi/repo-snapshots).")
-    workdir_root: Path | None = Field(default=None, description="Where the episodes' trees are made (default: the "
-                                                                "system temp dir; /dev/shm resets faster, in memory).")
+    workdir_root: Path | None = Field(default=None, description="Where the episodes' trees are made (default: "
+                                                                "/dev/shm, in memory, else the system temp dir).")
     test_command: str = Field(default=DEFAULT_TEST_COMMAND, description="How the tests run (pytest; the tests check "
                                                                         "adds -rA and the test ids).")
     time_limit_s: float = Field(default=30.0, description="Wall time of one command, in seconds.")
     test_time_limit_s: float = Field(default=300.0, description="Wall time of a tests check's test run, in seconds.")
     max_repo_mb: float = Field(default=200.0, description="Largest repository accepted, in MB.")
     max_tree_mb: float = Field(default=1024.0, description="Largest an episode's tree may grow, in MB: a command "
-                                                           "that fills it more ends the episode.")
+                                                           "that fills it more is killed and ends the episode.")
     memory_mb: int = Field(default=4096, description="Address space of one command, in MB (test suites need more "
                                                      "than a shell command).")
 

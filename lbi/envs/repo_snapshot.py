@@ -25,6 +25,7 @@ import subprocess
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,24 @@ def _must(res: dict[str, Any], what: str) -> str:
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "lbi" / "repo-snapshots"
+
+
+def default_workdir_root() -> Path | None:
+    """Where episode trees go by default: ``/dev/shm`` (memory) when it is there, else the system temp dir
+    (None). Trees are small and copied at every reset and every tests check; here a copy of a few hundred files
+    takes ~20 ms in memory and ~300 ms (up to seconds when the disk is busy) on disk. Memory is what a runaway
+    command would fill, so every command is watched (`size_watch`)."""
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+
+
+def size_watch(root: Path, max_mb: float) -> Callable[[], str | None]:
+    """A `run_sandboxed` watch that stops a command once ``root`` takes more than ``max_mb`` (checked every
+    0.2 s: a command writing at memory speed overshoots by a few hundred MB at most)."""
+    def watch() -> str | None:
+        used = disk_usage(root) / 2**20
+        return f"the tree grew to {used:.0f} MB, more than {max_mb:g} MB" if used > max_mb else None
+    return watch
 
 
 def disk_usage(root: Path) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from lbi.envs.repo_snapshot import Snapshot, make_tree, sandboxed
+from lbi.envs.repo_snapshot import Snapshot, make_tree, sandboxed, size_watch
 
 DEFAULT_TEST_COMMAND = 'python3 -m pytest -q -p no:cacheprovider -o addopts=""'
 OUTCOMES = ("PASSED", "FAILED", "ERROR", "XFAIL", "XPASS", "SKIPPED")
@@ -54,7 +54,8 @@ class TestRun(BaseModel):
 
 def run_tests(snapshot: Snapshot, start_patch: str | None, patch: str, test_ids: Sequence[str], *,
               test_patch: str | None = None, command: str = DEFAULT_TEST_COMMAND, timeout_s: float = 120.0,
-              scratch: Path | None = None, limits: dict[str, Any] | None = None) -> TestRun:
+              scratch: Path | None = None, max_tree_mb: float = 1024.0, limits: dict[str, Any] | None = None
+              ) -> TestRun:
     """Apply ``patch`` to a fresh copy of the task's base tree and run ``test_ids`` there with ``command`` (pytest;
     ``-rA`` and the ids are added), see the module doc."""
     limits = dict(limits or {})
@@ -66,7 +67,8 @@ def run_tests(snapshot: Snapshot, start_patch: str | None, patch: str, test_ids:
         if error:
             return TestRun(applied=False, error=error)
         ids = " ".join(shlex.quote(t) for t in dict.fromkeys(test_ids))
-        res = sandboxed(tree, f"{command} -rA {ids}", timeout_s=timeout_s, max_output_bytes=4_000_000, **limits)
+        res = sandboxed(tree, f"{command} -rA {ids}", timeout_s=timeout_s, max_output_bytes=4_000_000,
+                        watch=size_watch(tree, max_tree_mb), **limits)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     output = res["stdout"] + ("\n" + res["stderr"] if res["stderr"] else "")
@@ -74,6 +76,8 @@ def run_tests(snapshot: Snapshot, start_patch: str | None, patch: str, test_ids:
                   timed_out=res["timed_out"], duration_s=res["duration_s"], log=output[-LOG_CHARS:])
     if res["timed_out"]:
         run.error = f"the test run timed out after {timeout_s:g}s and was killed"
+    elif res["stopped"]:
+        run.error = f"the test run was killed: {res['stopped']}"
     return run
 
 

@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -110,9 +110,13 @@ def _drain(stream: Any, limit: int, sink: list[bytes], total: list[int]) -> None
 def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
                   max_output_bytes: int = 64_000, stdin: bytes | None = None,
                   report: bool = False, env: Mapping[str, str] | None = None,
+                  watch: Callable[[], str | None] | None = None, watch_every_s: float = 0.2,
                   **limits: Any) -> dict[str, Any]:
-    """Run one command; returns stdout, stderr, exit_code, timed_out, duration_s and the
+    """Run one command; returns stdout, stderr, exit_code, timed_out, stopped, duration_s and the
     full output sizes. Never raises for what the command does.
+
+    ``watch`` is asked every ``watch_every_s`` while the command runs; a reason it returns stops the
+    command (killed like a time-out) and is under ``stopped`` (e.g. its folder grew too large).
 
     ``stdin`` is fed to the command. With ``report``, the command also gets a pipe whose
     descriptor number is in ``$LBI_REPORT_FD``: a side channel (e.g. for a shell's ``EXIT``
@@ -151,13 +155,7 @@ def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
         readers.append(threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True))
     for t in readers:
         t.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        proc.wait()
+    timed_out, stopped = _wait(proc, start + timeout_s, watch, watch_every_s)
     for t in readers:
         t.join(timeout=2)
     if side_file is not None:
@@ -166,8 +164,26 @@ def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
             "stderr": b"".join(err).decode("utf-8", "replace"),
             "report": b"".join(side).decode("utf-8", "replace"),
             "stdout_bytes": sizes[0][0], "stderr_bytes": sizes[1][0],
-            "exit_code": None if timed_out else proc.returncode, "timed_out": timed_out,
-            "duration_s": round(time.monotonic() - start, 3)}
+            "exit_code": None if timed_out or stopped else proc.returncode, "timed_out": timed_out,
+            "stopped": stopped, "duration_s": round(time.monotonic() - start, 3)}
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float, watch: Callable[[], str | None] | None,
+          every_s: float) -> tuple[bool, str | None]:
+    """Wait for the command until ``deadline``, asking ``watch`` every ``every_s`` whether to stop it early;
+    (timed out, why it was stopped). A command killed either way is killed with its whole process tree."""
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            proc.wait(timeout=max(0.0, min(left, every_s if watch else left)))
+            return False, None
+        except subprocess.TimeoutExpired:
+            why = None if left <= 0 or watch is None else watch()
+            if left > 0 and why is None:
+                continue
+            _kill_group(proc)
+            proc.wait()
+            return why is None, why
 
 
 def _feed(pipe: Any, data: bytes) -> None:
@@ -192,6 +208,8 @@ def render_result(head: str, res: dict[str, Any], max_chars: int, time_limit_s: 
         parts.append(body.rstrip("\n") if key == "stdout" else f"[stderr]\n{body.rstrip()}")
     if res["timed_out"]:
         parts.append(f"[timed out after {time_limit_s:g}s; killed]")
+    elif res.get("stopped"):
+        parts.append(f"[killed: {res['stopped']}]")
     else:
         parts.append(f"[exit code: {res['exit_code']}]")
     return "\n".join(parts)

@@ -228,8 +228,12 @@ def test_a_tree_filled_past_its_limit_ends_the_episode(repo: Path, cache: Path, 
     with RepoEnv(repo, cache_dir=cache, workdir_root=tmp_path / "work", time_limit_s=3, max_tree_mb=4) as small:
         small.reset()
         assert not small.step("bash('head -c 1000000 /dev/zero > one.bin')").done
-        obs = small.step("bash('for i in 1 2 3 4 5; do head -c 1000000 /dev/zero > f$i.bin; done')")
-        assert obs.done and "more than max_tree_mb=4" in (obs.last_action_error or "")
+        started = time.perf_counter()
+        obs = small.step("bash('for i in $(seq 100); do head -c 1000000 /dev/zero > f$i.bin; sleep 0.05; done')")
+        assert time.perf_counter() - started < 2.5  # stopped while it wrote, not at the end of its 5 s
+        assert obs.done and "command killed: the tree grew to" in (obs.last_action_error or "")
+        assert "more than max_tree_mb=4: the episode ends and its tree is deleted" in (obs.last_action_error or "")
+        assert "[killed: the tree grew to" in obs.text
         assert small.tree is None and not list((tmp_path / "work").iterdir())
         assert small.evidence().patch is None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -15,13 +14,11 @@ from lbi.envs.repo_bugs import bug_patches, load_bugs
 from lbi.envs.tasks import Task, check_task
 
 WORKERS = 2
-MEMORY = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
-"""Episode trees in memory: a copy there takes a tenth of the time it takes on this machine's disk."""
 
 
 @pytest.fixture(scope="module")
 def demo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RepoEnv]:
-    with RepoEnv(ensure_sdist(), cache_dir=tmp_path_factory.mktemp("snapshots"), workdir_root=MEMORY) as env:
+    with RepoEnv(ensure_sdist(), cache_dir=tmp_path_factory.mktemp("snapshots")) as env:
         yield env
 
 
@@ -52,8 +49,7 @@ def test_every_task_fails_unpatched_and_passes_with_its_reference(demo_env: Repo
 
     def verify(share: list[Task]) -> list[str]:
         problems = []
-        with RepoEnv(demo_env.snapshot.meta.source, cache_dir=demo_env.snapshot.root.parent,
-                     workdir_root=MEMORY) as env:
+        with RepoEnv(demo_env.snapshot.meta.source, cache_dir=demo_env.snapshot.root.parent) as env:
             for task in share:
                 obs = env.reset(task)
                 unpatched = check_task(task, env, obs)

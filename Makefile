@@ -8,7 +8,9 @@ TRAC_VENV := .venv-trac
 LLAMA_CPP_SHARE := $(VENV)/share/llama.cpp
 DEMO ?= projects/demo
 PORT ?= 8501
-APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core
+APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core git python3-pytest
+# The coding demo's repository: semver's sdist from PyPI (tests and docs included), not vendored.
+REPO_SDIST := data/demo/repo/sdist/semver-3.1.2.tar.gz
 PYTEST_ARGS ?=
 # pip's configured file:// indexes warn once per package; keep the log readable.
 QUIET_PIP := 2>&1 | grep -v 'is ignored: it is neither a file nor a directory'; exit $${PIPESTATUS[0]}
@@ -20,7 +22,7 @@ export ANONYMIZED_TELEMETRY := False
 
 .PHONY: setup apt llama-cpp-convert run test lint clean
 
-setup: apt $(VENV)/.installed $(TRAC_VENV)/.installed llama-cpp-convert
+setup: apt $(VENV)/.installed $(TRAC_VENV)/.installed llama-cpp-convert $(REPO_SDIST)
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -59,6 +61,9 @@ llama-cpp-convert: $(VENV)/.installed
 	  rm -rf $(LLAMA_CPP_SHARE) && mkdir -p $(VENV)/share && mv "$$tmp/$$src" $(LLAMA_CPP_SHARE) && \
 	  echo "$$version" > $(LLAMA_CPP_SHARE)/VERSION; \
 	fi
+
+$(REPO_SDIST): | $(VENV)/.installed
+	$(BIN)/pip download -q --no-deps --no-binary :all: -d $(dir $@) semver==3.1.2 $(QUIET_PIP)
 
 run: setup
 	$(BIN)/lbi init $(DEMO) --demo

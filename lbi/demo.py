@@ -69,7 +69,12 @@ def demo_tasks(env: str | None = None) -> list[Task]:
 def env_options(env: str, demo_dir: Path | None = None) -> dict[str, Any]:
     """Options the bundled tasks of ``env`` run with, ready for `[env] options` of lbi.toml: the ``sql`` tasks
     query the seeded Trac database (built under ``demo_dir`` if missing), the ``trac`` tasks use the Trac demo
-    under ``demo_dir`` (default: ``$LBI_DEMO_DIR`` or ``./demo``)."""
+    under ``demo_dir`` (default: ``$LBI_DEMO_DIR`` or ``./demo``), the ``repo`` tasks the coding demo's
+    repository (`lbi.demo_repo`)."""
+    if env == "repo":
+        from lbi import demo_repo
+
+        return demo_repo.env_options()
     if env == "sql":
         from lbi.envs.trac import ensure_pristine
 

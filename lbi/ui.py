@@ -176,7 +176,12 @@ def trajectory_view(project: Project, traj: dict[str, Any]) -> None:
         return
     idx = step_picker(f"step-{traj['id']}", len(steps))
     st.markdown(f"**Step {idx} of {len(steps) - 1}**")
-    step_detail(steps[idx], project.dir)
+    if traj["env"] == "repo":  # a terminal: the command's output and the diff so far
+        from lbi.envs.repo_commands import replay_step
+
+        terminal_step(steps[idx], *replay_step(steps, idx, traj["final_observation"]))
+    else:
+        step_detail(steps[idx], project.dir)
     if idx == len(steps) - 1 and (traj["final_observation"] or traj["answer"]):
         with st.expander("Final state (after the last action)"):
             if traj["answer"]:
@@ -184,6 +189,26 @@ def trajectory_view(project: Project, traj: dict[str, Any]) -> None:
             if traj["final_url"]:
                 labelled("URL", traj["final_url"])
             st.code(traj["final_observation"] or "", language=None, wrap_lines=True)
+
+
+def terminal_step(step: dict[str, Any], output: str, diff: str) -> None:
+    """One step of a terminal environment (repo): the command and reasoning, then the command's output next to the
+    working tree's diff so far."""
+    st.caption("Command")
+    st.code(step.get("action") or "(none)", language=None, wrap_lines=True)
+    if step.get("reasoning"):
+        labelled("Reasoning", step["reasoning"])
+    if step.get("error"):
+        st.caption("Error")
+        st.code(step["error"], language=None, wrap_lines=True)
+    left, right = st.columns(2)
+    with left:
+        st.caption("Output")
+        st.code(output or "(empty)", language=None, wrap_lines=True)
+    with right:
+        st.caption("Diff so far")
+        st.code(diff or "(no changes yet)", language="diff", wrap_lines=True)
+    st.caption(f"Latency {step.get('latency_ms') or 0:.0f} ms · state {escape_md(step.get('state_signature') or '—')}")
 
 
 def steps_compact(steps: Sequence[dict[str, Any]], project_dir: Path) -> None:

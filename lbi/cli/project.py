@@ -15,7 +15,9 @@ from lbi.project import init_project, open_project
 
 
 def init(directory: Annotated[Path, typer.Argument(help="Directory to create the project in.")],
-         demo: Annotated[bool, typer.Option(help="The bundled Trac demo: its user guide and held-out tasks.")] = False,
+         demo: Annotated[bool, typer.Option(help="A bundled demo: the Trac demo (its user guide and held-out tasks), "
+                                                 "or with --env repo the coding demo (semver, its docs and bug-fix "
+                                                 "tasks).")] = False,
          env: Annotated[str, typer.Option(help="Environment to act in (see `lbi env list`).")] = "",
          option: Annotated[list[str] | None, typer.Option(
              "--option", "-o", help="An environment option as key=value (repeatable), e.g. db=shop.db; see "
@@ -25,8 +27,17 @@ def init(directory: Annotated[Path, typer.Argument(help="Directory to create the
     """Create a project directory with a documented lbi.toml and an empty store (idempotent)."""
     from lbi.envs import env_spec
 
-    if demo and env and env != "trac":
-        raise UserError(f"--demo is the Trac demo: it cannot act in --env {env}")
+    if demo and env and env not in ("trac", "repo"):
+        raise UserError(f"--demo is the Trac demo (or with --env repo the coding demo): it cannot act in --env {env}")
+    if demo and env == "repo":
+        if option:
+            raise UserError("the coding demo sets its own options: drop --option")
+        from lbi import demo_repo
+
+        report = demo_repo.prepare(directory)
+        console.print(f"coding demo docs: {report.docs}; held-out tasks added: {report.tasks_added}")
+        console.print(f"project [bold]{report.project.config.project}[/] at {directory} (env repo)")
+        return
     name = env or ("trac" if demo else Config().env.name)
     options = env_spec(name).parse_strings(option or [])  # validated now, not at the first rollout
     if (env or option) and (directory / CONFIG_NAME).exists() and not force:

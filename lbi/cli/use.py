@@ -138,11 +138,23 @@ def export_cmd(project: ProjectOpt = Path("."),
                fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet")] = "jsonl",
                per: Annotated[str, typer.Option(help="One record per 'example' or per 'step'.")] = "example",
                out: Annotated[Path | None, typer.Option(help="Output file (default: <project>/export/...).")] = None,
-               policy: Annotated[str, typer.Option(help="Judge policy (default: config).")] = "") -> None:
-    """Export kept examples as chat-format JSONL or parquet, with a dataset card."""
+               policy: Annotated[str, typer.Option(help="Judge policy (default: config).")] = "",
+               predictions: Annotated[str, typer.Option(
+                   help="Instead: SWE-bench prediction lines (instance_id, model_name_or_path, model_patch) of "
+                        "this evaluation run.")] = "",
+               mode: Annotated[str, typer.Option(help="With --predictions: only this mode's episodes.")] = ""
+               ) -> None:
+    """Export kept examples as chat-format JSONL or parquet, with a dataset card (or an eval run's predictions)."""
     from lbi.use.export import export
 
     proj = open_project(project)
+    if predictions:
+        from lbi.use.swebench import write_predictions
+
+        written = write_predictions(proj, predictions, out or proj.dir / "export" / f"{predictions}.predictions.jsonl",
+                                    mode or None)
+        console.print(f"{written.lines} predictions ({written.with_patch} with a patch) in {written.path}")
+        return
     target = out or proj.dir / "export" / f"lbi-{per}s.{fmt}"
     report = export(proj, target, fmt=fmt, per=per, policy=policy or None)  # type: ignore[arg-type]
     console.print(f"{report.examples} kept examples → {report.records} records in {report.path} "

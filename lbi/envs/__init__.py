@@ -1,5 +1,6 @@
 """Environments behind one protocol, one module each: ``web`` (Playwright + Chromium), ``trac`` (the web
-env on the bundled Trac demo), ``sql`` (SQLite) and ``shell`` (bubblewrap sandbox).
+env on the bundled Trac demo), ``sql`` (SQLite), ``shell`` (bubblewrap sandbox) and ``repo`` (a git repository
+in that sandbox, SWE-bench style).
 
 >>> from lbi.envs import make_env
 >>> with make_env("sql", db="my.db") as env:

@@ -18,6 +18,7 @@ internals. Environments are chosen by name (``lbi.toml``) through :mod:`lbi.envs
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -96,8 +97,14 @@ class Evidence(BaseModel):
                                   "query here).")
     last_rows: list[tuple[Any, ...]] | None = Field(
         default=None, description="Rows of the last successful query (sql).")
-    workdir: Path | None = Field(default=None, description="The sandbox working directory (shell).")
+    workdir: Path | None = Field(default=None, description="The sandbox working directory (shell, repo).")
     page_text: str | None = Field(default=None, description="The final page's full visible text (web).")
+    patch: str | None = Field(default=None, description="The working tree's changes against the task's base "
+                                                        "commit, as a git diff (repo).")
+    run_tests: Callable[..., Any] | None = Field(
+        default=None, description="repo: ``run_tests(patch, test_ids, test_patch=None, timeout_s=None)`` applies "
+                                  "a patch to a fresh copy of the task's base tree and runs the tests there "
+                                  "(`lbi.envs.repo_tests.TestRun`).")
 
 
 @runtime_checkable

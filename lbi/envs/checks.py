@@ -16,6 +16,9 @@ the env's internals. Kinds:
 ``url``            final URL path equals ``path`` or matches ``regex``; ``query``: subset
 ``file``           sandbox file ``path`` ``exists`` (default true) / ``contains`` / ``equals``
                    / ``regex``
+``tests``          SWE-bench's judgement (repo): the episode's diff applied to a fresh copy of the task's
+                   base tree, then ``fail_to_pass`` and ``pass_to_pass`` (pytest node ids) must all
+                   pass; ``test_patch`` (a diff applied after it), ``timeout_s`` of the test run
 ``all`` / ``any``  ``checks``: list of nested checks
 =================  ==========================================================================
 
@@ -267,6 +270,21 @@ def _check_file(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -
     return CheckResult(success=True, detail=f"{p['path']} matches")
 
 
+def _check_tests(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -> CheckResult:
+    if ev.run_tests is None:
+        return CheckResult(success=False, error="this environment cannot run a repository's tests (repo can)")
+    if ev.patch is None:
+        return CheckResult(success=False, detail="the episode left no working tree to diff")
+    fail, keep = list(p["fail_to_pass"]), list(p.get("pass_to_pass", []))
+    run = ev.run_tests(ev.patch, fail + keep, p.get("test_patch"), p.get("timeout_s"))
+    if not run.applied:
+        return CheckResult(success=False, detail=run.error or "the patch does not apply")
+    detail = f"fail_to_pass {run.summary(fail)}; pass_to_pass {run.summary(keep)} ({run.duration_s:g}s)"
+    if run.error:  # killed at its time limit or for the space it took: recorded with what it had done
+        return CheckResult(success=False, detail=f"{run.error}; {detail}")
+    return CheckResult(success=all(run.passed(t) for t in fail + keep), detail=detail)
+
+
 def _combine(mode: str) -> CheckFn:
     def check(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -> CheckResult:
         results = [_run_check(task, ev, obs, CheckSpec.model_validate(c)) for c in p["checks"]]
@@ -285,5 +303,6 @@ register_check("db_query", _check_db_query, required=("query", "expected"))
 register_check("page_contains", _check_page, one_of=("text", "regex", "absent"))
 register_check("url", _check_url, one_of=("path", "regex", "query"))
 register_check("file", _check_file, required=("path",))
+register_check("tests", _check_tests, required=("fail_to_pass",))
 register_check("all", _combine("all"), required=("checks",))
 register_check("any", _combine("any"), required=("checks",))

@@ -37,6 +37,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "trac": "lbi.envs.trac",
     "sql": "lbi.envs.sql",
     "shell": "lbi.envs.shell",
+    "repo": "lbi.envs.repo",
 }
 ENTRY_POINT_GROUP = "lbi.envs"
 
@@ -84,6 +85,9 @@ class EnvSpec:
     """One line for ``lbi env list``."""
     default_docs: Callable[[], Path | None] | None = None
     """The environment's own documentation, loaded when a project has none (``None``: no default)."""
+    options_docs: Callable[[Any], Path | None] | None = None
+    """Documentation that depends on the options (``repo``: the repository's README, docs/ and docstrings), given
+    the validated options; it comes before ``default_docs`` when options are known."""
     conformance: Callable[[ConformanceContext], dict[str, Any]] | None = None
     """Options the conformance test builds the env with (``None``: the defaults)."""
     try_options: Mapping[str, Any] = field(default_factory=dict)
@@ -99,7 +103,11 @@ class EnvSpec:
     def make(self, **options: Any) -> Env:
         return self.factory(self.validate(options))
 
-    def docs(self) -> Path | None:
+    def docs(self, options: Mapping[str, Any] | None = None) -> Path | None:
+        """The environment's documentation: from ``options_docs`` when options are given and the spec has it,
+        else ``default_docs``."""
+        if options is not None and self.options_docs is not None:
+            return self.options_docs(self.validate(options))
         return self.default_docs() if self.default_docs else None
 
     def option_fields(self) -> dict[str, str]:

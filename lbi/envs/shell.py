@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,8 +58,10 @@ SHELL_ACTIONS: dict[str, ActionSpec] = {
 
 def sandbox_command(workdir: Path, command: str, *, nproc: int = 128,
                     fsize_mb: int = 64, memory_mb: int = 2048,
-                    network: bool = False) -> list[str]:
-    """The argv that runs ``command`` with bash inside the sandbox."""
+                    network: bool = False, mount: str = SANDBOX_DIR,
+                    env: Mapping[str, str] | None = None) -> list[str]:
+    """The argv that runs ``command`` with bash inside the sandbox: ``workdir`` is mounted at ``mount``
+    (the working directory), ``env`` adds variables to the clean environment."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise EnvCrashed("bubblewrap is not installed (apt-get install bubblewrap)")
@@ -82,13 +85,15 @@ def sandbox_command(workdir: Path, command: str, *, nproc: int = 128,
             argv += ["--symlink", os.readlink(d), d]
         elif Path(d).is_dir():
             argv += ["--ro-bind", d, d]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-             "--bind", str(workdir), SANDBOX_DIR, "--chdir", SANDBOX_DIR,
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
+             "--bind", str(workdir), mount, "--chdir", mount,
              "--hostname", "sandbox", "--clearenv",
              "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-             "--setenv", "HOME", SANDBOX_DIR, "--setenv", "LANG", "C.UTF-8",
-             "--setenv", "TERM", "dumb", "--",
-             *inner, "/bin/bash", "--noprofile", "--norc", "-c", command]
+             "--setenv", "HOME", mount, "--setenv", "LANG", "C.UTF-8",
+             "--setenv", "TERM", "dumb"]
+    for name, value in (env or {}).items():
+        argv += ["--setenv", name, value]
+    argv += ["--", *inner, "/bin/bash", "--noprofile", "--norc", "-c", command]
     return argv
 
 
@@ -103,36 +108,111 @@ def _drain(stream: Any, limit: int, sink: list[bytes], total: list[int]) -> None
 
 
 def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
-                  max_output_bytes: int = 64_000, **limits: Any) -> dict[str, Any]:
-    """Run one command; returns stdout, stderr, exit_code, timed_out, duration_s and the
-    full output sizes. Never raises for what the command does."""
-    argv = sandbox_command(workdir, command, **limits)
+                  max_output_bytes: int = 64_000, stdin: bytes | None = None,
+                  report: bool = False, env: Mapping[str, str] | None = None,
+                  watch: Callable[[], str | None] | None = None, watch_every_s: float = 0.2,
+                  **limits: Any) -> dict[str, Any]:
+    """Run one command; returns stdout, stderr, exit_code, timed_out, stopped, duration_s and the
+    full output sizes. Never raises for what the command does.
+
+    ``watch`` is asked every ``watch_every_s`` while the command runs; a reason it returns stops the
+    command (killed like a time-out) and is under ``stopped`` (e.g. its folder grew too large).
+
+    ``stdin`` is fed to the command. With ``report``, the command also gets a pipe whose
+    descriptor number is in ``$LBI_REPORT_FD``: a side channel (e.g. for a shell's ``EXIT``
+    trap to report its state past any truncation of stdout); what it wrote is under ``report``."""
+    env = dict(env or {})
+    side_read = side_write = None
+    if report:
+        side_read, side_write = os.pipe()
+        env["LBI_REPORT_FD"] = str(side_write)
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        argv = sandbox_command(workdir, command, env=env, **limits)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                pass_fds=() if side_write is None else (side_write,))
+    except BaseException:
+        if side_read is not None:
+            os.close(side_read)
+        raise
+    finally:
+        if side_write is not None:
+            os.close(side_write)  # the command holds the write end now
+    side: list[bytes] = []
     out: list[bytes] = []
     err: list[bytes] = []
-    sizes = [[0], [0]]
+    sizes = [[0], [0], [0]]
     readers = [threading.Thread(target=_drain, args=(proc.stdout, max_output_bytes, out,
                                                      sizes[0]), daemon=True),
                threading.Thread(target=_drain, args=(proc.stderr, max_output_bytes, err,
                                                      sizes[1]), daemon=True)]
+    side_file = None if side_read is None else os.fdopen(side_read, "rb")
+    if side_file is not None:
+        readers.append(threading.Thread(target=_drain, args=(side_file, max_output_bytes, side,
+                                                             sizes[2]), daemon=True))
+    if stdin is not None:
+        readers.append(threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True))
     for t in readers:
         t.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        proc.wait()
+    timed_out, stopped = _wait(proc, start + timeout_s, watch, watch_every_s)
     for t in readers:
         t.join(timeout=2)
+    if side_file is not None:
+        side_file.close()
     return {"stdout": b"".join(out).decode("utf-8", "replace"),
             "stderr": b"".join(err).decode("utf-8", "replace"),
+            "report": b"".join(side).decode("utf-8", "replace"),
             "stdout_bytes": sizes[0][0], "stderr_bytes": sizes[1][0],
-            "exit_code": None if timed_out else proc.returncode, "timed_out": timed_out,
-            "duration_s": round(time.monotonic() - start, 3)}
+            "exit_code": None if timed_out or stopped else proc.returncode, "timed_out": timed_out,
+            "stopped": stopped, "duration_s": round(time.monotonic() - start, 3)}
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float, watch: Callable[[], str | None] | None,
+          every_s: float) -> tuple[bool, str | None]:
+    """Wait for the command until ``deadline``, asking ``watch`` every ``every_s`` whether to stop it early;
+    (timed out, why it was stopped). A command killed either way is killed with its whole process tree."""
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            proc.wait(timeout=max(0.0, min(left, every_s if watch else left)))
+            return False, None
+        except subprocess.TimeoutExpired:
+            why = None if left <= 0 or watch is None else watch()
+            if left > 0 and why is None:
+                continue
+            _kill_group(proc)
+            proc.wait()
+            return why is None, why
+
+
+def _feed(pipe: Any, data: bytes) -> None:
+    """Write ``data`` to the command's stdin; a command that does not read it is its own business."""
+    try:
+        pipe.write(data)
+        pipe.close()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def render_result(head: str, res: dict[str, Any], max_chars: int, time_limit_s: float) -> str:
+    """A command's result as a terminal shows it: ``head`` (the prompt and command), stdout, ``[stderr]`` and
+    its text, each cut at ``max_chars`` with the full size, then the exit code or the time-out."""
+    parts = [head]
+    for key in ("stdout", "stderr"):
+        body: str = res[key]
+        if not body:
+            continue
+        if len(body) > max_chars or res[f"{key}_bytes"] > len(body.encode()):
+            body = body[:max_chars] + f"\n… ({key} truncated: {res[f'{key}_bytes']} bytes in total)"
+        parts.append(body.rstrip("\n") if key == "stdout" else f"[stderr]\n{body.rstrip()}")
+    if res["timed_out"]:
+        parts.append(f"[timed out after {time_limit_s:g}s; killed]")
+    elif res.get("stopped"):
+        parts.append(f"[killed: {res['stopped']}]")
+    else:
+        parts.append(f"[exit code: {res['exit_code']}]")
+    return "\n".join(parts)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -222,7 +302,7 @@ class ShellEnv(BaseEnv):
                             max_output_bytes=self.max_output_chars * 4, **self.limits)
         words = command.strip().split()
         self._signature = f"shell:{Path(words[0]).name}" if words else "shell:?"
-        text = self._render(command, res)
+        text = render_result(f"$ {command}", res, self.max_output_chars, self.time_limit_s)
         error = None
         if res["timed_out"]:
             error = (f"command timed out after {self.time_limit_s:g}s and was killed "
@@ -232,23 +312,6 @@ class ShellEnv(BaseEnv):
                                 "timed_out": res["timed_out"],
                                 "duration_s": res["duration_s"]})
         return obs
-
-    def _render(self, command: str, res: dict[str, Any]) -> str:
-        parts = [f"$ {command}"]
-        for key in ("stdout", "stderr"):
-            body: str = res[key]
-            if not body:
-                continue
-            if len(body) > self.max_output_chars or res[f"{key}_bytes"] > len(body.encode()):
-                size = res[f"{key}_bytes"]
-                body = (body[: self.max_output_chars]
-                        + f"\n… ({key} truncated: {size} bytes in total)")
-            parts.append(body.rstrip("\n") if key == "stdout" else f"[stderr]\n{body.rstrip()}")
-        if res["timed_out"]:
-            parts.append(f"[timed out after {self.time_limit_s:g}s; killed]")
-        else:
-            parts.append(f"[exit code: {res['exit_code']}]")
-        return "\n".join(parts)
 
     def _observe(self) -> Observation:
         text = self.last_obs.text if self.last_obs else ""
@@ -278,17 +341,23 @@ class ShellEnv(BaseEnv):
         self._remove_workdir()
 
 
-class ShellOptions(EnvOptions):
+class SandboxOptions(EnvOptions):
+    """The output cut and the limits of commands in the sandbox: options of every env that runs them (shell,
+    repo)."""
+
+    max_output_chars: int = Field(default=4000, description="Characters kept of stdout and of stderr.")
+    nproc: int = Field(default=128, description="Most processes of the sandbox user.")
+    memory_mb: int = Field(default=2048, description="Address space of one command, in MB.")
+    fsize_mb: int = Field(default=64, description="Largest file a command may write, in MB.")
+
+
+class ShellOptions(SandboxOptions):
     """Options of the ``shell`` environment."""
 
     seed_dir: Path | None = Field(default=None, description="A folder copied into /sandbox at every reset.")
     workdir_root: Path | None = Field(default=None, description="Where the episodes' working directories "
                                                                 "are made (default: the system temp dir).")
     time_limit_s: float = Field(default=10.0, description="Wall time of one command, in seconds.")
-    max_output_chars: int = Field(default=4000, description="Characters kept of stdout and of stderr.")
-    nproc: int = Field(default=128, description="Most processes of the sandbox user.")
-    memory_mb: int = Field(default=2048, description="Address space of one command, in MB.")
-    fsize_mb: int = Field(default=64, description="Largest file a command may write, in MB.")
 
 
 def _make(options: ShellOptions) -> ShellEnv:

@@ -29,12 +29,12 @@ class Task(BaseModel):
     """One task for an environment."""
 
     id: str = Field(description="Unique id, e.g. 'trac-web-007'.")
-    env: str = Field(description="Registered environment name: web, trac, sql, shell.")
+    env: str = Field(description="Registered environment name: web, trac, sql, shell, repo.")
     instruction: str = Field(description="What the user asks the agent to do.")
     start: dict[str, Any] = Field(
         default_factory=dict,
         description="Start state: web {'url': '/path'}; sql {'writable': bool}; "
-                    "shell {'files': {path: content}}.")
+                    "shell {'files': {path: content}}; repo {'patch': diff}.")
     check: CheckSpec = Field(description="Programmatic success check.")
     split: Literal["heldout", "synthetic"] = "heldout"
     difficulty: Literal["easy", "medium", "hard"] = "easy"

@@ -52,11 +52,11 @@ class SynthReport:
 
 
 def default_docs(project: Project) -> str | None:
-    """The environment's own documentation when the project has none (its spec's `default_docs`: the Trac user
-    guide for the demo)."""
+    """The environment's own documentation when the project has none (its spec's docs: the Trac user guide for
+    the demo, a repository's README, docs/ and docstrings for `repo`)."""
     from lbi.envs import env_spec
 
-    docs = env_spec(project.config.env.name).docs()
+    docs = env_spec(project.config.env.name).docs(project.config.env.options)
     return str(docs) if docs else None
 
 

@@ -30,7 +30,7 @@ def conformance_context(request: pytest.FixtureRequest, tmp_path: Path) -> Confo
 
 
 def test_builtins_are_registered() -> None:
-    assert {"web", "sql", "shell", "trac"} <= set(NAMES)
+    assert {"web", "sql", "shell", "trac", "repo"} <= set(NAMES)
     with pytest.raises(UnknownEnv, match="registered"):
         make_env("no-such-env")
     assert str(UnknownEnv("unknown environment 'x'")) == "unknown environment 'x'"  # not quoted like a KeyError

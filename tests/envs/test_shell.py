@@ -36,6 +36,8 @@ def test_runs_commands_in_seeded_workdir(env: ShellEnv) -> None:
     assert obs.info["exit_code"] == 0 and obs.state_signature == "shell:cat"
     obs = env.step("run('echo made > new.txt')")
     assert (env.workdir / "new.txt").read_text() == "made\n"  # type: ignore[operator]
+    obs = env.step("run('echo scratch > /tmp/x && cat /tmp/x')")  # a private /tmp the command may write
+    assert obs.info["exit_code"] == 0 and "scratch" in obs.text
 
 
 def test_nonzero_exit_is_reported(env: ShellEnv) -> None:

@@ -358,3 +358,25 @@ def test_hostile_text_never_reaches_markdown(filled: Project) -> None:
                         ("backward", {"bw_traj": tid})]:
         at = _page(filled.dir, page, **state)
         assert "<script>" not in _markdown(at) and "](http://evil.test)" not in _markdown(at)
+
+
+def test_rollouts_replay_a_coding_trajectory_with_the_diff_so_far(project: Project, tmp_path: Path) -> None:
+    from lbi.models.fake import FakeModel
+    from lbi.synth.rollout import rollout
+    from tests.envs.test_repo import make_repo
+
+    project.config.env.name = "repo"
+    project.config.env.options = {"repo": str(make_repo(tmp_path / "calc-1.0")), "cache_dir": str(tmp_path / "snap")}
+    project.store.add_tasks([{"id": "c1", "instruction": "Make add() add b to a.", "env": "repo"}])
+    actions = iter(["bash('grep -n return calc/__init__.py')", "bash(\"sed -i 's/a + b/b + a/' calc/__init__.py\")",
+                    "submit()"])
+    FakeModel.register_responder("act", lambda m, s: json.dumps({"reasoning": "go", "action": next(actions)}))
+    rollout(project, "code", policy="llm", max_steps=3)
+    tid = project.store.query("SELECT id FROM trajectories")[0][0]
+    at = _page(project.dir, "rollouts", traj_pick=tid)
+    assert at.code[0].value.startswith("bash('grep") and "6:    return a + b" in at.code[1].value
+    assert at.code[2].value == "(no changes yet)"
+    next(b for b in at.button if b.label == "Next ▶").click().run()
+    assert "[diff so far: 1 file(s)]" in at.code[2].value and "+    return b + a" in at.code[2].value
+    at.slider(key=f"step-{tid}").set_value(2).run()
+    assert at.code[1].value.startswith("Submitted the diff of 1 file(s)") and "+    return b + a" in at.code[2].value

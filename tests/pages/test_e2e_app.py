@@ -221,9 +221,8 @@ def test_backward_click_a_span_cell(page, server: str, e2e_project: Project) -> 
     _choose(page, "Trajectory", f"#{web} ")
     expect(page.get_by_role("heading", name="Span 0–0")).to_be_visible()
     points = page.locator(".js-plotly-plot .scatterlayer path.point")
-    expect(points.first).to_be_visible()
+    expect(points).to_have_count(6)  # L(L+1)/2 spans for L = 3 (waits out the previous trajectory's grid)
     boxes = [points.nth(k).bounding_box() for k in range(points.count())]
-    assert len(boxes) == 6  # L(L+1)/2 spans for L = 3
     corner = max(range(len(boxes)), key=lambda k: (boxes[k]["x"], boxes[k]["y"]))  # column 2, row 2
     box = boxes[corner]
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -279,9 +278,8 @@ def test_evaluation_click_a_grid_cell_to_open_its_trajectory(page, server: str, 
     charts = page.locator('[data-testid="stPlotlyChart"]')
     expect(charts).to_have_count(4)  # success per arm, the grid, cost per arm, loss curves
     points = charts.nth(1).locator(".scatterlayer path.point")
-    expect(points.first).to_be_visible()
+    expect(points).to_have_count(6 * 4 + 1)  # 6 tasks × 4 arms, and the outline of the selected cell
     boxes = [points.nth(k).bounding_box() for k in range(points.count())]
-    assert len(boxes) == 6 * 4 + 1  # 6 tasks × 4 arms, and the outline of the selected cell
     corner = max(range(len(boxes)), key=lambda k: (boxes[k]["x"], -boxes[k]["y"]))  # the first task, last arm
     box = boxes[corner]
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -28,7 +28,6 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from common import BENCH_PORT, RESULTS, bench_config, local_model, machine, table, write_result  # noqa: E402
@@ -36,7 +35,9 @@ from common import BENCH_PORT, RESULTS, bench_config, local_model, machine, tabl
 from lbi.demo import DESCRIPTION, data_dir, env_options  # noqa: E402
 from lbi.docs.ingest import add_source, import_tasks  # noqa: E402
 from lbi.project import Project, init_project, open_project  # noqa: E402
+from lbi.store import read  # noqa: E402
 from lbi.synth.pipeline import SynthSizes, synthesize  # noqa: E402
+from lbi.train.sft import TrainReport, train  # noqa: E402
 from lbi.use.arms import compare  # noqa: E402
 from lbi.use.evaluate import evaluate, leakage  # noqa: E402
 
@@ -92,6 +93,19 @@ def arm_rows(project: Project, specs: list[str]) -> list[dict[str, Any]]:
     return [{**arm.row(), **{k: v for k, v in pairs.get(arm.label, {}).items() if k != "arm"}} for arm in result.arms]
 
 
+def trained_run(project: Project, name: str, report: TrainReport | None = None) -> dict[str, Any] | None:
+    """The finished training run `name` as the store recorded it (None if it has not finished): a re-run of the
+    benchmark reuses it instead of converting it again."""
+    row = next((r for r in read.train_runs(project.store) if r["name"] == name), None)
+    if row is None or (report is None and (row["status"] != "done" or not row["model"])):
+        return None
+    curve = read.train_log(project.store, row["run_id"])
+    return {"model": row["model"], "records": row["records"], "examples": len(row["examples"]),
+            "steps": curve[-1]["step"] if curve else 0, "final_loss": curve[-1]["loss"] if curve else float("nan"),
+            "tokens": row["tokens"], "tokens_per_s": row["tokens_per_s"], "wall_s": row["wall_s"],
+            "peak_rss_mb": row["peak_rss_mb"], "too_long": report.too_long if report else None}
+
+
 def bare_torch_tokens_per_s(project: Project, records: int, lora: dict[str, Any]) -> dict[str, float]:
     """Tokens/s of a plain loop (forward, backward, AdamW step) over the first `records` training records,
     tokenized as SFT does, with the same LoRA adapter on the same base model."""
@@ -99,7 +113,7 @@ def bare_torch_tokens_per_s(project: Project, records: int, lora: dict[str, Any]
     from peft import LoraConfig, get_peft_model
 
     from lbi.train.base import load_base
-    from lbi.train.data import CHATML_TRAINING_TEMPLATE, training_data
+    from lbi.train.data import token_ids, training_data
 
     model, tokenizer = load_base(project.config)
     model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
@@ -107,9 +121,7 @@ def bare_torch_tokens_per_s(project: Project, records: int, lora: dict[str, Any]
     data = training_data(project, per=project.config.train.per)
     batches = []
     for record in data.records[:records]:
-        ids = tokenizer.apply_chat_template(record["messages"], tokenize=True, chat_template=CHATML_TRAINING_TEMPLATE)
-        ids = ids["input_ids"] if isinstance(ids, dict) else ids
-        batches.append(torch.tensor([ids[: project.config.train.max_seq_len]]))
+        batches.append(torch.tensor([token_ids(tokenizer, record["messages"])[: project.config.train.max_seq_len]]))
     model.train()
     started, tokens = time.perf_counter(), 0
     for x in batches:
@@ -156,20 +168,19 @@ def main() -> None:
         if args.stop_after == "synthesize":
             return
 
-        from lbi.train.sft import train
-
         t = time.perf_counter()
         print(f"2. train {args.name}", flush=True)
-        report = train(project, args.name, epochs=args.epochs, progress=ticker("train"))
+        trained = trained_run(project, args.name) or trained_run(project, args.name, train(
+            project, args.name, epochs=args.epochs, progress=ticker("train")))
         timings["train_s"] = time.perf_counter() - t
-        print(f"   {report.records} records, {report.steps} steps, loss {report.final_loss}, "
-              f"{report.tokens_per_s:.0f} tokens/s → {report.model}", flush=True)
+        print(f"   {trained['records']} records, {trained['steps']} steps, final loss {trained['final_loss']:.3f}, "
+              f"{trained['tokens_per_s']:.0f} tokens/s → {trained['model']}", flush=True)
         if args.stop_after == "train":
             return
 
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         arms = []
-        for who, model in (("base", project.config.models.for_role("agent")), ("trained", report.model)):
+        for who, model in (("base", project.config.models.for_role("agent")), ("trained", trained["model"])):
             t = time.perf_counter()
             print(f"3. evaluate {who} ({model}): {', '.join(modes)}", flush=True)
             project.config.models.agent = model
@@ -178,21 +189,22 @@ def main() -> None:
             timings[f"eval_{who}_s"] = time.perf_counter() - t
             arms += [f"eval-{who}:{mode}" for mode in modes]
     rows = arm_rows(project, arms)
-    print(table(rows, ["arm", "model", "n", "successes", "rate", "ci_low", "ci_high", "vs", "p", "flipped", "tokens",
-                       "model s", "wall s"], title=f"learning effect on {args.env} ({args.model} → {report.model})"))
+    columns = ["arm", "model", "n", "successes", "rate", "ci_low", "ci_high", "vs", "p", "flipped", "tokens", "model s",
+               "wall s"]
+    print(table(rows, columns, title=f"learning effect on {args.env} ({args.model} → {trained['model']})"))
     print("4. SFT throughput against bare torch", flush=True)
     cfg = project.config.train
     bare = bare_torch_tokens_per_s(project, args.bare_records, {
         "r": cfg.lora_r, "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout,
         "target_modules": list(cfg.target_modules)})
-    ratio = report.tokens_per_s / bare["tokens_per_s"]
-    print(f"   SFT {report.tokens_per_s:.0f} tokens/s, bare torch {bare['tokens_per_s']:.0f} tokens/s: ratio "
-          f"{ratio:.2f} (goal >= 0.8); peak RSS {report.peak_rss_mb:.0f} MB", flush=True)
+    ratio = trained["tokens_per_s"] / bare["tokens_per_s"]
+    print(f"   SFT {trained['tokens_per_s']:.0f} tokens/s, bare torch {bare['tokens_per_s']:.0f} tokens/s: ratio "
+          f"{ratio:.2f} (goal >= 0.8); peak RSS of training {trained['peak_rss_mb']:.0f} MB", flush=True)
     check = leakage(project)
     print(f"   leakage: {'none' if check['ok'] else check['detail']}")
     path = write_result("learning_effect", {
         "args": vars(args), "machine_start": started_machine, "machine_end": machine(), "funnel": synth.funnel,
-        "train": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(report).items()}, "bare_torch": bare,
+        "train": trained, "bare_torch": bare,
         "sft_vs_bare": ratio, "arms": rows, "timings_s": timings, "leakage_ok": check["ok"]})
     print(f"wrote {path}")
 

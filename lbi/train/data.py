@@ -34,6 +34,12 @@ so the loss falls on the assistant's replies only. It renders exactly what llama
 model at inference (`lbi.models.local.chat_prompt`)."""
 
 
+def token_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """The tokens a record is trained on (`CHATML_TRAINING_TEMPLATE` applied by `tokenizer`)."""
+    return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
+                                              chat_template=CHATML_TRAINING_TEMPLATE)["input_ids"])
+
+
 class TrainDataError(UserError):
     """Nothing (or something forbidden) to train on; the message says what to do."""
 

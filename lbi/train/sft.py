@@ -25,7 +25,7 @@ from lbi.models.trained import TrainedModel, trained_model
 from lbi.project import Project
 from lbi.store import read
 from lbi.train.base import describe, load_base
-from lbi.train.data import CHATML_TRAINING_TEMPLATE, TrainDataError, TrainingData, training_data
+from lbi.train.data import CHATML_TRAINING_TEMPLATE, TrainDataError, TrainingData, token_ids, training_data
 
 Progress = Callable[[int, int], None]
 CHECKPOINT_FILES = ("trainer_state.json", "adapter_model.safetensors", "optimizer.pt")
@@ -60,11 +60,7 @@ def last_checkpoint(folder: Path) -> Path | None:
 
 def _fits(data: TrainingData, tokenizer: Any, max_len: int) -> tuple[list[dict[str, Any]], int]:
     """The records whose whole chat fits in `max_len` tokens (a cut record would lose the reply it is for)."""
-    keep = []
-    for record in data.records:
-        ids = tokenizer.apply_chat_template(record["messages"], tokenize=True, chat_template=CHATML_TRAINING_TEMPLATE)
-        if len(ids["input_ids"] if isinstance(ids, dict) else ids) <= max_len:
-            keep.append({"messages": record["messages"]})
+    keep = [{"messages": r["messages"]} for r in data.records if len(token_ids(tokenizer, r["messages"])) <= max_len]
     return keep, len(data.records) - len(keep)
 
 

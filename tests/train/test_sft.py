@@ -141,3 +141,20 @@ def test_a_full_disk_while_checkpointing_is_one_message_and_the_run_resumes_from
     monkeypatch.setattr(Trainer, "_save_checkpoint", real)
     assert last_checkpoint(kept.dir / "models" / "t4" / "checkpoints").name == "checkpoint-2"
     assert train(kept, "t4", base_model=str(tiny_model), publish=False, **TINY).resumed_from == 2
+
+
+def test_records_longer_than_max_seq_len_are_left_out_and_counted(kept: Project, tiny_model: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from lbi.train.data import token_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    lengths = sorted(len(token_ids(tokenizer, r["messages"])) for r in training_data(kept).records)
+    assert lengths[0] > 100  # whole prompts, not the keys of a dict
+    cut = lengths[2]
+    fit = sum(n <= cut for n in lengths)
+    assert 3 <= fit < len(lengths)
+    report = train(kept, "short", base_model=str(tiny_model), publish=False, **{**TINY, "max_seq_len": cut})
+    assert (report.records, report.too_long) == (fit, len(lengths) - fit)
+    with pytest.raises(TrainDataError, match="all 6 records are longer than train.max_seq_len = 10 tokens"):
+        train(kept, "shorter", base_model=str(tiny_model), publish=False, **{**TINY, "max_seq_len": 10})

@@ -312,6 +312,11 @@ class Store:
             for row in rows:
                 self._insert(conn, "train_log", {"run_id": run_id, **row}, replace=True)
 
+    def clear_train_log(self, run_id: int) -> None:
+        """Forget a training run's loss curve (the run starts over)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM train_log WHERE run_id = ?", (run_id,))
+
     def add_evaluation(self, **fields: Any) -> int:
         with self.transaction() as conn:
             conn.execute("DELETE FROM evaluations WHERE run_id IS ? AND task_id = ? AND mode = ?",

@@ -118,6 +118,8 @@ def train(project: Project, name: str = "sft", *, fresh: bool = False, progress:
     data = training_data(project, per=cfg.per, policy=cfg.policy)
     with project.run(name, "train", {"train": cfg.model_dump()}) as run:
         _check_same_data(project, run.id, data, out, name)
+        if fresh:
+            project.store.clear_train_log(run.id)
         project.store.set_train_run(run.id, base_model=describe(config), examples_json=data.example_ids,
                                     examples_hash=data.digest, config_json={**cfg.model_dump(), "policy": data.policy})
         run.progress(message="loading the base model")
@@ -154,7 +156,8 @@ def _fit(project: Project, run_id: int, name: str, config: Config, data: Trainin
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
     resume = last_checkpoint(out / "checkpoints")
-    offset = (read.train_log(project.store, run_id) or [{"seconds": 0.0}])[-1]["seconds"] or 0.0 if resume else 0.0
+    logged = read.train_log(project.store, run_id) if resume else []
+    offset = (logged[-1]["seconds"] or 0.0) if logged else 0.0  # a resumed run's clock goes on
     started = time.monotonic()
     trainer = SFTTrainer(model=model, args=_args(cfg, out), train_dataset=Dataset.from_list(records),
                          processing_class=tokenizer, peft_config=lora,

@@ -154,7 +154,11 @@ def test_records_longer_than_max_seq_len_are_left_out_and_counted(kept: Project,
     cut = lengths[2]
     fit = sum(n <= cut for n in lengths)
     assert 3 <= fit < len(lengths)
-    report = train(kept, "short", base_model=str(tiny_model), publish=False, **{**TINY, "max_seq_len": cut})
+    train(kept, "short", base_model=str(tiny_model), publish=False, **TINY)  # every record, 6 steps
+    report = train(kept, "short", base_model=str(tiny_model), publish=False, fresh=True,
+                   **{**TINY, "max_seq_len": cut})
     assert (report.records, report.too_long) == (fit, len(lengths) - fit)
+    run_id = read.train_runs(kept.store)[0]["run_id"]
+    assert [p["step"] for p in read.train_log(kept.store, run_id)] == list(range(1, fit + 1))  # the old curve is gone
     with pytest.raises(TrainDataError, match="all 6 records are longer than train.max_seq_len = 10 tokens"):
         train(kept, "shorter", base_model=str(tiny_model), publish=False, **{**TINY, "max_seq_len": 10})

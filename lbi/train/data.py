@@ -62,13 +62,8 @@ class TrainingData:
 
 def check_trainable(project: Project, example_ids: list[int]) -> None:
     """Refuse examples from held-out tasks or evaluation runs (the leakage lock)."""
-    if not example_ids:
-        return
-    bad = project.store.query(
-        f"SELECT e.id FROM {read.WITH_TASK_AND_RUN} JOIN examples e ON e.trajectory_id = t.id "
-        f"WHERE e.id IN (SELECT value FROM json_each(?)) AND NOT ({read.TRAINABLE})", (json.dumps(example_ids),))
-    if bad:
-        raise TrainDataError(f"examples {[r[0] for r in bad][:10]} come from held-out tasks or evaluation runs "
+    if bad := read.untrainable_examples(project.store, example_ids):
+        raise TrainDataError(f"examples {bad[:10]} come from held-out tasks or evaluation runs "
                              "and may never be trained on")
 
 

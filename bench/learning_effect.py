@@ -38,6 +38,7 @@ from lbi.docs.ingest import add_source, import_tasks  # noqa: E402
 from lbi.project import Project, init_project, open_project  # noqa: E402
 from lbi.store import read  # noqa: E402
 from lbi.synth.pipeline import SynthSizes, synthesize  # noqa: E402
+from lbi.train.data import training_data  # noqa: E402
 from lbi.train.sft import TrainReport, train  # noqa: E402
 from lbi.use.arms import compare  # noqa: E402
 from lbi.use.evaluate import evaluate, leakage  # noqa: E402
@@ -107,6 +108,26 @@ def trained_run(project: Project, name: str, report: TrainReport | None = None) 
             "peak_rss_mb": row["peak_rss_mb"], "too_long": report.too_long if report else None}
 
 
+def ablation(project: Project, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Train on what the committee keeps without `--ablate-judge` (same settings as the main run), unless that
+    keeps exactly the same examples; the run and its served model are named `<name>-without-<judge>`."""
+    judges = [j.name for j in project.config.models.judges]
+    if args.ablate_judge not in judges:
+        raise SystemExit(f"--ablate-judge {args.ablate_judge!r} is not a judge of this project: {', '.join(judges)}")
+    others = [j for j in judges if j != args.ablate_judge]
+    with_all, without = training_data(project).example_ids, training_data(project, judges=others).example_ids
+    refused = len(set(without) - set(with_all))
+    print(f"   without the {args.ablate_judge} judge: {len(without)} examples kept ({refused} that it refused), "
+          f"against {len(with_all)} with it", flush=True)
+    if set(without) == set(with_all):
+        print("   the same examples: nothing to ablate", flush=True)
+        return None
+    name = f"{args.name}-without-{args.ablate_judge}"
+    run = trained_run(project, name) or trained_run(project, name, train(
+        project, name, epochs=args.epochs, judges=others, progress=ticker(f"train {name}")))
+    return {**run, "name": name, "judges": others, "refused_by_judge": refused}
+
+
 def sft_tokens_per_s(project: Project, records: int) -> dict[str, float]:
     """Tokens/s of `lbi train` over its first `records` records (a fresh run, stopped there, not served)."""
     from transformers import TrainerCallback
@@ -168,6 +189,9 @@ def main() -> None:
     parser.add_argument("--heldout", type=int, default=0, help="at most this many held-out tasks (0: all)")
     parser.add_argument("--modes", default="baseline,agentic")
     parser.add_argument("--bare-records", type=int, default=16, help="records for the bare torch comparison")
+    parser.add_argument("--ablate-judge", default="grounding",
+                        help="also train on what the committee keeps without this judge and evaluate it (the "
+                             "grounded-only ablation: the main run trains on grounded examples only); empty: skip")
     parser.add_argument("--stop-after", choices=["synthesize", "train"], default=None)
     args = parser.parse_args()
     started_machine, timings = machine(), {}
@@ -190,23 +214,32 @@ def main() -> None:
         timings["train_s"] = time.perf_counter() - t
         print(f"   {trained['records']} records, {trained['steps']} steps, final loss {trained['final_loss']:.3f}, "
               f"{trained['tokens_per_s']:.0f} tokens/s → {trained['model']}", flush=True)
+        models = [("base", project.config.models.for_role("agent")), ("trained", trained["model"])]
+        ablated = ablation(project, args) if args.ablate_judge else None
+        if ablated:
+            models.append((ablated["name"], ablated["model"]))
         if args.stop_after == "train":
             return
 
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         arms = []
-        for who, model in (("base", project.config.models.for_role("agent")), ("trained", trained["model"])):
+        for who, model in models:
             t = time.perf_counter()
-            print(f"3. evaluate {who} ({model}): {', '.join(modes)}", flush=True)
+            arm_modes = modes if who in ("base", "trained") else modes[:1]  # the ablation: the first mode only
+            print(f"3. evaluate {who} ({model}): {', '.join(arm_modes)}", flush=True)
             project.config.models.agent = model
-            evaluate(project, modes, run=f"eval-{who}", limit=args.heldout or None, max_steps=args.max_steps,
+            evaluate(project, arm_modes, run=f"eval-{who}", limit=args.heldout or None, max_steps=args.max_steps,
                      progress=ticker(f"eval {who}"))
             timings[f"eval_{who}_s"] = time.perf_counter() - t
-            arms += [f"eval-{who}:{mode}" for mode in modes]
+            arms += [f"eval-{who}:{mode}" for mode in arm_modes]
     rows = arm_rows(project, arms)
     columns = ["arm", "model", "n", "successes", "rate", "ci_low", "ci_high", "vs", "p", "flipped", "tokens", "model s",
                "wall s"]
     print(table(rows, columns, title=f"learning effect on {args.env} ({args.model} → {trained['model']})"))
+    if ablated:
+        ablated["arms"] = arm_rows(project, [f"eval-trained:{modes[0]}", f"eval-{ablated['name']}:{modes[0]}"])
+        print(table(ablated["arms"], columns, title=f"grounded-only ({trained['examples']} examples) against the "
+                    f"committee without {args.ablate_judge} ({ablated['examples']} examples)"))
     print("4. SFT throughput against bare torch", flush=True)
     cfg = project.config.train
     sft = sft_tokens_per_s(project, args.bare_records)
@@ -222,7 +255,7 @@ def main() -> None:
     path = write_result("learning_effect", {
         "args": vars(args), "machine_start": started_machine, "machine_end": machine(), "funnel": synth.funnel,
         "train": trained, "sft_short": sft, "bare_torch": bare,
-        "sft_vs_bare": ratio, "arms": rows, "timings_s": timings, "leakage_ok": check["ok"]})
+        "sft_vs_bare": ratio, "arms": rows, "ablation": ablated, "timings_s": timings, "leakage_ok": check["ok"]})
     print(f"wrote {path}")
 
 

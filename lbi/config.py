@@ -160,6 +160,9 @@ class TrainConfig(_Section):
     """Training record: one per step of a kept example (turn → reply) or one multi-turn chat per example."""
     policy: Literal["", "strict", "majority", "relaxed"] = ""
     """Judge policy deciding which examples are trained on; empty means `synth.judge_policy`."""
+    judges: list[str] = Field(default_factory=list)
+    """Count only these judges' verdicts when deciding what is kept (an ablation, e.g. the committee without
+    `grounding`); empty means the whole committee."""
     lora_r: int = 16
     """LoRA rank (the adapter's inner dimension)."""
     lora_alpha: int = 32
@@ -173,7 +176,7 @@ class TrainConfig(_Section):
     epochs: float = 2.0
     """Passes over the training records."""
     max_seq_len: int = 1024
-    """Tokens per record; longer records are cut at the end (the loss is only on the assistant's replies)."""
+    """Tokens per record; a longer record is left out and counted, not cut (cutting would lose its reply)."""
     batch_size: int = 1
     """Records per forward pass."""
     grad_accum: int = 4

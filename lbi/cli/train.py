@@ -19,6 +19,9 @@ def train_cmd(project: ProjectOpt = Path("."),
               per: Annotated[str, typer.Option(help="One record per 'step' or per 'example' (default: config).")] = "",
               policy: Annotated[str, typer.Option(help="Judge policy deciding what is trained on (default: "
                                                        "config).")] = "",
+              judge: Annotated[list[str] | None, typer.Option(help="Count only this judge's verdicts (repeat it; "
+                                                                   "default: train.judges, else the committee).")
+                               ] = None,
               epochs: Annotated[float, typer.Option(help="Passes over the records (0: config).")] = 0,
               learning_rate: Annotated[float, typer.Option(help="Peak learning rate (0: config).")] = 0,
               max_seq_len: Annotated[int, typer.Option(help="Tokens per record (0: config).")] = 0,
@@ -37,7 +40,7 @@ def train_cmd(project: ProjectOpt = Path("."),
         check_policy(policy)
     with progress_bar(f"train {name}") as bar:
         report = train(proj, name, fresh=fresh, progress=bar, publish=serve, base_model=base_model or None,
-                       per=per or None, policy=policy or None, epochs=epochs or None,
+                       per=per or None, policy=policy or None, judges=judge or None, epochs=epochs or None,
                        learning_rate=learning_rate or None, max_seq_len=max_seq_len or None)
     resumed = f" (resumed from step {report.resumed_from})" if report.resumed_from is not None else ""
     skipped = f"; {report.too_long} records longer than max_seq_len left out" if report.too_long else ""

@@ -54,7 +54,8 @@ def _decision_sql(policies: tuple[str, ...]) -> str:
 WITH scope AS (SELECT value AS id FROM json_each(:ids) UNION
                SELECT s.other_id FROM similar_examples s WHERE s.example_id IN (SELECT value FROM json_each(:ids))),
      v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts
-           WHERE :ids IS NULL OR example_id IN (SELECT id FROM scope) GROUP BY example_id),
+           WHERE (:ids IS NULL OR example_id IN (SELECT id FROM scope))
+             AND (:only IS NULL OR judge IN (SELECT value FROM json_each(:only))) GROUP BY example_id),
      o AS ({LATEST_OVERRIDES}),
      base AS (
         SELECT e.id AS example_id, COALESCE(v.yes, 0) AS yes, COALESCE(v.n, 0) AS n, o.verdict AS override, {passed}
@@ -71,21 +72,23 @@ def check_policy(policy: str) -> str:
     return check_choice("judge policy", policy, POLICIES)
 
 
-def _params(judges: int, ids: Sequence[int] | None) -> dict[str, Any]:
-    return {"judges": judges, "ids": None if ids is None else json.dumps(list(ids))}
+def _params(judges: int, ids: Sequence[int] | None, only: Sequence[str] | None = None) -> dict[str, Any]:
+    return {"judges": len(only) if only else judges, "ids": None if ids is None else json.dumps(list(ids)),
+            "only": json.dumps(list(only)) if only else None}
 
 
-def decisions(store: Store, policy: str = "strict", judges: int = 0, ids: Sequence[int] | None = None
-              ) -> list[dict[str, Any]]:
+def decisions(store: Store, policy: str = "strict", judges: int = 0, ids: Sequence[int] | None = None,
+              only: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """One row per example (or per example of `ids`): yes votes, verdict count, latest override, passed the
     policy, duplicate of a kept example, and kept. `judges` is the committee size (a missing verdict
-    counts as no)."""
-    return [dict(r) for r in store.query(_decision_sql((check_policy(policy),)), _params(judges, ids))]
+    counts as no). `only` names the judges whose verdicts count (an ablation: the committee without one
+    judge); the committee size is then their number."""
+    return [dict(r) for r in store.query(_decision_sql((check_policy(policy),)), _params(judges, ids, only))]
 
 
-def kept_count(store: Store, policy: str = "strict", judges: int = 0) -> int:
+def kept_count(store: Store, policy: str = "strict", judges: int = 0, only: Sequence[str] | None = None) -> int:
     sql = f"SELECT COUNT(*) FROM ({_decision_sql((check_policy(policy),))}) WHERE kept"
-    return int(store.query(sql, _params(judges, None))[0][0])
+    return int(store.query(sql, _params(judges, None, only))[0][0])
 
 
 def kept_by_policy(store: Store, judges: int = 0) -> dict[str, int]:
@@ -95,8 +98,9 @@ def kept_by_policy(store: Store, judges: int = 0) -> dict[str, int]:
     return dict(zip(POLICIES, (int(x) for x in row), strict=True))
 
 
-def kept_ids(store: Store, policy: str = "strict", judges: int = 0) -> list[int]:
-    return [r["example_id"] for r in decisions(store, policy, judges) if r["kept"]]
+def kept_ids(store: Store, policy: str = "strict", judges: int = 0, only: Sequence[str] | None = None
+             ) -> list[int]:
+    return [r["example_id"] for r in decisions(store, policy, judges, only=only) if r["kept"]]
 
 
 def decision_map(store: Store, policy: str, judges: int) -> dict[int, dict[str, Any]]:

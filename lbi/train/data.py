@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,12 +68,17 @@ def check_trainable(project: Project, example_ids: list[int]) -> None:
                              "and may never be trained on")
 
 
-def training_data(project: Project, *, per: str = "step", policy: str = "") -> TrainingData:
-    """The records of the examples the committee keeps under `policy` (default: `synth.judge_policy`)."""
+def training_data(project: Project, *, per: str = "step", policy: str = "", judges: Sequence[str] = ()
+                  ) -> TrainingData:
+    """The records of the examples the committee keeps under `policy` (default: `synth.judge_policy`), counting
+    only the verdicts of `judges` when given (default: the whole committee)."""
     from lbi.use.export import build_records
 
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
-    examples, records, _missing = build_records(project, per, policy)  # type: ignore[arg-type]
+    names = committee.judge_names(project.store, [j.name for j in project.config.models.judges])
+    if unknown := [j for j in judges if j not in names]:
+        raise TrainDataError(f"unknown judge {', '.join(map(repr, unknown))}: the committee is {', '.join(names)}")
+    examples, records, _missing = build_records(project, per, policy, judges)  # type: ignore[arg-type]
     if not records:
         looser = {"strict": " or train with a looser policy (`--policy majority` or `relaxed`)",
                   "majority": " or train with `--policy relaxed`"}.get(policy, "")

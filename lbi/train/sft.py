@@ -115,7 +115,7 @@ def train(project: Project, name: str = "sft", *, fresh: bool = False, progress:
     out = files.dir
     if fresh and out.exists():
         shutil.rmtree(out)
-    data = training_data(project, per=cfg.per, policy=cfg.policy)
+    data = training_data(project, per=cfg.per, policy=cfg.policy, judges=cfg.judges)
     with project.run(name, "train", {"train": cfg.model_dump()}) as run:
         _check_same_data(project, run.id, data, out, name)
         if fresh:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -67,9 +67,10 @@ def _records(project: Project, example: dict[str, Any], steps: list[dict[str, An
                "step": step["idx"]}
 
 
-def kept_examples(project: Project, policy: str | None = None) -> list[dict[str, Any]]:
+def kept_examples(project: Project, policy: str | None = None, only: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The examples the committee keeps under `policy`; `only` counts only those judges' verdicts."""
     cfg = project.config
-    ids = committee.kept_ids(project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges))
+    ids = committee.kept_ids(project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges), only or None)
     return [dict(r) for r in project.store.query(
         "SELECT e.*, t.env, t.policy, t.task_id FROM examples e JOIN trajectories t ON t.id = e.trajectory_id "
         "WHERE e.id IN (SELECT value FROM json_each(?)) ORDER BY e.id", (json.dumps(ids),))]
@@ -96,10 +97,11 @@ def card_path(out: Path) -> Path:
     return out.with_name(out.stem + ".card.md")
 
 
-def build_records(project: Project, per: Per, policy: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """The kept examples under `policy`, their records (one per example or per step), and how many screenshots
-    the steps name but the disk lacks (those records name none)."""
-    examples = kept_examples(project, policy)
+def build_records(project: Project, per: Per, policy: str, only: Sequence[str] = ()
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """The kept examples under `policy` (counting only the judges `only`, if given), their records (one per
+    example or per step), and how many screenshots the steps name but the disk lacks (those records name none)."""
+    examples = kept_examples(project, policy, only)
     records: list[dict[str, Any]] = []
     missing = 0
     for ex in examples:

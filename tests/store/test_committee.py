@@ -85,3 +85,18 @@ def test_decisions_and_counts_follow_one_rule(project: Project) -> None:
     assert by_policy == {"strict": 1, "majority": 1, "relaxed": 2}  # (0, 1) passes majority but duplicates (0, 0)
     with pytest.raises(ValueError, match="unknown judge policy"):
         committee.kept_count(project.store, "lenient")
+
+
+def test_only_some_judges_count_when_asked(project: Project) -> None:
+    """The ablation rule: counting only judges a and b, an example b and c reject is still refused by b, one
+    that only c rejects is kept, and the committee size is the number of judges that count."""
+    tid = trajectory(project)
+    ids = list(examples(project, tid).values())
+    judge(project, ids[0], True, True, False)   # a, b yes; c no
+    judge(project, ids[1], True, False, False)  # only a yes
+    assert committee.kept_ids(project.store, "strict", 3) == []
+    assert committee.kept_ids(project.store, "strict", 3, only=["a", "b"]) == [ids[0]]
+    assert committee.kept_count(project.store, "strict", 3, only=["a", "b"]) == 1
+    assert committee.kept_ids(project.store, "majority", 3, only=["a", "c"]) == []  # 1 of 2 is no majority
+    assert committee.kept_ids(project.store, "relaxed", 3, only=["c"]) == []
+    assert committee.kept_ids(project.store, "strict", 3, only=["a"]) == ids[:2]

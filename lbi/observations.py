@@ -10,6 +10,7 @@ leaves observations that share nothing untouched.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -71,3 +72,74 @@ def page_content(observation: str | None, chrome: frozenset[str] = frozenset(), 
     kept = [line for line in lines if line not in chrome] or lines
     text = " ".join(kept)
     return text[:limit] if limit else text
+
+
+# -- the agent's view of an outline ---------------------------------------------------------------------------
+_STRUCTURE = re.compile(r"^(?:[a-z]+|heading)(?: level=\d+)?$")
+"""A line that is only a role (``list``, ``listitem``, ``form``, ``heading level=1``): structure with nothing to
+read or act on."""
+_URL = re.compile(r' url="(?:[^"\\]|\\.)*"')
+_TEXT = re.compile(r'^(?:StaticText|LabelText|cell|columnheader|rowheader|gridcell) ("(?:[^"\\]|\\.)*")$')
+"""Lines that are text to read: their role goes, their name is unquoted."""
+_BID = re.compile(r"\[[^\]\s]+\] ")
+_HEADING = re.compile(r'^heading ("(?:[^"\\]|\\.)*") level=(\d)$')
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _bare(line: str) -> str:
+    """One outline line as the agent reads it: no indentation, no link target, text without its role."""
+    s = _URL.sub("", line.strip())
+    try:
+        if m := _TEXT.match(s):
+            return json.loads(m.group(1))
+        if m := _HEADING.match(s):
+            return "#" * int(m.group(2)) + " " + json.loads(m.group(1))
+    except json.JSONDecodeError:
+        return s
+    return s
+
+
+def compact_outline(text: str) -> str:
+    """A web outline (``lbi.envs.browser``) in fewer tokens, for the agent's prompt: every element with an id is
+    kept (the agent can act on all it could act on before), but structure-only lines (``list``, ``listitem``,
+    ``form``) go, links lose their ``url=`` targets, text lines lose their ``StaticText`` role, headings are
+    written ``## Title`` and indentation goes; a table row becomes one line of its cells joined by `` | ``."""
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        s = line.strip()
+        i += 1
+        if s == "row":  # its cells (and what they hold) on one line
+            depth, cells = _indent(line), []
+            while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > depth):
+                if (c := lines[i].strip()) and not _STRUCTURE.match(c):
+                    cells.append(_bare(c))
+                i += 1
+            if cells:
+                out.append(" | ".join(cells))
+            continue
+        if not s or _STRUCTURE.match(s):
+            continue
+        out.append(_bare(s))
+    return "\n".join(out)
+
+
+def fit_outline(text: str, limit: int) -> str:
+    """A compact outline cut to `limit` characters losing text before elements, so the agent still sees the
+    form's submit button below a long ticket: lines without an element are shortened (to 160, then 60
+    characters), then dropped (headings and a select's options stay); only then is the end cut off."""
+    lines = text.splitlines()
+    stages = [lambda ls, w=width: [line if len(line) <= w or _BID.search(line) else line[:w] + "…" for line in ls]
+              for width in (160, 60)]
+    stages.append(lambda ls: [line for line in ls if _BID.search(line) or line.startswith(("#", "options: "))])
+    for stage in [lambda ls: ls, *stages]:
+        lines = stage(lines)
+        fitted = "\n".join(lines)
+        if len(fitted) <= limit:
+            return fitted
+    return fitted[:limit] + "\n… (truncated)"

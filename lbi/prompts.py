@@ -18,9 +18,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, create_model
 
 from lbi.envs.base import Observation
-from lbi.observations import describe_action, page_content, place
+from lbi.observations import compact_outline, describe_action, fit_outline, page_content, place
 
 OBS_CHARS = 3000  # one observation shown on its own
+OUTLINE_CHARS = 4000  # a web page's compact outline shown on its own (about 7,000 characters of the full outline)
 STEP_OBS_CHARS = 500  # each of many steps shown together
 OBS_BUDGET = 6000  # characters of observation per prompt of many steps: long spans show less of each page
 MIN_OBS_CHARS = 120
@@ -120,10 +121,13 @@ def clip(text: str, limit: int = OBS_CHARS) -> str:
 
 
 def observation_text(obs: Observation) -> str:
-    """An observation as the agent sees it: URL and title (web), the text cut at `OBS_CHARS`, the last error."""
+    """An observation as the agent sees it: URL and title (web), the text cut at `OBS_CHARS`, the last error.
+    A web page's outline (an observation with a URL) is shown compact (`compact_outline`: every element the
+    agent can act on, in fewer tokens) and cut at `OUTLINE_CHARS` losing text before elements (`fit_outline`)."""
     head = f"URL: {obs.url}\nTitle: {obs.title}\n" if obs.url else ""
+    text = fit_outline(compact_outline(obs.text), OUTLINE_CHARS) if obs.url else clip(obs.text)
     error = f"\nThe last action failed: {obs.last_action_error}" if obs.last_action_error else ""
-    return f"{head}{clip(obs.text)}{error}"
+    return f"{head}{text}{error}"
 
 
 def history_text(entries: Sequence[tuple[str, str | None]], last: int = HISTORY) -> str:

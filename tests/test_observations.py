@@ -1,6 +1,6 @@
 """Reading observations: action targets, the site's chrome, and how prompts and the index use them."""
 
-from lbi.observations import chrome_lines, describe_action, page_content, place
+from lbi.observations import chrome_lines, compact_outline, describe_action, fit_outline, page_content, place
 from lbi.project import Project
 from lbi.prompts import render_steps
 from lbi.store import read
@@ -68,3 +68,45 @@ def test_index_embeds_steps_without_chrome_and_learns_it_once(sql_project: Proje
     again = Index(sql_project)  # a new process reads the same chrome back
     assert again.chrome == index.chrome and again.sync().steps_added == 0
     assert again.observation_text(page("content of /c")) == "content of /c"
+
+
+TICKET = """heading level=1
+  [1] link "LBI Demo"
+list
+  listitem
+    [7] link "Wiki" url="/wiki"
+heading "Add dark mode" level=1
+table
+  row
+    cell "Priority:"
+    cell
+      [23] link "minor" url="/query?priority=minor"
+  row
+    cell "Component:"
+StaticText "Offer a dark colour scheme that follows the OS preference."
+form
+  [field-priority] combobox "Priority:" selected="minor"
+    options: "major", "minor"
+  LabelText "Action"
+  [submit] button "Submit changes\""""
+
+
+def test_the_agent_sees_every_element_of_a_compact_outline() -> None:
+    compact = compact_outline(TICKET)
+    assert compact.splitlines() == [
+        '[1] link "LBI Demo"', '[7] link "Wiki"', "# Add dark mode", 'Priority: | [23] link "minor"',
+        "Component:", "Offer a dark colour scheme that follows the OS preference.",
+        '[field-priority] combobox "Priority:" selected="minor"', 'options: "major", "minor"', "Action",
+        '[submit] button "Submit changes"']
+    assert len(compact) < 0.6 * len(TICKET)
+
+
+def test_a_long_outline_loses_text_before_elements() -> None:
+    long = compact_outline(TICKET.replace("Offer a dark", "Offer a dark " + "very " * 400))
+    fitted = fit_outline(long, 400)
+    assert len(fitted) <= 400 and "[submit]" in fitted and "[field-priority]" in fitted
+    assert "Offer a dark very very" in fitted and fitted.count("very") < 40  # the text was shortened, not dropped
+    no_text = fit_outline(long, 250)
+    assert "Offer" not in no_text and "options:" in no_text and "[submit]" in no_text  # the text line went first
+    assert fit_outline(long, 80).endswith("… (truncated)")  # too many elements: only then is the end cut
+    assert fit_outline(TICKET, 10_000) == TICKET

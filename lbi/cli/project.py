@@ -96,7 +96,8 @@ def synthesize(project: ProjectOpt = Path("."),
                name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth",
                background: Annotated[bool, typer.Option(help="Start as a background job and return.")] = False
                ) -> None:
-    """Run every stage (docs → tasks → rollouts → backward → committee) and print the funnel and usage."""
+    """Run every stage (docs → explore rollouts → backward → committee, then tasks → llm rollouts → backward →
+    committee) and print the funnel and usage."""
     from lbi.synth.pipeline import SynthSizes
     from lbi.synth.pipeline import synthesize as run_all
 

@@ -75,12 +75,17 @@ def _type_name(typ: Any) -> str:
 
 
 def describe_actions(specs: dict[str, ActionSpec]) -> str:
-    """Prompt text for an action space (one block per action)."""
+    """Prompt text for an action space: one line per action, its call with parameter names (and defaults), what
+    it does, and an example for the first action of each parameter list (`click('12')` shows how every action on
+    one `bid` is written). The agent's prompt pays for every token of it at every step."""
     lines = ["Reply with exactly one action, a single function call with literal arguments:"]
+    shown: set[tuple[str, ...]] = set()
     for spec in specs.values():
-        lines.append(f"\n{spec.signature()}\n    {spec.doc}")
-        if spec.example:
-            lines.append(f"    Example: {spec.example}")
+        names = tuple(p[0] for p in spec.params)
+        params = ", ".join(p[0] + (f"={p[2]!r}" if len(p) > 2 else "") for p in spec.params)
+        example = f" Example: {spec.example}" if spec.example and names not in shown else ""
+        shown.add(names)
+        lines.append(f"- {spec.name}({params}): {spec.doc}{example}")
     return "\n".join(lines)
 
 

@@ -169,9 +169,10 @@ def bundled_model(cfg: LocalModelConfig) -> Path:
 def server_command(cfg: LocalModelConfig, threads: int, models: Mapping[str, Path]) -> list[str]:
     """The server's command line; its settings go in a config file listing `models` (alias → GGUF, the
     default first), each with the same threads and context window."""
+    cache = {"cache": True, "cache_type": "ram", "cache_size": cfg.prompt_cache_mb << 20} if cfg.prompt_cache else {}
     settings = {"host": "127.0.0.1", "port": cfg.port, "models": [
         {"model": str(path), "model_alias": alias, "n_threads": threads, "n_threads_batch": threads,
-         "n_ctx": cfg.n_ctx, "verbose": False} for alias, path in models.items()]}
+         "n_ctx": cfg.n_ctx, "verbose": cfg.log_timings, **cache} for alias, path in models.items()]}
     config_file = _config_file(cfg)
     config_file.write_text(json.dumps(settings, indent=1))
     return [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_file)]

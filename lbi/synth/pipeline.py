@@ -1,4 +1,8 @@
-"""`lbi synthesize`: every stage in order on one project, sized to finish in minutes on a CPU."""
+"""`lbi synthesize`: every stage on one project, sized to finish in minutes on a CPU.
+
+The order puts something on the workbench early: the explore rollouts (which need no model to act) are labelled
+and judged first, then tasks are generated from the docs and rolled out by the llm agent, and those trajectories
+are labelled and judged in a second pass."""
 
 from __future__ import annotations
 
@@ -73,6 +77,12 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
     random.Random(sizes.seed).shuffle(every)
     pending = set(pending_chunks(project))
     chosen = [c for c in every[: sizes.chunks] if c in pending]
+    if sizes.explore:  # first: explore needs no model to act, so examples reach the workbench within a minute
+        with progress("rollouts (explore)") as tick, report.timed("explore"):
+            report.stages["explore"] = rollout(project, f"{name}-{STAGE_RUNS['explore']}", policy="explore",
+                                               episodes=sizes.explore, concurrency=sizes.concurrency,
+                                               max_steps=sizes.max_steps, progress=tick)
+        _label_and_judge(project, sizes, progress, name, report)
     with project.run(f"{name}-{STAGE_RUNS['generate']}", "generate") as run, progress("generate tasks") as tick, \
             report.timed("generate"):
         report.stages["generate"] = gen = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run.id,
@@ -82,11 +92,16 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
     with progress("rollouts (llm)") as tick, report.timed("rollout"):
         report.stages["rollout"] = rollout(project, f"{name}-{STAGE_RUNS['rollout']}", policy="llm", limit=sizes.tasks,
                                            concurrency=sizes.concurrency, max_steps=sizes.max_steps, progress=tick)
-    if sizes.explore:
-        with progress("rollouts (explore)") as tick, report.timed("explore"):
-            report.stages["explore"] = rollout(project, f"{name}-{STAGE_RUNS['explore']}", policy="explore",
-                                               episodes=sizes.explore, concurrency=sizes.concurrency,
-                                               max_steps=sizes.max_steps, progress=tick)
+    _label_and_judge(project, sizes, progress, name, report)
+    cfg = project.config
+    report.funnel = read.funnel(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
+    return report
+
+
+def _label_and_judge(project: Project, sizes: SynthSizes, progress: ProgressFactory, name: str,
+                     report: SynthReport) -> None:
+    """Backward construction, then the committee, on every trajectory and example not yet done (the pipeline runs
+    it after the explore rollouts and again after the llm rollouts; the stage reports hold the last pass)."""
     with project.run(f"{name}-{STAGE_RUNS['backward']}", "backward") as run, \
             progress(f"backward ({sizes.mode})") as tick, report.timed("backward"):
         report.stages["backward"] = back = construct(project, mode=sizes.mode, max_span=sizes.max_span,
@@ -97,6 +112,3 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
             report.timed("filter"):
         report.stages["filter"] = judged = judge_examples(project, run_id=run.id, progress=run.track(tick))
         run.progress(judged.examples, judged.examples, f"{judged.verdicts} verdicts, {judged.kept} kept")
-    cfg = project.config
-    report.funnel = read.funnel(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
-    return report

@@ -103,4 +103,4 @@ def test_cli_list_and_try_shell() -> None:
     out = runner.invoke(app, ["list"])
     assert all(name in out.output for name in ("web", "sql", "shell", "trac"))
     out = runner.invoke(app, ["try", "shell", "--show-actions", "-a", "run('echo hi')"])
-    assert out.exit_code == 0 and "run(command: str)" in out.output and "hi" in out.output
+    assert out.exit_code == 0 and "- run(command): " in out.output and "hi" in out.output

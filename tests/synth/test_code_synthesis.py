@@ -72,7 +72,7 @@ def test_synthesis_on_a_repository_end_to_end(code_project: Project, tmp_path: P
     records = [json.loads(line) for line in export(code_project, tmp_path / "code.jsonl", per="step").path.open()]
     assert records and all(r["env"] == "repo" for r in records)
     system = records[0]["messages"][0]["content"]
-    assert "bash(command: str)" in system and "submit()" in system
+    assert "- bash(command): " in system and "- submit(): " in system
     kept = code_project.store.query("SELECT instruction FROM examples")
     assert any("grep" in r[0] or "sed" in r[0] or "pytest" in r[0] for r in kept)
 

@@ -250,7 +250,7 @@ class BaseEnv:
             obs.done, obs.answer = True, str(action.args[0])
             return obs
         if action.name == "noop":
-            time.sleep(min(float(action.args[0]), 10_000) / 1000)
+            time.sleep(max(0.0, min(float(action.args[0]), 10_000)) / 1000)  # a model may write noop(-1e53)
             return self._observe()
         return self._execute(action)
 

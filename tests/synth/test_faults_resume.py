@@ -82,7 +82,9 @@ def test_kill_9_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_pa
     db = project.store.path
     log = tmp_path / "synth.log"
     rng = random.Random(int(os.environ.get("LBI_KILL_SEED", "20250")))
-    points = sorted(rng.sample(range(4, 95), MIN_KILLS))  # the whole run makes well over 100
+    # one point in each fifth of the run's first ~100 units of progress (it makes 107: explore, backward and the
+    # committee on its examples, then generate and the llm rollouts), so the kills fall in different stages
+    points = [rng.randrange(lo, lo + 19) for lo in range(4, 4 + 19 * MIN_KILLS, 19)]
     kills: list[int] = []
     stages: list[str] = []
     seen_finished: dict[str, tuple[int, list[tuple[Any, ...]]]] = {}

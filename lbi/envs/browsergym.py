@@ -210,8 +210,7 @@ class BrowserGymEnv(BaseEnv):
     def _to_obs(self, raw: dict[str, Any]) -> Observation:
         from browsergym.utils.obs import flatten_axtree_to_str
 
-        text = flatten_axtree_to_str(raw["axtree_object"], extra_properties=raw.get("extra_element_properties"),
-                                     with_clickable=True, skip_generic=True)
+        text = flatten_axtree_to_str(_mark_clickable(raw), skip_generic=True)
         if len(text) > self.max_text_chars:
             text = text[: self.max_text_chars] + f"\n… (truncated: {len(text)} characters)"
         titles, active = raw.get("open_pages_titles") or (), int(raw.get("active_page_index", [0])[0])
@@ -240,7 +239,9 @@ class BrowserGymEnv(BaseEnv):
         raw = raw if raw is not None else self.raw
         props = raw.get("extra_element_properties") or {}
         out: list[Candidate] = []
-        for node in (raw.get("axtree_object") or {}).get("nodes", []):
+        nodes = (raw.get("axtree_object") or {}).get("nodes", [])
+        by_id = {n["nodeId"]: n for n in nodes}
+        for node in nodes:
             bid = node.get("browsergym_id")
             if not bid or node.get("ignored"):
                 continue
@@ -248,7 +249,7 @@ class BrowserGymEnv(BaseEnv):
             if (prop.get("visibility") or 0) < 0.5:
                 continue
             role = str((node.get("role") or {}).get("value", ""))
-            name = str((node.get("name") or {}).get("value", ""))[:80]
+            name = str((node.get("name") or {}).get("value", ""))[:80] or _text_below(node, by_id)
             if role in FILL_ROLES:
                 out.append(Candidate("fill", bid=bid, role=role, name=name))
             elif role in SELECT_ROLES:
@@ -268,6 +269,35 @@ class BrowserGymEnv(BaseEnv):
 
     def evidence(self) -> Evidence:
         return Evidence(page_text=self.page_text(), reward=self.reward, env_info=self.task_info)
+
+
+def _mark_clickable(raw: dict[str, Any]) -> dict[str, Any]:
+    """The AX tree with ``clickable=True`` among the properties of every element BrowserGym found an event
+    handler on. ``flatten_axtree_to_str(with_clickable=True)`` would mark them too, but it drops a ``generic``
+    node without properties before it looks, so a ``div`` acting through a click listener (a "START" overlay)
+    would lose its bid; as a property it keeps its line and bid."""
+    props = raw.get("extra_element_properties") or {}
+    nodes = []
+    for node in (raw.get("axtree_object") or {}).get("nodes", []):
+        if (props.get(node.get("browsergym_id") or "") or {}).get("clickable"):
+            node = {**node, "properties": [*node.get("properties", []),
+                                           {"name": "clickable", "value": {"type": "boolean", "value": True}}]}
+        nodes.append(node)
+    return {**(raw.get("axtree_object") or {}), "nodes": nodes}
+
+
+def _text_below(node: dict[str, Any], by_id: dict[str, dict[str, Any]], limit: int = 80) -> str:
+    """The text of a node's descendants (a name for a ``generic`` element that has none)."""
+    words: list[str] = []
+    stack = list(reversed(node.get("childIds", [])))
+    while stack and sum(map(len, words)) < limit:
+        child = by_id.get(stack.pop())
+        if child is None:
+            continue
+        if (child.get("role") or {}).get("value") == "StaticText":
+            words.append(str((child.get("name") or {}).get("value", "")))
+        stack += reversed(child.get("childIds", []))
+    return " ".join(" ".join(words).split())[:limit]
 
 
 def _jsonable(value: Any) -> dict[str, Any]:

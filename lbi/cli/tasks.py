@@ -51,8 +51,7 @@ def tasks_import(path: Annotated[Path | None, typer.Argument(help="A task file o
         check_choice("split", split, ("heldout", "synthetic"))
         if not seeds or path is not None:
             raise UserError("--browsergym takes --seeds (e.g. --seeds 1000-1099) and no task file")
-        imports = tuple(proj.config.env.options.get("imports", ())) if proj.config.env.name == "browsergym" else ()
-        read, added = import_benchmark(proj, browsergym, seeds, split=split, imports=imports)
+        read, added = import_benchmark(proj, browsergym, seeds, split=split)
     elif path is None:
         raise UserError("give a task file or folder, or --browsergym GLOB --seeds A-B")
     else:

@@ -73,9 +73,11 @@ def overlaps(project: Project, tasks: list[Task]) -> list[tuple[str, int]]:
     return sorted(clash)
 
 
-def import_benchmark(project: Project, pattern: str, seeds: str, *, split: str = "heldout",
-                     imports: tuple[str, ...] = ()) -> tuple[int, int]:
-    """Store the tasks of ``pattern`` × ``seeds`` (after the leakage check); return (read, new)."""
+def import_benchmark(project: Project, pattern: str, seeds: str, *, split: str = "heldout") -> tuple[int, int]:
+    """Store the tasks of ``pattern`` × ``seeds`` (after the leakage check); return (read, new). Task modules of
+    the project's own (its browsergym env's ``imports`` option) are imported first."""
+    env = project.config.env
+    imports = tuple(env.options.get("imports", ())) if env.name == "browsergym" else ()
     tasks = benchmark_tasks(pattern, seeds, split=split, imports=imports)
     clash = overlaps(project, tasks)
     if clash:

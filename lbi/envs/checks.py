@@ -108,7 +108,12 @@ def check_problems(spec: CheckSpec, where: str = "check") -> list[str]:
 def check_task(task: Task, env: Env | None, final_obs: Observation) -> CheckResult:
     """Evaluate the task's check on what ``env`` shows (``env.evidence()``) and the final observation;
     a check that cannot run returns ``error``, never raises."""
-    evidence = env.evidence() if env is not None else Evidence()
+    return evidence_check(task, env.evidence() if env is not None else Evidence(), final_obs)
+
+
+def evidence_check(task: Task, evidence: Evidence, final_obs: Observation) -> CheckResult:
+    """The task's check on evidence gathered elsewhere (a BrowserGym task's ``validate``: the page, the
+    database, the chat's answer); never raises."""
     return _run_check(task, evidence, final_obs, task.check)
 
 

@@ -35,6 +35,7 @@ from lbi.envs.base import BaseEnv, Candidate, EnvCrashed, Evidence, Observation
 from lbi.envs.browser import (
     BOX_JS,
     CHROMIUM_PATHS,
+    CLICK_LISTENER_JS,
     CRASH_MARKERS,
     LAUNCH_ARGS,
     SINGLE_TAB_JS,
@@ -113,6 +114,7 @@ class WebEnv(BaseEnv):
             self.context.set_default_timeout(self.step_timeout_ms)
             self.context.set_default_navigation_timeout(self.nav_timeout_ms)
             self.context.add_init_script(SINGLE_TAB_JS)
+            self.context.add_init_script(CLICK_LISTENER_JS)
             self.context.on("page", self._on_popup)
         else:  # same context (keeps the HTTP cache), new page, no cookies or storage
             self._close_page()

@@ -92,8 +92,8 @@ def test_browsergym_synthesis_end_to_end(bg_project: Project, tmp_path: Path) ->
     assert goals == {s: f'Start the task, then type "{w}" in the Word box and submit it.'
                      for s, w in ((3, "cloud"), (4, "maple"))}
 
-    walks = rollout(project, "bg-explore", policy="explore", episodes=2, max_steps=3, concurrency=2)
-    assert (walks.done, walks.failed, walks.steps) == (2, 0, 6)
+    walks = rollout(project, "bg-explore", policy="explore", episodes=2, max_steps=2, concurrency=2)
+    assert (walks.done, walks.failed, walks.steps) == (2, 0, 4)
     explored = project.store.query("SELECT t.instruction, t.config_json, s.screenshot, s.action FROM trajectories t "
                                    "JOIN steps s ON s.trajectory_id = t.id WHERE t.policy = 'explore'")
     assert all(r["instruction"] is None for r in explored)  # backward construction labels walks
@@ -113,8 +113,8 @@ def test_browsergym_synthesis_end_to_end(bg_project: Project, tmp_path: Path) ->
     assert "click(bid: str, button: str = 'left', modifiers: list[str] = [])" in records[0]["messages"][0]["content"]
     assert any("clickable=True" in r["messages"][1]["content"] for r in records)
 
-    report = evaluate(project, ["baseline", "agentic"], run="bg-eval", max_steps=4)
-    assert {m: (s.n, s.successes) for m, s in report.summaries.items()} == {"baseline": (2, 2), "agentic": (2, 2)}
+    report = evaluate(project, ["baseline", "agentic"], run="bg-eval", max_steps=4, limit=1)
+    assert {m: (s.n, s.successes) for m, s in report.summaries.items()} == {"baseline": (1, 1), "agentic": (1, 1)}
     assert "reward 1" in project.store.query("SELECT detail FROM evaluations")[0][0]
     got = Retriever(project, "agentic", index=Index(project)).retrieve('Start the task, then type "lemon".')
     assert got.model_hits and "generic, clickable=True" in got.rendered  # a bridged step, in the agent's format

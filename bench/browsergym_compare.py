@@ -148,9 +148,9 @@ def bridge_rows(demo: Any, browser: Any, n: int) -> list[dict[str, Any]]:
         rows.append({"env": "trac (lbi web env)", **latency(env, trac, web_steps, n)})
     bridged = [Task(id=t.id, env="browsergym", instruction="", start={"task": f"lbi.{t.id}", "seed": 0},
                     check=CheckSpec(kind="env_reward"), goal_at_reset=True) for t in trac]
-    for delay in (0.5, 0.0):
-        with make_env("browsergym", task=f"lbi.{trac[0].id}", pre_observation_delay=delay) as env:
-            rows.append({"env": f"browsergym bridge (pre_observation_delay {delay:g} s)",
+    for delay, keep in ((0.5, False), (0.5, True), (0.0, True)):
+        with make_env("browsergym", task=f"lbi.{trac[0].id}", pre_observation_delay=delay, keep_browsers=keep) as env:
+            rows.append({"env": f"browsergym bridge (pre_observation_delay {delay:g} s, keep_browsers {keep})",
                          **latency(env, bridged, bridge_steps, n)})
     web = rows[0]
     for r in rows:
@@ -178,6 +178,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5, help="observations per page; tasks for the latency rows")
     parser.add_argument("--skip-references", action="store_true")
+    parser.add_argument("--skip-observation", action="store_true")
     args = parser.parse_args()
 
     from lbi.envs.browser import BrowserSession
@@ -189,12 +190,13 @@ def main() -> None:
     with TracDemo() as demo:
         browser = BrowserSession()
         miniwob = ensure_miniwob_url()
-        env = WebEnv(demo.base_url, allowed_origins=[demo.base_url, miniwob], browser=browser)
-        rows = compare_pages(env, [demo.base_url + p for p in TRAC_PAGES], args.n, "trac")
-        rows += compare_pages(env, [f"{miniwob}{p}.html" for p in MINIWOB_PAGES], args.n, "miniwob")
-        env.close()
-        print(table(rows, title="observation: lbi's DOM walker vs BrowserGym's AX tree (same page, medians)"))
-        out["observation"] = rows
+        if not args.skip_observation:
+            env = WebEnv(demo.base_url, allowed_origins=[demo.base_url, miniwob], browser=browser)
+            rows = compare_pages(env, [demo.base_url + p for p in TRAC_PAGES], args.n, "trac")
+            rows += compare_pages(env, [f"{miniwob}{p}.html" for p in MINIWOB_PAGES], args.n, "miniwob")
+            env.close()
+            print(table(rows, title="observation: lbi's DOM walker vs BrowserGym's AX tree (same page, medians)"))
+            out["observation"] = rows
         bridge = bridge_rows(demo, browser, args.n)
         print(table(bridge, title="the bridge vs lbi's web env on the Trac demo (reset: a task's start; "
                                   "step: goto/fill)"))

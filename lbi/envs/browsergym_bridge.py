@@ -50,34 +50,67 @@ PACKAGES = {  # task id prefix -> (module that registers its tasks, PyPI package
 }
 
 
-class _Chromium:
-    """``playwright.chromium`` whose ``launch`` always uses Debian's Chromium and lbi's flags."""
+class _KeptBrowser:
+    """A Chromium BrowserGym may close at every reset: its contexts close (each episode still gets a new context),
+    the process stays for the next launch with the same options."""
 
-    def __init__(self, real: Any, offline: bool) -> None:
-        self._real, self._offline = real, offline
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def close(self, **_: Any) -> None:
+        for context in list(self._browser.contexts):
+            context.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
+class _Chromium:
+    """``playwright.chromium`` whose ``launch`` always uses Debian's Chromium and lbi's flags; with ``keep``, a
+    browser launched with the same options before (and still running) is handed out again."""
+
+    def __init__(self, real: Any, offline: bool, keep: bool) -> None:
+        self._real, self._offline, self._keep = real, offline, keep
+        self.kept: dict[str, Any] = {}
 
     def launch(self, **kwargs: Any) -> Any:
         kwargs.setdefault("executable_path", find_chromium())
         ours = [a for a in LAUNCH_ARGS if self._offline or a != OFFLINE_ARG]
         kwargs["args"] = [*ours, *(kwargs.get("args") or [])]
-        return self._real.launch(**kwargs)
+        if not self._keep:
+            return self._real.launch(**kwargs)
+        key = repr(sorted(kwargs.items()))
+        browser = self.kept.get(key)
+        if browser is None or not browser.is_connected():
+            browser = self.kept[key] = self._real.launch(**kwargs)
+        return _KeptBrowser(browser)
+
+    def close_kept(self) -> None:
+        for browser in self.kept.values():
+            if browser.is_connected():
+                browser.close()
+        self.kept.clear()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
 
 class LbiPlaywright:
-    """The Playwright driver BrowserGym gets: lbi's (one per thread), with :class:`_Chromium` in front."""
+    """The Playwright driver BrowserGym gets: lbi's (one per thread), with :class:`_Chromium` in front.
 
-    def __init__(self, offline: bool = True) -> None:
+    ``keep_browsers``: BrowserGym closes its two browsers (the task's, the chat window's) at every reset and launches
+    them again; kept, they are launched once per env and each reset only gets new contexts (~1-2 s less a reset)."""
+
+    def __init__(self, offline: bool = True, keep_browsers: bool = True) -> None:
         self._real = _acquire_playwright()
-        self.chromium = _Chromium(self._real.chromium, offline)
+        self.chromium = _Chromium(self._real.chromium, offline, keep_browsers)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
     def release(self) -> None:
         if self._real is not None:
+            self.chromium.close_kept()
             self._real = None
             _release_playwright()
 

@@ -90,6 +90,10 @@ def test_chat_window_runs_debians_chromium(bg_env: BrowserGymEnv) -> None:
     assert inner.browser.version == number
     assert inner.chat.browser.version == number
     assert inner.chat.page.url == "about:blank" and inner.chat.messages  # the chat holds the goal
+    kept = dict(bg_env._pw.chromium.kept)
+    bg_env.reset(bg_task("lbitest.type-word", 2))  # keep_browsers: the same two processes, new contexts
+    assert bg_env._pw.chromium.kept == kept and bg_env._gym.unwrapped.chat.browser.version == number
+    assert all(b.is_connected() and len(b.contexts) == 1 for b in kept.values())
 
 
 def test_stop_sends_the_answer_to_the_chat(bg_env: BrowserGymEnv) -> None:

@@ -29,6 +29,7 @@ from lbi.use.export import export
 from lbi.use.index import Index
 from lbi.use.retrieval import Retriever
 from tests.conftest import ROOT
+from tests.use.test_export import check_adp
 
 
 @contextmanager
@@ -112,6 +113,14 @@ def test_browsergym_synthesis_end_to_end(bg_project: Project, tmp_path: Path) ->
     assert records and all(r["env"] == "browsergym" for r in records)
     assert "click(bid: str, button: str = 'left', modifiers: list[str] = [])" in records[0]["messages"][0]["content"]
     assert any("clickable=True" in r["messages"][1]["content"] for r in records)
+    steps = [json.loads(line) for line in export(project, tmp_path / "al.jsonl", fmt="agentlab").path.open()]
+    assert steps and all(s["obs"]["url"].endswith(".html") and "[" in s["obs"]["axtree_txt"] for s in steps)
+    adp = [json.loads(line) for line in export(project, tmp_path / "adp.jsonl", fmt="adp").path.open()]
+    for record in adp:
+        check_adp(record)
+    web = [c for r in adp for c in r["content"] if c["class_"] == "web_observation"]
+    assert web and all(Path(w["image_observation"]["content"]).is_file() for w in web)
+    assert any(c.get("kwargs", {}).get("bid") for r in adp for c in r["content"] if c["class_"] == "api_action")
 
     report = evaluate(project, ["baseline", "agentic"], run="bg-eval", max_steps=4, limit=1)
     assert {m: (s.n, s.successes) for m, s in report.summaries.items()} == {"baseline": (1, 1), "agentic": (1, 1)}

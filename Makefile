@@ -32,10 +32,11 @@ apt:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
 	fi
 
-$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@echo "installing Python packages into $(VENV) (first time on a machine: llama-cpp-python compiles, ~15 min)"
 	$(BIN)/pip install -q --progress-bar off -c constraints.txt -r requirements.txt $(QUIET_PIP)
+	$(BIN)/pip install -q --progress-bar off --no-deps -r requirements-nodeps.txt $(QUIET_PIP)
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	@touch $@
 

@@ -122,10 +122,11 @@ def clip(text: str, limit: int = OBS_CHARS) -> str:
 
 def observation_text(obs: Observation) -> str:
     """An observation as the agent sees it: URL and title (web), the text cut at `OBS_CHARS`, the last error.
-    A web page's outline (an observation with a URL) is shown compact (`compact_outline`: every element the
-    agent can act on, in fewer tokens) and cut at `OUTLINE_CHARS` losing text before elements (`fit_outline`)."""
+    lbi's outline of a web page (`info["outline"]`, set by the web env) is shown compact (`compact_outline`:
+    every element the agent can act on, in fewer tokens) and cut at `OUTLINE_CHARS` losing text before elements
+    (`fit_outline`)."""
     head = f"URL: {obs.url}\nTitle: {obs.title}\n" if obs.url else ""
-    text = fit_outline(compact_outline(obs.text), OUTLINE_CHARS) if obs.url else clip(obs.text)
+    text = fit_outline(compact_outline(obs.text), OUTLINE_CHARS) if obs.info.get("outline") else clip(obs.text)
     error = f"\nThe last action failed: {obs.last_action_error}" if obs.last_action_error else ""
     return f"{head}{text}{error}"
 

@@ -40,9 +40,12 @@ ui.table(rows, column_config={"kept": st.column_config.CheckboxColumn("kept"),
 
 with st.expander("Export kept examples for fine-tuning", icon=":material/download:"):
     ecols = st.columns(3, vertical_alignment="bottom")
-    fmt = ecols[0].selectbox("Format", ["jsonl", "parquet"], key="ds_fmt")
-    per = ecols[1].selectbox("One record per", ["example", "step"], key="ds_per")
-    out = project.dir / "export" / f"lbi-{per}s-{policy}.{fmt}"
+    fmt = ecols[0].selectbox("Format", ["jsonl", "parquet", "agentlab", "adp"], key="ds_fmt",
+                             help="jsonl/parquet: chat records for TRL · agentlab: BrowserGym/AgentLab-style step "
+                                  "records · adp: Agent Data Protocol trajectories")
+    per = ecols[1].selectbox("One record per", ["example", "step"], key="ds_per", disabled=fmt in ("agentlab", "adp"))
+    out = project.dir / "export" / (f"lbi-{fmt}-{policy}.jsonl" if fmt in ("agentlab", "adp")
+                                    else f"lbi-{per}s-{policy}.{fmt}")
     if ecols[2].button("Export", key="ds_export"):
         st.session_state["ds_exported"] = out
         ui.start_job(project, ["export", "--format", fmt, "--per", per, "--policy", policy, "--out", str(out)],
@@ -50,7 +53,7 @@ with st.expander("Export kept examples for fine-tuning", icon=":material/downloa
     job = ui.job_panel("export")
     path = st.session_state.get("ds_exported")
     if job is not None and job.exit_code() == 0 and path is not None and path.exists():
-        st.caption(f"Wrote {path} (chat format: `datasets.load_dataset('json', data_files=...)` loads it as is).")
+        st.caption(f"Wrote {path} (`datasets.load_dataset('json', data_files=...)` loads it).")
         st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key="ds_download")
         st.code(card_path(path).read_text(encoding="utf-8"), language="markdown")
 

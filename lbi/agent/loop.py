@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lbi.envs.base import Env, EnvCrashed, Observation
 from lbi.errors import ModelAuthError, ModelError, UnknownModelError
@@ -99,6 +99,10 @@ class Recorder:
     def step(self, index: int, obs: Observation, decision: Decision, after: Observation, seconds: float) -> None:
         """One step: the observation acted on, the decision, the observation after it."""
 
+    def goal(self, goal: str, where: dict[str, Any]) -> None:
+        """The environment stated the task's goal at reset (a `goal_at_reset` task): the episode's instruction;
+        `where` says which of the environment's tasks it was (browsergym: `task`, `seed`)."""
+
     def finish(self, episode: Episode) -> None:
         """The episode ended (also when it failed)."""
 
@@ -118,6 +122,7 @@ class Agent:
         history = History()
         try:
             obs = self.env.reset(task, episode_id=episode_id)
+            task = self._with_goal(task, obs)
             while True:
                 obs = self.step(task, obs, history)
         except EnvCrashed as exc:
@@ -133,6 +138,14 @@ class Agent:
         episode.trajectory_id = self.recorder.trajectory_id
         self.recorder.finish(episode)
         return episode
+
+    def _with_goal(self, task: Task, obs: Observation) -> Task:
+        """A task whose goal the environment states at reset, with that goal as its instruction (recorded)."""
+        goal = str(obs.info.get("goal") or "").strip()
+        if not goal or not (task.goal_at_reset or not task.instruction.strip()):
+            return task
+        self.recorder.goal(goal, {k: obs.info[k] for k in ("task", "seed") if k in obs.info})
+        return task.model_copy(update={"instruction": goal})
 
     def step(self, task: Task, obs: Observation, history: History) -> Observation:
         """One action: ask the policy (with retrieved examples), act, record; raise when the episode is over."""

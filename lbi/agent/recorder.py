@@ -41,6 +41,10 @@ class StoreRecorder(Recorder):
         if decision.raw is not None:
             store.add_failure("act", decision.error or "", item=f"{tid}:{index}", raw=decision.raw, run_id=self.run_id)
 
+    def goal(self, goal: str, where: dict[str, Any]) -> None:
+        self.project.store.set_trajectory_goal(self.trajectory_id, goal, where,
+                                               as_instruction=self.fields["policy"] != "explore")
+
     def finish(self, episode: Episode) -> None:
         obs = episode.final
         final = None if obs is None else {"observation": obs.text, "url": obs.url,

@@ -161,8 +161,12 @@ def try_cmd(
 def _print(obs: Any) -> None:
     typer.echo(f"--- step {obs.step}  [{obs.state_signature}]  "
                f"{obs.info.get('latency_s', 0):.3f}s")
+    if obs.info.get("goal"):
+        typer.echo(f"Goal (stated by the environment): {obs.info['goal']}")
     if obs.url:
         typer.echo(f"URL: {obs.url}\nTitle: {obs.title}")
+    if "reward" in obs.info:
+        typer.echo(f"Reward: {obs.info['reward']:g}")
     typer.echo(obs.text)
     if obs.screenshot:
         typer.echo(f"screenshot: {obs.screenshot}")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from lbi.cli.common import ProjectOpt, console, progress_bar
-from lbi.errors import check_choice
+from lbi.errors import UserError, check_choice
 from lbi.project import open_project
 
 app = typer.Typer(help="Tasks: generate from docs, import held-out tasks, list.", no_args_is_help=True)
@@ -35,12 +35,29 @@ def tasks_generate(project: ProjectOpt = Path("."),
 
 
 @app.command("import")
-def tasks_import(path: Annotated[Path, typer.Argument(help="A task file or folder (JSONL/JSON/TOML).")],
-                 project: ProjectOpt = Path(".")) -> None:
-    """Import tasks with success checks (held-out by default) into the project's store."""
-    from lbi.docs.ingest import import_tasks
+def tasks_import(path: Annotated[Path | None, typer.Argument(help="A task file or folder (JSONL/JSON/TOML).")] = None,
+                 project: ProjectOpt = Path("."),
+                 browsergym: Annotated[str | None, typer.Option(
+                     help="BrowserGym task ids (a glob, e.g. 'miniwob.click-*'), one task per id and seed.")] = None,
+                 seeds: Annotated[str, typer.Option(help="With --browsergym: the seeds, e.g. 1000-1099.")] = "",
+                 split: Annotated[str, typer.Option(help="With --browsergym: heldout, or synthetic (tasks for llm "
+                                                         "rollouts).")] = "heldout") -> None:
+    """Import tasks with success checks (held-out by default) into the project's store: from a file, or BrowserGym
+    task ids × seeds (`--browsergym GLOB --seeds A-B`, refused if a (task, seed) would be on both sides)."""
+    proj = open_project(project)
+    if browsergym is not None:
+        from lbi.envs.browsergym_import import import_benchmark
 
-    read, added = import_tasks(open_project(project), path)
+        check_choice("split", split, ("heldout", "synthetic"))
+        if not seeds or path is not None:
+            raise UserError("--browsergym takes --seeds (e.g. --seeds 1000-1099) and no task file")
+        read, added = import_benchmark(proj, browsergym, seeds, split=split)
+    elif path is None:
+        raise UserError("give a task file or folder, or --browsergym GLOB --seeds A-B")
+    else:
+        from lbi.docs.ingest import import_tasks
+
+        read, added = import_tasks(proj, path)
     console.print(f"{read} tasks read, {added} new")
 
 

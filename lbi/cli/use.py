@@ -135,7 +135,9 @@ def _print_leakage(check: dict[str, Any]) -> None:
 
 
 def export_cmd(project: ProjectOpt = Path("."),
-               fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet")] = "jsonl",
+               fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet (lbi's chat records), agentlab "
+                                                                 "(BrowserGym/AgentLab step records) or adp (Agent "
+                                                                 "Data Protocol trajectories)")] = "jsonl",
                per: Annotated[str, typer.Option(help="One record per 'example' or per 'step'.")] = "example",
                out: Annotated[Path | None, typer.Option(help="Output file (default: <project>/export/...).")] = None,
                policy: Annotated[str, typer.Option(help="Judge policy (default: config).")] = "",
@@ -155,7 +157,8 @@ def export_cmd(project: ProjectOpt = Path("."),
                                     mode or None)
         console.print(f"{written.lines} predictions ({written.with_patch} with a patch) in {written.path}")
         return
-    target = out or proj.dir / "export" / f"lbi-{per}s.{fmt}"
+    target = out or proj.dir / "export" / ({"agentlab": "lbi-agentlab-steps.jsonl", "adp": "lbi-adp.jsonl"}.get(
+        fmt) or f"lbi-{per}s.{fmt}")
     report = export(proj, target, fmt=fmt, per=per, policy=policy or None)  # type: ignore[arg-type]
     console.print(f"{report.examples} kept examples → {report.records} records in {report.path} "
                   f"(card: {report.card}; {report.missing_screenshots} missing screenshots)")

@@ -211,6 +211,8 @@ def _coerce(name: str, pname: str, ptype: Any, value: Any, spec: ActionSpec) -> 
     for typ in types:
         if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if typ is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
         if typ is list and isinstance(value, list | tuple) and all(
                 isinstance(v, str) for v in value):
             return list(value)

@@ -105,6 +105,11 @@ class Evidence(BaseModel):
         default=None, description="repo: ``run_tests(patch, test_ids, test_patch=None, timeout_s=None)`` applies "
                                   "a patch to a fresh copy of the task's base tree and runs the tests there "
                                   "(`lbi.envs.repo_tests.TestRun`).")
+    reward: float | None = Field(
+        default=None, description="The environment's own reward for the episode so far (browsergym: the total of "
+                                  "what the task's validate returned).")
+    env_info: dict[str, Any] | None = Field(
+        default=None, description="What the environment's own judge last said (browsergym: validate's info).")
 
 
 @runtime_checkable

@@ -48,6 +48,16 @@ SINGLE_TAB_JS = """
   window.open = (url) => { if (url) window.location.href = url; return window; };
 })();
 """
+CLICK_LISTENER_JS = """
+(() => {  // remember the elements that get a click-like listener (a div acting as a button has no other mark)
+  const KINDS = new Set(['click', 'dblclick', 'mousedown', 'mouseup', 'pointerdown', 'pointerup']);
+  const add = EventTarget.prototype.addEventListener;
+  EventTarget.prototype.addEventListener = function (type, listener, options) {
+    if (KINDS.has(type) && this instanceof Element) this.__lbiClick = true;
+    return add.call(this, type, listener, options);
+  };
+})();
+"""
 VOLATILE_PARAMS = re.compile(r"^(_|__.*|t|ts|time|timestamp|rand|nonce|token|sid|session|"
                              r"sessionid|utm_.*|__form_token)$", re.I)
 CRASH_MARKERS = ("has been closed", "Target crashed", "Browser closed", "browser has disconnected",
@@ -152,12 +162,17 @@ SNAPSHOT_JS = r"""
   const used = new Set();
   document.querySelectorAll('[' + ATTR + ']').forEach(e => used.add(e.getAttribute(ATTR)));
   if (window.__lbiNext === undefined) window.__lbiNext = 1;
+  if (window.__lbiNextC === undefined) window.__lbiNextC = 1;
+  // elements acting through a click listener (CLICK_LISTENER_JS) or an onclick property, marked for the selectors
+  for (const e of (document.body || document.documentElement).querySelectorAll('*'))
+    if ((e.__lbiClick || typeof e.onclick === 'function') && !e.hasAttribute('data-lbi-click'))
+      e.setAttribute('data-lbi-click', '');
   const okId = s => typeof s === 'string' && /^[A-Za-z][A-Za-z0-9_.:-]{0,39}$/.test(s);
   const clean = s => (s || '').replace(/\s+/g, ' ').trim();
   const cut = (s, n) => s.length > n ? s.slice(0, n) + '…' : s;
   const q = s => JSON.stringify(cut(clean(s), maxText));
 
-  function bidOf(el) {
+  function bidOf(el, listener) {
     let bid = el.getAttribute(ATTR);
     if (bid) return bid;
     const id = el.getAttribute('id');
@@ -166,7 +181,8 @@ SNAPSHOT_JS = r"""
         document.querySelectorAll('[id="' + id + '"]').length === 1) bid = id;
     else if (okId(name) && !used.has(name) && /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(el.tagName)
              && el.type !== 'radio' && document.getElementsByName(name).length === 1) bid = name;
-    else { do { bid = String(window.__lbiNext++); } while (used.has(bid)); }
+    else if (listener) { do { bid = 'c' + window.__lbiNextC++; } while (used.has(bid)); }  // own series:
+    else { do { bid = String(window.__lbiNext++); } while (used.has(bid)); }  // numbered bids stay put
     used.add(bid);
     el.setAttribute(ATTR, bid);
     return bid;
@@ -195,6 +211,7 @@ SNAPSHOT_JS = r"""
     if (STRUCT[t]) return STRUCT[t];
     if (el.hasAttribute('onclick') || el.getAttribute('contenteditable') === 'true')
       return 'button';
+    if (el.hasAttribute('data-lbi-click') && !el.querySelector(ACTIONABLE)) return 'button';
     return null;
   }
   function labelText(el) {
@@ -231,14 +248,14 @@ SNAPSHOT_JS = r"""
     return r.width > 0 || r.height > 0 || el.tagName === 'OPTION';
   }
   const ACTIONABLE = 'a[href],button,input:not([type=hidden]),select,textarea,[role],' +
-    '[onclick],[contenteditable=true],summary';
+    '[onclick],[contenteditable=true],summary,[data-lbi-click]';
   function hasVisibleActionable(el) {
     for (const d of el.querySelectorAll(ACTIONABLE)) if (visible(d)) return true;
     return false;
   }
   function hasActionable(el) {
     return el.querySelector('a[href],button,input:not([type=hidden]),select,textarea,' +
-      '[role],[onclick],[contenteditable=true],summary,h1,h2,h3,h4,h5,h6,table,ul,ol,img[alt]');
+      '[role],[onclick],[contenteditable=true],summary,[data-lbi-click],h1,h2,h3,h4,h5,h6,table,ul,ol,img[alt]');
   }
   const lines = [];
   const elements = [];
@@ -258,7 +275,9 @@ SNAPSHOT_JS = r"""
     const role = roleOf(el);
     const pad = '  '.repeat(depth);
     if (role && INTERACTIVE_ROLES.has(role)) {
-      const bid = bidOf(el);
+      const byListener = el.hasAttribute('data-lbi-click') && !el.hasAttribute('onclick') &&
+        el.getAttribute('role') === null && !/^(A|BUTTON|INPUT|SELECT|TEXTAREA|SUMMARY)$/.test(el.tagName);
+      const bid = bidOf(el, byListener);
       let line = pad + '[' + bid + '] ' + role + ' ' + q(nameOf(el, role));
       const props = [];
       const kind = (role === 'combobox' || role === 'listbox') && el.tagName === 'SELECT'

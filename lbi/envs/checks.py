@@ -19,6 +19,8 @@ the env's internals. Kinds:
 ``tests``          SWE-bench's judgement (repo): the episode's diff applied to a fresh copy of the task's
                    base tree, then ``fail_to_pass`` and ``pass_to_pass`` (pytest node ids) must all
                    pass; ``test_patch`` (a diff applied after it), ``timeout_s`` of the test run
+``env_reward``     the environment's own judge (browsergym: the task's ``validate``): the episode's reward
+                   is at least ``min`` (default 1)
 ``all`` / ``any``  ``checks``: list of nested checks
 =================  ==========================================================================
 
@@ -106,7 +108,12 @@ def check_problems(spec: CheckSpec, where: str = "check") -> list[str]:
 def check_task(task: Task, env: Env | None, final_obs: Observation) -> CheckResult:
     """Evaluate the task's check on what ``env`` shows (``env.evidence()``) and the final observation;
     a check that cannot run returns ``error``, never raises."""
-    evidence = env.evidence() if env is not None else Evidence()
+    return evidence_check(task, env.evidence() if env is not None else Evidence(), final_obs)
+
+
+def evidence_check(task: Task, evidence: Evidence, final_obs: Observation) -> CheckResult:
+    """The task's check on evidence gathered elsewhere (a BrowserGym task's ``validate``: the page, the
+    database, the chat's answer); never raises."""
     return _run_check(task, evidence, final_obs, task.check)
 
 
@@ -285,6 +292,14 @@ def _check_tests(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) 
     return CheckResult(success=all(run.passed(t) for t in fail + keep), detail=detail)
 
 
+def _check_env_reward(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -> CheckResult:
+    if ev.reward is None:
+        return CheckResult(success=False, error="this environment gives no reward of its own (browsergym does)")
+    least = float(p.get("min", 1.0))
+    why = f" ({ev.env_info})" if ev.env_info else ""
+    return CheckResult(success=ev.reward >= least, detail=f"reward {ev.reward:g} (success at >= {least:g}){why}"[:500])
+
+
 def _combine(mode: str) -> CheckFn:
     def check(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -> CheckResult:
         results = [_run_check(task, ev, obs, CheckSpec.model_validate(c)) for c in p["checks"]]
@@ -304,5 +319,6 @@ register_check("page_contains", _check_page, one_of=("text", "regex", "absent"))
 register_check("url", _check_url, one_of=("path", "regex", "query"))
 register_check("file", _check_file, required=("path",))
 register_check("tests", _check_tests, required=("fail_to_pass",))
+register_check("env_reward", _check_env_reward)
 register_check("all", _combine("all"), required=("checks",))
 register_check("any", _combine("any"), required=("checks",))

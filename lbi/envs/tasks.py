@@ -42,6 +42,10 @@ class Task(BaseModel):
         default_factory=list, description="Scripted reference solution (action strings).")
     tags: list[str] = Field(default_factory=list)
     source: str | None = Field(default=None, description="Doc chunk id it came from, if any.")
+    goal_at_reset: bool = Field(
+        default=False, description="The environment states the goal when it resets (a BrowserGym task): the agent "
+                                   "is given that goal (obs.info['goal']) as the instruction, and the trajectory "
+                                   "records it; `instruction` is then only a label.")
 
 
 class TaskFileError(UserError):

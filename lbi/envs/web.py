@@ -35,6 +35,7 @@ from lbi.envs.base import BaseEnv, Candidate, EnvCrashed, Evidence, Observation
 from lbi.envs.browser import (
     BOX_JS,
     CHROMIUM_PATHS,
+    CLICK_LISTENER_JS,
     CRASH_MARKERS,
     LAUNCH_ARGS,
     SINGLE_TAB_JS,
@@ -113,6 +114,7 @@ class WebEnv(BaseEnv):
             self.context.set_default_timeout(self.step_timeout_ms)
             self.context.set_default_navigation_timeout(self.nav_timeout_ms)
             self.context.add_init_script(SINGLE_TAB_JS)
+            self.context.add_init_script(CLICK_LISTENER_JS)
             self.context.on("page", self._on_popup)
         else:  # same context (keeps the HTTP cache), new page, no cookies or storage
             self._close_page()
@@ -350,7 +352,7 @@ class WebEnv(BaseEnv):
         shot = self._screenshot(page)
         return Observation(text=text, url=url, title=title, focused=snap["focused"],
                            screenshot=shot, state_signature=web_signature(url, title),
-                           info={"scroll": snap["scroll"], "n_elements": len(self.elements)})
+                           info={"scroll": snap["scroll"], "n_elements": len(self.elements), "outline": True})
 
     def _screenshot(self, page: Page) -> str | None:
         if not self.screenshots or self.screenshot_dir is None:

@@ -217,6 +217,20 @@ class Store:
             return self._insert(conn, "steps", {"trajectory_id": trajectory_id, "idx": idx, **fields,
                                                 "created_at": now()})
 
+    def set_trajectory_goal(self, trajectory_id: int, goal: str, where: dict[str, Any], *,
+                            as_instruction: bool) -> None:
+        """The goal the environment stated at reset: in `config_json` (`goal`, and `where` it came from as
+        `env_task`, `seed`), and as the trajectory's instruction unless it has none by design (an explore walk,
+        which backward construction labels)."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT config_json FROM trajectories WHERE id = ?", (trajectory_id,)).fetchone()
+            config = {**json.loads(row["config_json"] or "{}"), "goal": _clean(goal),
+                      **({"env_task": where["task"]} if "task" in where else {}),
+                      **({"seed": where["seed"]} if "seed" in where else {})}
+            conn.execute("UPDATE trajectories SET config_json = ? WHERE id = ?", (json.dumps(config), trajectory_id))
+            if as_instruction:
+                conn.execute("UPDATE trajectories SET instruction = ? WHERE id = ?", (_clean(goal), trajectory_id))
+
     def finish_trajectory(self, trajectory_id: int, *, status: str, error: str | None = None,
                           answer: str | None = None, final: dict[str, Any] | None = None) -> None:
         """Mark a trajectory done/failed; `final` may hold observation, url, screenshot of its end state."""

@@ -78,7 +78,7 @@ def training_data(project: Project, *, per: str = "step", policy: str = "", judg
     names = committee.judge_names(project.store, [j.name for j in project.config.models.judges])
     if unknown := [j for j in judges if j not in names]:
         raise TrainDataError(f"unknown judge {', '.join(map(repr, unknown))}: the committee is {', '.join(names)}")
-    examples, records, _missing = build_records(project, per, policy, judges)  # type: ignore[arg-type]
+    examples, records, _missing = build_records(project, per, policy, only=judges)  # type: ignore[arg-type]
     if not records:
         looser = {"strict": " or train with a looser policy (`--policy majority` or `relaxed`)",
                   "majority": " or train with `--policy relaxed`"}.get(policy, "")

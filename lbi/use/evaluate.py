@@ -228,5 +228,13 @@ def leakage(project: Project) -> dict[str, Any]:
             missing[run["name"]] = gone
     parts = [f"examples from held-out tasks or evaluations: {json.dumps(found[:20])}"] if found else []
     parts += [f"training run {name!r} used such examples: {json.dumps(ids[:20])}" for name, ids in trained.items()]
+    both: list[tuple[str, int]] = []
+    if project.config.env.name == "browsergym":  # the same (task, seed) held out and explored/synthesized
+        from lbi.envs.browsergym_import import overlaps
+
+        both = overlaps(project, [])
+        if both:
+            parts.append(f"(task, seed) both held-out and synthesis: {', '.join(f'{t}@{s}' for t, s in both[:10])}")
     return {"examples_from_heldout": found, "trained_on_heldout": trained, "trained_missing": missing,
-            "ok": not found and not trained, "detail": "; ".join(parts) or "none"}
+            "heldout_seeds_synthesized": both, "ok": not found and not trained and not both,
+            "detail": "; ".join(parts) or "none"}

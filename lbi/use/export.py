@@ -1,5 +1,6 @@
 """Export kept examples for fine-tuning: chat-format JSONL (TRL / HF `datasets` load it as is), parquet,
-and a dataset card with counts.
+BrowserGym/AgentLab-style step records or Agent Data Protocol trajectories (`lbi.use.export_formats`), and a
+dataset card with counts.
 
 Every record is in the format the agent acts in: each step is the agent's turn as `lbi.prompts.agent_turn`
 builds it (system message with the actions and the reply's shape; the example's instruction, the span's
@@ -22,9 +23,10 @@ from lbi.project import Project
 from lbi.prompts import agent_system, agent_turn, history_text, recorded_observation, reply_text
 from lbi.secrets import redact
 from lbi.store import committee, read
+from lbi.use.export_formats import ADP_VERSION, adp_records, agentlab_records
 
 Per = Literal["example", "step"]
-Fmt = Literal["jsonl", "parquet"]
+Fmt = Literal["jsonl", "parquet", "agentlab", "adp"]
 
 
 @dataclass
@@ -97,12 +99,13 @@ def card_path(out: Path) -> Path:
     return out.with_name(out.stem + ".card.md")
 
 
-def build_records(project: Project, per: Per, policy: str, only: Sequence[str] = ()
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """The kept examples under `policy` (counting only the judges `only`, if given), their records (one per
-    example or per step), and how many screenshots the steps name but the disk lacks (those records name none)."""
+def kept_steps(project: Project, policy: str, only: Sequence[str] = ()
+               ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]], int]:
+    """The kept examples under `policy` (counting only the judges `only`, if given), the steps of each
+    (screenshots as absolute paths), and how many screenshots the steps name but the disk lacks (those steps
+    name none)."""
     examples = kept_examples(project, policy, only)
-    records: list[dict[str, Any]] = []
+    steps_of: dict[int, list[dict[str, Any]]] = {}
     missing = 0
     for ex in examples:
         steps = read.steps(project.store, ex["trajectory_id"], ex["span_start"], ex["span_end"])
@@ -112,7 +115,21 @@ def build_records(project: Project, per: Per, policy: str, only: Sequence[str] =
                 missing += 1
                 shot = None
             step["screenshot"] = str(shot) if shot else None
-        records.extend(_records(project, ex, steps, per))
+        steps_of[ex["id"]] = steps
+    return examples, steps_of, missing
+
+
+def build_records(project: Project, per: Per, policy: str, fmt: str = "jsonl", only: Sequence[str] = ()
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """The kept examples under `policy` (counting only the judges `only`, if given), their records (lbi's chat
+    records, one per example or per step; or `agentlab` step records, `adp` trajectories:
+    `lbi.use.export_formats`), and the screenshots missing on disk."""
+    examples, steps_of, missing = kept_steps(project, policy, only)
+    if fmt == "agentlab":
+        return examples, list(agentlab_records(examples, steps_of)), missing
+    if fmt == "adp":
+        return examples, list(adp_records(examples, steps_of)), missing
+    records = [r for ex in examples for r in _records(project, ex, steps_of[ex["id"]], per)]
     return examples, records, missing
 
 
@@ -123,7 +140,7 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
     check_choice("record unit (--per)", per, get_args(Per))
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
     out = output_file(out)
-    examples, records, missing = build_records(project, per, policy)
+    examples, records, missing = build_records(project, per, policy, fmt)
     report = ExportReport(path=out, card=card_path(out), examples=len(examples), missing_screenshots=missing)
     counts = {"env": Counter(), "mode": Counter(), "rollout policy": Counter(), "override": Counter()}
     overridden = {r[0]: r[1] for r in project.store.query(committee.LATEST_OVERRIDES)}
@@ -135,7 +152,7 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
     report.records = len(records)
     report.counts = counts
     try:
-        if fmt == "jsonl":
+        if fmt != "parquet":  # jsonl, agentlab, adp: JSON Lines
             with out.open("w", encoding="utf-8") as fh:
                 for record in records:
                     fh.write(redact(json.dumps(record, ensure_ascii=False)) + "\n")
@@ -153,13 +170,18 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
 def _card(project: Project, report: ExportReport, fmt: str, per: str, policy: str) -> str:
     lines = [f"# {project.config.project}: synthesized agent data", "",
              f"Made by lbi (Learn-by-interact) from the `{project.config.env.name}` environment.", "",
-             f"- file: `{report.path.name}` ({fmt}, one record per {per})",
+             f"- file: `{report.path.name}` ({fmt}, one record per "
+             f"{ {'agentlab': 'step', 'adp': 'example'}.get(fmt, per)})",
              f"- kept examples: {report.examples} (judge policy `{policy}`, "
              f"{len(project.config.models.judges)} judges; human overrides win)",
              f"- records: {report.records}",
              f"- screenshots referenced but missing on disk: {report.missing_screenshots}", "",
-             "Load with `datasets.load_dataset('json', data_files=PATH)`; the `messages` column is the chat "
-             "format TRL's SFTTrainer takes.", ""]
+             {"agentlab": "BrowserGym/AgentLab-style step records (goal, obs.axtree_txt, action, last_action_error, "
+                          "reward per step); `datasets.load_dataset('json', data_files=PATH)` loads them.",
+              "adp": f"Agent Data Protocol trajectories (schema {ADP_VERSION}): text/web observations and "
+                     "api/message actions linked by tool_call_id."}.get(
+                 fmt, "Load with `datasets.load_dataset('json', data_files=PATH)`; the `messages` column is the chat "
+                      "format TRL's SFTTrainer takes."), ""]
     for name, counter in report.counts.items():
         lines.append(f"## by {name}")
         lines += [f"- {key}: {value}" for key, value in sorted(counter.items())] or ["- (none)"]

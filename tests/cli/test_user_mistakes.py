@@ -159,7 +159,13 @@ MISTAKES = [
     # flags click refuses
     Mistake("unknown flag", ("eval", "-p", "{p}", "--bogus"), "No such option: --bogus"),
     Mistake("not a number", ("rollout", "-p", "{p}", "--episodes", "many"), "Invalid value for '--episodes'"),
-    Mistake("missing argument", ("tasks", "import", "-p", "{p}"), "Missing argument"),
+    Mistake("missing argument", ("tasks", "import", "-p", "{p}"), "give a task file or folder, or --browsergym"),
+    Mistake("browsergym without seeds", ("tasks", "import", "-p", "{p}", "--browsergym", "miniwob.*"),
+            "--browsergym takes --seeds"),
+    Mistake("no such browsergym tasks", ("tasks", "import", "-p", "{p}", "--browsergym", "miniwob.nope-*", "--seeds",
+                                         "1-2"), "no registered BrowserGym task matches 'miniwob.nope-*'"),
+    Mistake("bad seeds", ("tasks", "import", "-p", "{p}", "--browsergym", "miniwob.click-test", "--seeds", "9-x"),
+            "seeds '9-x': write a range like 1000-1099"),
     Mistake("unknown command", ("evaluate", "-p", "{p}"), "No such command 'evaluate'"),
     # flag values lbi refuses
     Mistake("eval without held-out tasks", ("eval", "-p", "{p}"), "no held-out tasks for env 'sql'"),

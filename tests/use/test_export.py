@@ -101,3 +101,50 @@ def test_retrieved_examples_show_the_turns_the_agent_had(sql_project: Project) -
     assert agentic.tokens <= budget
     sql_project.config.retrieval.token_budget = 100  # too small for the example: left out, never over budget
     assert Retriever(sql_project, "examples-rag").retrieve("How many items are there?").used == []
+
+
+def check_adp(record: dict[str, Any]) -> None:
+    """The Agent Data Protocol's rules (schema 1.2.0) that lbi's trajectories meet: the root fields, known classes,
+    an action followed by an observation names a tool_call_id which that observation repeats, and only then."""
+    assert set(record) == {"schema_version", "id", "content", "details"} and record["schema_version"] == "1.2.0"
+    classes = {"text_observation", "web_observation", "image_observation", "api_action", "message_action"}
+    content = record["content"]
+    assert content[0] == {"class_": "text_observation", "content": content[0]["content"], "source": "user"}
+    for k, item in enumerate(content):
+        assert item["class_"] in classes
+        following = content[k + 1] if k + 1 < len(content) else None
+        if item["class_"] == "api_action":
+            assert set(item) <= {"class_", "function", "kwargs", "description", "tool_call_id"}
+            if following is not None:
+                assert following["class_"].endswith("observation") and item["tool_call_id"]
+                assert following["tool_call_id"] == item["tool_call_id"]
+            else:
+                assert "tool_call_id" not in item
+        if item["class_"] == "text_observation":
+            assert item["source"] in ("system", "user", "assistant")
+
+
+def test_agentlab_and_adp_exports_load_back(sql_project: Project, tmp_path: Path) -> None:
+    from datasets import load_dataset
+
+    tid, _ = _agent_run(sql_project, "llm")
+    _keep(sql_project, tid, 0, 3, "How many items are there?")
+    _keep(sql_project, tid, 2, 2, "Count the items")
+    steps = export(sql_project, tmp_path / "a.jsonl", fmt="agentlab")
+    table = load_dataset("json", data_files=str(steps.path), split="train")
+    assert table.num_rows == 5 and sum(table["reward"]) == 2.0 and sum(table["terminated"]) == 2
+    first = table[0]
+    assert first["goal"] == "How many items are there?" and first["action"] == ACTIONS[0]
+    assert table[2]["obs"]["last_action"] == "SELECT nonsense"  # the step before, and the error it met
+    assert "no such column: nonsense" in table[2]["obs"]["last_action_error"]
+    assert "step records" in steps.card.read_text()
+    adp = [json.loads(line) for line in export(sql_project, tmp_path / "t.jsonl", fmt="adp").path.open()]
+    assert len(adp) == 2
+    for record in adp:
+        check_adp(record)
+    whole = adp[0]["content"]
+    assert [c["class_"] for c in whole] == ["text_observation"] + ["text_observation", "api_action"] * 3 + [
+        "text_observation", "message_action"]
+    assert whole[2] == {"class_": "api_action", "function": "execute_sql", "description": "step 1",
+                        "kwargs": {"query": "SELECT name FROM items"}, "tool_call_id": "call_0"}
+    assert whole[-1] == {"class_": "message_action", "content": "2", "description": "step 4"}

@@ -38,6 +38,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "sql": "lbi.envs.sql",
     "shell": "lbi.envs.shell",
     "repo": "lbi.envs.repo",
+    "desktop": "lbi.envs.desktop",
 }
 ENTRY_POINT_GROUP = "lbi.envs"
 

@@ -19,6 +19,8 @@ the env's internals. Kinds:
 ``tests``          SWE-bench's judgement (repo): the episode's diff applied to a fresh copy of the task's
                    base tree, then ``fail_to_pass`` and ``pass_to_pass`` (pytest node ids) must all
                    pass; ``test_patch`` (a diff applied after it), ``timeout_s`` of the test run
+``sheet``          a spreadsheet the episode saved (desktop): sheet names, cell values, formulas, bold,
+                   ranges (:mod:`lbi.envs.sheet_checks`)
 ``all`` / ``any``  ``checks``: list of nested checks
 =================  ==========================================================================
 
@@ -306,3 +308,5 @@ register_check("file", _check_file, required=("path",))
 register_check("tests", _check_tests, required=("fail_to_pass",))
 register_check("all", _combine("all"), required=("checks",))
 register_check("any", _combine("any"), required=("checks",))
+
+from lbi.envs import sheet_checks  # noqa: E402,F401 - registers the sheet check (it imports this module)

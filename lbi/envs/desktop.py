@@ -151,10 +151,23 @@ class DesktopEnv(BaseEnv):
                                      timeout_s=self.launch_timeout_s + 10)
         except WorkerDied as err:
             raise EnvCrashed(f"the desktop stopped while starting {self.app.name}: {err}") from err
-        time.sleep(self.settle_s * 2)
-        obs = self._observe()
+        obs = self._stable_observation()
         obs.info.update(restore_s=round(restored - started, 3), launch_s=launch["seconds"],
                         reset_s=round(time.perf_counter() - started, 3), document=str(document or ""))
+        return obs
+
+    def _stable_observation(self, limit_s: float = 6.0) -> Observation:
+        """Observe until two observations in a row agree (the window maximized, the document laid out): an
+        observation taken while the layout still moves would send clicks to the wrong cells."""
+        deadline = time.perf_counter() + limit_s
+        time.sleep(self.settle_s)
+        obs = self._observe()
+        while not obs.done and time.perf_counter() < deadline:
+            before = (obs.text, self.view.grid)
+            time.sleep(self.settle_s)
+            obs = self._observe()
+            if (obs.text, self.view.grid) == before:
+                break
         return obs
 
     def _start_document(self, task: Task | None) -> Path | None:

@@ -36,6 +36,7 @@ class Walk:
         self.truncated = False
         self.focused: str | None = None
         self.table_s = 0.0
+        self.offset = (0, 0)
 
     def call(self, fn, *args):
         try:
@@ -63,7 +64,7 @@ class Walk:
         ext = self.call(self.atspi.Component.get_extents, node, self.atspi.CoordType.SCREEN)
         if ext is None or ext.width <= 0 or ext.height <= 0:
             return None
-        return [ext.x, ext.y, ext.width, ext.height]
+        return [ext.x + self.offset[0], ext.y + self.offset[1], ext.width, ext.height]
 
     def text(self, node, role: str) -> str | None:
         if role not in TEXT_ROLES:
@@ -96,6 +97,30 @@ class Walk:
         seen[key] = seen.get(key, 0) + 1
         path = (f"{parent}/" if parent else "") + (key if seen[key] == 1 else f"{key}#{seen[key]}")
         count = self.call(node.get_child_count) or 0
+        if role == "root pane":
+            saved = self.offset
+            self.offset = self.root_pane_offset(node)
+            try:
+                self.walk_children(node, role, name, path, states, count, depth, force)
+            finally:
+                self.offset = saved
+            return
+        self.walk_children(node, role, name, path, states, count, depth, force)
+
+    def root_pane_offset(self, node) -> tuple[int, int]:
+        """LibreOffice's GTK frame reports its own widgets relative to the window content below GTK's native menu
+        bar: the root pane says it starts at the frame's top while it really starts below the menu bar, which is
+        the frame's height minus the root pane's. The offset moves everything inside it to where it shows."""
+        comp, coord = self.atspi.Component, self.atspi.CoordType.SCREEN
+        own = self.call(comp.get_extents, node, coord)
+        parent = self.call(node.get_parent)
+        outer = self.call(comp.get_extents, parent, coord) if parent is not None else None
+        if own is None or outer is None or own.y != outer.y or not 0 < outer.height - own.height < 80:
+            return self.offset
+        return (self.offset[0], self.offset[1] + outer.height - own.height)
+
+    def walk_children(self, node, role: str, name: str, path: str, states: list[str], count: int, depth: int,
+                      force: bool) -> None:
         if role == "table" and count > BIG_TABLE:
             started = time.monotonic()
             self.table(node, path, name, depth, states)
@@ -122,7 +147,7 @@ class Walk:
         tbl, comp, coord = self.atspi.Table, self.atspi.Component, self.atspi.CoordType.SCREEN
         corners = []
         if box:
-            x, y, w, h = box
+            x, y, w, h = box[0] - self.offset[0], box[1] - self.offset[1], box[2], box[3]  # as the app sees it
             for px, py in ((x + 2, y + 2), (x + w - 3, y + h - 3)):
                 cell = self.call(comp.get_accessible_at_point, node, px, py, coord)
                 index = self.call(cell.get_index_in_parent) if cell is not None else None

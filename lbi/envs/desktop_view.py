@@ -83,7 +83,7 @@ def _line(eid: str | None, node: dict[str, Any]) -> str:
 
 
 def _quote(text: str) -> str:
-    text = " ".join(text.split())
+    text = re.sub(r"file://\S*/", "", " ".join(text.split()))  # a document's folder is the episode's, not its name
     return '"' + text.replace('"', "'") + '"'
 
 

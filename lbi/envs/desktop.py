@@ -145,7 +145,8 @@ class DesktopEnv(BaseEnv):
         document = self._start_document(task)
         restored = time.perf_counter()
         try:
-            launch = session.request("launch", argv=self.app.argv(profile, document), env=self.app.env,
+            launch = session.request("launch", argv=self.app.argv(profile, document),
+                                     env={**self.app.env, "HOME": str(self.workdir)},  # file dialogs open here
                                      match=self.app.title(document), wait_s=self.launch_timeout_s,
                                      log=str(session.run_dir / f"{self.app.name}.log"),
                                      timeout_s=self.launch_timeout_s + 10)

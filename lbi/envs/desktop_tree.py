@@ -97,9 +97,9 @@ class Walk:
         seen[key] = seen.get(key, 0) + 1
         path = (f"{parent}/" if parent else "") + (key if seen[key] == 1 else f"{key}#{seen[key]}")
         count = self.call(node.get_child_count) or 0
-        if role == "root pane":
-            saved = self.offset
-            self.offset = self.root_pane_offset(node)
+        if role == "root pane" or (role == "filler" and self.offset != (0, 0)):
+            saved = self.offset  # GTK widgets welded into LibreOffice's own (under a filler) report true places
+            self.offset = self.root_pane_offset(node) if role == "root pane" else (0, 0)
             try:
                 self.walk_children(node, role, name, path, states, count, depth, force)
             finally:

@@ -20,6 +20,8 @@ from lbi.envs.checks import CheckResult, register_check
 
 
 def _same(got: Any, want: Any) -> bool:
+    if want is None:
+        return got is None or got == ""
     if isinstance(want, bool) or isinstance(got, bool):
         return got == want
     if isinstance(want, int | float) and isinstance(got, int | float):

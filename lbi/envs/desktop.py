@@ -307,7 +307,7 @@ class DesktopEnv(BaseEnv):
             return self._crash_obs(str(err))
         if snap.get("crashed"):
             return self._crash_obs(f"{self.app.name} exited (code {snap.get('code')})")
-        if snap.get("hung"):
+        if snap.get("hung") or not snap.get("nodes"):  # no answer, or no window left that answers
             self.session.request("kill_app")
             return self._crash_obs(f"{self.app.name} stopped responding ({snap.get('error')}); it was stopped")
         self.view = render(snap, self.max_text_chars)

@@ -42,7 +42,7 @@ class Walk:
         try:
             return fn(*args)
         except Exception as err:  # noqa: BLE001 - GLib.Error: a vanished node or a timeout
-            if "timeout" in str(err).lower() or "timed out" in str(err).lower() or "NoReply" in str(err):
+            if _timed_out(err):
                 raise Hung(str(err)) from None
             self.errors += 1
             return None
@@ -194,6 +194,11 @@ class Walk:
                          box=self.box(cell), depth=depth + 1, cell=cname)
 
 
+def _timed_out(err: Exception) -> bool:
+    text = str(err).lower()
+    return "timeout" in text or "timed out" in text or "noreply" in text or "did not receive a reply" in text
+
+
 def app_of(atspi, pid: int):
     desktop = atspi.get_desktop(0)
     for i in range(desktop.get_child_count()):
@@ -201,7 +206,9 @@ def app_of(atspi, pid: int):
         try:
             if app is not None and app.get_process_id() == pid:
                 return app
-        except Exception:  # noqa: BLE001, S112 - an application that went away meanwhile
+        except Exception as err:  # noqa: BLE001 - an application that went away meanwhile, or ours hung
+            if _timed_out(err):
+                raise Hung(str(err)) from None
             continue
     return None
 
@@ -241,7 +248,12 @@ def snapshot(atspi, pid: int, *, max_nodes: int, max_cells: int) -> dict:
         app = app_of(atspi, pid)
         if app is None:
             return {"nodes": [], "error": "the application has no accessible object (not started, or gone)"}
-        wins = windows(atspi, app)
+        try:
+            wins = windows(atspi, app)
+        except Exception as err:  # noqa: BLE001 - see Walk.call
+            if _timed_out(err):
+                raise Hung(str(err)) from None
+            raise
         seen: dict[str, int] = {}
         for win in wins:
             first = len(walk.nodes)

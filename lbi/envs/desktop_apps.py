@@ -19,7 +19,7 @@ from pathlib import Path
 from lbi.envs.base import EnvCrashed
 
 SOFFICE = Path("/usr/lib/libreoffice/program/soffice.bin")
-LO_HELP = Path("/usr/share/libreoffice/help/en-US/text/scalc")
+LO_HELP = Path("/usr/share/libreoffice/help/en-US/text/scalc/guide")  # the how-to pages (97)
 
 # Settings of the pristine LibreOffice profile: no dialogs an agent did not cause (tip of the day, what's new,
 # keep-format question, document recovery), LibreOffice's own file dialogs (accessible like the rest), and no

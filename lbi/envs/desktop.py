@@ -208,9 +208,8 @@ class DesktopEnv(BaseEnv):
         if not status["running"]:
             return self._crash_obs(f"{self.app.name} exited (code {status['code']})")
         obs = self._observe()
-        for _ in range(2):  # nothing changed yet: a busy application may not have handled the input
-            if error or obs.done or self.last_obs is None or obs.text != self.last_obs.text:
-                break
+        if (action.name == "type" and not error and not obs.done and self.last_obs is not None
+                and obs.text == self.last_obs.text):  # typed, nothing shows yet: a busy application lags behind
             time.sleep(self.settle_s)
             obs = self._observe()
         obs.last_action_error = obs.last_action_error or error

@@ -266,4 +266,5 @@ def snapshot(atspi, pid: int, *, max_nodes: int, max_cells: int) -> dict:
     if title is None and walk.nodes:
         title = walk.nodes[0]["name"]
     return {"nodes": walk.nodes, "focused": walk.focused, "active": active, "title": title,
-            "truncated": walk.truncated, "errors": walk.errors, "table_s": round(walk.table_s, 3), "seconds": round(time.monotonic() - started, 3)}
+            "truncated": walk.truncated, "errors": walk.errors, "table_s": round(walk.table_s, 3),
+            "seconds": round(time.monotonic() - started, 3)}

@@ -24,7 +24,10 @@ import sys
 import time
 import traceback
 
-import desktop_tree
+try:
+    import desktop_tree  # run as a script: its folder is on the path
+except ImportError:  # imported as lbi.envs.desktop_worker (the documentation test walks every module)
+    from lbi.envs import desktop_tree
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 _libc = ctypes.CDLL(None, use_errno=True)

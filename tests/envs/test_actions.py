@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from lbi.envs.actions import Action, ActionParseError, action_pattern, matches_pattern, parse_action
+from lbi.envs.desktop import DESKTOP_ACTIONS
 from lbi.envs.shell import SHELL_ACTIONS
 from lbi.envs.sql import SQL_ACTIONS
-from lbi.envs.desktop import DESKTOP_ACTIONS
 from lbi.envs.web_actions import WEB_ACTIONS
 
 

@@ -12,8 +12,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from lbi.envs.desktop import DesktopEnv, normalize_keys
 from lbi.envs.desktop_view import element_id, render
 from lbi.envs.tasks import Task

@@ -102,7 +102,8 @@ class DesktopEnv(BaseEnv):
     def __init__(self, app: str = "calc", *, document: str | None = None, documents_dir: str | Path | None = None,
                  screenshot_dir: str | Path | None = None, screenshots: bool = True, highlight: bool = True,
                  screen: tuple[int, int] = (1280, 800), settle_ms: int = 250, launch_timeout_s: float = 60.0,
-                 max_text_chars: int = 15000, max_cells: int = 400, session: DesktopSession | None = None,
+                 max_text_chars: int = 15000, max_cells: int = 400, hang_s: float = 10.0,
+                 session: DesktopSession | None = None,
                  profile_cache: str | Path | None = None) -> None:
         super().__init__()
         if app not in APPS:
@@ -118,6 +119,7 @@ class DesktopEnv(BaseEnv):
         self.launch_timeout_s = launch_timeout_s
         self.max_text_chars = max_text_chars
         self.max_cells = max_cells
+        self.hang_s = hang_s
         self.profile_cache = Path(profile_cache) if profile_cache else None
         self._own_session = session is None
         self.session = session
@@ -138,10 +140,9 @@ class DesktopEnv(BaseEnv):
     def _reset(self, task: Task | None) -> Observation:
         started = time.perf_counter()
         session = self._ensure_session()
-        session.request("kill_app")
+        stopped = session.request("kill_app")["seconds"]
         profile = session.run_dir / f"{self.app.name}-profile"
-        shutil.rmtree(profile, ignore_errors=True)
-        shutil.copytree(self.app.pristine_profile(self.profile_cache), profile, symlinks=True)
+        sync_tree(self.app.pristine_profile(self.profile_cache), profile)
         document = self._start_document(task)
         restored = time.perf_counter()
         try:
@@ -153,28 +154,39 @@ class DesktopEnv(BaseEnv):
         except WorkerDied as err:
             raise EnvCrashed(f"the desktop stopped while starting {self.app.name}: {err}") from err
         obs = self._stable_observation()
-        obs.info.update(restore_s=round(restored - started, 3), launch_s=launch["seconds"],
+        obs.info.update(stop_s=stopped, restore_s=round(restored - started, 3), launch_s=launch["seconds"],
                         reset_s=round(time.perf_counter() - started, 3), document=str(document or ""))
         return obs
 
     def _stable_observation(self, limit_s: float = 6.0) -> Observation:
-        """Observe until two observations in a row agree (the window maximized, the document laid out): an
-        observation taken while the layout still moves would send clicks to the wrong cells."""
+        """Observe once the layout stops moving (the window maximized, the document laid out): an observation
+        taken while it moves would send clicks to the wrong cells. A quick look at the layout (no cells, no
+        screenshot), then full observations until one has the layout of the look before it."""
+        assert self.session is not None
         deadline = time.perf_counter() + limit_s
-        time.sleep(self.settle_s)
-        obs = self._observe()
-        while not obs.done and time.perf_counter() < deadline:
-            before = (obs.text, self.view.grid)
+        try:
+            quick = self.session.request("observe", cells=False, timeout_s=HUNG_S)
+        except WorkerDied as err:
+            return self._crash_obs(str(err))
+        before = _layout(quick.get("nodes", []))
+        looks = 1
+        while True:
             time.sleep(self.settle_s)
             obs = self._observe()
-            if (obs.text, self.view.grid) == before:
-                break
-        return obs
+            looks += 1
+            now = _layout(list(self.view.elements.values()))
+            if obs.done or now == before or time.perf_counter() > deadline:
+                obs.info["layout_looks"] = looks
+                return obs
+            before = now
 
     def _start_document(self, task: Task | None) -> Path | None:
-        """A fresh working directory holding the task's document (or the env's), copied from its pristine file."""
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        self.workdir.mkdir(parents=True)
+        """The working directory emptied (but for the application's hidden caches: it is also its home) and the
+        task's document (or the env's) copied into it from its pristine file."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for entry in self.workdir.iterdir():
+            if not entry.name.startswith("."):
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         name = (task.start.get("document") if task else None) or self.document
         if not name:
             return None
@@ -275,7 +287,7 @@ class DesktopEnv(BaseEnv):
             if unknown:
                 return (f"hotkey(): unknown key name(s) {', '.join(map(repr, unknown))}; use names like ctrl+s, "
                         "enter, escape, tab, delete, f2, up, pagedown"), None
-            xdo(["key", "--clearmodifiers", "+".join(keys)])
+            xdo(["key", "+".join(keys)])
             return None, None
         return f"unsupported action {name}()", None
 
@@ -305,15 +317,21 @@ class DesktopEnv(BaseEnv):
         if self.screenshots and self.screenshot_dir is not None:
             shot = str(self.screenshot_dir / self.episode_id / f"{self._steps:03d}.png")
         started = time.perf_counter()
-        try:
-            snap = self.session.request("observe", screenshot=shot, max_cells=self.max_cells, timeout_s=HUNG_S)
-        except WorkerDied as err:
-            return self._crash_obs(str(err))
-        if snap.get("crashed"):
-            return self._crash_obs(f"{self.app.name} exited (code {snap.get('code')})")
-        if snap.get("hung") or not snap.get("nodes"):  # no answer, or no window left that answers
-            self.session.request("kill_app")
-            return self._crash_obs(f"{self.app.name} stopped responding ({snap.get('error')}); it was stopped")
+        while True:
+            try:
+                snap = self.session.request("observe", screenshot=shot, max_cells=self.max_cells, timeout_s=HUNG_S)
+            except WorkerDied as err:
+                return self._crash_obs(str(err))
+            if snap.get("crashed"):
+                return self._crash_obs(f"{self.app.name} exited (code {snap.get('code')})")
+            if snap.get("nodes") and not snap.get("hung"):
+                break
+            # No answer, or no window that answers: busy (saving, on a loaded machine) or hung. Wait a while.
+            if time.perf_counter() - started > self.hang_s:
+                self.session.request("kill_app")
+                return self._crash_obs(f"{self.app.name} stopped responding for {self.hang_s:g}s "
+                                       f"({snap.get('error')}); it was stopped")
+            time.sleep(0.5)
         self.view = render(snap, self.max_text_chars)
         text = self.view.text
         if self.view.dialogs:
@@ -351,6 +369,30 @@ class DesktopEnv(BaseEnv):
         return out
 
 
+def sync_tree(source: Path, target: Path) -> None:
+    """Make ``target`` a copy of ``source``, copying only the files that differ (size or modification time) and
+    deleting what ``source`` lacks: a profile the application barely touched is restored in milliseconds."""
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = {p.relative_to(source): p for p in source.rglob("*")}
+    for rel in sorted((p.relative_to(target) for p in target.rglob("*")), reverse=True):
+        here = target / rel
+        if rel not in wanted or here.is_dir() != wanted[rel].is_dir() or here.is_symlink():
+            shutil.rmtree(here) if here.is_dir() and not here.is_symlink() else here.unlink()
+    for rel, src in sorted(wanted.items()):
+        dst = target / rel
+        if src.is_dir():
+            dst.mkdir(exist_ok=True)
+            continue
+        have, want = (dst.stat() if dst.exists() else None), src.stat()
+        if have is None or (have.st_size, have.st_mtime_ns) != (want.st_size, want.st_mtime_ns):
+            shutil.copy2(src, dst)
+
+
+def _layout(nodes: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """Where everything but the cells is: equal layouts mean nothing moved."""
+    return [(n["path"], n.get("box")) for n in nodes if n["role"] != "table cell"]
+
+
 def _box(node: dict[str, Any]) -> dict[str, float]:
     x, y, w, h = node["box"]
     return {"x": x, "y": y, "width": w, "height": h}
@@ -384,6 +426,8 @@ class DesktopOptions(EnvOptions):
     launch_timeout_s: float = Field(default=60.0, description="Time limit for the application to show its window.")
     max_text_chars: int = Field(default=15000, description="The observation text is cut here.")
     max_cells: int = Field(default=400, description="At most this many non-empty visible cells are listed.")
+    hang_s: float = Field(default=10.0, description="An application that answers no accessibility call for this "
+                                                    "long is hung: it is stopped and the episode ends.")
     session: Any = Field(default=None, description="A running DesktopSession to share (Python callers only).")
 
 

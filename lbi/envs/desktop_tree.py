@@ -27,8 +27,9 @@ class Hung(Exception):
 
 
 class Walk:
-    def __init__(self, atspi, max_nodes: int, max_cells: int) -> None:
+    def __init__(self, atspi, max_nodes: int, max_cells: int, cells: bool = True) -> None:
         self.atspi = atspi
+        self.cells = cells
         self.nodes: list[dict] = []
         self.max_nodes = max_nodes
         self.max_cells = max_cells
@@ -144,6 +145,9 @@ class Walk:
     def table(self, node, path: str, name: str, depth: int, states: list[str]) -> None:
         """A spreadsheet: the visible range, then its non-empty, focused or selected cells."""
         box = self.box(node)
+        if not self.cells:  # the layout only
+            self.add(path=path, role="table", name=name, text=None, states=states, box=box, depth=depth)
+            return
         tbl, comp, coord = self.atspi.Table, self.atspi.Component, self.atspi.CoordType.SCREEN
         corners = []
         if box:
@@ -239,10 +243,11 @@ def find_window(atspi, pid: int, match: str):
     return None
 
 
-def snapshot(atspi, pid: int, *, max_nodes: int, max_cells: int) -> dict:
-    """Every showing window of the application ``pid``: nodes, the focused node's path, the active window."""
+def snapshot(atspi, pid: int, *, max_nodes: int, max_cells: int, cells: bool = True) -> dict:
+    """Every showing window of the application ``pid``: nodes, the focused node's path, the active window
+    (``cells=False``: a sheet's cells are not read, for a quick look at the layout)."""
     started = time.monotonic()
-    walk = Walk(atspi, max_nodes, max_cells)
+    walk = Walk(atspi, max_nodes, max_cells, cells)
     active = title = None
     try:
         app = app_of(atspi, pid)

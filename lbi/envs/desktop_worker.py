@@ -111,12 +111,13 @@ class Worker:
         raise RuntimeError(f"no window titled *{match}* within {wait_s:g}s")
 
     def op_kill_app(self) -> dict:
+        started = time.monotonic()
         if self.app is not None and self.app.poll() is None:
             self.app.kill()
             self.app.wait(5)
         code = None if self.app is None else self.app.returncode
         self.app = None
-        return {"code": code}
+        return {"code": code, "seconds": round(time.monotonic() - started, 3)}
 
     def op_status(self) -> dict:
         """Whether the application runs (its exit code when not)."""
@@ -126,11 +127,12 @@ class Worker:
         return {"running": code is None, "code": code, "pid": self.app.pid}
 
     # -- seeing --------------------------------------------------------------------------------------------
-    def op_observe(self, screenshot: str | None = None, max_nodes: int = 3000, max_cells: int = 600) -> dict:
+    def op_observe(self, screenshot: str | None = None, max_nodes: int = 3000, max_cells: int = 600,
+                   cells: bool = True) -> dict:
         """The application's showing tree (nodes with paths, roles, names, states, boxes) and a screenshot."""
         if self.app is None or self.app.poll() is not None:
             return {"nodes": [], "crashed": True, "code": None if self.app is None else self.app.returncode}
-        snap = desktop_tree.snapshot(self.atspi, self.app.pid, max_nodes=max_nodes, max_cells=max_cells)
+        snap = desktop_tree.snapshot(self.atspi, self.app.pid, max_nodes=max_nodes, max_cells=max_cells, cells=cells)
         if screenshot:
             snap["screenshot"] = self.op_screenshot(screenshot)["path"]
         return snap

@@ -121,3 +121,14 @@ def test_kill_9_leaves_no_xvfb_or_soffice() -> None:
     while _group(pgid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _group(pgid) == []
+
+
+def test_parallel_envs_have_their_own_display_and_application() -> None:
+    with DesktopEnv(document="grades.xlsx") as one, DesktopEnv(document="grades.xlsx") as two:
+        one.reset()
+        two.reset()
+        assert one.session.display != two.session.display  # type: ignore[union-attr]
+        one.step("click('A2')")
+        typed = one.step("type('Zoe\\n')")
+        assert '[A2] cell "Zoe"' in typed.text
+        assert '[A2] cell "Alice"' in two.step("noop()").text

@@ -39,7 +39,7 @@ from lbi.envs.browser import draw_box
 from lbi.envs.desktop_apps import APPS, App
 from lbi.envs.desktop_session import DesktopSession, WorkerDied
 from lbi.envs.desktop_view import View, render
-from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
+from lbi.envs.registry import ConformanceContext, EnvSpec, ScreenOptions
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
@@ -410,7 +410,7 @@ def calc_help_dir() -> Path | None:
     return path if path and path.is_dir() else None
 
 
-class DesktopOptions(EnvOptions):
+class DesktopOptions(ScreenOptions):
     """Options of the ``desktop`` environment."""
 
     app: str = Field(default="calc", description="The application: " + ", ".join(APPS) + ".")
@@ -418,9 +418,6 @@ class DesktopOptions(EnvOptions):
                                                            "none (a file in documents_dir, or a path).")
     documents_dir: Path | None = Field(default=None, description="Where tasks' documents are (default: the bundled "
                                                                  "data/desktop/documents).")
-    screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
-    highlight: bool = Field(default=True, description="Also save the previous screenshot with the acted-on "
-                                                      "element boxed.")
     screen: tuple[int, int] = Field(default=(1280, 800), description="Width and height of the X display.")
     settle_ms: int = Field(default=250, description="Wait after an action before observing.")
     launch_timeout_s: float = Field(default=60.0, description="Time limit for the application to show its window.")

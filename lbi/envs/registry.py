@@ -61,6 +61,14 @@ class EnvOptions(BaseModel):
         return {name: getattr(self, name) for name in type(self).model_fields if name not in exclude}
 
 
+class ScreenOptions(EnvOptions):
+    """Options of environments with a screen (``web``, ``trac``, ``desktop``)."""
+
+    screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
+    highlight: bool = Field(default=True, description="Also save the previous screenshot with a red box "
+                                                      "around the element an action targeted.")
+
+
 @dataclass(frozen=True)
 class ConformanceContext:
     """What a spec's ``conformance`` callable may use to build test options.

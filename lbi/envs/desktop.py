@@ -123,7 +123,7 @@ class DesktopEnv(BaseEnv):
         self.profile_cache = Path(profile_cache) if profile_cache else None
         self._own_session = session is None
         self.session = session
-        self.workdir = Path(tempfile.mkdtemp(prefix="lbi-desktop-work-"))
+        self.workdir: Path | None = None  # made in the desktop's folder at the first reset (gone with it)
         self.view = View(text="")
         self.timings: dict[str, float] = {}
 
@@ -183,7 +183,9 @@ class DesktopEnv(BaseEnv):
     def _start_document(self, task: Task | None) -> Path | None:
         """The working directory emptied (but for the application's hidden caches: it is also its home) and the
         task's document (or the env's) copied into it from its pristine file."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.workdir is None or not self.workdir.parent.is_dir():
+            assert self.session is not None
+            self.workdir = Path(tempfile.mkdtemp(prefix="work-", dir=self.session.run_dir))
         for entry in self.workdir.iterdir():
             if not entry.name.startswith("."):
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
@@ -203,7 +205,8 @@ class DesktopEnv(BaseEnv):
         elif self.session is not None and self.session.alive:
             self.session.request("kill_app")
         self.session = None
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- acting -------------------------------------------------------------------------------------------------
     def _execute(self, action: Action) -> Observation:

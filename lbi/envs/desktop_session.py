@@ -84,7 +84,7 @@ class DesktopSession:
                                              if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")})
         atexit.register(self.close)
         reply = self.request("start", width=self.width, height=self.height, run_dir=str(self.run_dir),
-                             wm_config=str(rc))
+                             wm_config=str(rc), remove_dir=self._own_dir)
         self.display, self.pids = reply["display"], reply["pids"]
         return self
 

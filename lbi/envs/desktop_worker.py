@@ -44,11 +44,15 @@ class Worker:
         self.app_log: str | None = None
         self.atspi = None
         self.width = self.height = 0
+        self.remove_dir: str | None = None
 
     # -- the desktop ---------------------------------------------------------------------------------------
-    def op_start(self, width: int, height: int, run_dir: str, wm_config: str | None = None) -> dict:
-        """Xvfb on a free display (``-displayfd``), a session bus, openbox; then the AT-SPI client."""
+    def op_start(self, width: int, height: int, run_dir: str, wm_config: str | None = None,
+                 remove_dir: bool = False) -> dict:
+        """Xvfb on a free display (``-displayfd``), a session bus, openbox; then the AT-SPI client. With
+        ``remove_dir`` the worker deletes ``run_dir`` when it ends (also when lbi was killed)."""
         self.width, self.height = width, height
+        self.remove_dir = run_dir if remove_dir else None
         read, write = os.pipe()
         self.procs["xvfb"] = self._spawn(
             ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp",
@@ -163,6 +167,10 @@ class Worker:
     def shutdown(self) -> None:
         self.op_kill_app()
         kill_group()
+        if self.remove_dir:
+            import shutil
+
+            shutil.rmtree(self.remove_dir, ignore_errors=True)
 
 
 def kill_group() -> None:

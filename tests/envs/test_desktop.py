@@ -100,19 +100,21 @@ def _group(pgid: int) -> list[str]:
     return out
 
 
-def test_kill_9_leaves_no_xvfb_or_soffice() -> None:
+def test_kill_9_leaves_no_xvfb_or_soffice_nor_files() -> None:
     script = textwrap.dedent("""
         import sys, time
         from lbi.envs.desktop import DesktopEnv
         env = DesktopEnv(document="blank.xlsx")
         env.reset()
-        print(env.session.proc.pid, flush=True)
+        print(env.session.proc.pid, env.session.run_dir, flush=True)
         time.sleep(600)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.stdout is not None
-    pgid = int(proc.stdout.readline())
+    pid, run_dir = proc.stdout.readline().split()
+    pgid = int(pid)
+    assert Path(run_dir, "calc-profile").is_dir() and any(Path(run_dir).glob("work-*/blank.xlsx"))
     running = _group(pgid)
     assert any("Xvfb" in c for c in running) and any("soffice.bin" in c for c in running), running
     proc.kill()
@@ -121,6 +123,9 @@ def test_kill_9_leaves_no_xvfb_or_soffice() -> None:
     while _group(pgid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _group(pgid) == []
+    while Path(run_dir).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(run_dir).exists()  # the desktop's folder (profile, the episode's documents) is gone too
 
 
 def test_parallel_envs_have_their_own_display_and_application() -> None:

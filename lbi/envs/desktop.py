@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from lbi.envs.actions import Action, ActionSpec
-from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
+from lbi.envs.actions import Action
+from lbi.envs.base import BaseEnv, Candidate, EnvCrashed, Evidence, Observation
 from lbi.envs.browser import draw_box
+from lbi.envs.desktop_actions import DESKTOP_ACTIONS, MODIFIERS, normalize_keys
 from lbi.envs.desktop_apps import APPS, App
 from lbi.envs.desktop_session import DesktopSession, WorkerDied
 from lbi.envs.desktop_view import View, render
@@ -44,48 +45,11 @@ from lbi.envs.registry import ConformanceContext, EnvSpec, ScreenOptions
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
 
-DESKTOP_ACTIONS: dict[str, ActionSpec] = {s.name: s for s in (
-    ActionSpec("click", (("id", str),), "Click the element with this id (a cell: its address).", "click('B5')"),
-    ActionSpec("double_click", (("id", str),), "Double-click the element.", "double_click('A1')"),
-    ActionSpec("right_click", (("id", str),), "Right-click the element (opens its context menu).",
-               "right_click('C3')"),
-    ActionSpec("type", (("text", str),), "Type text at the keyboard focus; \\n presses Enter, \\t presses Tab.",
-               "type('42\\n')"),
-    ActionSpec("hotkey", (("keys", str),), "Press a key or a combination joined by +: ctrl+s, ctrl+shift+s, "
-               "enter, escape, tab, delete, f2, up, pagedown, ...", "hotkey('ctrl+s')"),
-    ActionSpec("scroll", (("id", str), ("dy", float)), "Scroll inside the element by dy wheel steps "
-               "(positive = down).", "scroll('3k2q1', 5)"),
-    ActionSpec("drag", (("id_from", str), ("id_to", str)), "Drag from one element to another.",
-               "drag('A1', 'A5')"),
-    ActionSpec("click_xy", (("x", float), ("y", float)), "Click at screen pixel (x, y), for what the tree lacks.",
-               "click_xy(640, 400)"),
-)} | COMMON_ACTIONS
-KEY_ALIASES = {"enter": "Return", "return": "Return", "esc": "Escape", "escape": "Escape", "tab": "Tab",
-               "backspace": "BackSpace", "delete": "Delete", "del": "Delete", "insert": "Insert", "home": "Home",
-               "end": "End", "pageup": "Prior", "pgup": "Prior", "pagedown": "Next", "pgdn": "Next", "up": "Up",
-               "down": "Down", "left": "Left", "right": "Right", "space": "space", "ctrl": "ctrl",
-               "control": "ctrl", "alt": "alt", "shift": "shift", "super": "super", "win": "super", "cmd": "super",
-               "meta": "super", "plus": "plus", "minus": "minus", "menu": "Menu"}
-MODIFIERS = {"ctrl", "alt", "shift", "super"}
+__all__ = ["DESKTOP_ACTIONS", "SPEC", "DesktopEnv", "DesktopOptions", "normalize_keys"]
+
 AVOID = {"Exit LibreOffice", "Close Window", "Close"}  # exploration does not quit the application
 EXPLORE_TEXTS = ("42", "Total", "=SUM(A1:A3)", "2024-01-31", "North")
 HUNG_S = 20.0
-
-
-def normalize_keys(keys: str) -> list[str]:
-    """``"Ctrl+Shift+S"`` → ``["ctrl", "shift", "S"]`` (xdotool's names); letters stay as given."""
-    out = []
-    for part in [p.strip() for p in keys.replace(" ", "+").split("+")]:
-        if not part:
-            continue
-        low = part.lower()
-        if low in KEY_ALIASES:
-            out.append(KEY_ALIASES[low])
-        elif len(low) in (2, 3) and low[0] == "f" and low[1:].isdigit():
-            out.append(low.upper())
-        else:
-            out.append(part.lower() if len(part) == 1 else part)
-    return out
 
 
 class DesktopEnv(BaseEnv):

@@ -9,6 +9,11 @@ LLAMA_CPP_SHARE := $(VENV)/share/llama.cpp
 DEMO ?= projects/demo
 PORT ?= 8501
 APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core git python3-pytest
+# The desktop environment (lbi/envs/desktop.py): X server, window manager, accessibility bus and its GObject
+# bindings for Debian's python, LibreOffice Calc with its GTK frontend (which has the accessibility bridge) and
+# offline help. Installed without Recommends, which would add GStreamer, Qt and Java that it never uses.
+APT_DESKTOP_PACKAGES := xvfb openbox xdotool dbus at-spi2-core python3-gi gir1.2-atspi-2.0 gir1.2-gtk-3.0 \
+  libreoffice-calc libreoffice-gtk3 libreoffice-help-en-us
 # The coding demo's repository: semver's sdist from PyPI (tests and docs included), not vendored.
 REPO_SDIST := data/demo/repo/sdist/semver-3.1.2.tar.gz
 PYTEST_ARGS ?=
@@ -30,6 +35,13 @@ apt:
 	  echo "installing Debian packages: $$missing"; \
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
+	fi
+	@missing=$$(for p in $(APT_DESKTOP_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages (desktop environment): $$missing"; \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
+	    --no-install-recommends $$missing; \
 	fi
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt constraints.txt pyproject.toml

@@ -58,7 +58,7 @@ class Action:
 
 
 BID_ACTIONS = {"click", "dblclick", "hover", "fill", "clear", "select_option", "check",
-               "uncheck", "press", "focus"}
+               "uncheck", "press", "focus", "double_click", "right_click", "drag"}
 
 
 def _lit(value: Any) -> str:

@@ -32,7 +32,7 @@ from playwright.sync_api import Error as PlaywrightError
 from pydantic import Field
 
 from lbi.envs.base import EnvCrashed
-from lbi.envs.registry import EnvOptions
+from lbi.envs.registry import ScreenOptions
 
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
@@ -371,12 +371,9 @@ def draw_box(screenshot: str, box: dict[str, float]) -> str | None:
     return str(out)
 
 
-class BrowserOptions(EnvOptions):
+class BrowserOptions(ScreenOptions):
     """Options of every browser environment (``web``, ``trac``)."""
 
-    screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
-    highlight: bool = Field(default=True, description="Also save the previous screenshot with a red box "
-                                                      "around the element an action targeted.")
     viewport: tuple[int, int] = Field(default=(1280, 720), description="Width and height in pixels.")
     step_timeout_ms: int = Field(default=5000, description="Time limit of an element action.")
     nav_timeout_ms: int = Field(default=15000, description="Time limit of a navigation.")

@@ -21,6 +21,8 @@ the env's internals. Kinds:
                    pass; ``test_patch`` (a diff applied after it), ``timeout_s`` of the test run
 ``env_reward``     the environment's own judge (browsergym: the task's ``validate``): the episode's reward
                    is at least ``min`` (default 1)
+``sheet``          a spreadsheet the episode saved (desktop): sheet names, cell values, formulas, bold,
+                   ranges (:mod:`lbi.envs.sheet_checks`)
 ``all`` / ``any``  ``checks``: list of nested checks
 =================  ==========================================================================
 
@@ -322,3 +324,5 @@ register_check("tests", _check_tests, required=("fail_to_pass",))
 register_check("env_reward", _check_env_reward)
 register_check("all", _combine("all"), required=("checks",))
 register_check("any", _combine("any"), required=("checks",))
+
+from lbi.envs import sheet_checks  # noqa: E402,F401 - registers the sheet check (it imports this module)

@@ -39,6 +39,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "shell": "lbi.envs.shell",
     "repo": "lbi.envs.repo",
     "browsergym": "lbi.envs.browsergym",
+    "desktop": "lbi.envs.desktop",
 }
 ENTRY_POINT_GROUP = "lbi.envs"
 
@@ -59,6 +60,14 @@ class EnvOptions(BaseModel):
     def kwargs(self, *exclude: str) -> dict[str, Any]:
         """The options as keyword arguments (objects as given: a shared browser stays that browser)."""
         return {name: getattr(self, name) for name in type(self).model_fields if name not in exclude}
+
+
+class ScreenOptions(EnvOptions):
+    """Options of environments with a screen (``web``, ``trac``, ``desktop``)."""
+
+    screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
+    highlight: bool = Field(default=True, description="Also save the previous screenshot with a red box "
+                                                      "around the element an action targeted.")
 
 
 @dataclass(frozen=True)

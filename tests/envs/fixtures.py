@@ -119,3 +119,22 @@ def demo_db(demo_dir: Path) -> Path:
     from lbi.envs.trac import ensure_pristine
 
     return ensure_pristine(demo_dir) / "db" / "trac.db"
+
+
+@pytest.fixture(scope="session")
+def desktop_session() -> Iterator[object]:
+    """One desktop (Xvfb, openbox, the accessibility bus, the worker) shared by the session's desktop envs."""
+    from lbi.envs.desktop_session import DesktopSession
+
+    with DesktopSession() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def desktop_env(desktop_session: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """LibreOffice Calc on the shared desktop, screenshots on."""
+    from lbi.envs.desktop import DesktopEnv
+
+    env = DesktopEnv(session=desktop_session, screenshot_dir=tmp_path_factory.mktemp("desktop-shots"))  # type: ignore[arg-type]
+    yield env
+    env.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lbi.envs.actions import Action, ActionParseError, action_pattern, matches_pattern, parse_action
+from lbi.envs.desktop import DESKTOP_ACTIONS
 from lbi.envs.shell import SHELL_ACTIONS
 from lbi.envs.sql import SQL_ACTIONS
 from lbi.envs.web_actions import WEB_ACTIONS
@@ -86,10 +87,11 @@ def test_bid_property() -> None:
 
 
 # -- the action grammar -------------------------------------------------------------------------
-ENV_ACTIONS = {"sql": SQL_ACTIONS, "trac": WEB_ACTIONS, "web": WEB_ACTIONS, "shell": SHELL_ACTIONS}
+ENV_ACTIONS = {"sql": SQL_ACTIONS, "trac": WEB_ACTIONS, "web": WEB_ACTIONS, "shell": SHELL_ACTIONS,
+               "desktop": DESKTOP_ACTIONS}
 
 
-@pytest.mark.parametrize("env", ["sql", "trac", "web", "shell"])
+@pytest.mark.parametrize("env", ["sql", "trac", "web", "shell", "desktop"])
 def test_every_demo_reference_action_fits_its_env_pattern(env: str) -> None:
     from lbi.demo import demo_tasks
 

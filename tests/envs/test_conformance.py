@@ -21,7 +21,8 @@ def conformance_context(request: pytest.FixtureRequest, tmp_path: Path) -> Confo
     def resource(name: str) -> Any:
         if name == "site_url":
             return request.getfixturevalue("site").url
-        fixture = {"browser": "browser", "trac_demo": "trac_demo", "trac_db": "demo_db"}.get(name)
+        fixture = {"browser": "browser", "trac_demo": "trac_demo", "trac_db": "demo_db",
+                   "desktop_session": "desktop_session"}.get(name)
         if fixture is None:
             pytest.fail(f"no conformance resource {name!r}")
         return request.getfixturevalue(fixture)
@@ -30,7 +31,7 @@ def conformance_context(request: pytest.FixtureRequest, tmp_path: Path) -> Confo
 
 
 def test_builtins_are_registered() -> None:
-    assert {"web", "sql", "shell", "trac", "repo"} <= set(NAMES)
+    assert {"web", "sql", "shell", "trac", "repo", "desktop"} <= set(NAMES)
     with pytest.raises(UnknownEnv, match="registered"):
         make_env("no-such-env")
     assert str(UnknownEnv("unknown environment 'x'")) == "unknown environment 'x'"  # not quoted like a KeyError

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from lbi.cli.common import ProjectOpt, console, progress_bar
+from lbi.cli.common import ProjectOpt, RayOpt, console, progress_bar
+from lbi.cluster.session import use_ray
 from lbi.errors import OutputPathError
 from lbi.project import open_project
 
@@ -66,7 +67,8 @@ def eval_cmd(ctx: typer.Context, project: ProjectOpt = Path("."),
              max_steps: Annotated[int, typer.Option(help="Step limit (0: config).")] = 0,
              run: Annotated[str, typer.Option(help="Run name; re-using it resumes.")] = "eval",
              model: Annotated[str, typer.Option(help="The agent's model for this run (default: models.agent), e.g. "
-                                                     "a base and a trained model in two runs.")] = "") -> None:
+                                                     "a base and a trained model in two runs.")] = "",
+             ray: RayOpt = None) -> None:
     """Run the agent on held-out tasks in each mode and report success rates with n and a 95% interval
     (`lbi eval compare ARM ARM...` compares arms across runs)."""
     if ctx.invoked_subcommand is not None:
@@ -74,6 +76,7 @@ def eval_cmd(ctx: typer.Context, project: ProjectOpt = Path("."),
     from lbi.use.evaluate import evaluate, leakage, paired
 
     proj = open_project(project)
+    use_ray(proj.config, ray)
     if model:
         proj.config.models.agent = model
     ids = None if tasks == "heldout" else [t.strip() for t in tasks.split(",") if t.strip()]

@@ -2,11 +2,12 @@
 that feeds them and writes what they send back.
 
 The driver opens each trajectory in the store (so a finished one is skipped and one left `running` by a
-killed driver starts again clean, as with the local executor), then hands the episode to an idle actor. The
-actor runs the same agent loop and recorder as a local worker, against a `StoreRelay`, and streams each step's
-writes back, with the screenshots the step made, as soon as it is recorded (a Ray streaming generator); the
-driver writes them (screenshots first, then the rows), so the workbench sees the trajectory grow live. The
-env lives on one thread of the actor (Playwright's sync API is bound to the thread that made it).
+killed driver starts again clean, as with the local executor), then hands the episode to an actor, two at a
+time (the next waits in the actor's queue and starts without a round trip). The actor runs the same agent
+loop and recorder as a local worker, against a `StoreRelay`, and streams each step's writes back, with the
+screenshots the step made, as soon as it is recorded (a Ray streaming generator); the driver writes them
+(screenshots first, then the rows), so the workbench sees the trajectory grow live. The env lives on one
+thread of the actor (Playwright's sync API is bound to the thread that made it).
 
 Faults: an actor whose process (or node) dies mid-episode is replaced by a new actor, placed wherever the
 cluster has room, and the episode runs again from its start, up to `[ray] episode_retries` times, then it
@@ -67,7 +68,18 @@ class EpisodeWorker:
         one with the episode's timings."""
         out: queue.Queue[dict | None] = queue.Queue()
         done = self.thread.submit(self._play, item, trajectory_id, run_id, max_steps, out)
-        while (batch := out.get()) is not None:
+        ended = False
+        while not ended and (batch := out.get()) is not None:
+            while True:  # steps recorded while the last batch travelled go together
+                try:
+                    more = out.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    ended = True
+                    break
+                batch = {"calls": batch["calls"] + more["calls"], "files": {**batch["files"], **more["files"]},
+                         **({"stats": more["stats"]} if "stats" in more else {})}
             yield batch
         done.result()  # a model error that ends the run reaches the driver here
 
@@ -115,10 +127,15 @@ class EpisodeStats:
 
 @dataclass
 class _Slot:
+    """An actor and the episodes given to it, oldest (the one it plays) first."""
+
     actor: Any
     node: str = ""
-    item: Any = None
-    trajectory_id: int = 0
+    given: deque = field(default_factory=deque)  # (generator, item, trajectory id)
+
+
+DEPTH = 2
+"""Episodes given to an actor at once: the next waits in its queue, so it starts without a round trip."""
 
 
 def _deliver(project: Project, batch: dict, stats: EpisodeStats) -> None:
@@ -145,31 +162,35 @@ def run_episodes(project: Project, items: Sequence[Any], *, run_id: int, max_ste
     stats = EpisodeStats()
     todo, tries = deque(items), Counter()
     starting: dict[Any, _Slot] = {}  # ready() ref -> slot
-    running: dict[Any, _Slot] = {}  # streaming generator -> slot
-    idle: list[_Slot] = []
-    everyone: list[_Slot] = []
+    running: dict[Any, _Slot] = {}  # streaming generator -> its actor's slot
+    alive: list[_Slot] = []
 
     def new_actor() -> None:
         slot = _Slot(actor_cls.remote(shipment))
-        everyone.append(slot)
         starting[slot.actor.ready.remote()] = slot
+
+    def give() -> None:
+        for slot in sorted(alive, key=lambda sl: len(sl.given)):
+            while todo and len(slot.given) < DEPTH:
+                item = todo.popleft()
+                tid = open_trajectory(item)
+                if tid is None:
+                    continue
+                gen = slot.actor.run.remote(asdict(item), tid, run_id, max_steps)
+                slot.given.append((gen, item, tid))
+                running[gen] = slot
 
     for _ in range(min(workers, len(items))):
         new_actor()
     waited_since = time.monotonic()
     try:
         while todo or running:
-            while idle and todo:
-                item = todo.popleft()
-                tid = open_trajectory(item)
-                if tid is None:
-                    continue
-                slot = idle.pop()
-                slot.item, slot.trajectory_id = item, tid
-                running[slot.actor.run.remote(asdict(item), tid, run_id, max_steps)] = slot
+            give()
             if not running and not starting and todo:
                 new_actor()  # every actor died at start: try a fresh one
-            if not running and time.monotonic() - waited_since > START_TIMEOUT_S:
+            if running:
+                waited_since = time.monotonic()
+            elif time.monotonic() - waited_since > START_TIMEOUT_S:
                 raise ClusterError(f"no Ray worker started in {START_TIMEOUT_S:.0f}s: the cluster has no free CPU "
                                    "for an episode actor (see `ray status`)")
             ready, _ = ray.wait([*starting, *running], num_returns=1, timeout=1.0)
@@ -178,56 +199,59 @@ def run_episodes(project: Project, items: Sequence[Any], *, run_id: int, max_ste
                     slot = starting.pop(ref)
                     try:
                         slot.node = ray.get(ref)
-                        idle.append(slot)
+                        alive.append(slot)
                     except WORKER_GONE:
-                        everyone.remove(slot)
+                        pass
                     continue
+                if ref not in running:
+                    continue  # its actor died since `ready` was taken
                 slot = running[ref]
                 try:
                     batch = ray.get(next(ref))
                 except StopIteration:
                     del running[ref]
-                    idle.append(slot)
+                    slot.given.popleft()
                     stats.nodes[slot.node] += 1
                     after_each()
                     continue
                 except RayTaskError as exc:
                     raise exc.as_instanceof_cause() from None
                 except WORKER_GONE as exc:
-                    del running[ref]
-                    everyone.remove(slot)
+                    alive.remove(slot)
                     new_actor()
-                    if not _lost_worker(project, slot, exc, tries, budget, todo, stats):
-                        after_each()
+                    _lost_worker(project, slot, exc, tries, budget, todo, stats, running, after_each)
                     continue
                 _deliver(project, batch, stats)
-            if running:
-                waited_since = time.monotonic()
     finally:
-        _stop(everyone, idle)
+        _stop(alive, [*starting.values()])
     return stats
 
 
-def _stop(everyone: list[_Slot], idle: list[_Slot]) -> None:
-    """Close the idle actors' environments (browsers, app servers), then end every actor."""
-    closing = [slot.actor.close.remote() for slot in idle]
+def _stop(alive: list[_Slot], starting: list[_Slot]) -> None:
+    """Close the actors' environments (browsers, app servers), then end every actor."""
+    closing = [slot.actor.close.remote() for slot in alive]
     if closing:
         ray.wait(closing, num_returns=len(closing), timeout=60)
-    for slot in everyone:
+    for slot in [*alive, *starting]:
         ray.kill(slot.actor, no_restart=True)
 
 
 def _lost_worker(project: Project, slot: _Slot, exc: Exception, tries: Counter, budget: int, todo: deque,
-                 stats: EpisodeStats) -> bool:
-    """The actor running `slot.item` died: run the episode again from its start (True), or record it failed."""
-    key = slot.item.key
-    tries[key] += 1
-    if tries[key] <= budget:
+                 stats: EpisodeStats, running: dict, after_each: Callable[[], Any]) -> None:
+    """The actor of `slot` died: the episode it played runs again from its start (or is recorded failed once
+    it has used its retries); those waiting in its queue go back to the queue untouched."""
+    playing, *waiting = slot.given
+    for gen, *_ in slot.given:
+        running.pop(gen, None)
+    todo.extendleft(reversed([item for _, item, _ in waiting]))
+    _, item, tid = playing
+    tries[item.key] += 1
+    if tries[item.key] <= budget:
         stats.retried += 1
-        todo.appendleft(slot.item)
-        return True
+        todo.appendleft(item)
+        return
     stats.lost += 1
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    project.store.finish_trajectory(slot.trajectory_id, status="failed",
-                                    error=f"the Ray worker running it died {tries[key]} times: {reason}")
-    return False
+    project.store.finish_trajectory(tid, status="failed",
+                                    error=f"the Ray worker running it died {tries[item.key]} times: {reason}")
+    after_each()

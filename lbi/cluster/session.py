@@ -17,7 +17,8 @@ from lbi.config import Config
 from lbi.errors import UserError
 
 IN_PROCESS = "in-process"
-"""The value `--ray` takes when given without an address: a cluster inside this process."""
+"""The value `--ray` takes when given without an address: a cluster inside this process
+(`lbi.cli.common.ray_flag_value`)."""
 PASSED_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "LITELLM_LOCAL_MODEL_COST_MAP", "ANONYMIZED_TELEMETRY")
 _PROVIDER_VAR = re.compile(r"^(LBI_|[A-Z0-9]+_API_(KEY|BASE|VERSION)$)")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from pathlib import Path
 
 from lbi.config import Config
 from lbi.errors import UserError
@@ -45,9 +46,21 @@ def worker_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in PASSED_VARS or _PROVIDER_VAR.match(k)}
 
 
+def prepare_environment(address: str) -> None:
+    """Ray's switches that must be set before it is imported: a cluster started in this process is this
+    machine's alone, so its processes talk over loopback (otherwise Ray swaps 127.0.0.1 for the machine's own
+    address, expecting other machines to join); a driver sends the cluster's token (`~/.ray/auth_token`, made
+    by the first `ray start`) when there is one."""
+    if not address:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if (Path.home() / ".ray" / "auth_token").exists():
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
 def connect(config: Config, workers: int = 1) -> None:
     """Join or start the configured cluster (once per process; later calls reuse the connection). A cluster
     started here offers at least `workers` CPUs, so that many episode actors fit on it."""
+    prepare_environment(config.ray.address.strip())
     import ray
 
     if ray.is_initialized():

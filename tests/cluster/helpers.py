@@ -1,0 +1,45 @@
+"""What the Ray tests share: a SQL project on the fake model pointed at the test cluster, and the cluster's
+episode actors found by their parent raylet (to kill one)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from lbi.config import Config
+from lbi.project import Project, init_project
+from tests.cluster.conftest import Cluster
+
+
+def sql_project(directory: Path, address: str, *, model: str = "fake", workers: int = 3) -> Project:
+    directory.mkdir(parents=True, exist_ok=True)
+    db = directory / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
+        conn.executemany("INSERT INTO items (name, price) VALUES (?, ?)", [("pen", 1.5), ("ink", 4.0)])
+    config = Config(project="ray")
+    config.models.default = model
+    config.env.name, config.env.options = "sql", {"db": str(db)}
+    config.synth.max_steps = 4
+    if address:
+        config.synth.executor = "ray"
+        config.ray.address, config.ray.workers = address, workers
+    return init_project(directory / "proj", config)
+
+
+def episode_actors(cluster: Cluster) -> list[int]:
+    """Pids of the episode actors' processes on the test cluster (children of its raylets)."""
+    rows = [line.split(None, 2) for line in subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True,
+                                                           text=True, check=True).stdout.splitlines()]
+    raylets = {int(pid) for pid, _, args in rows if "raylet" in args and str(cluster.temp_dir) in args}
+    return [int(pid) for pid, ppid, args in rows if int(ppid) in raylets and args.startswith("ray::EpisodeWorker")]
+
+
+def actions(project: Project) -> dict[str, list[tuple]]:
+    """Every trajectory's steps by key: (idx, action, observation, error)."""
+    out = {}
+    for t in project.store.query("SELECT id, key, status FROM trajectories"):
+        out[t["key"]] = [tuple(r) for r in project.store.query(
+            "SELECT idx, action, observation, error FROM steps WHERE trajectory_id = ? ORDER BY idx", (t["id"],))]
+    return out

@@ -1,0 +1,106 @@
+"""The Ray executor on a two-node cluster (loopback): the same data as the local executor, the driver the only
+writer, the env's files shipped to the workers, and a worker killed mid-episode."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from lbi.cli.common import ray_flag_value
+from lbi.cluster.session import IN_PROCESS, use_ray
+from lbi.config import Config
+from lbi.synth.backward import construct
+from lbi.synth.judge import judge_examples
+from lbi.synth.rollout import rollout
+from tests.cluster.conftest import Cluster
+from tests.cluster.helpers import actions, episode_actors, sql_project
+
+
+def test_ray_flag_takes_an_address_or_none() -> None:
+    assert ray_flag_value(["rollout", "--ray"]) == ["rollout", "--ray", IN_PROCESS]
+    assert ray_flag_value(["rollout", "--ray", "--run", "x"]) == ["rollout", "--ray", IN_PROCESS, "--run", "x"]
+    assert ray_flag_value(["rollout", "--ray", "auto"]) == ["rollout", "--ray", "auto"]
+    config = Config()
+    use_ray(config, None)
+    assert config.synth.executor == "local"
+    use_ray(config, IN_PROCESS)
+    assert (config.synth.executor, config.ray.address) == ("ray", "")
+    use_ray(config, "10.1.2.3:6379")
+    assert config.ray.address == "10.1.2.3:6379"
+
+
+def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(ray_cluster: Cluster,
+                                                                                 tmp_path: Path) -> None:
+    local = sql_project(tmp_path / "local", "")
+    remote = sql_project(tmp_path / "ray", ray_cluster.address, workers=3)
+    for project in (local, remote):
+        report = rollout(project, "walk", policy="explore", episodes=6)
+        assert (report.done, report.failed, report.steps) == (6, 0, 24)
+        backward = construct(project, mode="batched", max_span=3)
+        judged = judge_examples(project)
+        assert backward.examples > 0 and judged.verdicts == judged.examples * 3 + judged.examples  # + grounding
+    stats = report.ray
+    assert stats.episodes == 6 and len(stats.nodes) == 2, stats  # 3 actors on 1 + 2 CPUs: both nodes worked
+    assert actions(remote) == actions(local)
+    for query in ("SELECT trajectory_id, span_start, span_end, instruction FROM examples ORDER BY 1, 2, 3",
+                  "SELECT e.span_start, e.span_end, v.judge, v.verdict FROM verdicts v JOIN examples e "
+                  "ON e.id = v.example_id ORDER BY 1, 2, 3",
+                  "SELECT role, purpose, COUNT(*) FROM llm_calls GROUP BY 1, 2 ORDER BY 1, 2"):
+        assert [tuple(r) for r in remote.store.query(query)] == [tuple(r) for r in local.store.query(query)], query
+    # resuming a finished run on Ray does nothing
+    again = rollout(remote, "walk", policy="explore", episodes=6)
+    assert (again.skipped, again.done) == (6, 6) and again.ray is None
+
+
+def test_workers_get_the_env_files_from_the_driver(ray_cluster: Cluster, tmp_path: Path) -> None:
+    import ray
+
+    from lbi.cluster.session import connect
+    from lbi.cluster.shipping import open_worker_project, ship
+
+    project = sql_project(tmp_path, ray_cluster.address)
+    connect(project.config)
+    shipment = ship(project)
+
+    @ray.remote(num_cpus=0)
+    def seen(shipment) -> tuple[str, str, str]:  # noqa: ANN001
+        worker = open_worker_project(shipment)
+        db = Path(worker.config.env.options["db"])
+        worker.close()
+        return db.name, str(db), hashlib.sha256(db.read_bytes()).hexdigest()
+
+    driver_db = Path(project.config.env.options["db"])
+    name, path, digest = ray.get(seen.remote(shipment))
+    assert name == driver_db.name and path != str(driver_db)
+    assert digest == hashlib.sha256(driver_db.read_bytes()).hexdigest()
+
+
+def test_a_worker_killed_mid_episode_is_replaced_and_the_episode_run_again(ray_cluster: Cluster,
+                                                                            tmp_path: Path) -> None:
+    project = sql_project(tmp_path, ray_cluster.address, model="fake/latency-0.4", workers=1)
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(report=rollout(project, "kill", policy="explore",
+                                                                           episodes=3)))
+    thread.start()
+    killed = []
+    deadline = time.monotonic() + 240
+    while not killed and time.monotonic() < deadline and thread.is_alive():
+        running = project.store.query("SELECT t.id FROM trajectories t JOIN steps s ON s.trajectory_id = t.id "
+                                      "WHERE t.status = 'running' LIMIT 1")
+        pids = episode_actors(ray_cluster)
+        if running and pids:
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            killed = pids
+        time.sleep(0.05)
+    thread.join(timeout=300)
+    assert killed, "no episode was caught mid-way"
+    report = result["report"]
+    assert (report.done, report.failed, report.steps) == (3, 0, 12), report
+    assert report.ray.retried >= 1
+    for steps in actions(project).values():
+        assert [s[0] for s in steps] == [0, 1, 2, 3]  # restarted clean: no step twice, none missing

@@ -137,8 +137,8 @@ class SynthConfig(_Section):
     judge_policy: Literal["strict", "majority", "relaxed"] = "strict"
     """How the committee's verdicts combine: all agree, most agree, or any agrees."""
     executor: Literal["local", "ray"] = "local"
-    """Where rollouts, backward construction, judging and evaluation episodes run: `local` (worker processes on
-    this machine) or `ray` (a Ray cluster, see `[ray]`; this process stays the only writer of the store)."""
+    """Where rollouts, backward construction and judging run: `local` (worker processes on this machine) or
+    `ray` (a Ray cluster, see `[ray]`; this process stays the only writer of the store). Evaluation runs here."""
 
 
 class RetrievalConfig(_Section):

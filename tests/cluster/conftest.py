@@ -96,7 +96,8 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     p = BASE_PORT
     address = f"{HEAD_IP}:{p}"
     common = ["--object-store-memory", str(80 * MB)]
-    head = _node([*common, "--node-ip-address", HEAD_IP, "--head", "--port", str(p), "--num-cpus", "1", "--include-dashboard", "false",
+    head = _node([*common, "--node-ip-address", HEAD_IP, "--head", "--port", str(p), "--num-cpus", "1",
+                  "--include-dashboard", "false",
                   "--ray-client-server-port", str(p + 1), "--temp-dir", str(temp_dir),
                   "--dashboard-agent-listen-port", str(p + 2), "--dashboard-agent-grpc-port", str(p + 3),
                   "--runtime-env-agent-port", str(p + 4), "--metrics-export-port", str(p + 5),

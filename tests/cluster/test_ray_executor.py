@@ -38,22 +38,23 @@ def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(ra
     local = sql_project(tmp_path / "local", "")
     remote = sql_project(tmp_path / "ray", ray_cluster.address, workers=3)
     for project in (local, remote):
-        report = rollout(project, "walk", policy="explore", episodes=6)
-        assert (report.done, report.failed, report.steps) == (6, 0, 24)
-        backward = construct(project, mode="batched", max_span=3)
+        report = rollout(project, "walk", policy="explore", episodes=3)
+        assert (report.done, report.failed, report.steps) == (3, 0, 12)
+        backward = construct(project, mode="batched", max_span=2)
         judged = judge_examples(project)
         assert backward.examples > 0 and judged.verdicts == judged.examples * 3 + judged.examples  # + grounding
     stats = report.ray
-    assert stats.episodes == 6 and len(stats.nodes) == 2, stats  # 3 actors on 1 + 2 CPUs: both nodes worked
+    assert stats.episodes == 3 and len(stats.nodes) == 2, stats  # 3 actors on 1 + 2 CPUs: both nodes worked
     assert actions(remote) == actions(local)
-    for query in ("SELECT trajectory_id, span_start, span_end, instruction FROM examples ORDER BY 1, 2, 3",
-                  "SELECT e.span_start, e.span_end, v.judge, v.verdict FROM verdicts v JOIN examples e "
-                  "ON e.id = v.example_id ORDER BY 1, 2, 3",
+    for query in ("SELECT t.key, span_start, span_end, instruction FROM examples e JOIN trajectories t "
+                  "ON t.id = e.trajectory_id ORDER BY 1, 2, 3",
+                  "SELECT t.key, e.span_start, e.span_end, v.judge, v.verdict FROM verdicts v JOIN examples e "
+                  "ON e.id = v.example_id JOIN trajectories t ON t.id = e.trajectory_id ORDER BY 1, 2, 3, 4",
                   "SELECT role, purpose, COUNT(*) FROM llm_calls GROUP BY 1, 2 ORDER BY 1, 2"):
         assert [tuple(r) for r in remote.store.query(query)] == [tuple(r) for r in local.store.query(query)], query
     # resuming a finished run on Ray does nothing
-    again = rollout(remote, "walk", policy="explore", episodes=6)
-    assert (again.skipped, again.done) == (6, 6) and again.ray is None
+    again = rollout(remote, "walk", policy="explore", episodes=3)
+    assert (again.skipped, again.done) == (3, 3) and again.ray is None
 
 
 def test_workers_get_the_env_files_from_the_driver(ray_cluster: Cluster, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ episode actors found by their parent raylet (to kill one)."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
 from lbi.config import Config
@@ -29,11 +28,23 @@ def sql_project(directory: Path, address: str, *, model: str = "fake", workers: 
 
 
 def episode_actors(cluster: Cluster) -> list[int]:
-    """Pids of the episode actors' processes on the test cluster (children of its raylets)."""
-    rows = [line.split(None, 2) for line in subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True,
-                                                           text=True, check=True).stdout.splitlines()]
-    raylets = {int(pid) for pid, _, args in rows if "raylet" in args and str(cluster.temp_dir) in args}
-    return [int(pid) for pid, ppid, args in rows if int(ppid) in raylets and args.startswith("ray::EpisodeWorker")]
+    """Pids of the episode actors' processes on the test cluster (descendants of its raylets)."""
+    import psutil
+
+    def line(proc: psutil.Process) -> str:
+        return " ".join(proc.info["cmdline"] or [])
+
+    mine = str(cluster.temp_dir)
+    raylets = {p.pid for p in psutil.process_iter(["cmdline"]) if "raylet" in line(p) and mine in line(p)}
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if line(proc).startswith("ray::EpisodeWorker"):
+            try:
+                if {a.pid for a in proc.parents()} & raylets:
+                    found.append(proc.pid)
+            except psutil.NoSuchProcess:
+                pass
+    return found
 
 
 def actions(project: Project) -> dict[str, list[tuple]]:

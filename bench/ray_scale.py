@@ -27,8 +27,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_config, table, write_result  # noqa: E402
 
+from lbi.cluster.session import connect, disconnect, prepare_environment  # noqa: E402
+
+prepare_environment("")  # before Ray is imported: the in-process cluster talks over loopback
 from lbi.cluster.episodes import tree_cpu  # noqa: E402
-from lbi.cluster.session import connect, disconnect  # noqa: E402
 from lbi.demo import env_options  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402

@@ -53,7 +53,7 @@ def prepare_environment(address: str) -> None:
     by the first `ray start`) when there is one."""
     if not address:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    if (Path.home() / ".ray" / "auth_token").exists():
+    elif (Path.home() / ".ray" / "auth_token").exists():
         os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 

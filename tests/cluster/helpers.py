@@ -11,7 +11,9 @@ from lbi.project import Project, init_project
 from tests.cluster.conftest import Cluster
 
 
-def sql_project(directory: Path, address: str, *, model: str = "fake", workers: int = 3) -> Project:
+def sql_project(directory: Path, address: str, *, model: str = "fake", workers: int = 3, tasks: int = 0) -> Project:
+    """A SQL project; with `tasks`, that many synthetic tasks for the llm policy, whose every step is a model call
+    (so `fake/latency-S` makes an episode last 4 × S seconds; explore walks on SQL call no model)."""
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "shop.db"
     with sqlite3.connect(db) as conn:
@@ -24,7 +26,11 @@ def sql_project(directory: Path, address: str, *, model: str = "fake", workers: 
     if address:
         config.synth.executor = "ray"
         config.ray.address, config.ray.workers = address, workers
-    return init_project(directory / "proj", config)
+        config.ray.default_model_concurrency = 2  # each call in flight needs a worker process: few to start
+    project = init_project(directory / "proj", config)
+    project.store.add_tasks([{"id": f"t{k}", "instruction": f"How many items cost more than {k}?", "env": "sql",
+                              "split": "synthetic", "spec_json": {}} for k in range(tasks)])
+    return project
 
 
 def episode_actors(cluster: Cluster) -> list[int]:

@@ -37,8 +37,8 @@ def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(ra
                                                                                  tmp_path: Path) -> None:
     local = sql_project(tmp_path / "local", "")
     remote = sql_project(tmp_path / "ray", ray_cluster.address, workers=3)
-    for project in (local, remote):
-        report = rollout(project, "walk", policy="explore", episodes=3)
+    for project, concurrency in ((local, 1), (remote, None)):  # the local one inline: no process to start
+        report = rollout(project, "walk", policy="explore", episodes=3, concurrency=concurrency)
         assert (report.done, report.failed, report.steps) == (3, 0, 12)
         backward = construct(project, mode="batched", max_span=2)
         judged = judge_examples(project)
@@ -46,7 +46,7 @@ def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(ra
     stats = report.ray
     assert stats.episodes == 3 and len(stats.nodes) == 2, stats  # 3 actors on 1 + 2 CPUs: both nodes worked
     assert actions(remote) == actions(local)
-    for query in ("SELECT t.key, span_start, span_end, instruction FROM examples e JOIN trajectories t "
+    for query in ("SELECT t.key, e.span_start, e.span_end, e.instruction FROM examples e JOIN trajectories t "
                   "ON t.id = e.trajectory_id ORDER BY 1, 2, 3",
                   "SELECT t.key, e.span_start, e.span_end, v.judge, v.verdict FROM verdicts v JOIN examples e "
                   "ON e.id = v.example_id JOIN trajectories t ON t.id = e.trajectory_id ORDER BY 1, 2, 3, 4",
@@ -82,10 +82,16 @@ def test_workers_get_the_env_files_from_the_driver(ray_cluster: Cluster, tmp_pat
 
 def test_a_worker_killed_mid_episode_is_replaced_and_the_episode_run_again(ray_cluster: Cluster,
                                                                             tmp_path: Path) -> None:
-    project = sql_project(tmp_path, ray_cluster.address, model="fake/latency-0.4", workers=1)
+    project = sql_project(tmp_path, ray_cluster.address, model="fake/latency-0.4", workers=1, tasks=3)
     result: dict = {}
-    thread = threading.Thread(target=lambda: result.update(report=rollout(project, "kill", policy="explore",
-                                                                           episodes=3)))
+
+    def run() -> None:
+        try:
+            result["report"] = rollout(project, "kill", policy="llm")
+        except Exception as exc:  # noqa: BLE001 - handed to the test's thread below
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
     thread.start()
     killed = []
     deadline = time.monotonic() + 240
@@ -100,6 +106,7 @@ def test_a_worker_killed_mid_episode_is_replaced_and_the_episode_run_again(ray_c
         time.sleep(0.05)
     thread.join(timeout=300)
     assert killed, "no episode was caught mid-way"
+    assert "error" not in result, result
     report = result["report"]
     assert (report.done, report.failed, report.steps) == (3, 0, 12), report
     assert report.ray.retried >= 1

@@ -6,11 +6,12 @@ rollout call (actor start and env start included) and in steady state (between t
 finished), per-worker efficiency (steady rate / (workers × Ray@1's steady rate)), and per episode: wall time,
 CPU seconds of the actor and its children (browser, Trac) and model seconds. The model: W workers on C cores
 give min(W / wall, C / cpu, 1 / driver) episodes per second, where `driver` is the driver's CPU per episode
-(the store's only writer); printed for this machine and for N machines of 2 cores. The load average is
-recorded with every row: this machine has 2 cores and other work runs beside the benchmark.
+(the store's only writer; its own process, not the in-process cluster under it); printed for this machine and
+for N machines of 2 cores. The load average is recorded with every row: this machine has 2 cores and other
+work runs beside the benchmark.
 
     .venv/bin/python bench/ray_scale.py                          # sql and trac, 1,2,4 workers
-    .venv/bin/python bench/ray_scale.py --envs sql --episodes 40 --model fake/latency-0.2
+    .venv/bin/python bench/ray_scale.py --envs sql --episodes 40 --model fake/latency-0.2 --policy llm
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_config, table, write_result  # noqa: E402
 
@@ -34,6 +37,11 @@ from lbi.cluster.episodes import tree_cpu  # noqa: E402
 from lbi.demo import env_options  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process alone (the driver: the store's only writer)."""
+    return sum(psutil.Process().cpu_times()[:2])
 
 
 def steady_rate(project: Project, run: str) -> float:
@@ -50,13 +58,16 @@ def one(args: argparse.Namespace, env: str, executor: str, workers: int, workdir
     config.synth.executor = executor
     config.ray.workers = workers
     project = init_project(workdir / f"{env}-{executor}-{workers}", config)
+    if args.policy == "llm":  # every step a model call (explore walks on SQL call none)
+        project.store.add_tasks([{"id": f"t{k}", "instruction": f"Task {k}: find what the data says.", "env": env,
+                                  "split": "synthetic", "spec_json": {}} for k in range(args.episodes)])
     load = os.getloadavg()[0]
-    cpu = tree_cpu()
+    cpu, own = tree_cpu(), own_cpu()
     started = time.perf_counter()
-    report = rollout(project, "bench", policy="explore", episodes=args.episodes, max_steps=args.max_steps,
+    report = rollout(project, "bench", policy=args.policy, episodes=args.episodes, max_steps=args.max_steps,
                      concurrency=workers)
     wall = time.perf_counter() - started
-    driver_cpu = tree_cpu() - cpu
+    tree, driver_cpu = tree_cpu() - cpu, own_cpu() - own  # this process's children include an in-process cluster
     n = report.done + report.failed
     row = {"env": env, "executor": executor, "workers": workers, "episodes": n, "failed": report.failed,
            "ep/min run": 60 * n / wall, "ep/min steady": steady_rate(project, "bench"), "load 1m": load}
@@ -66,7 +77,7 @@ def one(args: argparse.Namespace, env: str, executor: str, workers: int, workdir
                 "model/ep s": stats.model_s / max(1, stats.episodes), "driver cpu/ep s": driver_cpu / max(1, n)}
     else:
         model = project.store.query("SELECT COALESCE(SUM(latency_ms), 0) / 1000.0 FROM llm_calls")[0][0]
-        row |= {"wall/ep s": wall / max(1, n), "cpu/ep s": driver_cpu / max(1, n), "model/ep s": model / max(1, n)}
+        row |= {"wall/ep s": wall / max(1, n), "cpu/ep s": tree / max(1, n), "model/ep s": model / max(1, n)}
     return row
 
 
@@ -96,7 +107,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--episodes", type=int, default=0, help="per row (0: 24 for sql, 8 for trac)")
     parser.add_argument("--max-steps", type=int, default=4)
-    parser.add_argument("--model", default="fake")
+    parser.add_argument("--model", default="fake", help="fake/latency-S: each model call takes S s, as a remote one")
+    parser.add_argument("--policy", default="explore", choices=["explore", "llm"],
+                        help="llm: one synthetic task per episode, a model call every step")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="lbi-ray-bench-") as tmp:
@@ -120,7 +133,7 @@ def main() -> None:
                 r["efficiency"] = r["ep/min steady"] / (r["workers"] * ray1["ep/min steady"])
         if ray1:
             ray1["vs local"] = ray1["ep/min steady"] / local["ep/min steady"]
-    print(table(rows, title="episodes per minute (explore, deterministic model)"))
+    print(table(rows, title=f"episodes per minute ({args.policy}, {args.model})"))
     predicted = model(rows, os.cpu_count() or 2)
     print(table(predicted, title="throughput model: min(W / wall, cores / cpu, 1 / driver cpu) per episode"))
     print(f"results: {write_result('ray_scale', {'rows': rows, 'model': predicted, 'args': vars(args)})}")

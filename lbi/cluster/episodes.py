@@ -56,6 +56,10 @@ class EpisodeWorker:
     """One environment, reused across episodes (rebuilt after it crashes)."""
 
     def __init__(self, shipment: Shipment) -> None:
+        # the agent loop's and the model client's imports (seconds) belong to the actor's start, not its first episode
+        import lbi.models.litellm_model  # noqa: F401
+        import lbi.synth.rollout  # noqa: F401
+
         self.project: WorkerProject = open_worker_project(shipment)
         self.env: Env | None = None
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="env")

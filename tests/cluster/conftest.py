@@ -49,11 +49,16 @@ def _node(args: list[str], log: Path) -> subprocess.Popen:
                                 start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)  # `ray start --block` stops the node's processes on SIGTERM
+def _stop(nodes: list[subprocess.Popen]) -> None:
+    """SIGTERM to every node's process group at once (`ray start --block` stops the node's processes on it),
+    then SIGKILL to a group still there after 20 s."""
+    running = [proc for proc in nodes if proc.poll() is None]
+    for proc in running:
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for proc in running:
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
@@ -116,8 +121,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         import ray
 
         ray.shutdown()  # this process's connection (tests that call lbi in-process join the cluster)
-        for proc in reversed(cluster.nodes):
-            _stop(proc)
+        _stop(cluster.nodes)
         left = cluster.ray_processes()
         for pid in left:
             os.kill(pid, signal.SIGKILL)

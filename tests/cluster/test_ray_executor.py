@@ -43,8 +43,7 @@ def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(ra
         backward = construct(project, mode="batched", max_span=2)
         judged = judge_examples(project)
         assert backward.examples > 0 and judged.verdicts == judged.examples * 3 + judged.examples  # + grounding
-    stats = report.ray
-    assert stats.episodes == 3 and len(stats.nodes) == 2, stats  # 3 actors on 1 + 2 CPUs: both nodes worked
+    assert report.ray.episodes == 3, report.ray  # which nodes played them is timing (a fast actor takes more)
     assert actions(remote) == actions(local)
     for query in ("SELECT t.key, e.span_start, e.span_end, e.instruction FROM examples e JOIN trajectories t "
                   "ON t.id = e.trajectory_id ORDER BY 1, 2, 3",
@@ -59,6 +58,7 @@ def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(ra
 
 def test_workers_get_the_env_files_from_the_driver(ray_cluster: Cluster, tmp_path: Path) -> None:
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from lbi.cluster.session import connect
     from lbi.cluster.shipping import open_worker_project, ship
@@ -72,12 +72,16 @@ def test_workers_get_the_env_files_from_the_driver(ray_cluster: Cluster, tmp_pat
         worker = open_worker_project(shipment)
         db = Path(worker.config.env.options["db"])
         worker.close()
-        return db.name, str(db), hashlib.sha256(db.read_bytes()).hexdigest()
+        return ray.get_runtime_context().get_node_id(), str(db), hashlib.sha256(db.read_bytes()).hexdigest()
 
     driver_db = Path(project.config.env.options["db"])
-    name, path, digest = ray.get(seen.remote(shipment))
-    assert name == driver_db.name and path != str(driver_db)
-    assert digest == hashlib.sha256(driver_db.read_bytes()).hexdigest()
+    nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+    assert len(nodes) == 2
+    on = [seen.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(shipment)
+          for node in nodes]
+    for node, (ran_on, path, digest) in zip(nodes, ray.get(on), strict=True):  # each node unpacks its own copy
+        assert ran_on == node and Path(path).name == driver_db.name and path != str(driver_db)
+        assert digest == hashlib.sha256(driver_db.read_bytes()).hexdigest()
 
 
 def test_a_worker_killed_mid_episode_is_replaced_and_the_episode_run_again(ray_cluster: Cluster,

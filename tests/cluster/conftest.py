@@ -1,4 +1,4 @@
-"""One Ray cluster for the whole test session: a head and a second worker node, both on loopback (the two-machine
+"""One Ray cluster for the tests of this folder: a head and a second worker node, both on loopback (the two-machine
 setup of the README, on one machine), each started by `ray start --block` in a process group of its own, so
 the finalizer stops exactly what it started (never `ray stop`, which would stop every Ray on the machine)."""
 
@@ -93,7 +93,7 @@ def _join(address: str, nodes: list[subprocess.Popen], log: Path) -> None:
             time.sleep(2)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once tests/cluster is done, not at the end of a full run
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     temp_dir = Path(f"/tmp/lbi-rt-{BASE_PORT}")  # short: Ray's socket paths must fit in 107 bytes
     shutil.rmtree(temp_dir, ignore_errors=True)

@@ -145,6 +145,9 @@ class SynthConfig(_Section):
     """Longest span considered by backward construction; 0 means no cap."""
     judge_policy: Literal["strict", "majority", "relaxed"] = "strict"
     """How the committee's verdicts combine: all agree, most agree, or any agrees."""
+    executor: Literal["local", "ray"] = "local"
+    """Where rollouts, backward construction and judging run: `local` (worker processes on this machine) or
+    `ray` (a Ray cluster, see `[ray]`; this process stays the only writer of the store). Evaluation runs here."""
 
 
 class RetrievalConfig(_Section):
@@ -156,6 +159,31 @@ class RetrievalConfig(_Section):
     """Use observation-based retrieval (same state signature / closest observation)."""
     model_based: bool = True
     """Use model-based retrieval (the model writes a search query)."""
+
+
+class RayConfig(_Section):
+    address: str = ""
+    """The cluster when `synth.executor = "ray"`: empty starts one inside this process (stopped when it ends),
+    `auto` joins the one `ray start` runs on this machine, `HOST:PORT` the head node of another."""
+    workers: int = 0
+    """Episode actors, each holding one environment and reusing it across episodes; 0 means
+    `synth.concurrency`."""
+    num_cpus: int = 0
+    """CPUs a cluster started inside this process offers; 0 lets Ray count them. Each actor takes one."""
+    object_store_mb: int = 100
+    """Object store of a cluster started inside this process, in MB (results pass through it)."""
+    model_concurrency: dict[str, int] = Field(default_factory=dict)
+    """Backward and judge calls in flight at once per model string (API rate limits are per model), e.g.
+    `{"openai/gpt-4o-mini" = 16}`; models not named get `default_model_concurrency`."""
+    default_model_concurrency: int = 4
+    """Calls in flight at once for a model not named in `model_concurrency`."""
+    episode_retries: int = 1
+    """Times an episode whose worker process or node died is run again (from its start) before it is
+    recorded as failed."""
+
+    def limit(self, model: str) -> int:
+        """Calls in flight at once for `model`."""
+        return max(1, self.model_concurrency.get(model, self.default_model_concurrency))
 
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -213,6 +241,8 @@ class Config(_Section):
     """The environment the agent acts in, and what the prompts say about it."""
     synth: SynthConfig = Field(default_factory=SynthConfig)
     """Data synthesis: task generation, rollouts, backward construction, the committee."""
+    ray: RayConfig = Field(default_factory=RayConfig)
+    """The Ray cluster that runs the work when `synth.executor = "ray"`."""
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     """Agentic retrieval (Algorithm 2): how many examples, and how many tokens of them, reach a prompt."""
     train: TrainConfig = Field(default_factory=TrainConfig)

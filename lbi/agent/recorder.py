@@ -3,6 +3,7 @@ one row per step with its screenshot, the model replies that could not be used, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lbi.agent.loop import Decision, Episode, Recorder
@@ -15,11 +16,12 @@ if TYPE_CHECKING:
 
 class StoreRecorder(Recorder):
     """Records under `key` (`<run>/<task id>`, `<run>/explore-<k>`, `<run>/<mode>/<task id>`); a key whose
-    trajectory is finished is skipped, one left `running` by a killed process starts again."""
+    trajectory is finished is skipped, one left `running` by a killed process starts again. `written` is called
+    after each step and at the end (a Ray worker sends what its store relay holds to the driver then)."""
 
     def __init__(self, project: Project, key: str, *, run_id: int | None, policy: str, model: str | None,
-                 max_steps: int) -> None:
-        self.project, self.key, self.run_id = project, key, run_id
+                 max_steps: int, written: Callable[[], None] | None = None) -> None:
+        self.project, self.key, self.run_id, self.written = project, key, run_id, written
         self.fields: dict[str, Any] = {"policy": policy, "model": model, "env": project.config.env.name,
                                        "config_json": {"max_steps": max_steps}}
 
@@ -40,6 +42,8 @@ class StoreRecorder(Recorder):
                        prompt_observation=decision.observation)
         if decision.raw is not None:
             store.add_failure("act", decision.error or "", item=f"{tid}:{index}", raw=decision.raw, run_id=self.run_id)
+        if self.written:
+            self.written()
 
     def goal(self, goal: str, where: dict[str, Any]) -> None:
         self.project.store.set_trajectory_goal(self.trajectory_id, goal, where,
@@ -51,3 +55,5 @@ class StoreRecorder(Recorder):
                                           "screenshot": self.project.relative(obs.screenshot)}
         self.project.store.finish_trajectory(self.trajectory_id, status=episode.status, error=episode.error,
                                              answer=obs.answer if obs else None, final=final)
+        if self.written:
+            self.written()

@@ -13,7 +13,7 @@ from typing import NoReturn
 import typer
 
 from lbi.cli import docs, env, llm, project, synth, tasks, train, use
-from lbi.cli.common import err
+from lbi.cli.common import err, ray_flag_value
 from lbi.errors import UserError
 
 app = typer.Typer(help="lbi: turn an environment's documentation into agent training data.",
@@ -45,7 +45,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def main(args: list[str] | None = None) -> None:
     """Console entry point: a failure the user can fix prints one line naming what to do, exit code 2."""
     try:
-        code = app(args=args, standalone_mode=False)
+        code = app(args=ray_flag_value(sys.argv[1:] if args is None else args), standalone_mode=False)
     except UserError as exc:
         fail(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc))  # a KeyError's str() quotes
     except typer.TyperException as exc:  # click's errors: an unknown flag, a missing argument, a wrong type

@@ -12,12 +12,27 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lbi.cluster.session import IN_PROCESS
 from lbi.project import Project
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LBI_PROJECT",
                                           help="Project directory (holds lbi.toml and lbi.db).")]
+RayOpt = Annotated[str | None, typer.Option(
+    "--ray", metavar="[ADDRESS]", help="Run on Ray (synth.executor = ray): alone, a cluster started in this process; "
+                                       "`auto`, the one `ray start` runs here; HOST:PORT, a head node.")]
+
+
+def ray_flag_value(args: list[str]) -> list[str]:
+    """`--ray` given without an address (last, or before another option) gets the value that means "start a
+    cluster in this process" (click's options take a value or none, not either)."""
+    out: list[str] = []
+    for k, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--ray" and (k + 1 == len(args) or args[k + 1].startswith("-")):
+            out.append(IN_PROCESS)
+    return [IN_PROCESS if a == "--ray=" else a for a in out]
 
 
 @contextmanager

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lbi.cli.common import ProjectOpt, console, progress_bar, usage_table
+from lbi.cli.common import ProjectOpt, RayOpt, console, progress_bar, usage_table
+from lbi.cluster.session import use_ray
 from lbi.config import CONFIG_NAME, Config, load_config
 from lbi.errors import UserError
 from lbi.project import init_project, open_project
@@ -94,14 +95,15 @@ def synthesize(project: ProjectOpt = Path("."),
                                ] = "",
                max_span: Annotated[int, typer.Option(help="Longest span (0: no cap).")] = 4,
                name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth",
-               background: Annotated[bool, typer.Option(help="Start as a background job and return.")] = False
-               ) -> None:
+               background: Annotated[bool, typer.Option(help="Start as a background job and return.")] = False,
+               ray: RayOpt = None) -> None:
     """Run every stage (docs → explore rollouts → backward → committee, then tasks → llm rollouts → backward →
     committee) and print the funnel and usage."""
     from lbi.synth.pipeline import SynthSizes
     from lbi.synth.pipeline import synthesize as run_all
 
     proj = open_project(project)
+    use_ray(proj.config, ray)
     if background:
         from lbi import jobs
         from lbi.store import read
@@ -111,7 +113,7 @@ def synthesize(project: ProjectOpt = Path("."),
             return
         args = ["synthesize", "--chunks", str(chunks), "--per-chunk", str(per_chunk), "--tasks", str(tasks),
                 "--explore", str(explore), "--max-steps", str(max_steps), "--concurrency", str(concurrency),
-                "--mode", mode, "--max-span", str(max_span), "--name", name]
+                "--mode", mode, "--max-span", str(max_span), "--name", name, *(["--ray", ray] if ray else [])]
         job = jobs.start(proj.dir, args, name)
         console.print(f"synthesis running in the background (pid {job.pid}); log: {job.log}")
         return

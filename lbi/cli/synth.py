@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from lbi.cli.common import ProjectOpt, console, progress_bar
+from lbi.cli.common import ProjectOpt, RayOpt, console, progress_bar
+from lbi.cluster.session import use_ray
 from lbi.project import open_project
 from lbi.store import committee, read
 
@@ -18,11 +19,13 @@ def rollout_cmd(project: ProjectOpt = Path("."),
                 episodes: Annotated[int, typer.Option(help="Explore episodes.")] = 4,
                 limit: Annotated[int, typer.Option(help="At most this many tasks (0: all).")] = 0,
                 concurrency: Annotated[int, typer.Option(help="Parallel workers (0: config).")] = 0,
-                max_steps: Annotated[int, typer.Option(help="Step limit (0: config).")] = 0) -> None:
+                max_steps: Annotated[int, typer.Option(help="Step limit (0: config).")] = 0,
+                ray: RayOpt = None) -> None:
     """Roll out the policy in the environment, recording every step (resumable, parallel)."""
     from lbi.synth.rollout import rollout
 
     proj = open_project(project)
+    use_ray(proj.config, ray)
     with progress_bar(f"rollout {run}") as progress:
         report = rollout(proj, run, policy=policy or None, episodes=episodes, limit=limit or None,
                          concurrency=concurrency or None, max_steps=max_steps or None, progress=progress)
@@ -38,11 +41,13 @@ def backward_cmd(project: ProjectOpt = Path("."),
                  mode: Annotated[str, typer.Option(help="per-span or batched (default: config)")] = "",
                  max_span: Annotated[int, typer.Option(help="Longest span (-1: config, 0: no cap).")] = -1,
                  trajectory: Annotated[list[int] | None, typer.Option(
-                     help="Only this trajectory (repeatable; default: every finished one).")] = None) -> None:
+                     help="Only this trajectory (repeatable; default: every finished one).")] = None,
+                 ray: RayOpt = None) -> None:
     """Backward-construct examples for every finished trajectory (resumable)."""
     from lbi.synth.backward import check_mode, construct
 
     proj = open_project(project)
+    use_ray(proj.config, ray)
     mode = check_mode(mode) if mode else ""
     with proj.run(f"backward-{mode or proj.config.synth.backward_mode}", "backward") as run, \
             progress_bar("backward construction") as bar:
@@ -57,12 +62,13 @@ def backward_cmd(project: ProjectOpt = Path("."),
 def filter_cmd(project: ProjectOpt = Path("."),
                policy: Annotated[str, typer.Option(help="strict, majority or relaxed (default: config)")] = "",
                trajectory: Annotated[list[int] | None, typer.Option(
-                   help="Only the examples of this trajectory (repeatable; default: every example).")] = None
-               ) -> None:
+                   help="Only the examples of this trajectory (repeatable; default: every example).")] = None,
+               ray: RayOpt = None) -> None:
     """Ask the committee about every example, find near-duplicates, and report what the policy keeps."""
     from lbi.synth.judge import judge_examples
 
     proj = open_project(project)
+    use_ray(proj.config, ray)
     if policy:
         proj.config.synth.judge_policy = committee.check_policy(policy)  # type: ignore[assignment]
     ids = read.example_ids(proj.store, trajectory) if trajectory else None

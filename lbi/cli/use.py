@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from lbi.cli.common import ProjectOpt, console, progress_bar
-from lbi.errors import OutputPathError
+from lbi.cli.common import ProjectOpt, RayOpt, console, progress_bar
+from lbi.errors import OutputPathError, UserError
 from lbi.project import open_project
 
 if TYPE_CHECKING:
@@ -66,13 +66,17 @@ def eval_cmd(ctx: typer.Context, project: ProjectOpt = Path("."),
              max_steps: Annotated[int, typer.Option(help="Step limit (0: config).")] = 0,
              run: Annotated[str, typer.Option(help="Run name; re-using it resumes.")] = "eval",
              model: Annotated[str, typer.Option(help="The agent's model for this run (default: models.agent), e.g. "
-                                                     "a base and a trained model in two runs.")] = "") -> None:
+                                                     "a base and a trained model in two runs.")] = "",
+             ray: RayOpt = None) -> None:
     """Run the agent on held-out tasks in each mode and report success rates with n and a 95% interval
     (`lbi eval compare ARM ARM...` compares arms across runs)."""
     if ctx.invoked_subcommand is not None:
         return
     from lbi.use.evaluate import evaluate, leakage, paired
 
+    if ray is not None:
+        raise UserError("lbi eval does not run on Ray yet (its retrieval reads the project's index on this "
+                        "machine): run it without --ray")
     proj = open_project(project)
     if model:
         proj.config.models.agent = model

@@ -102,6 +102,9 @@ class EnvSpec:
     """Options the conformance test builds the env with (``None``: the defaults)."""
     try_options: Mapping[str, Any] = field(default_factory=dict)
     """Options for a person trying the env by hand (``lbi env try``, ``lbi env check-tasks``)."""
+    shipped_options: tuple[str, ...] = ()
+    """Options naming a file or folder the env reads (``sql``: ``db``): the Ray executor ships them from the
+    driver to every worker node (``lbi.cluster.shipping``)."""
 
     def validate(self, options: Mapping[str, Any]) -> EnvOptions:
         """The options as the env's model, or an :class:`EnvOptionsError` that reads well."""

@@ -319,6 +319,6 @@ def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
 SPEC = EnvSpec(
     name="repo", factory=_make, options=RepoOptions,
     description="A git repository in a bubblewrap sandbox (SWE-bench style: bash, submit a diff; option repo).",
-    options_docs=_docs, conformance=_conformance)
+    options_docs=_docs, conformance=_conformance, shipped_options=("repo",))
 
 __all__ = ["REPO_ACTIONS", "SPEC", "RepoEnv", "RepoOptions"]

@@ -371,4 +371,4 @@ def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
 SPEC = EnvSpec(
     name="shell", factory=_make, options=ShellOptions,
     description="bash in a bubblewrap sandbox without network (options: seed_dir, time_limit_s, ...).",
-    conformance=_conformance)
+    conformance=_conformance, shipped_options=("seed_dir",))

@@ -319,7 +319,7 @@ def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
 
 
 SPEC = EnvSpec(
-    name="sql", factory=_make, options=SqlOptions,
+    name="sql", factory=_make, options=SqlOptions, shipped_options=("db",),
     description="An SQLite database, read-only by default (option db: the database file).",
     default_docs=_demo_schema_docs,  # the schema page of the demo database, which sql projects always got
     conformance=_conformance)

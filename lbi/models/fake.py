@@ -7,13 +7,17 @@ through litellm (as its `mock_response`), so the wrapper's caching, parsing and 
 exercised exactly as with a real provider.
 
 The queue and the responders belong to the class, not to one instance: a test scripts the model before
-the code under test makes its `LLM` (`FakeModel.enqueue(...)`), and `FakeModel.clear()` resets it.
+the code under test makes its `LLM` (`FakeModel.enqueue(...)`), and `FakeModel.clear()` resets it. Neither
+reaches another process (a Ray worker); `fake/latency-S` answers like `fake` after S seconds without using
+the CPU, as a remote model would (fault tests catch an episode mid-way; benchmarks model the model's time).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -74,6 +78,8 @@ class FakeModel(LitellmModel):
     def call_args(self, messages: list[dict[str, Any]], schema: type[BaseModel] | None,
                   purpose: str | None) -> dict[str, Any]:
         text = self.reply(messages, schema.model_json_schema() if schema else None, purpose)
+        if latency := re.fullmatch(r"fake/latency-(\d+(?:\.\d+)?)", self.name):
+            time.sleep(float(latency.group(1)))
         # litellm takes an empty mock_response for "no mock" and would call the real provider
         mock = text or litellm.ModelResponse(
             model="fake", choices=[{"index": 0, "finish_reason": "stop",

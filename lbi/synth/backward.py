@@ -139,24 +139,68 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     report = BackwardReport()
     llm = project.llm(run_id)
     window = llm.context_window("backward") if mode == "batched" else None
-    ctx = _Context(project, llm, read.page_chrome(project.store), run_id, window)
-    for done, tid in enumerate(ids, start=1):
+    chrome = read.page_chrome(project.store)
+    work = []
+    for tid in ids:
         steps = trajectory_steps(project, tid)
         spans = eligible_spans(steps, cap)
         if choose:
             spans = choose(tid, spans)
-        todo = sorted(s for s in spans if s not in _done_spans(project, tid, mode))
         report.trajectories += 1
         report.spans += len(spans)
-        if mode == "per-span":
-            for i, j in todo:
-                _label_one(ctx, tid, steps, i, j, report)
-        else:
-            for group in pack(todo, project.config.synth.batch_spans, partial(_fits, ctx, steps)):
-                _label_batch(ctx, tid, steps, group, report)
+        work.append((tid, steps, sorted(s for s in spans if s not in _done_spans(project, tid, mode))))
+    if project.config.synth.executor == "ray":
+        _label_on_ray(project, work, mode, chrome, run_id, window, report, progress)
+        return report
+    ctx = _Context(project, llm, chrome, run_id, window)
+    for done, (tid, steps, todo) in enumerate(work, start=1):
+        _label_trajectory(ctx, tid, steps, todo, mode, report)
         if progress:
             progress(done, len(ids))
     return report
+
+
+def _label_trajectory(ctx: _Context, tid: int, steps: list[dict[str, Any]], todo: list[tuple[int, int]], mode: str,
+                      report: BackwardReport) -> None:
+    if mode == "per-span":
+        for i, j in todo:
+            _label_one(ctx, tid, steps, i, j, report)
+    else:
+        for group in pack(todo, ctx.project.config.synth.batch_spans, partial(_fits, ctx, steps)):
+            _label_batch(ctx, tid, steps, group, report)
+
+
+def label_remote(project: Project, tid: int, steps: list[dict[str, Any]], todo: list[tuple[int, int]], mode: str,
+                 chrome: frozenset[str], run_id: int | None, window: int | None) -> BackwardReport:
+    """One trajectory's labelling as a Ray task (`lbi.cluster.calls`): its writes go back to the driver."""
+    report = BackwardReport()
+    _label_trajectory(_Context(project, project.llm(run_id), chrome, run_id, window), tid, steps, todo, mode, report)
+    return report
+
+
+def _label_on_ray(project: Project, work: list[tuple[int, list[dict[str, Any]], list[tuple[int, int]]]], mode: str,
+                  chrome: frozenset[str], run_id: int | None, window: int | None, report: BackwardReport,
+                  progress: Progress | None) -> None:
+    """Each trajectory with spans to label is a Ray task; the examples are written here as each one ends."""
+    from lbi.cluster.calls import Job, run_jobs
+
+    model = project.config.models.for_role("backward")
+    jobs = [Job(model, label_remote, (tid, steps, todo, mode, chrome, run_id, window)) for tid, steps, todo in work
+            if todo]
+    done = len(work) - len(jobs)
+
+    def add(job: Job, part: BackwardReport, made: dict[str, int]) -> None:
+        nonlocal done
+        done += 1
+        report.calls += part.calls
+        report.failed += part.failed
+        report.examples += made.get("add_examples", 0)
+        if progress:
+            progress(done, len(work))
+
+    run_jobs(project, jobs, add)
+    if progress:
+        progress(len(work), len(work))
 
 
 

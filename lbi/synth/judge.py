@@ -8,11 +8,14 @@ computes it from verdicts + policy + duplicates + human overrides.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from lbi.config import JudgeSpec
 from lbi.errors import ContextWindowError, OutputParseError
 from lbi.models.embed import embed, preload
 from lbi.project import Project
@@ -58,6 +61,7 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
     report = JudgeReport(examples=len(examples))
     steps_cache: dict[int, list[dict]] = {}
     chrome = read.page_chrome(project.store)
+    remote: list[tuple[int, dict, list[dict], JudgeSpec]] = []  # (example number, example, span, judge)
     for done, ex in enumerate(examples, start=1):
         tid = ex["trajectory_id"]
         if tid not in steps_cache:
@@ -71,25 +75,61 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
                 project.store.set_verdict(ex["id"], judge.name, rule.verdict, rule.reason, model="rule/grounding",
                                           run_id=run_id)
                 report.verdicts += 1
-                continue
-            messages = judge_messages(ex["instruction"], span, ex["span_start"], judge.focus, cfg.env.description,
-                                      chrome)
-            try:
-                reply = llm.complete(messages, role="judge", purpose=f"judge-{judge.name}", schema=Verdict,
-                                     model=judge.model or None)
-            except (OutputParseError, ContextWindowError) as exc:
-                project.store.add_failure("judge", str(exc), item=f"{ex['id']}:{judge.name}",
-                                          raw=getattr(exc, "raw", None), run_id=run_id)
+            elif cfg.synth.executor == "ray":
+                remote.append((done, ex, span, judge))
+            elif judge_one(project, ex, span, judge, chrome, run_id, llm):
+                report.verdicts += 1
+            else:
                 report.failed += 1
-                continue
-            project.store.set_verdict(ex["id"], judge.name, reply.parsed.verdict, reply.parsed.reason,
-                                      model=reply.model, run_id=run_id)
-            report.verdicts += 1
-        if progress:
+        if progress and not remote:
             progress(done, len(examples))
+    if remote:
+        _judge_on_ray(project, remote, chrome, run_id, report, progress, len(examples))
     report.duplicate_pairs = find_duplicates(project)
     report.kept = committee.kept_count(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
     return report
+
+
+def judge_one(project: Project, ex: dict, span: list[dict], judge: JudgeSpec, chrome: frozenset[str],
+              run_id: int | None, llm: Any = None) -> bool:
+    """Ask one model judge about one example and record its verdict (True), or the failure (False)."""
+    llm = llm or project.llm(run_id)
+    messages = judge_messages(ex["instruction"], span, ex["span_start"], judge.focus, project.config.env.description,
+                              chrome)
+    try:
+        reply = llm.complete(messages, role="judge", purpose=f"judge-{judge.name}", schema=Verdict,
+                             model=judge.model or None)
+    except (OutputParseError, ContextWindowError) as exc:
+        project.store.add_failure("judge", str(exc), item=f"{ex['id']}:{judge.name}",
+                                  raw=getattr(exc, "raw", None), run_id=run_id)
+        return False
+    project.store.set_verdict(ex["id"], judge.name, reply.parsed.verdict, reply.parsed.reason,
+                              model=reply.model, run_id=run_id)
+    return True
+
+
+def _judge_on_ray(project: Project, remote: list[tuple[int, dict, list[dict], JudgeSpec]], chrome: frozenset[str],
+                  run_id: int | None, report: JudgeReport, progress: Progress | None, total: int) -> None:
+    """Each model judge's call is a Ray task (a limited number in flight per judge model); verdicts are written
+    here as they come back. Progress counts the examples whose every judge has answered."""
+    from lbi.cluster.calls import Job, run_jobs
+
+    default = project.config.models.default
+    left = Counter(number for number, *_ in remote)
+    done = total - len(left)
+
+    def add(job: Job, ok: bool, made: dict[str, int]) -> None:
+        nonlocal done
+        report.verdicts += ok
+        report.failed += not ok
+        left[job.tag] -= 1
+        if not left[job.tag]:
+            done += 1
+            if progress:
+                progress(done, total)
+
+    run_jobs(project, [Job(judge.model or default, judge_one, (ex, span, judge, chrome, run_id), tag=number)
+                       for number, ex, span, judge in remote], add)
 
 
 def find_duplicates(project: Project) -> int:

@@ -3,8 +3,9 @@
 A run is named; each of its trajectories has a resume key (`<run>/<task id>` or
 `<run>/explore-<k>`). Trajectories commit one by one, so re-running a run skips the finished
 ones and restarts any left unfinished by a killed process. With `concurrency > 1` the work is
-shared by worker processes, each with its own environment (and its own browser and server);
-the parent reports progress in the `runs` row (for the pages) and on a tqdm bar (for the CLI).
+shared by worker processes, each with its own environment (and its own browser and server), or with
+`synth.executor = "ray"` by actors on a Ray cluster (`lbi.cluster.episodes`: this process stays the only
+writer of the store); the parent reports progress in the `runs` row (for the pages) and on a tqdm bar (for the CLI).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lbi.agent import Agent
+from lbi.agent import Agent, Episode
 from lbi.agent.policies import ExplorePolicy, LLMPolicy
 from lbi.agent.recorder import StoreRecorder
 from lbi.envs import env_spec, list_envs, make_env
@@ -49,6 +50,9 @@ class RolloutReport:
     failed: int = 0
     steps: int = 0
     seconds: float = 0.0
+    executor: str = "local"
+    workers: int = 1
+    ray: Any = None  # lbi.cluster.episodes.EpisodeStats of a Ray run (per-episode CPU and model time, retries)
 
 
 def plan(project: Project, run_name: str, *, policy: str, task_ids: Sequence[str] | None = None,
@@ -87,18 +91,28 @@ def build_policy(project: Project, name: str, seed: str, run_id: int | None) -> 
     return LLMPolicy(llm, env_description=describe)
 
 
+def recorder_for(project: Project, item: WorkItem, run_id: int, max_steps: int,
+                 written: Callable[[], None] | None = None) -> StoreRecorder:
+    return StoreRecorder(project, item.key, run_id=run_id, policy=item.policy,
+                         model=project.config.models.for_role("agent"), max_steps=max_steps, written=written)
+
+
+def play(project: Project, env: Env, item: WorkItem, run_id: int, max_steps: int,
+         written: Callable[[], None] | None = None) -> Episode:
+    """One episode of a work item in `env`, recorded in the project's store."""
+    recorder = recorder_for(project, item, run_id, max_steps, written)
+    policy = build_policy(project, item.policy, item.key, run_id)
+    return Agent(policy, env, recorder, max_steps=max_steps).run(Task.model_validate(item.task))
+
+
 def _work(project: Project, items: Sequence[WorkItem], run_id: int, max_steps: int,
           after_each: Callable[[], Any] | None = None) -> None:
     """Run items one after another in this process, building a new environment after a crash."""
     env: Env | None = None
-    model = project.config.models.for_role("agent")
     try:
         for item in items:
             env = env or build_env(project)
-            recorder = StoreRecorder(project, item.key, run_id=run_id, policy=item.policy, model=model,
-                                     max_steps=max_steps)
-            policy = build_policy(project, item.policy, item.key, run_id)
-            episode = Agent(policy, env, recorder, max_steps=max_steps).run(Task.model_validate(item.task))
+            episode = play(project, env, item, run_id, max_steps)
             if episode.crashed:
                 env.close()
                 env = None
@@ -134,18 +148,21 @@ def rollout(project: Project, run_name: str, *, policy: str | None = None, task_
     policy = check_choice("rollout policy", policy or cfg.policy, POLICIES)
     env_options(project)
     max_steps = max_steps or cfg.max_steps
-    workers = max(1, concurrency or cfg.concurrency)
+    on_ray = cfg.executor == "ray"
+    workers = max(1, concurrency or (on_ray and project.config.ray.workers) or cfg.concurrency)
     items = plan(project, run_name, policy=policy, task_ids=task_ids, episodes=episodes, limit=limit)
     config = {"policy": policy, "max_steps": max_steps, "concurrency": workers, "env": project.config.env.name,
-              "model": project.config.models.for_role("agent")}
+              "model": project.config.models.for_role("agent"), "executor": cfg.executor}
     with project.run(run_name, "rollout", config) as run:
         keys = [i.key for i in items]
         before = sum(_finished(project, keys)[:2])
         todo = [i for i in items if not _is_finished(project, i.key)]
-        report = RolloutReport(planned=len(items), skipped=before)
-        run.progress(before, len(items), f"{len(todo)} to go")
+        report = RolloutReport(planned=len(items), skipped=before, executor=cfg.executor, workers=workers)
+        run.progress(before, len(items), f"{len(todo)} to go" + (f" on Ray ({workers} workers)" if on_ray else ""))
         started = time.perf_counter()
-        if workers == 1 or len(todo) <= 1:
+        if on_ray and todo:
+            report.ray = _run_ray(project, todo, run.id, max_steps, workers, keys, progress)
+        elif workers == 1 or len(todo) <= 1:
             _run_inline(project, todo, run.id, max_steps, keys, progress)
         else:
             _run_parallel(project, todo, run.id, max_steps, workers, keys, progress)
@@ -173,6 +190,21 @@ def _run_inline(project: Project, todo: Sequence[WorkItem], run_id: int, max_ste
                 progress: Progress | None) -> None:
     _work(project, todo, run_id, max_steps, after_each=lambda: _tick(project, run_id, keys, progress))
     _tick(project, run_id, keys, progress)
+
+
+def _run_ray(project: Project, todo: Sequence[WorkItem], run_id: int, max_steps: int, workers: int,
+             keys: Sequence[str], progress: Progress | None) -> Any:
+    """The items on a Ray cluster: actors play the episodes, this process writes the store."""
+    from lbi.cluster.episodes import run_episodes
+
+    def open_trajectory(item: WorkItem) -> int | None:
+        recorder = recorder_for(project, item, run_id, max_steps)
+        return recorder.trajectory_id if recorder.begin(Task.model_validate(item.task)) else None
+
+    stats = run_episodes(project, todo, run_id=run_id, max_steps=max_steps, workers=workers,
+                         open_trajectory=open_trajectory, after_each=lambda: _tick(project, run_id, keys, progress))
+    _tick(project, run_id, keys, progress)
+    return stats
 
 
 def _run_parallel(project: Project, todo: Sequence[WorkItem], run_id: int, max_steps: int, workers: int,

@@ -111,7 +111,7 @@ def test_browsergym_synthesis_end_to_end(bg_project: Project, tmp_path: Path) ->
 
     records = [json.loads(line) for line in export(project, tmp_path / "bg.jsonl", per="step").path.open()]
     assert records and all(r["env"] == "browsergym" for r in records)
-    assert "click(bid: str, button: str = 'left', modifiers: list[str] = [])" in records[0]["messages"][0]["content"]
+    assert "- click(bid, button='left', modifiers=[]): " in records[0]["messages"][0]["content"]
     assert any("clickable=True" in r["messages"][1]["content"] for r in records)
     steps = [json.loads(line) for line in export(project, tmp_path / "al.jsonl", fmt="agentlab").path.open()]
     assert steps and all(s["obs"]["url"].endswith(".html") and "[" in s["obs"]["axtree_txt"] for s in steps)

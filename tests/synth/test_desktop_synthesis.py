@@ -79,7 +79,7 @@ def test_synthesis_on_the_desktop_end_to_end(project: Project, tmp_path: Path) -
 
     records = [json.loads(line) for line in export(project, tmp_path / "desk.jsonl", per="step").path.open()]
     assert records and all(r["env"] == "desktop" and r["images"] for r in records)
-    assert "hotkey(keys: str)" in records[0]["messages"][0]["content"]
+    assert "- hotkey(keys): " in records[0]["messages"][0]["content"]
 
     tid = project.store.query("SELECT id FROM trajectories WHERE policy = 'llm'")[0][0]
     at = _page(project.dir, "rollouts", traj_pick=tid)

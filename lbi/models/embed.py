@@ -62,7 +62,9 @@ def preload(name: str = DEFAULT_EMBEDDER) -> threading.Thread:
         except Exception:  # noqa: BLE001 - `embed` raises the same error where it is needed
             pass
 
-    thread = threading.Thread(target=load, name="lbi-embedder-preload", daemon=True)
+    # not a daemon: a daemon killed at exit while importing torch would leave an import lock held, and a
+    # finalizer that imports at exit (litellm's HTTP client) would then wait on it forever
+    thread = threading.Thread(target=load, name="lbi-embedder-preload", daemon=False)
     thread.start()
     return thread
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 
 BID_ACTION = re.compile(r"""^\s*(\w+)\(\s*['"]([^'"]+)['"]""")
 CHROME_SHARE = 0.6
+TRUNCATED = "\n… (truncated)"
+"""What ends a text cut to fit a prompt."""
 MIN_OBSERVATIONS = 5
 
 
@@ -142,4 +144,4 @@ def fit_outline(text: str, limit: int) -> str:
         fitted = "\n".join(lines)
         if len(fitted) <= limit:
             return fitted
-    return fitted[:limit] + "\n… (truncated)"
+    return fitted[:limit] + TRUNCATED

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, create_model
 
 from lbi.envs.base import Observation
-from lbi.observations import compact_outline, describe_action, fit_outline, page_content, place
+from lbi.observations import TRUNCATED, compact_outline, describe_action, fit_outline, page_content, place
 
 OBS_CHARS = 3000  # one observation shown on its own
 OUTLINE_CHARS = 4000  # a web page's compact outline shown on its own (about 7,000 characters of the full outline)
@@ -112,8 +112,6 @@ def reply_schema(example_action: str | None, pattern: str | None = None) -> type
                         action=(str, Field(description="Exactly one action call.", examples=examples,
                                            json_schema_extra=extra)))
 
-
-TRUNCATED = "\n… (truncated)"
 
 
 def clip(text: str, limit: int = OBS_CHARS) -> str:

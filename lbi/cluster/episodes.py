@@ -38,6 +38,10 @@ from lbi.project import Project
 START_TIMEOUT_S = 600.0
 """How long the driver waits for a first actor to start before saying the cluster has no room."""
 WORKER_GONE = (RayActorError, WorkerCrashedError)
+Play = Callable[[Project, Env, dict[str, Any], int, int, Callable[[], None]], Any]
+"""Plays one episode of a work item (a dict) in an env: (project, env, item, run id, max steps, written) ->
+the agent's `Episode`; `written()` follows each recorded step. A module-level function (or a partial of one),
+so it travels to the actors by reference."""
 
 
 def tree_cpu() -> float:
@@ -67,11 +71,12 @@ class EpisodeWorker:
     def ready(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
-    def run(self, item: dict[str, Any], trajectory_id: int, run_id: int, max_steps: int) -> Iterator[dict]:
-        """Play one episode; yields a batch (store writes + files) after each step and at the end, the last
-        one with the episode's timings."""
+    def run(self, play: Play, item: dict[str, Any], trajectory_id: int, run_id: int, max_steps: int
+            ) -> Iterator[dict]:
+        """Play one episode (`play`: a rollout's or an evaluation's); yields a batch (store writes + files)
+        after each step and at the end, the last one with the episode's timings."""
         out: queue.Queue[dict | None] = queue.Queue()
-        done = self.thread.submit(self._play, item, trajectory_id, run_id, max_steps, out)
+        done = self.thread.submit(self._play, play, item, trajectory_id, run_id, max_steps, out)
         ended = False
         while not ended and (batch := out.get()) is not None:
             while True:  # steps recorded while the last batch travelled go together
@@ -87,9 +92,9 @@ class EpisodeWorker:
             yield batch
         done.result()  # a model error that ends the run reaches the driver here
 
-    def _play(self, item: dict[str, Any], trajectory_id: int, run_id: int, max_steps: int,
+    def _play(self, play: Play, item: dict[str, Any], trajectory_id: int, run_id: int, max_steps: int,
               out: queue.Queue[dict | None]) -> None:
-        from lbi.synth.rollout import WorkItem, build_env, play
+        from lbi.synth.rollout import build_env
 
         relay = StoreRelay(trajectory_id)
         self.project.store = relay  # type: ignore[assignment]
@@ -100,7 +105,7 @@ class EpisodeWorker:
 
         try:
             self.env = self.env or build_env(self.project)
-            episode = play(self.project, self.env, WorkItem(**item), run_id, max_steps, written)
+            episode = play(self.project, self.env, item, run_id, max_steps, written)
             if episode.crashed:
                 self.env.close()
                 self.env = None
@@ -152,10 +157,11 @@ def _deliver(project: Project, batch: dict, stats: EpisodeStats) -> None:
         stats.cpu_s += batch["stats"]["cpu_s"]
 
 
-def run_episodes(project: Project, items: Sequence[Any], *, run_id: int, max_steps: int, workers: int,
+def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: int, max_steps: int, workers: int,
                  open_trajectory: Callable[[Any], int | None], after_each: Callable[[], Any]) -> EpisodeStats:
-    """Run `items` (rollout work items) on `workers` actors; `open_trajectory(item)` opens an item's trajectory
-    in the store and gives its id (None: finished before, skipped); `after_each()` follows every episode."""
+    """Run `items` (dataclasses with a resume `key`) on `workers` actors, each by `play`;
+    `open_trajectory(item)` opens an item's trajectory in the store and gives its id (None: finished before,
+    skipped); `after_each()` follows every episode."""
     from lbi.cluster.session import connect
     from lbi.cluster.shipping import ship
 
@@ -180,7 +186,7 @@ def run_episodes(project: Project, items: Sequence[Any], *, run_id: int, max_ste
                 tid = open_trajectory(item)
                 if tid is None:
                     continue
-                gen = slot.actor.run.remote(asdict(item), tid, run_id, max_steps)
+                gen = slot.actor.run.remote(play, asdict(item), tid, run_id, max_steps)
                 slot.given.append((gen, item, tid))
                 running[gen] = slot
 

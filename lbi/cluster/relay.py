@@ -12,8 +12,8 @@ from typing import Any
 from lbi.store.db import Store
 
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
-WRITES = ("add_step", "finish_trajectory", "add_failure", "log_llm_call", "add_examples", "set_verdict",
-          "add_evaluation")
+WRITES = ("add_step", "set_trajectory_goal", "finish_trajectory", "add_failure", "log_llm_call", "add_examples",
+          "set_verdict", "add_evaluation")
 """The store's writes a worker may make (reads are the driver's: it sends what a worker needs)."""
 
 

@@ -64,9 +64,16 @@ def default_model_path() -> Path:
 
 
 def auto_threads() -> int:
-    """1 thread on a 2-core machine (2 threads collapse when anything else uses the CPU), else half the cores."""
+    """For work that cannot change its thread count as it goes (GGUF conversion): 1 thread on a 2-core machine
+    (2 threads collapse when anything else uses the CPU), else half the cores."""
     cores = os.cpu_count() or 1
     return 1 if cores <= 2 else min(4, cores // 2)
+
+
+def thread_limit() -> int:
+    """The most threads one call of the embedded server takes with `threads = 0`: every core, up to 4 (each
+    call takes what the other processes leave free: `lbi.models.llama_serve`)."""
+    return min(4, os.cpu_count() or 1)
 
 
 @dataclass
@@ -76,9 +83,17 @@ class ServerStatus:
     pid: int | None = None
     model: str | None = None
     threads: int | None = None
+    """Its llama.cpp threads: fixed, or with `per_call` the most a call takes (each picks from the load)."""
     detail: str = ""
     models: list[str] = field(default_factory=list)
     """The aliases it serves, the bundled model first."""
+    per_call: bool = False
+
+    @property
+    def threads_text(self) -> str:
+        if self.per_call:
+            return f"1-{self.threads} threads, picked per call from the load"
+        return f"{self.threads} threads"
 
 
 def base_url(cfg: LocalModelConfig) -> str:
@@ -150,12 +165,14 @@ def status(cfg: LocalModelConfig) -> ServerStatus:
         if _alive(pid) and _port_open(cfg):
             # llama.cpp's server answers one request at a time: busy with a long completion, it cannot
             # answer the health check, but it is ours and listening (serving what it was started with).
-            return ServerStatus(True, url, pid, ALIAS, info.get("threads"), "busy", list(info.get("models", [ALIAS])))
+            return ServerStatus(True, url, pid, ALIAS, info.get("threads"), "busy", list(info.get("models", [ALIAS])),
+                                info.get("per_call", False))
         detail = "not running" if not _alive(pid) else "process alive but not answering yet"
         return ServerStatus(False, url, pid, detail=detail)
     if ALIAS not in models:
         return ServerStatus(False, url, None, detail=f"port {cfg.port} serves {models}, not {ALIAS}")
-    return ServerStatus(True, url, info.get("pid"), ALIAS, info.get("threads"), "healthy", models)
+    return ServerStatus(True, url, info.get("pid"), ALIAS, info.get("threads"), "healthy", models,
+                        info.get("per_call", False))
 
 
 def bundled_model(cfg: LocalModelConfig) -> Path:
@@ -166,16 +183,19 @@ def bundled_model(cfg: LocalModelConfig) -> Path:
     return model
 
 
-def server_command(cfg: LocalModelConfig, threads: int, models: Mapping[str, Path]) -> list[str]:
+def server_command(cfg: LocalModelConfig, threads: int, models: Mapping[str, Path], max_threads: int = 0
+                   ) -> list[str]:
     """The server's command line; its settings go in a config file listing `models` (alias → GGUF, the
-    default first), each with the same threads and context window."""
+    default first), each with the same threads and context window. With `max_threads`, each call picks its
+    threads (up to that) from the machine's load, starting from `threads`."""
     cache = {"cache": True, "cache_type": "ram", "cache_size": cfg.prompt_cache_mb << 20} if cfg.prompt_cache else {}
     settings = {"host": "127.0.0.1", "port": cfg.port, "models": [
         {"model": str(path), "model_alias": alias, "n_threads": threads, "n_threads_batch": threads,
          "n_ctx": cfg.n_ctx, "verbose": cfg.log_timings, **cache} for alias, path in models.items()]}
     config_file = _config_file(cfg)
     config_file.write_text(json.dumps(settings, indent=1))
-    return [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_file)]
+    return [sys.executable, "-m", "lbi.models.llama_serve", "--config_file", str(config_file),
+            *(["--max-threads", str(max_threads)] if max_threads else [])]
 
 
 def count_tokens(url: str, text: str, alias: str = ALIAS) -> int:
@@ -231,8 +251,8 @@ def _restart(cfg: LocalModelConfig, needed: dict[str, Path]) -> ServerStatus:
 def _start(cfg: LocalModelConfig, models: dict[str, Path]) -> ServerStatus:
     if importlib.util.find_spec("llama_cpp") is None:
         raise LocalModelError("llama-cpp-python is not installed: run `make setup`.")
-    threads = cfg.threads or auto_threads()
-    cmd = server_command(cfg, threads, models)
+    threads, per_call = (cfg.threads, 0) if cfg.threads else (1, thread_limit())
+    cmd = server_command(cfg, threads, models, per_call)
     log = logfile(cfg)
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -243,7 +263,8 @@ def _start(cfg: LocalModelConfig, models: dict[str, Path]) -> ServerStatus:
             raise LocalModelError(
                 f"the local model server exited with code {proc.returncode}; see {log}:\n{_tail(log)}")
         if _models(cfg) is not None:
-            _pidfile(cfg).write_text(json.dumps({"pid": proc.pid, "threads": threads, "port": cfg.port,
+            _pidfile(cfg).write_text(json.dumps({"pid": proc.pid, "threads": cfg.threads or per_call,
+                                                 "per_call": bool(per_call), "port": cfg.port,
                                                  "models": {alias: str(path) for alias, path in models.items()}}))
             return status(cfg)
         time.sleep(0.25)

@@ -105,6 +105,12 @@ def play(project: Project, env: Env, item: WorkItem, run_id: int, max_steps: int
     return Agent(policy, env, recorder, max_steps=max_steps).run(Task.model_validate(item.task))
 
 
+def play_item(project: Project, env: Env, item: dict[str, Any], run_id: int, max_steps: int,
+              written: Callable[[], None] | None = None) -> Episode:
+    """`play` for a work item sent as a dict (to a Ray actor)."""
+    return play(project, env, WorkItem(**item), run_id, max_steps, written)
+
+
 def _work(project: Project, items: Sequence[WorkItem], run_id: int, max_steps: int,
           after_each: Callable[[], Any] | None = None) -> None:
     """Run items one after another in this process, building a new environment after a crash."""
@@ -201,7 +207,7 @@ def _run_ray(project: Project, todo: Sequence[WorkItem], run_id: int, max_steps:
         recorder = recorder_for(project, item, run_id, max_steps)
         return recorder.trajectory_id if recorder.begin(Task.model_validate(item.task)) else None
 
-    stats = run_episodes(project, todo, run_id=run_id, max_steps=max_steps, workers=workers,
+    stats = run_episodes(project, todo, play=play_item, run_id=run_id, max_steps=max_steps, workers=workers,
                          open_trajectory=open_trajectory, after_each=lambda: _tick(project, run_id, keys, progress))
     _tick(project, run_id, keys, progress)
     return stats

@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lbi.agent import Agent
+from lbi.agent import Agent, Episode
 from lbi.agent.policies import LLMPolicy
 from lbi.agent.recorder import StoreRecorder
 from lbi.envs.base import Env
 from lbi.envs.tasks import Task, check_task
 from lbi.errors import NotFoundError, UserError, check_choice
-from lbi.project import Project
+from lbi.project import Project, Run
 from lbi.store import read
 from lbi.store import tasks as stored_tasks
 from lbi.synth.rollout import build_env, env_options
@@ -99,13 +99,16 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
     if other:
         raise UserError(f"eval run {run!r} was run with the model {other[0]!r}, not {model!r}: give this model a "
                         "run of its own (--run NAME), so each run's results come from one model")
-    config = {"modes": list(modes), "max_steps": steps, "model": model}
+    config = {"modes": list(modes), "max_steps": steps, "model": model, "executor": project.config.synth.executor}
     report = EvalReport(run=run)
     with project.run(run, "eval", config) as run_:
         index = Index(project) if any(m != "baseline" for m in modes) else None
         if index is not None:
             index.sync()
         total, done = len(tasks) * len(modes), 0
+        if project.config.synth.executor == "ray":
+            _on_ray(project, modes, tasks, run_, steps, run_.track(*[progress] if progress else []), report)
+            return report
         env: Env | None = None
         try:
             for mode in modes:
@@ -133,15 +136,54 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
     return report
 
 
+def _on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task], run_: Run, steps: int,
+            progress: Progress, report: EvalReport) -> None:
+    """Every (task, mode) on the Ray cluster (`lbi.cluster.evaluation`), then the summaries from the store."""
+    from lbi.cluster.evaluation import evaluate_on_ray
+
+    def tick() -> None:
+        progress(project.store.query("SELECT COUNT(*) FROM evaluations WHERE run_id = ?", (run_.id,))[0][0],
+                 len(tasks) * len(modes))
+
+    evaluate_on_ray(project, modes, tasks, report.run, run_.id, steps, after_each=tick)
+    tick()
+    for mode in modes:
+        summary = report.summaries.setdefault(mode, ModeSummary(mode))
+        for task in tasks:
+            result = read.evaluation(project.store, run_.id, task.id, mode) or {"success": 0, "error": "not run"}
+            summary.n += 1
+            summary.successes += int(bool(result["success"]))
+            summary.errors += int(bool(result["error"]))
+    run_.message = ", ".join(f"{m} {s.successes}/{s.n}" for m, s in report.summaries.items()) + " (on Ray)"
+
+
 def _one(project: Project, env: Env, retriever: Retriever, task: Task, mode: str, run: str, run_id: int,
          max_steps: int) -> dict[str, Any]:
     existing = read.evaluation(project.store, run_id, task.id, mode)
     if existing:
         return {"success": existing["success"], "error": existing["error"]}
+    episode, check = play_task(project, env, retriever, task, mode, run, run_id, max_steps)
+    return {**check, "crashed": episode.crashed}
+
+
+def eval_key(run: str, mode: str, task_id: str) -> str:
+    """The resume key of a task's evaluation trajectory in one mode."""
+    return f"{run}/{mode}/{task_id}"
+
+
+def eval_recorder(project: Project, run: str, mode: str, task: Task, run_id: int, max_steps: int,
+                  written: Callable[[], None] | None = None) -> StoreRecorder:
+    return StoreRecorder(project, eval_key(run, mode, task.id), run_id=run_id, policy="llm",
+                         model=project.config.models.for_role("agent"), max_steps=max_steps, written=written)
+
+
+def play_task(project: Project, env: Env, retriever: Retriever | None, task: Task, mode: str, run: str,
+              run_id: int, max_steps: int, written: Callable[[], None] | None = None) -> tuple[Episode, dict[str, Any]]:
+    """The agent on one held-out task in one mode, then the task's check on the env's final state; both are
+    written to the store (an evaluation row per task and mode)."""
     model = project.config.models.for_role("agent")
     policy = LLMPolicy(project.llm(run_id), env_description=project.config.env.description)
-    recorder = StoreRecorder(project, f"{run}/{mode}/{task.id}", run_id=run_id, policy="llm", model=model,
-                             max_steps=max_steps)
+    recorder = eval_recorder(project, run, mode, task, run_id, max_steps, written)
     agent = Agent(policy, env, recorder, max_steps=max_steps, examples=None if mode == "baseline" else retriever)
     episode = agent.run(task)
     if episode.final is None or episode.status == "failed":
@@ -151,7 +193,7 @@ def _one(project: Project, env: Env, retriever: Retriever, task: Task, mode: str
         check = {"success": int(outcome.success), "detail": outcome.detail, "error": outcome.error}
     project.store.add_evaluation(run_id=run_id, task_id=task.id, mode=mode, n_steps=episode.steps,
                                  trajectory_id=episode.trajectory_id, model=model, **check)
-    return {**check, "crashed": episode.crashed}
+    return episode, check
 
 
 def results(project: Project, run: str | None = None) -> list[dict[str, Any]]:

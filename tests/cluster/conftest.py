@@ -93,6 +93,19 @@ def _join(address: str, nodes: list[subprocess.Popen], log: Path) -> None:
             time.sleep(2)
 
 
+def add_node(cluster: Cluster, ip: str, cpus: int, log: Path) -> subprocess.Popen:
+    """Start one more worker node of `cpus` CPUs at `ip` (a loopback address) and wait until it is up; the
+    cluster's finalizer stops it with the others."""
+    p = BASE_PORT + 8 + 6 * (len(cluster.nodes) - 1)  # six ports per worker node, after the head's eight
+    node = _node(["--object-store-memory", str(80 * MB), "--node-ip-address", ip, "--address", cluster.address,
+                  "--num-cpus", str(cpus), "--dashboard-agent-listen-port", str(p), "--dashboard-agent-grpc-port",
+                  str(p + 1), "--runtime-env-agent-port", str(p + 2), "--metrics-export-port", str(p + 3),
+                  "--node-manager-port", str(p + 4), "--object-manager-port", str(p + 5)], log)
+    cluster.nodes.append(node)
+    _wait_for_nodes(len(cluster.nodes), cluster.nodes, log)
+    return node
+
+
 @pytest.fixture(scope="package")  # stopped once tests/cluster is done, not at the end of a full run
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     temp_dir = Path(f"/tmp/lbi-rt-{BASE_PORT}")  # short: Ray's socket paths must fit in 107 bytes
@@ -110,12 +123,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cluster = Cluster(address, temp_dir, [head])
     try:
         _join(address, cluster.nodes, log)
-        cluster.nodes.append(_node([*common, "--node-ip-address", WORKER_IP, "--address", address, "--num-cpus", "2",
-                                    "--dashboard-agent-listen-port", str(p + 8), "--dashboard-agent-grpc-port",
-                                    str(p + 9), "--runtime-env-agent-port", str(p + 10), "--metrics-export-port",
-                                    str(p + 11), "--node-manager-port", str(p + 12), "--object-manager-port",
-                                    str(p + 13)], log))
-        _wait_for_nodes(2, cluster.nodes, log)
+        add_node(cluster, WORKER_IP, 2, log)
         yield cluster
     finally:
         import ray

@@ -21,7 +21,7 @@ def test_server_is_healthy_and_reused(local_model_config) -> None:
     assert first.running and first.model == local_llm.ALIAS
     again = local_llm.ensure_running(cfg)
     assert again.pid == first.pid  # reused, not restarted
-    assert again.threads == local_llm.auto_threads()
+    assert again.threads == local_llm.thread_limit() and again.per_call  # threads = 0: picked per call
 
 
 def test_chat_through_litellm(local_model_config, project) -> None:

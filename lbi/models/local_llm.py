@@ -70,6 +70,12 @@ def auto_threads() -> int:
     return 1 if cores <= 2 else min(4, cores // 2)
 
 
+PROMPT_BATCH = 128
+"""Prompt tokens per llama.cpp decode: each decode picks its threads from the load (`llama_serve`), so a load
+that ends as a call begins (the page the agent is about to read, still rendering) costs one small batch at
+1 thread, not the whole prompt."""
+
+
 def thread_limit() -> int:
     """The most threads one call of the embedded server takes with `threads = 0`: every core, up to 4 (each
     call takes what the other processes leave free: `lbi.models.llama_serve`)."""
@@ -191,7 +197,8 @@ def server_command(cfg: LocalModelConfig, threads: int, models: Mapping[str, Pat
     cache = {"cache": True, "cache_type": "ram", "cache_size": cfg.prompt_cache_mb << 20} if cfg.prompt_cache else {}
     settings = {"host": "127.0.0.1", "port": cfg.port, "models": [
         {"model": str(path), "model_alias": alias, "n_threads": threads, "n_threads_batch": threads,
-         "n_ctx": cfg.n_ctx, "verbose": cfg.log_timings, **cache} for alias, path in models.items()]}
+         "n_ctx": cfg.n_ctx, "n_batch": PROMPT_BATCH, "verbose": cfg.log_timings, **cache}
+        for alias, path in models.items()]}
     config_file = _config_file(cfg)
     config_file.write_text(json.dumps(settings, indent=1))
     return [sys.executable, "-m", "lbi.models.llama_serve", "--config_file", str(config_file),

@@ -39,6 +39,13 @@ from lbi.project import Project, init_project  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
 
 
+def run_cpu() -> float:
+    """CPU seconds of this process and every process it started, ended ones included (a local run's browser
+    and Trac end with it: `tree_cpu` sees only the living)."""
+    me = psutil.Process().cpu_times()
+    return me.user + me.system + me.children_user + me.children_system + tree_cpu() - own_cpu()
+
+
 def own_cpu() -> float:
     """CPU seconds of this process alone (the driver: the store's only writer)."""
     return sum(psutil.Process().cpu_times()[:2])
@@ -62,12 +69,12 @@ def one(args: argparse.Namespace, env: str, executor: str, workers: int, workdir
         project.store.add_tasks([{"id": f"t{k}", "instruction": f"Task {k}: find what the data says.", "env": env,
                                   "split": "synthetic", "spec_json": {}} for k in range(args.episodes)])
     load = os.getloadavg()[0]
-    cpu, own = tree_cpu(), own_cpu()
+    cpu, own = run_cpu(), own_cpu()
     started = time.perf_counter()
     report = rollout(project, "bench", policy=args.policy, episodes=args.episodes, max_steps=args.max_steps,
                      concurrency=workers)
     wall = time.perf_counter() - started
-    tree, driver_cpu = tree_cpu() - cpu, own_cpu() - own  # this process's children include an in-process cluster
+    tree, driver_cpu = run_cpu() - cpu, own_cpu() - own  # this process's children include an in-process cluster
     n = report.done + report.failed
     row = {"env": env, "executor": executor, "workers": workers, "episodes": n, "failed": report.failed,
            "ep/min run": 60 * n / wall, "ep/min steady": steady_rate(project, "bench"), "load 1m": load}
@@ -136,7 +143,7 @@ def main() -> None:
     print(table(rows, title=f"episodes per minute ({args.policy}, {args.model})"))
     predicted = model(rows, os.cpu_count() or 2)
     print(table(predicted, title="throughput model: min(W / wall, cores / cpu, 1 / driver cpu) per episode"))
-    print(f"results: {write_result('ray_scale', {'rows': rows, 'model': predicted, 'args': vars(args)})}")
+    print(f"results: {write_result(f'ray_scale_{args.policy}', {'rows': rows, 'model': predicted, 'args': vars(args)})}")
 
 
 if __name__ == "__main__":

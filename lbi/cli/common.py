@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lbi.cluster.session import IN_PROCESS
@@ -37,15 +37,23 @@ def ray_flag_value(args: list[str]) -> list[str]:
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar; yields the `progress(done, total)` callback the pipeline functions take."""
-    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
-        task = bar.add_task(label, total=None)
+    """A rich progress bar; yields the `progress(done, total)` callback the pipeline functions take. The bar
+    appears with the first report, so a command refused before any work (a bad option, no data) draws none."""
+    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, transient=False)
+    task: list[TaskID] = []
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        if not task:
+            bar.start()
+            task.append(bar.add_task(label, total=None))
+        bar.update(task[0], completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if task:
+            bar.stop()
 
 
 def usage_table(proj: Project) -> Table:

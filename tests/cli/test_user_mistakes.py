@@ -183,6 +183,8 @@ MISTAKES = [
     Mistake("export format", ("export", "-p", "{p}", "--format", "csv"), "unknown export format 'csv'"),
     Mistake("export unit", ("export", "-p", "{p}", "--per", "line"), "unknown record unit (--per) 'line'"),
     Mistake("export policy", ("export", "-p", "{p}", "--policy", "foo"), "unknown judge policy 'foo'"),
+    Mistake("train judge", ("train", "-p", "{p}", "--judge", "groundng"),
+            "unknown judge 'groundng': the committee is accomplishment"),
     Mistake("export into a folder", ("export", "-p", "{p}", "--out", "{tmp}"), "it is a folder"),
     Mistake("export through a file", ("export", "-p", "{p}", "--out", "{tmp}/notes.txt/out.jsonl"),
             "notes.txt is a file, not a folder", _file("notes.txt", "my notes\n")),
@@ -268,6 +270,7 @@ def test_a_mistake_is_one_error_line_exit_2_and_the_store_is_untouched(
     assert len(lines) == 1 and lines[0].startswith("error: "), f"stderr: {err!r}"
     assert mistake.says in lines[0]
     assert "Traceback" not in out + err
+    assert "━" not in out, "a progress bar was drawn for work that never started"
     assert exited.value.code == 2
     after = snapshot(project / "lbi.db")
     if mistake.model_call:

@@ -230,6 +230,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, step)
     );
     """,
+    # 8: model calls by run (the Evaluation page's cost per arm reads a run's calls; without it every look
+    # scanned the whole log).
+    """
+    CREATE INDEX llm_calls_run ON llm_calls(run_id, at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -98,7 +98,7 @@ class ServerStatus:
     @property
     def threads_text(self) -> str:
         if self.per_call:
-            return f"1-{self.threads} threads, picked per call from the load"
+            return f"1-{self.threads} threads, picked from the load as it runs"
         return f"{self.threads} threads"
 
 

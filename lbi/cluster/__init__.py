@@ -2,6 +2,7 @@
 
 `session` connects the driver to a cluster; `shipping` sends workers the config and the env's files; `relay`
 turns a worker's store writes into records the driver replays (the driver stays the store's only writer);
-`episodes` runs rollout and evaluation episodes in actors that each hold one environment; `calls` runs
+`episodes` runs rollout and evaluation episodes in actors that each hold one environment; `evaluation` plays
+held-out tasks there, their retrieval answered by an actor on the driver's node; `calls` runs
 backward-construction and judge calls as Ray tasks, a limited number in flight per model.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from pathlib import Path
 
 from lbi.config import Config
@@ -30,11 +31,33 @@ class ClusterError(UserError):
 
 def use_ray(config: Config, flag: str | None) -> None:
     """Apply `--ray [ADDRESS]` to the config: None leaves `synth.executor` as configured; `IN_PROCESS` (the flag
-    alone) starts a cluster here; any other value is the address (`auto`, `HOST:PORT`)."""
+    alone) starts a cluster here; any other value is the address (`auto`, `HOST:PORT`), which must answer
+    (`check_address`) before the command starts any work."""
     if flag is None:
         return
     config.synth.executor = "ray"
     config.ray.address = "" if flag == IN_PROCESS else flag
+    check_address(config.ray.address)
+
+
+REACH_TIMEOUT_S = 3.0
+
+
+def check_address(address: str) -> None:
+    """A head node's address (`HOST:PORT`, or `ray://HOST:PORT`) must accept a connection within
+    `REACH_TIMEOUT_S`; Ray itself retries a wrong one for minutes, logging as it goes."""
+    if address in ("", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"--ray {address!r}: give HOST:PORT of a head node, `auto` for the cluster `ray start` "
+                           "runs here, or nothing to start one inside this process")
+    try:
+        socket.create_connection((host, int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ClusterError(f"no Ray cluster answers at {address} ({exc.strerror or exc}): start its head there with "
+                           f"`ray start --head --port {port}`, or give `--ray` alone to start one inside this "
+                           "process") from None
 
 
 def on_ray(config: Config) -> bool:

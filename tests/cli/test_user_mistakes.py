@@ -171,6 +171,8 @@ MISTAKES = [
     Mistake("eval without held-out tasks", ("eval", "-p", "{p}"), "no held-out tasks for env 'sql'"),
     Mistake("eval of an unknown task", ("eval", "-p", "{p}", "--tasks", "t-nope"), "t-nope is a held-out task"),
     Mistake("eval mode", ("eval", "-p", "{p}", "--modes", "baseline,rag"), "unknown evaluation mode 'rag'"),
+    Mistake("no Ray cluster there", ("eval", "-p", "{p}", "--ray", "127.0.0.9:1"),
+            "no Ray cluster answers at 127.0.0.9:1"),
     Mistake("backward mode", ("backward", "-p", "{p}", "--mode", "foo"), "unknown backward mode 'foo'"),
     Mistake("synthesize mode", ("synthesize", "-p", "{p}", "--mode", "foo"), "unknown backward mode 'foo'"),
     Mistake("filter policy", ("filter", "-p", "{p}", "--policy", "foo"), "unknown judge policy 'foo'"),

@@ -10,8 +10,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from lbi.cli.common import ray_flag_value
-from lbi.cluster.session import IN_PROCESS, use_ray
+from lbi.cluster.session import IN_PROCESS, ClusterError, use_ray
 from lbi.config import Config
 from lbi.synth.backward import construct
 from lbi.synth.judge import judge_examples
@@ -20,7 +22,7 @@ from tests.cluster.conftest import Cluster
 from tests.cluster.helpers import actions, episode_actors, sql_project
 
 
-def test_ray_flag_takes_an_address_or_none() -> None:
+def test_ray_flag_takes_an_address_or_none(ray_cluster: Cluster) -> None:
     assert ray_flag_value(["rollout", "--ray"]) == ["rollout", "--ray", IN_PROCESS]
     assert ray_flag_value(["rollout", "--ray", "--run", "x"]) == ["rollout", "--ray", IN_PROCESS, "--run", "x"]
     assert ray_flag_value(["rollout", "--ray", "auto"]) == ["rollout", "--ray", "auto"]
@@ -29,8 +31,15 @@ def test_ray_flag_takes_an_address_or_none() -> None:
     assert config.synth.executor == "local"
     use_ray(config, IN_PROCESS)
     assert (config.synth.executor, config.ray.address) == ("ray", "")
-    use_ray(config, "10.1.2.3:6379")
-    assert config.ray.address == "10.1.2.3:6379"
+    use_ray(config, ray_cluster.address)
+    assert config.ray.address == ray_cluster.address
+    # an address where nothing listens is refused at once (Ray itself retries it for minutes)
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match="no Ray cluster answers at 127.0.0.9:1"):
+        use_ray(config, "127.0.0.9:1")
+    assert time.monotonic() - started < 10
+    with pytest.raises(ClusterError, match="give HOST:PORT"):
+        use_ray(config, "headnode")
 
 
 def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(ray_cluster: Cluster,

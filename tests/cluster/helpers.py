@@ -4,7 +4,10 @@ episode actors found by their parent raylet (to kill one)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lbi.config import Config
 from lbi.project import Project, init_project
@@ -31,6 +34,22 @@ def sql_project(directory: Path, address: str, *, model: str = "fake", workers: 
     project.store.add_tasks([{"id": f"t{k}", "instruction": f"How many items cost more than {k}?", "env": "sql",
                               "split": "synthetic", "spec_json": {}} for k in range(tasks)])
     return project
+
+
+def in_background(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    """`work()` on a thread of its own, started; what it returns lands in `outcome["report"]`, what it raises in
+    `outcome["error"]` (so the test's thread can kill things meanwhile, then check)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["report"] = work()
+        except Exception as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
 
 
 def episode_actors(cluster: Cluster) -> list[int]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from lbi.synth.backward import construct
 from lbi.synth.judge import judge_examples
 from lbi.synth.rollout import rollout
 from tests.cluster.conftest import Cluster
-from tests.cluster.helpers import actions, episode_actors, sql_project
+from tests.cluster.helpers import actions, episode_actors, in_background, sql_project
 
 
 def test_ray_flag_takes_an_address_or_none(ray_cluster: Cluster) -> None:
@@ -96,16 +95,7 @@ def test_workers_get_the_env_files_from_the_driver(ray_cluster: Cluster, tmp_pat
 def test_a_worker_killed_mid_episode_is_replaced_and_the_episode_run_again(ray_cluster: Cluster,
                                                                             tmp_path: Path) -> None:
     project = sql_project(tmp_path, ray_cluster.address, model="fake/latency-0.4", workers=1, tasks=3)
-    result: dict = {}
-
-    def run() -> None:
-        try:
-            result["report"] = rollout(project, "kill", policy="llm")
-        except Exception as exc:  # noqa: BLE001 - handed to the test's thread below
-            result["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, result = in_background(lambda: rollout(project, "kill", policy="llm"))
     killed = []
     deadline = time.monotonic() + 240
     while not killed and time.monotonic() < deadline and thread.is_alive():

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
 import psutil
 
 from tests.cluster.conftest import Cluster, add_node
-from tests.cluster.helpers import actions, sql_project
+from tests.cluster.helpers import actions, in_background, sql_project
 
 LEAVING_IP = "127.0.0.4"
 
@@ -29,16 +28,7 @@ def test_a_node_that_leaves_has_its_episodes_run_again_elsewhere(ray_cluster: Cl
     node = psutil.Process(leaving.pid)
     # 5 actors fill the 5 CPUs of the three nodes, so two of them play on the node that leaves
     project = sql_project(tmp_path, ray_cluster.address, model="fake/latency-0.5", workers=5, tasks=24)
-    result: dict = {}
-
-    def run() -> None:
-        try:
-            result["report"] = rollout(project, "leave", policy="llm")
-        except Exception as exc:  # noqa: BLE001 - handed to the test's thread below
-            result["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, result = in_background(lambda: rollout(project, "leave", policy="llm"))
     killed: list[int] = []
     deadline = time.monotonic() + 300
     while not killed and time.monotonic() < deadline and thread.is_alive():

@@ -106,8 +106,9 @@ def evaluate_on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task
         ray.get(server.ready.remote())
 
     def open_trajectory(item: EvalItem) -> int | None:
-        recorder = eval_recorder(project, run, item.mode, Task.model_validate(item.task), run_id, max_steps)
-        return recorder.trajectory_id if recorder.begin(Task.model_validate(item.task)) else None
+        task = Task.model_validate(item.task)
+        recorder = eval_recorder(project, run, item.mode, task, run_id, max_steps)
+        return recorder.trajectory_id if recorder.begin(task) else None
 
     try:
         stats = run_episodes(project, todo, play=partial(play_eval, run=run, server=server), run_id=run_id,

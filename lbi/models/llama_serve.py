@@ -91,16 +91,13 @@ def adapt(limit: int) -> None:
 
     load, cores = OtherLoad(), os.cpu_count() or 1
     decode, choose = _internals.LlamaContext.decode, LlamaProxy.__call__
-    current: dict[int, int] = {}  # context -> threads it runs with
     decodes: collections.Counter[int] = collections.Counter()  # of the call under way, by threads
     started = [0.0]  # when the call under way began: earlier samples do not count
 
     def threads_now(ctx: _internals.LlamaContext) -> tuple[int, float]:
         others = load.cores(since=started[0])
         threads = pick_threads(cores, others, limit)
-        if current.get(id(ctx)) != threads:
-            llama_cpp.llama_set_n_threads(ctx.ctx, threads, threads)
-            current[id(ctx)] = threads
+        llama_cpp.llama_set_n_threads(ctx.ctx, threads, threads)  # a field llama.cpp reads at its next decode
         return threads, others
 
     def adaptive_decode(self: _internals.LlamaContext, batch: _internals.LlamaBatch) -> None:

@@ -23,7 +23,7 @@ from lbi.envs.base import EnvError
 from lbi.envs.browsergym import parse_seeds
 from lbi.envs.browsergym_bridge import registered_task_ids
 from lbi.envs.checks import CheckSpec
-from lbi.envs.tasks import Task
+from lbi.envs.tasks import Task, check_env_of, task_rows
 from lbi.project import Project
 
 
@@ -79,11 +79,10 @@ def import_benchmark(project: Project, pattern: str, seeds: str, *, split: str =
     env = project.config.env
     imports = tuple(env.options.get("imports", ())) if env.name == "browsergym" else ()
     tasks = benchmark_tasks(pattern, seeds, split=split, imports=imports)
+    check_env_of(tasks, env.name, f"--browsergym {pattern}")
     clash = overlaps(project, tasks)
     if clash:
         shown = ", ".join(f"{t}@{s}" for t, s in clash[:5]) + (f" and {len(clash) - 5} more" if len(clash) > 5 else "")
         raise EnvError(f"leakage: {len(clash)} (task, seed) pair(s) would be both held-out and synthesis material: "
                        f"{shown}; held-out seeds must lie outside the env's synth_seeds and the synthetic tasks' seeds")
-    added = project.store.add_tasks({"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
-                                     "spec_json": t.model_dump(mode="json")} for t in tasks)
-    return len(tasks), added
+    return len(tasks), project.store.add_tasks(task_rows(tasks))

@@ -100,6 +100,14 @@ def copy_database(src: Path, dst: Path) -> None:
         source.close()
 
 
+def missing_db(db: Path) -> str:
+    """Why `db` is not a database file to open: a folder given for the file, or nothing there."""
+    if db.expanduser().is_dir():
+        return (f"{db} is a folder: give the SQLite database file in it (e.g. db={db / 'shop.db'}); "
+                "a new empty one is not created for you")
+    return f"the SQLite database {db} does not exist"
+
+
 class SqlEnv(BaseEnv):
     """Query an SQLite database; see the module docstring."""
 
@@ -116,7 +124,7 @@ class SqlEnv(BaseEnv):
         super().__init__()
         self.source = Path(db)
         if not self.source.is_file():
-            raise EnvCrashed(f"SQLite database {self.source} does not exist")
+            raise EnvCrashed(missing_db(self.source))
         self.default_readonly = readonly
         self.readonly = readonly
         self.time_limit_s = time_limit_s
@@ -295,7 +303,7 @@ class SqlOptions(EnvOptions):
     @classmethod
     def _exists(cls, db: Path) -> Path:
         if not db.expanduser().is_file():
-            raise ValueError(f"the SQLite database {db} does not exist")
+            raise ValueError(missing_db(db))
         return db.expanduser()
 
 

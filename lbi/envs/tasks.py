@@ -70,6 +70,32 @@ def load_tasks(path: str | Path) -> list[Task]:
     return tasks
 
 
+def _json_line(file: Path, number: int, line: str) -> Any:
+    """One JSONL record; a broken one is named by the file's line number (json counts lines within the record)."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as err:
+        raise TaskFileError(f"{file}:{number}: not valid JSON: {err.msg} at column {err.colno}") from None
+
+
+def check_env_of(tasks: list[Task], env_name: str, source: str) -> None:
+    """Refuse tasks for another environment than the project's: they could never run there."""
+    others = sorted({t.env for t in tasks} - {env_name})
+    if not others:
+        return
+    count = sum(t.env != env_name for t in tasks)
+    envs = ", ".join(repr(e) for e in others)
+    raise TaskFileError(f"{source} holds {count} task(s) for env {envs}, but this project's environment is "
+                        f"{env_name!r} ([env] name in lbi.toml): they could never run here. Import them into a "
+                        f"project of that environment (lbi init DIR --env {others[0]}); nothing was imported")
+
+
+def task_rows(tasks: list[Task]) -> list[dict[str, Any]]:
+    """The store's rows for tasks (the full spec kept for their checks)."""
+    return [{"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
+             "spec_json": t.model_dump(mode="json")} for t in tasks]
+
+
 def _load_file(file: Path) -> list[Task]:
     if not file.is_file():
         raise TaskFileError(f"{file}: no such file")
@@ -77,7 +103,7 @@ def _load_file(file: Path) -> list[Task]:
     records: list[tuple[str, Any]] = []
     try:
         if file.suffix == ".jsonl":
-            records = [(f"{file}:{i}", json.loads(line)) for i, line in
+            records = [(f"{file}:{i}", _json_line(file, i, line)) for i, line in
                        enumerate(text.splitlines(), 1) if line.strip() and
                        not line.lstrip().startswith("//")]
         elif file.suffix == ".json":

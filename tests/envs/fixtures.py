@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiers import starts
+
 INDEX = """<!doctype html><html><head><title>Home</title></head><body>
 <h1>Test home</h1>
 <p>Welcome to the <b>test</b> site.</p>
@@ -82,6 +84,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="session")
+@starts("browser")
 def browser() -> Iterator[object]:
     from lbi.envs.web import BrowserSession
 
@@ -96,6 +99,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+@starts("trac")
 def trac_demo(demo_dir: Path) -> Iterator[object]:
     from lbi.envs.trac import TracDemo
 
@@ -115,6 +119,7 @@ def trac_env(trac_demo: object, browser: object, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="session")
+@starts("trac")  # builds the pristine Trac environment with trac-admin
 def demo_db(demo_dir: Path) -> Path:
     from lbi.envs.trac import ensure_pristine
 
@@ -122,6 +127,7 @@ def demo_db(demo_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+@starts("desktop")
 def desktop_session() -> Iterator[object]:
     """One desktop (Xvfb, openbox, the accessibility bus, the worker) shared by the session's desktop envs."""
     from lbi.envs.desktop_session import DesktopSession

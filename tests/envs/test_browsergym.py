@@ -19,6 +19,8 @@ from lbi.envs.browsergym import BrowserGymEnv, parse_seeds
 from lbi.envs.checks import CheckSpec, check_task
 from lbi.envs.tasks import Task
 
+pytestmark = pytest.mark.browser  # starts it in the tests' own bodies (tests/tiers.py)
+
 IMPORTS = ["tests.envs.bgym_tasks"]
 
 

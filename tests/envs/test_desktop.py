@@ -12,9 +12,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from lbi.envs.desktop import DesktopEnv, normalize_keys
 from lbi.envs.desktop_view import element_id, render
 from lbi.envs.tasks import Task
+
+pytestmark = pytest.mark.desktop  # starts it in the tests' own bodies (tests/tiers.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 

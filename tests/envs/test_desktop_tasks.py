@@ -12,6 +12,8 @@ from lbi.demo import demo_tasks
 from lbi.envs.desktop import DesktopEnv
 from lbi.envs.tasks import Task, check_task, run_reference
 
+pytestmark = pytest.mark.desktop  # starts it in the tests' own bodies (tests/tiers.py)
+
 TASKS = demo_tasks("desktop")
 
 

@@ -18,6 +18,8 @@ from lbi.envs.repo_docs import api_modules
 from lbi.envs.repo_snapshot import ensure_snapshot
 from lbi.envs.tasks import CheckSpec, Task, check_task, run_reference
 
+pytestmark = pytest.mark.sandbox  # starts it in the tests' own bodies (tests/tiers.py)
+
 CALC = '''"""Small arithmetic helpers."""
 
 

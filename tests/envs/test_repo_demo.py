@@ -13,6 +13,8 @@ from lbi.envs.repo import RepoEnv
 from lbi.envs.repo_bugs import bug_patches, load_bugs
 from lbi.envs.tasks import Task, check_task
 
+pytestmark = pytest.mark.sandbox  # starts it in the tests' own bodies (tests/tiers.py)
+
 WORKERS = 2
 
 

@@ -14,6 +14,8 @@ import pytest
 from lbi.envs.shell import ShellEnv, sandbox_available
 from lbi.envs.tasks import CheckSpec, Task, check_task
 
+pytestmark = pytest.mark.sandbox  # starts it in the tests' own bodies (tests/tiers.py)
+
 
 def test_sandbox_is_available() -> None:
     ok, detail = sandbox_available()

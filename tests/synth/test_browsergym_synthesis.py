@@ -31,6 +31,8 @@ from lbi.use.retrieval import Retriever
 from tests.conftest import ROOT
 from tests.use.test_export import check_adp
 
+pytestmark = pytest.mark.browser  # starts it in the tests' own bodies (tests/tiers.py)
+
 
 @contextmanager
 def _quiet(stage: str) -> Iterator[Callable[[int, int], None]]:

@@ -24,6 +24,8 @@ from lbi.use.export import export
 from lbi.use.swebench import write_predictions
 from tests.envs.test_repo import bug_task, make_repo
 
+pytestmark = pytest.mark.sandbox  # starts it in the tests' own bodies (tests/tiers.py)
+
 
 @contextmanager
 def _quiet(stage: str) -> Iterator[Callable[[int, int], None]]:

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lbi.agent.loop import History
 from lbi.envs.tasks import Task
 from lbi.models.fake import FakeModel
@@ -22,6 +24,8 @@ from lbi.use.export import export
 from lbi.use.index import Index
 from lbi.use.retrieval import Retriever
 from tests.pages.test_pages import _page
+
+pytestmark = pytest.mark.desktop  # starts it in the tests' own bodies (tests/tiers.py)
 
 
 @contextmanager

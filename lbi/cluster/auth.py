@@ -34,6 +34,6 @@ def enable_token_auth() -> bool:
 
 
 TOKEN_HELP = (
-    "this cluster requires Ray's token: copy the head's token file (`~/.ray/auth_token` there, or the file its "
+    "copy the head's token file (`~/.ray/auth_token` there, or the file its "
     "RAY_AUTH_TOKEN_PATH names) to this machine's `~/.ray/auth_token`, or set RAY_AUTH_TOKEN_PATH to it"
 )

@@ -83,6 +83,7 @@ def connect(config: Config, workers: int = 1) -> None:
     """Join or start the configured cluster (once per process; later calls reuse the connection). A cluster
     started here offers at least `workers` CPUs, so that many episode actors fit on it."""
     prepare_environment(config.ray.address.strip())
+    token_auth = os.environ.get("RAY_AUTH_MODE") == "token"
     import ray
 
     if ray.is_initialized():
@@ -99,6 +100,9 @@ def connect(config: Config, workers: int = 1) -> None:
                      include_dashboard=False, **common)
     except ConnectionError as exc:
         where = "on this machine" if address == "auto" else f"at {address}"
+        if address and not token_auth:  # it answered (check_address) but refused a driver without a token
+            raise ClusterError(f"the Ray cluster {where} did not let this driver join ({exc}); a cluster started "
+                               f"with RAY_AUTH_MODE=token requires its token: {TOKEN_HELP}") from None
         raise ClusterError(f"no Ray cluster {where} ({exc}); start one with `ray start --head` or give `--ray` "
                            "without an address to start one inside this process") from None
 

@@ -136,12 +136,13 @@ def bridge_steps(env: Any) -> Any:
 
 def bridge_rows(demo: Any, browser: Any, n: int) -> list[dict[str, Any]]:
     from lbi.demos import demo_tasks
-    from lbi.envs import browsergym_tasks, make_env
+    from lbi.envs import make_env
+    from lbi.envs.browsergym import trac_tasks
     from lbi.envs.checks import CheckSpec
     from lbi.envs.tasks import Task
     from lbi.envs.web.trac_env import TracWebEnv
 
-    browsergym_tasks.use_demo(demo)
+    trac_tasks.use_demo(demo)
     trac = demo_tasks("trac")[:n]
     rows = []
     with TracWebEnv(demo, browser=browser) as env:

@@ -16,10 +16,10 @@ from lbi.envs.tasks import Task
 
 @pytest.fixture(scope="module")
 def lbi_bgym(trac_demo: object, browser: object) -> Iterator[BrowserGymEnv]:
-    from lbi.envs import browsergym_tasks
+    from lbi.envs.browsergym import trac_tasks
 
-    browsergym_tasks.use_demo(trac_demo)  # type: ignore[arg-type]
-    assert len(browsergym_tasks.DEMO_TASK_IDS) == len(demo_tasks("trac")) == 33
+    trac_tasks.use_demo(trac_demo)  # type: ignore[arg-type]
+    assert len(trac_tasks.DEMO_TASK_IDS) == len(demo_tasks("trac")) == 33
     env = make_env("browsergym", task="lbi.trac-web-001", pre_observation_delay=0.0)
     yield env  # type: ignore[misc]
     env.close()

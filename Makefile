@@ -9,7 +9,7 @@ LLAMA_CPP_SHARE := $(VENV)/share/llama.cpp
 DEMO ?= projects/demo
 PORT ?= 8501
 APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core git python3-pytest
-# The desktop environment (lbi/envs/desktop.py): X server, window manager, accessibility bus and its GObject
+# The desktop environment (lbi/envs/desktop/): X server, window manager, accessibility bus and its GObject
 # bindings for Debian's python, LibreOffice Calc with its GTK frontend (which has the accessibility bridge) and
 # offline help. Installed without Recommends, which would add GStreamer, Qt and Java that it never uses.
 APT_DESKTOP_PACKAGES := xvfb openbox xdotool dbus at-spi2-core python3-gi gir1.2-atspi-2.0 gir1.2-gtk-3.0 \

@@ -19,16 +19,14 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from lbi.envs.actions import Action, ActionParseError, ActionSpec
-from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
+from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation, Task
 from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
-
-if TYPE_CHECKING:
-    from lbi.envs.tasks import Task
+from lbi.paths import demo_data_dir
 
 FETCH_CAP = 10_000
 SQL_KEYWORDS = {"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "PRAGMA", "EXPLAIN",
@@ -312,9 +310,7 @@ def _make(options: SqlOptions) -> SqlEnv:
 
 
 def _demo_schema_docs() -> Path:
-    from lbi.demo import data_dir
-
-    return data_dir() / "sql"
+    return demo_data_dir() / "sql"
 
 
 def _conformance(ctx: ConformanceContext) -> dict[str, Any]:

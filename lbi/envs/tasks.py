@@ -1,4 +1,5 @@
-"""Tasks: an instruction, a start state and a programmatic success check.
+"""Task files: reading and writing tasks (an instruction, a start state and a programmatic success check;
+:class:`~lbi.envs.base.Task`, defined beside the Env protocol).
 
 A task file is JSON Lines (one task per line), a JSON list, or TOML (``[[task]]`` tables);
 see ``docs/envs.md``. ``reference`` is a scripted solution in the env's action grammar;
@@ -13,39 +14,16 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from lbi.envs.base import Env, Observation
-from lbi.envs.checks import CheckResult, CheckSpec, check_problems, check_task
+from lbi.envs.base import CheckSpec, Env, Observation, Task
+from lbi.envs.checks import CheckResult, check_problems, check_task
 from lbi.errors import UserError
 
 __all__ = ["CheckResult", "CheckSpec", "Task", "TaskFileError", "check_task", "load_tasks", "run_reference",
            "save_tasks"]
-
-
-class Task(BaseModel):
-    """One task for an environment."""
-
-    id: str = Field(description="Unique id, e.g. 'trac-web-007'.")
-    env: str = Field(description="Registered environment name: web, trac, sql, shell, repo.")
-    instruction: str = Field(description="What the user asks the agent to do.")
-    start: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Start state: web {'url': '/path'}; sql {'writable': bool}; "
-                    "shell {'files': {path: content}}; repo {'patch': diff}.")
-    check: CheckSpec = Field(description="Programmatic success check.")
-    split: Literal["heldout", "synthetic"] = "heldout"
-    difficulty: Literal["easy", "medium", "hard"] = "easy"
-    reference: list[str] = Field(
-        default_factory=list, description="Scripted reference solution (action strings).")
-    tags: list[str] = Field(default_factory=list)
-    source: str | None = Field(default=None, description="Doc chunk id it came from, if any.")
-    goal_at_reset: bool = Field(
-        default=False, description="The environment states the goal when it resets (a BrowserGym task): the agent "
-                                   "is given that goal (obs.info['goal']) as the instruction, and the trajectory "
-                                   "records it; `instruction` is then only a label.")
 
 
 class TaskFileError(UserError):

@@ -309,7 +309,7 @@ def test_the_table_is_big_enough() -> None:
 
 
 def test_the_real_entry_point_prints_the_same_line(tmp_path: Path) -> None:
-    """`python -m lbi.cli` (what the console script and background jobs run) goes through the same boundary."""
+    """`python -m lbi.cli` (what the console script runs, and background jobs call) goes through the same boundary."""
     import subprocess
     import sys
 

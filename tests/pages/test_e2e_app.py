@@ -101,7 +101,7 @@ def server(e2e_project: Project, tmp_path_factory: pytest.TempPathFactory) -> It
 def browser() -> Iterator[object]:
     """Debian's Chromium through lbi's BrowserSession, which shares the thread's one Playwright driver
     with the environment tests' browser (a second sync_playwright() in a thread fails)."""
-    from lbi.envs.browser import BrowserSession
+    from lbi.envs.web.browser import BrowserSession
 
     session = BrowserSession()
     yield session.browser

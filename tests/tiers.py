@@ -72,7 +72,7 @@ def _module_missing(*names: str) -> list[str]:
 
 def _browser() -> list[str]:
     from lbi.envs.base import EnvError
-    from lbi.envs.browser import find_chromium
+    from lbi.envs.web.browser import find_chromium
 
     try:
         find_chromium()
@@ -82,15 +82,15 @@ def _browser() -> list[str]:
 
 
 def _trac() -> list[str]:
-    from lbi.envs.trac import trac_venv
+    from lbi.envs.web.trac_server import trac_venv
 
     tracd = trac_venv() / "bin" / "tracd"
     return [] if tracd.exists() else [f"Trac's venv ({tracd} does not exist)"]
 
 
 def _desktop() -> list[str]:
-    from lbi.envs.desktop_apps import SOFFICE
-    from lbi.envs.desktop_session import missing_programs
+    from lbi.envs.desktop.apps import SOFFICE
+    from lbi.envs.desktop.session import missing_programs
 
     missing = [f"the Debian package {pkg}" for pkg in missing_programs()]
     if not SOFFICE.exists():
@@ -99,7 +99,7 @@ def _desktop() -> list[str]:
 
 
 def _sandbox() -> list[str]:
-    from lbi.envs.shell import sandbox_available
+    from lbi.envs.sandbox import sandbox_available
 
     if shutil.which("bwrap") is None:
         return ["the program bwrap (Debian package bubblewrap)"]

@@ -23,8 +23,9 @@ import pytest
 
 from lbi.project import Project, open_project
 from tests.conftest import ROOT
-from tests.tiers import starts
 from tests.pages.fixtures import EVIL, WEB_KEY, add_evaluations, build_project
+from tests.tiers import starts
+
 expect = playwright_sync.expect
 expect.set_options(timeout=20_000)
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",

@@ -20,8 +20,8 @@ from lbi.store.db import Store
 POLICIES = ("strict", "majority", "relaxed")
 HUMAN = "human override"
 LATEST_OVERRIDES = ("SELECT example_id, verdict FROM overrides "
-                    "WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)")
-"""The newest human override of each example (the one that wins)."""
+                    "WHERE id IN (SELECT MAX(id) FROM overrides WHERE undone_at IS NULL GROUP BY example_id)")
+"""The newest human override of each example that was not undone (the one that wins)."""
 
 # When an example with `yes` of `n` verdicts passes a policy; `:judges` is the committee's size, so a
 # verdict still missing counts as a no. An example without verdicts passes none (NULL → 0 below).
@@ -84,6 +84,19 @@ def decisions(store: Store, policy: str = "strict", judges: int = 0, ids: Sequen
     counts as no). `only` names the judges whose verdicts count (an ablation: the committee without one
     judge); the committee size is then their number."""
     return [dict(r) for r in store.query(_decision_sql((check_policy(policy),)), _params(judges, ids, only))]
+
+
+def decision_sql(policy: str, judges: int, ids: Sequence[int] | None = None) -> tuple[str, dict[str, Any]]:
+    """The decision query (one row per example, or per example of `ids`: `example_id`, `yes`, `n`, `override`,
+    `passed`, `duplicate`, `kept`) and its parameters, to join in a larger query (`FROM (<sql>) d`)."""
+    return _decision_sql((check_policy(policy),)), _params(judges, ids)
+
+
+def decided_ids(store: Store, policy: str, judges: int, *, kept: bool) -> list[int]:
+    """The examples the committee keeps (or, with `kept=False`, filters out) under `policy`, by id."""
+    sql, params = decision_sql(policy, judges)
+    return [r[0] for r in store.query(f"SELECT example_id FROM ({sql}) WHERE kept = :kept ORDER BY example_id",
+                                      {**params, "kept": int(kept)})]
 
 
 def kept_count(store: Store, policy: str = "strict", judges: int = 0, only: Sequence[str] | None = None) -> int:

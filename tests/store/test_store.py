@@ -34,6 +34,7 @@ def _filled(store: Store) -> dict[str, int]:
     store.add_failure("backward", "bad json", raw="{", run_id=run)
     store.set_train_run(run, base_model="tiny", examples_json=ex, records=1)
     store.add_train_log(run, [{"step": 1, "loss": 2.0}])
+    store.set_clusters(run, [(ex[0], 0, 0, 0.9), (ex[1], 0, 0, 0.8)])
     assert store.counts()["similar_examples"] == 1
     store.edit_example(ex[0], "do it better", who="ann")
     return {"run": run, "trajectory": tid, "example": ex[0]}

@@ -269,18 +269,29 @@ def from_link(page: str, params: dict[str, tuple[str | None, Callable[[str], Any
 
 
 def share_link(page: str, **params: object) -> str:
-    """Put what is on screen in the URL (`params` without the None ones) and show the link to copy in the sidebar;
-    returns it. `from_link` then knows these parameters as the page's own."""
+    """Put what is on screen in the URL (`params` without the None ones) and show the link to copy, here; returns
+    it. `from_link` then knows these parameters as the page's own. Pages call it last (inside the fragment that
+    draws what the link names, if there is one)."""
     clean = {k: str(v) for k, v in params.items() if v is not None and v != ""}
     if {k: st.query_params.get(k) for k in st.query_params} != clean:
         st.query_params.from_dict(clean)
-    st.session_state.setdefault(_LINKED, {})[page] = {k: v for k, v in clean.items()}
-    base = st.context.url or ""
-    url = f"{base}?{urlencode(clean)}" if clean else base or "(this page)"
-    with st.sidebar:
-        st.caption("Link to what is on screen")
-        st.code(url, language=None, wrap_lines=True)
+    st.session_state.setdefault(_LINKED, {})[page] = dict(clean)
+    base = st.context.url or f"/{page}"
+    url = f"{base}?{urlencode(clean)}" if clean else base
+    st.caption(":material/link: Link to what is on screen (copy it with the button at its right)")
+    st.code(url, language=None, wrap_lines=True)
     return url
+
+
+def pinned(key: str, linked: Any = None) -> Any:
+    """The value a link put in the select box `key` while the user keeps it there (None once they pick another):
+    pages list it first even when their filters leave it out, so a link opens what it names."""
+    pins = st.session_state.setdefault("_lbi_pinned", {})
+    if linked is not None:
+        pins[key] = linked
+    if key in pins and st.session_state.get(key) != pins[key]:
+        del pins[key]
+    return pins.get(key)
 
 
 def span_param(value: str) -> tuple[int, int]:

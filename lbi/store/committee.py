@@ -138,13 +138,15 @@ def verdict_rows(verdicts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def committee_table(store: Store, *, policy: str = "strict", judges: Sequence[str] = (),
-                    show: str = "all", search: str = "", limit: int | None = None) -> list[dict[str, Any]]:
+                    show: str = "all", search: str = "", limit: int | None = None,
+                    ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """One row per example: instruction, span, `<judge> verdict` and `<judge> reason` per judge, override, kept.
 
     `show`: `all`, `kept`, or `dropped` (the filtered-out audit view); `search`: a substring of the
-    instruction; `limit`: the first so many rows (verdicts are read for those only)."""
+    instruction; `limit`: the first so many rows (verdicts are read for those only); `ids`: only these examples."""
     names = judge_names(store, judges)
-    decided = decision_map(store, policy, len(judges))
+    decided = ({d["example_id"]: d for d in decisions(store, policy, len(judges), ids=ids)} if ids is not None
+               else decision_map(store, policy, len(judges)))
     matching = None
     if search:
         matching = {r[0] for r in store.query("SELECT id FROM examples WHERE instr(lower(instruction), lower(?)) > 0",

@@ -240,6 +240,8 @@ def span_view(store: Store, example: dict[str, Any], project_dir: Path, *, open_
 
 # -- deep links ------------------------------------------------------------------------------------------------------
 _LINKED = "_lbi_linked"
+_REMEMBERED = 200
+"""How many of its own URLs a page remembers (so that an old one a rerun carries is not taken for a link)."""
 
 
 def from_link(page: str, params: dict[str, tuple[str | None, Callable[[str], Any]]]) -> dict[str, Any]:
@@ -250,11 +252,10 @@ def from_link(page: str, params: dict[str, tuple[str | None, Callable[[str], Any
     reruns) {} is returned and the widgets keep what the user chose. A malformed value is left out with a warning.
     Call it before the widgets are drawn."""
     given = {name: st.query_params[name] for name in params if name in st.query_params}
-    seen = st.session_state.setdefault(_LINKED, {})
-    known = {k: v for k, v in seen.get(page, {}).items() if k in params}
-    if not given or known == given:
-        return {}
-    seen[page] = given
+    written = st.session_state.setdefault(_LINKED, {}).setdefault(page, [])
+    if not given or any({k: v for k, v in w.items() if k in params} == given for w in written):
+        return {}  # nothing, or a URL this page wrote itself (a rerun can carry one a step old: keys pressed fast)
+    written.append(given)
     out: dict[str, Any] = {}
     for name, raw in given.items():
         key, convert = params[name]
@@ -270,12 +271,16 @@ def from_link(page: str, params: dict[str, tuple[str | None, Callable[[str], Any
 
 def share_link(page: str, **params: object) -> str:
     """Put what is on screen in the URL (`params` without the None ones) and show the link to copy, here; returns
-    it. `from_link` then knows these parameters as the page's own. Pages call it last (inside the fragment that
+    it. `from_link` then knows these parameters as the page's own (a URL this page wrote is never taken for a link
+    again in this session). Pages call it last (inside the fragment that
     draws what the link names, if there is one)."""
     clean = {k: str(v) for k, v in params.items() if v is not None and v != ""}
     if {k: st.query_params.get(k) for k in st.query_params} != clean:
         st.query_params.from_dict(clean)
-    st.session_state.setdefault(_LINKED, {})[page] = dict(clean)
+    written = st.session_state.setdefault(_LINKED, {}).setdefault(page, [])
+    if clean not in written:
+        written.append(clean)
+        del written[:-_REMEMBERED]
     base = st.context.url or f"/{page}"
     url = f"{base}?{urlencode(clean)}" if clean else base
     st.caption(":material/link: Link to what is on screen (copy it with the button at its right)")

@@ -62,6 +62,7 @@ st.caption(f"{len(rows)} clusters shown, the largest first; kept / dropped / ove
            "verdicts and overrides of now.")
 ui.table(rows, column_config={"kept %": st.column_config.ProgressColumn("kept %", min_value=0, max_value=100,
                                                                         format="%.0f%%"),
+                              "near_dup_groups": st.column_config.NumberColumn("near-duplicate groups"),
                               "instruction": st.column_config.TextColumn("representative", width="large")},
          column_order=["cluster", "size", "near_dup_groups", "kept", "dropped", "overridden", "kept %",
                        "instruction"])

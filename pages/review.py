@@ -36,7 +36,7 @@ link = ui.from_link("review", {
     "unreviewed": ("rv_unreviewed", lambda v: v in ("1", "true", "yes")), "example": (None, int),
 })
 
-cols = st.columns([2, 1, 3, 1, 1], vertical_alignment="bottom")
+cols = st.columns([2, 1, 3, 1, 1.4], vertical_alignment="bottom")
 kind = cols[0].selectbox("Queue", list(QUEUES), format_func=QUEUES.get, key="rv_kind")
 policy = cols[1].selectbox("Policy", committee.POLICIES, key="rv_policy", disabled=kind not in ("filtered", "kept"))
 search = cols[2].text_input("Search instructions", key="rv_search", placeholder="narrows any queue")

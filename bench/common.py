@@ -229,6 +229,7 @@ def build_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_traje
 
     config = Config(project=f"synthetic-{n_examples}")
     config.models.default = "fake"
+    config.models.judges = [JudgeSpec(name=j, focus=j) for j in judges]  # the committee whose verdicts it writes
     project = init_project(project_dir, config)
     store: Store = project.store
     rng = random.Random(seed)
@@ -278,6 +279,7 @@ def fast_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_trajec
 
     config = Config(project=f"synthetic-{n_examples}")
     config.models.default = "fake"
+    config.models.judges = [JudgeSpec(name=j, focus=j) for j in judges]  # the committee whose verdicts it writes
     project = init_project(project_dir, config)
     store: Store = project.store
     rng = random.Random(seed)

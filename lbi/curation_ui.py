@@ -11,10 +11,18 @@ import streamlit as st
 from lbi import ui
 from lbi.curate import bulk
 from lbi.project import Project
-from lbi.store import lineage, queues
+from lbi.store import clusters, lineage, queues
 from lbi.store.db import Store
 
 BULK_SAMPLE_SHOWN = 10
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cluster_summary(_store: Store, path: str, stamp: tuple[Any, ...], *, policy: str, judges: int, min_size: int,
+                    search: str) -> list[dict[str, Any]]:
+    """`clusters.summary`, read again only when the store's `committee.stamp` changes (it reads every decision: a
+    few seconds at 100k examples)."""
+    return clusters.summary(_store, policy=policy, judges=judges, min_size=min_size, search=search)
 
 
 def example_header(ex: dict[str, Any], judges: int, policy: str) -> None:

@@ -53,7 +53,8 @@ policy = cols[0].selectbox("Policy", committee.POLICIES, key="cl_policy",
                            index=committee.POLICIES.index(project.config.synth.judge_policy))
 min_size = cols[1].number_input("Smallest cluster shown", 1, 1_000_000, 2, key="cl_min_size")
 search = cols[2].text_input("Clusters with an instruction containing", key="cl_search")
-rows = clusters.summary(store, policy=policy, judges=n_judges, min_size=int(min_size), search=search.strip())
+rows = curation_ui.cluster_summary(store, str(store.path), committee.stamp(store), policy=policy, judges=n_judges,
+                                  min_size=int(min_size), search=search.strip())
 if not rows:
     ui.empty("No cluster this large (or matching the search): lower the smallest size, or clear the search.")
     ui.share_link("clusters", search=search.strip() or None)

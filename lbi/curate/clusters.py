@@ -96,6 +96,7 @@ def _hashing_vectors(texts: list[str]) -> np.ndarray:
 
     counts = HashingVectorizer(n_features=2**18, ngram_range=(1, 2), alternate_sign=False, norm=None).transform(texts)
     tfidf = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    tfidf = tfidf[:, np.unique(tfidf.indices)]  # the hash buckets in use: the SVD's cost grows with the columns
     dims = min(128, len(texts) - 1, tfidf.shape[1] - 1)
     if dims < 2:
         return normalize(tfidf).toarray().astype(np.float32)

@@ -37,14 +37,15 @@ def summary(store: Store, *, policy: str = "strict", judges: int = 0, min_size: 
         where = ("AND c.cluster IN (SELECT c2.cluster FROM clusters c2 JOIN examples e2 ON e2.id = c2.example_id "
                  "WHERE instr(lower(e2.instruction), lower(:search)) > 0)")
     rows = store.query(f"""
-        WITH d AS ({sql}),
-             g AS (SELECT cluster, near_dup, COUNT(*) AS n FROM clusters GROUP BY cluster, near_dup)
-        SELECT c.cluster, COUNT(*) AS size,
-               (SELECT COUNT(*) FROM g WHERE g.cluster = c.cluster AND g.n > 1) AS near_dup_groups,
-               SUM(d.kept) AS kept, COUNT(*) - SUM(d.kept) AS dropped, SUM(d.override IS NOT NULL) AS overridden,
-               (SELECT c3.example_id FROM clusters c3 WHERE c3.cluster = c.cluster
-                ORDER BY c3.score DESC, c3.example_id LIMIT 1) AS representative
-        FROM clusters c JOIN d ON d.example_id = c.example_id
+        WITH d AS MATERIALIZED ({sql}),
+             g AS (SELECT cluster, near_dup, COUNT(*) AS n FROM clusters GROUP BY cluster, near_dup),
+             gc AS (SELECT cluster, SUM(n > 1) AS groups FROM g GROUP BY cluster),
+             rep AS (SELECT cluster, example_id, MAX(score) FROM clusters GROUP BY cluster)
+        SELECT c.cluster, COUNT(*) AS size, gc.groups AS near_dup_groups, SUM(d.kept) AS kept,
+               COUNT(*) - SUM(d.kept) AS dropped, SUM(d.override IS NOT NULL) AS overridden,
+               rep.example_id AS representative
+        FROM clusters c JOIN d ON d.example_id = c.example_id JOIN gc ON gc.cluster = c.cluster
+             JOIN rep ON rep.cluster = c.cluster
         WHERE 1=1 {where}
         GROUP BY c.cluster HAVING COUNT(*) >= :min_size ORDER BY size DESC, c.cluster LIMIT :limit
     """, {**params, "min_size": min_size, "limit": limit, "search": search})

@@ -33,11 +33,12 @@ _PASSES = {
 
 
 @cache
-def _decision_sql(policies: tuple[str, ...]) -> str:
-    """One row per example (or per example of the JSON list `:ids`): yes votes, verdict count, latest
+def _decision_sql(policies: tuple[str, ...], scoped: bool = False) -> str:
+    """One row per example (or, `scoped`, per example of the JSON list `:ids`): yes votes, verdict count, latest
     override and, for each policy, `passed`, `duplicate` (a near-duplicate of an example the policy keeps)
     and `kept` — suffixed `_<policy>` when there is more than one policy. An override always wins;
-    otherwise an example is kept when it passes and duplicates no kept example."""
+    otherwise an example is kept when it passes and duplicates no kept example. A scoped query reads only the
+    examples of `:ids` and those they may duplicate (one example: milliseconds, in a store of any size)."""
     def col(name: str, policy: str) -> str:
         return name if len(policies) == 1 else f"{name}_{policy}"
 
@@ -50,20 +51,21 @@ def _decision_sql(policies: tuple[str, ...]) -> str:
                      f"ELSE {col('passed', p)} AND NOT {col('duplicate', p)} END AS {col('kept', p)}"
                      for p in policies)
     columns = ", ".join(col(name, p) for p in policies for name in ("passed", "duplicate"))
+    in_scope = "IN (SELECT id FROM scope)" if scoped else "IS NOT NULL"
     return f"""
 WITH scope AS (SELECT value AS id FROM json_each(:ids) UNION
                SELECT s.other_id FROM similar_examples s WHERE s.example_id IN (SELECT value FROM json_each(:ids))),
      v AS (SELECT example_id, SUM(verdict) AS yes, COUNT(*) AS n FROM verdicts
-           WHERE (:ids IS NULL OR example_id IN (SELECT id FROM scope))
+           WHERE example_id {in_scope}
              AND (:only IS NULL OR judge IN (SELECT value FROM json_each(:only))) GROUP BY example_id),
      o AS ({LATEST_OVERRIDES}),
      base AS (
         SELECT e.id AS example_id, COALESCE(v.yes, 0) AS yes, COALESCE(v.n, 0) AS n, o.verdict AS override, {passed}
         FROM examples e LEFT JOIN v ON v.example_id = e.id LEFT JOIN o ON o.example_id = e.id
-        WHERE :ids IS NULL OR e.id IN (SELECT id FROM scope)),
+        WHERE e.id {in_scope}),
      flagged AS (SELECT b.*, {duplicate} FROM base b)
 SELECT example_id, yes, n, override, {columns}, {kept}
-FROM flagged WHERE :ids IS NULL OR example_id IN (SELECT value FROM json_each(:ids))
+FROM flagged WHERE {"example_id IN (SELECT value FROM json_each(:ids))" if scoped else "1"}
 """
 
 
@@ -83,13 +85,24 @@ def decisions(store: Store, policy: str = "strict", judges: int = 0, ids: Sequen
     policy, duplicate of a kept example, and kept. `judges` is the committee size (a missing verdict
     counts as no). `only` names the judges whose verdicts count (an ablation: the committee without one
     judge); the committee size is then their number."""
-    return [dict(r) for r in store.query(_decision_sql((check_policy(policy),)), _params(judges, ids, only))]
+    return [dict(r) for r in store.query(_decision_sql((check_policy(policy),), ids is not None),
+                                         _params(judges, ids, only))]
 
 
 def decision_sql(policy: str, judges: int, ids: Sequence[int] | None = None) -> tuple[str, dict[str, Any]]:
     """The decision query (one row per example, or per example of `ids`: `example_id`, `yes`, `n`, `override`,
     `passed`, `duplicate`, `kept`) and its parameters, to join in a larger query (`FROM (<sql>) d`)."""
-    return _decision_sql((check_policy(policy),)), _params(judges, ids)
+    return _decision_sql((check_policy(policy),), ids is not None), _params(judges, ids)
+
+
+def stamp(store: Store) -> tuple[Any, ...]:
+    """A value that changes whenever what the committee decided may have changed (examples, their instructions,
+    verdicts, overrides, near-duplicates) or the clustering was redone: a key for caching what is read from them."""
+    return tuple(store.query(
+        "SELECT (SELECT COUNT(*) FROM examples), (SELECT MAX(id) FROM examples), (SELECT MAX(id) FROM example_edits), "
+        "(SELECT COUNT(*) FROM verdicts), (SELECT MAX(created_at) FROM verdicts), (SELECT MAX(id) FROM overrides), "
+        "(SELECT COUNT(undone_at) FROM overrides), (SELECT COUNT(*) FROM similar_examples), "
+        "(SELECT MAX(run_id) FROM clusters)")[0])
 
 
 def decided_ids(store: Store, policy: str, judges: int, *, kept: bool) -> list[int]:

@@ -1,4 +1,5 @@
-"""lbi.curate.clusters: instructions grouped by meaning, near-duplicates grouped, the committee's treatment read back."""
+"""lbi.curate.clusters: instructions grouped by meaning, near-duplicates grouped, the committee's treatment read
+back."""
 
 import numpy as np
 import pytest

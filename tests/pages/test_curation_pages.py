@@ -47,7 +47,8 @@ def _live_overrides(project: Project) -> list[tuple]:
 def test_review_a_queue_one_example_at_a_time(filled: Project) -> None:
     queue = _filtered(filled)
     at = _page(filled.dir, "review")
-    assert _metrics(at)["Example"] == f"#{queue[0]}" and f"example 1 of {len(queue)}" in at.get("progress")[0].proto.text
+    assert _metrics(at)["Example"] == f"#{queue[0]}"
+    assert f"example 1 of {len(queue)}" in at.get("progress")[0].proto.text
     assert {b.label for b in at.button} >= {"Keep", "Drop", "Skip", "Back", "Undo"}
     at.text_input(key="rv_note").set_value("does what it says").run()
     at.button(key="rv_keep").click().run()

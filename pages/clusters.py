@@ -48,11 +48,11 @@ st.caption(f"Clustering {ui.escape_md(latest['name'])} ({latest['status']}, {lat
            f"distance ≤ {settings.get('threshold')} · near-duplicates at ≥ {settings.get('near_dup')}. "
            "Examples made since are in no cluster until the next clustering.")
 
-cols = st.columns([1, 1, 3], vertical_alignment="bottom")
-policy = cols[0].selectbox("Policy", committee.POLICIES, key="cl_policy",
+filters = st.columns([1, 1, 3], vertical_alignment="bottom")
+policy = filters[0].selectbox("Policy", committee.POLICIES, key="cl_policy",
                            index=committee.POLICIES.index(project.config.synth.judge_policy))
-min_size = cols[1].number_input("Smallest cluster shown", 1, 1_000_000, 2, key="cl_min_size")
-search = cols[2].text_input("Clusters with an instruction containing", key="cl_search")
+min_size = filters[1].number_input("Smallest cluster shown", 1, 1_000_000, 2, key="cl_min_size")
+search = filters[2].text_input("Clusters with an instruction containing", key="cl_search")
 rows = curation_ui.cluster_summary(store, str(store.path), committee.stamp(store), policy=policy, judges=n_judges,
                                   min_size=int(min_size), search=search.strip())
 if not rows:

@@ -37,7 +37,7 @@ link = ui.from_link("review", {
 })
 
 cols = st.columns([2, 1, 3, 1, 1.4], vertical_alignment="bottom")
-kind = cols[0].selectbox("Queue", list(QUEUES), format_func=QUEUES.get, key="rv_kind")
+kind = cols[0].selectbox("Queue", list(QUEUES), format_func=lambda k: QUEUES[k], key="rv_kind") or "filtered"
 policy = cols[1].selectbox("Policy", committee.POLICIES, key="rv_policy", disabled=kind not in ("filtered", "kept"))
 search = cols[2].text_input("Search instructions", key="rv_search", placeholder="narrows any queue")
 spec = QueueSpec(kind=kind, policy=policy, search=search.strip())
@@ -85,7 +85,8 @@ def _act(action: str) -> None:
     current: Review = st.session_state["rv_review"]
     before = current.current
     if action in ("keep", "drop") and before is not None:
-        current.decide(store, action, who=ui.who(), note=st.session_state.get("rv_note", "").strip())
+        current.decide(store, "keep" if action == "keep" else "drop", who=ui.who(),
+                       note=st.session_state.get("rv_note", "").strip())
         st.session_state["rv_flash"] = f"#{before} → {action}"
     elif action == "skip" and before is not None:
         current.skip()

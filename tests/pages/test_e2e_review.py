@@ -71,7 +71,10 @@ def test_review_a_web_example(page, server: str, e2e_project: Project) -> None: 
     expect(page.locator('[data-testid="stImage"] img').nth(1)).to_be_visible()
     _shoot(page, "review-web")
     page.get_by_text("Lineage: where this example came from").click()
-    page.get_by_text("This span on the Backward page").click()
+    link = page.get_by_role("link", name="This span on the Backward page")
+    expect(link).to_be_visible()
+    _settle(page)
+    link.click()
     expect(page.get_by_role("heading", name="Span 0–1")).to_be_visible()
 
 
@@ -86,7 +89,7 @@ def test_the_lineage_of_an_example_a_model_was_trained_on(page, server: str,  # 
     page.set_viewport_size({"width": 1400, "height": 3400})  # the whole page: Streamlit scrolls inside the viewport
     page.get_by_text("Lineage: where this example came from").scroll_into_view_if_needed()
     _shoot(page, "review-lineage")
-    page.get_by_text("Its evaluation (trained:").click()
+    page.get_by_role("link", name="Its evaluation (trained:baseline)").click()
     expect(page.get_by_role("heading", name="Tasks × arms")).to_be_visible()
 
 

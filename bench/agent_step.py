@@ -8,8 +8,9 @@ Two parts, on the Trac web demo and the SQL demo:
   every element a reference acts on (`click('submit')`) in the observation the agent is shown?
 * **latency** (`--part latency`): the agent (`LLMPolicy`, the embedded model, reply cache off) runs the first
   `--tasks` held-out tasks for `--steps` steps, once per arm (llama.cpp threads × prompt cache); per act call
-  (every one, a failed call too — the agent waited for it; `failed` counts them): wall latency, prompt and reply tokens, and llama.cpp's own split into prompt evaluation and generation (read
-  from the server log, `local_model.log_timings`), where a reused prefix shows as fewer prompt tokens evaluated.
+  (every one, a failed call too — the agent waited for it; `failed` counts them): wall latency, prompt and reply
+  tokens, and llama.cpp's own split into prompt evaluation and generation (read from the server log,
+  `local_model.log_timings`), where a reused prefix shows as fewer prompt tokens evaluated.
 
 Run it from a checkout of lbi (or with `PYTHONPATH=<another checkout>` for a before/after; `--label` names the
 row):

@@ -103,8 +103,8 @@ def judge_sample(project: Project, mode: str, sample: int, seed: int) -> dict[st
     use = usage(project, run_id)
     n = len(chosen) or 1
     return {"judged": len(chosen), "missing_verdict": incomplete, "accept_strict": strict / n,
-            "accept_majority": major / n, "judge_calls": use["calls"], "judge_tokens": use["prompt"] + use["completion"],
-            "judge_s": t["s"]}
+            "accept_majority": major / n, "judge_calls": use["calls"],
+            "judge_tokens": use["prompt"] + use["completion"], "judge_s": t["s"]}
 
 
 def derive(row: dict[str, Any]) -> dict[str, Any]:
@@ -172,8 +172,8 @@ def main() -> None:
     goals = {"calls_10x": ratio["calls_per_kept"] >= 10, "tokens_3x": ratio["tokens_per_kept"] >= 3,
              "acceptance_not_lower": bat["accept_strict"] >= per["accept_strict"]}
     columns = ["mode", "examples", "failed", "calls", "tokens", "wall_s", "calls_per_example", "tokens_per_example",
-               "s_per_example", "judged", "missing_verdict", "accept_strict", "accept_ci", "accept_majority", "calls_per_kept",
-               "tokens_per_kept"]
+               "s_per_example", "judged", "missing_verdict", "accept_strict", "accept_ci", "accept_majority",
+               "calls_per_kept", "tokens_per_kept"]
     print()
     print(table(rows, columns, title=f"Backward construction on {len(ids)} trajectories "
                                      f"(lengths {[t['steps'] for t in trajectories]}), model {args.model}"))

@@ -25,7 +25,7 @@ from lbi.project import Project
 from lbi.prompts.messages import agent_system, agent_turn, history_text, recorded_observation
 from lbi.prompts.replies import reply_text
 from lbi.secrets import redact
-from lbi.store import committee, read
+from lbi.store import committee, leaks, read
 from lbi.synth.leakage import refresh
 from lbi.use.export_formats import ADP_VERSION, adp_records, agentlab_records
 
@@ -180,6 +180,8 @@ def _card(project: Project, report: ExportReport, fmt: str, per: str, policy: st
              f"- kept examples: {report.examples} (judge policy `{policy}`, "
              f"{len(project.config.models.judges)} judges; human overrides win)",
              f"- records: {report.records}",
+             f"- left out because they resemble a held-out task (`lbi leakage`): "
+             f"{len(leaks.blocked(project.store, 'example'))} examples",
              f"- screenshots referenced but missing on disk: {report.missing_screenshots}", "",
              {"agentlab": "BrowserGym/AgentLab-style step records (goal, obs.axtree_txt, action, last_action_error, "
                           "reward per step); `datasets.load_dataset('json', data_files=PATH)` loads them.",

@@ -131,6 +131,8 @@ def test_an_example_that_asks_a_held_out_question_is_kept_out(demo: Project, tmp
     assert asks not in committee.kept_ids(store, "strict", judges)
     out = tmp_path / "data.jsonl"
     assert export(demo, out).examples == 2
+    assert "left out because they resemble a held-out task (`lbi leakage`): 2 examples" in \
+        out.with_name("data.card.md").read_text()
     store.add_leak_override("example", str(asks), "allow", who="tester", note="checked: it is a different database")
     assert asks in committee.kept_ids(store, "strict", judges)
     assert {json.loads(line)["example_id"] for line in out.read_text().splitlines()} == {other, clean}

@@ -27,7 +27,8 @@ the thresholds sit above what distinct questions reach; a one-value change ("...
 * `answer` ≥ 0.75: a held-out answer occurs in the text with that share of its question's content words within
   12 tokens of it (`overlap.answer_in_context`): the SQL demo's schema page stating "`frontend` (bob)" under
   "`owner` is the default owner of new tickets of the component" is sql-003's answer in context (1.0);
-* `seed`: an example whose trajectory ran a held-out BrowserGym (task, seed) — the page it saw is the held-out one.
+* `seed`: an example whose trajectory ran a held-out BrowserGym (task, seed) — the page it saw is the held-out one —
+  or a synthetic task on one (`lbi tasks import --browsergym` refuses to make such a task; a store may hold one).
 
 `refresh` checks what is new or changed since the last check (each item's digest covers its text, the held-out
 material and `RULES`) and records the result through the store's writer; `lbi.store.leaks` reads it, and every
@@ -218,8 +219,12 @@ def items(project: Project, kind: str) -> list[Item]:
         return [Item(id=r["id"], text=r["text"], sentences=sentences(r["text"]))
                 for r in store.query("SELECT id, text FROM chunks ORDER BY id")]
     if kind == "task":
-        return [Item(id=r["id"], text=r["instruction"])
-                for r in store.query("SELECT id, instruction FROM tasks WHERE split = 'synthetic' ORDER BY id")]
+        out = []
+        for r in store.query("SELECT id, instruction, spec_json FROM tasks WHERE split = 'synthetic' ORDER BY id"):
+            start = json.loads(r["spec_json"] or "{}").get("start", {})
+            seed = (str(start["task"]), int(start["seed"])) if start.get("task") and "seed" in start else None
+            out.append(Item(id=r["id"], text=r["instruction"], seed=seed))
+        return out
     answers: dict[int, list[str]] = {}
     for r in store.query("SELECT e.id, s.action FROM examples e JOIN steps s ON s.trajectory_id = e.trajectory_id "
                          "AND s.idx BETWEEN e.span_start AND e.span_end WHERE s.action LIKE 'stop(%' OR "

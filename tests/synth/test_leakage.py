@@ -22,6 +22,7 @@ from lbi.store import committee, leaks
 from lbi.synth.generate import generate_tasks
 from lbi.synth.leakage import literals, refresh, task_answers
 from lbi.synth.overlap import answer_in_context, containment
+from lbi.synth.rollout import plan
 from lbi.use.evaluate import leakage
 from lbi.use.export import export
 from lbi.use.index import Index
@@ -197,7 +198,16 @@ def test_a_held_out_seed_and_goal_are_caught(project: Project) -> None:
         store.add_step(tid, 0, action="click('12')")
         examples += store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 0, "mode": "per-span",
                                          "instruction": instruction}])
-    refresh(project, ("example",))
+    # a synthetic task on the held-out seed (`lbi tasks import` refuses to make one; an older store may hold it)
+    store.add_tasks([{"id": "syn@1000", "instruction": "miniwob.click-button (seed 1000)", "env": "browsergym",
+                      "split": "synthetic", "spec_json": {"start": {"task": "miniwob.click-button", "seed": 1000}}},
+                     {"id": "syn@5", "instruction": "miniwob.click-button (seed 5)", "env": "browsergym",
+                      "split": "synthetic", "spec_json": {"start": {"task": "miniwob.click-button", "seed": 5}}}])
+    refresh(project)
     hits = {f["item"]: {(h["heldout"], h["measure"]) for h in f["hits"]} for f in leaks.flags(store)}
     assert hits == {str(examples[0]): {(held["id"], "seed")},
-                    str(examples[1]): {(held["id"], "ngram"), (held["id"], "embedding")}}
+                    str(examples[1]): {(held["id"], "ngram"), (held["id"], "embedding")},
+                    "syn@1000": {(held["id"], "seed")}}
+    assert leaks.blocked(store, "task") == {"syn@1000"}
+    project.config.env.name = "browsergym"
+    assert [item.key for item in plan(project, "llm", policy="llm")] == ["llm/syn@5"], "not rolled out"

@@ -172,7 +172,7 @@ def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: 
     warm = [getattr(play, "func", play).__module__]  # a partial's function, or the function
     budget = project.config.ray.episode_retries
     stats = EpisodeStats()
-    todo, tries = deque(items), Counter()
+    todo, tries = deque(items), Counter[str]()
     starting: dict[Any, _Slot] = {}  # ready() ref -> slot
     running: dict[Any, _Slot] = {}  # streaming generator -> its actor's slot
     alive: list[_Slot] = []
@@ -218,8 +218,8 @@ def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: 
                 if ref not in running:
                     continue  # its actor died since `ready` was taken
                 slot = running[ref]
-                try:
-                    batch = ray.get(next(ref))
+                try:  # (ray.wait returns the ObjectRefGenerators it was given; its stub says ObjectRef)
+                    batch: dict = ray.get(next(ref))  # type: ignore[arg-type]
                 except StopIteration:
                     del running[ref]
                     slot.given.popleft()

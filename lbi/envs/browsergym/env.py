@@ -122,9 +122,9 @@ class BrowserGymEnv(BaseEnv):
             self._close_gym()
             gym_id = ensure_registered(task_id, self.imports)
             kwargs = {k: v for k, v in self.bg_kwargs.items() if v is not None}
-            self._gym = gym.make(gym_id, disable_env_checker=True, headless=True, **kwargs,
-                                 **({"task_kwargs": self.task_kwargs} if task_id == self.task_id and
-                                    self.task_kwargs else {}))
+            if task_id == self.task_id and self.task_kwargs:
+                kwargs["task_kwargs"] = self.task_kwargs
+            self._gym = gym.make(gym_id, disable_env_checker=True, headless=True, **kwargs)
             self._gym_task = task_id
         return self._gym
 

@@ -196,7 +196,7 @@ def test_backward_grid_pick_a_span_edit_and_rerun(filled: Project) -> None:
     assert at.subheader[0].value == "Span 0–1"
     example = filled.store.query("SELECT id, instruction FROM examples WHERE trajectory_id = ? AND span_start = 0 "
                                  "AND span_end = 1 AND mode = 'per-span'", (web,))[0]
-    assert example["instruction"] in at.text_area[0].value
+    assert example["instruction"] in (at.text_area[0].value or "")
     assert "fill('31', 'printer ink')" in _texts(at)
     at.text_area[0].set_value("Search the shop for printer ink")
     next(b for b in at.button if b.label == "Save instruction").click().run()

@@ -115,6 +115,8 @@ def test_docs_add_path_upload_and_import_tasks(filled: Project, tmp_path: Path) 
     before = filled.store.counts()["tasks"]
     at.text_input(key="task_file").set_value(str(ROOT / "data" / "demo" / "tasks" / "sql.jsonl")).run()
     next(b for b in at.button if b.label == "Import tasks").click().run()
+    assert not at.exception, [e.value for e in at.exception]  # the page goes on below the import (Documents)
+    assert any(" tasks read, " in s.value for s in at.success)
     assert filled.store.counts()["tasks"] > before
     assert filled.store.query("SELECT split FROM tasks WHERE id = 'sql-001'")[0][0] == "heldout"
 

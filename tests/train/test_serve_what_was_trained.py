@@ -30,9 +30,19 @@ from lbi.train.sft import TrainError, train
 
 REPLIES = [("count the items first", "execute_sql('SELECT COUNT(*) FROM items')"),
            ("there are two items", "stop('2')")]
-MEMORIZE = {"epochs": 40.0, "learning_rate": 5e-3, "grad_accum": 1, "max_seq_len": 2048, "lora_r": 8,
-            "lora_alpha": 16, "lora_dropout": 0.0, "save_steps": 1000, "per": "step"}
-"""Enough for the tiny random model to learn two replies by heart (a few seconds)."""
+MEMORIZE = {"epochs": 12.0, "learning_rate": 3e-2, "grad_accum": 1, "max_seq_len": 2048, "lora_r": 16,
+            "lora_alpha": 32, "lora_dropout": 0.0, "save_steps": 1000, "per": "example"}
+"""Enough for the tiny model to learn the episode's first reply by heart (12 steps over the one 2-turn record)."""
+
+
+@pytest.fixture(scope="module")
+def learnable_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Llama with wide embeddings (initializer_range 0.5): with the default 0.02 a LoRA adapter,
+    which leaves the embeddings and the final norm alone, cannot lift any token's logit clear of the others."""
+    from tests.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("learnable") / "model", tmp_path_factory.mktemp("tokenizer"),
+                           initializer_range=0.5)
 
 
 @pytest.fixture
@@ -73,15 +83,14 @@ def _act(project: Project, model: str, prompt: list[dict[str, Any]]) -> str:
 
 @pytest.mark.local_model
 def test_a_trained_model_served_gives_its_training_reply_and_the_base_at_the_same_precision_does_not(
-        one_episode: Project, tiny_model: Path) -> None:
-    project = one_episode
-    first = next(r for r in training_data(project).records if r["step"] == 0)
-    prompt, trained_reply = first["messages"][:2], first["messages"][2]["content"]
+        one_episode: Project, learnable_tiny_model: Path) -> None:
+    project, tiny_model = one_episode, learnable_tiny_model
+    (record,) = training_data(project, per="example").records  # the episode: system, then 2 × (turn, reply)
+    prompt, trained_reply = record["messages"][:2], record["messages"][2]["content"]
     assert json.loads(trained_reply) == dict(zip(("reasoning", "action"), REPLIES[0], strict=True))
 
     report = train(project, "memo", base_model=str(tiny_model), **MEMORIZE)
     assert (report.model, report.base) == ("local/memo", f"local/{base_name()}") == ("local/memo", "local/base-q8_0")
-    assert report.final_loss is not None and report.final_loss < 0.05
     for name in ("memo", "base-q8_0"):
         assert file_quant(trained_model(project.dir, name).gguf) == SERVE_QUANT == "Q8_0"
 
@@ -96,7 +105,8 @@ def test_a_trained_model_served_gives_its_training_reply_and_the_base_at_the_sam
     assert _act(project, "local/direct", prompt) == base_reply
 
 
-def test_the_served_base_is_published_once_per_base_and_precision(sql_project: Project, tiny_model: Path) -> None:
+def test_the_served_base_is_published_once_per_base_and_precision(sql_project: Project, tiny_model: Path,
+                                                                  tmp_path: Path) -> None:
     config = sql_project.config.model_copy(deep=True)
     config.train.base_model = str(tiny_model)
     assert publish_base(sql_project.dir, config) == "local/base-q8_0"
@@ -107,8 +117,8 @@ def test_the_served_base_is_published_once_per_base_and_precision(sql_project: P
     assert served.gguf.stat().st_mtime_ns == made  # the same base at the same precision: nothing redone
     assert sorted(p.name for p in served.dir.iterdir()) == ["model.gguf", "source.json"]  # no Hugging Face copy kept
 
-    other = tiny_model.parent / "other-base"
-    shutil.copytree(tiny_model, other, dirs_exist_ok=True)
+    other = tmp_path / "other-base"
+    shutil.copytree(tiny_model, other)
     config.train.base_model = str(other)
     publish_base(sql_project.dir, config)
     assert served.gguf.stat().st_mtime_ns != made and served.source()["base_model"] == str(other)

@@ -136,7 +136,8 @@ def trained(project: Project, args: argparse.Namespace) -> dict[str, Any]:
     files = trained_model(project.dir, "sft")
     row = next((r for r in read.train_runs(project.store) if r["name"] == "sft"), None)
     if row is None or row["status"] != "done" or not (files.hf_dir / "config.json").is_file():
-        train(project, "sft", epochs=args.epochs, publish=False, progress=_ticker("train"))
+        train(project, "sft", epochs=args.epochs, threads=args.train_threads or None, publish=False,
+              progress=_ticker("train"))
         row = next(r for r in read.train_runs(project.store) if r["name"] == "sft")
     curve = read.train_log(project.store, row["run_id"])
     return {"records": row["records"], "steps": curve[-1]["step"] if curve else 0,
@@ -158,8 +159,8 @@ def served_models(project: Project, quants: list[str]) -> list[dict[str, Any]]:
             if not files.hf_dir.exists():
                 files.hf_dir.symlink_to(hf)
             publish(project.dir, name, quant)
-        print(f"   publish base at {quant}", flush=True)
-        base = publish_base(project.dir, project.config, quant)
+        base = publish_base(project.dir, project.config, quant)  # nothing redone once made
+        print(f"   the base at {quant}: {base}", flush=True)
         rows += [{"model": "trained", "quant": quant, "name": f"local/{name}", "reference": "trained"},
                  {"model": "base", "quant": quant, "name": base, "reference": "base"}]
     return rows
@@ -225,19 +226,24 @@ def _parsed(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def score(row: dict[str, Any], calls: list[dict[str, Any]], records: list[dict[str, Any]],
-          reference: list[str]) -> dict[str, Any]:
+def score(row: dict[str, Any], calls: list[dict[str, Any]], records: list[dict[str, Any]], reference: list[str],
+          base_calls: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A row of the table. Replies are compared as JSON objects (spacing aside). The float32 model writes without
+    the grammar, so where its reply is no JSON object (the untrained base) there is nothing to compare: `-`."""
     n = len(records)
     trained = [_parsed(r["messages"][2]["content"]) or {} for r in records]
     replies = [_parsed(c["reply"]) for c in calls]
     as_trained = sum(bool(p) and p.get("action") == t.get("action") for p, t in zip(replies, trained, strict=True))
     same_reply = sum(p == t for p, t in zip(replies, trained, strict=True))
-    as_float32 = sum(bool(p) and p == _parsed(ref) for p, ref in zip(replies, reference, strict=True))
+    comparable = [(p, _parsed(ref)) for p, ref in zip(replies, reference, strict=True) if _parsed(ref)]
+    as_float32 = sum(p == ref for p, ref in comparable)
+    as_base = sum(c["reply"] == b["reply"] for c, b in zip(calls, base_calls, strict=True)) if base_calls else None
     gguf = Path(row["gguf"])
-    return {"model": row["model"], "quant": row["quant"], "served as": row["name"],
+    return {"model": row["model"], "quant": row["quant"], "served as": row["name"], "file type": row["file_quant"],
             "actions as trained": f"{as_trained}/{n}", "replies as trained": f"{same_reply}/{n}",
-            "replies = float32": f"{as_float32}/{n}", "GGUF MB": gguf.stat().st_size / 1e6,
-            "s/call": statistics.median(c["s"] for c in calls)}
+            "replies = float32": f"{as_float32}/{len(comparable)}" if comparable else "-",
+            "replies = served base's": "" if as_base is None else f"{as_base}/{n}",
+            "GGUF MB": gguf.stat().st_size / 1e6, "s/call": statistics.median(c["s"] for c in calls)}
 
 
 def _ticker(label: str):  # noqa: ANN202 - a progress callback
@@ -261,7 +267,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=160)
     parser.add_argument("--name", default="default", help="the project's folder under bench/results/trained_precision/")
     parser.add_argument("--port", type=int, default=BENCH_PORT)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="the model server's threads (0: picked per decode)")
+    parser.add_argument("--train-threads", type=int, default=0,
+                        help="torch threads for training (train.threads; 0: every core); 1 may be faster under load")
     parser.add_argument("--fresh", action="store_true", help="delete the bench project and start over")
     args = parser.parse_args()
     started_machine, started = machine(), time.perf_counter()
@@ -304,17 +312,19 @@ def main() -> None:
     was_running = local_llm.status(project.config.local_model).running
     local_llm.ensure_running(project.config.local_model, needed)  # every model at once: no restart mid-measure
     try:
-        results = []
         for row in rows:
             key = f"{row['name']}@{Path(row['gguf']).stat().st_mtime_ns}"
             if len(served.get(key, [])) != len(records):
                 print(f"   {row['name']}", flush=True)
                 served[key] = act_calls(project, row, records, schema, args.max_tokens)
                 saved_path.write_text(json.dumps(saved, indent=1))
-            results.append(score(row, served[key], records, reference[row["reference"]]))
+            row["calls"] = served[key]
     finally:
         if not was_running:
             local_llm.stop(project.config.local_model)
+    base_at = {r["quant"]: r["calls"] for r in rows if r["model"] == "base"}
+    results = [score(r, r["calls"], records, reference[r["reference"]],
+                     base_at.get(r["quant"]) if r["model"] == "trained" else None) for r in rows]
     print(table(results, title=f"SmolLM2-135M trained on {args.episodes} episodes × {args.epochs:g} epochs "
                                f"({run['steps']} steps, final loss {run['final_loss']}), {len(records)} prompts"))
     path = write_result("trained_precision" + ("" if args.name == "default" else f"_{args.name}"), {

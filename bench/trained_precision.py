@@ -39,7 +39,7 @@ from common import BENCH_PORT, RESULTS, bench_config, machine, table, write_resu
 from lbi.demo import env_options  # noqa: E402
 from lbi.errors import OutputParseError  # noqa: E402
 from lbi.models import local_llm  # noqa: E402
-from lbi.models.convert import file_quant  # noqa: E402
+from lbi.models.convert import BUNDLED_QUANT, file_quant  # noqa: E402
 from lbi.models.fake import FakeModel  # noqa: E402
 from lbi.models.llm import LLM  # noqa: E402
 from lbi.models.local import chat_prompt  # noqa: E402
@@ -285,7 +285,7 @@ def main() -> None:
           f"{run['wall_s']:.0f} s", flush=True)
     print(f"3. publish at {', '.join(quants)}", flush=True)
     rows = served_models(project, quants)
-    rows.append({"model": "bundled", "quant": "Q4_1", "name": "local/smollm2", "reference": "base"})
+    rows.append({"model": "bundled", "quant": BUNDLED_QUANT, "name": "local/smollm2", "reference": "base"})
     for row in rows:
         alias = row["name"].removeprefix("local/")
         row["gguf"] = str(local_llm.bundled_model(project.config.local_model) if alias == local_llm.ALIAS

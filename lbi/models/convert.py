@@ -9,10 +9,11 @@ written with, from the sdist of the installed llama-cpp-python into `<venv>/shar
 The result is written beside the target under a temporary name and renamed, so a reader never sees half a file.
 
 Why Q8_0 and not the bundled SmolLM2's Q4_1: 4-bit quantization of a merged LoRA model of this size erases what
-training changed (measured with `bench/trained_precision.py`: SmolLM2-135M trained on 4 episodes, served at
-Q4_1, answered its training prompts word for word like the untrained base; at Q8_0 as the merged model did,
-at half the size and more speed than F16). So a base vs trained comparison serves the base at the same
-precision too (`lbi.train.base.publish_base`, `local/base-q8_0`), not the bundled Q4_1 file.
+training changed (measured on this machine: SmolLM2-135M trained on 4 scripted episodes, served at Q4_1,
+answered its training prompts word for word like the untrained base; at Q8_0 mostly as the merged model
+did, like F16 at about half its size; `bench/trained_precision.py` makes that table). So a base vs trained
+comparison serves the base at the same precision too (`lbi.train.base.publish_base`, `local/base-q8_0`), not the
+bundled Q4_1 file.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class TrainedModel:
 
     @property
     def gguf(self) -> Path:
-        """What the embedded llama.cpp server serves: `hf/` converted and quantized like the base model."""
+        """What the embedded llama.cpp server serves: `hf/` converted and quantized (`SERVE_QUANT` by default)."""
         return self.dir / "model.gguf"
 
     @property

@@ -9,7 +9,7 @@ LLAMA_CPP_SHARE := $(VENV)/share/llama.cpp
 DEMO ?= projects/demo
 PORT ?= 8501
 APT_PACKAGES := chromium bubblewrap sqlite3-doc fonts-dejavu-core git python3-pytest
-# The desktop environment (lbi/envs/desktop.py): X server, window manager, accessibility bus and its GObject
+# The desktop environment (lbi/envs/desktop/): X server, window manager, accessibility bus and its GObject
 # bindings for Debian's python, LibreOffice Calc with its GTK frontend (which has the accessibility bridge) and
 # offline help. Installed without Recommends, which would add GStreamer, Qt and Java that it never uses.
 APT_DESKTOP_PACKAGES := xvfb openbox xdotool dbus at-spi2-core python3-gi gir1.2-atspi-2.0 gir1.2-gtk-3.0 \
@@ -25,7 +25,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup apt llama-cpp-convert run test lint clean
+.PHONY: setup apt llama-cpp-convert run test test-fast lint clean
 
 setup: apt $(VENV)/.installed $(TRAC_VENV)/.installed llama-cpp-convert $(REPO_SDIST)
 
@@ -87,6 +87,12 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: every test that starts nothing heavy (no browser, Trac, desktop, sandbox, Ray, training or
+# embedded model: the tiers of tests/tiers.py). CI runs `make test`, which runs them all.
+FAST_TIERS := not (browser or trac or desktop or sandbox or ray or training or local_model)
+test-fast: setup
+	$(BIN)/python -m pytest -m "$(FAST_TIERS)" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -23,7 +23,8 @@ from common import BENCH_PORT, bench_config, local_model, machine, percentile, t
 
 from lbi.agent import Agent, Decision, Recorder  # noqa: E402
 from lbi.agent.policies import LLMPolicy  # noqa: E402
-from lbi.demo import DESCRIPTION, demo_tasks, env_options  # noqa: E402
+from lbi.demos import demo_tasks, env_options  # noqa: E402
+from lbi.demos.trac import DESCRIPTION  # noqa: E402
 from lbi.envs import ActionParseError, Observation, make_env  # noqa: E402
 from lbi.envs.tasks import Task  # noqa: E402
 from lbi.project import init_project  # noqa: E402

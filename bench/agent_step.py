@@ -32,7 +32,8 @@ from common import BENCH_PORT, bench_config, local_model, machine, percentile, t
 from lbi.agent import Agent, Recorder  # noqa: E402
 from lbi.agent.loop import History  # noqa: E402
 from lbi.agent.policies import LLMPolicy  # noqa: E402
-from lbi.demo import DESCRIPTION, demo_tasks, env_options  # noqa: E402
+from lbi.demos import demo_tasks, env_options  # noqa: E402
+from lbi.demos.trac import DESCRIPTION  # noqa: E402
 from lbi.envs import make_env  # noqa: E402
 from lbi.models import local_llm  # noqa: E402
 from lbi.models.local import chat_prompt  # noqa: E402

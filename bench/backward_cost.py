@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_PORT, bench_config, local_model, machine, table, timer, write_result  # noqa: E402
 
-from lbi.demo import env_options  # noqa: E402
+from lbi.demos import env_options  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.store import committee  # noqa: E402
 from lbi.synth.backward import construct  # noqa: E402

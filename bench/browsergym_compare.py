@@ -44,7 +44,7 @@ def bgym_observe(page: Any) -> tuple[str, list[Any], int, bool]:
     )
     from browsergym.utils.obs import flatten_axtree_to_str
 
-    from lbi.envs.browsergym import BrowserGymEnv, _mark_clickable
+    from lbi.envs.browsergym.env import BrowserGymEnv, _mark_clickable
 
     _pre_extract(page, tags_to_mark="standard_html")
     dom = extract_dom_snapshot(page)
@@ -135,13 +135,14 @@ def bridge_steps(env: Any) -> Any:
 
 
 def bridge_rows(demo: Any, browser: Any, n: int) -> list[dict[str, Any]]:
-    from lbi.demo import demo_tasks
-    from lbi.envs import browsergym_tasks, make_env
+    from lbi.demos import demo_tasks
+    from lbi.envs import make_env
+    from lbi.envs.browsergym import trac_tasks
     from lbi.envs.checks import CheckSpec
     from lbi.envs.tasks import Task
-    from lbi.envs.trac import TracWebEnv
+    from lbi.envs.web.trac_env import TracWebEnv
 
-    browsergym_tasks.use_demo(demo)
+    trac_tasks.use_demo(demo)
     trac = demo_tasks("trac")[:n]
     rows = []
     with TracWebEnv(demo, browser=browser) as env:
@@ -160,9 +161,9 @@ def bridge_rows(demo: Any, browser: Any, n: int) -> list[dict[str, Any]]:
 
 
 def references(demo: Any, browser: Any) -> dict[str, Any]:
-    from lbi.demo import demo_tasks
+    from lbi.demos import demo_tasks
     from lbi.envs.tasks import run_reference
-    from lbi.envs.trac import TracWebEnv
+    from lbi.envs.web.trac_env import TracWebEnv
 
     failed = []
     tasks = demo_tasks("trac")
@@ -181,10 +182,10 @@ def main() -> None:
     parser.add_argument("--skip-observation", action="store_true")
     args = parser.parse_args()
 
-    from lbi.envs.browser import BrowserSession
-    from lbi.envs.browsergym_bridge import ensure_miniwob_url
-    from lbi.envs.trac import TracDemo
-    from lbi.envs.web import WebEnv
+    from lbi.envs.browsergym.bridge import ensure_miniwob_url
+    from lbi.envs.web.browser import BrowserSession
+    from lbi.envs.web.env import WebEnv
+    from lbi.envs.web.trac_server import TracDemo
 
     out: dict[str, Any] = {"machine_start": machine()}
     with TracDemo() as demo:

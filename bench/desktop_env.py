@@ -24,8 +24,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, percentile, table, write_result  # noqa: E402
 
-from lbi.envs.desktop import DesktopEnv  # noqa: E402
-from lbi.envs.desktop_session import DesktopSession  # noqa: E402
+from lbi.envs.desktop.env import DesktopEnv  # noqa: E402
+from lbi.envs.desktop.session import DesktopSession  # noqa: E402
 from lbi.envs.tasks import Task  # noqa: E402
 
 RESET_GOAL_S, STEP_GOAL_S = 3.0, 1.0

@@ -36,8 +36,10 @@ from typing import Any
 
 from common import BENCH_PORT, RESULTS, bench_config, local_model, machine, table, write_result  # noqa: E402
 
-from lbi.demo import DESCRIPTION, data_dir, env_options  # noqa: E402
+from lbi.demos import env_options  # noqa: E402
+from lbi.demos.trac import DESCRIPTION  # noqa: E402
 from lbi.docs.ingest import add_source, import_tasks  # noqa: E402
+from lbi.paths import demo_data_dir  # noqa: E402
 from lbi.project import Project, init_project, open_project  # noqa: E402
 from lbi.store import read  # noqa: E402
 from lbi.synth.pipeline import SynthSizes, synthesize  # noqa: E402
@@ -47,8 +49,8 @@ from lbi.train.sft import TrainReport, train  # noqa: E402
 from lbi.use.arms import compare  # noqa: E402
 from lbi.use.evaluate import evaluate, leakage  # noqa: E402
 
-DOCS = {"sql": data_dir() / "sql" / "schema.md"}
-TASKS = {"sql": data_dir() / "tasks" / "sql.jsonl", "trac": data_dir() / "tasks" / "trac_web.jsonl"}
+DOCS = {"sql": demo_data_dir() / "sql" / "schema.md"}
+TASKS = {"sql": demo_data_dir() / "tasks" / "sql.jsonl", "trac": demo_data_dir() / "tasks" / "trac_web.jsonl"}
 DESCRIPTIONS = {"sql": "The SQLite database of a Trac issue tracker: tickets, components, milestones, versions, "
                        "wiki pages, read-only. Answer questions by querying it, then stop with the answer.",
                 "trac": DESCRIPTION}

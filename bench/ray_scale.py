@@ -34,7 +34,7 @@ from lbi.cluster.session import connect, disconnect, prepare_environment  # noqa
 
 prepare_environment("")  # before Ray is imported: the in-process cluster talks over loopback
 from lbi.cluster.episodes import tree_cpu  # noqa: E402
-from lbi.demo import env_options  # noqa: E402
+from lbi.demos import env_options  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
 
@@ -143,7 +143,8 @@ def main() -> None:
     print(table(rows, title=f"episodes per minute ({args.policy}, {args.model})"))
     predicted = model(rows, os.cpu_count() or 2)
     print(table(predicted, title="throughput model: min(W / wall, cores / cpu, 1 / driver cpu) per episode"))
-    print(f"results: {write_result(f'ray_scale_{args.policy}', {'rows': rows, 'model': predicted, 'args': vars(args)})}")
+    result = {"rows": rows, "model": predicted, "args": vars(args)}
+    print(f"results: {write_result(f'ray_scale_{args.policy}', result)}")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_config, machine, percentile, table, write_result  # noqa: E402
 
-from lbi.demo_repo import demo_tasks, ensure_sdist  # noqa: E402
-from lbi.envs.repo import RepoEnv  # noqa: E402
-from lbi.envs.repo_snapshot import ensure_snapshot, working_diff  # noqa: E402
+from lbi.demos.coding import demo_tasks, ensure_sdist  # noqa: E402
+from lbi.envs.repo.env import RepoEnv  # noqa: E402
+from lbi.envs.repo.snapshot import ensure_snapshot, working_diff  # noqa: E402
 from lbi.envs.tasks import Task, check_task  # noqa: E402
 
 COMMANDS = {

@@ -36,7 +36,7 @@ from typing import Any
 
 from common import BENCH_PORT, RESULTS, bench_config, machine, table, write_result  # noqa: E402
 
-from lbi.demo import env_options  # noqa: E402
+from lbi.demos import env_options  # noqa: E402
 from lbi.errors import OutputParseError  # noqa: E402
 from lbi.models import local_llm  # noqa: E402
 from lbi.models.convert import BUNDLED_QUANT, file_quant  # noqa: E402
@@ -45,9 +45,9 @@ from lbi.models.llm import LLM  # noqa: E402
 from lbi.models.local import chat_prompt  # noqa: E402
 from lbi.models.trained import publish, trained_model  # noqa: E402
 from lbi.project import Project, init_project, open_project  # noqa: E402
-from lbi.prompts import reply_schema  # noqa: E402
+from lbi.prompts.replies import reply_schema  # noqa: E402
 from lbi.store import read  # noqa: E402
-from lbi.synth.rollout import build_env, rollout  # noqa: E402
+from lbi.synth.rollout import rollout  # noqa: E402
 from lbi.train.base import load_base, publish_base  # noqa: E402
 from lbi.train.data import training_data  # noqa: E402
 from lbi.train.sft import train  # noqa: E402
@@ -304,7 +304,7 @@ def main() -> None:
     saved_path.write_text(json.dumps(saved, indent=1))
 
     print("5. act calls through the model seam", flush=True)
-    with build_env(project) as env:
+    with project.make_env() as env:
         schema = reply_schema(None, env.action_pattern())
     served = saved.setdefault("served", {})
     needed = {trained_model(project.dir, r["name"].removeprefix("local/")).alias():

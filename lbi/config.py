@@ -120,7 +120,8 @@ class LocalModelConfig(_Section):
 
 class EnvConfig(_Section):
     name: str = "trac"
-    """Environment to act in, by registry name (`trac`, `web`, `sql`, `shell`, `repo`)."""
+    """Environment to act in, by registry name (`web`, `trac`, `sql`, `shell`, `repo`, `browsergym`, `desktop`;
+    `lbi env list` shows them with plugins)."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Environment-specific options passed to its factory (e.g. `db` for `sql`; `start_url`, `allowed_origins`
     for `web`); docs/envs.md lists each environment's options."""

@@ -1,7 +1,7 @@
 """Background jobs for the workbench: long work runs as `lbi ...` in a subprocess, never in the page script.
 
-A job is one or more `lbi` commands run in turn by one process (`python -m lbi.jobs`), stopping at the
-first that fails. It writes its progress to the store (`runs` rows) and its console output to
+A job is one or more `lbi` commands run in turn by one process (`python -m lbi.cli.job_runner`), stopping
+at the first that fails. It writes its progress to the store (`runs` rows) and its console output to
 `<project>/logs/<name>-<time>.log`; when it ends, its exit status goes to the `.exit` file beside the log.
 Pages poll both. Jobs survive a page reload and can be stopped.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from lbi.procs import is_alive
 
 KILLED = -1
 """The exit status of a job whose process is gone without leaving one (stopped, or killed)."""
@@ -52,22 +53,6 @@ class Job:
         return "\n".join(line for line in tail(self.log, 10_000).splitlines() if not line.startswith("$ lbi "))
 
 
-def is_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-        if finished == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child: fall back to a signal probe
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def logs_dir(project_dir: Path) -> Path:
     path = Path(project_dir) / "logs"
     path.mkdir(parents=True, exist_ok=True)
@@ -79,7 +64,7 @@ def start(project_dir: Path, args: list[str], name: str, *, then: Sequence[list[
     output goes to the job's log file."""
     log = logs_dir(project_dir) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10**6}.log"
     commands = [[*a, "--project", str(project_dir)] for a in (args, *then)]
-    cmd = [sys.executable, "-m", "lbi.jobs", str(log.with_suffix(".exit")), json.dumps(commands)]
+    cmd = [sys.executable, "-m", "lbi.cli.job_runner", str(log.with_suffix(".exit")), json.dumps(commands)]
     env = {**os.environ, "COLUMNS": "120", "TERM": "dumb"}
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -103,29 +88,3 @@ def tail(log: Path, lines: int = 40) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def run_commands(exit_file: Path, commands: list[list[str]]) -> int:
-    """The job process: each `lbi` command in turn until one fails; its exit status is left in `exit_file`."""
-    from lbi.cli import main
-
-    code = 1  # stays 1 if a command dies of a bug (its traceback goes to the log)
-    try:
-        for args in commands:
-            print("$ lbi " + shlex.join(args), flush=True)
-            sys.argv = ["lbi", *args]
-            try:
-                main()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-            sys.stdout.flush()
-            if code:
-                break
-    finally:
-        exit_file.write_text(str(code))
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(run_commands(Path(sys.argv[1]), json.loads(sys.argv[2])))

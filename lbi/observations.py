@@ -105,7 +105,7 @@ def _bare(line: str) -> str:
 
 
 def compact_outline(text: str) -> str:
-    """A web outline (``lbi.envs.browser``) in fewer tokens, for the agent's prompt: every element with an id is
+    """A web outline (``lbi.envs.web.browser``) in fewer tokens, for the agent's prompt: every element with an id is
     kept (the agent can act on all it could act on before), but structure-only lines (``list``, ``listitem``,
     ``form``) go, links lose their ``url=`` targets, text lines lose their ``StaticText`` role, headings are
     written ``## Title`` and indentation goes; a table row becomes one line of its cells joined by `` | ``."""

@@ -1,8 +1,9 @@
-"""Process helpers shared by the environments and the rollout workers."""
+"""Process helpers shared by the environments, the rollout workers, the store's reads and the jobs."""
 
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import sys
 
@@ -17,3 +18,20 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     """
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def is_alive(pid: int | None) -> bool:
+    """Is process `pid` running? A child of ours that has finished is reaped (and is not)."""
+    if not pid:
+        return False
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        if finished == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: fall back to a signal probe
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -18,6 +18,7 @@ import streamlit as st
 
 from lbi import jobs
 from lbi.config import ConfigError
+from lbi.procs import is_alive
 from lbi.project import Project, open_project
 from lbi.store import committee, read
 from lbi.store.db import Store
@@ -177,7 +178,7 @@ def trajectory_view(project: Project, traj: dict[str, Any]) -> None:
     idx = step_picker(f"step-{traj['id']}", len(steps))
     st.markdown(f"**Step {idx} of {len(steps) - 1}**")
     if traj["env"] == "repo":  # a terminal: the command's output and the diff so far
-        from lbi.envs.repo_commands import replay_step
+        from lbi.envs.repo.commands import replay_step
 
         terminal_step(steps[idx], *replay_step(steps, idx, traj["final_observation"]))
     else:
@@ -287,7 +288,7 @@ def job_panel(name: str, *, quiet: bool = False) -> jobs.Job | None:
 
     @st.fragment(run_every=REFRESH_S if running else None)
     def panel() -> None:
-        if any(not jobs.is_alive(pid) for pid in running):
+        if any(not is_alive(pid) for pid in running):
             st.rerun()  # a job ended: re-run the whole page, so it shows what the job wrote to the store
         for n, job in enumerate(mine):
             alive = job.alive()

@@ -87,7 +87,7 @@ st.subheader("Tasks")
 filter_col, search_col = st.columns([1, 3])
 split = filter_col.selectbox("Split", ["all", "synthetic", "heldout"], key="task_split")
 search = search_col.text_input("Search instructions", key="task_search")
-task_rows = read.tasks(store, None if split == "all" else split, search)
+task_rows = read.task_rows(store, None if split == "all" else split, search)
 if not task_rows:
     ui.empty("No tasks yet — select chunks above and generate tasks, import a task file, "
              "or run `lbi tasks generate`.")

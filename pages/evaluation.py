@@ -5,9 +5,9 @@ import time
 
 import streamlit as st
 
-from lbi import eval_figures, ui
+from lbi import ui
 from lbi.store import read
-from lbi.use import arms, evaluate
+from lbi.use import arms, evaluate, figures
 from lbi.use.retrieval import MODES
 
 project = ui.setup("Evaluation")
@@ -43,7 +43,7 @@ st.subheader("Success per arm")
 if not known:
     ui.empty("No evaluations yet — start a run above, or `lbi eval --run base --modes baseline,agentic`.")
 else:
-    st.plotly_chart(eval_figures.success_figure(known), width="stretch", config={"displayModeBar": False})
+    st.plotly_chart(figures.success_figure(known), width="stretch", config={"displayModeBar": False})
     percent = st.column_config.NumberColumn(format="percent")
     ui.table([a.row() for a in known], column_config={"rate": percent, "ci_low": percent, "ci_high": percent})
 
@@ -82,7 +82,7 @@ else:
             st.error("The episode or its check failed:")
             st.code(cell["error"], language=None, wrap_lines=True)
     with grid_col:
-        st.plotly_chart(eval_figures.grid_figure(grid, (task, arm)), on_select="rerun", selection_mode="points",
+        st.plotly_chart(figures.grid_figure(grid, (task, arm)), on_select="rerun", selection_mode="points",
                         key="ev_grid", width="stretch", config={"displayModeBar": False})
     traj = read.trajectory(store, cell["trajectory_id"]) if cell and cell["trajectory_id"] else None
     if cell is None:
@@ -93,7 +93,7 @@ else:
         ui.trajectory_view(project, traj)
 
     st.subheader("Tokens and seconds per arm")
-    st.plotly_chart(eval_figures.cost_figure(known), width="stretch", config={"displayModeBar": False})
+    st.plotly_chart(figures.cost_figure(known), width="stretch", config={"displayModeBar": False})
     st.caption("Tokens and model seconds: the model calls made during the arm's episodes (retrieval queries "
                "included); wall seconds: its episodes from start to end, environment included.")
 
@@ -124,7 +124,7 @@ else:
               for t in trained])
     curves = {t["name"]: read.train_log(store, t["run_id"]) for t in trained}
     if any(curves.values()):
-        st.plotly_chart(eval_figures.loss_figure({k: v for k, v in curves.items() if v}), width="stretch",
+        st.plotly_chart(figures.loss_figure({k: v for k, v in curves.items() if v}), width="stretch",
                         config={"displayModeBar": False})
     else:
         st.caption("No loss logged yet.")

@@ -15,10 +15,40 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from lbi.config import Config  # noqa: E402
 from lbi.models.fake import FakeModel  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
+from tests.tiers import TIERS, TierClock, mark_items, require, starts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.envs.fixtures"]
+pytest_plugins = ["tests.envs.fixtures", "pytester"]
 LOCAL_TEST_PORT = int(os.environ.get("LBI_TEST_MODEL_PORT", "8797"))  # one per concurrent test session
+
+
+_CLOCK = TierClock()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for tier, what in TIERS.items():
+        config.addinivalue_line("markers", f"{tier}: {what} (a test tier: make test-fast deselects it)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mark_items(items)
+    _CLOCK.collected(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    require(item)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _CLOCK.add(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _CLOCK.seconds:
+        terminalreporter.write_sep("=", "time per test tier (setup + call + teardown)")
+        for line in _CLOCK.lines():
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +82,7 @@ def sql_project(project: Project, tmp_path: Path) -> Project:
 
 
 @pytest.fixture(scope="session")
+@starts("local_model")
 def local_model_config():
     """The real embedded model on a test port; started once per session and stopped at the end."""
     from lbi.models import local_llm
@@ -64,6 +95,7 @@ def local_model_config():
 
 
 @pytest.fixture(scope="session")
+@starts("training")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Llama with SmolLM2's tokenizer, as a Hugging Face model directory (see tests/tiny_model.py)."""
     from tests.tiny_model import make_tiny_model

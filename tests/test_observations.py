@@ -2,7 +2,7 @@
 
 from lbi.observations import chrome_lines, compact_outline, describe_action, fit_outline, page_content, place
 from lbi.project import Project
-from lbi.prompts import render_steps
+from lbi.prompts.messages import render_steps
 from lbi.store import read
 from lbi.use.index import Index
 

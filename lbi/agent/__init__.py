@@ -5,7 +5,6 @@ from lbi.agent.loop import (
     Agent,
     AgentStop,
     Decision,
-    EnvironmentCrashed,
     Episode,
     History,
     Policy,
@@ -14,5 +13,5 @@ from lbi.agent.loop import (
     Submitted,
 )
 
-__all__ = ["Agent", "AgentStop", "Decision", "EnvironmentCrashed", "Episode", "History", "Policy", "Recorder",
+__all__ = ["Agent", "AgentStop", "Decision", "Episode", "History", "Policy", "Recorder",
            "StepLimitReached", "Submitted"]

@@ -4,7 +4,7 @@
 
 Rollouts (synthesis) and evaluation (held-out tasks) both run this loop. How an episode ends is a typed
 exception raised by `step` and caught by `run`: the policy stopped (`Submitted`), the step limit was reached
-(`StepLimitReached`), or the environment crashed (`EnvironmentCrashed`).
+(`StepLimitReached`), or the environment crashed (`lbi.envs.EnvCrashed`, with the last observation).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lbi.envs.base import Env, EnvCrashed, Observation
 from lbi.errors import ModelAuthError, ModelError, UnknownModelError
-from lbi.prompts import history_text
+from lbi.prompts.messages import history_text
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
@@ -38,18 +38,14 @@ class StepLimitReached(AgentStop):
     """`max_steps` actions were taken."""
 
 
-class EnvironmentCrashed(AgentStop):
-    """The environment died mid-episode (browser or server gone)."""
-
-
 @dataclass
 class Decision:
     action: str
     reasoning: str = ""
     error: str | None = None  # the model's reply could not be used (recorded, the episode goes on)
     raw: str | None = None
-    system: str | None = None  # the agent's system message at this step (`lbi.prompts.agent_system`)
-    observation: str | None = None  # the observation as the agent was shown it (`lbi.prompts.observation_text`)
+    system: str | None = None  # the agent's system message at this step (`prompts.messages.agent_system`)
+    observation: str | None = None  # the observation as the agent was shown it (`prompts.messages.observation_text`)
 
 
 @dataclass
@@ -126,11 +122,12 @@ class Agent:
             while True:
                 obs = self.step(task, obs, history)
         except EnvCrashed as exc:
-            episode = Episode("failed", error=f"environment did not start: {exc}", crashed=True)
+            if exc.obs is None:  # raised by reset: it never started
+                episode = Episode("failed", error=f"environment did not start: {exc}", crashed=True)
+            else:  # died mid-episode (browser or server gone)
+                episode = Episode("failed", len(history), exc.obs, error=str(exc), crashed=True)
         except (Submitted, StepLimitReached) as stop:
             episode = Episode("done", len(history), stop.obs)
-        except EnvironmentCrashed as stop:
-            episode = Episode("failed", len(history), stop.obs, error=str(stop.obs.info["crashed"]), crashed=True)
         except (ModelAuthError, UnknownModelError):
             raise
         except ModelError as exc:
@@ -158,7 +155,7 @@ class Agent:
         self.recorder.step(len(history), obs, decision, after, time.perf_counter() - started)
         history.add(decision.action, decision.error or after.last_action_error)
         if after.info.get("crashed"):
-            raise EnvironmentCrashed(after)
+            raise EnvCrashed(str(after.info["crashed"]), obs=after)
         if after.done:
             raise Submitted(after)
         return after

@@ -1,6 +1,6 @@
 """The policies that act in an environment: `llm` (carry out an instruction) and `explore`.
 
-`LLMPolicy.act` asks the model for reasoning + one action, given the turn `lbi.prompts.agent_turn`
+`LLMPolicy.act` asks the model for reasoning + one action, given the turn `lbi.prompts.messages.agent_turn`
 builds from the task, the recent history, the current observation and (when given) retrieved examples.
 `ExplorePolicy.act` needs no instruction: a random walk over the environment's interactive elements,
 biased towards what it has tried least in this state, with the model writing text for inputs when one
@@ -19,7 +19,8 @@ from lbi.agent.loop import Decision, History
 from lbi.envs.base import Candidate, Env, Observation
 from lbi.errors import OutputParseError
 from lbi.models.schema import schema_hint
-from lbi.prompts import FillText, agent_system, agent_turn, fill_messages, observation_text, reply_schema
+from lbi.prompts.messages import agent_system, agent_turn, fill_messages, observation_text
+from lbi.prompts.replies import FillText, reply_schema
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task

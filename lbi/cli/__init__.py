@@ -1,5 +1,10 @@
 """`lbi ...`: the command line, one module per command group; the same functions as the pages.
 
+`project` (`init`, `status`, `synthesize`), `llm`, `docs`, `tasks`, `env`, `synth` (`rollout`, `backward`,
+`filter`), `use` (`index`, `retrieve`, `eval`, `export`...) and `train`; `common` holds what they share (the
+consoles, `--project`, progress bars); `job_runner` is the process of a background job (`lbi.jobs`), which runs
+`lbi` commands in turn.
+
 The boundary: an error the user can fix (`lbi.errors.UserError` and its kinds, or a flag click refuses)
 prints one `error:` line and exits with 2; anything else is a bug and keeps its traceback.
 """

@@ -1,4 +1,4 @@
-"""`python -m lbi.cli`: the command line (background jobs start it this way)."""
+"""`python -m lbi.cli`: the command line (as the console script; background jobs run `lbi.cli.job_runner`)."""
 
 from lbi.cli import main
 

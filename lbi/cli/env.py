@@ -39,7 +39,7 @@ def list_cmd(options: Annotated[bool, typer.Option("--options", help="Also list 
 @demo_app.command("build")
 def demo_build(demo_dir: DemoDir = None, rebuild: bool = False) -> None:
     """Build (or rebuild) the seeded pristine Trac environment."""
-    from lbi.envs.trac import ensure_pristine
+    from lbi.envs.web.trac_server import ensure_pristine
 
     start = time.perf_counter()
     path = ensure_pristine(demo_dir, rebuild=rebuild)
@@ -50,7 +50,7 @@ def demo_build(demo_dir: DemoDir = None, rebuild: bool = False) -> None:
 def demo_start(demo_dir: DemoDir = None,
                port: Annotated[int, typer.Option(help="0 = a free port")] = 0) -> None:
     """Start the Trac demo in the background (stop it with `demo stop`)."""
-    from lbi.envs.trac import TracDemo
+    from lbi.envs.web.trac_server import TracDemo
 
     running = TracDemo.attach(demo_dir)
     if running is not None:
@@ -63,7 +63,7 @@ def demo_start(demo_dir: DemoDir = None,
 @demo_app.command("stop")
 def demo_stop(demo_dir: DemoDir = None) -> None:
     """Stop the background Trac demo."""
-    from lbi.envs.trac import TracDemo
+    from lbi.envs.web.trac_server import TracDemo
 
     demo = TracDemo.attach(demo_dir)
     if demo is None:
@@ -76,7 +76,7 @@ def demo_stop(demo_dir: DemoDir = None) -> None:
 @demo_app.command("status")
 def demo_status(demo_dir: DemoDir = None) -> None:
     """Is the background Trac demo running?"""
-    from lbi.envs.trac import TracDemo, trac_user_guide_dir
+    from lbi.envs.web.trac_server import TracDemo, trac_user_guide_dir
 
     demo = TracDemo.attach(demo_dir)
     if demo is None:
@@ -94,12 +94,12 @@ def _env_options(name: str, *, demo: bool, demo_dir: Path | None, flags: dict[st
                  pairs: list[str] | None) -> dict[str, Any]:
     """Options for trying ``name`` by hand: the spec's ``try_options``, the bundled demo's options (``demo``),
     the flags whose option the env has, then ``--option key=value``."""
-    from lbi import demo as demo_mod
+    from lbi.demos import env_options as demo_options
 
     spec = env_spec(name)
     options: dict[str, Any] = dict(spec.try_options)
     if demo:
-        options.update(demo_mod.env_options(name, demo_dir))
+        options.update(demo_options(name, demo_dir))
     fields = spec.options.model_fields
     if demo_dir is not None and "demo_dir" in fields:
         options["demo_dir"] = demo_dir
@@ -127,7 +127,7 @@ def try_cmd(
     show_actions: Annotated[bool, typer.Option(help="Print the action space doc.")] = False,
 ) -> None:
     """Reset an environment and step it with actions; print every observation."""
-    from lbi.demo import demo_tasks
+    from lbi.demos import demo_tasks
     from lbi.envs.tasks import run_reference
 
     task = None
@@ -186,7 +186,7 @@ def check_tasks_cmd(
     demo_dir: DemoDir = None,
 ) -> None:
     """Replay every task's reference solution and check it (exit 1 on a failure)."""
-    from lbi.demo import demo_tasks
+    from lbi.demos import demo_tasks
     from lbi.envs.tasks import load_tasks, run_reference
 
     tasks = load_tasks(path) if path else demo_tasks()

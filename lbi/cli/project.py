@@ -33,9 +33,9 @@ def init(directory: Annotated[Path, typer.Argument(help="Directory to create the
     if demo and env == "repo":
         if option:
             raise UserError("the coding demo sets its own options: drop --option")
-        from lbi import demo_repo
+        from lbi.demos import coding
 
-        report = demo_repo.prepare(directory)
+        report = coding.prepare(directory)
         console.print(f"coding demo docs: {report.docs}; held-out tasks added: {report.tasks_added}")
         console.print(f"project [bold]{report.project.config.project}[/] at {directory} (env repo)")
         return
@@ -47,9 +47,9 @@ def init(directory: Annotated[Path, typer.Argument(help="Directory to create the
             raise UserError(f"{directory / CONFIG_NAME} exists with env {have.name} {have.options}: add --force "
                             "to rewrite it with these --env/--option")
     if demo:
-        from lbi import demo as demo_mod
+        from lbi.demos import trac
 
-        report = demo_mod.prepare(directory, env_options=options)
+        report = trac.prepare(directory, env_options=options)
         project = report.project
         console.print(f"demo docs: {report.docs}; held-out tasks added: {report.tasks_added}")
     else:

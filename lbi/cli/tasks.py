@@ -46,12 +46,12 @@ def tasks_import(path: Annotated[Path | None, typer.Argument(help="A task file o
     task ids × seeds (`--browsergym GLOB --seeds A-B`, refused if a (task, seed) would be on both sides)."""
     proj = open_project(project)
     if browsergym is not None:
-        from lbi.envs.browsergym_import import import_benchmark
+        from lbi.envs.browsergym.benchmark import import_benchmark
 
         check_choice("split", split, ("heldout", "synthetic"))
         if not seeds or path is not None:
             raise UserError("--browsergym takes --seeds (e.g. --seeds 1000-1099) and no task file")
-        read, added = import_benchmark(proj, browsergym, seeds, split=split)
+        read, added = import_benchmark(proj.store, proj.config.env, browsergym, seeds, split=split)
     elif path is None:
         raise UserError("give a task file or folder, or --browsergym GLOB --seeds A-B")
     else:

@@ -17,6 +17,7 @@ run, as locally.
 
 from __future__ import annotations
 
+import importlib
 import queue
 import time
 from collections import Counter, deque
@@ -59,11 +60,13 @@ def tree_cpu() -> float:
 class EpisodeWorker:
     """One environment, reused across episodes (rebuilt after it crashes)."""
 
-    def __init__(self, shipment: Shipment) -> None:
-        # the agent loop's and the model client's imports (seconds) belong to the actor's start, not its first episode
+    def __init__(self, shipment: Shipment, warm: Sequence[str] = ()) -> None:
+        # the imports of the agent loop and the model client (seconds) belong to the actor's start, not its first
+        # episode: `warm` names the module of the episodes' `play`, which brings the agent loop
         import lbi.models.litellm_model  # noqa: F401
-        import lbi.synth.rollout  # noqa: F401
 
+        for module in warm:
+            importlib.import_module(module)
         self.project: WorkerProject = open_worker_project(shipment)
         self.env: Env | None = None
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="env")
@@ -94,8 +97,6 @@ class EpisodeWorker:
 
     def _play(self, play: Play, item: dict[str, Any], trajectory_id: int, run_id: int, max_steps: int,
               out: queue.Queue[dict | None]) -> None:
-        from lbi.synth.rollout import build_env
-
         relay = StoreRelay(trajectory_id)
         self.project.store = relay  # type: ignore[assignment]
         started, cpu = time.perf_counter(), tree_cpu()
@@ -104,7 +105,7 @@ class EpisodeWorker:
             out.put({"calls": relay.drain(), "files": take_files(self.project)})
 
         try:
-            self.env = self.env or build_env(self.project)
+            self.env = self.env or self.project.make_env()
             episode = play(self.project, self.env, item, run_id, max_steps, written)
             if episode.crashed:
                 self.env.close()
@@ -168,6 +169,7 @@ def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: 
     connect(project.config, workers)
     shipment = ship(project)
     actor_cls = ray.remote(num_cpus=1, max_restarts=0)(EpisodeWorker)
+    warm = [getattr(play, "func", play).__module__]  # a partial's function, or the function
     budget = project.config.ray.episode_retries
     stats = EpisodeStats()
     todo, tries = deque(items), Counter()
@@ -176,7 +178,7 @@ def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: 
     alive: list[_Slot] = []
 
     def new_actor() -> None:
-        slot = _Slot(actor_cls.remote(shipment))
+        slot = _Slot(actor_cls.remote(shipment, warm))
         starting[slot.actor.ready.remote()] = slot
 
     def give() -> None:

@@ -13,8 +13,8 @@ import logging
 import os
 import re
 import socket
-from pathlib import Path
 
+from lbi.cluster.auth import TOKEN_HELP, enable_token_auth
 from lbi.config import Config
 from lbi.errors import UserError
 
@@ -72,18 +72,18 @@ def worker_env() -> dict[str, str]:
 def prepare_environment(address: str) -> None:
     """Ray's switches that must be set before it is imported: a cluster started in this process is this
     machine's alone, so its processes talk over loopback (otherwise Ray swaps 127.0.0.1 for the machine's own
-    address, expecting other machines to join); a driver sends the cluster's token (`~/.ray/auth_token`, made
-    by the first `ray start`) when there is one."""
+    address, expecting other machines to join); a driver sends the cluster's token when it has one
+    (`lbi.cluster.auth`, which the package's face already ran)."""
     if not address:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    elif (Path.home() / ".ray" / "auth_token").exists():
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+    enable_token_auth()
 
 
 def connect(config: Config, workers: int = 1) -> None:
     """Join or start the configured cluster (once per process; later calls reuse the connection). A cluster
     started here offers at least `workers` CPUs, so that many episode actors fit on it."""
     prepare_environment(config.ray.address.strip())
+    token_auth = os.environ.get("RAY_AUTH_MODE") == "token"
     import ray
 
     if ray.is_initialized():
@@ -100,6 +100,9 @@ def connect(config: Config, workers: int = 1) -> None:
                      include_dashboard=False, **common)
     except ConnectionError as exc:
         where = "on this machine" if address == "auto" else f"at {address}"
+        if address and not token_auth:  # it answered (check_address) but refused a driver without a token
+            raise ClusterError(f"the Ray cluster {where} did not let this driver join ({exc}); a cluster started "
+                               f"with RAY_AUTH_MODE=token requires its token: {TOKEN_HELP}") from None
         raise ClusterError(f"no Ray cluster {where} ({exc}); start one with `ray start --head` or give `--ray` "
                            "without an address to start one inside this process") from None
 

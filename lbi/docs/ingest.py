@@ -50,9 +50,9 @@ def add_upload(project: Project, name: str, data: bytes, *, size: int = 1500, ov
 
 def import_tasks(project: Project, path: str | Path) -> tuple[int, int]:
     """Store the tasks of a task file or folder (full spec kept for checks); return (read, new)."""
-    from lbi.envs.tasks import load_tasks
+    from lbi.envs.tasks import check_env_of, load_tasks, task_rows
 
-    tasks = load_tasks(Path(path).expanduser())
-    added = project.store.add_tasks({"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
-                                     "spec_json": t.model_dump(mode="json")} for t in tasks)
-    return len(tasks), added
+    path = Path(path).expanduser()
+    tasks = load_tasks(path)
+    check_env_of(tasks, project.config.env.name, path.name)
+    return len(tasks), project.store.add_tasks(task_rows(tasks))

@@ -1,14 +1,21 @@
-"""Environments behind one protocol, one module each: ``web`` (Playwright + Chromium), ``trac`` (the web
-env on the bundled Trac demo), ``sql`` (SQLite), ``shell`` (bubblewrap sandbox) and ``repo`` (a git repository
-in that sandbox, SWE-bench style).
+"""Environments behind one protocol: ``web`` (Playwright + Chromium), ``trac`` (the web env on the bundled Trac
+demo), ``sql`` (SQLite), ``shell`` (bubblewrap sandbox), ``repo`` (a git repository in that sandbox, SWE-bench
+style), ``browsergym`` (BrowserGym's tasks) and ``desktop`` (LibreOffice Calc through its accessibility tree).
 
 >>> from lbi.envs import make_env
 >>> with make_env("sql", db="my.db") as env:
 ...     obs = env.reset()
 ...     obs = env.step('execute_sql("SELECT 1")')
 
-Each env module declares ``SPEC = EnvSpec(...)`` (factory, options model, description, default docs,
-conformance options); :mod:`lbi.envs.registry` loads them on first use, so ``import lbi.envs`` is cheap.
+Shared by every environment: `base` (the Env protocol, observations, evidence, `Task` and its `CheckSpec`),
+`actions` (the action grammar), `tasks` (task files), `checks` (success checks), `registry` (envs by name),
+`conformance` (the contract's checker), `sandbox` (the bubblewrap runner of ``shell`` and ``repo``) and
+`screenshots` (drawing on screenshots, no browser needed).
+
+A small environment is one module (`sql`, `shell`); a family is a package whose face gives its spec: `web/`
+(the ``web`` env, and ``trac``'s spec as ``TRAC_SPEC``), `desktop/`, `repo/`, `browsergym/`. Each declares
+``SPEC = EnvSpec(...)`` (factory, options model, description, default docs, conformance options);
+:mod:`lbi.envs.registry` loads them on first use, so ``import lbi.envs`` is cheap.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ Gymnasium's shape, BrowserGym's habits:
 * ``close()`` is idempotent; every env is a context manager.
 
 Checks read the end of an episode through ``evidence()`` (:class:`Evidence`), never the env's
-internals. Environments are chosen by name (``lbi.toml``) through :mod:`lbi.envs.registry`.
+internals. A :class:`Task` (instruction, start state, :class:`CheckSpec`) is defined here beside the protocol
+it is played in; task files are read by :mod:`lbi.envs.tasks`, checks run by :mod:`lbi.envs.checks`.
+Environments are chosen by name (``lbi.toml``) through :mod:`lbi.envs.registry`.
 """
 
 from __future__ import annotations
@@ -21,15 +23,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 from lbi.envs.actions import Action, ActionParseError, ActionSpec, action_pattern, describe_actions, parse_action
 from lbi.errors import UserError
-
-if TYPE_CHECKING:
-    from lbi.envs.tasks import Task
 
 
 class EnvError(UserError):
@@ -37,7 +36,13 @@ class EnvError(UserError):
 
 
 class EnvCrashed(EnvError):
-    """The environment cannot start (raised from ``reset``) or died for good."""
+    """The environment cannot start (raised from ``reset``) or died for good. An env's ``step`` reports a crash in
+    its observation instead (``done``, ``info["crashed"]``); the agent loop then raises this with that last
+    observation as ``obs`` to end the episode."""
+
+    def __init__(self, message: str = "", obs: Observation | None = None) -> None:
+        super().__init__(message)
+        self.obs = obs
 
 
 class EnvClosed(EnvError):
@@ -104,12 +109,43 @@ class Evidence(BaseModel):
     run_tests: Callable[..., Any] | None = Field(
         default=None, description="repo: ``run_tests(patch, test_ids, test_patch=None, timeout_s=None)`` applies "
                                   "a patch to a fresh copy of the task's base tree and runs the tests there "
-                                  "(`lbi.envs.repo_tests.TestRun`).")
+                                  "(`lbi.envs.repo.harness.TestRun`).")
     reward: float | None = Field(
         default=None, description="The environment's own reward for the episode so far (browsergym: the total of "
                                   "what the task's validate returned).")
     env_info: dict[str, Any] | None = Field(
         default=None, description="What the environment's own judge last said (browsergym: validate's info).")
+
+
+class CheckSpec(BaseModel):
+    """What success means: a check kind and its parameters."""
+
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Task(BaseModel):
+    """One task for an environment."""
+
+    id: str = Field(description="Unique id, e.g. 'trac-web-007'.")
+    env: str = Field(description="Registered environment name: web, trac, sql, shell, repo, browsergym, desktop.")
+    instruction: str = Field(description="What the user asks the agent to do.")
+    start: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Start state: web, trac {'url': '/path'}; sql {'writable': bool}; "
+                    "shell {'files': {path: content}}; repo {'patch': diff}; browsergym {'task': id, 'seed': n}; "
+                    "desktop {'document': 'name.xlsx'}.")
+    check: CheckSpec = Field(description="Programmatic success check.")
+    split: Literal["heldout", "synthetic"] = "heldout"
+    difficulty: Literal["easy", "medium", "hard"] = "easy"
+    reference: list[str] = Field(
+        default_factory=list, description="Scripted reference solution (action strings).")
+    tags: list[str] = Field(default_factory=list)
+    source: str | None = Field(default=None, description="Doc chunk id it came from, if any.")
+    goal_at_reset: bool = Field(
+        default=False, description="The environment states the goal when it resets (a BrowserGym task): the agent "
+                                   "is given that goal (obs.info['goal']) as the instruction, and the trajectory "
+                                   "records it; `instruction` is then only a label.")
 
 
 @runtime_checkable

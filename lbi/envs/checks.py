@@ -22,7 +22,7 @@ the env's internals. Kinds:
 ``env_reward``     the environment's own judge (browsergym: the task's ``validate``): the episode's reward
                    is at least ``min`` (default 1)
 ``sheet``          a spreadsheet the episode saved (desktop): sheet names, cell values, formulas, bold,
-                   ranges (:mod:`lbi.envs.sheet_checks`)
+                   ranges (:mod:`lbi.envs.desktop.checks`)
 ``all`` / ``any``  ``checks``: list of nested checks
 =================  ==========================================================================
 
@@ -32,27 +32,18 @@ wrong with a check before anything runs (unknown kind, missing parameter, nested
 
 from __future__ import annotations
 
+import importlib
 import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from lbi.envs.base import Env, Evidence, Observation
-
-if TYPE_CHECKING:
-    from lbi.envs.tasks import Task
-
-
-class CheckSpec(BaseModel):
-    """What success means: a check kind and its parameters."""
-
-    kind: str
-    params: dict[str, Any] = Field(default_factory=dict)
+from lbi.envs.base import CheckSpec, Env, Evidence, Observation, Task
 
 
 class CheckResult(BaseModel):
@@ -79,6 +70,18 @@ def register_check(kind: str, fn: CheckFn, *, required: tuple[str, ...] = (),
     """Add a check kind: ``fn(task, evidence, final_obs, params) -> CheckResult``. ``required`` params
     must all be given, and at least one of ``one_of`` when it is not empty (checked when a file loads)."""
     _CHECKS[kind] = _Kind(fn, required, one_of)
+
+
+def by_name(where: str) -> CheckFn:
+    """The check function ``module:function``, imported when a check of its kind first runs: a family's own
+    check lives in its package (which imports this module), and task files name it before the family loads."""
+
+    def check(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -> CheckResult:
+        module, _, name = where.partition(":")
+        fn: CheckFn = getattr(importlib.import_module(module), name)
+        return fn(task, ev, obs, p)
+
+    return check
 
 
 def check_kinds() -> list[str]:
@@ -324,5 +327,4 @@ register_check("tests", _check_tests, required=("fail_to_pass",))
 register_check("env_reward", _check_env_reward)
 register_check("all", _combine("all"), required=("checks",))
 register_check("any", _combine("any"), required=("checks",))
-
-from lbi.envs import sheet_checks  # noqa: E402,F401 - registers the sheet check (it imports this module)
+register_check("sheet", by_name("lbi.envs.desktop.checks:check_sheet"), required=("file",))

@@ -1,9 +1,10 @@
-"""The environment registry: every environment is one module that declares ``SPEC = EnvSpec(...)``.
+"""The environment registry: every environment declares ``SPEC = EnvSpec(...)`` in its module or package.
 
 Built-ins and plugins are declared the same way, a name and where its spec lives, and loaded the same way:
 
-* a built-in is a line of :data:`BUILTIN_MODULES` (``"sql": "lbi.envs.sql"``; adding one = a new module +
-  that line);
+* a built-in is a line of :data:`BUILTIN_MODULES`: a module for a small env (``"sql": "lbi.envs.sql"``), a
+  package whose face gives ``SPEC`` for a family (``"repo": "lbi.envs.repo"``), ``module:NAME`` for a second
+  spec of a family (``"trac": "lbi.envs.web:TRAC_SPEC"``); adding one = a new module or folder + that line;
 * a plugin is an installed package that names its spec in the entry point group ``lbi.envs``
   (``toy = "toy_env:SPEC"`` under ``[project.entry-points."lbi.envs"]`` of its ``pyproject.toml``);
 * :func:`register_env` adds a spec built in code (tests, notebooks).
@@ -34,13 +35,14 @@ if TYPE_CHECKING:
 
 BUILTIN_MODULES: dict[str, str] = {
     "web": "lbi.envs.web",
-    "trac": "lbi.envs.trac",
+    "trac": "lbi.envs.web:TRAC_SPEC",
     "sql": "lbi.envs.sql",
     "shell": "lbi.envs.shell",
     "repo": "lbi.envs.repo",
     "browsergym": "lbi.envs.browsergym",
     "desktop": "lbi.envs.desktop",
 }
+"""Name → where its spec is: ``module`` (its ``SPEC``) or ``module:NAME``."""
 ENTRY_POINT_GROUP = "lbi.envs"
 
 
@@ -213,12 +215,18 @@ def load_envs(*, refresh: bool = False) -> None:
     if _scanned and not refresh:
         return
     _scanned = True
-    for name, module in BUILTIN_MODULES.items():
-        _declare(name, module, lambda module=module: importlib.import_module(module).SPEC)
+    for name, where in BUILTIN_MODULES.items():
+        _declare(name, where, lambda where=where: builtin_spec(where))
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         _declare(ep.name, f"the entry point {ep.name} = {ep.value} (group {ENTRY_POINT_GROUP})", ep.load)
+
+
+def builtin_spec(where: str) -> Any:
+    """The object a :data:`BUILTIN_MODULES` entry names (``module`` → its ``SPEC``, ``module:NAME``)."""
+    module, _, attr = where.partition(":")
+    return getattr(importlib.import_module(module), attr or "SPEC")
 
 
 def _declare(name: str, where: str, load: Callable[[], Any]) -> None:

@@ -19,16 +19,14 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from lbi.envs.actions import Action, ActionParseError, ActionSpec
-from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation
+from lbi.envs.base import COMMON_ACTIONS, BaseEnv, Candidate, EnvCrashed, Evidence, Observation, Task
 from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
-
-if TYPE_CHECKING:
-    from lbi.envs.tasks import Task
+from lbi.paths import demo_data_dir
 
 FETCH_CAP = 10_000
 SQL_KEYWORDS = {"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "PRAGMA", "EXPLAIN",
@@ -100,6 +98,14 @@ def copy_database(src: Path, dst: Path) -> None:
         source.close()
 
 
+def missing_db(db: Path) -> str:
+    """Why `db` is not a database file to open: a folder given for the file, or nothing there."""
+    if db.expanduser().is_dir():
+        return (f"{db} is a folder: give the SQLite database file in it (e.g. db={db / 'shop.db'}); "
+                "a new empty one is not created for you")
+    return f"the SQLite database {db} does not exist"
+
+
 class SqlEnv(BaseEnv):
     """Query an SQLite database; see the module docstring."""
 
@@ -116,7 +122,7 @@ class SqlEnv(BaseEnv):
         super().__init__()
         self.source = Path(db)
         if not self.source.is_file():
-            raise EnvCrashed(f"SQLite database {self.source} does not exist")
+            raise EnvCrashed(missing_db(self.source))
         self.default_readonly = readonly
         self.readonly = readonly
         self.time_limit_s = time_limit_s
@@ -295,7 +301,7 @@ class SqlOptions(EnvOptions):
     @classmethod
     def _exists(cls, db: Path) -> Path:
         if not db.expanduser().is_file():
-            raise ValueError(f"the SQLite database {db} does not exist")
+            raise ValueError(missing_db(db))
         return db.expanduser()
 
 
@@ -304,9 +310,7 @@ def _make(options: SqlOptions) -> SqlEnv:
 
 
 def _demo_schema_docs() -> Path:
-    from lbi.demo import data_dir
-
-    return data_dir() / "sql"
+    return demo_data_dir() / "sql"
 
 
 def _conformance(ctx: ConformanceContext) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Tasks: an instruction, a start state and a programmatic success check.
+"""Task files: reading and writing tasks (an instruction, a start state and a programmatic success check;
+:class:`~lbi.envs.base.Task`, defined beside the Env protocol).
 
 A task file is JSON Lines (one task per line), a JSON list, or TOML (``[[task]]`` tables);
 see ``docs/envs.md``. ``reference`` is a scripted solution in the env's action grammar;
@@ -13,39 +14,16 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from lbi.envs.base import Env, Observation
-from lbi.envs.checks import CheckResult, CheckSpec, check_problems, check_task
+from lbi.envs.base import CheckSpec, Env, Observation, Task
+from lbi.envs.checks import CheckResult, check_problems, check_task
 from lbi.errors import UserError
 
 __all__ = ["CheckResult", "CheckSpec", "Task", "TaskFileError", "check_task", "load_tasks", "run_reference",
            "save_tasks"]
-
-
-class Task(BaseModel):
-    """One task for an environment."""
-
-    id: str = Field(description="Unique id, e.g. 'trac-web-007'.")
-    env: str = Field(description="Registered environment name: web, trac, sql, shell, repo.")
-    instruction: str = Field(description="What the user asks the agent to do.")
-    start: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Start state: web {'url': '/path'}; sql {'writable': bool}; "
-                    "shell {'files': {path: content}}; repo {'patch': diff}.")
-    check: CheckSpec = Field(description="Programmatic success check.")
-    split: Literal["heldout", "synthetic"] = "heldout"
-    difficulty: Literal["easy", "medium", "hard"] = "easy"
-    reference: list[str] = Field(
-        default_factory=list, description="Scripted reference solution (action strings).")
-    tags: list[str] = Field(default_factory=list)
-    source: str | None = Field(default=None, description="Doc chunk id it came from, if any.")
-    goal_at_reset: bool = Field(
-        default=False, description="The environment states the goal when it resets (a BrowserGym task): the agent "
-                                   "is given that goal (obs.info['goal']) as the instruction, and the trajectory "
-                                   "records it; `instruction` is then only a label.")
 
 
 class TaskFileError(UserError):
@@ -70,6 +48,32 @@ def load_tasks(path: str | Path) -> list[Task]:
     return tasks
 
 
+def _json_line(file: Path, number: int, line: str) -> Any:
+    """One JSONL record; a broken one is named by the file's line number (json counts lines within the record)."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as err:
+        raise TaskFileError(f"{file}:{number}: not valid JSON: {err.msg} at column {err.colno}") from None
+
+
+def check_env_of(tasks: list[Task], env_name: str, source: str) -> None:
+    """Refuse tasks for another environment than the project's: they could never run there."""
+    others = sorted({t.env for t in tasks} - {env_name})
+    if not others:
+        return
+    count = sum(t.env != env_name for t in tasks)
+    envs = ", ".join(repr(e) for e in others)
+    raise TaskFileError(f"{source} holds {count} task(s) for env {envs}, but this project's environment is "
+                        f"{env_name!r} ([env] name in lbi.toml): they could never run here. Import them into a "
+                        f"project of that environment (lbi init DIR --env {others[0]}); nothing was imported")
+
+
+def task_rows(tasks: list[Task]) -> list[dict[str, Any]]:
+    """The store's rows for tasks (the full spec kept for their checks)."""
+    return [{"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
+             "spec_json": t.model_dump(mode="json")} for t in tasks]
+
+
 def _load_file(file: Path) -> list[Task]:
     if not file.is_file():
         raise TaskFileError(f"{file}: no such file")
@@ -77,7 +81,7 @@ def _load_file(file: Path) -> list[Task]:
     records: list[tuple[str, Any]] = []
     try:
         if file.suffix == ".jsonl":
-            records = [(f"{file}:{i}", json.loads(line)) for i, line in
+            records = [(f"{file}:{i}", _json_line(file, i, line)) for i, line in
                        enumerate(text.splitlines(), 1) if line.strip() and
                        not line.lstrip().startswith("//")]
         elif file.suffix == ".json":

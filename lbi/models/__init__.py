@@ -4,7 +4,10 @@
 - `base`: the `Model` protocol and `Completion`; `registry`: model string → class;
 - `litellm_model`: any provider litellm knows; `local`: the embedded model, whose llama.cpp server
   `local_llm` starts, health-checks and stops; `fake`: the deterministic test model;
-- `schema`: the JSON-schema walker, prompt skeleton and reply parsing; `embed`: sentence embeddings.
+- `schema`: the JSON-schema walker, prompt skeleton and reply parsing; `embed`: sentence embeddings;
+- `llama_serve`: the embedded model's server process (llama.cpp's thread count picked before every decode);
+- `trained`: where a trained model lives in a project and how it becomes `local/NAME`; `convert`: a merged
+  Hugging Face model → one GGUF file.
 """
 
 import os

@@ -72,10 +72,24 @@ class LitellmModel:
             return None
         return info.get("max_input_tokens") or info.get("max_tokens")
 
+    def check_key(self, args: dict[str, Any]) -> None:
+        """A provider model whose key variable is unset fails at once, naming the variable: litellm would send
+        the call anyway and report the missing key as a server error, which the wrapper retries."""
+        if "api_key" in args or "mock_response" in args:
+            return
+        found = litellm.validate_environment(model=self.name, api_base=args.get("api_base"))
+        missing = found.get("missing_keys") or []
+        if found.get("keys_in_environment") or not missing:
+            return
+        own = (f" (a server of your own at {args['api_base']} that takes no key accepts any value)"
+               if args.get("api_base") else "")
+        raise ModelAuthError(f"{self.name}: no API key: set {' and '.join(missing)} in the environment{own}")
+
     # -- the call ----------------------------------------------------------------------
     def complete(self, messages: list[dict[str, Any]], params: dict[str, Any], *,
                  schema: type[BaseModel] | None, purpose: str | None, timeout: float) -> Completion:
         args = self.call_args(messages, schema, purpose)
+        self.check_key(args)
         if schema is not None:
             args["response_format"] = self.response_format(schema)
         try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi.observations import chrome_lines
+from lbi.procs import is_alive
 from lbi.store import committee
 from lbi.store.db import Store
 
@@ -38,8 +39,9 @@ def chunks(store: Store, doc_id: str) -> list[dict[str, Any]]:
                         "t.chunk_id = c.id) AS tasks FROM chunks c WHERE c.doc_id = ? ORDER BY c.ordinal", (doc_id,))
 
 
-def tasks(store: Store, split: str | None = None, search: str = "") -> list[dict[str, Any]]:
-    """Tasks of a split (all splits by default) whose instruction contains `search`."""
+def task_rows(store: Store, split: str | None = None, search: str = "") -> list[dict[str, Any]]:
+    """Task rows (dicts; `Project.tasks` gives `Task`s) of a split (all splits by default) whose instruction
+    contains `search`."""
     sql = "SELECT id, split, env, instruction, chunk_id, model, created_at FROM tasks WHERE 1=1"
     params: list[Any] = []
     if split:
@@ -55,8 +57,6 @@ def tasks(store: Store, split: str | None = None, search: str = "") -> list[dict
 def _runs(store: Store, where: str = "", limit: int = -1) -> list[dict[str, Any]]:
     """Runs, newest first; a `running` run whose process is gone (killed, machine restarted) shows as
     `interrupted` — re-running it resumes where it stopped."""
-    from lbi.jobs import is_alive
-
     rows = _rows(store, "SELECT id, name, kind, status, progress_done, progress_total, message, created_at, "
                         f"updated_at, pid FROM runs {where} ORDER BY id DESC LIMIT ?", (limit,))
     for row in rows:

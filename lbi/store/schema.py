@@ -198,7 +198,7 @@ MIGRATIONS: list[str] = [
     );
     """,
     # 6: the agent's turn at each step (its system message, the observation as shown), so an export record of
-    # a step is built by the same function as the prompt the agent had (`lbi.prompts.agent_turn`).
+    # a step is built by the same function as the prompt the agent had (`lbi.prompts.messages.agent_turn`).
     """
     ALTER TABLE steps ADD COLUMN prompt_system TEXT;
     ALTER TABLE steps ADD COLUMN prompt_observation TEXT;

@@ -1,1 +1,6 @@
-"""The synthesis pipeline: docs → tasks → rollouts → backward construction → committee filter."""
+"""The synthesis pipeline: docs → tasks → rollouts → backward construction → committee filter.
+
+`generate` (tasks from documentation chunks), `rollout` (a policy acting in the environment, every step
+recorded), `backward` (the instruction each span of a trajectory accomplishes), `judge` (the committee) with
+`grounding` (a judge that needs no model), and `pipeline` (`lbi synthesize`: every stage on one project).
+"""

@@ -18,15 +18,8 @@ from typing import Any, Literal, get_args
 
 from lbi.errors import ContextWindowError, OutputParseError, check_choice
 from lbi.project import Project
-from lbi.prompts import (
-    TOKENS_PER_SPAN,
-    SpanInstruction,
-    batch_schema,
-    batched_messages,
-    span_fields,
-    span_key,
-    span_messages,
-)
+from lbi.prompts.messages import batched_messages, span_messages
+from lbi.prompts.replies import TOKENS_PER_SPAN, SpanInstruction, batch_schema, span_fields, span_key
 from lbi.store import read
 
 Mode = Literal["per-span", "batched"]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from lbi.errors import OutputParseError
 from lbi.models.embed import novel_mask, preload
 from lbi.project import Project
-from lbi.prompts import TaskProposals, generation_messages
+from lbi.prompts.messages import generation_messages
+from lbi.prompts.replies import TaskProposals
 
 Progress = Callable[[int, int], None]
 MIN_CHARS, MAX_CHARS = 12, 400

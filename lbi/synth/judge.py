@@ -19,7 +19,8 @@ from lbi.config import JudgeSpec
 from lbi.errors import ContextWindowError, OutputParseError
 from lbi.models.embed import embed, preload
 from lbi.project import Project
-from lbi.prompts import Verdict, judge_messages
+from lbi.prompts.messages import judge_messages
+from lbi.prompts.replies import Verdict
 from lbi.store import committee, read
 from lbi.synth import grounding
 from lbi.synth.backward import trajectory_steps

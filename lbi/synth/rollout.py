@@ -21,13 +21,11 @@ from typing import Any
 from lbi.agent import Agent, Episode
 from lbi.agent.policies import ExplorePolicy, LLMPolicy
 from lbi.agent.recorder import StoreRecorder
-from lbi.envs import env_spec, list_envs, make_env
 from lbi.envs.base import Env
 from lbi.envs.tasks import Task
 from lbi.errors import ModelError, check_choice
 from lbi.procs import die_with_parent
-from lbi.project import Project, open_project
-from lbi.store import tasks as stored_tasks
+from lbi.project import Project, open_project, task_from_row
 
 Progress = Callable[[int, int], None]
 POLICIES = ("llm", "explore")
@@ -61,26 +59,11 @@ def plan(project: Project, run_name: str, *, policy: str, task_ids: Sequence[str
     env = project.config.env.name
     if policy == "explore":
         keys = [f"{run_name}/explore-{k}" for k in range(episodes)]
-        return [WorkItem(key, "explore", stored_tasks.task_from_row({"id": key, "instruction": "", "env": env})
+        return [WorkItem(key, "explore", task_from_row({"id": key, "instruction": "", "env": env})
                          .model_dump(mode="json")) for key in keys]
     items = [WorkItem(f"{run_name}/{t.id}", "llm", t.model_dump(mode="json"))
-             for t in stored_tasks.tasks(project.store, "synthetic", env, task_ids)]
+             for t in project.tasks("synthetic", task_ids, env=env)]
     return items[:limit] if limit else items
-
-
-def env_options(project: Project) -> dict[str, Any]:
-    """The configured environment's options (screenshots go to the project's `screenshots/`), checked against
-    its spec: an unknown environment or a typo in `[env] options` is refused before a run writes anything."""
-    cfg = project.config.env
-    check_choice("environment ([env] name in lbi.toml)", cfg.name, list_envs())
-    options = {"screenshot_dir": str(project.screenshots_dir), **cfg.options}
-    env_spec(cfg.name).validate(options)
-    return options
-
-
-def build_env(project: Project) -> Env:
-    """The configured environment."""
-    return make_env(project.config.env.name, **env_options(project))
 
 
 def build_policy(project: Project, name: str, seed: str, run_id: int | None) -> LLMPolicy | ExplorePolicy:
@@ -117,7 +100,7 @@ def _work(project: Project, items: Sequence[WorkItem], run_id: int, max_steps: i
     env: Env | None = None
     try:
         for item in items:
-            env = env or build_env(project)
+            env = env or project.make_env()
             episode = play(project, env, item, run_id, max_steps)
             if episode.crashed:
                 env.close()
@@ -152,7 +135,7 @@ def rollout(project: Project, run_name: str, *, policy: str | None = None, task_
     """Run (or resume) the rollouts of `run_name`; returns counts for this run."""
     cfg = project.config.synth
     policy = check_choice("rollout policy", policy or cfg.policy, POLICIES)
-    env_options(project)
+    project.env_options()
     max_steps = max_steps or cfg.max_steps
     on_ray = cfg.executor == "ray"
     workers = max(1, concurrency or (on_ray and project.config.ray.workers) or cfg.concurrency)

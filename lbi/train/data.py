@@ -1,7 +1,7 @@
 """What a training run learns from: the kept examples' records, in the format the agent acts in.
 
 The records are the export's (`lbi.use.export.build_records`): each is a chat whose system and user turns are
-the agent's prompt at that step (`lbi.prompts.agent_turn`) and whose assistant turns are the JSON replies the
+the agent's prompt at that step (`lbi.prompts.messages.agent_turn`) and whose assistant turns are the JSON replies the
 agent wrote. Only examples that may become training data are there (`lbi.store.read.TRAINABLE`: never a
 held-out task, never an evaluation run); `check_trainable` refuses anything else, as a second lock.
 """

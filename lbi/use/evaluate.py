@@ -16,16 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lbi.agent import Agent, Episode
-from lbi.agent.policies import LLMPolicy
-from lbi.agent.recorder import StoreRecorder
 from lbi.envs.base import Env
-from lbi.envs.tasks import Task, check_task
+from lbi.envs.tasks import Task
 from lbi.errors import NotFoundError, UserError, check_choice
 from lbi.project import Project, Run
 from lbi.store import read
-from lbi.store import tasks as stored_tasks
-from lbi.synth.rollout import build_env, env_options
+from lbi.use.eval_episode import play_task
 from lbi.use.index import Index
 from lbi.use.retrieval import MODES, Retriever, describe
 
@@ -75,7 +71,7 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def heldout_tasks(project: Project, task_ids: Sequence[str] | None = None, limit: int | None = None) -> list[Task]:
     """The held-out tasks of the configured environment, by id."""
-    tasks = sorted(stored_tasks.tasks(project.store, "heldout", project.config.env.name, task_ids), key=lambda t: t.id)
+    tasks = sorted(project.tasks("heldout", task_ids), key=lambda t: t.id)
     return tasks[:limit] if limit else tasks
 
 
@@ -85,7 +81,7 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
     """Run every held-out task in every mode (resumable: finished (task, mode) pairs are kept)."""
     for mode in modes:
         check_choice("evaluation mode", mode, MODES)
-    env_options(project)
+    project.env_options()
     tasks = heldout_tasks(project, task_ids, limit)
     if not tasks:
         env = project.config.env.name
@@ -115,7 +111,7 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
                 summary = report.summaries.setdefault(mode, ModeSummary(mode))
                 retriever = Retriever(project, mode, index=index, run_id=run_.id)
                 for task in tasks:
-                    env = env or build_env(project)
+                    env = env or project.make_env()
                     result = _one(project, env, retriever, task, mode, run, run_.id, steps)
                     if result.get("crashed"):
                         env.close()
@@ -138,8 +134,8 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
 
 def _on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task], run_: Run, steps: int,
             progress: Progress, report: EvalReport) -> None:
-    """Every (task, mode) on the Ray cluster (`lbi.cluster.evaluation`), then the summaries from the store."""
-    from lbi.cluster.evaluation import evaluate_on_ray
+    """Every (task, mode) on the Ray cluster (`lbi.use.evaluate_ray`), then the summaries from the store."""
+    from lbi.use.evaluate_ray import evaluate_on_ray
 
     def tick() -> None:
         progress(project.store.query("SELECT COUNT(*) FROM evaluations WHERE run_id = ?", (run_.id,))[0][0],
@@ -164,36 +160,6 @@ def _one(project: Project, env: Env, retriever: Retriever, task: Task, mode: str
         return {"success": existing["success"], "error": existing["error"]}
     episode, check = play_task(project, env, retriever, task, mode, run, run_id, max_steps)
     return {**check, "crashed": episode.crashed}
-
-
-def eval_key(run: str, mode: str, task_id: str) -> str:
-    """The resume key of a task's evaluation trajectory in one mode."""
-    return f"{run}/{mode}/{task_id}"
-
-
-def eval_recorder(project: Project, run: str, mode: str, task: Task, run_id: int, max_steps: int,
-                  written: Callable[[], None] | None = None) -> StoreRecorder:
-    return StoreRecorder(project, eval_key(run, mode, task.id), run_id=run_id, policy="llm",
-                         model=project.config.models.for_role("agent"), max_steps=max_steps, written=written)
-
-
-def play_task(project: Project, env: Env, retriever: Retriever | None, task: Task, mode: str, run: str,
-              run_id: int, max_steps: int, written: Callable[[], None] | None = None) -> tuple[Episode, dict[str, Any]]:
-    """The agent on one held-out task in one mode, then the task's check on the env's final state; both are
-    written to the store (an evaluation row per task and mode)."""
-    model = project.config.models.for_role("agent")
-    policy = LLMPolicy(project.llm(run_id), env_description=project.config.env.description)
-    recorder = eval_recorder(project, run, mode, task, run_id, max_steps, written)
-    agent = Agent(policy, env, recorder, max_steps=max_steps, examples=None if mode == "baseline" else retriever)
-    episode = agent.run(task)
-    if episode.final is None or episode.status == "failed":
-        check = {"success": 0, "detail": "", "error": episode.error or "episode failed"}
-    else:
-        outcome = check_task(task, env, episode.final)
-        check = {"success": int(outcome.success), "detail": outcome.detail, "error": outcome.error}
-    project.store.add_evaluation(run_id=run_id, task_id=task.id, mode=mode, n_steps=episode.steps,
-                                 trajectory_id=episode.trajectory_id, model=model, **check)
-    return episode, check
 
 
 def results(project: Project, run: str | None = None) -> list[dict[str, Any]]:
@@ -272,9 +238,9 @@ def leakage(project: Project) -> dict[str, Any]:
     parts += [f"training run {name!r} used such examples: {json.dumps(ids[:20])}" for name, ids in trained.items()]
     both: list[tuple[str, int]] = []
     if project.config.env.name == "browsergym":  # the same (task, seed) held out and explored/synthesized
-        from lbi.envs.browsergym_import import overlaps
+        from lbi.envs.browsergym.benchmark import overlaps
 
-        both = overlaps(project, [])
+        both = overlaps(project.store, project.config.env, [])
         if both:
             parts.append(f"(task, seed) both held-out and synthesis: {', '.join(f'{t}@{s}' for t, s in both[:10])}")
     return {"examples_from_heldout": found, "trained_on_heldout": trained, "trained_missing": missing,

@@ -2,7 +2,7 @@
 BrowserGym/AgentLab-style step records or Agent Data Protocol trajectories (`lbi.use.export_formats`), and a
 dataset card with counts.
 
-Every record is in the format the agent acts in: each step is the agent's turn as `lbi.prompts.agent_turn`
+Every record is in the format the agent acts in: each step is the agent's turn as `lbi.prompts.messages.agent_turn`
 builds it (system message with the actions and the reply's shape; the example's instruction, the span's
 previous actions, the observation as the agent was shown it), and the reply is the JSON the agent writes.
 `per="example"`: one record per example, a multi-turn chat (turn → reply, ...).
@@ -20,7 +20,8 @@ from typing import Any, Literal, get_args
 
 from lbi.errors import OutputPathError, check_choice
 from lbi.project import Project
-from lbi.prompts import agent_system, agent_turn, history_text, recorded_observation, reply_text
+from lbi.prompts.messages import agent_system, agent_turn, history_text, recorded_observation
+from lbi.prompts.replies import reply_text
 from lbi.secrets import redact
 from lbi.store import committee, read
 from lbi.use.export_formats import ADP_VERSION, adp_records, agentlab_records
@@ -47,8 +48,8 @@ def _system(project: Project, step: dict[str, Any]) -> str:
 
 
 def _turns(project: Project, instruction: str, steps: list[dict[str, Any]]) -> Iterator[list[dict[str, str]]]:
-    """Each step of a span as the agent's turn (`lbi.prompts.agent_turn`) with the example's instruction and the
-    span's own previous actions, followed by the reply the agent wrote."""
+    """Each step of a span as the agent's turn (`lbi.prompts.messages.agent_turn`) with the example's instruction
+    and the span's own previous actions, followed by the reply the agent wrote."""
     for k, step in enumerate(steps):
         history = history_text([(s["action"] or "", s["error"]) for s in steps[:k]])
         turn = agent_turn(_system(project, step), instruction, recorded_observation(step), history)

@@ -31,11 +31,11 @@ def _specs(env: str) -> dict[str, ActionSpec]:
     from lbi.envs.base import COMMON_ACTIONS
 
     if env in ("web", "trac"):
-        from lbi.envs.web_actions import WEB_ACTIONS
+        from lbi.envs.web.actions import WEB_ACTIONS
 
         return WEB_ACTIONS
     if env == "browsergym":
-        from lbi.envs.browsergym_bridge import action_specs
+        from lbi.envs.browsergym.bridge import action_specs
 
         return {**action_specs(), **COMMON_ACTIONS}
     from lbi.envs import env_spec

@@ -11,7 +11,7 @@ Modes:
   single steps. Merged (the two parts alternating, so both reach the prompt when the budget holds
   few), deduplicated, and fitted into a token budget.
 
-Examples and steps are shown in the agent's own format (`lbi.prompts.example_text`): the task, then per
+Examples and steps are shown in the agent's own format (`lbi.prompts.messages.example_text`): the task, then per
 step the observation as the agent was shown it and the JSON reply it wrote. Each hit gets at most a
 quarter of the budget (`HIT_SHARE`), its observations cut evenly to fit.
 """
@@ -27,8 +27,9 @@ from lbi.envs.base import Observation
 from lbi.envs.tasks import Task
 from lbi.errors import NotFoundError, OutputParseError, check_choice
 from lbi.models.embed import embed
-from lbi.project import Project
-from lbi.prompts import SearchQuery, example_text, observation_text, query_messages
+from lbi.project import Project, task_from_row
+from lbi.prompts.messages import example_text, observation_text, query_messages
+from lbi.prompts.replies import SearchQuery
 from lbi.store import read
 from lbi.use.index import Index
 
@@ -200,18 +201,15 @@ def describe(result: RetrievalResult) -> dict[str, Any]:
 
 def compare(project: Project, instruction: str, modes: list[str], task_id: str | None = None) -> dict[str, Any]:
     """Every mode's retrieval for one instruction at the start state of the environment (or of a task)."""
-    from lbi.store.tasks import task, task_from_row
-    from lbi.synth.rollout import build_env
-
     for mode in modes:
         check_choice("retrieval mode", mode, MODES)
-    if task_id and task(project.store, task_id) is None:
+    if task_id and project.task(task_id) is None:
         raise NotFoundError(f"no task {task_id!r} in this project: see `lbi tasks list`")
-    start = (task(project.store, task_id) if task_id else None) or task_from_row(
+    start = (project.task(task_id) if task_id else None) or task_from_row(
         {"id": "query", "instruction": instruction, "env": project.config.env.name})
     index = Index(project)
     index.sync()
-    with build_env(project) as env:
+    with project.make_env() as env:
         obs = env.reset(start)
         results = {mode: describe(Retriever(project, mode, index=index).retrieve(instruction, obs, History()))
                    for mode in modes}

@@ -49,8 +49,8 @@ def test_the_server_takes_the_web_action_grammar(local_model_config: Config) -> 
     """The web action space's grammar (14 actions, lists, numbers, both quotes) is one llama.cpp accepts: a
     pattern it cannot parse would take the server down (seen with a `\\.` in a pattern)."""
     from lbi.envs.actions import action_pattern, parse_action
-    from lbi.envs.web_actions import WEB_ACTIONS
-    from lbi.prompts import reply_schema
+    from lbi.envs.web.actions import WEB_ACTIONS
+    from lbi.prompts.replies import reply_schema
 
     config = local_model_config.model_copy(deep=True)
     config.llm.cache = False

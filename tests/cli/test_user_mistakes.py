@@ -37,6 +37,7 @@ class Mistake:
     setup: Setup | None = None
     model_call: bool = False  # a failed model call is logged to llm_calls (the usage log)
     marks: tuple[Any, ...] = ()
+    unset: tuple[str, ...] = ()  # environment variables the user has not set
 
 
 # -- ways to break a project ---------------------------------------------------------------
@@ -147,6 +148,9 @@ MISTAKES = [
             _config(_unreachable), model_call=True),
     Mistake("local model file missing", ("llm", "ask", "hi", "-p", "{p}"), "model file /nonexistent/model.gguf",
             _config(_missing_local_model), model_call=True),
+    Mistake("provider model without its key", ("llm", "ask", "hi", "-p", "{p}", "--model", "openai/gpt-4o-mini"),
+            "openai/gpt-4o-mini: no API key: set OPENAI_API_KEY in the environment", model_call=True,
+            unset=("OPENAI_API_KEY",)),
     Mistake("unknown role", ("llm", "ask", "hi", "-p", "{p}", "--role", "critic"), "unknown role 'critic'"),
     Mistake("no such trained model", ("llm", "ask", "hi", "-p", "{p}", "--model", "local/nope"),
             "no trained model nope in"),
@@ -203,8 +207,16 @@ MISTAKES = [
     Mistake("doc path that does not exist", ("docs", "add", "-p", "{p}", "{tmp}/manual"), "no such file or folder"),
     Mistake("doc URL off loopback", ("docs", "add", "-p", "{p}", "http://example.com/"), "is not loopback"),
     Mistake("task file that does not exist", ("tasks", "import", "-p", "{p}", "{tmp}/tasks.jsonl"), "no such file"),
-    Mistake("task file not JSON", ("tasks", "import", "-p", "{p}", "{tmp}/tasks.jsonl"), "tasks.jsonl",
-            _file("tasks.jsonl", TASK % ("a", ANSWER) + '{"id": "t-b", "env": "sql"\n')),
+    Mistake("task file not JSON", ("tasks", "import", "-p", "{p}", "{tmp}/tasks.jsonl"),
+            "tasks.jsonl:7: not valid JSON: Expecting property name enclosed in double quotes at column 2",
+            _file("tasks.jsonl", "".join(TASK % (i, ANSWER) for i in range(6)) + "{'id': 't-7'}\n")),
+    Mistake("tasks for another environment", ("tasks", "import", "-p", "{p}", "{tmp}/tasks.jsonl"),
+            "tasks.jsonl holds 1 task(s) for env 'trac', but this project's environment is 'sql'",
+            _file("tasks.jsonl", TASK % ("a", ANSWER) + TASK.replace('"sql"', '"trac"') % ("b", ANSWER))),
+    Mistake("BrowserGym tasks for another environment",
+            ("tasks", "import", "-p", "{p}", "--browsergym", "miniwob.click-test", "--seeds", "1-2"),
+            "--browsergym miniwob.click-test holds 2 task(s) for env 'browsergym', but this project's environment "
+            "is 'sql'"),
     Mistake("task without a check", ("tasks", "import", "-p", "{p}", "{tmp}/tasks.jsonl"), "invalid task",
             _file("tasks.jsonl", '{"id": "t-a", "env": "sql", "instruction": "How many items?"}\n')),
     Mistake("task ids twice", ("tasks", "import", "-p", "{p}", "{tmp}/tasks.jsonl"), "duplicate task id 't-a'",
@@ -216,6 +228,8 @@ MISTAKES = [
     # environments
     Mistake("unknown environment", ("env", "try", "sqlite", "-a", "stop()"), "unknown environment 'sqlite'"),
     Mistake("missing database", ("env", "try", "sql", "--db", "{tmp}/shop.db", "-a", "stop()"), "does not exist"),
+    Mistake("a folder for the database", ("init", "{tmp}/new", "--env", "sql", "-o", "db={tmp}"),
+            "option 'db': {tmp} is a folder: give the SQLite database file in it"),
 ]
 
 
@@ -268,6 +282,8 @@ def test_a_mistake_is_one_error_line_exit_2_and_the_store_is_untouched(
     monkeypatch.chdir(scratch)
     monkeypatch.delenv("LBI_PROJECT", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    for var in mistake.unset:
+        monkeypatch.delenv(var, raising=False)
     if mistake.setup:
         mistake.setup(project, scratch)
     before = snapshot(project / "lbi.db")
@@ -279,7 +295,7 @@ def test_a_mistake_is_one_error_line_exit_2_and_the_store_is_untouched(
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), f"stderr: {err!r}"
-    assert mistake.says in lines[0]
+    assert mistake.says.format(p=project, tmp=scratch) in lines[0]
     assert "Traceback" not in out + err
     assert "━" not in out, "a progress bar was drawn for work that never started"
     assert exited.value.code == 2
@@ -302,7 +318,7 @@ def test_the_table_is_big_enough() -> None:
 
 
 def test_the_real_entry_point_prints_the_same_line(tmp_path: Path) -> None:
-    """`python -m lbi.cli` (what the console script and background jobs run) goes through the same boundary."""
+    """`python -m lbi.cli` (what the console script runs, and background jobs call) goes through the same boundary."""
     import subprocess
     import sys
 

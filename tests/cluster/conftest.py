@@ -4,12 +4,15 @@ the finalizer stops exactly what it started (never `ray stop`, which would stop 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +20,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LOCAL_TEST_PORT, ROOT
+from tests.tiers import starts
 
 RAY = str(Path(sys.executable).parent / "ray")
-LOOPBACK = {"RAY_AUTH_MODE": "token"}
-"""Every node and driver uses the token the first `ray start` made (`~/.ray/auth_token`); set before Ray is
-imported. The nodes are 127.0.0.2 and 127.0.0.3 (loopback, as all of 127.0.0.0/8): in a cluster that other
-nodes join, Ray swaps 127.0.0.1 itself for the machine's own address."""
+TOKEN_DIR = Path(tempfile.mkdtemp(prefix="lbi-ray-token-"))
+TOKEN_FILE = TOKEN_DIR / "auth_token"
+TOKEN_FILE.write_text(uuid.uuid4().hex)
+TOKEN_FILE.chmod(0o600)
+atexit.register(shutil.rmtree, TOKEN_DIR, ignore_errors=True)
+LOOPBACK = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(TOKEN_FILE)}
+"""The test cluster's own token, made here in a private temp folder and given to every node, driver and `lbi` the
+tests start (`RAY_AUTH_TOKEN_PATH`): `ray start --head` with `RAY_AUTH_MODE=token` makes none, and `~/.ray` is
+never read or written. Set before Ray is imported. The nodes are 127.0.0.2 and 127.0.0.3 (loopback, as all of
+127.0.0.0/8): in a cluster that other nodes join, Ray swaps 127.0.0.1 itself for the machine's own address."""
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 os.environ.update(LOOPBACK)
 BASE_PORT = 20000 + LOCAL_TEST_PORT % 10000 * 2  # one range per concurrent test session (its model port)
@@ -107,6 +117,7 @@ def add_node(cluster: Cluster, ip: str, cpus: int, log: Path) -> subprocess.Pope
 
 
 @pytest.fixture(scope="package")  # stopped once tests/cluster is done, not at the end of a full run
+@starts("ray")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     temp_dir = Path(f"/tmp/lbi-rt-{BASE_PORT}")  # short: Ray's socket paths must fit in 107 bytes
     shutil.rmtree(temp_dir, ignore_errors=True)

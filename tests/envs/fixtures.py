@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiers import starts
+
 INDEX = """<!doctype html><html><head><title>Home</title></head><body>
 <h1>Test home</h1>
 <p>Welcome to the <b>test</b> site.</p>
@@ -82,8 +84,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="session")
+@starts("browser")
 def browser() -> Iterator[object]:
-    from lbi.envs.web import BrowserSession
+    from lbi.envs.web.env import BrowserSession
 
     session = BrowserSession()
     yield session
@@ -96,8 +99,9 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+@starts("trac")
 def trac_demo(demo_dir: Path) -> Iterator[object]:
-    from lbi.envs.trac import TracDemo
+    from lbi.envs.web.trac_server import TracDemo
 
     with TracDemo(demo_dir) as demo:
         yield demo
@@ -106,7 +110,7 @@ def trac_demo(demo_dir: Path) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def trac_env(trac_demo: object, browser: object, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[object]:
-    from lbi.envs.trac import TracWebEnv
+    from lbi.envs.web.trac_env import TracWebEnv
 
     env = TracWebEnv(trac_demo, browser=browser,  # type: ignore[arg-type]
                      screenshot_dir=tmp_path_factory.mktemp("screenshots"))
@@ -115,16 +119,18 @@ def trac_env(trac_demo: object, browser: object, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="session")
+@starts("trac")  # builds the pristine Trac environment with trac-admin
 def demo_db(demo_dir: Path) -> Path:
-    from lbi.envs.trac import ensure_pristine
+    from lbi.envs.web.trac_server import ensure_pristine
 
     return ensure_pristine(demo_dir) / "db" / "trac.db"
 
 
 @pytest.fixture(scope="session")
+@starts("desktop")
 def desktop_session() -> Iterator[object]:
     """One desktop (Xvfb, openbox, the accessibility bus, the worker) shared by the session's desktop envs."""
-    from lbi.envs.desktop_session import DesktopSession
+    from lbi.envs.desktop.session import DesktopSession
 
     with DesktopSession() as session:
         yield session
@@ -133,7 +139,7 @@ def desktop_session() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def desktop_env(desktop_session: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """LibreOffice Calc on the shared desktop, screenshots on."""
-    from lbi.envs.desktop import DesktopEnv
+    from lbi.envs.desktop.env import DesktopEnv
 
     env = DesktopEnv(session=desktop_session, screenshot_dir=tmp_path_factory.mktemp("desktop-shots"))  # type: ignore[arg-type]
     yield env

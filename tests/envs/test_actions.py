@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from lbi.envs.actions import Action, ActionParseError, action_pattern, matches_pattern, parse_action
-from lbi.envs.desktop import DESKTOP_ACTIONS
+from lbi.envs.desktop.env import DESKTOP_ACTIONS
 from lbi.envs.shell import SHELL_ACTIONS
 from lbi.envs.sql import SQL_ACTIONS
-from lbi.envs.web_actions import WEB_ACTIONS
+from lbi.envs.web.actions import WEB_ACTIONS
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -93,7 +93,7 @@ ENV_ACTIONS = {"sql": SQL_ACTIONS, "trac": WEB_ACTIONS, "web": WEB_ACTIONS, "she
 
 @pytest.mark.parametrize("env", ["sql", "trac", "web", "shell", "desktop"])
 def test_every_demo_reference_action_fits_its_env_pattern(env: str) -> None:
-    from lbi.demo import demo_tasks
+    from lbi.demos import demo_tasks
 
     pattern = action_pattern(ENV_ACTIONS[env])
     for task in demo_tasks(env):

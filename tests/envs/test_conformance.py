@@ -14,6 +14,11 @@ from lbi.envs.conformance import ConformanceError, check_env
 from lbi.envs.registry import ConformanceContext
 
 NAMES = list_envs()
+ENV_TIERS: dict[str, tuple[str, ...]] = {
+    "web": ("browser",), "trac": ("browser", "trac"), "sql": (), "shell": ("sandbox",), "repo": ("sandbox",),
+    "desktop": ("desktop",), "browsergym": ("browser",),
+}
+"""What building each env starts (tests/tiers.py): its contract test carries those tiers."""
 
 
 def conformance_context(request: pytest.FixtureRequest, tmp_path: Path) -> ConformanceContext:
@@ -37,7 +42,12 @@ def test_builtins_are_registered() -> None:
     assert str(UnknownEnv("unknown environment 'x'")) == "unknown environment 'x'"  # not quoted like a KeyError
 
 
-@pytest.mark.parametrize("name", NAMES)
+def test_every_env_has_its_tiers() -> None:
+    assert set(ENV_TIERS) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[getattr(pytest.mark, t) for t in ENV_TIERS.get(name, ())])
+                                  for name in NAMES])
 def test_contract(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     spec: EnvSpec = env_spec(name)
     options = spec.conformance(conformance_context(request, tmp_path)) if spec.conformance else {}

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lbi.envs.registry import BUILTIN_MODULES
+from lbi.envs.registry import BUILTIN_MODULES, builtin_spec
 from tests.conftest import ROOT
 
 DOC = (ROOT / "docs" / "envs.md").read_text()
@@ -15,9 +15,7 @@ DOC = (ROOT / "docs" / "envs.md").read_text()
 
 @pytest.mark.parametrize("module", BUILTIN_MODULES.values())
 def test_every_option_of_every_builtin_env_is_documented(module: str) -> None:
-    import importlib
-
-    spec = importlib.import_module(module).SPEC
+    spec = builtin_spec(module)
     row = re.search(rf"^\| `{spec.name}` \| (.+) \|$", DOC, re.M)
     assert row, f"docs/envs.md has no options row for {spec.name}"
     documented = set(re.findall(r"`(\w+)`", row.group(1)))

@@ -15,7 +15,7 @@ from lbi.cli import app as lbi_app
 from lbi.config import load_config
 from lbi.envs import EnvOptionsError, list_envs, load_envs, make_env
 from lbi.envs.conformance import check_env
-from lbi.envs.registry import BUILTIN_MODULES, unregister_env
+from lbi.envs.registry import BUILTIN_MODULES, builtin_spec, unregister_env
 from lbi.envs.tasks import Task, check_task
 
 TOY_MODULE = '''"""A counter you add to: the whole environment in one module."""
@@ -104,13 +104,12 @@ def test_a_plugin_env_is_built_listed_configured_and_conforms(toy_plugin: Path) 
     assert not (toy_plugin / "other" / "lbi.toml").exists()
 
 
-def test_builtins_are_one_module_each() -> None:
-    import importlib
-
-    for name, module in BUILTIN_MODULES.items():
-        spec = importlib.import_module(module).SPEC
+def test_builtins_are_one_module_or_family_each() -> None:
+    for name, where in BUILTIN_MODULES.items():
+        spec = builtin_spec(where)
         assert spec.name == name and name in list_envs()
         assert spec.description and spec.options.model_config.get("extra") == "forbid"
+        assert where.startswith("lbi.envs.") and where.count(".") == 2, f"{where}: a module or a package of lbi.envs"
 
 
 def test_an_env_module_is_imported_when_that_env_is_asked_for() -> None:
@@ -121,4 +120,16 @@ def test_an_env_module_is_imported_when_that_env_is_asked_for() -> None:
             "try: make_env('sql')\n"
             "except EnvOptionsError: pass\n"
             "assert 'lbi.envs.sql' in sys.modules and 'playwright' not in sys.modules, sorted(sys.modules)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_a_family_gives_its_spec_only_when_asked() -> None:
+    """The light modules of the web family (its actions, the Trac server) load without Playwright; the face gives
+    the specs when asked for."""
+    import subprocess
+
+    code = ("import sys; import lbi.envs.web.actions, lbi.envs.web.trac_server\n"
+            "assert 'playwright' not in sys.modules and 'lbi.envs.web.env' not in sys.modules\n"
+            "from lbi.envs.web import SPEC, TRAC_SPEC\n"
+            "assert (SPEC.name, TRAC_SPEC.name) == ('web', 'trac') and 'playwright' in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lbi.envs.shell import ShellEnv, sandbox_available
+from lbi.envs.sandbox import sandbox_available
+from lbi.envs.shell import ShellEnv
 from lbi.envs.tasks import CheckSpec, Task, check_task
+
+pytestmark = pytest.mark.sandbox  # starts it in the tests' own bodies (tests/tiers.py)
 
 
 def test_sandbox_is_available() -> None:

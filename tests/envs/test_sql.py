@@ -124,7 +124,7 @@ def test_the_database_is_an_option_the_user_gives(tmp_path: Path) -> None:
 
 
 def test_the_demo_database_by_its_option(demo_dir: Path) -> None:
-    from lbi.demo import env_options
+    from lbi.demos import env_options
 
     with make_env("sql", **env_options("sql", demo_dir)) as env:
         obs = env.reset()

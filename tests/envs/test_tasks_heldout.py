@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from lbi.demo import demo_tasks
+from lbi.demos import demo_tasks
 from lbi.envs.sql import SqlEnv
 from lbi.envs.tasks import Task, check_task, load_tasks, run_reference
-from lbi.envs.trac import TracWebEnv
+from lbi.envs.web.trac_env import TracWebEnv
 from lbi.observations import BID_ACTION
-from lbi.prompts import observation_text
+from lbi.prompts.messages import observation_text
 
 SQL_TASKS = demo_tasks("sql")
 WEB_TASKS = demo_tasks("trac")

@@ -24,7 +24,7 @@ from lbi.docs.ingest import add_source
 from lbi.models.fake import FakeModel
 from lbi.models.schema import parse_json_reply
 from lbi.project import Project
-from lbi.prompts import AgentReply, FillText, SearchQuery, SpanInstruction, TaskProposals, Verdict, batch_schema
+from lbi.prompts.replies import AgentReply, FillText, SearchQuery, SpanInstruction, TaskProposals, Verdict, batch_schema
 from lbi.store.db import valid_utf8
 from lbi.synth.backward import construct
 from lbi.synth.generate import generate_tasks

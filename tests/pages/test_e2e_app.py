@@ -18,23 +18,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import playwright.sync_api as playwright_sync
 import pytest
 
 from lbi.project import Project, open_project
 from tests.conftest import ROOT
 from tests.pages.fixtures import EVIL, WEB_KEY, add_evaluations, build_project
+from tests.tiers import starts
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 expect.set_options(timeout=20_000)
-CHROMIUM = Path("/usr/lib/chromium/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 TIMEOUT_MS = 30_000
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+pytestmark = pytest.mark.browser  # a missing Chromium fails these in one line (tests/tiers.py), never skips them
 
 
 def _free_port() -> int:
@@ -98,10 +98,11 @@ def server(e2e_project: Project, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture(scope="module")
+@starts("browser")
 def browser() -> Iterator[object]:
     """Debian's Chromium through lbi's BrowserSession, which shares the thread's one Playwright driver
     with the environment tests' browser (a second sync_playwright() in a thread fails)."""
-    from lbi.envs.browser import BrowserSession
+    from lbi.envs.web.browser import BrowserSession
 
     session = BrowserSession()
     yield session.browser

@@ -363,7 +363,7 @@ def test_hostile_text_never_reaches_markdown(filled: Project) -> None:
 def test_rollouts_replay_a_coding_trajectory_with_the_diff_so_far(project: Project, tmp_path: Path) -> None:
     from lbi.models.fake import FakeModel
     from lbi.synth.rollout import rollout
-    from tests.envs.test_repo import make_repo
+    from tests.envs.repo.test_repo import make_repo
 
     project.config.env.name = "repo"
     project.config.env.options = {"repo": str(make_repo(tmp_path / "calc-1.0")), "cache_dir": str(tmp_path / "snap")}

@@ -91,8 +91,8 @@ def test_documents_chunks_tasks_and_runs(project: Project) -> None:
                              {"id": "t2", "instruction": "held", "env": "sql", "split": "heldout"}])
     assert read.documents(project.store)[0]["chunks"] == 1
     assert read.chunks(project.store, "d1")[0]["tasks"] == 1
-    assert [t["id"] for t in read.tasks(project.store, "heldout")] == ["t2"]
-    assert [t["id"] for t in read.tasks(project.store, search="items")] == ["t1"]
+    assert [t["id"] for t in read.task_rows(project.store, "heldout")] == ["t2"]
+    assert [t["id"] for t in read.task_rows(project.store, search="items")] == ["t1"]
     run = project.store.start_run("g", "generate")
     project.store.update_run(run, done=1, total=4)
     assert read.active_runs(project.store)[0]["name"] == "g"

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from lbi.config import save_config
 from lbi.envs import EnvError
-from lbi.envs.browsergym_import import import_benchmark
+from lbi.envs.browsergym.benchmark import import_benchmark
 from lbi.models.fake import FakeModel
 from lbi.project import Project
 from lbi.synth.backward import construct
@@ -30,6 +30,8 @@ from lbi.use.index import Index
 from lbi.use.retrieval import Retriever
 from tests.conftest import ROOT
 from tests.use.test_export import check_adp
+
+pytestmark = pytest.mark.browser  # starts it in the tests' own bodies (tests/tiers.py)
 
 
 @contextmanager
@@ -67,7 +69,7 @@ def approve(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> st
 @pytest.fixture()
 def bg_project(project: Project) -> Project:
     project.config.env.name = "browsergym"
-    project.config.env.options = {"task": "lbitest.type-word", "imports": ["tests.envs.bgym_tasks"],
+    project.config.env.options = {"task": "lbitest.type-word", "imports": ["tests.envs.browsergym.bgym_tasks"],
                                   "synth_seeds": "0-99", "pre_observation_delay": 0.1}
     project.config.env.description = "a word form behind a START overlay (BrowserGym)"
     project.config.models.judges = [j for j in project.config.models.judges if j.focus != "grounding"]
@@ -77,12 +79,12 @@ def bg_project(project: Project) -> Project:
 
 def test_browsergym_synthesis_end_to_end(bg_project: Project, tmp_path: Path) -> None:
     project = bg_project
-    assert import_benchmark(project, "lbitest.type-*", "1000-1001") == (2, 2)
-    assert import_benchmark(project, "lbitest.type-*", "3-4", split="synthetic") == (2, 2)
+    assert import_benchmark(project.store, project.config.env, "lbitest.type-*", "1000-1001") == (2, 2)
+    assert import_benchmark(project.store, project.config.env, "lbitest.type-*", "3-4", split="synthetic") == (2, 2)
     with pytest.raises(EnvError, match=r"leakage: 1 .*lbitest.type-word@1000"):
-        import_benchmark(project, "lbitest.type-word", "1000", split="synthetic")
+        import_benchmark(project.store, project.config.env, "lbitest.type-word", "1000", split="synthetic")
     with pytest.raises(EnvError, match="leakage"):  # inside synth_seeds: explore walks may draw it
-        import_benchmark(project, "lbitest.type-word", "50")
+        import_benchmark(project.store, project.config.env, "lbitest.type-word", "50")
 
     FakeModel.register_responder("act", solver)
     llm = rollout(project, "bg-llm", policy="llm", max_steps=4, concurrency=1)  # the scripted agent is here

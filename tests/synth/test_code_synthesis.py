@@ -22,7 +22,9 @@ from lbi.synth.pipeline import SynthSizes, synthesize
 from lbi.use.evaluate import evaluate
 from lbi.use.export import export
 from lbi.use.swebench import write_predictions
-from tests.envs.test_repo import bug_task, make_repo
+from tests.envs.repo.test_repo import bug_task, make_repo
+
+pytestmark = pytest.mark.sandbox  # starts it in the tests' own bodies (tests/tiers.py)
 
 
 @contextmanager

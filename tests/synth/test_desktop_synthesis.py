@@ -12,16 +12,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lbi.agent.loop import History
 from lbi.envs.tasks import Task
 from lbi.models.fake import FakeModel
 from lbi.project import Project
 from lbi.synth.pipeline import SynthSizes, synthesize
-from lbi.synth.rollout import build_env
 from lbi.use.export import export
 from lbi.use.index import Index
 from lbi.use.retrieval import Retriever
 from tests.pages.test_pages import _page
+
+pytestmark = pytest.mark.desktop  # starts it in the tests' own bodies (tests/tiers.py)
 
 
 @contextmanager
@@ -70,7 +73,7 @@ def test_synthesis_on_the_desktop_end_to_end(project: Project, tmp_path: Path) -
 
     index = Index(project)
     index.sync()
-    with build_env(project) as env:
+    with project.make_env() as env:
         obs = env.reset(Task(id="q", env="desktop", instruction="average", start={"document": "grades.xlsx"},
                              check={"kind": "answer", "params": {"expected": "x"}}))
         result = Retriever(project, "agentic").retrieve("Average the Math scores", obs, History())

@@ -20,7 +20,7 @@ from lbi.models.fake import FakeModel
 from lbi.project import Project
 from lbi.synth.rollout import rollout
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.trac]
 
 
 def _descendants(root: int) -> dict[int, list[str]]:

@@ -181,7 +181,7 @@ def test_sentence_pattern_sent_to_the_model_rejects_placeholders_and_compiles_to
 
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    from lbi.prompts import MAX_WORDS, SENTENCE, batch_schema
+    from lbi.prompts.replies import MAX_WORDS, SENTENCE, batch_schema
 
     for text in ["Open the Wiki page", "Set ticket #7's priority to major."]:
         assert re.match(SENTENCE, text)

@@ -21,9 +21,9 @@ from lbi.models.fake import FakeModel
 from lbi.models.llm import LLM, UnknownModelError
 from lbi.models.trained import base_name, publish, trained_model
 from lbi.project import Project
-from lbi.prompts import reply_schema
+from lbi.prompts.replies import reply_schema
 from lbi.store import read
-from lbi.synth.rollout import build_env, rollout
+from lbi.synth.rollout import rollout
 from lbi.train.base import publish_base
 from lbi.train.data import training_data
 from lbi.train.sft import TrainError, train
@@ -72,7 +72,7 @@ def _step(messages: list[dict[str, Any]]) -> int:
 
 def _act(project: Project, model: str, prompt: list[dict[str, Any]]) -> str:
     """The agent's act call on `prompt` with `model`: the environment's reply schema, greedy; the raw reply."""
-    with build_env(project) as env:
+    with project.make_env() as env:
         schema = reply_schema(None, env.action_pattern())
     try:
         return LLM(project.config).complete(prompt, role="agent", purpose="act", schema=schema, hint=False,

@@ -73,9 +73,8 @@ def test_explore_steps_export_in_the_agent_format(sql_project: Project, tmp_path
 
 def test_retrieved_examples_show_the_turns_the_agent_had(sql_project: Project) -> None:
     from lbi.agent import History
-    from lbi.prompts import reply_text
-    from lbi.store.tasks import task_from_row
-    from lbi.synth.rollout import build_env
+    from lbi.project import task_from_row
+    from lbi.prompts.replies import reply_text
     from lbi.use.index import Index
     from lbi.use.retrieval import Retriever
 
@@ -91,7 +90,7 @@ def test_retrieved_examples_show_the_turns_the_agent_had(sql_project: Project) -
         assert shown[:100] in example.text
         assert f"\nReply: {reply_text(f'step {k + 1}', ACTIONS[k])}" in example.text
     assert 0 < result.tokens <= budget
-    with build_env(sql_project) as env:  # single steps (agentic retrieval) are one-step examples in that format
+    with sql_project.make_env() as env:  # single steps (agentic retrieval) are one-step examples in that format
         obs = env.reset(task_from_row({"id": "q", "instruction": "count", "env": "sql"}))
         agentic = Retriever(sql_project, "agentic").retrieve("How many items are there?", obs, History())
     steps = [h for h in agentic.used if h.kind == "step"]

@@ -8,12 +8,11 @@ import pytest
 from lbi.agent import History
 from lbi.docs.ingest import add_source
 from lbi.models.fake import FakeModel
-from lbi.project import Project
+from lbi.project import Project, task_from_row
 from lbi.store import committee, read
-from lbi.store.tasks import task_from_row
 from lbi.synth.backward import construct
 from lbi.synth.judge import judge_examples
-from lbi.synth.rollout import build_env, rollout
+from lbi.synth.rollout import rollout
 from lbi.use.evaluate import evaluate, leakage, mcnemar, paired, results, wilson
 from lbi.use.export import export
 from lbi.use.index import Index
@@ -71,7 +70,7 @@ def test_index_sync_is_incremental_and_follows_overrides(filled: Project) -> Non
 def test_agentic_retrieval_returns_observation_and_model_hits(filled: Project) -> None:
     Index(filled).sync()
     retriever = Retriever(filled, "agentic")
-    with build_env(filled) as env:
+    with filled.make_env() as env:
         obs = env.reset(task_from_row({"id": "q", "instruction": "count items", "env": "sql"}))
         result = retriever.retrieve("How many items are there?", obs, History())
     assert result.observation_hits, "a state seen during synthesis must match by signature or text"

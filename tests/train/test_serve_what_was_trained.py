@@ -27,6 +27,7 @@ from lbi.synth.rollout import rollout
 from lbi.train.base import publish_base
 from lbi.train.data import training_data
 from lbi.train.sft import TrainError, train
+from tests.tiers import starts
 
 REPLIES = [("count the items first", "execute_sql('SELECT COUNT(*) FROM items')"),
            ("there are two items", "stop('2')")]
@@ -36,6 +37,7 @@ MEMORIZE = {"epochs": 12.0, "learning_rate": 3e-2, "grad_accum": 1, "max_seq_len
 
 
 @pytest.fixture(scope="module")
+@starts("training")
 def learnable_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random Llama with wide embeddings (initializer_range 0.5): with the default 0.02 a LoRA adapter,
     which leaves the embeddings and the final norm alone, cannot lift any token's logit clear of the others."""

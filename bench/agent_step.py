@@ -35,6 +35,7 @@ from lbi.agent.policies import LLMPolicy  # noqa: E402
 from lbi.demos import demo_tasks, env_options  # noqa: E402
 from lbi.demos.trac import DESCRIPTION  # noqa: E402
 from lbi.envs import make_env  # noqa: E402
+from lbi.envs.base import BaseEnv  # noqa: E402
 from lbi.models import local_llm  # noqa: E402
 from lbi.models.local import chat_prompt  # noqa: E402
 from lbi.observations import BID_ACTION  # noqa: E402
@@ -66,6 +67,7 @@ def prompts_part(env_name: str, url: str, tmp: Path) -> dict[str, Any]:
     policy = LLMPolicy(llm, env_description=DESCRIPTIONS[env_name])
     tokens, system_tokens, missing, acted = [], [], [], 0
     with make_env(env_name, screenshot_dir=str(tmp / "shots"), **env_options(env_name)) as env:
+        actions = env.actions if isinstance(env, BaseEnv) else {}  # (every built-in env is a BaseEnv)
         for task in tasks:
             obs, history = env.reset(task), History()
             for action in task.reference:
@@ -74,8 +76,9 @@ def prompts_part(env_name: str, url: str, tmp: Path) -> dict[str, Any]:
                 messages = llm.messages[-1]
                 tokens.append(local_llm.count_tokens(url, chat_prompt(messages)))
                 system_tokens.append(local_llm.count_tokens(url, messages[0]["content"]))
-                spec = env.actions.get(m.group(1)) if (m := BID_ACTION.match(action)) else None
-                if spec is not None and spec.params and spec.params[0][0] == "bid":
+                m = BID_ACTION.match(action)
+                spec = actions.get(m.group(1)) if m else None
+                if m and spec is not None and spec.params and spec.params[0][0] == "bid":
                     acted += 1
                     if f"[{m.group(2)}]" not in (decision.observation or messages[-1]["content"]):
                         missing.append(f"{task.id}: {action}")

@@ -31,7 +31,7 @@ from common import BENCH_PORT, bench_config, local_model, machine, table, timer,
 from lbi.demos import env_options  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.store import committee  # noqa: E402
-from lbi.synth.backward import construct  # noqa: E402
+from lbi.synth.backward import check_mode, construct  # noqa: E402
 from lbi.synth.judge import judge_examples  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
 from lbi.use.evaluate import wilson  # noqa: E402
@@ -71,7 +71,7 @@ def measure_mode(project: Project, mode: str, trajectory_ids: list[int], sample:
 
     with project.run(f"backward-{mode}", "backward", {"mode": mode, "sample": sample}) as run, timer() as t:
         run_id = run.id
-        report = construct(project, trajectory_ids, mode=mode, max_span=0, run_id=run_id, choose=choose,
+        report = construct(project, trajectory_ids, mode=check_mode(mode), max_span=0, run_id=run_id, choose=choose,
                            progress=lambda d, n: print(f"  {mode}: {d}/{n} trajectories", flush=True))
     use = usage(project, run_id)
     return {"mode": mode, "run_id": run_id, "spans": report.spans, "examples": report.examples,

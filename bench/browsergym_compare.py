@@ -44,7 +44,7 @@ def bgym_observe(page: Any) -> tuple[str, list[Any], int, bool]:
     )
     from browsergym.utils.obs import flatten_axtree_to_str
 
-    from lbi.envs.browsergym.env import BrowserGymEnv, _mark_clickable
+    from lbi.envs.browsergym.env import _mark_clickable, candidates
 
     _pre_extract(page, tags_to_mark="standard_html")
     dom = extract_dom_snapshot(page)
@@ -53,9 +53,9 @@ def bgym_observe(page: Any) -> tuple[str, list[Any], int, bool]:
     _post_extract(page)
     raw = {"axtree_object": axtree, "extra_element_properties": props}
     text = flatten_axtree_to_str(_mark_clickable(raw), skip_generic=True)
-    cands = BrowserGymEnv.interactive_elements(None, None, raw)  # type: ignore[arg-type]  (self is unused)
+    cands = candidates(raw)
     every = {p: {**v, "visibility": 1.0} for p, v in props.items()}  # also what lies outside the viewport
-    n_all = len(BrowserGymEnv.interactive_elements(None, None, {**raw, "extra_element_properties": every}))
+    n_all = len(candidates({**raw, "extra_element_properties": every}))
     cover = page.evaluate("() => { const c = document.getElementById('sync-task-cover'); "
                           "return c ? c.getAttribute('bid') : null; }")
     return text, cands, n_all, bool(cover and cover in {c.bid for c in cands})

@@ -76,7 +76,8 @@ def main() -> None:
     env = DesktopEnv(session=session, screenshot_dir=shots)
     try:
         looks: list[int] = []
-        resets, parts = [], {"stop_s": [], "restore_s": [], "launch_s": [], "observe_s": []}
+        resets: list[float] = []
+        parts: dict[str, list[float]] = {"stop_s": [], "restore_s": [], "launch_s": [], "observe_s": []}
         for _ in range(args.n):
             obs = env.reset(_task())
             resets.append(obs.info["latency_s"])

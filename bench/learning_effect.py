@@ -114,6 +114,14 @@ def trained_run(project: Project, name: str, report: TrainReport | None = None) 
             "peak_rss_mb": row["peak_rss_mb"], "too_long": report.too_long if report else None}
 
 
+def train_once(project: Project, name: str, run_training: Callable[[], TrainReport]) -> dict[str, Any]:
+    """The finished training run `name`: the store's (a re-run of the benchmark) or `run_training()`'s."""
+    run = trained_run(project, name) or trained_run(project, name, run_training())
+    if run is None:
+        raise SystemExit(f"the training run {name!r} is not in the store after training")
+    return run
+
+
 def ablation(project: Project, args: argparse.Namespace) -> dict[str, Any] | None:
     """Train on what the committee keeps without `--ablate-judge` (same settings as the main run), unless that
     keeps exactly the same examples; the run and its served model are named `<name>-without-<judge>`."""
@@ -129,8 +137,8 @@ def ablation(project: Project, args: argparse.Namespace) -> dict[str, Any] | Non
         print("   the same examples: nothing to ablate", flush=True)
         return None
     name = f"{args.name}-without-{args.ablate_judge}"
-    run = trained_run(project, name) or trained_run(project, name, train(
-        project, name, epochs=args.epochs, judges=others, progress=ticker(f"train {name}")))
+    run = train_once(project, name, lambda: train(project, name, epochs=args.epochs, judges=others,
+                                                  progress=ticker(f"train {name}")))
     return {**run, "name": name, "judges": others, "refused_by_judge": refused}
 
 
@@ -215,8 +223,8 @@ def main() -> None:
 
         t = time.perf_counter()
         print(f"2. train {args.name}", flush=True)
-        trained = trained_run(project, args.name) or trained_run(project, args.name, train(
-            project, args.name, epochs=args.epochs, progress=ticker("train")))
+        trained = train_once(project, args.name, lambda: train(project, args.name, epochs=args.epochs,
+                                                               progress=ticker("train")))
         timings["train_s"] = time.perf_counter() - t
         print(f"   {trained['records']} records, {trained['steps']} steps, final loss {trained['final_loss']:.3f}, "
               f"{trained['tokens_per_s']:.0f} tokens/s → {trained['model']}", flush=True)

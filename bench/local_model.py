@@ -115,7 +115,7 @@ def main() -> None:
                 overhead.setdefault(name, []).append(paths[name](messages, 1)[0])
         store.close()
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, values in samples.items():
         seconds = sum(v[0] for v in values)
         tokens = sum(v[1] for v in values)

@@ -23,7 +23,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 
@@ -59,7 +59,8 @@ def steady_rate(project: Project, run: str) -> float:
     return 60 * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
 
 
-def one(args: argparse.Namespace, env: str, executor: str, workers: int, workdir: Path) -> dict[str, Any]:
+def one(args: argparse.Namespace, env: str, executor: Literal["local", "ray"], workers: int, workdir: Path
+        ) -> dict[str, Any]:
     config = bench_config(args.model)
     config.env.name, config.env.options = env, env_options(env)
     config.synth.executor = executor
@@ -100,7 +101,7 @@ def model(rows: list[dict[str, Any]], cores: int) -> list[dict[str, Any]]:
                 caps = {"workers": 60 * workers / base["wall/ep s"],
                         "cores": 60 * cores * machines / max(base["cpu/ep s"], 1e-6),
                         "driver": 60 / max(base["driver cpu/ep s"], 1e-6)}
-                limit = min(caps, key=caps.get)
+                limit = min(caps, key=caps.__getitem__)
                 measured = next((r["ep/min steady"] for r in rows if r["env"] == env and r["executor"] == "ray"
                                  and r["workers"] == workers and machines == 1), None)
                 out.append({"env": env, "machines": machines, "workers": workers, "predicted ep/min": caps[limit],

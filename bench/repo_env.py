@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +70,13 @@ def bench_env(repo: Path, cache: Path, tasks: list[Task], n: int) -> list[dict[s
             rows.append(row(f"reset, pristine ({where})", timed(env.reset, n)))
             if tasks:
                 task = tasks[0]
-                rows.append(row(f"reset, with a start patch ({where})", timed(lambda t=task: env.reset(t), n)))
+                rows.append(row(f"reset, with a start patch ({where})", timed(partial(env.reset, task), n)))
             if where == "memory":
                 env.reset()
                 for name, command in COMMANDS.items():
-                    rows.append(row(f"bash: {name}", timed(lambda c=command: env.step(f"bash({c!r})"), n)))
-                rows.append(row("submit's git diff", timed(lambda: working_diff(env.tree, env.base), n)))
+                    rows.append(row(f"bash: {name}", timed(partial(env.step, f"bash({command!r})"), n)))
+                assert env.tree is not None  # reset made it
+                rows.append(row("submit's git diff", timed(partial(working_diff, env.tree, env.base), n)))
     return rows
 
 

@@ -250,6 +250,15 @@ def empty(message: str) -> None:
     st.info(message, icon="ℹ️")
 
 
+def require_example(store: Store, example_id: int, *, policy: str, judges: int) -> dict[str, Any]:
+    """`read.example`, or stop the page with a note when the example is gone (removed since the list was read)."""
+    ex = read.example(store, example_id, policy=policy, judges=judges)
+    if ex is None:
+        empty("This example no longer exists (it was removed since the list was read); reload the page.")
+        st.stop()
+    return ex
+
+
 def verdict_table(verdicts: Sequence[dict[str, Any]], *, placeholder: bool = False) -> None:
     """An example's verdicts: judge, verdict, reason (with `placeholder`, a row saying it is not judged yet)."""
     rows = committee.verdict_rows(verdicts)
@@ -358,7 +367,7 @@ def span_grid_figure(grid: read.SpanGrid, selected: tuple[int, int] | None = Non
     for code, colour in STATUS_COLOURS.items():
         cells = [(i, j) for i in range(grid.length) for j in range(i, grid.length) if grid.status[i][j] == code]
         fig.add_trace(go.Scatter(  # an empty status gets one invisible point, so it still shows in the legend
-            x=[j for _, j in cells] or [None], y=[i for i, _ in cells] or [None], mode="markers",
+            x=[j for _, j in cells] if cells else [None], y=[i for i, _ in cells] if cells else [None], mode="markers",
             name=read.STATUS_NAMES[code],
             marker={"symbol": "square", "size": size, "color": colour, "line": {"width": 1, "color": "#fff"}},
             text=[f"span {i}–{j}: {read.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"

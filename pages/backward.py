@@ -61,8 +61,8 @@ with cell_col:
         ui.empty("No example for this span in this mode (spans made only of failed actions are skipped). "
                  "Re-run backward construction below to label it.")
     else:
-        ex = read.example(store, example_id, policy=policy, judges=n_judges)
-        st.caption(f"Example #{example_id} · {read.STATUS_NAMES[grid.status[i][j]]} · model "
+        ex = ui.require_example(store, example_id, policy=policy, judges=n_judges)
+        st.caption(f"Example #{example_id} · {read.STATUS_NAMES[grid.status[i][j] or read.NO_EXAMPLE]} · model "
                    f"{ui.escape_md(ex['model'] or '—')}")
         with st.form(f"edit-{example_id}"):
             new_text = st.text_area("Instruction (edits are kept with their history)", ex["instruction"])

@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from lbi import ui
-from lbi.store import committee, read
+from lbi.store import committee
 
 MAX_ROWS = 2000
 MAX_PICK = 500
@@ -53,7 +53,7 @@ if rows:
     example_id = st.selectbox("Example", list(by_id), key="committee_pick",
                               format_func=lambda i: f"#{i} {'kept' if by_id[i]['kept'] else 'dropped'} · "
                                                     f"{by_id[i]['instruction'][:100]}")
-    ex = read.example(store, example_id, policy=policy, judges=n_judges)
+    ex = ui.require_example(store, example_id, policy=policy, judges=n_judges)
     left, right = st.columns([3, 2])
     with left:
         ui.labelled("Instruction", ex["instruction"])

@@ -60,7 +60,7 @@ with st.expander("Export kept examples for fine-tuning", icon=":material/downloa
 by_id = {r["id"]: r for r in rows[:MAX_PICK]}
 example_id = st.selectbox("Open an example", list(by_id), key="ds_pick",
                           format_func=lambda i: f"#{i} · {by_id[i]['instruction'][:110]}")
-ex = read.example(store, example_id, policy=policy, judges=n_judges)
+ex = ui.require_example(store, example_id, policy=policy, judges=n_judges)
 st.subheader(f"Example #{example_id}")
 ui.labelled("Instruction", ex["instruction"])
 decision = ex["decision"] or {}

@@ -50,11 +50,11 @@ with task_file:
     task_path = st.text_input("Task file or folder (JSONL, JSON or TOML; held-out by default)", key="task_file")
     if st.button("Import tasks", disabled=not task_path.strip()):
         try:
-            read, added = import_tasks(project, task_path.strip())
+            n_read, added = import_tasks(project, task_path.strip())
         except TaskFileError as exc:
             st.error(str(exc))
         else:
-            st.success(f"{read} tasks read, {added} new.")
+            st.success(f"{n_read} tasks read, {added} new.")
 
 st.subheader("Documents")
 documents = read.documents(store)
@@ -63,13 +63,13 @@ if not documents:
 else:
     ui.table(documents)
     labels = {d["id"]: f"{d['title'] or d['id']} ({d['chunks']} chunks)" for d in documents}
-    doc_id = st.selectbox("Open a document", list(labels), format_func=labels.get, key="doc_pick")
+    doc_id = st.selectbox("Open a document", list(labels), format_func=labels.__getitem__, key="doc_pick")
     doc_chunks = read.chunks(store, doc_id)
     st.caption(f"{len(doc_chunks)} chunks")
     ui.table([{k: c[k] for k in ("ordinal", "title", "tasks", "id")} | {"text": c["text"][:300]}
               for c in doc_chunks])
     chunk_labels = {c["id"]: f"#{c['ordinal']} {c['title'] or ''}".strip() for c in doc_chunks}
-    picked = st.multiselect("Chunks to generate tasks from", list(chunk_labels), format_func=chunk_labels.get,
+    picked = st.multiselect("Chunks to generate tasks from", list(chunk_labels), format_func=chunk_labels.__getitem__,
                             max_selections=MAX_PICKED_CHUNKS, key="chunk_pick")
     if picked:
         with st.expander(f"Text of {len(picked)} selected chunk(s)"):

@@ -64,7 +64,7 @@ def test_index_embeds_steps_without_chrome_and_learns_it_once(sql_project: Proje
     assert index.sync().steps_added == 5
     assert index.chrome == read.page_chrome(store) and index.chrome
     docs = index.steps.get(include=["documents"])["documents"]
-    assert sorted(docs) == sorted(f"content of {u}" for u in urls)
+    assert docs is not None and sorted(docs) == sorted(f"content of {u}" for u in urls)
     again = Index(sql_project)  # a new process reads the same chrome back
     assert again.chrome == index.chrome and again.sync().steps_added == 0
     assert again.observation_text(page("content of /c")) == "content of /c"

@@ -32,8 +32,13 @@ class StoreRecorder(Recorder):
             instruction=None if synthetic_explore else task.instruction, **self.fields)
         return f"traj-{self.trajectory_id}" if state == "running" else None
 
+    def _begun(self) -> int:
+        if self.trajectory_id is None:
+            raise RuntimeError("the recorder records after begin()")
+        return self.trajectory_id
+
     def step(self, index: int, obs: Observation, decision: Decision, after: Observation, seconds: float) -> None:
-        store, tid = self.project.store, self.trajectory_id
+        store, tid = self.project.store, self._begun()
         shot = after.info.get("action_screenshot") or obs.screenshot  # with the acted-on element boxed
         store.add_step(tid, index, observation=obs.text, screenshot=self.project.relative(shot),
                        action=decision.action, reasoning=decision.reasoning, url=obs.url,
@@ -46,14 +51,14 @@ class StoreRecorder(Recorder):
             self.written()
 
     def goal(self, goal: str, where: dict[str, Any]) -> None:
-        self.project.store.set_trajectory_goal(self.trajectory_id, goal, where,
+        self.project.store.set_trajectory_goal(self._begun(), goal, where,
                                                as_instruction=self.fields["policy"] != "explore")
 
     def finish(self, episode: Episode) -> None:
         obs = episode.final
         final = None if obs is None else {"observation": obs.text, "url": obs.url,
                                           "screenshot": self.project.relative(obs.screenshot)}
-        self.project.store.finish_trajectory(self.trajectory_id, status=episode.status, error=episode.error,
+        self.project.store.finish_trajectory(self._begun(), status=episode.status, error=episode.error,
                                              answer=obs.answer if obs else None, final=final)
         if self.written:
             self.written()

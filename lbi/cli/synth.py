@@ -48,10 +48,10 @@ def backward_cmd(project: ProjectOpt = Path("."),
 
     proj = open_project(project)
     use_ray(proj.config, ray)
-    mode = check_mode(mode) if mode else ""
-    with proj.run(f"backward-{mode or proj.config.synth.backward_mode}", "backward") as run, \
+    checked = check_mode(mode) if mode else None
+    with proj.run(f"backward-{checked or proj.config.synth.backward_mode}", "backward") as run, \
             progress_bar("backward construction") as bar:
-        report = construct(proj, trajectory or None, mode=mode or None, max_span=None if max_span < 0 else max_span,
+        report = construct(proj, trajectory or None, mode=checked, max_span=None if max_span < 0 else max_span,
                            run_id=run.id, progress=run.track(bar))
         run.progress(report.trajectories, report.trajectories,
                      f"{report.examples} examples from {report.calls} calls")

@@ -24,10 +24,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import ray
+from ray import ObjectRefGenerator
 from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
 from lbi.cluster.relay import StoreRelay, apply
@@ -172,7 +173,7 @@ def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: 
     warm = [getattr(play, "func", play).__module__]  # a partial's function, or the function
     budget = project.config.ray.episode_retries
     stats = EpisodeStats()
-    todo, tries = deque(items), Counter()
+    todo, tries = deque(items), Counter[str]()
     starting: dict[Any, _Slot] = {}  # ready() ref -> slot
     running: dict[Any, _Slot] = {}  # streaming generator -> its actor's slot
     alive: list[_Slot] = []
@@ -218,8 +219,8 @@ def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: 
                 if ref not in running:
                     continue  # its actor died since `ready` was taken
                 slot = running[ref]
-                try:
-                    batch = ray.get(next(ref))
+                try:  # a key of `running`: a streaming generator
+                    batch = ray.get(next(cast(ObjectRefGenerator, ref)))
                 except StopIteration:
                     del running[ref]
                     slot.given.popleft()

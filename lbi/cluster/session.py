@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import socket
+from typing import Any
 
 from lbi.cluster.auth import TOKEN_HELP, enable_token_auth
 from lbi.config import Config
@@ -88,8 +89,8 @@ def connect(config: Config, workers: int = 1) -> None:
 
     if ray.is_initialized():
         return
-    common = {"runtime_env": {"env_vars": worker_env()}, "logging_level": logging.WARNING, "log_to_driver": False,
-              "configure_logging": True}
+    common: dict[str, Any] = {"runtime_env": {"env_vars": worker_env()}, "logging_level": logging.WARNING,
+                              "log_to_driver": False, "configure_logging": True}
     address = config.ray.address.strip()
     try:
         if address:

@@ -139,7 +139,7 @@ def extract_links(page: CrawlPage) -> list[str]:
     base = urljoin(page.url, str(base_tag["href"])) if base_tag else page.url
     links: list[str] = []
     for anchor in soup.find_all("a", href=True):
-        rel = anchor.get("rel") or []
+        rel = anchor.get("rel") or list[str]()
         if "nofollow" in [str(r).lower() for r in rel]:
             continue
         href = str(anchor["href"]).strip()

@@ -241,7 +241,7 @@ def html_to_text(html: str) -> tuple[str, str]:
     soup = BeautifulSoup(html, "html.parser")
     title = re.sub(r"\s+", " ", soup.title.get_text(" ", strip=True)) if soup.title else ""
     _strip_boilerplate(soup)
-    root = (soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article")
+    root = (soup.find("main") or soup.find(role="main") or soup.find("article")
             or soup.find(id="content") or soup.body or soup)
     text = _tidy(_render_html(root))
     if not title:

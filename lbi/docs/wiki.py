@@ -114,9 +114,9 @@ def trac_to_text(text: str) -> tuple[str, str]:
         else:
             out.append(_trac_line(lines[i]))
         i += 1
-    body = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
-    title = next((ln.lstrip("# ") for ln in body.split("\n") if ln.startswith("# ")), "")
-    return title, body
+    page = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
+    title = next((ln.lstrip("# ") for ln in page.split("\n") if ln.startswith("# ")), "")
+    return title, page
 
 
 def _trac_processor(lines: list[str], i: int) -> tuple[str | None, int]:
@@ -132,7 +132,7 @@ def _trac_processor(lines: list[str], i: int) -> tuple[str | None, int]:
 
 def _trac_block(lines: list[str], i: int) -> tuple[list[str], int]:
     """Collect a code block up to its matching ``}}}`` (blocks nest); unclosed -> EOF."""
-    depth, body = 1, []
+    depth, body = 1, list[str]()
     while i < len(lines):
         stripped = lines[i].strip()
         if stripped.startswith("{{{") and "}}}" not in stripped[3:]:
@@ -246,9 +246,9 @@ def mediawiki_to_text(text: str) -> tuple[str, str]:
         out.append(_mediawiki_line(line))
     if code is not None:
         out.extend(_fence(code))
-    body = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
-    title = next((ln.lstrip("# ") for ln in body.split("\n") if ln.startswith("# ")), "")
-    return title, body
+    page = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
+    title = next((ln.lstrip("# ") for ln in page.split("\n") if ln.startswith("# ")), "")
+    return title, page
 
 
 def _mediawiki_line(line: str) -> str:

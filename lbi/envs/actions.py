@@ -199,7 +199,7 @@ def _to_action(call: ast.Call, specs: dict[str, ActionSpec], raw: str) -> Action
         values.append(_coerce(name, pname, ptype, value, spec))
     extra = set(kw) - {p[0] for p in spec.params}
     if extra:
-        raise ActionParseError(f"{name}() got unexpected argument(s) {sorted(extra)}; "
+        raise ActionParseError(f"{name}() got unexpected argument(s) {sorted(extra, key=str)}; "
                                f"usage: {spec.signature()}")
     return Action(name, tuple(values), raw=raw)
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -152,8 +152,12 @@ class Task(BaseModel):
 class Env(Protocol):
     """The contract every environment honours (checked by :mod:`lbi.envs.conformance`)."""
 
-    name: str
-    deterministic_reset: bool
+    # Read-only members, so that a class constant (BaseEnv's ClassVars) honours them too.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def deterministic_reset(self) -> bool: ...
 
     def reset(self, task: Task | None = None, *, episode_id: str | None = None
               ) -> Observation: ...
@@ -197,7 +201,7 @@ class BaseEnv:
 
     name: ClassVar[str] = "base"
     deterministic_reset: ClassVar[bool] = True
-    actions: ClassVar[dict[str, ActionSpec]] = COMMON_ACTIONS
+    actions: dict[str, ActionSpec] = COMMON_ACTIONS  # per class; browsergym's depend on its options (per env)
     bare_action: ClassVar[tuple[str, tuple[str, ...]] | None] = None  # (action, fence langs)
     intro: ClassVar[str] = ""
 
@@ -253,7 +257,7 @@ class BaseEnv:
         self._closed = True
         self._close()
 
-    def __enter__(self) -> BaseEnv:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,6 +23,7 @@ import importlib
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,9 +157,9 @@ class EnvSpec:
 
     def _typed(self, key: str, value: str) -> Any:
         info = self.options.model_fields.get(key)
-        if info is None:
+        if info is None or info.annotation is None:  # (pydantic fields always have an annotation)
             return value  # validate() names the allowed options
-        adapter = TypeAdapter(info.annotation)
+        adapter: TypeAdapter[Any] = TypeAdapter(info.annotation)
         try:
             adapter.validate_python(value)
             return value
@@ -216,7 +217,7 @@ def load_envs(*, refresh: bool = False) -> None:
         return
     _scanned = True
     for name, where in BUILTIN_MODULES.items():
-        _declare(name, where, lambda where=where: builtin_spec(where))
+        _declare(name, where, partial(builtin_spec, where))
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):

@@ -56,7 +56,7 @@ class ShellEnv(BaseEnv):
         self.workdir_root = Path(workdir_root) if workdir_root else None
         self.time_limit_s = time_limit_s
         self.max_output_chars = max_output_chars
-        self.limits = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
+        self.limits: dict[str, Any] = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
         self.workdir: Path | None = None
         self._signature = "shell:start"
 

@@ -89,6 +89,7 @@ class LLM:
                 convo = [*convo, {"role": "assistant", "content": result.text},
                          {"role": "user", "content": f"That reply was not valid ({problem}). "
                                                      "Reply again with the JSON object only."}]
+        assert schema is not None  # without a schema the first reply is returned
         raise OutputParseError(
             f"{model} gave no reply matching {schema.__name__} after {retries + 1} attempts", raw=redact(last))
 

@@ -307,7 +307,7 @@ def stop(cfg: LocalModelConfig) -> bool:
     info = _read_pidfile(cfg)
     pid = info.get("pid")
     stopped = False
-    if _alive(pid):
+    if pid is not None and _alive(pid):
         _terminate(int(pid))
         stopped = True
     _pidfile(cfg).unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, create_model
+from pydantic.config import JsonDict
 
 REASONING_WORDS = 40
 # A sentence of 3 to `MAX_WORDS` words, for the schema sent to the model only (pydantic does not check
@@ -93,7 +94,7 @@ def reply_schema(example_action: str | None, pattern: str | None = None) -> type
     current page: small models copy the example's shape (a real bid) instead of a placeholder."""
     if not example_action and not pattern:
         return AgentReply
-    extra = {"pattern": pattern} if pattern else None
+    extra: JsonDict | None = {"pattern": pattern} if pattern else None
     examples = [example_action] if example_action else None
     return create_model("AgentReply", __base__=AgentReply,
                         reasoning=(str, Field(description="Brief thinking about what to do next.",

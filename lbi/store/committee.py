@@ -140,9 +140,9 @@ def committee_table(store: Store, *, policy: str = "strict", judges: Sequence[st
               if (show == "all" or (show == "kept") == bool(d.get("kept"))) and (matching is None or i in matching)]
     wanted = wanted[:limit]
     verdicts: dict[int, dict[str, dict[str, Any]]] = {}
-    for v in store.query("SELECT example_id, judge, verdict, reason FROM verdicts WHERE example_id IN "
+    for r in store.query("SELECT example_id, judge, verdict, reason FROM verdicts WHERE example_id IN "
                          "(SELECT value FROM json_each(?))", (json.dumps(wanted),)):
-        verdicts.setdefault(v["example_id"], {})[v["judge"]] = dict(v)
+        verdicts.setdefault(r["example_id"], {})[r["judge"]] = dict(r)
     out = []
     for ex in store.query("SELECT id, trajectory_id, span_start, span_end, mode, instruction FROM examples "
                           "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(wanted),)):

@@ -340,7 +340,8 @@ def evaluations(store: Store, runs: Sequence[str] | None = None) -> list[dict[st
     where = "WHERE r.name IN (SELECT value FROM json_each(?))" if runs is not None else ""
     return _rows(store, "SELECT r.id AS run_id, r.name AS run, e.mode, e.task_id, e.success, e.error, e.detail, "
                         "e.n_steps, e.trajectory_id, e.model FROM evaluations e JOIN runs r ON r.id = e.run_id "
-                        f"{where} ORDER BY r.id, e.mode, e.task_id", (json.dumps(list(runs)),) if where else ())
+                        f"{where} ORDER BY r.id, e.mode, e.task_id",
+                 (json.dumps(list(runs)),) if runs is not None else ())
 
 
 def evaluation(store: Store, run_id: int, task_id: str, mode: str) -> dict[str, Any] | None:
@@ -390,7 +391,7 @@ def untrainable_examples(store: Store, example_ids: Sequence[int] | None = None)
     where = " AND e.id IN (SELECT value FROM json_each(?))" if example_ids is not None else ""
     return [r[0] for r in store.query(f"SELECT e.id FROM {WITH_TASK_AND_RUN} JOIN examples e ON e.trajectory_id = "
                                       f"t.id WHERE NOT ({TRAINABLE}){where} ORDER BY e.id",
-                                      (json.dumps(list(example_ids)),) if where else ())]
+                                      (json.dumps(list(example_ids)),) if example_ids is not None else ())]
 
 
 def missing_examples(store: Store, example_ids: Sequence[int]) -> list[int]:

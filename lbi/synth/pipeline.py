@@ -104,7 +104,7 @@ def _label_and_judge(project: Project, sizes: SynthSizes, progress: ProgressFact
     it after the explore rollouts and again after the llm rollouts; the stage reports hold the last pass)."""
     with project.run(f"{name}-{STAGE_RUNS['backward']}", "backward") as run, \
             progress(f"backward ({sizes.mode})") as tick, report.timed("backward"):
-        report.stages["backward"] = back = construct(project, mode=sizes.mode, max_span=sizes.max_span,
+        report.stages["backward"] = back = construct(project, mode=check_mode(sizes.mode), max_span=sizes.max_span,
                                                      run_id=run.id, progress=run.track(tick))
         run.progress(back.trajectories, back.trajectories,
                      f"{back.examples} examples from {back.calls} calls, {back.failed} failed")

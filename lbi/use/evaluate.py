@@ -84,11 +84,11 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
     project.env_options()
     tasks = heldout_tasks(project, task_ids, limit)
     if not tasks:
-        env = project.config.env.name
+        name = project.config.env.name
         if task_ids is not None:
-            raise NotFoundError(f"none of {', '.join(task_ids) or 'the given ids'} is a held-out task of env {env!r}: "
+            raise NotFoundError(f"none of {', '.join(task_ids) or 'the given ids'} is a held-out task of env {name!r}: "
                                 "see `lbi tasks list --split heldout`")
-        raise NotFoundError(f"no held-out tasks for env {env!r}: import some with `lbi tasks import FILE`")
+        raise NotFoundError(f"no held-out tasks for env {name!r}: import some with `lbi tasks import FILE`")
     steps = max_steps or project.config.synth.max_steps
     model = project.config.models.for_role("agent")
     other = [m for m in read.eval_models(project.store, run) if m != model]

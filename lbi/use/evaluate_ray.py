@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -43,7 +44,7 @@ class RetrievalServer:
     def __init__(self, project_dir: str, modes: Sequence[str]) -> None:
         from lbi.use.index import Index
 
-        project = open_project(project_dir)
+        project = open_project(Path(project_dir))
         index = Index(project)
         self.retrievers = {m: Retriever(project, m, index=index) for m in modes if m != "baseline"}
 
@@ -96,7 +97,7 @@ def evaluate_on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task
         return None
     workers = max(1, project.config.ray.workers)
     connect(project.config, workers)
-    server = None
+    server: Any = None  # the RetrievalServer actor (its methods are not typed for Ray: no @ray.method)
     if any(m != "baseline" for m in modes):
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
         server = ray.remote(num_cpus=0)(RetrievalServer).options(scheduling_strategy=here).remote(

@@ -143,7 +143,8 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
     out = output_file(out)
     examples, records, missing = build_records(project, per, policy, fmt)
     report = ExportReport(path=out, card=card_path(out), examples=len(examples), missing_screenshots=missing)
-    counts = {"env": Counter(), "mode": Counter(), "rollout policy": Counter(), "override": Counter()}
+    counts: dict[str, Counter[str]] = {"env": Counter(), "mode": Counter(), "rollout policy": Counter(),
+                                       "override": Counter()}
     overridden = {r[0]: r[1] for r in project.store.query(committee.LATEST_OVERRIDES)}
     for ex in examples:
         counts["env"][ex["env"]] += 1

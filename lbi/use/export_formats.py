@@ -43,8 +43,8 @@ def _specs(env: str) -> dict[str, ActionSpec]:
     module = __import__(env_spec(env).factory.__module__, fromlist=["_"])
     for value in vars(module).values():  # the env class's own actions (sql, shell, repo)
         if isinstance(value, type) and getattr(value, "name", None) == env and isinstance(
-                getattr(value, "actions", None), dict):
-            return value.actions
+                actions := getattr(value, "actions", None), dict):
+            return actions
     return dict(COMMON_ACTIONS)
 
 

@@ -52,7 +52,8 @@ def grid_figure(grid: Grid, selected: tuple[str, str] | None = None) -> go.Figur
     for outcome, colour in OUTCOME_COLOURS.items():
         cells = [(t, a) for t in grid.tasks for a in grid.arms if grid.outcome(t, a) == outcome]
         fig.add_trace(go.Scatter(  # an empty outcome gets one invisible point, so it still shows in the legend
-            x=[html.escape(a) for _, a in cells] or [None], y=[html.escape(t) for t, _ in cells] or [None],
+            x=[html.escape(a) for _, a in cells] if cells else [None],
+            y=[html.escape(t) for t, _ in cells] if cells else [None],
             mode="markers", name=outcome,
             marker={"symbol": "square", "size": 18, "color": colour, "line": {"width": 1, "color": "#fff"}},
             customdata=[[t, a] for t, a in cells],

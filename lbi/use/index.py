@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import chromadb
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.api.types import Documents, Embeddable, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
 from chromadb.utils.embedding_functions import register_embedding_function
 
@@ -73,7 +73,9 @@ class Index:
         self.path = Path(project.dir) / "index"
         self.client = chromadb.PersistentClient(path=str(self.path),
                                                 settings=Settings(anonymized_telemetry=False))
-        fn = MiniLMEmbedding(project.config.models.embedder)
+        # chromadb types a collection's function as taking images too, so a text-only one never fits its stub
+        # (chroma-core/chroma#5241, open); chromadb itself only calls it with documents here.
+        fn: EmbeddingFunction[Embeddable] = MiniLMEmbedding(project.config.models.embedder)  # type: ignore[assignment]
         meta = {"hnsw:space": "cosine"}
         self.examples = self.client.get_or_create_collection("examples", embedding_function=fn, metadata=meta)
         self.steps = self.client.get_or_create_collection("steps", embedding_function=fn, metadata=meta)
@@ -192,7 +194,7 @@ class Index:
         page = max(4 * k, 16)
         for start in range(0, len(wanted), page):
             found = self.steps.get(ids=wanted[start:start + page], include=["metadatas"])
-            meta_of.update(zip(found["ids"], found["metadatas"], strict=True))
+            meta_of.update(zip(found["ids"], found["metadatas"] or [], strict=True))
             if len(meta_of) >= k:
                 break
         ids = [key for key in wanted if key in meta_of][:k]

@@ -104,6 +104,13 @@ class Retriever:
         self.last = self.retrieve(task.instruction, obs, history)
         return self.last.rendered
 
+    @property
+    def _searched(self) -> Index:
+        """The index the search methods read (a baseline retriever made without one has none)."""
+        if self.index is None:
+            raise RuntimeError("a baseline retriever has no index to search")
+        return self.index
+
     # -- the parts ---------------------------------------------------------------------
     def retrieve(self, instruction: str, obs: Observation | None = None, history: History | None = None
                  ) -> RetrievalResult:
@@ -127,10 +134,10 @@ class Retriever:
     def by_observation(self, obs: Observation) -> list[Hit]:
         """Steps taken in the same state (equal signature) first, then the closest observations."""
         k = self.cfg.k
-        same = self.index.steps_in_state(obs.state_signature, k) if obs.state_signature else None
+        same = self._searched.steps_in_state(obs.state_signature, k) if obs.state_signature else None
         found = [(i, m, 1.0) for i, m in zip(same["ids"], same["metadatas"], strict=True)] if same else []
         seen = {key for key, _, _ in found}
-        for hit in self.index.search("steps", self.index.observation_text(obs.text), k):
+        for hit in self._searched.search("steps", self._searched.observation_text(obs.text), k):
             if hit["id"] not in seen:
                 found.append((hit["id"], hit["metadata"], 1 - hit["distance"]))
         return self._step_hits(found[: 2 * k], "observation")
@@ -142,11 +149,11 @@ class Retriever:
 
     def steps_like(self, text: str, source: str, vector: Any = None) -> list[Hit]:
         return self._step_hits([(h["id"], h["metadata"], 1 - h["distance"])
-                                for h in self.index.search("steps", text, self.cfg.k, embedding=vector)], source)
+                                for h in self._searched.search("steps", text, self.cfg.k, embedding=vector)], source)
 
     def examples(self, text: str, source: str, vector: Any = None) -> list[Hit]:
         hits = []
-        for h in self.index.search("examples", text, self.cfg.k, embedding=vector):
+        for h in self._searched.search("examples", text, self.cfg.k, embedding=vector):
             meta = h["metadata"]
             steps = read.steps(self.project.store, meta["trajectory_id"], meta["span_start"], meta["span_end"])
             if steps:  # an example whose trajectory is gone from the store (a stale index) is not shown
@@ -156,7 +163,7 @@ class Retriever:
 
     def docs(self, text: str) -> list[Hit]:
         return [Hit("doc", h["id"], "instruction", f"Documentation ({h['metadata']['title']}):\n{h['document']}",
-                    1 - h["distance"], h["metadata"]) for h in self.index.search("chunks", text, self.cfg.k)]
+                    1 - h["distance"], h["metadata"]) for h in self._searched.search("chunks", text, self.cfg.k)]
 
     def write_query(self, instruction: str, obs: Observation | None, history: History) -> str:
         messages = query_messages(instruction, history.render(), observation_text(obs) if obs else None)

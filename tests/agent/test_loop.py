@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lbi.agent import Agent, Decision, History, Recorder
+from lbi.agent import Agent, Decision, Episode, History, Recorder
 from lbi.agent.recorder import StoreRecorder
 from lbi.envs.base import Env, Observation
 from lbi.envs.sql import SqlEnv
@@ -38,7 +38,9 @@ class Script:
 
 class Keep(Recorder):
     def __init__(self, skip: bool = False) -> None:
-        self.skip, self.steps, self.finished = skip, [], []
+        self.skip = skip
+        self.steps: list[tuple[int, str, str | None]] = []
+        self.finished: list[Episode] = []
 
     def begin(self, task: Task) -> str | None:
         return None if self.skip else super().begin(task)
@@ -46,7 +48,7 @@ class Keep(Recorder):
     def step(self, index: int, obs: Observation, decision: Decision, after: Observation, seconds: float) -> None:
         self.steps.append((index, decision.action, after.last_action_error))
 
-    def finish(self, episode) -> None:  # noqa: ANN001 - the Episode
+    def finish(self, episode: Episode) -> None:
         self.finished.append(episode)
 
 
@@ -63,6 +65,7 @@ def test_stop_ends_the_episode_with_the_answer_and_every_step_recorded(db: Path)
     policy, recorder = Script("execute_sql('SELECT COUNT(*) FROM items')", "stop('2')"), Keep()
     with SqlEnv(db) as env:
         episode = Agent(policy, env, recorder, max_steps=5, examples=lambda t, o, h: f"hint {len(h)}").run(TASK)
+    assert episode.final is not None
     assert (episode.status, episode.steps, episode.final.answer, episode.crashed) == ("done", 2, "2", False)
     assert [s[:2] for s in recorder.steps] == [(0, "execute_sql('SELECT COUNT(*) FROM items')"), (1, "stop('2')")]
     assert policy.seen == [(TASK.instruction, 0, "hint 0"), (TASK.instruction, 1, "hint 1")]
@@ -73,6 +76,7 @@ def test_the_step_limit_ends_the_episode_and_failed_actions_go_on(db: Path) -> N
     policy, recorder = Script("SELECT nonsense FROM nowhere", "SELECT 1", "SELECT 2", "stop('never')"), Keep()
     with SqlEnv(db) as env:
         episode = Agent(policy, env, recorder, max_steps=3).run(TASK)
+    assert episode.final is not None
     assert (episode.status, episode.steps, episode.final.answer) == ("done", 3, None)
     assert recorder.steps[0][2] and "no such" in recorder.steps[0][2]  # the error came back in the observation
     assert policy.actions == ["stop('never')"]

@@ -5,6 +5,7 @@ the finalizer stops exactly what it started (never `ray stop`, which would stop 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import signal
@@ -95,7 +96,7 @@ def _join(address: str, nodes: list[subprocess.Popen], log: Path) -> None:
     while True:
         assert nodes[0].poll() is None, log.read_text(errors="replace")[-3000:]
         try:
-            ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             return
         except ConnectionError:
             if time.monotonic() > deadline:

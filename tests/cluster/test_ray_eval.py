@@ -66,11 +66,11 @@ def test_eval_on_ray_matches_the_local_executor(ray_cluster: Cluster, tmp_path: 
     assert len(rows) == 24 and all(rows[("there", *key[1:])] == rows[key] for key in rows if key[0] == "here")
     calls = "SELECT purpose, COUNT(*), SUM(prompt_tokens) FROM llm_calls WHERE run_id = ? GROUP BY 1 ORDER BY 1"
     run_ids = {r["name"]: r["id"] for r in project.store.query("SELECT id, name FROM runs")}
-    ours, theirs = ({r[0]: (r[1], r[2]) for r in project.store.query(calls, (run_ids[run],))}
-                    for run in ("here", "there"))
-    assert ours.keys() == theirs.keys() == {"act", "retrieval-query"}
-    for purpose in ours:  # the same calls, with prompts as long (retrieved examples included) to within 3%
-        assert theirs[purpose][0] == ours[purpose][0] and abs(theirs[purpose][1] / ours[purpose][1] - 1) < 0.03
+    calls_here, calls_there = ({r[0]: (r[1], r[2]) for r in project.store.query(calls, (run_ids[run],))}
+                               for run in ("here", "there"))
+    assert calls_here.keys() == calls_there.keys() == {"act", "retrieval-query"}
+    for purpose, (n, tokens) in calls_here.items():  # the same calls, prompts as long (examples included) to 3%
+        assert calls_there[purpose][0] == n and abs(calls_there[purpose][1] / tokens - 1) < 0.03
     # resuming the finished run on Ray starts no episode
     again = evaluate(project, MODES, run="there")
     assert again.summaries["agentic"].n == 3 and project.store.counts()["evaluations"] == 24

@@ -96,7 +96,7 @@ def test_a_worker_killed_mid_episode_is_replaced_and_the_episode_run_again(ray_c
                                                                             tmp_path: Path) -> None:
     project = sql_project(tmp_path, ray_cluster.address, model="fake/latency-0.4", workers=1, tasks=3)
     thread, result = in_background(lambda: rollout(project, "kill", policy="llm"))
-    killed = []
+    killed: list[int] = []
     deadline = time.monotonic() + 240
     while not killed and time.monotonic() < deadline and thread.is_alive():
         running = project.store.query("SELECT t.id FROM trajectories t JOIN steps s ON s.trajectory_id = t.id "

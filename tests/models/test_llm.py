@@ -131,10 +131,11 @@ def test_each_kind_of_model_asks_for_json_and_knows_its_context_window() -> None
     config = Config()
     config.local_model.n_ctx = 1234
     local, remote, fake = (get_model(name, config) for name in ("local/smollm2", "openai/gpt-4o-mini", "fake"))
+    assert isinstance(local, LocalModel) and isinstance(remote, LitellmModel)
     assert local.response_format(Plan) == {"type": "json_object", "schema": Plan.model_json_schema()}
     assert remote.response_format(Plan)["json_schema"]["schema"] == Plan.model_json_schema()
     assert (local.context_window(), fake.context_window()) == (1234, None)
-    assert remote.context_window() and remote.context_window() > 100_000  # from litellm's model list
+    assert (window := remote.context_window()) and window > 100_000  # from litellm's model list
     llm = LLM(config)
     assert llm.context_window("agent", model="local/smollm2") == 1234  # no server needed to know it
     config.llm.context_window = 4096
@@ -183,7 +184,7 @@ def test_one_schema_walker_gives_the_prompt_skeleton_and_the_fake_replies() -> N
                                 "answer": "42"}
     reply = Trace.model_validate_json(FakeModel.reply([{"role": "user", "content": "go"}], schema))
     assert len(reply.steps) == 2 and reply.steps[0] != reply.steps[1]  # each element from its own hash
-    assert reply.steps[0].action.startswith("action: ") and reply.note.startswith("note: ")
+    assert reply.steps[0].action.startswith("action: ") and (reply.note or "").startswith("note: ")
     assert reply == Trace.model_validate_json(FakeModel.reply([{"role": "user", "content": "go"}], schema))
 
 

@@ -65,7 +65,9 @@ def test_the_verdict_table_of_an_example(project: Project) -> None:
     tid = trajectory(project)
     ids = examples(project, tid)
     judge(project, ids[(0, 1)], True, False)
-    rows = committee.verdict_rows(read.example(project.store, ids[(0, 1)])["verdicts"])
+    ex = read.example(project.store, ids[(0, 1)])
+    assert ex is not None
+    rows = committee.verdict_rows(ex["verdicts"])
     assert rows == [{"judge": "a", "verdict": "yes", "reason": "a says True"},
                     {"judge": "b", "verdict": "no", "reason": "b says False"}]
 

@@ -42,17 +42,21 @@ def _quiet(stage: str) -> Iterator[Callable[[int, int], None]]:
 def solver(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
     """An agent for lbitest.type-word that reads the goal and the observation as the llm policy shows them."""
     turn = messages[-1]["content"]
-    word = re.search(r'Task: .*?type "(\w+)"', turn).group(1)
+    goal = re.search(r'Task: .*?type "(\w+)"', turn)
+    assert goal, turn
+    word = goal.group(1)
     page = turn.split("Current observation:", 1)[1]
     start = re.search(r"\[(\w+)\] generic, clickable=True\n\s*StaticText 'START'", page)
     box = re.search(r"\[(\w+)\] textbox 'Word'(?: value='(\w*)')?", page)
     submit = re.search(r"\[(\w+)\] button 'Submit'", page)
     if start:
         action, why = f"click('{start.group(1)}')", "start the task"
-    elif box.group(2) != word:
-        action, why = f"fill('{box.group(1)}', '{word}')", f"type {word}"
     else:
-        action, why = f"click('{submit.group(1)}')", "submit"
+        assert box and submit, page
+        if box.group(2) != word:
+            action, why = f"fill('{box.group(1)}', '{word}')", f"type {word}"
+        else:
+            action, why = f"click('{submit.group(1)}')", "submit"
     return json.dumps({"reasoning": why, "action": action})
 
 

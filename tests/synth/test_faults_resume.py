@@ -120,12 +120,12 @@ def test_kill_9_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_pa
     assert len([k for k in keys if k.startswith("synth-llm/")]) == 3
     # no duplicate records: steps contiguous per trajectory, one example per eligible span, one verdict per judge
     for tid in (r[0] for r in store.query("SELECT id FROM trajectories")):
-        steps = [dict(r) for r in store.query("SELECT idx, error FROM steps WHERE trajectory_id = ? ORDER BY idx",
-                                              (tid,))]
-        assert [s["idx"] for s in steps] == list(range(len(steps))) and len(steps) == 4
+        rows = [dict(r) for r in store.query("SELECT idx, error FROM steps WHERE trajectory_id = ? ORDER BY idx",
+                                             (tid,))]
+        assert [s["idx"] for s in rows] == list(range(len(rows))) and len(rows) == 4
         spans = sorted(tuple(r) for r in store.query(
             "SELECT span_start, span_end FROM examples WHERE trajectory_id = ?", (tid,)))
-        assert spans == sorted(eligible_spans(steps, 3))
+        assert spans == sorted(eligible_spans(rows, 3))
     judges = len(project.config.models.judges)
     assert not store.query("SELECT example_id FROM verdicts GROUP BY example_id HAVING COUNT(*) != ?", (judges,))
     assert store.query("SELECT COUNT(*) FROM examples")[0][0] == store.query(

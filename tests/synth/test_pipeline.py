@@ -1,6 +1,7 @@
 """Task generation, backward construction and the committee on the fake model, against a real store."""
 
 import json
+from collections.abc import Container
 
 import pytest
 
@@ -16,7 +17,7 @@ from tests.conftest import ROOT
 FIXTURES = ROOT / "tests" / "fixtures" / "docs"
 
 
-def _trajectory(project: Project, key: str, n: int, errors: set[int] = frozenset()) -> int:
+def _trajectory(project: Project, key: str, n: int, errors: Container[int] = frozenset()) -> int:
     tid, _ = project.store.begin_trajectory(key, policy="explore", env="web")
     for i in range(n):
         project.store.add_step(tid, i, observation=f"page {i} of the {key} walk", action=f"click('{i}')",
@@ -66,7 +67,7 @@ def test_malformed_generation_is_recorded_and_the_run_goes_on(project: Project) 
 
 
 def test_eligible_spans_skip_all_failed_spans_and_respect_the_cap() -> None:
-    steps = [{"error": None}, {"error": "x"}, {"error": None}]
+    steps: list[dict[str, str | None]] = [{"error": None}, {"error": "x"}, {"error": None}]
     assert eligible_spans(steps) == [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2)]
     assert eligible_spans(steps, max_span=2) == [(0, 0), (0, 1), (1, 2), (2, 2)]
 

@@ -75,7 +75,7 @@ def test_web_rollout_keeps_boxed_screenshots_relative_to_the_project(project: Pr
     assert report.done == 1
     shots = [r[0] for r in project.store.query("SELECT screenshot FROM steps ORDER BY idx")]
     assert len(shots) == 3 and all(s and not Path(s).is_absolute() for s in shots)
-    assert all(project.resolve(s).is_file() for s in shots)
+    assert all((path := project.resolve(s)) and path.is_file() for s in shots)
     assert any(s.endswith("_action.png") for s in shots)  # the acted-on element is boxed
     final = project.store.query("SELECT final_screenshot FROM trajectories")[0][0]
-    assert project.resolve(final).is_file()
+    assert (path := project.resolve(final)) and path.is_file()

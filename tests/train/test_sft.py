@@ -16,7 +16,8 @@ from lbi.train.data import CHATML_TRAINING_TEMPLATE, TrainDataError, training_da
 from lbi.train.sft import TrainError, last_checkpoint, train
 from tests.use.test_export import _agent_run, _keep
 
-TINY = {"epochs": 1.0, "grad_accum": 1, "max_seq_len": 2048, "lora_r": 4, "lora_alpha": 8, "save_steps": 1}
+TINY: dict[str, Any] = {"epochs": 1.0, "grad_accum": 1, "max_seq_len": 2048, "lora_r": 4, "lora_alpha": 8,
+                        "save_steps": 1}
 
 
 @pytest.fixture
@@ -30,16 +31,18 @@ def kept(sql_project: Project) -> Project:
 
 def test_the_training_text_is_the_served_prompt_and_the_loss_is_on_the_replies_only(kept: Project,
                                                                                      tiny_model: Path) -> None:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, BatchEncoding
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     record = training_data(kept, per="example").records[0]
     messages = record["messages"]
     text = tokenizer.apply_chat_template(messages, tokenize=False, chat_template=CHATML_TRAINING_TEMPLATE)
+    assert isinstance(text, str)
     assert text.startswith(chat_prompt(messages[:2]))  # what llama.cpp's server feeds the model at the first step
     assert text == tokenizer.apply_chat_template(messages, tokenize=False)  # SmolLM2's own template, same text
     out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
                                         chat_template=CHATML_TRAINING_TEMPLATE)
+    assert isinstance(out, BatchEncoding)
     trained = [t for t, m in zip(out["input_ids"], out["assistant_masks"], strict=True) if m]
     replies = "".join(m["content"] + "<|im_end|>" for m in messages if m["role"] == "assistant")
     assert tokenizer.decode(trained) == replies
@@ -79,7 +82,8 @@ def test_an_interrupted_run_says_how_to_resume_and_resumes_from_its_checkpoint(k
     with pytest.raises(TrainError, match=message):
         train(kept, "t2", base_model=str(tiny_model), publish=False, callbacks=[_StopAt(3)], **TINY)
     assert read.train_runs(kept.store)[0]["status"] == "failed"
-    assert last_checkpoint(kept.dir / "models" / "t2" / "checkpoints").name == "checkpoint-2"
+    assert (checkpoint := last_checkpoint(kept.dir / "models" / "t2" / "checkpoints"))
+    assert checkpoint.name == "checkpoint-2"
     report = train(kept, "t2", base_model=str(tiny_model), publish=False, **TINY)
     assert report.resumed_from == 2 and report.steps == 6
     run_id = read.train_runs(kept.store)[0]["run_id"]
@@ -146,7 +150,7 @@ def test_a_full_disk_while_checkpointing_is_one_message_and_the_run_resumes_from
     def fills_up(self: Trainer, model: Any, trial: Any) -> None:
         if self.state.global_step < 3:
             return real(self, model, trial)
-        partial = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        partial = Path(self.args.output_dir or "") / f"checkpoint-{self.state.global_step}"
         partial.mkdir(parents=True)
         (partial / "adapter_model.safetensors").write_bytes(b"")  # cut short: no optimizer, no trainer state
         raise OSError(errno.ENOSPC, "No space left on device", str(partial / "optimizer.pt"))
@@ -156,7 +160,8 @@ def test_a_full_disk_while_checkpointing_is_one_message_and_the_run_resumes_from
                                          r"`lbi train --name t4` again"):
         train(kept, "t4", base_model=str(tiny_model), publish=False, **TINY)
     monkeypatch.setattr(Trainer, "_save_checkpoint", real)
-    assert last_checkpoint(kept.dir / "models" / "t4" / "checkpoints").name == "checkpoint-2"
+    assert (checkpoint := last_checkpoint(kept.dir / "models" / "t4" / "checkpoints"))
+    assert checkpoint.name == "checkpoint-2"
     assert train(kept, "t4", base_model=str(tiny_model), publish=False, **TINY).resumed_from == 2
 
 

@@ -114,8 +114,8 @@ def test_evaluation_per_mode_with_checks_and_no_leakage(filled: Project) -> None
     construct(filled, mode="per-span")
     assert filled.store.counts()["examples"] == before
     assert leakage(filled)["ok"]
-    summary = {r["mode"]: r for r in results(filled, "ev")}
-    assert summary["baseline"]["n"] == 3 and summary["baseline"]["ci_low"] < 1 / 3 < summary["baseline"]["ci_high"]
+    by_mode = {r["mode"]: r for r in results(filled, "ev")}
+    assert by_mode["baseline"]["n"] == 3 and by_mode["baseline"]["ci_low"] < 1 / 3 < by_mode["baseline"]["ci_high"]
     # resuming the same run asks the model nothing new
     calls = filled.store.counts()["llm_calls"]
     evaluate(filled, ["baseline"], run="ev")

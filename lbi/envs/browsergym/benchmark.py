@@ -52,7 +52,7 @@ def _pairs(rows: Any) -> set[tuple[str, int]]:
 def overlaps(store: Store, env: EnvConfig, tasks: list[Task]) -> list[tuple[str, int]]:
     """(task id, seed) pairs that would be on both sides, held-out and synthesis, in a project with this store and
     this `[env]` section."""
-    side = {"heldout": set(), "synthetic": set()}
+    side: dict[str, set[tuple[str, int]]] = {"heldout": set(), "synthetic": set()}
     for t in tasks:
         if t.start.get("task") and "seed" in t.start:
             side[t.split].add((str(t.start["task"]), int(t.start["seed"])))

@@ -31,11 +31,14 @@ import threading
 import typing
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lbi.envs.actions import Action, ActionSpec
 from lbi.envs.base import EnvCrashed, EnvError
 from lbi.envs.web.browser import LAUNCH_ARGS, _acquire_playwright, _release_playwright, find_chromium
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Playwright
 
 DEFAULT_SUBSETS = ("chat", "infeas", "bid", "nav", "tab")  # BrowserGym's HighLevelActionSet default
 OFFLINE_ARG = next(a for a in LAUNCH_ARGS if a.startswith("--host-resolver-rules"))
@@ -102,7 +105,7 @@ class LbiPlaywright:
     them again; kept, they are launched once per env and each reset only gets new contexts (~1-2 s less a reset)."""
 
     def __init__(self, offline: bool = True, keep_browsers: bool = True) -> None:
-        self._real = _acquire_playwright()
+        self._real: Playwright | None = _acquire_playwright()
         self.chromium = _Chromium(self._real.chromium, offline, keep_browsers)
 
     def __getattr__(self, name: str) -> Any:

@@ -122,9 +122,9 @@ class BrowserGymEnv(BaseEnv):
             self._close_gym()
             gym_id = ensure_registered(task_id, self.imports)
             kwargs = {k: v for k, v in self.bg_kwargs.items() if v is not None}
-            self._gym = gym.make(gym_id, disable_env_checker=True, headless=True, **kwargs,
-                                 **({"task_kwargs": self.task_kwargs} if task_id == self.task_id and
-                                    self.task_kwargs else {}))
+            if task_id == self.task_id and self.task_kwargs:
+                kwargs["task_kwargs"] = self.task_kwargs
+            self._gym = gym.make(gym_id, disable_env_checker=True, headless=True, **kwargs)
             self._gym_task = task_id
         return self._gym
 
@@ -234,27 +234,7 @@ class BrowserGymEnv(BaseEnv):
                              ) -> list[Candidate]:
         """Visible elements with a bid that a user can act on: by their role, or because BrowserGym saw an
         event handler on them (``clickable``: a ``div`` with a click listener)."""
-        raw = raw if raw is not None else self.raw
-        props = raw.get("extra_element_properties") or {}
-        out: list[Candidate] = []
-        nodes = (raw.get("axtree_object") or {}).get("nodes", [])
-        by_id = {n["nodeId"]: n for n in nodes}
-        for node in nodes:
-            bid = node.get("browsergym_id")
-            if not bid or node.get("ignored"):
-                continue
-            prop = props.get(bid) or {}
-            if (prop.get("visibility") or 0) < 0.5:
-                continue
-            role = str((node.get("role") or {}).get("value", ""))
-            name = str((node.get("name") or {}).get("value", ""))[:80] or _text_below(node, by_id)
-            if role in FILL_ROLES:
-                out.append(Candidate("fill", bid=bid, role=role, name=name))
-            elif role in SELECT_ROLES:
-                out.append(Candidate("click", bid=bid, role=role, name=name))
-            elif role in CLICK_ROLES or prop.get("clickable"):
-                out.append(Candidate("click", bid=bid, role=role, name=name))
-        return out
+        return candidates(raw if raw is not None else self.raw)
 
     def page_text(self) -> str:
         page = getattr(getattr(self._gym, "unwrapped", None), "page", None)
@@ -267,6 +247,30 @@ class BrowserGymEnv(BaseEnv):
 
     def evidence(self) -> Evidence:
         return Evidence(page_text=self.page_text(), reward=self.reward, env_info=self.task_info)
+
+
+def candidates(raw: dict[str, Any]) -> list[Candidate]:
+    """The actionable elements of a BrowserGym observation (`BrowserGymEnv.interactive_elements`)."""
+    props = raw.get("extra_element_properties") or {}
+    out: list[Candidate] = []
+    nodes = (raw.get("axtree_object") or {}).get("nodes", [])
+    by_id = {n["nodeId"]: n for n in nodes}
+    for node in nodes:
+        bid = node.get("browsergym_id")
+        if not bid or node.get("ignored"):
+            continue
+        prop = props.get(bid) or {}
+        if (prop.get("visibility") or 0) < 0.5:
+            continue
+        role = str((node.get("role") or {}).get("value", ""))
+        name = str((node.get("name") or {}).get("value", ""))[:80] or _text_below(node, by_id)
+        if role in FILL_ROLES:
+            out.append(Candidate("fill", bid=bid, role=role, name=name))
+        elif role in SELECT_ROLES:
+            out.append(Candidate("click", bid=bid, role=role, name=name))
+        elif role in CLICK_ROLES or prop.get("clickable"):
+            out.append(Candidate("click", bid=bid, role=role, name=name))
+    return out
 
 
 def _mark_clickable(raw: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ BrowserGym bid.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin
 
 from browsergym.core.registration import register_task
@@ -108,7 +108,7 @@ def register_lbi_tasks(tasks: list[Task]) -> list[str]:
     """Register each task as the BrowserGym task ``lbi.<id>``; returns the ids."""
     ids = []
     for task in tasks:
-        cls = type(f"LbiTask_{task.id.replace('-', '_')}", (LbiTask,), {"task": task})
+        cls = cast("type[LbiTask]", type(f"LbiTask_{task.id.replace('-', '_')}", (LbiTask,), {"task": task}))
         register_task(cls.get_task_id(), cls, nondeterministic=False)
         ids.append(cls.get_task_id())
     return ids

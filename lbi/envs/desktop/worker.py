@@ -56,7 +56,7 @@ class Worker:
         read, write = os.pipe()
         self.procs["xvfb"] = self._spawn(
             ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp",
-             "-ac", "-noreset"], pass_fds=[write])
+             "-ac", "-noreset"], pass_fds=(write,))
         os.close(write)
         number = _read_line(read, 20).strip()
         os.close(read)
@@ -66,6 +66,7 @@ class Worker:
         bus = self._spawn(["dbus-daemon", "--session", "--nofork", "--print-address=1",
                            f"--address=unix:tmpdir={run_dir}"], stdout=subprocess.PIPE)
         self.procs["dbus"] = bus
+        assert bus.stdout is not None  # stdout=PIPE
         address = _read_line(bus.stdout.fileno(), 20).strip()
         if not address:
             raise RuntimeError("dbus-daemon did not print its address")

@@ -100,7 +100,7 @@ class RepoEnv(BaseEnv):
         self.test_time_limit_s = test_time_limit_s
         self.max_output_chars = max_output_chars
         self.max_tree_mb = max_tree_mb
-        self.limits = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
+        self.limits: dict[str, Any] = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
         self.episode_dir: Path | None = None
         self.base = self.snapshot.meta.base
         self.start_patch: str | None = None

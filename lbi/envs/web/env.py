@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, ViewportSize
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import Field
 
@@ -81,7 +81,7 @@ class WebEnv(BaseEnv):
         self.screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
         self.screenshots = screenshots and self.screenshot_dir is not None
         self.highlight = highlight
-        self.viewport = {"width": viewport[0], "height": viewport[1]}
+        self.viewport: ViewportSize = {"width": viewport[0], "height": viewport[1]}
         self.step_timeout_ms = step_timeout_ms
         self.nav_timeout_ms = nav_timeout_ms
         self.max_text_chars = max_text_chars

@@ -57,9 +57,9 @@ def test_observation_actions_and_bad_input(desktop_env: DesktopEnv) -> None:
     assert 'menu item "Save As..."' not in closed.text
 
     stale = env.step("click('9zzzz')")
-    assert "no element with id '9zzzz'" in stale.last_action_error and not stale.done
-    assert "unknown key name" in env.step("hotkey('ctrl+nosuchkey')").last_action_error
-    assert "off the screen" in env.step("click_xy(5000, 10)").last_action_error
+    assert "no element with id '9zzzz'" in (stale.last_action_error or "") and not stale.done
+    assert "unknown key name" in (env.step("hotkey('ctrl+nosuchkey')").last_action_error or "")
+    assert "off the screen" in (env.step("click_xy(5000, 10)").last_action_error or "")
 
     env.step("click('E1')")  # an empty cell is not listed but can be clicked by its address
     typed = env.step("type('7\\n')")

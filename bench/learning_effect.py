@@ -6,10 +6,13 @@ under `bench/results/learning_effect/<env>/` so an interrupted run resumes stage
 1. synthesize: tasks generated from the environment's docs, llm and explore rollouts, batched backward
    construction, the committee (the default four judges, the strict policy);
 2. train: `lbi train` (TRL SFT + LoRA on the kept examples, per step) from the embedded SmolLM2, served as
-   `local/<name>` through the embedded llama.cpp server (merged, converted to GGUF, quantized like the base);
+   `local/<name>` through the embedded llama.cpp server (merged, converted to GGUF at Q8_0), with the base it
+   started from served beside it at the same precision, `local/base-q8_0` (the bundled Q4_1 file is not the base
+   arm: 4-bit quantization erases a LoRA change, see `trained_precision.py`);
 3. evaluate the arms on the held-out tasks, each a (model, mode) pair: baseline and agentic with the base
-   model, then with the trained one; success with n and the Wilson 95% interval per arm, and each arm
-   against the base baseline with McNemar's exact test over the same tasks and the tasks that flipped;
+   model at the trained model's precision, then with the trained one; success with n and the Wilson 95%
+   interval per arm, and each arm against the base baseline with McNemar's exact test over the same tasks and
+   the tasks that flipped;
 4. SFT throughput, back to back under the same load: a short `lbi train` run (`throughput-sft`, fresh, not
    served, stopped after `--bare-records` records) against a bare torch loop (forward, backward, AdamW step)
    over the same records with the same LoRA adapter; peak memory of the main training run.
@@ -40,6 +43,7 @@ from lbi.paths import demo_data_dir  # noqa: E402
 from lbi.project import Project, init_project, open_project  # noqa: E402
 from lbi.store import read  # noqa: E402
 from lbi.synth.pipeline import SynthSizes, synthesize  # noqa: E402
+from lbi.train.base import publish_base  # noqa: E402
 from lbi.train.data import training_data  # noqa: E402
 from lbi.train.sft import TrainReport, train  # noqa: E402
 from lbi.use.arms import compare  # noqa: E402
@@ -224,7 +228,9 @@ def main() -> None:
         timings["train_s"] = time.perf_counter() - t
         print(f"   {trained['records']} records, {trained['steps']} steps, final loss {trained['final_loss']:.3f}, "
               f"{trained['tokens_per_s']:.0f} tokens/s → {trained['model']}", flush=True)
-        models = [("base", project.config.models.for_role("agent")), ("trained", trained["model"])]
+        base = publish_base(project.dir, project.config)  # what `lbi train` published beside it (nothing redone)
+        print(f"   the base at the same precision: {base}", flush=True)
+        models = [("base", base), ("trained", trained["model"])]
         ablated = ablation(project, args) if args.ablate_judge else None
         if ablated:
             models.append((ablated["name"], ablated["model"]))

@@ -23,8 +23,10 @@ def smollm2_tokenizer(cache: Path):
     return AutoTokenizer.from_pretrained(saved)
 
 
-def make_tiny_model(out: Path, cache: Path, seed: int = 0) -> Path:
-    """Write a Hugging Face model directory at `out`: a 2-layer Llama with SmolLM2's tokenizer (≈3 M params)."""
+def make_tiny_model(out: Path, cache: Path, seed: int = 0, initializer_range: float = 0.02) -> Path:
+    """Write a Hugging Face model directory at `out`: a 2-layer Llama with SmolLM2's tokenizer (≈3 M params).
+    A wider `initializer_range` gives token embeddings large enough for a LoRA adapter (which does not touch
+    them, nor the final norm) to make a chosen token the most likely one by a clear margin."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -32,7 +34,8 @@ def make_tiny_model(out: Path, cache: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                          pad_token_id=tok.pad_token_id, tie_word_embeddings=True,
-                         rope_parameters={"rope_type": "default", "rope_theta": 100000.0}, **TINY)
+                         rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
+                         initializer_range=initializer_range, **TINY)
     model = LlamaForCausalLM(config)
     model.save_pretrained(out)
     tok.save_pretrained(out)

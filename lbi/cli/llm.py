@@ -13,7 +13,7 @@ from lbi.cli.common import ProjectOpt, console, err
 from lbi.config import ROLES, Config, ConfigError, load_config
 from lbi.errors import check_choice
 from lbi.models import local_llm
-from lbi.models.convert import BASE_QUANT
+from lbi.models.convert import SERVE_QUANT, check_quant
 from lbi.models.trained import publish, trained_model
 from lbi.project import open_project
 
@@ -68,13 +68,31 @@ def llm_stop(project: ProjectOpt = Path(".")) -> None:
 @app.command("publish")
 def llm_publish(name: Annotated[str, typer.Argument(help="The trained model's name (P/models/NAME).")],
                 project: ProjectOpt = Path("."),
-                quant: Annotated[str, typer.Option(help="llama.cpp quantization (the bundled model's is Q4_1).")]
-                = BASE_QUANT) -> None:
+                quant: Annotated[str, typer.Option(help="llama.cpp quantization (Q4_1, the bundled model's, erases "
+                                                        "a LoRA change).")] = SERVE_QUANT) -> None:
     """Convert a trained model's merged Hugging Face model (P/models/NAME/hf) to the GGUF the embedded
     server serves as `local/NAME` (`lbi train` does this when it ends)."""
     started = time.perf_counter()
+    quant = check_quant(quant)
     model = publish(open_project(project).dir, name, quant)
     console.print(f"{model}: {trained_model(project, name).gguf} ({quant}, {time.perf_counter() - started:.0f}s)")
+
+
+@app.command("publish-base")
+def llm_publish_base(project: ProjectOpt = Path("."),
+                     quant: Annotated[str, typer.Option(help="llama.cpp quantization: the trained models' (lbi "
+                                                             "train --quant).")] = SERVE_QUANT) -> None:
+    """Serve the base model training starts from (train.base_model, else the embedded model) at the precision
+    trained models are served at, as `local/base-<quant>`: the base arm of a base vs trained comparison
+    (`lbi train` does this when it ends)."""
+    from lbi.train.base import publish_base
+
+    started = time.perf_counter()
+    quant = check_quant(quant)
+    proj = open_project(project)
+    model = publish_base(proj.dir, proj.config, quant)
+    gguf = trained_model(proj.dir, model.removeprefix("local/")).gguf
+    console.print(f"{model}: {gguf} ({quant}, {time.perf_counter() - started:.0f}s)", markup=False)
 
 
 @app.command("ask")

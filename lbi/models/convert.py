@@ -4,10 +4,16 @@ Both steps are llama.cpp's own. `convert_hf_to_gguf.py` writes the model at its 
 weights, bf16 for bf16): `make setup` extracts it, with its `conversion` package and the `gguf-py` it was
 written with, from the sdist of the installed llama-cpp-python into `<venv>/share/llama.cpp/` (PyPI's `gguf`
 0.19 lacks what the script needs; the script puts its own gguf-py first on its path). Then the bindings'
-`llama_model_quantize` quantizes it to the embedded model's precision, Q4_1, so a base vs trained comparison
-is not confounded by precision; like llama.cpp's `llama-quantize`, it gives a wider type to the tensors whose
-rows do not divide into the type's blocks (SmolLM2's token embeddings are Q8_0 in the shipped file too).
+`llama_model_quantize` quantizes it, to `SERVE_QUANT` (Q8_0) unless told otherwise; like llama.cpp's
+`llama-quantize`, it gives a wider type to the tensors whose rows do not divide into the type's blocks.
 The result is written beside the target under a temporary name and renamed, so a reader never sees half a file.
+
+Why Q8_0 and not the bundled SmolLM2's Q4_1: 4-bit quantization of a merged LoRA model of this size erases what
+training changed (measured on this machine: SmolLM2-135M trained on 4 scripted episodes, served at Q4_1,
+answered its training prompts word for word like the untrained base; at Q8_0 mostly as the merged model
+did, like F16 at about half its size; `bench/trained_precision.py` makes that table). So a base vs trained
+comparison serves the base at the same precision too (`lbi.train.base.publish_base`, `local/base-q8_0`), not the
+bundled Q4_1 file.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from lbi.errors import UserError, check_choice
 
 CONVERTER_DIR = Path(sys.prefix) / "share" / "llama.cpp"
 """Where `make setup` puts llama.cpp's `convert_hf_to_gguf.py` (with `conversion/` and `gguf-py/`)."""
-BASE_QUANT = "Q4_1"
-"""The precision of the embedded SmolLM2 GGUF, and so of every trained model served beside it."""
+BUNDLED_QUANT = "Q4_1"
+"""The precision of the bundled SmolLM2 GGUF (`local/smollm2`)."""
+SERVE_QUANT = "Q8_0"
+"""The precision trained models (and the base they are compared with) are served at: Q4_1 erases a LoRA change."""
 FTYPE_PREFIX = "LLAMA_FTYPE_MOSTLY_"
 
 
@@ -44,15 +52,37 @@ def converter_script() -> Path:
     return script
 
 
-def ftype(quant: str) -> int:
-    """llama.cpp's file type for a quantization name (`Q4_1`, `Q8_0`, `F16`, ...)."""
+def _ftypes() -> dict[str, int]:
+    """llama.cpp's file types by quantization name (`Q4_1`, `Q8_0`, `F16`, ...)."""
     import llama_cpp
 
-    choices = sorted(name.removeprefix(FTYPE_PREFIX) for name in dir(llama_cpp) if name.startswith(FTYPE_PREFIX))
-    return getattr(llama_cpp, FTYPE_PREFIX + check_choice("quantization", quant.upper(), choices))
+    return {name.removeprefix(FTYPE_PREFIX): getattr(llama_cpp, name) for name in dir(llama_cpp)
+            if name.startswith(FTYPE_PREFIX)}
 
 
-def to_gguf(hf_dir: Path, out_gguf: Path, quant: str = BASE_QUANT) -> Path:
+def check_quant(quant: str) -> str:
+    """The quantization name, upper-cased, or `UnknownChoiceError` listing llama.cpp's (before any long work)."""
+    return check_choice("quantization", quant.upper(), sorted(_ftypes()))
+
+
+def ftype(quant: str) -> int:
+    """llama.cpp's file type for a quantization name (`Q4_1`, `Q8_0`, `F16`, ...)."""
+    return _ftypes()[check_quant(quant)]
+
+
+def file_quant(gguf: Path) -> str:
+    """The quantization a GGUF file says it holds (its `general.file_type`), e.g. `Q8_0`."""
+    from gguf import GGUFReader
+
+    field = GGUFReader(str(gguf)).fields.get("general.file_type")
+    if field is None:
+        raise ConversionError(f"{gguf} does not say its file type (no general.file_type): convert it again")
+    kind = int(field.parts[field.data[0]][0])
+    names = [name for name, value in _ftypes().items() if value == kind]
+    return names[0] if names else str(kind)
+
+
+def to_gguf(hf_dir: Path, out_gguf: Path, quant: str = SERVE_QUANT) -> Path:
     """Convert the Hugging Face model in `hf_dir` to `out_gguf`, quantized to `quant`; returns `out_gguf`."""
     hf_dir, out_gguf = Path(hf_dir), Path(out_gguf)
     if not (hf_dir / "config.json").is_file():

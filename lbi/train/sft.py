@@ -1,11 +1,13 @@
 """One supervised fine-tuning run: TRL's `SFTTrainer` with a peft LoRA adapter on the kept examples' records,
 the loss on the assistant's replies only; checkpoints so an interrupted run resumes; the run recorded in the
 store (what was trained on and its hash, the config, the loss curve, tokens, wall time, peak memory); the
-merged model written for serving as `local/<name>`.
+merged model written for serving as `local/<name>`, at `SERVE_QUANT` (Q8_0), and the base model it started from
+served beside it at the same precision as `local/base-q8_0` (`lbi.train.base.publish_base`), the model to
+compare it with.
 
 Files of run NAME live in `<project>/models/NAME/`: `checkpoints/` (while training), `adapter/` (the LoRA
 adapter, what vLLM's LoRA serving loads), `hf/` (base + adapter merged, a Hugging Face model directory) and
-`model.gguf` (what the embedded llama.cpp server serves).
+`model.gguf` (what the embedded llama.cpp server serves); the served base in `<project>/models/base-<quant>/`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Any
 
 from lbi.config import Config, TrainConfig
 from lbi.errors import UserError
-from lbi.models.trained import TrainedModel, trained_model
+from lbi.models.convert import SERVE_QUANT, check_quant
+from lbi.models.trained import TrainedModel, is_base_name, trained_model
 from lbi.project import Project
 from lbi.store import read
-from lbi.train.base import describe, load_base
+from lbi.train.base import describe, load_base, publish_base
 from lbi.train.data import CHATML_TRAINING_TEMPLATE, TrainDataError, TrainingData, token_ids, training_data
 
 Progress = Callable[[int, int], None]
@@ -50,6 +53,8 @@ class TrainReport:
     peak_rss_mb: float
     final_loss: float | None
     resumed_from: int | None
+    base: str = ""
+    """The base model served at the trained model's precision (`local/base-q8_0`), when it was published."""
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -106,12 +111,18 @@ def _check_same_data(project: Project, run_id: int, data: TrainingData, out: Pat
 
 
 def train(project: Project, name: str = "sft", *, fresh: bool = False, progress: Progress | None = None,
-          publish: bool = True, callbacks: list[Any] | None = None, **overrides: Any) -> TrainReport:
+          publish: bool = True, quant: str = SERVE_QUANT, callbacks: list[Any] | None = None,
+          **overrides: Any) -> TrainReport:
     """Fine-tune the base model on the kept examples into `<project>/models/<name>/` (resuming from its last
-    checkpoint unless `fresh`); `overrides` replace `[train]` settings for this run."""
+    checkpoint unless `fresh`); `overrides` replace `[train]` settings for this run. With `publish`, the merged
+    model is served as `local/<name>` at `quant` and the base beside it at the same precision."""
     cfg = project.config.train.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     config = project.config.model_copy(update={"train": cfg})
+    quant = check_quant(quant)  # an unknown quantization is refused before anything is trained
     files = trained_model(project.dir, name)  # checks the name before anything is trained
+    if is_base_name(name):
+        raise TrainError(f"{name!r} is the name the base model is served under (local/{name}): give the training "
+                         "run another --name")
     out = files.dir
     if fresh and out.exists():
         shutil.rmtree(out)
@@ -125,8 +136,10 @@ def train(project: Project, name: str = "sft", *, fresh: bool = False, progress:
         run.progress(message="loading the base model")
         report = _fit(project, run.id, name, config, data, files, progress, callbacks or [])
         if publish:
-            run.progress(message="converting the trained model for serving")
-            report.model = _publish(project, name)
+            run.progress(message=f"converting the trained model for serving ({quant})")
+            report.model = _publish(project, name, quant)
+            run.progress(message=f"serving the base model at {quant} beside it")
+            report.base = publish_base(project.dir, config, quant)
         project.store.set_train_run(run.id, base_model=describe(config), model=report.model or None,
                                     records=report.records, tokens=report.tokens, wall_s=report.wall_s,
                                     tokens_per_s=report.tokens_per_s, peak_rss_mb=report.peak_rss_mb)
@@ -202,8 +215,8 @@ def _save(trainer: Any, tokenizer: Any, served_template: str, files: TrainedMode
         tmp.rename(target)
 
 
-def _publish(project: Project, name: str) -> str:
+def _publish(project: Project, name: str, quant: str) -> str:
     """Convert the merged model to the GGUF the embedded server serves; the model string that names it."""
     from lbi.models.trained import publish
 
-    return publish(project.dir, name)
+    return publish(project.dir, name, quant)

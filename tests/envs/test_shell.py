@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def test_sandbox_is_available() -> None:
 
 
 @pytest.fixture()
-def env(tmp_path: Path):  # type: ignore[no-untyped-def]
+def env(tmp_path: Path) -> Iterator[ShellEnv]:
     seed = tmp_path / "seed"
     (seed / "docs").mkdir(parents=True)
     (seed / "docs" / "readme.txt").write_text("hello sandbox\n")

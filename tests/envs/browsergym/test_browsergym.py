@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from lbi.agent import Agent
-from lbi.agent.loop import Decision, Recorder
+from lbi.agent.loop import Decision, History, Recorder
 from lbi.envs import EnvCrashed, EnvError, make_env
+from lbi.envs.base import Env, Observation
 from lbi.envs.browsergym.env import BrowserGymEnv, parse_seeds
 from lbi.envs.checks import CheckSpec, check_task
 from lbi.envs.tasks import Task
@@ -129,7 +130,7 @@ def test_bad_input_is_one_clear_message(bg_env: BrowserGymEnv) -> None:
     class Clicker:
         name = "llm"
 
-        def act(self, env, task, obs, history, examples=""):  # type: ignore[no-untyped-def]
+        def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
             return Decision("noop(0)")
 
     episode = Agent(Clicker(), bg_env, Recorder(), max_steps=2).run(bg_task("lbitest.broken-setup", 5))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture()
-def env(site: Site, browser: BrowserSession, tmp_path: Path):  # type: ignore[no-untyped-def]
+def env(site: Site, browser: BrowserSession, tmp_path: Path) -> Iterator[WebEnv]:
     with WebEnv(site.url, browser=browser, screenshot_dir=tmp_path / "shots") as web:
         web.reset(episode_id="ep")
         yield web

@@ -89,7 +89,8 @@ def main() -> None:
         rows.append({"what": "  reset: observations until the layout held", "n": len(looks),
                      "p50 ms": statistics.median(looks), "max ms": max(looks), "goal": "(a count, not ms)"})
         sizes.append({"observation": "sheet after reset", "chars": len(obs.text), "elements": obs.info["n_elements"]})
-        memory = group_rss_mb(session.proc.pid)  # type: ignore[union-attr]
+        assert session.proc is not None  # the session is running
+        memory = group_rss_mb(session.proc.pid)
 
         menu = next(eid for eid, n in env.view.elements.items() if n["role"] == "menu" and n["name"] == "Format")
         kinds = {

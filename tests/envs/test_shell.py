@@ -39,7 +39,7 @@ def test_runs_commands_in_seeded_workdir(env: ShellEnv) -> None:
     assert "hello sandbox" in obs.text and "/sandbox" in obs.text
     assert obs.info["exit_code"] == 0 and obs.state_signature == "shell:cat"
     obs = env.step("run('echo made > new.txt')")
-    assert (env.workdir / "new.txt").read_text() == "made\n"  # type: ignore[operator]
+    assert env.workdir and (env.workdir / "new.txt").read_text() == "made\n"
     obs = env.step("run('echo scratch > /tmp/x && cat /tmp/x')")  # a private /tmp the command may write
     assert obs.info["exit_code"] == 0 and "scratch" in obs.text
 
@@ -132,5 +132,5 @@ def test_reset_gives_a_fresh_directory(env: ShellEnv) -> None:
     env.step("run('touch junk')")
     first = env.workdir
     env.reset()
-    assert env.workdir != first and not (env.workdir / "junk").exists()  # type: ignore[operator]
+    assert env.workdir and env.workdir != first and not (env.workdir / "junk").exists()
     assert first is not None and not first.exists()

@@ -34,7 +34,8 @@ def bg_task(task_id: str, seed: int) -> Task:
 def bg_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserGymEnv]:
     env = make_env("browsergym", task="lbitest.type-word", imports=IMPORTS, pre_observation_delay=0.1,
                    screenshot_dir=tmp_path_factory.mktemp("bgym-shots"))
-    yield env  # type: ignore[misc]
+    assert isinstance(env, BrowserGymEnv)
+    yield env
     env.close()
 
 

@@ -73,7 +73,7 @@ def test_scroll_goto_back_forward(env: WebEnv, site: Site) -> None:
 def test_links_stay_in_one_tab(env: WebEnv) -> None:
     obs = env.step("click('newtab')")
     assert obs.title == "Second" and obs.last_action_error is None
-    assert len(env.context.pages) == 1  # type: ignore[union-attr]
+    assert env.context is not None and len(env.context.pages) == 1
 
 
 def test_forbidden_origin_and_file_are_blocked(env: WebEnv, site: Site) -> None:

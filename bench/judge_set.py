@@ -9,7 +9,8 @@ the real environment (`lbi.envs.replay`): every step keeps its observation, acti
 * ``positive``: the task's instruction and its reference span (its check passes; a reference that fails is
   reported and skipped);
 * ``other_span``: another task's instruction on this span — the other task of the same environment that shares
-  the most words with it — labelled by that task's check on this span's end state;
+  the most words with it — negative by that task's check on this span's end state (when that check passes too,
+  the same answer by coincidence, the pair is reported and left out);
 * ``prefix``: the longest prefix of the span whose check still fails (the span cut before its effect);
 * ``other_step``: one step acting on another element or value (another cell, option, literal, answer, a changed
   line of the patch), replayed for real and labelled by the check; an answer after a changed query is read from
@@ -465,8 +466,12 @@ def build_pairs(name: str, env: Env, tasks: list[Task], *, log: Callable[[str], 
         other = partner(task, tasks)
         if other is not None:  # another task's instruction on this span, judged by its check on this end state
             result = check_task(other, env, rep.last)  # type: ignore[arg-type]
-            raw.append(("other_span", other, task, other.instruction, rep, result.success,
-                        result.detail or result.error or "", "check", 0))
+            if result.success:  # the same answer or state by coincidence: which way a person would label it is moot
+                skipped.append({"task": other.id, "kind": "other_span",
+                                "why": f"its check also passes on {task.id}'s span: {result.detail[:80]}"})
+            else:
+                raw.append(("other_span", other, task, other.instruction, rep, False,
+                            result.detail or result.error or "", "check", 0))
         raw += _changed_instruction(env, task, rep, pools, skipped)
         raw += _prefix(env, task, probe, skipped)
         raw += _other_step(env, task, rep, pools, probe, skipped)

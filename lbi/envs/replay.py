@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 IGNORED_TABLES = frozenset({"cache"})
 """Tables whose rows change on their own (Trac bumps its cache generations on every reset): not effects."""
+VIEWING_TABLES = {"trac": frozenset({"cache", "session", "session_attribute", "auth_cookie"})}
+"""Per environment, the tables it writes by itself when a page is only viewed (Trac keeps an anonymous visitor's
+last query in `session_attribute`): not effects of the step."""
 CELL_SUFFIXES = (".xlsx", ".xlsm")
 MAX_VALUE = 80
 MAX_ROWS = 40
@@ -108,7 +111,8 @@ class Probe:
         ev = env.evidence()
         state = _State(patch=ev.patch, tree=ev.workdir)
         if ev.database is not None and Path(ev.database).is_file():
-            state.rows = database_rows(Path(ev.database), self.ignored_tables)
+            ignored = self.ignored_tables | VIEWING_TABLES.get(getattr(env, "name", ""), frozenset())
+            state.rows = database_rows(Path(ev.database), ignored)
         if ev.workdir is not None and ev.patch is None and Path(ev.workdir).is_dir():
             state.cells = {}
             for path in sorted(Path(ev.workdir).iterdir()):

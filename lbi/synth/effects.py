@@ -151,6 +151,8 @@ class SpanEffects:
     """Spreadsheet cells touched (clicked, typed into, named in a formula, changed) and what they show."""
     labels: list[str] = field(default_factory=list)
     """The column headers and row labels of the touched cells."""
+    headings: list[str] = field(default_factory=list)
+    """The headings of the pages the span reached (after each step, and the end page)."""
     chosen: list[str] = field(default_factory=list)
     """Values the span chose itself: values a query compares with, options selected, text filled in or typed
     (not formulas)."""
@@ -338,6 +340,11 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
             diff = eff.get("diff") or ""
             out.writes += [line[1:] for line in diff.splitlines()
                            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    for page in [*observations[1:], end_page]:
+        for line in page.splitlines():
+            heading = re.match(r'^\s*(?:\[[^\]]+\]\s*)?heading "((?:[^"\\]|\\.)*)"', line)
+            if heading and heading.group(1) not in out.headings:
+                out.headings.append(heading.group(1))
     seen: set[str] = set()
     for cell in touched:
         if cell in seen:

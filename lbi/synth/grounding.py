@@ -73,13 +73,17 @@ CHANGE_VERBS = frozenset("""
 create add insert put write fill set change update edit modify rename delete remove close reopen resolve accept
 assign reassign attach save fix replace mark bold type enter append total sum compute calculate sort
 """.split())
+NEGATION = re.compile(r"\b(?:not|no|never|isn't|aren't|doesn't|don't|hasn't|haven't)\b", re.I)
+NEGATED = re.compile(r"!=|<>|\bNOT\b|\bIS\s+NULL\b|=!|\bEXCEPT\b|\bnone\b", re.I)
+"""A query (SQL, a query URL) that negates: what an instruction saying "not" asks of it."""
+NAVIGATION_START = re.compile(r"^\s*(?:open|show|go|navigate|view|display|visit|bring up|take me)\b", re.I)
 QUESTION_START = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|why|how|is|are|does|do|did|can|list|"
                             r"give|name|count|tell|according)\b", re.I)
 CHANGE_START = re.compile(r"^\s*(?:\w+\s+){0,6}?(?:" + "|".join(sorted(CHANGE_VERBS)) + r")\b", re.I)
 BUG_REPORT = re.compile(r"\b(?:should|must|instead of|but|wrong|backwards|raises|is accepted|does nothing|loses|"
                         r"ignores|keeps|carries)\b", re.I)
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "many": ("count",), "number": ("count",), "total": ("sum", "count"), "average": ("avg",), "mean": ("avg",),
+    "many": ("count",), "number": ("count",), "count": ("count", "match", "result"), "total": ("sum", "count"), "average": ("avg",), "mean": ("avg",),
     "highest": ("max", "desc"), "maximum": ("max",), "most": ("max", "desc"), "largest": ("max", "desc"),
     "greatest": ("max", "desc"), "lowest": ("min", "asc"), "minimum": ("min",), "smallest": ("min", "asc"),
     "fewest": ("min", "asc"), "earliest": ("min", "asc", "order"), "oldest": ("min", "asc", "order"),
@@ -117,6 +121,10 @@ class Rules:
     require_change: bool = True
     require_answer: bool = True
     answer_on_page: bool = True
+    negation: bool = True
+    """An instruction saying "not" asks for a query that negates (`!=`, `NOT`, `IS NULL`, `status=!closed`)."""
+    answer_near: bool = True
+    """An answer picked from a long page must sit next to what the question asks about."""
     specifics: bool = True
 
 
@@ -289,6 +297,26 @@ def _answer_seen(answer: str, read: str) -> bool:
     return sum(p in seen for p in parts) * 2 >= len(parts) or answer.strip().lower() in text
 
 
+def _answer_near(answer: str, page: str, content: Sequence[str], window: int = 1, small: int = 6) -> bool:
+    """On a page of more than `small` lines, the answer sits on a line that, with the `window` lines around it,
+    names something the question asks about (a value next to its label: "Owned by: | Dave Diaz")."""
+    lines = [line for line in page.splitlines() if line.strip()]
+    if len(lines) <= small:
+        return True
+    wanted = set(content)
+    text = answer.strip().lower()
+    nums = numbers(answer)
+    hits = [k for k, line in enumerate(lines) if text in line.lower() or (
+        nums and all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", line) for n in nums))]
+    if not hits:
+        return True  # not on this page as written (`_answer_seen` reads it more loosely): nothing to place
+    for k in hits:
+        around = set(forms(" ".join(lines[max(0, k - window):k + window + 1])))
+        if any(_covered(w, around) for w in wanted if not w.isdigit()):
+            return True
+    return False
+
+
 def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[str] = frozenset(),
           after: dict[str, Any] | None = None, rules: Rules = DEFAULT_RULES) -> Grounding:
     """The grounding verdict of `instruction` for the span `steps` (dicts with `action`, `observation`, `url`,
@@ -323,8 +351,13 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
             parts = [f for f in forms(value) if f not in FUNCTION_WORDS and (len(f) > 1 or f.isdigit())]
             if parts and not any(f in given for f in parts):
                 return Grounding(False, f"chose '{value[:40]}', which the instruction does not give")
+    if rules.negation and NEGATION.search(instruction) and (eff.query_result or any(
+            re.match(r"\s*(?:SELECT|WITH)\b|/query\b|/search\b", t, re.I) for t in eff.acted + eff.urls)):
+        if not any(NEGATED.search(t) for t in eff.acted + eff.urls):
+            return Grounding(False, "asks for what is not so; the span's query negates nothing")
     content = content_words(instruction)
-    pool = acted | changed | shown | read
+    navigation = bool(NAVIGATION_START.match(instruction)) and not change and not question
+    pool = acted | changed | read | (set(forms(" ".join(eff.headings))) if navigation else shown)
     if eff.answer and numbers(eff.answer):
         pool.add("count")  # a number answers "how many"
     covered = [w for w in content if _covered(w, pool)]
@@ -343,6 +376,9 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
             return Grounding(False, "asks a question the span does not answer")
         if answered and rules.answer_on_page and not _answer_seen(eff.answer or "", eff.read):
             return Grounding(False, f"answers '{(eff.answer or '')[:40]}', which no page the span saw shows")
+        if answered and rules.answer_near and not _answer_near(eff.answer or "", eff.read, content):
+            return Grounding(False, f"answers '{(eff.answer or '')[:40]}', which the page shows next to nothing the "
+                                    "question asks about")
     return Grounding(True, f"names what the span acted on: {', '.join(covered[:6] or content[:6])}")
 
 

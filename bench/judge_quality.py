@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/judge_quality.py                                  # the rule judges, every pair
     .venv/bin/python bench/judge_quality.py --replay 0                      # + the replay judge on every pair
-    .venv/bin/python bench/judge_quality.py --sample 20 --model local/smollm2   # + the model judges, policies
+    .venv/bin/python bench/judge_quality.py --sample 20     # + the model judges (the embedded model), policies
 
 Reads the labelled set `bench/judge_set.py` builds (`data/judge_bench/<env>.jsonl`: matched pairs are positives;
 another task's span, the span cut before its effect, one step on another element or value, the instruction with
@@ -30,6 +30,7 @@ import hashlib
 import random
 import sys
 import time
+from contextlib import ExitStack
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_config, local_model, table, write_result  # noqa: E402
 from judge_set import ENVS, OUT, load_pairs, open_env, trim  # noqa: E402
 
+from lbi.config import LOCAL_MODEL  # noqa: E402
 from lbi.envs.replay import ReplayError, replay, reproduces  # noqa: E402
 from lbi.envs.tasks import CheckSpec, Task  # noqa: E402
 from lbi.synth import grounding  # noqa: E402
@@ -174,28 +176,24 @@ def _bids(action: str) -> set[str]:
     return {match.group(2)} if match else set()
 
 
-def model_verdicts(env_name: str, pairs: Sequence[dict[str, Any]], model: str, port: int
-                   ) -> dict[str, list[bool | None]]:
-    """The three model judges (the committee's prompts) on each pair; None where a reply did not parse."""
+def model_verdicts(env_name: str, pairs: Sequence[dict[str, Any]], llm: Any) -> dict[str, list[bool | None]]:
+    """The three model judges (the committee's prompts, the env's description) on each pair; None where a reply
+    did not parse (the committee records those as failures; a policy counts a missing verdict as no)."""
     from lbi.envs.registry import env_spec
     from lbi.errors import ContextWindowError, OutputParseError
-    from lbi.models.llm import LLM
     from lbi.prompts import Verdict, judge_messages
 
-    config = bench_config(model, port=port)
     description = env_spec(env_name).description
     out: dict[str, list[bool | None]] = {j: [] for j in MODEL_JUDGES}
-    with local_model(config):
-        llm = LLM(config)
-        for n, p in enumerate(pairs, 1):
-            for focus in MODEL_JUDGES:
-                messages = judge_messages(p["instruction"], recorded(p["steps"]), 0, focus, description)
-                try:
-                    reply = llm.complete(messages, role="judge", purpose=f"judge-{focus}", schema=Verdict)
-                    out[focus].append(bool(reply.parsed.verdict))
-                except (OutputParseError, ContextWindowError):
-                    out[focus].append(None)
-            print(f"  models {env_name}: {n}/{len(pairs)}", flush=True)
+    for n, p in enumerate(pairs, 1):
+        for focus in MODEL_JUDGES:
+            messages = judge_messages(p["instruction"], recorded(p["steps"]), 0, focus, description)
+            try:
+                reply = llm.complete(messages, role="judge", purpose=f"judge-{focus}", schema=Verdict)
+                out[focus].append(bool(reply.parsed.verdict))
+            except (OutputParseError, ContextWindowError):
+                out[focus].append(None)
+        print(f"  models {env_name}: {n}/{len(pairs)}", flush=True)
     return out
 
 
@@ -210,7 +208,7 @@ def policy(votes: Sequence[Sequence[bool | None]], rule: str) -> list[bool]:
 
 
 # -- tuning -----------------------------------------------------------------------------------------------------
-GRID = [grounding.Rules(coverage=c) for c in (0.5, 0.6, 0.67, 0.75, 0.8, 0.9, 1.0)]
+GRID = [grounding.Rules(coverage=c, named_misses=m) for m in (0, 1) for c in (0.25, 0.34, 0.4, 0.5, 0.6, 0.75, 1.0)]
 
 
 def tune(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -223,8 +221,9 @@ def tune(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             sub = [p for p in pairs if p["env"] == env and half(p["task"]) == "tune"]
             q, _ = quality([p["label"] for p in sub], rule_verdicts(sub, rules)["grounding+replay"])
             per_env[env] = q
-        rows.append({"rules": f"{rules}", **{f"{e} P/R": f"{q.precision:.0%}/{q.recall:.0%}"
-                                              for e, q in per_env.items()}})
+        changed = {k: v for k, v in vars(rules).items() if getattr(grounding.DEFAULT_RULES, k) != v}
+        rows.append({"rules": ", ".join(f"{k}={v}" for k, v in changed.items()) or "default",
+                     **{f"{e} P/R": f"{q.precision:.0%}/{q.recall:.0%}" for e, q in per_env.items()}})
     return rows
 
 
@@ -236,7 +235,8 @@ def main() -> None:
     parser.add_argument("--replay", type=int, default=None, metavar="N",
                         help="run the replay judge on N pairs per env (0 = all); it starts each environment")
     parser.add_argument("--sample", type=int, default=0, help="pairs per env for the model judges")
-    parser.add_argument("--model", default="", help="model of the model judges (e.g. local/smollm2)")
+    parser.add_argument("--model", default=LOCAL_MODEL, help=f"model of the model judges (default: the embedded "
+                                                             f"{LOCAL_MODEL})")
     parser.add_argument("--port", type=int, default=8790)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tune", action="store_true", help="print the rule's settings grid on the tune half")
@@ -244,61 +244,79 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     result: dict[str, Any] = {"args": vars(args) | {"set": str(args.set)}, "rows": rows, "replay": {}}
     all_pairs = []
-    for env in args.env:
-        path = args.set / f"{env}.jsonl"
-        if not path.is_file():
-            print(f"{env}: no set at {path} (run bench/judge_set.py --env {env})")
-            continue
-        pairs = load_pairs(path)
-        all_pairs += pairs
-        rules = rule_verdicts(pairs)
-        verdicts: dict[str, list[bool | None]] = {k: list(v) for k, v in rules.items()}
-        chrome = frozenset(_chrome(path))
-        replayed_idx: list[int] = []
-        if args.replay is not None:
-            rng = random.Random(args.seed)
-            replayed_idx = sorted(rng.sample(range(len(pairs)), min(args.replay, len(pairs)))) if args.replay \
-                else list(range(len(pairs)))
-            got, seconds, reasons = replay_verdicts(env, [pairs[k] for k in replayed_idx], chrome)
-            full: list[bool | None] = [None] * len(pairs)
-            for k, v in zip(replayed_idx, got, strict=True):
-                full[k] = v
-            verdicts["replay"] = full
-            verdicts["rules"] = [None if r is None else bool(g and r)
-                                 for g, r in zip(rules["grounding+replay"], full, strict=True)]
-            result["replay"][env] = {
-                "pairs": len(replayed_idx), "cannot_replay": sum(v is None for v in got),
-                "seconds_per_example": sum(seconds) / max(len(seconds), 1), "seconds": sum(seconds),
-                "not_reproduced": [{"id": pairs[k]["id"], "why": why} for k, v, why in
-                                   zip(replayed_idx, got, reasons, strict=True) if v is False][:20]}
-            print(f"  replay {env}: {sum(seconds) / max(len(seconds), 1):.2f} s per example", flush=True)
-        if args.model and args.sample:
-            rng = random.Random(args.seed + 1)
-            idx = sorted(rng.sample(range(len(pairs)), min(args.sample, len(pairs))))
-            models = model_verdicts(env, [pairs[k] for k in idx], args.model, args.port)
-            for name, values in models.items():
-                verdicts[name] = [None] * len(pairs)
-                for k, v in zip(idx, values, strict=True):
-                    verdicts[name][k] = v
-            for rule in ("strict", "majority", "relaxed"):
-                votes = [[verdicts[j][k] for k in idx] for j in (*MODEL_JUDGES, "grounding")]
-                decided = policy(votes, rule)
-                verdicts[rule] = [None] * len(pairs)
-                for k, v in zip(idx, decided, strict=True):
-                    verdicts[rule][k] = v
-        for name, values in verdicts.items():
-            for split in ("test", "all"):
-                keep = [k for k, p in enumerate(pairs) if split == "all" or half(p["task"]) == split]
-                q, left_out = quality([pairs[k]["label"] for k in keep], [values[k] for k in keep])
-                if q.n == 0:
-                    continue
-                rows.append({"judge": name, "env": env, "split": split, **q.row(), "left out": left_out,
-                             "goal": "yes" if q.meets() else "no"})
+    with ExitStack() as stack:
+        llm = None
+        if args.sample:
+            from lbi.models.llm import LLM
+
+            config = bench_config(args.model, port=args.port)
+            stack.enter_context(local_model(config))
+            llm = LLM(config)
+        for env in args.env:
+            _measure(env, args, llm, rows, result, all_pairs)
     print(table([r for r in rows if r["split"] == "all"], title="judge quality, all pairs ('yes' = kept)"))
     print(table([r for r in rows if r["split"] == "test"], title="judge quality, test half (tuned on the other)"))
     if args.tune:
         print(table(tune(all_pairs), title="settings on the tune half (grounding+replay)"))
     print("result:", write_result("judge_quality", result))
+
+
+def _measure(env: str, args: argparse.Namespace, llm: Any, rows: list[dict[str, Any]], result: dict[str, Any],
+             all_pairs: list[dict[str, Any]]) -> None:
+    """One environment's rows: every judge on every pair (the replay judge and the model judges on samples)."""
+    path = args.set / f"{env}.jsonl"
+    if not path.is_file():
+        print(f"{env}: no set at {path} (run bench/judge_set.py --env {env})")
+        return
+    pairs = load_pairs(path)
+    all_pairs += pairs
+    rules = rule_verdicts(pairs)
+    verdicts: dict[str, list[bool | None]] = {k: list(v) for k, v in rules.items()}
+    scope: dict[str, list[int]] = {k: list(range(len(pairs))) for k in verdicts}  # the pairs each judge was asked
+    chrome = frozenset(_chrome(path))
+    replayed_idx: list[int] = []
+    if args.replay is not None:
+        rng = random.Random(args.seed)
+        replayed_idx = sorted(rng.sample(range(len(pairs)), min(args.replay, len(pairs)))) if args.replay \
+            else list(range(len(pairs)))
+        got, seconds, reasons = replay_verdicts(env, [pairs[k] for k in replayed_idx], chrome)
+        full: list[bool | None] = [None] * len(pairs)
+        for k, v in zip(replayed_idx, got, strict=True):
+            full[k] = v
+        verdicts["replay"] = full
+        verdicts["rules"] = [None if r is None else bool(g and r)
+                             for g, r in zip(rules["grounding+replay"], full, strict=True)]
+        scope["replay"] = scope["rules"] = replayed_idx
+        result["replay"][env] = {
+            "pairs": len(replayed_idx), "cannot_replay": sum(v is None for v in got),
+            "seconds_per_example": sum(seconds) / max(len(seconds), 1), "seconds": sum(seconds),
+            "not_reproduced": [{"id": pairs[k]["id"], "why": why} for k, v, why in
+                               zip(replayed_idx, got, reasons, strict=True) if v is False][:20]}
+        print(f"  replay {env}: {sum(seconds) / max(len(seconds), 1):.2f} s per example", flush=True)
+    if llm is not None and args.sample:
+        rng = random.Random(args.seed + 1)
+        idx = sorted(rng.sample(range(len(pairs)), min(args.sample, len(pairs))))
+        models = model_verdicts(env, [pairs[k] for k in idx], llm)
+        for name, values in models.items():
+            verdicts[name] = [None] * len(pairs)
+            scope[name] = idx
+            for k, v in zip(idx, values, strict=True):
+                verdicts[name][k] = v
+        for rule in ("strict", "majority", "relaxed"):
+            votes = [[verdicts[j][k] for k in idx] for j in (*MODEL_JUDGES, "grounding")]
+            decided = policy(votes, rule)
+            verdicts[rule] = [None] * len(pairs)
+            scope[rule] = idx
+            for k, v in zip(idx, decided, strict=True):
+                verdicts[rule][k] = v
+    for name, values in verdicts.items():
+        for split in ("test", "all"):
+            keep = [k for k in scope[name] if split == "all" or half(pairs[k]["task"]) == split]
+            q, left_out = quality([pairs[k]["label"] for k in keep], [values[k] for k in keep])
+            if q.n == 0:
+                continue
+            rows.append({"judge": name, "env": env, "split": split, **q.row(), "left out": left_out,
+                         "goal": "yes" if q.meets() else "no"})
 
 
 def _chrome(path: Path) -> list[str]:

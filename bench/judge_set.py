@@ -53,6 +53,11 @@ ENVS = ("sql", "trac", "desktop", "repo")
 OBS_CHARS = 1500
 LINE_CHARS = 160
 NEW_LINES = 25
+TEST_PATHS = {"repo": ("tests",)}
+"""Where each environment's tests are, run on every code change a replayed step makes (`Probe.tests`)."""
+RESTART_FOR_OTHER = {"repo"}
+"""Environments whose check judges the episode against its own start state (a bug-fix task's tests run on its
+buggy tree plus the diff): another task's span is re-run from that task's start before its check reads it."""
 KINDS = ("positive", "other_span", "prefix", "other_step", "other_instruction")
 
 
@@ -79,9 +84,9 @@ def trim(observation: str, chrome: frozenset[str], keep: set[str]) -> str:
     """The observation as judges read it: no chrome lines, lines cut to LINE_CHARS, at most OBS_CHARS characters;
     the lines of elements in `keep` (acted on) and spreadsheet cells are kept whatever the cut."""
     lines = [line.strip() for line in (observation or "").splitlines() if line.strip()]
-    lines = [line for line in lines if line not in chrome] or lines
-    must = [k for k, line in enumerate(lines) if any(line.startswith(f"[{b}]") for b in keep)
-            or re.match(r"^\[[A-Z]{1,3}\d+\] cell ", line)]
+    acted = {line for line in lines if any(line.startswith(f"[{b}]") for b in keep)}  # chrome or not
+    lines = [line for line in lines if line not in chrome or line in acted] or lines
+    must = [k for k, line in enumerate(lines) if line in acted or re.match(r"^\[[A-Z]{1,3}\d+\] cell ", line)]
     out, size = [], 0
     for k, line in enumerate(lines):
         line = line[:LINE_CHARS]
@@ -104,8 +109,8 @@ def _page(value: Any, pages: dict[str, Any]) -> str:
 
 
 def pair_record(env_name: str, kind: str, task: Task, span_task: Task, instruction: str, rep: Replay, label: bool,
-                detail: str, chrome: frozenset[str], pages: dict[str, Any], source: str = "check", start: int = 0
-                ) -> dict[str, Any]:
+                detail: str, chrome: frozenset[str], pages: dict[str, Any], source: str = "check", start: int = 0,
+                of: str = "") -> dict[str, Any]:
     steps = []
     for step in rep.steps[start:]:
         effect = step.effect.model_dump(exclude_defaults=True)
@@ -113,7 +118,8 @@ def pair_record(env_name: str, kind: str, task: Task, span_task: Task, instructi
             effect["new_lines"] = [line[:LINE_CHARS] for line in effect["new_lines"][:NEW_LINES]]
         steps.append({"action": step.action, "page": _page(trim(step.observation, chrome, _bids(step.action)), pages),
                       "url": step.url, "error": step.error, "effect": _page(effect, pages)})
-    return {"id": f"{task.id}/{kind}" + (f"/{span_task.id}" if span_task.id != task.id else ""),
+    of = of or (span_task.id if span_task.id != task.id else "")
+    return {"id": f"{task.id}/{kind}" + (f"/{of}" if of else ""), "span_of": of or task.id,
             "env": env_name, "kind": kind, "task": task.id, "span_task": span_task.id, "instruction": instruction,
             "label": label, "label_source": source, "detail": detail[:300], "start": span_task.start,
             "actions": [s.action for s in rep.steps],
@@ -382,6 +388,7 @@ def changed_check(spec: CheckSpec, old: str, new: str) -> CheckSpec | None:
 def _pools(tasks: list[Task]) -> dict[str, list[str]]:
     answers, options, typed, typed_words, literals = [], [], [], [], []
     columns: dict[str, list[str]] = {}
+    functions = [m.group(1) for t in tasks for m in _CODE_NAME.finditer(t.instruction) if t.env == "repo"]
     for task in tasks:
         for action in task.reference:
             name = action.split("(", 1)[0]
@@ -401,7 +408,7 @@ def _pools(tasks: list[Task]) -> dict[str, list[str]]:
     uniq = lambda xs: sorted(dict.fromkeys(x for x in xs if re.search(r"[A-Za-z0-9]", x)),  # noqa: E731
                              key=lambda x: hashlib.sha1(x.encode()).hexdigest())
     return {"answers": uniq(answers), "options": uniq(options), "typed": uniq(typed),
-            "typed_words": uniq(typed_words), "sql_literals": uniq(literals),
+            "typed_words": uniq(typed_words), "sql_literals": uniq(literals), "functions": uniq(functions),
             **{k: uniq(v) for k, v in columns.items()}}
 
 
@@ -447,9 +454,9 @@ def build_pairs(name: str, env: Env, tasks: list[Task], *, log: Callable[[str], 
     pairs: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     pools = _pools(tasks)
-    probe = Probe()
+    probe = Probe(tests=TEST_PATHS.get(name, ()))
     positives: dict[str, Replay] = {}
-    raw: list[tuple[str, Task, Task, str, Replay, bool, str, str, int]] = []
+    raw: list[tuple[Any, ...]] = []
     for n, task in enumerate(tasks, 1):
         try:
             rep, ok, detail = _run(env, task, list(task.reference), probe)
@@ -465,28 +472,34 @@ def build_pairs(name: str, env: Env, tasks: list[Task], *, log: Callable[[str], 
         raw.append(("positive", task, task, task.instruction, rep, True, detail, "check", 0))
         other = partner(task, tasks)
         if other is not None:  # another task's instruction on this span, judged by its check on this end state
-            result = check_task(other, env, rep.last)  # type: ignore[arg-type]
+            span_rep, start_task = rep, task
+            if name in RESTART_FOR_OTHER:  # its check judges its own start state: the span is re-run from there
+                span_rep, ok, _ = _run(env, other, list(task.reference), probe)
+                start_task = other
+            result = check_task(other, env, span_rep.last)  # type: ignore[arg-type]
             if result.success:  # the same answer or state by coincidence: which way a person would label it is moot
                 skipped.append({"task": other.id, "kind": "other_span",
                                 "why": f"its check also passes on {task.id}'s span: {result.detail[:80]}"})
             else:
-                raw.append(("other_span", other, task, other.instruction, rep, False,
-                            result.detail or result.error or "", "check", 0))
+                raw.append(("other_span", other, start_task, other.instruction, span_rep, False,
+                            result.detail or result.error or "", "check", 0, task.id))
         raw += _changed_instruction(env, task, rep, pools, skipped)
         raw += _prefix(env, task, probe, skipped)
         raw += _other_step(env, task, rep, pools, probe, skipped)
         log(f"  {name}: {n}/{len(tasks)} tasks, {len(raw)} pairs, {time.perf_counter() - started:.0f}s")
     chrome = chrome_lines([(s.url or "", s.observation) for rep in positives.values() for s in rep.steps])
     pages: dict[str, Any] = {"_chrome": sorted(chrome)}  # the replay judge trims what it replays the same way
-    for kind, task, span_task, instruction, rep, label, detail, source, start in raw:
+    for kind, task, span_task, instruction, rep, label, detail, source, start, *of in raw:
         pairs.append(pair_record(name, kind, task, span_task, instruction, rep, label, detail, chrome, pages, source,
-                                 start))
+                                 start, of[0] if of else ""))
     return {"pairs": pairs, "pages": pages, "skipped": skipped, "seconds": time.perf_counter() - started,
             "tasks": len(tasks)}
 
 
 def _changed_instruction(env: Env, task: Task, rep: Replay, pools: dict[str, list[str]],
                          skipped: list[dict[str, str]]) -> list[tuple]:
+    if env.name in RESTART_FOR_OTHER:
+        return _changed_function(task, rep, pools, skipped)
     values = sql_values(env.evidence().pristine_database) if env.name == "sql" else (lambda column: [])
     columns = {v: c for a in task.reference
                for c, v in re.findall(r"(\w+)\s*(?:=|!=|<>|IN\s*\(|LIKE)\s*'([^'%]+)'", a)}
@@ -508,6 +521,27 @@ def _changed_instruction(env: Env, task: Task, rep: Replay, pools: dict[str, lis
             return [("other_instruction", task, task, instruction, rep, False,
                      f"{old!r} -> {new!r}: the span acted on {old!r}", "construction", 0)]
     skipped.append({"task": task.id, "kind": "other_instruction", "why": "no entity whose change can be labelled"})
+    return []
+
+
+_CODE_NAME = re.compile(r"\b([a-z_][a-z0-9]*_[a-z0-9_]+|[a-z_]\w*(?=\())")
+
+
+def _changed_function(task: Task, rep: Replay, pools: dict[str, list[str]], skipped: list[dict[str, str]]
+                      ) -> list[tuple]:
+    """A bug report naming another function than the one its fix changes (its tests cannot label a changed
+    report: negative by construction, when the report named a function the fix changed)."""
+    changed = {f.split(".")[-1].strip("_") for s in rep.steps for f in s.effect.functions}
+    for match in _CODE_NAME.finditer(task.instruction):
+        old = match.group(1)
+        if old.strip("_") not in changed:
+            continue
+        new = next((n for n in _rotate(pools["functions"], task.id) if n != old), None)
+        if new:
+            instruction = task.instruction.replace(old, new)
+            return [("other_instruction", task, task, instruction, rep, False,
+                     f"{old!r} -> {new!r}: the fix changes {old}", "construction", 0)]
+    skipped.append({"task": task.id, "kind": "other_instruction", "why": "it names no function its fix changes"})
     return []
 
 

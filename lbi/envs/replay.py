@@ -16,6 +16,7 @@ BrowserGym task with a random seed, a live site) cannot be replayed: `cannot_rep
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections import Counter
@@ -59,6 +60,10 @@ class StepEffect(BaseModel):
                                                                     "('Version.bump_minor').")
     new_lines: list[str] = Field(default_factory=list, description="Lines of the next observation that were "
                                                                     "not in this one.")
+    fixed: list[str] | None = Field(default=None, description="Tests failing at the start state that pass on the "
+                                                               "diff after this step (None: not run).")
+    broken: list[str] | None = Field(default=None, description="Tests passing at the start state that fail on the "
+                                                                "diff after this step (None: not run).")
 
     @property
     def wrote(self) -> bool:
@@ -105,7 +110,29 @@ class Probe:
     """Reads the environment's evidence into a comparable state; caches spreadsheets by modification time."""
 
     ignored_tables: frozenset[str] = IGNORED_TABLES
+    tests: Sequence[str] = ()
+    """Test paths (`("tests",)`) to run on each diff a step changes, in environments that run tests (repo): which
+    tests the change made pass or fail against the start state. Empty: not run (a suite takes seconds)."""
     _sheets: dict[Path, tuple[tuple[float, int], dict[str, str]]] = field(default_factory=dict)
+    _base: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def test_changes(self, env: Env, task_key: str, patch: str) -> tuple[list[str], list[str]] | None:
+        """(fixed, broken): the tests `patch` makes pass or fail against the start state; None when the environment
+        runs no tests or the runs did not happen."""
+        run = env.evidence().run_tests
+        if not self.tests or run is None:
+            return None
+        if task_key not in self._base:
+            base = run("", list(self.tests))
+            self._base[task_key] = base.outcomes if base.applied and not base.timed_out else {}
+        before = self._base[task_key]
+        now = run(patch, list(self.tests))
+        if not before or not now.applied or now.timed_out:
+            return None
+        ok = {"passed", "xfailed", "skipped"}
+        fixed = sorted(t for t, o in now.outcomes.items() if o in ok and before.get(t, "missing") not in ok)
+        broken = sorted(t for t, o in before.items() if o in ok and now.outcomes.get(t, "missing") not in ok)
+        return fixed, broken
 
     def state(self, env: Env) -> _State:
         ev = env.evidence()
@@ -337,6 +364,11 @@ def replay(env: Env, task: Task | None, actions: Sequence[str], *, effects_from:
         if k >= effects_from and state is not None:
             new_state = probe.state(env)
             step.effect = effect(obs, after, state, new_state)
+            if step.effect.diff and new_state.patch is not None:
+                changes = probe.test_changes(env, json.dumps(task.start if task else {}, sort_keys=True),
+                                             new_state.patch)
+                if changes is not None:
+                    step.effect.fixed, step.effect.broken = changes
             state = new_state
         out.steps.append(step)
         obs = after

@@ -153,9 +153,12 @@ class SpanEffects:
     """The column headers and row labels of the touched cells."""
     headings: list[str] = field(default_factory=list)
     """The headings of the pages the span reached (after each step, and the end page)."""
-    chosen: list[str] = field(default_factory=list)
-    """Values the span chose itself: values a query compares with, options selected, text filled in or typed
-    (not formulas)."""
+    chosen: list[tuple[str, str]] = field(default_factory=list)
+    """Values the span chose itself — values a query compares with, options selected, text filled in or typed
+    (not formulas) — each with the page it was chosen on (before the step acted)."""
+    tests: tuple[list[str], list[str]] | None = None
+    """(fixed, broken): the tests the span's last code change made pass or fail against the start state, when the
+    replay ran them."""
     replayed: bool = False
     query_result: bool = False
     """The span ended with a read-only query that returned rows (the result is its answer)."""
@@ -279,14 +282,15 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
                 cursor = cell_id
             if name in ("fill", "select_option"):
                 typed += args[1:]
-                out.chosen += args[1:]
+                out.chosen += [(a, step.get("observation") or "") for a in args[1:]]
                 pending_write = True
             elif name in ("click", "press") and pending_write and (_SUBMIT.search(line) or name == "press"):
                 out.writes += typed + [line]
                 typed, pending_write = [], False
         elif name == "type" and args:
             out.acted.append(args[0])
-            out.chosen += [part for part in re.split(r"[\n\t]+", args[0]) if part and not part.startswith("=")]
+            out.chosen += [(part, step.get("observation") or "") for part in re.split(r"[\n\t]+", args[0])
+                           if part and not part.startswith("=")]
             typed.append(args[0])
             if cursor:
                 touched += _typed_cells(cursor, args[0])
@@ -299,7 +303,8 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
                 typed.append(args[0])
         elif name == "execute_sql" and args:
             out.acted.append(args[0])
-            out.chosen += re.findall(r"(?:=|!=|<>|\bIN\s*\(|,|\bLIKE)\s*'([^']*\w[^']*)'", args[0], re.I)
+            out.chosen += [(v, step.get("observation") or "") for v in
+                           re.findall(r"(?:=|!=|<>|\bIN\s*\(|,|\bLIKE)\s*'([^']*\w[^']*)'", args[0], re.I)]
             kind = _sql_kind(args[0])
             if kind in WRITE_SQL:
                 out.writes.append(args[0])
@@ -321,6 +326,8 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
                 out.urls.append(eff["url"])
             out.shown += eff.get("new_lines") or []
             out.functions += eff.get("functions") or []
+            if eff.get("fixed") is not None or eff.get("broken") is not None:
+                out.tests = (list(eff.get("fixed") or []), list(eff.get("broken") or []))
             touched += [key.split("!")[-1].split(":")[0] for key in eff.get("cells") or [] if "!" in key]
         else:
             if step.get("url") != (steps[k + 1].get("url") if k + 1 < len(steps) else after.get("url")):

@@ -59,6 +59,7 @@ please want wants need needs let lets whether yes no not nor but
 """.split())
 GENERIC = frozenset("""
 give tell find show list display get look answer return use using please sure task user agent step steps id ids
+row rows column columns cell cells sheet sheets header headers
 appear appears contain contains include includes existing current whole new following
 """.split())
 """Words an instruction uses to say what to do, not what to do it on: never required to be acted on."""
@@ -84,12 +85,12 @@ BUG_REPORT = re.compile(r"\b(?:should|must|instead of|but|wrong|backwards|raises
                         r"ignores|keeps|carries)\b", re.I)
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "many": ("count",), "number": ("count",), "count": ("count", "match", "result"), "total": ("sum", "count"), "average": ("avg",), "mean": ("avg",),
-    "highest": ("max", "desc"), "maximum": ("max",), "most": ("max", "desc"), "largest": ("max", "desc"),
-    "greatest": ("max", "desc"), "lowest": ("min", "asc"), "minimum": ("min",), "smallest": ("min", "asc"),
+    "highest": ("max", "desc", "descend"), "maximum": ("max",), "most": ("max", "desc"), "largest": ("max", "desc"),
+    "greatest": ("max", "desc"), "lowest": ("min", "asc", "ascend"), "minimum": ("min",), "smallest": ("min", "asc"),
     "fewest": ("min", "asc"), "earliest": ("min", "asc", "order"), "oldest": ("min", "asc", "order"),
     "latest": ("max", "desc"), "last": ("max", "desc", "latest"), "newest": ("max", "desc"), "recently": ("desc", "max"), "recent": ("desc", "max"),
     "distinct": ("distinct",), "different": ("distinct",), "unique": ("distinct",), "sorted": ("order", "sort"),
-    "sort": ("order", "sort"), "order": ("order", "sort"), "ascending": ("asc",), "descending": ("desc",),
+    "sort": ("order", "sort"), "order": ("order", "sort"), "ascending": ("asc", "ascend"), "descending": ("desc", "descend"), "alphabetically": ("asc", "ascend", "sort"),
     "percentage": ("100",), "percent": ("100",), "formula": ("=",), "bold": ("ctrl+b", "bold"),
     "longest": ("max", "desc"), "shortest": ("min", "asc"), "date": ("due", "date", "time"),
     "open": ("closed",), "still": (), "active": ("closed",),
@@ -210,7 +211,8 @@ def identifiers(instruction: str) -> list[str]:
     for chain in re.finditer(r"[A-Za-z_][\w.]*(?:\([^()]*\))?(?:\.[A-Za-z_]\w*(?:\([^()]*\))?)*", text):
         calls = re.findall(r"([A-Za-z_]\w*)\s*(?=\()", chain.group(0))
         if len(calls) > 1:
-            out.append(calls[-1])
+            if calls[-1] not in out:
+                out.append(calls[-1])
             continue
         for match in _IDENT.finditer(chain.group(0)):
             name = match.group(1) or match.group(2)
@@ -230,12 +232,11 @@ def specifics(instruction: str) -> list[str]:
         out.append(f"'{q}'")
     bare = re.sub(r"(?<![\w])'[^']+'(?![\w])|\"[^\"]+\"", " ", text)
     out += _CELL_REF.findall(bare)
-    cells = set(out)
-    out += [n for n in numbers(bare) if n not in "".join(cells)]
+    out += numbers(bare)
     for sentence in re.split(r"(?<=[.?!;:])\s+", bare):
         for k, match in enumerate(_CAPITAL.finditer(sentence)):
             name = match.group(1)
-            if _CELL_REF.fullmatch(name) or (match.start() == 0 or sentence[:match.start()].strip() == ""):
+            if _CELL_REF.fullmatch(name) or len(name) == 1 or sentence[:match.start()].strip() == "":
                 continue
             if name.lower() in FUNCTION_WORDS or name.lower() in GENERIC:
                 continue
@@ -272,7 +273,7 @@ def _has(value: str, texts_forms: set[str], raw: str) -> bool:
     if _CELL_REF.fullmatch(value):
         return re.search(rf"(?<![A-Za-z0-9]){value}(?!\d)", raw) is not None
     if re.fullmatch(r"\d+(?:\.\d+)*", value):
-        return re.search(rf"(?<![\d.]){re.escape(value)}(?![\d]|\.\d)", raw) is not None
+        return re.search(rf"(?<![\w.]){re.escape(value)}(?![\d]|\.\d)", raw) is not None
     parts = forms(value)
     return bool(parts) and all(p in texts_forms for p in parts)
 
@@ -330,7 +331,8 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
     question = asks_question(instruction)
     change = asks_change(instruction)
     code = identifiers(instruction)
-    if code and (eff.functions or eff.writes) and BUG_REPORT.search(instruction) and not question:
+    if not question and (eff.functions or eff.tests is not None or (
+            code and eff.writes and BUG_REPORT.search(instruction))):
         return _judge_fix(instruction, code, eff)
     acted = eff.acted_forms()
     changed = eff.changed_forms()
@@ -342,14 +344,16 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
         raw = raw_acted + (" " + eff.read if question else "")
         for value in specifics(instruction):
             strict = value.startswith("'") or bool(re.fullmatch(r"[\d.]+|[A-Z]{1,3}\d+", value))
-            if not (_has(value, pool, raw_acted) or (not strict and _has(value, pool | read | shown, raw))):
+            if not (_has(value, pool, raw_acted) or (not strict and question and _has(value, pool | read, raw))):
                 return Grounding(False, f"gives {value}, which is nothing the span acted on or changed")
     seen = set(forms(" ".join(page_content(s.get("observation"), chrome) for s in steps)))
     if rules.chosen_given:
-        given = set(forms(instruction)) | seen
-        for value in eff.chosen:
+        given = set(forms(instruction)) | {str(n) for a, b in re.findall(r"\b(\d+)\s*(?:to|through|-)\s*(\d+)\b",
+                                                                        instruction) for n in range(int(a), int(b) + 1)
+                                           if int(b) - int(a) <= 1000}
+        for value, page in eff.chosen:
             parts = [f for f in forms(value) if f not in FUNCTION_WORDS and (len(f) > 1 or f.isdigit())]
-            if parts and not any(f in given for f in parts):
+            if parts and not any(f in given or f in set(forms(page_content(page, chrome))) for f in parts):
                 return Grounding(False, f"chose '{value[:40]}', which the instruction does not give")
     if rules.negation and NEGATION.search(instruction) and (eff.query_result or any(
             re.match(r"\s*(?:SELECT|WITH)\b|/query\b|/search\b", t, re.I) for t in eff.acted + eff.urls)):
@@ -383,17 +387,34 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
 
 
 def _judge_fix(instruction: str, code: list[str], eff: SpanEffects) -> Grounding:
-    """A bug report and a span that edited code: the functions it names must be among those the edit changed
-    (around the diff's hunks when known, else in the edit itself)."""
-    changed = [f.split(".")[-1].lower() for f in eff.functions]
-    edit_text = " ".join(eff.writes).lower()
-    subjects = [c.split(".")[-1].lower() for c in code]
+    """A span that edited code: when its replay ran the tests, the change must make a failing test pass and break
+    none; and the functions the report names must be those the change touched (around the diff's hunks when known,
+    else in the edit itself), or share a name's main word with them (a helper: `bump_prerelease` and
+    `_increment_prerelease`); a report naming no code must share a word with them."""
+    if eff.tests is not None:
+        fixed, broken = eff.tests
+        if broken:
+            return Grounding(False, f"the change breaks {len(broken)} test(s) that passed: {', '.join(broken[:2])}")
+        if not fixed:
+            return Grounding(False, "the change makes no failing test pass")
+    def bare(name: str) -> str:
+        return name.split(".")[-1].strip("_").lower()
+
+    changed = [bare(f) for f in eff.functions]
+    where = " ".join(eff.functions) if eff.functions else "its edit"
     if changed:
-        hit = [s for s in subjects if s in changed]
-        if hit:
-            return Grounding(True, f"the fix changes {', '.join(hit)}, which the report names")
-        return Grounding(False, f"the report names {', '.join(code[:4])}; the fix changes {', '.join(eff.functions[:4])}")
-    hit = [s for s in subjects if re.search(rf"\b{re.escape(s)}\b", edit_text)]
+        pool = {f for name in eff.functions for f in forms(name.split(".")[-1]) if len(f) >= 5}
+    else:
+        pool = {f for f in forms(" ".join(eff.writes)) if len(f) >= 5}
+        changed = [w for w in re.findall(r"[A-Za-z_]\w+", " ".join(eff.writes).lower())]
+    subjects = [bare(c) for c in code]
+    hit = [s for s in subjects if s in changed]
     if hit:
-        return Grounding(True, f"the edit touches {', '.join(hit)}, which the report names")
-    return Grounding(False, f"the report names {', '.join(code[:4])}, which the edit does not touch")
+        return Grounding(True, f"the change touches {', '.join(hit)}, which the report names")
+    words_named = {f for c in code for f in forms(c.split(".")[-1]) if len(f) >= 5} if code else \
+        set(content_words(instruction))
+    shared = sorted(words_named & pool)
+    if shared:
+        return Grounding(True, f"the change touches {where[:60]}, which shares '{shared[0]}' with the report")
+    named = ", ".join(code[:4]) if code else "no code"
+    return Grounding(False, f"the report names {named}; the change touches {where[:80]}")

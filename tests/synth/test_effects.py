@@ -38,7 +38,7 @@ def test_a_recorded_span_shows_what_it_acted_on_wrote_and_answered() -> None:
     assert 'textbox "Summary"' in eff.acted and "field-summary" in eff.acted and "Printing crashes" in eff.acted
     assert eff.writes == ["Printing crashes", 'button "Create ticket"']  # a form sent: what it filled in
     assert eff.urls == ["http://h/ticket/21"] and eff.answer == "#21" and not eff.replayed
-    assert "Ticket #21 (new)" in eff.shown and eff.chosen == ["Printing crashes"]
+    assert "Ticket #21 (new)" in eff.shown and eff.chosen == [("Printing crashes", '[field-summary] textbox "Summary"')]
 
 
 def test_a_failed_step_counts_for_nothing_and_a_query_without_rows_answers_nothing() -> None:
@@ -48,7 +48,7 @@ def test_a_failed_step_counts_for_nothing_and_a_query_without_rows_answers_nothi
                          {"observation": "id\n---\n(0 rows)"})
     rows = read_effects([{"action": "execute_sql('SELECT id FROM t')", "observation": "Tables: t"}],
                         {"observation": "id\n---\n4\n(1 row)"})
-    assert not empty.query_result and rows.query_result and empty.chosen == ["x"]
+    assert not empty.query_result and rows.query_result and empty.chosen == [("x", "Tables: t")]
 
 
 def test_cells_typed_into_bring_their_column_header_and_row_label() -> None:

@@ -97,7 +97,13 @@ def test_a_bug_report_is_matched_against_the_functions_the_fix_changed() -> None
     report = "Version.parse('3.4.5').bump_minor() returns 3.5.5; it should be 3.5.0."
     assert judge(report, fix).verdict
     other = "bump_major keeps the old minor part: Version.parse('3.4.5').bump_major() gives 4.4.0 instead of 4.0.0."
-    assert "the fix changes Version.bump_minor" in judge(other, fix).reason
+    assert "the report names bump_major; the change touches Version.bump_minor" in judge(other, fix).reason
+    tested = [{**fix[0], "effect": {**fix[0]["effect"], "fixed": ["t::minor"], "broken": []}}]
+    assert judge(report, tested).verdict
+    idle = [{**fix[0], "effect": {**fix[0]["effect"], "fixed": [], "broken": []}}]
+    assert "makes no failing test pass" in judge(report, idle).reason  # the right place, the wrong change
+    breaking = [{**fix[0], "effect": {**fix[0]["effect"], "fixed": ["t::minor"], "broken": ["t::patch"]}}]
+    assert "breaks 1 test(s) that passed: t::patch" in judge(report, breaking).reason
 
 
 def test_the_old_rule_is_kept_for_the_benchmark() -> None:

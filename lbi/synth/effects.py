@@ -156,6 +156,8 @@ class SpanEffects:
     chosen: list[tuple[str, str]] = field(default_factory=list)
     """Values the span chose itself — values a query compares with, options selected, text filled in or typed
     (not formulas) — each with the page it was chosen on (before the step acted)."""
+    selected: list[str] = field(default_factory=list)
+    """The columns the span's last read query returns (aliases and functions set aside: `t.owner` → owner)."""
     tests: tuple[list[str], list[str]] | None = None
     """(fixed, broken): the tests the span's last code change made pass or fail against the start state, when the
     replay ran them."""
@@ -218,6 +220,38 @@ def _sql_kind(query: str) -> str:
     body = re.sub(r"(--[^\n]*\n|/\*.*?\*/)", " ", query + "\n", flags=re.S).strip()
     match = re.match(r"[A-Za-z_]\w*", body)
     return match.group(0).upper() if match else "?"
+
+
+_SQL_WORDS = frozenset("""select distinct all as case when then else end and or not null is in like between
+cast integer real text over partition by order asc desc from where group having limit""".split())
+
+
+def selected_columns(query: str) -> list[str]:
+    """The columns a SELECT returns: the names in its select list that are not functions, keywords or aliases."""
+    match = re.search(r"^\s*SELECT\s+(.*?)\s+FROM\b", query, re.I | re.S)
+    if not match:
+        return []
+    body = re.sub(r"'[^']*'", "''", match.group(1))
+    out: list[str] = []
+    for item in _split_top(body):
+        item = re.sub(r"\s+AS\s+\w+\s*$", "", item.strip(), flags=re.I)
+        for name in re.findall(r"(?<![\w.'])(?:\w+\.)?([A-Za-z_]\w*)\b(?!\s*(?:\(|=|!=|<>|<|>))", item):
+            if name.lower() not in _SQL_WORDS and name not in out:
+                out.append(name)
+    return out
+
+
+def _split_top(text: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*parts, cur]
 
 
 def _effect(step: dict[str, Any]) -> dict[str, Any] | None:
@@ -308,6 +342,8 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
             kind = _sql_kind(args[0])
             if kind in WRITE_SQL:
                 out.writes.append(args[0])
+            if kind in ("SELECT", "WITH"):
+                out.selected = selected_columns(args[0])
             out.query_result = kind in READ_SQL and not re.search(r"^\(0 rows\)", next_obs.strip().splitlines()[-1]
                                                                   if next_obs.strip() else "(0 rows)")
         elif name in ("goto",) and args:

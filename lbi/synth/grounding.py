@@ -33,6 +33,7 @@ from lbi.synth.effects import (
     GENERIC_ANSWERS,
     SpanEffects,
     forms,
+    singular,
     numbers,
     quoted,
     read_effects,
@@ -77,6 +78,11 @@ assign reassign attach save fix replace mark bold type enter append total sum co
 NEGATION = re.compile(r"\b(?:not|no|never|isn't|aren't|doesn't|don't|hasn't|haven't)\b", re.I)
 NEGATED = re.compile(r"!=|<>|\bNOT\b|\bIS\s+NULL\b|=!|\bEXCEPT\b|\bnone\b", re.I)
 """A query (SQL, a query URL) that negates: what an instruction saying "not" asks of it."""
+ASKED = re.compile(r"\b(?:list|give|return)\s+(?:the\s+|its\s+|their\s+)?([A-Za-z]+(?:\s+[A-Za-z]+)?)|"
+                   r"\bwhich\s+([A-Za-z]+(?:\s+[A-Za-z]+)?)", re.I)
+"""What a question asks to be returned: "list the ids", "give the distinct authors", "which tickets"."""
+KEY_COLUMNS = frozenset({"id", "name", "title", "key", "value", "rowid"})
+"""Columns that name a row or hold a key's value: what a question about "which" rows is answered with."""
 NAVIGATION_START = re.compile(r"^\s*(?:open|show|go|navigate|view|display|visit|bring up|take me)\b", re.I)
 QUESTION_START = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|why|how|is|are|does|do|did|can|list|"
                             r"give|name|count|tell|according)\b", re.I)
@@ -122,6 +128,8 @@ class Rules:
     require_change: bool = True
     require_answer: bool = True
     answer_on_page: bool = True
+    columns_asked: bool = True
+    """The columns a read query returns must be asked for (or name the rows: id, name, value)."""
     negation: bool = True
     """An instruction saying "not" asks for a query that negates (`!=`, `NOT`, `IS NULL`, `status=!closed`)."""
     answer_near: bool = True
@@ -236,7 +244,8 @@ def specifics(instruction: str) -> list[str]:
     for sentence in re.split(r"(?<=[.?!;:])\s+", bare):
         for k, match in enumerate(_CAPITAL.finditer(sentence)):
             name = match.group(1)
-            if _CELL_REF.fullmatch(name) or len(name) == 1 or sentence[:match.start()].strip() == "":
+            if _CELL_REF.fullmatch(name) or len(name) == 1 or sentence[:match.start()].strip() == "" or \
+                    re.fullmatch(r"[A-Z]+(?:-[A-Z]+)*", name):  # an acronym or a format (UTC, YYYY-MM-DD)
                 continue
             if name.lower() in FUNCTION_WORDS or name.lower() in GENERIC:
                 continue
@@ -348,13 +357,26 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
                 return Grounding(False, f"gives {value}, which is nothing the span acted on or changed")
     seen = set(forms(" ".join(page_content(s.get("observation"), chrome) for s in steps)))
     if rules.chosen_given:
-        given = set(forms(instruction)) | {str(n) for a, b in re.findall(r"\b(\d+)\s*(?:to|through|-)\s*(\d+)\b",
+        said = set(forms(instruction))
+        given = said | {stem(w) for word in said for w in SYNONYMS.get(word, ())} | {str(n) for a, b in re.findall(r"\b(\d+)\s*(?:to|through|-)\s*(\d+)\b",
                                                                         instruction) for n in range(int(a), int(b) + 1)
                                            if int(b) - int(a) <= 1000}
         for value, page in eff.chosen:
             parts = [f for f in forms(value) if f not in FUNCTION_WORDS and (len(f) > 1 or f.isdigit())]
             if parts and not any(f in given or f in set(forms(page_content(page, chrome))) for f in parts):
                 return Grounding(False, f"chose '{value[:40]}', which the instruction does not give")
+    if rules.columns_asked:
+        said = set(forms(instruction)) | {stem(w) for word in forms(instruction) for w in SYNONYMS.get(word, ())}
+        for column in eff.selected:
+            parts = forms(column)
+            if parts and column.lower() not in KEY_COLUMNS and not any(p in said for p in parts):
+                return Grounding(False, f"its query returns {column}, which the instruction does not ask for")
+        asked = [f for a, b in ASKED.findall(instruction) for word in (a or b).split()
+                 if word.lower() not in FUNCTION_WORDS for f in forms(word)]
+        returned = {f for column in eff.selected for f in forms(column)}
+        if eff.selected and asked and not any(c.lower() in KEY_COLUMNS for c in eff.selected) and \
+                not any(a in returned for a in asked):
+            return Grounding(False, f"asks for the {asked[0]}s; its query returns {', '.join(eff.selected[:3])}")
     if rules.negation and NEGATION.search(instruction) and (eff.query_result or any(
             re.match(r"\s*(?:SELECT|WITH)\b|/query\b|/search\b", t, re.I) for t in eff.acted + eff.urls)):
         if not any(NEGATED.search(t) for t in eff.acted + eff.urls):

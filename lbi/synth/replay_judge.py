@@ -8,8 +8,9 @@ by accident — a page that raced, a state nobody can restore — is not a lesso
 deterministic (a BrowserGym task drawing its goal from a random seed, a live site) cannot be replayed: the
 verdict is then no, with that reason.
 
-The replay also reads what each step really did (rows, saved cells, the diff); the committee hands those effects
-to the ``grounding`` judge when both sit on it.
+The replay also reads what each step really did (rows, saved cells, the diff, and in a repository the tests each
+code change makes pass or fail); the committee hands those effects to the ``grounding`` judge when both sit on
+it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from lbi.synth.rollout import env_options
 
 REPLAY = "replay"
 """The focus of the replay judge in `[[models.judges]]`."""
+TEST_PATHS = {"repo": ("tests",)}
+"""Environments whose replays run the repository's tests (the folder named) on each code change: the grounding rule
+then asks a fix to make a failing test pass and break none."""
 
 
 def after_span(steps: list[dict[str, Any]], end: int, trajectory: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +49,10 @@ class Replays:
     env: Env | None = None
     probe: Probe = field(default_factory=Probe)
     done: dict[int, Replay | str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.project.config.env.name in TEST_PATHS and not self.probe.tests:
+            self.probe.tests = TEST_PATHS[self.project.config.env.name]
 
     def trajectory(self, trajectory_id: int) -> dict[str, Any]:
         rows = self.project.store.query("SELECT id, key, task_id, env, policy, answer, final_observation, final_url "

@@ -60,7 +60,7 @@ please want wants need needs let lets whether yes no not nor but
 """.split())
 GENERIC = frozenset("""
 give tell find show list display get look answer return use using please sure task user agent step steps id ids
-row rows column columns cell cells sheet sheets header headers
+row rows column columns cell cells sheet sheets header headers keep keeping kept together
 appear appears contain contains include includes existing current whole new following
 """.split())
 """Words an instruction uses to say what to do, not what to do it on: never required to be acted on."""
@@ -262,11 +262,13 @@ def content_words(instruction: str) -> list[str]:
         clause = re.sub(r"(?i)\b(one|two|three|four|five|six|seven|eight|nine|ten)\b",
                         lambda m: str(NUMBER_WORDS.index(m.group(1).lower()) + 1), clause)
         tokens = re.findall(r"[A-Za-z0-9]+(?:'[a-z]+)?", clause)
-        for k, token in enumerate(tokens):
+        leading = True  # no word that names something yet: an imperative here says what to do
+        for token in tokens:
             low = token.lower()
             low = low[:-2] if low.endswith("'s") else low
-            if low in FUNCTION_WORDS or low in GENERIC or (k == 0 and low in IMPERATIVES):
+            if low in FUNCTION_WORDS or low in GENERIC or (leading and low in IMPERATIVES):
                 continue
+            leading = False
             for form in forms(token):
                 if form not in out and (len(form) > 1 or form.isdigit()):
                     out.append(form)

@@ -240,6 +240,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8790)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tune", action="store_true", help="print the rule's settings grid on the tune half")
+    parser.add_argument("--name", default="judge_quality", help="the result file's name under bench/results/")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     result: dict[str, Any] = {"args": vars(args) | {"set": str(args.set)}, "rows": rows, "replay": {}}
@@ -258,7 +259,7 @@ def main() -> None:
     print(table([r for r in rows if r["split"] == "test"], title="judge quality, test half (tuned on the other)"))
     if args.tune:
         print(table(tune(all_pairs), title="settings on the tune half (grounding+replay)"))
-    print("result:", write_result("judge_quality", result))
+    print("result:", write_result(args.name, result))
 
 
 def _measure(env: str, args: argparse.Namespace, llm: Any, rows: list[dict[str, Any]], result: dict[str, Any],

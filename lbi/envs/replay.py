@@ -16,6 +16,7 @@ BrowserGym task with a random seed, a live site) cannot be replayed: `cannot_rep
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sqlite3
@@ -64,6 +65,8 @@ class StepEffect(BaseModel):
                                                                "diff after this step (None: not run).")
     broken: list[str] | None = Field(default=None, description="Tests passing at the start state that fail on the "
                                                                 "diff after this step (None: not run).")
+    unfixed: list[str] | None = Field(default=None, description="Tests failing at the start state that still fail "
+                                                                 "on the diff after this step (None: not run).")
 
     @property
     def wrote(self) -> bool:
@@ -116,9 +119,9 @@ class Probe:
     _sheets: dict[Path, tuple[tuple[float, int], dict[str, str]]] = field(default_factory=dict)
     _base: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def test_changes(self, env: Env, task_key: str, patch: str) -> tuple[list[str], list[str]] | None:
-        """(fixed, broken): the tests `patch` makes pass or fail against the start state; None when the environment
-        runs no tests or the runs did not happen."""
+    def test_changes(self, env: Env, task_key: str, patch: str) -> tuple[list[str], list[str], list[str]] | None:
+        """(fixed, broken, unfixed): the tests `patch` makes pass, makes fail, and leaves failing, against the start
+        state; None when the environment runs no tests or the runs did not happen."""
         run = env.evidence().run_tests
         if not self.tests or run is None:
             return None
@@ -132,7 +135,8 @@ class Probe:
         ok = {"passed", "xfailed", "skipped"}
         fixed = sorted(t for t, o in now.outcomes.items() if o in ok and before.get(t, "missing") not in ok)
         broken = sorted(t for t, o in before.items() if o in ok and now.outcomes.get(t, "missing") not in ok)
-        return fixed, broken
+        unfixed = sorted(t for t, o in before.items() if o not in ok and now.outcomes.get(t, "missing") not in ok)
+        return fixed, broken, unfixed
 
     def state(self, env: Env) -> _State:
         ev = env.evidence()
@@ -284,10 +288,28 @@ def diff_functions(patch: str, tree: Path | None) -> list[str]:
 
 
 def enclosing(lines: Sequence[str], index: int) -> str:
-    """The dotted name of the `def`/`class` blocks around line `index` (0-based) of a Python file."""
+    """The dotted name of the `def`/`class` blocks around line `index` (0-based) of a Python file: read from its
+    syntax tree, or from indentation when it does not parse."""
     if not lines:
         return ""
     index = min(max(index, 0), len(lines) - 1)
+    try:
+        tree = ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError):
+        return _enclosing_by_indent(lines, index)
+    names: list[str] = []
+    nodes: list[ast.AST] = list(tree.body)
+    while nodes:
+        inner = [n for n in nodes if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                 and n.lineno - 1 - len(n.decorator_list) <= index <= (n.end_lineno or n.lineno) - 1]
+        if not inner:
+            break
+        names.append(inner[0].name)
+        nodes = list(inner[0].body)
+    return ".".join(names)
+
+
+def _enclosing_by_indent(lines: Sequence[str], index: int) -> str:
     own = lines[index]
     limit = len(own) - len(own.lstrip()) if own.strip() else 1 << 30
     parts: list[str] = []
@@ -368,7 +390,7 @@ def replay(env: Env, task: Task | None, actions: Sequence[str], *, effects_from:
                 changes = probe.test_changes(env, json.dumps(task.start if task else {}, sort_keys=True),
                                              new_state.patch)
                 if changes is not None:
-                    step.effect.fixed, step.effect.broken = changes
+                    step.effect.fixed, step.effect.broken, step.effect.unfixed = changes
             state = new_state
         out.steps.append(step)
         obs = after

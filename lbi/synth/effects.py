@@ -158,9 +158,9 @@ class SpanEffects:
     (not formulas) — each with the page it was chosen on (before the step acted)."""
     selected: list[str] = field(default_factory=list)
     """The columns the span's last read query returns (aliases and functions set aside: `t.owner` → owner)."""
-    tests: tuple[list[str], list[str]] | None = None
-    """(fixed, broken): the tests the span's last code change made pass or fail against the start state, when the
-    replay ran them."""
+    tests: tuple[list[str], list[str], list[str]] | None = None
+    """(fixed, broken, unfixed): the tests the span's last code change made pass, made fail and left failing,
+    against the start state, when the replay ran them."""
     replayed: bool = False
     query_result: bool = False
     """The span ended with a read-only query that returned rows (the result is its answer)."""
@@ -363,7 +363,8 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
             out.shown += eff.get("new_lines") or []
             out.functions += eff.get("functions") or []
             if eff.get("fixed") is not None or eff.get("broken") is not None:
-                out.tests = (list(eff.get("fixed") or []), list(eff.get("broken") or []))
+                out.tests = (list(eff.get("fixed") or []), list(eff.get("broken") or []),
+                             list(eff.get("unfixed") or []))
             touched += [key.split("!")[-1].split(":")[0] for key in eff.get("cells") or [] if "!" in key]
         else:
             if step.get("url") != (steps[k + 1].get("url") if k + 1 < len(steps) else after.get("url")):

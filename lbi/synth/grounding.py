@@ -345,6 +345,8 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
     if not question and (eff.functions or eff.tests is not None or (
             code and eff.writes and BUG_REPORT.search(instruction))):
         return _judge_fix(instruction, code, eff)
+    if not question and code and BUG_REPORT.search(instruction) and not eff.writes:
+        return Grounding(False, "reports a bug in the code it names; the span changed no code")
     acted = eff.acted_forms()
     changed = eff.changed_forms()
     shown = eff.shown_forms()
@@ -411,16 +413,20 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
 
 
 def _judge_fix(instruction: str, code: list[str], eff: SpanEffects) -> Grounding:
-    """A span that edited code: when its replay ran the tests, the change must make a failing test pass and break
-    none; and the functions the report names must be those the change touched (around the diff's hunks when known,
+    """A span that edited code: when its replay ran the tests, the change must make a failing test pass, break
+    none and leave no failing test in the files of those it fixed (half a fix); and the functions the report names must be those the change touched (around the diff's hunks when known,
     else in the edit itself), or share a name's main word with them (a helper: `bump_prerelease` and
     `_increment_prerelease`); a report naming no code must share a word with them."""
     if eff.tests is not None:
-        fixed, broken = eff.tests
+        fixed, broken, unfixed = eff.tests
         if broken:
             return Grounding(False, f"the change breaks {len(broken)} test(s) that passed: {', '.join(broken[:2])}")
         if not fixed:
             return Grounding(False, "the change makes no failing test pass")
+        files = {t.split("::")[0] for t in fixed}
+        left = [t for t in unfixed if t.split("::")[0] in files]
+        if left:
+            return Grounding(False, f"the change leaves {len(left)} failing test(s) beside those it fixed: {left[0]}")
     def bare(name: str) -> str:
         return name.split(".")[-1].strip("_").lower()
 

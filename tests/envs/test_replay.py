@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lbi.envs.replay import ReplayError, cannot_replay, diff_functions, replay, reproduces, same_text, sheet_cells
+from lbi.envs.replay import ReplayError, cannot_replay, diff_functions, enclosing, replay, reproduces, same_text, sheet_cells
 from lbi.envs.sql import SqlEnv
 from lbi.envs.tasks import CheckSpec, Task
 
@@ -97,13 +97,15 @@ def test_what_cannot_be_replayed_is_refused_with_the_reason(shop: Path) -> None:
 def test_the_functions_around_a_diffs_hunks(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "v.py").write_text(
-        "class Version:\n    def bump(self):\n        x = 1\n        return x + 1\n\n"
+        "class Version:\n    def bump(self):\n        \"\"\"Bump.\n\nA docstring line at column 0.\n\"\"\"\n"
+        "        x = 1\n        return x + 1\n\n"
         "    def other(self):\n        if True:\n            return 3\n\n\ndef helper():\n    return 4\n")
-    patch = ("diff --git a/pkg/v.py b/pkg/v.py\n--- a/pkg/v.py\n+++ b/pkg/v.py\n@@ -2,3 +2,3 @@ class Version:\n"
-             "     def bump(self):\n         x = 1\n-        return x\n+        return x + 1\n"
-             "@@ -7,2 +7,2 @@\n         if True:\n-            return 2\n+            return 3\n"
-             "@@ -11,2 +11,2 @@\n def helper():\n-    return 5\n+    return 4\n")
+    patch = ("diff --git a/pkg/v.py b/pkg/v.py\n--- a/pkg/v.py\n+++ b/pkg/v.py\n@@ -5,3 +5,3 @@ class Version:\n"
+             "\"\"\"\n         x = 1\n-        return x\n+        return x + 1\n"
+             "@@ -10,2 +10,2 @@\n         if True:\n-            return 2\n+            return 3\n"
+             "@@ -14,2 +14,2 @@\n def helper():\n-    return 5\n+    return 4\n")
     assert diff_functions(patch, tmp_path) == ["Version.bump", "Version.other", "helper"]
+    assert enclosing(["def f(", "    x):", '    """Doc', "at column 0", '"""', "    return x"], 3) == "f"
 
 
 def test_saved_cells_are_read_with_formulas_values_and_bold(tmp_path: Path) -> None:

@@ -61,9 +61,11 @@ please want wants need needs let lets whether yes no not nor but
 GENERIC = frozenset("""
 give tell find show list display get look answer return use using please sure task user agent step steps id ids
 row rows column columns cell cells sheet sheets header headers keep keeping kept together
+spreadsheet spreadsheets workbook document window application app browser website site database repository file
 appear appears contain contains include includes existing current whole new following
 """.split())
-"""Words an instruction uses to say what to do, not what to do it on: never required to be acted on."""
+"""Words an instruction uses to say what to do, or that name the medium it is done in (the spreadsheet, the
+database), not what to do it on: never required to be acted on."""
 IMPERATIVES = frozenset("""
 create add put write type enter fill set change update edit modify rename delete remove close reopen resolve accept
 assign reassign comment attach save make compute calculate open go navigate view search move switch select choose

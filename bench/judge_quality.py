@@ -30,8 +30,8 @@ import hashlib
 import random
 import sys
 import time
-from contextlib import ExitStack
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any

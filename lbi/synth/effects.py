@@ -23,7 +23,8 @@ from lbi.observations import BID_ACTION, element_line
 _QUOTED = re.compile(r"""'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)\"""")
 _WORD = re.compile(r"[a-z0-9]+")
 _CELL = re.compile(r"^\$?([A-Z]{1,3})\$?(\d{1,6})$")
-_CELL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_])\$?([A-Z]{1,3})\$?(\d{1,6})(?::\$?([A-Z]{1,3})\$?(\d{1,6}))?(?![A-Za-z0-9_])")
+_CELL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_])\$?([A-Z]{1,3})\$?(\d{1,6})(?::\$?([A-Z]{1,3})\$?(\d{1,6}))?"
+                           r"(?![A-Za-z0-9_])")
 _CELL_LINE = re.compile(r'^\[([A-Z]{1,3}\d{1,6})\] cell "((?:[^"\\]|\\.)*)"')
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)*(?![\w]|\.\d)")
 WRITE_SQL = {"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"}

@@ -33,7 +33,6 @@ from lbi.synth.effects import (
     GENERIC_ANSWERS,
     SpanEffects,
     forms,
-    singular,
     numbers,
     quoted,
     read_effects,
@@ -92,13 +91,15 @@ CHANGE_START = re.compile(r"^\s*(?:\w+\s+){0,6}?(?:" + "|".join(sorted(CHANGE_VE
 BUG_REPORT = re.compile(r"\b(?:should|must|instead of|but|wrong|backwards|raises|is accepted|does nothing|loses|"
                         r"ignores|keeps|carries)\b", re.I)
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "many": ("count",), "number": ("count",), "count": ("count", "match", "result"), "total": ("sum", "count"), "average": ("avg",), "mean": ("avg",),
-    "highest": ("max", "desc", "descend"), "maximum": ("max",), "most": ("max", "desc"), "largest": ("max", "desc"),
-    "greatest": ("max", "desc"), "lowest": ("min", "asc", "ascend"), "minimum": ("min",), "smallest": ("min", "asc"),
-    "fewest": ("min", "asc"), "earliest": ("min", "asc", "order"), "oldest": ("min", "asc", "order"),
-    "latest": ("max", "desc"), "last": ("max", "desc", "latest"), "newest": ("max", "desc"), "recently": ("desc", "max"), "recent": ("desc", "max"),
-    "distinct": ("distinct",), "different": ("distinct",), "unique": ("distinct",), "sorted": ("order", "sort"),
-    "sort": ("order", "sort"), "order": ("order", "sort"), "ascending": ("asc", "ascend"), "descending": ("desc", "descend"), "alphabetically": ("asc", "ascend", "sort"),
+    "many": ("count",), "number": ("count",), "count": ("count", "match", "result"), "total": ("sum", "count"),
+    "average": ("avg",), "mean": ("avg",), "highest": ("max", "desc", "descend"), "maximum": ("max",),
+    "most": ("max", "desc"), "largest": ("max", "desc"), "greatest": ("max", "desc"),
+    "lowest": ("min", "asc", "ascend"), "minimum": ("min",), "smallest": ("min", "asc"), "fewest": ("min", "asc"),
+    "earliest": ("min", "asc", "order"), "oldest": ("min", "asc", "order"), "latest": ("max", "desc"),
+    "last": ("max", "desc", "latest"), "newest": ("max", "desc"), "recently": ("desc", "max"),
+    "recent": ("desc", "max"), "distinct": ("distinct",), "different": ("distinct",), "unique": ("distinct",),
+    "sorted": ("order", "sort"), "sort": ("order", "sort"), "order": ("order", "sort"),
+    "ascending": ("asc", "ascend"), "descending": ("desc", "descend"), "alphabetically": ("asc", "ascend", "sort"),
     "percentage": ("100",), "percent": ("100",), "formula": ("=",), "bold": ("ctrl+b", "bold"),
     "longest": ("max", "desc"), "shortest": ("min", "asc"), "date": ("due", "date", "time"),
     "open": ("closed",), "still": (), "active": ("closed",),
@@ -244,7 +245,7 @@ def specifics(instruction: str) -> list[str]:
     out += _CELL_REF.findall(bare)
     out += numbers(bare)
     for sentence in re.split(r"(?<=[.?!;:])\s+", bare):
-        for k, match in enumerate(_CAPITAL.finditer(sentence)):
+        for match in _CAPITAL.finditer(sentence):
             name = match.group(1)
             if _CELL_REF.fullmatch(name) or len(name) == 1 or sentence[:match.start()].strip() == "" or \
                     re.fullmatch(r"[A-Z]+(?:-[A-Z]+)*", name):  # an acronym or a format (UTC, YYYY-MM-DD)
@@ -364,9 +365,9 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
     seen = set(forms(" ".join(page_content(s.get("observation"), chrome) for s in steps)))
     if rules.chosen_given:
         said = set(forms(instruction))
-        given = said | {stem(w) for word in said for w in SYNONYMS.get(word, ())} | {str(n) for a, b in re.findall(r"\b(\d+)\s*(?:to|through|-)\s*(\d+)\b",
-                                                                        instruction) for n in range(int(a), int(b) + 1)
-                                           if int(b) - int(a) <= 1000}
+        ranges = re.findall(r"\b(\d+)\s*(?:to|through|-)\s*(\d+)\b", instruction)  # "1 to 5" gives 2, 3, 4
+        given = said | {stem(w) for word in said for w in SYNONYMS.get(word, ())} | {
+            str(n) for a, b in ranges if int(b) - int(a) <= 1000 for n in range(int(a), int(b) + 1)}
         for value, page in eff.chosen:
             parts = [f for f in forms(value) if f not in FUNCTION_WORDS and (len(f) > 1 or f.isdigit())]
             if parts and not any(f in given or f in set(forms(page_content(page, chrome))) for f in parts):
@@ -416,9 +417,10 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
 
 def _judge_fix(instruction: str, code: list[str], eff: SpanEffects) -> Grounding:
     """A span that edited code: when its replay ran the tests, the change must make a failing test pass, break
-    none and leave no failing test in the files of those it fixed (half a fix); and the functions the report names must be those the change touched (around the diff's hunks when known,
-    else in the edit itself), or share a name's main word with them (a helper: `bump_prerelease` and
-    `_increment_prerelease`); a report naming no code must share a word with them."""
+    none and leave no failing test in the files of those it fixed (half a fix); and the functions the report names
+    must be those the change touched (around the diff's hunks when known, else in the edit itself), or share a
+    name's main word with them (a helper: `bump_prerelease` and `_increment_prerelease`); a report naming no code
+    must share a word with them."""
     if eff.tests is not None:
         fixed, broken, unfixed = eff.tests
         if broken:

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from lbi.envs.replay import ReplayError, cannot_replay, diff_functions, enclosing, replay, reproduces, same_text, sheet_cells
+from lbi.envs.replay import (
+    ReplayError,
+    cannot_replay,
+    diff_functions,
+    enclosing,
+    replay,
+    reproduces,
+    same_text,
+    sheet_cells,
+)
 from lbi.envs.sql import SqlEnv
 from lbi.envs.tasks import CheckSpec, Task
 
@@ -29,7 +38,8 @@ def test_each_step_keeps_what_it_changed_showed_and_answered(shop: Path) -> None
     task = Task(id="w", env="sql", instruction="", start={"writable": True}, check=NONE)
     actions = ["execute_sql(\"UPDATE items SET price = 2.0 WHERE name = 'pen'\")",
                "execute_sql(\"INSERT INTO items (name, price) VALUES ('cap', 0.5)\")",
-               "execute_sql('SELECT name FROM items ORDER BY name')", "execute_sql('SELECT nope')", "stop('cap, ink, pen')"]
+               "execute_sql('SELECT name FROM items ORDER BY name')", "execute_sql('SELECT nope')",
+               "stop('cap, ink, pen')"]
     with SqlEnv(shop) as env:
         rep = replay(env, task, actions)
     update, insert, select, bad, stop = rep.steps

@@ -52,7 +52,8 @@ def test_a_failed_step_counts_for_nothing_and_a_query_without_rows_answers_nothi
 
 
 def test_cells_typed_into_bring_their_column_header_and_row_label() -> None:
-    steps = [{"action": "click('A8')", "observation": SHEET}, {"action": "type('Gina\\t88\\t79\\n')", "observation": SHEET},
+    steps = [{"action": "click('A8')", "observation": SHEET},
+             {"action": "type('Gina\\t88\\t79\\n')", "observation": SHEET},
              {"action": "hotkey('ctrl+s')", "observation": SHEET}]
     eff = read_effects(steps)
     assert list(eff.cells) == ["A8", "B8", "C8"]  # Tab moves right; the last Enter leaves no cell behind
@@ -66,7 +67,8 @@ def test_a_replayed_span_has_its_real_changes_not_the_records_guesses() -> None:
     steps = [{"action": "execute_sql(\"UPDATE ticket SET priority = 'major' WHERE id = 9\")", "observation": "Tables",
               "effect": {"rows": ["~ticket(id=9): priority: minor -> major; changetime: 1 -> 2"], "new_lines": ["OK"]}},
              {"action": "bash('git apply <<X\\n...X')", "observation": "$",
-              "effect": {"diff": "--- a/v.py\n+++ b/v.py\n-    return 1\n+    return 2\n", "functions": ["Version.bump"]}}]
+              "effect": {"diff": "--- a/v.py\n+++ b/v.py\n-    return 1\n+    return 2\n",
+                         "functions": ["Version.bump"]}}]
     eff = read_effects(steps)
     assert eff.replayed and eff.functions == ["Version.bump"]
     assert eff.writes == ["ticket id=9 priority major changetime 2", "    return 1", "    return 2"]

@@ -21,7 +21,8 @@ from lbi.synth.judge import judge_examples
 START_PAGE = ('[12] heading "Welcome to Trac"\nTrac is a minimalistic approach to web-based management of software '
               'projects.\n[14] link "Wiki" url="/wiki"\n[15] link "Timeline" url="/timeline"')
 WIKI = [{"action": "click('14')", "observation": START_PAGE, "url": "/"}]
-NEW_TICKET = '[field-summary] textbox "Summary"\n[field-component] combobox "Component"\n[submit] button "Create ticket"'
+NEW_TICKET = ('[field-summary] textbox "Summary"\n[field-component] combobox "Component"\n'
+              '[submit] button "Create ticket"')
 TICKET = [{"action": "fill('field-summary', 'Crash when saving a report file')", "observation": NEW_TICKET},
           {"action": "click('submit')", "observation": NEW_TICKET}]
 SQL = [{"action": 'execute_sql("SELECT name FROM component")', "observation": "Tables: component(name, owner)"}]
@@ -34,7 +35,8 @@ LOOKUP = [{"action": "goto('/ticket/13')", "observation": START_PAGE, "url": "/"
           {"action": "stop('Dave Diaz')", "observation": TICKET_13, "url": "/ticket/13"}]
 SHEET = ('[A1] cell "Name"\n[B1] cell "Math"\n[C1] cell "Science"\n[A2] cell "Alice"\n[B2] cell "91"\n'
          '[A7] cell "Farid"\n[B7] cell "77"')
-AVERAGE = [{"action": "click('B8')", "observation": SHEET}, {"action": "type('=AVERAGE(B2:B7)\\n')", "observation": SHEET},
+AVERAGE = [{"action": "click('B8')", "observation": SHEET},
+           {"action": "type('=AVERAGE(B2:B7)\\n')", "observation": SHEET},
            {"action": "hotkey('ctrl+s')", "observation": SHEET}]
 
 
@@ -91,7 +93,8 @@ def test_a_query_must_negate_when_the_instruction_says_not() -> None:
 
 def test_a_bug_report_is_matched_against_the_functions_the_fix_changed() -> None:
     fix = [{"action": "bash('git apply <<EOF ... EOF')", "observation": "/testbed$",
-            "effect": {"diff": "--- a/v.py\n+++ b/v.py\n-        return cls(self._major, self._minor + 1, self._patch)\n"
+            "effect": {"diff": "--- a/v.py\n+++ b/v.py\n"
+                               "-        return cls(self._major, self._minor + 1, self._patch)\n"
                                "+        return cls(self._major, self._minor + 1)\n",
                        "functions": ["Version.bump_minor"]}}]
     report = "Version.parse('3.4.5').bump_minor() returns 3.5.5; it should be 3.5.0."

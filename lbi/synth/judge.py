@@ -1,8 +1,10 @@
 """The committee filter: judges' verdicts per example, near-duplicate detection, policies.
 
 Judges come from `[[models.judges]]`: several models, or one model with distinct judging prompts
-(`focus`), and the `grounding` judge, a rule that needs no model (`lbi.synth.grounding`). Each writes one
-verdict + reason per example. Which examples are kept is never stored: `lbi.store.committee.decisions`
+(`focus`), the `grounding` judge, a rule that needs no model (`lbi.synth.grounding`), and, when configured, the
+`replay` judge (`lbi.synth.replay_judge`: the span re-run from its start state in a fresh environment comes out
+the same), whose replay also gives the grounding rule the span's real effects. Each writes one verdict + reason
+per example. Which examples are kept is never stored: `lbi.store.committee.decisions`
 computes it from verdicts + policy + duplicates + human overrides.
 """
 
@@ -24,6 +26,7 @@ from lbi.prompts.replies import Verdict
 from lbi.store import committee, read
 from lbi.synth import grounding
 from lbi.synth.backward import trajectory_steps
+from lbi.synth.replay_judge import REPLAY, Replays, after_span, judge_span
 
 Progress = Callable[[int, int], None]
 GROUNDING = "grounding"
@@ -61,34 +64,57 @@ def judge_examples(project: Project, example_ids: Sequence[int] | None = None, *
     done_pairs = set() if rejudge else _judged(project)
     report = JudgeReport(examples=len(examples))
     steps_cache: dict[int, list[dict]] = {}
+    trajectories: dict[int, dict] = {}
     chrome = read.page_chrome(project.store)
     remote: list[tuple[int, dict, list[dict], JudgeSpec]] = []  # (example number, example, span, judge)
-    for done, ex in enumerate(examples, start=1):
-        tid = ex["trajectory_id"]
-        if tid not in steps_cache:
-            steps_cache[tid] = trajectory_steps(project, tid)
-        span = steps_cache[tid][ex["span_start"]:ex["span_end"] + 1]
-        for judge in cfg.models.judges:
-            if (ex["id"], judge.name) in done_pairs:
-                continue
-            if judge.focus == GROUNDING:  # needs no model
-                rule = grounding.judge(ex["instruction"], span, chrome)
-                project.store.set_verdict(ex["id"], judge.name, rule.verdict, rule.reason, model="rule/grounding",
-                                          run_id=run_id)
-                report.verdicts += 1
-            elif cfg.synth.executor == "ray":
-                remote.append((done, ex, span, judge))
-            elif judge_one(project, ex, span, judge, chrome, run_id, llm):
-                report.verdicts += 1
-            else:
-                report.failed += 1
-        if progress and not remote:
-            progress(done, len(examples))
+    replays = Replays(project) if any(j.focus == REPLAY for j in cfg.models.judges) else None
+    try:
+        for done, ex in enumerate(examples, start=1):
+            tid = ex["trajectory_id"]
+            if tid not in steps_cache:
+                steps_cache[tid] = trajectory_steps(project, tid)
+                trajectories[tid] = _trajectory(project, tid)
+            steps = steps_cache[tid]
+            span = steps[ex["span_start"]:ex["span_end"] + 1]
+            after = after_span(steps, ex["span_end"], trajectories[tid])
+            todo = [j for j in cfg.models.judges if (ex["id"], j.name) not in done_pairs]
+            replayed = None
+            if replays is not None and any(j.focus in (REPLAY, GROUNDING) for j in todo):
+                reproduced, replayed = judge_span(replays, tid, steps, ex["span_start"], ex["span_end"])
+                for judge in (j for j in todo if j.focus == REPLAY):
+                    project.store.set_verdict(ex["id"], judge.name, reproduced.same, reproduced.reason,
+                                              model="rule/replay", run_id=run_id)
+                    report.verdicts += 1
+            for judge in todo:
+                if judge.focus == REPLAY:
+                    continue
+                if judge.focus == GROUNDING:  # needs no model; reads the replayed effects when there are some
+                    rule = grounding.judge(ex["instruction"], replayed or span, chrome, after)
+                    project.store.set_verdict(ex["id"], judge.name, rule.verdict, rule.reason,
+                                              model="rule/grounding", run_id=run_id)
+                    report.verdicts += 1
+                elif cfg.synth.executor == "ray":
+                    remote.append((done, ex, span, judge))
+                elif judge_one(project, ex, span, judge, chrome, run_id, llm):
+                    report.verdicts += 1
+                else:
+                    report.failed += 1
+            if progress and not remote:
+                progress(done, len(examples))
+    finally:
+        if replays is not None:
+            replays.close()
     if remote:
         _judge_on_ray(project, remote, chrome, run_id, report, progress, len(examples))
     report.duplicate_pairs = find_duplicates(project)
     report.kept = committee.kept_count(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
     return report
+
+
+def _trajectory(project: Project, trajectory_id: int) -> dict:
+    rows = project.store.query("SELECT answer, final_observation, final_url FROM trajectories WHERE id = ?",
+                               (trajectory_id,))
+    return dict(rows[0]) if rows else {}
 
 
 def judge_one(project: Project, ex: dict, span: list[dict], judge: JudgeSpec, chrome: frozenset[str],

@@ -69,7 +69,9 @@ def test_synthesis_on_the_desktop_end_to_end(project: Project, tmp_path: Path) -
     assert all(s["state_signature"].startswith("desktop:calc") for s in steps)
     assert all(s["screenshot"] and (Path(project.dir) / s["screenshot"]).exists() for s in steps)
     funnel = report.funnel
-    assert funnel["trajectories"] == 2 and funnel["examples"] > 0 and funnel["kept"] > 0
+    why = project.store.query("SELECT e.instruction, v.reason FROM verdicts v JOIN examples e ON e.id = v.example_id "
+                              "WHERE v.judge = 'grounding'")
+    assert funnel["trajectories"] == 2 and funnel["examples"] > 0 and funnel["kept"] > 0, [tuple(r) for r in why]
 
     index = Index(project)
     index.sync()

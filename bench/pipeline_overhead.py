@@ -98,8 +98,8 @@ def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         stages.append({"stage": stage, "wall_s": seconds, "model_s": model_s,
                        "model_share": model_s / seconds if seconds else 0.0})
     by_purpose = [dict(r) for r in project.store.query(
-        "SELECT COALESCE(purpose, role) AS purpose, COUNT(*) AS calls, ROUND(SUM(latency_ms) / 1000.0, 1) AS model_s "
-        "FROM llm_calls GROUP BY 1 ORDER BY MIN(id)")]
+        "SELECT COALESCE(purpose, role) AS purpose, COUNT(*) AS calls, "
+        "ROUND(SUM(latency_ms) / 1000.0, 1) AS model_s FROM llm_calls GROUP BY 1 ORDER BY MIN(id)")]
     kept = committee.kept_count(project.store, config.synth.judge_policy, len(config.models.judges))
     docs_s = report.seconds.get("docs", 0.0)
     pipeline_s = wall - docs_s

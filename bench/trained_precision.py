@@ -233,7 +233,7 @@ def score(row: dict[str, Any], calls: list[dict[str, Any]], records: list[dict[s
     n = len(records)
     trained = [_parsed(r["messages"][2]["content"]) or {} for r in records]
     replies = [_parsed(c["reply"]) for c in calls]
-    as_trained = sum(bool(p) and p.get("action") == t.get("action") for p, t in zip(replies, trained, strict=True))
+    as_trained = sum(1 for p, t in zip(replies, trained, strict=True) if p and p.get("action") == t.get("action"))
     same_reply = sum(p == t for p, t in zip(replies, trained, strict=True))
     comparable = [(p, _parsed(ref)) for p, ref in zip(replies, reference, strict=True) if _parsed(ref)]
     as_float32 = sum(p == ref for p, ref in comparable)

@@ -159,7 +159,8 @@ def batched_messages(steps: Sequence[dict[str, Any]], start: int, spans: Sequenc
     return [
         {"role": "system", "content": "You write the requests users gave to a software agent."},
         {"role": "user", "content": (
-            f"Environment: {env_description}\n\nWhat the agent did:\n{render_steps(steps, start, chrome=chrome)}\n\n"
+            f"Environment: {env_description}\n\n"
+            f"What the agent did:\n{render_steps(steps, start, chrome=chrome)}\n\n"
             f"Each field of the reply is a part of this work ({span_key(i, j)} is steps {i} to {j}). For each, "
             "write the user's request that this part carries out: one specific, imperative sentence, as a user "
             "would type it.")},

@@ -11,10 +11,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.tiers import starts
+
+if TYPE_CHECKING:  # imported where used: collecting the tests starts nothing
+    from lbi.envs.web.trac_env import TracWebEnv
+    from lbi.envs.web.trac_server import TracDemo
 
 INDEX = """<!doctype html><html><head><title>Home</title></head><body>
 <h1>Test home</h1>
@@ -100,7 +105,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 @starts("trac")
-def trac_demo(demo_dir: Path) -> Iterator[object]:
+def trac_demo(demo_dir: Path) -> Iterator[TracDemo]:
     from lbi.envs.web.trac_server import TracDemo
 
     with TracDemo(demo_dir) as demo:
@@ -108,12 +113,11 @@ def trac_demo(demo_dir: Path) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def trac_env(trac_demo: object, browser: object, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[object]:
+def trac_env(trac_demo: TracDemo, browser: object, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[TracWebEnv]:
     from lbi.envs.web.trac_env import TracWebEnv
 
-    env = TracWebEnv(trac_demo, browser=browser,  # type: ignore[arg-type]
-                     screenshot_dir=tmp_path_factory.mktemp("screenshots"))
+    env = TracWebEnv(trac_demo, browser=browser, screenshot_dir=tmp_path_factory.mktemp("screenshots"))
     yield env
     env.close()
 

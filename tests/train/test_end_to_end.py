@@ -18,8 +18,11 @@ from tests.train.test_sft import TINY, kept  # noqa: F401 - the fixture
 
 
 @pytest.mark.local_model
-def test_train_serve_and_evaluate_a_tiny_model(kept: Project, tiny_model: Path,  # noqa: F811
-                                               local_model_config: Config) -> None:
+def test_train_serve_and_evaluate_a_tiny_model(
+    kept: Project,  # noqa: F811 - the fixture imported above
+    tiny_model: Path,
+    local_model_config: Config,
+) -> None:
     kept.config.local_model = local_model_config.local_model.model_copy()
     kept.config.llm.cache = False
     report = train(kept, "tiny-sft", base_model=str(tiny_model), **TINY)

@@ -33,8 +33,8 @@ from tests.tiers import starts
 
 REPLIES = [("count the items first", "execute_sql('SELECT COUNT(*) FROM items')"),
            ("there are two items", "stop('2')")]
-MEMORIZE = {"epochs": 12.0, "learning_rate": 3e-2, "grad_accum": 1, "max_seq_len": 2048, "lora_r": 16,
-            "lora_alpha": 32, "lora_dropout": 0.0, "save_steps": 1000, "per": "example"}
+MEMORIZE: dict[str, Any] = {"epochs": 12.0, "learning_rate": 3e-2, "grad_accum": 1, "max_seq_len": 2048, "lora_r": 16,
+                             "lora_alpha": 32, "lora_dropout": 0.0, "save_steps": 1000, "per": "example"}
 """Enough for the tiny model to learn the episode's first reply by heart (12 steps over the one 2-turn record)."""
 
 
@@ -116,7 +116,8 @@ def test_the_served_base_is_published_once_per_base_and_precision(sql_project: P
     assert publish_base(sql_project.dir, config) == "local/base-q8_0"
     served = trained_model(sql_project.dir, "base-q8_0")
     made = served.gguf.stat().st_mtime_ns
-    assert served.source() == {"base_model": str(tiny_model), "weights": served.source()["weights"], "quant": "Q8_0"}
+    assert (source := served.source())
+    assert source == {"base_model": str(tiny_model), "weights": source["weights"], "quant": "Q8_0"}
     assert publish_base(sql_project.dir, config, "q8_0") == "local/base-q8_0"
     assert served.gguf.stat().st_mtime_ns == made  # the same base at the same precision: nothing redone
     assert sorted(p.name for p in served.dir.iterdir()) == ["model.gguf", "source.json"]  # no Hugging Face copy kept
@@ -125,7 +126,7 @@ def test_the_served_base_is_published_once_per_base_and_precision(sql_project: P
     shutil.copytree(tiny_model, other)
     config.train.base_model = str(other)
     publish_base(sql_project.dir, config)
-    assert served.gguf.stat().st_mtime_ns != made and served.source()["base_model"] == str(other)
+    assert served.gguf.stat().st_mtime_ns != made and (source := served.source()) and source["base_model"] == str(other)
     assert publish_base(sql_project.dir, config, "F16") == "local/base-f16"
     assert file_quant(trained_model(sql_project.dir, "base-f16").gguf) == "F16"
 

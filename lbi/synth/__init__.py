@@ -2,5 +2,6 @@
 
 `generate` (tasks from documentation chunks), `rollout` (a policy acting in the environment, every step
 recorded), `backward` (the instruction each span of a trajectory accomplishes), `judge` (the committee) with
-`grounding` (a judge that needs no model), and `pipeline` (`lbi synthesize`: every stage on one project).
+`grounding` (a judge that needs no model, reading what a span did through `effects`) and `replay_judge` (a span
+must come out the same when re-run from its start state), and `pipeline` (`lbi synthesize`: every stage on one project).
 """

@@ -65,16 +65,16 @@ KINDS = ("positive", "other_span", "prefix", "other_step", "other_instruction")
 @contextmanager
 def open_env(name: str) -> Iterator[tuple[Env, list[Task]]]:
     """The env and its held-out tasks with reference solutions (the demos' own)."""
-    from lbi import demo
+    from lbi import demos
 
     if name == "repo":
-        from lbi import demo_repo
+        from lbi.demos import coding
 
-        with make_env("repo", **demo_repo.env_options()) as env:
-            yield env, demo_repo.demo_tasks(env)  # type: ignore[arg-type]
+        with make_env("repo", **coding.env_options()) as env:
+            yield env, coding.demo_tasks(env)  # type: ignore[arg-type]
         return
-    tasks = [t for t in demo.demo_tasks(name) if t.reference]
-    options: dict[str, Any] = demo.env_options(name) if name == "sql" else {}
+    tasks = [t for t in demos.demo_tasks(name) if t.reference]
+    options: dict[str, Any] = demos.env_options(name) if name == "sql" else {}
     with make_env(name, **options) as env:
         yield env, tasks
 

@@ -23,8 +23,6 @@ from lbi.envs.base import Env, EnvError
 from lbi.envs.replay import Probe, Replay, ReplayError, Reproduction, cannot_replay, replay, reproduces
 from lbi.envs.tasks import CheckSpec, Task
 from lbi.project import Project
-from lbi.store import tasks as stored_tasks
-from lbi.synth.rollout import env_options
 
 REPLAY = "replay"
 """The focus of the replay judge in `[[models.judges]]`."""
@@ -60,7 +58,7 @@ class Replays:
         return dict(rows[0]) if rows else {}
 
     def task(self, trajectory: dict[str, Any]) -> Task:
-        task = stored_tasks.task(self.project.store, trajectory["task_id"]) if trajectory.get("task_id") else None
+        task = self.project.task(trajectory["task_id"]) if trajectory.get("task_id") else None
         return task or Task(id=str(trajectory.get("key") or trajectory.get("id")), env=trajectory.get("env") or "",
                             instruction="", check=CheckSpec(kind="none"), split="synthetic")
 
@@ -85,7 +83,7 @@ class Replays:
 
     def _env(self) -> Env:
         if self.env is None:
-            options = {k: v for k, v in env_options(self.project).items() if k != "screenshot_dir"}
+            options = {k: v for k, v in self.project.env_options().items() if k != "screenshot_dir"}
             self.env = make_env(self.project.config.env.name, **options)  # a replay takes no screenshots
         return self.env
 

@@ -7,9 +7,10 @@ Two parts, on the Trac web demo and the SQL demo:
   and returns the reference's action); its tokens are counted with the embedded model's tokenizer. Also: is
   every element a reference acts on (`click('submit')`) in the observation the agent is shown?
 * **latency** (`--part latency`): the agent (`LLMPolicy`, the embedded model, reply cache off) runs the first
-  `--tasks` held-out tasks for `--steps` steps, once per arm (llama.cpp threads × prompt cache); per act call:
-  wall latency, prompt and reply tokens, and llama.cpp's own split into prompt evaluation and generation (read
-  from the server log, `local_model.log_timings`), where a reused prefix shows as fewer prompt tokens evaluated.
+  `--tasks` held-out tasks for `--steps` steps, once per arm (llama.cpp threads × prompt cache); per act call
+  (every one, a failed call too — the agent waited for it; `failed` counts them): wall latency, prompt and reply
+  tokens, and llama.cpp's own split into prompt evaluation and generation (read from the server log,
+  `local_model.log_timings`), where a reused prefix shows as fewer prompt tokens evaluated.
 
 Run it from a checkout of lbi (or with `PYTHONPATH=<another checkout>` for a before/after; `--label` names the
 row):
@@ -131,10 +132,12 @@ def latency_part(env_name: str, arm: str, args: argparse.Namespace, tmp: Path) -
                 Agent(policy, env, timed, max_steps=args.steps).run(task)
         wall = time.perf_counter() - started
         timings = server_timings(log, offset)
+    # every act call, failed ones too (a reply that did not parse, a timeout): the agent waited for them all
     calls = [dict(r) for r in project.store.query(
-        "SELECT latency_ms, prompt_tokens, completion_tokens FROM llm_calls WHERE purpose = 'act' AND ok = 1")]
+        "SELECT latency_ms, prompt_tokens, completion_tokens, ok FROM llm_calls WHERE purpose = 'act'")]
     latency = [c["latency_ms"] / 1000 for c in calls]
-    return {"env": env_name, "arm": arm, "calls": len(calls), "act_s_p50": percentile(latency, 0.5),
+    return {"env": env_name, "arm": arm, "calls": len(calls), "failed": sum(not c["ok"] for c in calls),
+            "act_s_p50": percentile(latency, 0.5),
             "act_s_p95": percentile(latency, 0.95),
             "prompt_tokens_p50": percentile([c["prompt_tokens"] for c in calls], 0.5),
             "reply_tokens_p50": percentile([c["completion_tokens"] for c in calls], 0.5),
@@ -172,7 +175,7 @@ def main() -> None:
                     print(f"  not in the prompt: {miss}")
         if args.part in ("latency", "both"):
             out["latency"] = [latency_part(e, arm, args, tmp) for e in envs for arm in args.arms.split(",")]
-            print(table(out["latency"], ["env", "arm", "calls", "act_s_p50", "act_s_p95", "prompt_tokens_p50",
+            print(table(out["latency"], ["env", "arm", "calls", "failed", "act_s_p50", "act_s_p95", "prompt_tokens_p50",
                                          "evaluated_tokens_p50", "prompt_eval_s_p50", "gen_s_p50", "reply_tokens_p50",
                                          "load_end"], title=f"act calls {args.label} (arm = threads:prompt cache)"))
     out["machine_end"] = machine()

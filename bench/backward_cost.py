@@ -3,7 +3,9 @@
 Records real explore trajectories (default: the `sql` env on the Trac demo database; `--env trac` for the
 web demo) of the given lengths, then backward-constructs every span of the same trajectories in both
 modes and measures, per mode: model calls and prompt + completion tokens per example (from `llm_calls`),
-wall time, and the committee's acceptance rate on a sample of each mode's examples.
+wall time, and the committee's acceptance rate on a sample of each mode's examples (every example of the sample
+counts; one missing a judge's verdict counts as a no, as the strict rule counts it — `missing_verdict` says how
+many).
 
 Goal (issue 7): batched ≥ 10× fewer calls and ≥ 3× fewer tokens per kept example at equal or better
 acceptance.
@@ -93,13 +95,16 @@ def judge_sample(project: Project, mode: str, sample: int, seed: int) -> dict[st
     judges = len(project.config.models.judges)
     rows = {r["example_id"]: r for r in committee.decisions(project.store, "strict", judges)}
     majority = {r["example_id"]: r for r in committee.decisions(project.store, "majority", judges)}
-    judged = [i for i in chosen if rows[i]["n"] == judges]
-    strict = sum(bool(rows[i]["passed"]) for i in judged)
-    major = sum(bool(majority[i]["passed"]) for i in judged)
+    # every example judged counts: one missing a verdict (a judge's reply that failed to parse) is a no, as the
+    # strict rule itself counts it (`lbi.store.committee._PASSES`); leaving it out would raise the rate
+    incomplete = sum(rows[i]["n"] < judges for i in chosen)
+    strict = sum(bool(rows[i]["passed"]) for i in chosen)
+    major = sum(bool(majority[i]["passed"]) for i in chosen)
     use = usage(project, run_id)
-    n = len(judged) or 1
-    return {"judged": len(judged), "accept_strict": strict / n, "accept_majority": major / n,
-            "judge_calls": use["calls"], "judge_tokens": use["prompt"] + use["completion"], "judge_s": t["s"]}
+    n = len(chosen) or 1
+    return {"judged": len(chosen), "missing_verdict": incomplete, "accept_strict": strict / n,
+            "accept_majority": major / n, "judge_calls": use["calls"],
+            "judge_tokens": use["prompt"] + use["completion"], "judge_s": t["s"]}
 
 
 def derive(row: dict[str, Any]) -> dict[str, Any]:
@@ -167,8 +172,8 @@ def main() -> None:
     goals = {"calls_10x": ratio["calls_per_kept"] >= 10, "tokens_3x": ratio["tokens_per_kept"] >= 3,
              "acceptance_not_lower": bat["accept_strict"] >= per["accept_strict"]}
     columns = ["mode", "examples", "failed", "calls", "tokens", "wall_s", "calls_per_example", "tokens_per_example",
-               "s_per_example", "judged", "accept_strict", "accept_ci", "accept_majority", "calls_per_kept",
-               "tokens_per_kept"]
+               "s_per_example", "judged", "missing_verdict", "accept_strict", "accept_ci", "accept_majority",
+               "calls_per_kept", "tokens_per_kept"]
     print()
     print(table(rows, columns, title=f"Backward construction on {len(ids)} trajectories "
                                      f"(lengths {[t['steps'] for t in trajectories]}), model {args.model}"))

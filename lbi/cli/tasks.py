@@ -31,7 +31,9 @@ def tasks_generate(project: ProjectOpt = Path("."),
         report = generate_tasks(proj, chunks, per_chunk=per_chunk or None, run_id=run.id, progress=run.track(bar))
         run.progress(report.chunks, len(chunks), f"{report.added} tasks added")
     console.print(f"{report.chunks} chunks → {report.proposed} proposed, {report.duplicates} near-duplicates, "
-                  f"{report.failed} failed, {report.added} added")
+                  f"{report.failed} failed, {report.added} added"
+                  + (f"; {report.leaked} chunks left out: they resemble held-out tasks (`lbi leakage`)"
+                     if report.leaked else ""))
 
 
 @app.command("import")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from lbi.cli.common import ProjectOpt, RayOpt, console, progress_bar
+from lbi.cli.leakage import print_leakage
 from lbi.cluster.session import use_ray
 from lbi.errors import OutputPathError
 from lbi.project import open_project
@@ -91,7 +92,7 @@ def eval_cmd(ctx: typer.Context, project: ProjectOpt = Path("."),
     console.print(table)
     for other in mode_list[1:]:  # each arm against the first, on the same tasks
         _print_pair(paired(proj, run, mode_list[0], other))
-    _print_leakage(leakage(proj))
+    print_leakage(leakage(proj))
 
 
 @eval_app.command("compare")
@@ -120,21 +121,13 @@ def compare_cmd(arms: Annotated[list[str], typer.Argument(help="Arms RUN:MODE (o
     console.print(success, cost)
     for pair in result.pairs:
         _print_pair(pair)
-    _print_leakage(leakage(proj))
+    print_leakage(leakage(proj))
 
 
 def _print_pair(pair: Paired) -> None:
     console.print(f"{pair.b} vs {pair.a} on {pair.tasks} tasks: {len(pair.only_b)} solved only by {pair.b}, "
                   f"{len(pair.only_a)} only by {pair.a}; McNemar exact p = {pair.p_value:.3g}; "
                   f"flipped: {pair.flips()}", markup=False)
-
-
-def _print_leakage(check: dict[str, Any]) -> None:
-    console.print(f"held-out tasks or evaluations in synthesized examples or training runs: {check['detail']}",
-                  markup=False)
-    for name, ids in check["trained_missing"].items():
-        console.print(f"training run {name!r} used {len(ids)} examples no longer in the store (not checked)",
-                      markup=False)
 
 
 def export_cmd(project: ProjectOpt = Path("."),

@@ -1,8 +1,11 @@
 """What the committee decided, read from the store: the keep/drop rule, the verdict table, agreement.
 
-Kept/dropped is computed here from verdicts + policy + near-duplicates + human overrides every time it
-is asked for, never copied into a column that could drift. The rule is written once (`_PASSES` and
-`_decision_sql`); every count, list and table of kept examples goes through it.
+Kept/dropped is computed here from verdicts + policy + near-duplicates + human overrides + the leakage check
+every time it is asked for, never copied into a column that could drift. The rule is written once (`_PASSES` and
+`_decision_sql`); every count, list and table of kept examples goes through it. An example the leakage check
+keeps out (`lbi.store.leaks.BLOCKED`: it resembles a held-out task, and no person allowed it) is never kept,
+whatever the committee or an override of its verdict says: whether an example is good and whether it may be
+used beside the held-out tasks are two decisions.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from lbi.errors import check_choice
 from lbi.store.db import Store
+from lbi.store.leaks import BLOCKED
 
 POLICIES = ("strict", "majority", "relaxed")
 HUMAN = "human override"
@@ -35,18 +39,20 @@ _PASSES = {
 @cache
 def _decision_sql(policies: tuple[str, ...]) -> str:
     """One row per example (or per example of the JSON list `:ids`): yes votes, verdict count, latest
-    override and, for each policy, `passed`, `duplicate` (a near-duplicate of an example the policy keeps)
-    and `kept` — suffixed `_<policy>` when there is more than one policy. An override always wins;
-    otherwise an example is kept when it passes and duplicates no kept example."""
+    override, `leaked` (kept out by the leakage check) and, for each policy, `passed`, `duplicate` (a
+    near-duplicate of an example the policy keeps) and `kept` — suffixed `_<policy>` when there is more than one
+    policy. A leaked example is never kept; otherwise an override always wins, and without one an example is
+    kept when it passes and duplicates no kept example."""
     def col(name: str, policy: str) -> str:
         return name if len(policies) == 1 else f"{name}_{policy}"
 
     passed = ", ".join(f"COALESCE({_PASSES[p]}, 0) AS {col('passed', p)}" for p in policies)
     duplicate = ", ".join(
         f"EXISTS (SELECT 1 FROM similar_examples s JOIN base b2 ON b2.example_id = s.other_id WHERE s.example_id "
-        f"= b.example_id AND COALESCE(b2.override = 'keep', b2.{col('passed', p)})) AS {col('duplicate', p)}"
+        f"= b.example_id AND NOT b2.leaked AND COALESCE(b2.override = 'keep', b2.{col('passed', p)})) "
+        f"AS {col('duplicate', p)}"
         for p in policies)
-    kept = ", ".join(f"CASE WHEN override IS NOT NULL THEN override = 'keep' "
+    kept = ", ".join(f"CASE WHEN leaked THEN 0 WHEN override IS NOT NULL THEN override = 'keep' "
                      f"ELSE {col('passed', p)} AND NOT {col('duplicate', p)} END AS {col('kept', p)}"
                      for p in policies)
     columns = ", ".join(col(name, p) for p in policies for name in ("passed", "duplicate"))
@@ -57,12 +63,14 @@ WITH scope AS (SELECT value AS id FROM json_each(:ids) UNION
            WHERE (:ids IS NULL OR example_id IN (SELECT id FROM scope))
              AND (:only IS NULL OR judge IN (SELECT value FROM json_each(:only))) GROUP BY example_id),
      o AS ({LATEST_OVERRIDES}),
+     lk AS (SELECT CAST(item AS INTEGER) AS id FROM ({BLOCKED}) WHERE kind = 'example'),
      base AS (
-        SELECT e.id AS example_id, COALESCE(v.yes, 0) AS yes, COALESCE(v.n, 0) AS n, o.verdict AS override, {passed}
+        SELECT e.id AS example_id, COALESCE(v.yes, 0) AS yes, COALESCE(v.n, 0) AS n, o.verdict AS override,
+               e.id IN (SELECT id FROM lk) AS leaked, {passed}
         FROM examples e LEFT JOIN v ON v.example_id = e.id LEFT JOIN o ON o.example_id = e.id
         WHERE :ids IS NULL OR e.id IN (SELECT id FROM scope)),
      flagged AS (SELECT b.*, {duplicate} FROM base b)
-SELECT example_id, yes, n, override, {columns}, {kept}
+SELECT example_id, yes, n, override, leaked, {columns}, {kept}
 FROM flagged WHERE :ids IS NULL OR example_id IN (SELECT value FROM json_each(:ids))
 """
 
@@ -79,10 +87,10 @@ def _params(judges: int, ids: Sequence[int] | None, only: Sequence[str] | None =
 
 def decisions(store: Store, policy: str = "strict", judges: int = 0, ids: Sequence[int] | None = None,
               only: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """One row per example (or per example of `ids`): yes votes, verdict count, latest override, passed the
-    policy, duplicate of a kept example, and kept. `judges` is the committee size (a missing verdict
-    counts as no). `only` names the judges whose verdicts count (an ablation: the committee without one
-    judge); the committee size is then their number."""
+    """One row per example (or per example of `ids`): yes votes, verdict count, latest override, leaked (kept out
+    by the leakage check), passed the policy, duplicate of a kept example, and kept. `judges` is the committee
+    size (a missing verdict counts as no). `only` names the judges whose verdicts count (an ablation: the
+    committee without one judge); the committee size is then their number."""
     return [dict(r) for r in store.query(_decision_sql((check_policy(policy),)), _params(judges, ids, only))]
 
 
@@ -126,7 +134,8 @@ def verdict_rows(verdicts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def committee_table(store: Store, *, policy: str = "strict", judges: Sequence[str] = (),
                     show: str = "all", search: str = "", limit: int | None = None) -> list[dict[str, Any]]:
-    """One row per example: instruction, span, `<judge> verdict` and `<judge> reason` per judge, override, kept.
+    """One row per example: instruction, span, `<judge> verdict` and `<judge> reason` per judge, override, leaked
+    (kept out by the leakage check), kept.
 
     `show`: `all`, `kept`, or `dropped` (the filtered-out audit view); `search`: a substring of the
     instruction; `limit`: the first so many rows (verdicts are read for those only)."""
@@ -151,7 +160,8 @@ def committee_table(store: Store, *, policy: str = "strict", judges: Sequence[st
         row: dict[str, Any] = {"id": ex["id"], "kept": kept, "instruction": ex["instruction"],
                                "trajectory": ex["trajectory_id"], "span": f"{ex['span_start']}–{ex['span_end']}",
                                "mode": ex["mode"], "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), len(judges))}",
-                               "duplicate": bool(d.get("duplicate")), "override": d.get("override") or ""}
+                               "duplicate": bool(d.get("duplicate")), "override": d.get("override") or "",
+                               "leaked": bool(d.get("leaked"))}
         for name in names:
             v = verdicts.get(ex["id"], {}).get(name)
             row[f"{name} verdict"] = "" if v is None else ("yes" if v["verdict"] else "no")

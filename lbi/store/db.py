@@ -300,6 +300,25 @@ class Store:
             return self._insert(conn, "overrides", {"example_id": example_id, "verdict": verdict,
                                                     "note": note, "who": who, "at": now()})
 
+    # -- the leakage check ------------------------------------------------------------
+    def set_leak_checks(self, kind: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Record the leakage check of items of `kind` (`example`, `task`, `chunk`): each row's `item`, `digest`
+        (of what was checked), `flagged` and `hits` (a list of dicts), replacing an earlier check of the item."""
+        with self.transaction() as conn:
+            for row in rows:
+                self._insert(conn, "leak_checks", {"kind": kind, "item": str(row["item"]), "digest": row["digest"],
+                                                   "flagged": int(bool(row["flagged"])), "hits_json": row["hits"],
+                                                   "checked_at": now()}, replace=True)
+
+    def add_leak_override(self, kind: str, item: str, verdict: str, *, who: str, note: str = "") -> int:
+        """Record a person's decision on an item the leakage check flagged (`allow`: it may be used) or missed
+        (`block`); the newest decision on an item wins."""
+        if verdict not in ("allow", "block"):
+            raise ValueError("leak override verdict must be 'allow' or 'block'")
+        with self.transaction() as conn:
+            return self._insert(conn, "leak_overrides", {"kind": kind, "item": str(item), "verdict": verdict,
+                                                         "note": note, "who": who, "at": now()})
+
     # -- usage, failures, evaluations --------------------------------------------------
     def log_llm_call(self, **fields: Any) -> int:
         with self.transaction() as conn:

@@ -213,6 +213,8 @@ def usage_over_time(store: Store) -> list[dict[str, Any]]:
 def cell_status(decision: dict[str, Any] | None) -> int:
     if decision is None:
         return NO_EXAMPLE
+    if decision.get("leaked"):  # kept out by the leakage check, whatever its verdicts or override
+        return DROPPED
     if decision["override"] is not None:
         return OVERRIDDEN
     if decision["n"] == 0:

@@ -1,4 +1,8 @@
-"""Task generation (self-instruct on docs): each chunk → N instructions, near-duplicates removed."""
+"""Task generation (self-instruct on docs): each chunk → N instructions, near-duplicates removed.
+
+Chunks are checked for leakage first (`lbi.synth.leakage`): one that states a held-out task's answer (or asks its
+question) is not read unless a person allowed it; the tasks generated are checked too, and the llm rollouts
+leave a flagged one out (`lbi.synth.rollout.plan`)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from lbi.models.embed import novel_mask, preload
 from lbi.project import Project
 from lbi.prompts.messages import generation_messages
 from lbi.prompts.replies import TaskProposals
+from lbi.store import leaks
+from lbi.synth.leakage import refresh
 
 Progress = Callable[[int, int], None]
 MIN_CHARS, MAX_CHARS = 12, 400
@@ -23,6 +29,8 @@ class GenerateReport:
     added: int = 0
     duplicates: int = 0
     failed: int = 0
+    leaked: int = 0
+    """Chunks left out because the leakage check flagged them."""
 
 
 def task_id(env: str, instruction: str) -> str:
@@ -53,10 +61,13 @@ def generate_tasks(project: Project, chunk_ids: Sequence[str] | None = None, *, 
     store = project.store
     llm = project.llm(run_id)
     ids = list(chunk_ids) if chunk_ids is not None else pending_chunks(project)
+    refresh(project, ("chunk",), ids=ids)
+    blocked = leaks.blocked(store, "chunk")
+    report = GenerateReport(leaked=sum(i in blocked for i in ids))
+    ids = [i for i in ids if i not in blocked]
     if ids:
         preload(cfg.models.embedder)  # loads while the first chunk waits for the model
     n = per_chunk or cfg.synth.tasks_per_chunk
-    report = GenerateReport()
     existing = [r["instruction"] for r in store.query("SELECT instruction FROM tasks WHERE env = ?", (cfg.env.name,))]
     for done, chunk_id in enumerate(ids, start=1):
         row = store.query("SELECT title, text FROM chunks WHERE id = ?", (chunk_id,))
@@ -84,4 +95,6 @@ def generate_tasks(project: Project, chunk_ids: Sequence[str] | None = None, *, 
         existing.extend(fresh)
         if progress:
             progress(done, len(ids))
+    if report.added:
+        refresh(project, ("task",))
     return report

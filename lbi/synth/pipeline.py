@@ -88,7 +88,8 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
         report.stages["generate"] = gen = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run.id,
                                                          progress=run.track(tick))
         run.progress(len(chosen), len(chosen),
-                     f"{gen.added} tasks added, {gen.duplicates} near-duplicates, {gen.failed} failed")
+                     f"{gen.added} tasks added, {gen.duplicates} near-duplicates, {gen.failed} failed"
+                     + (f", {gen.leaked} chunks left out (leakage)" if gen.leaked else ""))
     with progress("rollouts (llm)") as tick, report.timed("rollout"):
         report.stages["rollout"] = rollout(project, f"{name}-{STAGE_RUNS['rollout']}", policy="llm", limit=sizes.tasks,
                                            concurrency=sizes.concurrency, max_steps=sizes.max_steps, progress=tick)

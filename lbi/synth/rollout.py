@@ -26,6 +26,7 @@ from lbi.envs.tasks import Task
 from lbi.errors import ModelError, check_choice
 from lbi.procs import die_with_parent
 from lbi.project import Project, open_project, task_from_row
+from lbi.store import leaks
 
 Progress = Callable[[int, int], None]
 POLICIES = ("llm", "explore")
@@ -61,8 +62,9 @@ def plan(project: Project, run_name: str, *, policy: str, task_ids: Sequence[str
         keys = [f"{run_name}/explore-{k}" for k in range(episodes)]
         return [WorkItem(key, "explore", task_from_row({"id": key, "instruction": "", "env": env})
                          .model_dump(mode="json")) for key in keys]
+    blocked = leaks.blocked(project.store, "task")  # a task the leakage check flagged: too close to a held-out one
     items = [WorkItem(f"{run_name}/{t.id}", "llm", t.model_dump(mode="json"))
-             for t in project.tasks("synthetic", task_ids, env=env)]
+             for t in project.tasks("synthetic", task_ids, env=env) if t.id not in blocked]
     return items[:limit] if limit else items
 
 

@@ -4,8 +4,8 @@ Same model, same step limit, same tasks for every mode; success by each task's o
 per task and mode in `evaluations`, summarised as a success rate with n and a Wilson 95% interval.
 Evaluation trajectories are recorded (for inspection) but never feed synthesis or training: their runs are of
 kind `eval`, and `leakage` checks that no example, and no example a training run used, comes from a held-out
-task or an evaluation. One run holds one agent model (a base and a trained model are two runs); arms across
-runs are compared in `lbi.use.arms`.
+task or an evaluation, and lists what resembles a held-out task by content (`lbi.synth.leakage`). One run holds
+one agent model (a base and a trained model are two runs); arms across runs are compared in `lbi.use.arms`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from lbi.envs.base import Env
 from lbi.envs.tasks import Task
 from lbi.errors import NotFoundError, UserError, check_choice
 from lbi.project import Project, Run
-from lbi.store import read
+from lbi.store import leaks, read
+from lbi.synth.leakage import refresh
 from lbi.use.eval_episode import play_task
 from lbi.use.index import Index
 from lbi.use.retrieval import MODES, Retriever, describe
@@ -220,22 +221,33 @@ def paired(project: Project, run: str, a: str, b: str) -> Paired:
     return pair(a, outcomes(rows, run, a), b, outcomes(rows, run, b))
 
 
-def leakage(project: Project) -> dict[str, Any]:
-    """What must never be training data, found anywhere it is: examples whose trajectory served a held-out task or
-    an evaluation run, and such examples among those any training run (`lbi train`) used. Training runs are
-    checked against the store as it is now; examples they used that are gone from it are listed, unchecked."""
+def leakage(project: Project, progress: Progress | None = None) -> dict[str, Any]:
+    """What must never be training data, found anywhere it is. By origin: examples whose trajectory served a
+    held-out task or an evaluation run, and such examples among those any training run (`lbi train`) used; a
+    BrowserGym (task, seed) both held out and synthesis material. By content (`lbi.synth.leakage`, run here on
+    what is new): examples, synthetic tasks and doc chunks that resemble a held-out task — kept out of training,
+    export, the index and task generation unless a person allowed them — and flagged examples a training run used.
+    Training runs are checked against the store as it is now; examples they used that are gone are listed."""
     store = project.store
+    checked = refresh(project, progress=progress)
     found = read.untrainable_examples(store)
     trained: dict[str, list[int]] = {}
+    trained_flagged: dict[str, list[int]] = {}
     missing: dict[str, list[int]] = {}
+    flagged = leaks.flags(store)
+    flagged_examples = {int(f["item"]) for f in flagged if f["kind"] == "example" and f["flagged"]}
     for run in read.train_runs(store):
         ids = [int(i) for i in run["examples"]]
         if bad := read.untrainable_examples(store, ids):
             trained[run["name"]] = bad
+        if close := sorted(flagged_examples & set(ids)):
+            trained_flagged[run["name"]] = close
         if gone := read.missing_examples(store, ids):
             missing[run["name"]] = gone
     parts = [f"examples from held-out tasks or evaluations: {json.dumps(found[:20])}"] if found else []
     parts += [f"training run {name!r} used such examples: {json.dumps(ids[:20])}" for name, ids in trained.items()]
+    parts += [f"training run {name!r} used examples that resemble held-out tasks: {json.dumps(ids[:20])}"
+              for name, ids in trained_flagged.items()]
     both: list[tuple[str, int]] = []
     if project.config.env.name == "browsergym":  # the same (task, seed) held out and explored/synthesized
         from lbi.envs.browsergym.benchmark import overlaps
@@ -243,6 +255,11 @@ def leakage(project: Project) -> dict[str, Any]:
         both = overlaps(project.store, project.config.env, [])
         if both:
             parts.append(f"(task, seed) both held-out and synthesis: {', '.join(f'{t}@{s}' for t, s in both[:10])}")
+    content = {kind: [f["item"] for f in flagged if f["kind"] == kind and f["blocked"]] for kind in leaks.KINDS}
+    allowed = {kind: [f["item"] for f in flagged if f["kind"] == kind and f["flagged"] and not f["blocked"]]
+               for kind in leaks.KINDS}
     return {"examples_from_heldout": found, "trained_on_heldout": trained, "trained_missing": missing,
-            "heldout_seeds_synthesized": both, "ok": not found and not trained and not both,
+            "heldout_seeds_synthesized": both, "trained_on_flagged": trained_flagged,
+            "content_flagged": content, "content_allowed": allowed, "flags": flagged, "checked": checked,
+            "ok": not found and not trained and not both and not trained_flagged,
             "detail": "; ".join(parts) or "none"}

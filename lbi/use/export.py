@@ -7,6 +7,8 @@ builds it (system message with the actions and the reply's shape; the example's 
 previous actions, the observation as the agent was shown it), and the reply is the JSON the agent writes.
 `per="example"`: one record per example, a multi-turn chat (turn → reply, ...).
 `per="step"`: one record per step of each example (turn → reply).
+Before the kept examples are read, the leakage check runs on what is new (`lbi.synth.leakage`): an example it
+flags is not kept until a person allows it, in an export and in training alike.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from lbi.project import Project
 from lbi.prompts.messages import agent_system, agent_turn, history_text, recorded_observation
 from lbi.prompts.replies import reply_text
 from lbi.secrets import redact
-from lbi.store import committee, read
+from lbi.store import committee, leaks, read
+from lbi.synth.leakage import refresh
 from lbi.use.export_formats import ADP_VERSION, adp_records, agentlab_records
 
 Per = Literal["example", "step"]
@@ -125,6 +128,7 @@ def build_records(project: Project, per: Per, policy: str, fmt: str = "jsonl", o
     """The kept examples under `policy` (counting only the judges `only`, if given), their records (lbi's chat
     records, one per example or per step; or `agentlab` step records, `adp` trajectories:
     `lbi.use.export_formats`), and the screenshots missing on disk."""
+    refresh(project, ("example",))  # what the leakage check flags is not kept (`lbi.store.committee`)
     examples, steps_of, missing = kept_steps(project, policy, only)
     if fmt == "agentlab":
         return examples, list(agentlab_records(examples, steps_of)), missing
@@ -177,6 +181,8 @@ def _card(project: Project, report: ExportReport, fmt: str, per: str, policy: st
              f"- kept examples: {report.examples} (judge policy `{policy}`, "
              f"{len(project.config.models.judges)} judges; human overrides win)",
              f"- records: {report.records}",
+             f"- left out because they resemble a held-out task (`lbi leakage`): "
+             f"{len(leaks.blocked(project.store, 'example'))} examples",
              f"- screenshots referenced but missing on disk: {report.missing_screenshots}", "",
              {"agentlab": "BrowserGym/AgentLab-style step records (goal, obs.axtree_txt, action, last_action_error, "
                           "reward per step); `datasets.load_dataset('json', data_files=PATH)` loads them.",

@@ -2,7 +2,9 @@
 
 Embeddings come from the packaged all-MiniLM-L6-v2 through a registered embedding function
 (never chroma's downloading default). `sync` is incremental: it adds what is new and removes
-what is no longer kept (an override to drop takes an example out of the index).
+what is no longer kept (an override to drop takes an example out of the index). It runs the leakage check on
+what is new first (`lbi.synth.leakage`): a flagged example is not kept, a flagged doc chunk is not indexed, until
+a person allows it.
 
 Steps are indexed by their page content without the site's chrome (`lbi.observations`): the chrome
 is learned from the store at the first sync that has enough pages, kept in `index/chrome.json`, and
@@ -24,7 +26,8 @@ from chromadb.utils.embedding_functions import register_embedding_function
 from lbi.models.embed import DEFAULT_EMBEDDER, embed
 from lbi.observations import page_content
 from lbi.project import Project
-from lbi.store import committee, read
+from lbi.store import committee, leaks, read
+from lbi.synth.leakage import refresh
 
 STEP_CHARS = 500  # of page content, chrome removed: MiniLM reads ~256 tokens, and time grows with length
 BATCH = 2000
@@ -59,10 +62,11 @@ class SyncReport:
     steps_added: int = 0
     steps_removed: int = 0
     chunks_added: int = 0
+    chunks_removed: int = 0
 
     def summary(self) -> str:
         return (f"examples +{self.examples_added} -{self.examples_removed}, steps +{self.steps_added} "
-                f"-{self.steps_removed}, chunks +{self.chunks_added}")
+                f"-{self.steps_removed}, chunks +{self.chunks_added} -{self.chunks_removed}")
 
 
 class Index:
@@ -105,12 +109,13 @@ class Index:
     # -- sync --------------------------------------------------------------------------
     def sync(self, policy: str | None = None) -> SyncReport:
         cfg = self.project.config
+        refresh(self.project, ("example", "chunk"))
         kept = set(committee.kept_ids(self.project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges)))
         report = SyncReport()
         report.examples_added, report.examples_removed = self._sync_examples(kept)
         self._learn_chrome()
         report.steps_added, report.steps_removed = self._sync_steps(kept)
-        report.chunks_added = self._sync_chunks()
+        report.chunks_added, report.chunks_removed = self._sync_chunks()
         return report
 
     @staticmethod
@@ -172,15 +177,19 @@ class Index:
                    for r in new])
         return len(new), len(stale)
 
-    def _sync_chunks(self) -> int:
+    def _sync_chunks(self) -> tuple[int, int]:
         have = self._ids(self.chunks)
-        new = [r[0] for r in self.project.store.query("SELECT id FROM chunks ORDER BY id") if f"ch-{r[0]}" not in have]
+        blocked = leaks.blocked(self.project.store, "chunk")
+        want = {f"ch-{r[0]}" for r in self.project.store.query("SELECT id FROM chunks") if r[0] not in blocked}
+        stale = sorted(have - want)
+        self._remove(self.chunks, stale)
+        new = sorted(i[3:] for i in want - have)
         rows = [dict(r) for r in self.project.store.query(
             "SELECT id, title, text FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
             (json.dumps(new),))] if new else []
         self._add(self.chunks, [f"ch-{r['id']}" for r in rows], [r["text"] for r in rows],
                   [{"chunk_id": r["id"], "title": r["title"] or ""} for r in rows])
-        return len(rows)
+        return len(rows), len(stale)
 
     # -- queries -----------------------------------------------------------------------
     def steps_in_state(self, signature: str, k: int) -> dict[str, Any]:

@@ -34,6 +34,9 @@ def _filled(store: Store) -> dict[str, int]:
     store.add_failure("backward", "bad json", raw="{", run_id=run)
     store.set_train_run(run, base_model="tiny", examples_json=ex, records=1)
     store.add_train_log(run, [{"step": 1, "loss": 2.0}])
+    store.set_leak_checks("example", [{"item": ex[0], "digest": "d1", "flagged": True,
+                                       "hits": [{"heldout": "h-1", "measure": "ngram", "score": 0.9}]}])
+    store.add_leak_override("example", str(ex[0]), "allow", who="ann", note="a different database")
     assert store.counts()["similar_examples"] == 1
     store.edit_example(ex[0], "do it better", who="ann")
     return {"run": run, "trajectory": tid, "example": ex[0]}

@@ -19,6 +19,8 @@ page = st.navigation([
     st.Page("pages/rollouts.py", title="Rollouts", icon=":material/movie:"),
     st.Page("pages/backward.py", title="Backward", icon=":material/grid_on:"),
     st.Page("pages/committee.py", title="Committee", icon=":material/gavel:"),
+    st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
+    st.Page("pages/clusters.py", title="Clusters", icon=":material/hub:"),
     st.Page("pages/retrieval.py", title="Retrieval lab", icon=":material/travel_explore:"),
     st.Page("pages/evaluation.py", title="Evaluation", icon=":material/leaderboard:"),
     st.Page("pages/dataset.py", title="Dataset", icon=":material/dataset:"),

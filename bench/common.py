@@ -264,3 +264,65 @@ def build_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_traje
         run.progress(trajectories, trajectories)
     return {"examples": made, "trajectories": trajectories, "steps": steps,
             "seconds": time.perf_counter() - started, "db_mb": store.path.stat().st_size / 1e6}
+
+
+def fast_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_trajectory: int = 4,
+                         keep_share: float = 0.8, judges: Sequence[str] = ("accomplishment", "instruction",
+                                                                          "efficiency"),
+                         seed: int = 0, chunk: int = 20_000) -> dict[str, Any]:
+    """The store `build_synthetic_store` makes (same rows, same mix of verdicts), written a table at a time with
+    `Store.insert_many` (executemany, `chunk` rows per transaction) instead of one transaction per row: 100k
+    examples in about a minute instead of 5-10. Returns counts and seconds."""
+    from lbi.project import init_project
+    from lbi.store.db import now
+
+    config = Config(project=f"synthetic-{n_examples}")
+    config.models.default = "fake"
+    project = init_project(project_dir, config)
+    store: Store = project.store
+    rng = random.Random(seed)
+    spans = [(i, j) for i in range(steps_per_trajectory) for j in range(i, steps_per_trajectory)]
+    started = time.perf_counter()
+    run_id = store.start_run("synthetic", "rollout", {"n_examples": n_examples})
+    at = now()
+    trajectories: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    examples: list[dict[str, Any]] = []
+    verdicts: list[dict[str, Any]] = []
+    made = n_traj = 0
+
+    def flush() -> None:
+        for table, rows in (("trajectories", trajectories), ("steps", steps), ("examples", examples),
+                            ("verdicts", verdicts)):
+            store.insert_many(table, rows)
+            rows.clear()
+
+    while made < n_examples:
+        n_traj += 1
+        tid = n_traj
+        url = ""
+        for idx in range(steps_per_trajectory):
+            url = "http://127.0.0.1:8000" + _fill(rng, rng.choice(PAGES))
+            steps.append({"trajectory_id": tid, "idx": idx, "observation": observation(rng, url), "action": action(rng),
+                          "url": url, "state_signature": url.split("?")[0].rsplit("/", 1)[0] + " | "
+                          + rng.choice(OBJECTS), "reasoning": "explore", "latency_ms": rng.uniform(100, 400),
+                          "created_at": at})
+        trajectories.append({"id": tid, "run_id": run_id, "key": f"synthetic/{tid}", "instruction": instruction(rng),
+                             "policy": "explore", "env": "trac", "model": "fake", "status": "done",
+                             "created_at": at, "finished_at": at, "final_observation": "done", "final_url": url})
+        for i, j in spans[: n_examples - made]:
+            made += 1
+            examples.append({"id": made, "trajectory_id": tid, "span_start": i, "span_end": j,
+                             "instruction": instruction(rng), "mode": "batched", "model": "fake", "run_id": run_id,
+                             "created_at": at})
+            keep = rng.random() < keep_share
+            for k, judge in enumerate(judges):
+                verdicts.append({"example_id": made, "judge": judge,
+                                 "verdict": int(keep or (k != len(judges) - 1 and rng.random() < 0.5)),
+                                 "reason": "synthetic verdict", "model": "fake", "run_id": run_id, "created_at": at})
+        if len(examples) >= chunk:
+            flush()
+    flush()
+    store.update_run(run_id, done=n_traj, total=n_traj, status="done")
+    return {"examples": made, "trajectories": n_traj, "steps": n_traj * steps_per_trajectory,
+            "seconds": time.perf_counter() - started, "db_mb": store.path.stat().st_size / 1e6}

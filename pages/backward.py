@@ -17,12 +17,26 @@ if not rows:
              "then come back to label its spans.")
     st.stop()
 
+link = ui.from_link("backward", {"trajectory": ("bw_traj", int), "span": (None, ui.span_param), "mode": (None, str),
+                                 "example": (None, int)})
+if "example" in link:  # a link to an example: its trajectory, span and mode
+    linked = read.example(store, link["example"])
+    if linked is None:
+        st.warning(f"There is no example {link['example']}.")
+    else:
+        st.session_state["bw_traj"] = linked["trajectory_id"]
+        link |= {"span": (linked["span_start"], linked["span_end"]), "mode": linked["mode"]}
 by_id = {r["id"]: r for r in rows}
+if st.session_state.get("bw_traj") is not None and st.session_state["bw_traj"] not in by_id:
+    st.warning(f"Trajectory {st.session_state['bw_traj']} has no steps here, or may not become training data.")
+    del st.session_state["bw_traj"]
 pick_col, mode_col, policy_col = st.columns([3, 1, 1])
 tid = pick_col.selectbox("Trajectory", list(by_id), key="bw_traj",
                          format_func=lambda t: f"#{t} · {by_id[t]['run']} · {by_id[t]['policy']} · "
                                                f"{by_id[t]['steps']} steps · {by_id[t]['examples']} examples")
 modes = read.example_modes(store, tid) or [project.config.synth.backward_mode]
+if link.get("mode") in modes:
+    st.session_state[f"bw_mode-{tid}"] = link["mode"]
 mode = mode_col.selectbox("Mode", modes, key=f"bw_mode-{tid}")
 policy = policy_col.selectbox("Policy", committee.POLICIES, key="bw_policy",
                               index=committee.POLICIES.index(project.config.synth.judge_policy))
@@ -33,6 +47,8 @@ counts = grid.counts()
 st.caption(" · ".join(f"{name}: {count}" for name, count in counts.items()) + f" (L = {grid.length})")
 
 i_key, j_key, sel_key = f"bw_i-{tid}", f"bw_j-{tid}", f"bw_sel-{tid}"
+if "span" in link and link["span"][1] < grid.length:
+    st.session_state[i_key], st.session_state[j_key] = link["span"]
 st.session_state.setdefault(i_key, 0)
 st.session_state.setdefault(j_key, 0)
 grid_col, cell_col = st.columns([1, 1])
@@ -90,3 +106,4 @@ if st.button("Run backward construction", type="primary"):
     then = [["filter", "--trajectory", str(tid)]] if judge_after else []
     ui.start_job(project, ["backward", "--trajectory", str(tid), "--mode", run_mode], f"backward-{tid}", then=then)
 ui.job_panel(f"backward-{tid}")
+ui.share_link("backward", trajectory=tid, span=f"{i}-{j}", mode=mode)

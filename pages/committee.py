@@ -19,6 +19,10 @@ if not store.counts()["examples"]:
              "then the committee (`lbi filter`).")
     st.stop()
 
+link = ui.from_link("committee", {"example": ("committee_pick", int), "show": ("committee_show", str),
+                                  "search": ("committee_search", str)})
+if link.get("show") not in (None, "all", "kept", "dropped"):
+    st.session_state["committee_show"] = "all"
 policy = st.segmented_control("Judge policy", committee.POLICIES, default=project.config.synth.judge_policy,
                               key="committee_policy",
                               help="strict: every judge says yes · majority: most do · relaxed: any does. "
@@ -48,8 +52,21 @@ else:
     })
 
 st.subheader("Override a decision")
+st.page_link("pages/review.py", label="Go through this view one example at a time, with the keyboard (Review page)",
+             icon=":material/rate_review:",
+             query_params={"queue": {"kept": "kept", "dropped": "filtered"}.get(show, "all"),
+                           **({"policy": policy} if show != "all" and policy != "strict" else {}),
+                           **({"search": search} if search else {})})
 if rows:
     by_id = {r["id"]: r for r in rows[:MAX_PICK]}
+    pinned = ui.pinned("committee_pick", link.get("example"))
+    if pinned is not None and pinned not in by_id:  # a link to an example this view does not list first
+        found = committee.committee_table(store, policy=policy, judges=judge_names, ids=[pinned])
+        if found:
+            by_id = {pinned: found[0], **by_id}
+        else:
+            st.warning(f"There is no example {pinned}.")
+            del st.session_state["committee_pick"]
     example_id = st.selectbox("Example", list(by_id), key="committee_pick",
                               format_func=lambda i: f"#{i} {'kept' if by_id[i]['kept'] else 'dropped'} · "
                                                     f"{by_id[i]['instruction'][:100]}")
@@ -99,3 +116,5 @@ else:
                         aspect="auto")
         fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10})
         st.plotly_chart(fig, width="stretch")
+ui.share_link("committee", example=st.session_state.get("committee_pick"), show=None if show == "all" else show,
+              search=search or None)

@@ -17,6 +17,7 @@ if not store.counts()["examples"]:
              "run the committee (`lbi filter`); kept examples appear here.")
     st.stop()
 
+link = ui.from_link("dataset", {"example": ("ds_pick", int), "search": ("ds_search", str)})
 options = read.dataset_filters(store)
 search = st.text_input("Search instructions", key="ds_search", placeholder="e.g. milestone")
 cols = st.columns(5, vertical_alignment="bottom")
@@ -32,7 +33,12 @@ rows = read.search_examples(store, policy=policy, judges=n_judges, search=search
                             run=None if run == "all" else run, kept_only=kept_only)
 kept_total = committee.kept_count(store, policy, n_judges)
 st.caption(f"{len(rows)} examples match · {kept_total} kept under {policy} out of {store.counts()['examples']}")
-if not rows:
+pinned = ui.pinned("ds_pick", link.get("example"))
+linked = read.example(store, pinned, policy=policy, judges=n_judges) if pinned is not None else None
+if pinned is not None and linked is None:
+    st.warning(f"There is no example {pinned}.")
+    del st.session_state["ds_pick"]
+if not rows and linked is None:
     ui.empty("No example matches these filters. Try another policy, clear the search, or turn off “Kept only”.")
     st.stop()
 ui.table(rows, column_config={"kept": st.column_config.CheckboxColumn("kept"),
@@ -58,6 +64,8 @@ with st.expander("Export kept examples for fine-tuning", icon=":material/downloa
         st.code(card_path(path).read_text(encoding="utf-8"), language="markdown")
 
 by_id = {r["id"]: r for r in rows[:MAX_PICK]}
+if linked is not None and pinned not in by_id:  # a link to an example these filters leave out: shown first
+    by_id = {pinned: linked, **by_id}
 example_id = st.selectbox("Open an example", list(by_id), key="ds_pick",
                           format_func=lambda i: f"#{i} · {by_id[i]['instruction'][:110]}")
 ex = ui.require_example(store, example_id, policy=policy, judges=n_judges)
@@ -77,3 +85,4 @@ if ex["edits"]:
         ui.table(ex["edits"])
 st.subheader("Steps")
 ui.steps_compact(ex["steps"], project.dir)
+ui.share_link("dataset", example=example_id, search=search or None)

@@ -57,12 +57,16 @@ with task_file:
             st.success(f"{n_read} tasks read, {added} new.")
 
 st.subheader("Documents")
+link = ui.from_link("docs", {"doc": ("doc_pick", str), "task": ("task_pick", str)})
 documents = read.documents(store)
 if not documents:
     ui.empty("No documents yet — add a file or folder above, upload files, or run `lbi docs add PATH`.")
 else:
     ui.table(documents)
     labels = {d["id"]: f"{d['title'] or d['id']} ({d['chunks']} chunks)" for d in documents}
+    if st.session_state.get("doc_pick") not in (None, *labels):
+        st.warning(f"There is no document {ui.escape_md(st.session_state['doc_pick'])}.")
+        del st.session_state["doc_pick"]
     doc_id = st.selectbox("Open a document", list(labels), format_func=labels.__getitem__, key="doc_pick")
     doc_chunks = read.chunks(store, doc_id)
     st.caption(f"{len(doc_chunks)} chunks")
@@ -91,10 +95,15 @@ task_rows = read.task_rows(store, None if split == "all" else split, search)
 if not task_rows:
     ui.empty("No tasks yet — select chunks above and generate tasks, import a task file, "
              "or run `lbi tasks generate`.")
+    ui.share_link("docs", doc=st.session_state.get("doc_pick"))
     st.stop()
 st.caption(f"{len(task_rows)} tasks")
 ui.table(task_rows[:1000])
 by_id = {t["id"]: t for t in task_rows[:1000]}
+if st.session_state.get("task_pick") not in (None, *by_id):
+    if "task" in link:
+        st.warning(f"Task {ui.escape_md(link['task'])} is not in this list (check the split and the search).")
+    del st.session_state["task_pick"]
 task_id = st.selectbox("Edit a task", list(by_id), key="task_pick",
                        format_func=lambda t: f"{by_id[t]['instruction'][:100]} [{by_id[t]['split']}]")
 task = by_id[task_id]
@@ -110,3 +119,4 @@ confirm = st.checkbox("Yes, delete this task", key=f"confirm-{task_id}")
 if st.button("Delete task", disabled=not confirm):
     store.delete_tasks([task_id])
     st.rerun()
+ui.share_link("docs", doc=st.session_state.get("doc_pick"), task=task_id)

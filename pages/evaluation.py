@@ -49,7 +49,13 @@ else:
 
     st.subheader("Compare arms")
     labels = [a.label for a in known]
-    chosen = st.multiselect("Arms (the first is the reference)", labels, default=labels[:6], key="ev_arms")
+    link = ui.from_link("evaluation", {"arm": ("ev_arm", str), "task": ("ev_task", str), "step": (None, int)})
+    st.session_state.setdefault("ev_arms", labels[:6])
+    if link.get("arm") in labels and link["arm"] not in st.session_state["ev_arms"]:
+        st.session_state["ev_arms"] = [*st.session_state["ev_arms"], link["arm"]]
+    elif "arm" in link and link["arm"] not in labels:
+        st.warning(f"There is no arm {ui.escape_md(link['arm'])} (arms are RUN:MODE).")
+    chosen = st.multiselect("Arms (the first is the reference)", labels, key="ev_arms")
     if len(chosen) >= 2:
         ui.table(arms.compare(store, chosen).rows(),
                  column_config={"flipped": st.column_config.TextColumn(width="large")})
@@ -90,7 +96,12 @@ else:
     elif traj is None:
         ui.empty("No trajectory was recorded for this cell.")
     else:
+        if "step" in link:
+            st.session_state[f"step-{traj['id']}"] = link["step"]
         ui.trajectory_view(project, traj)
+
+    ui.share_link("evaluation", arm=arm, task=task,
+                  step=st.session_state.get(f"step-{traj['id']}") if traj is not None else None)
 
     st.subheader("Tokens and seconds per arm")
     st.plotly_chart(figures.cost_figure(known), width="stretch", config={"displayModeBar": False})

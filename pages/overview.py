@@ -78,3 +78,4 @@ else:
     fig = px.bar(over_time, x="minute", y="tokens", color="role", title="Tokens over time (per minute)")
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     right.plotly_chart(fig, width="stretch")
+ui.share_link("overview")

@@ -12,10 +12,15 @@ from lbi.use.retrieval import MODES
 project = ui.setup("Retrieval lab")
 out_dir = project.dir / "lab"
 
-choices = {f"{t.id}: {t.instruction[:90]}": t for t in evaluate.heldout_tasks(project)}
+choices = {t.id: t for t in evaluate.heldout_tasks(project)}
+link = ui.from_link("retrieval", {"task": ("rl_task", str)})
+if st.session_state.get("rl_task") not in (None, *choices):
+    st.warning(f"There is no held-out task {ui.escape_md(st.session_state['rl_task'])}.")
+    del st.session_state["rl_task"]
 source = st.radio("Task", ["a held-out task", "type one"], horizontal=True)
 if source == "a held-out task" and choices:
-    picked = choices[st.selectbox("Held-out task", list(choices))]
+    picked = choices[st.selectbox("Held-out task", list(choices), key="rl_task",
+                                  format_func=lambda t: f"{t}: {choices[t].instruction[:90]}")]
     instruction, task_id = picked.instruction, picked.id
 else:
     if source == "a held-out task":
@@ -67,3 +72,4 @@ if rows:
     ui.table(rows)
 else:
     st.info("No evaluations yet: `lbi eval --modes baseline,agentic` or the button above.")
+ui.share_link("retrieval", task=task_id or None)

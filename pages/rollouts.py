@@ -37,6 +37,7 @@ with st.expander("Start a run", expanded=not store.counts()["trajectories"]):
 
 
 ui.running_now(store, "rollout")
+link = ui.from_link("rollouts", {"trajectory": ("traj_pick", int), "step": (None, int)})
 
 st.subheader("Trajectories")
 filters = st.columns(3)
@@ -51,6 +52,12 @@ if not rows:
 ui.table(rows, column_config={"instruction": st.column_config.TextColumn(width="large")})
 
 by_id = {r["id"]: r for r in rows}
+if "trajectory" in link and link["trajectory"] not in by_id:
+    st.warning(f"Trajectory {link['trajectory']} is not in this list (check the filters above).")
+    st.session_state.pop("traj_pick", None)
+elif "step" in link:
+    st.session_state[f"step-{link['trajectory'] if 'trajectory' in link else st.session_state.get('traj_pick')}"] = \
+        link["step"]
 tid = st.selectbox("Watch a trajectory", list(by_id), key="traj_pick",
                    format_func=lambda t: f"#{t} · {by_id[t]['run']} · {by_id[t]['policy']} · "
                                          f"{by_id[t]['steps']} steps · {by_id[t]['status']}")
@@ -65,6 +72,7 @@ def watch(trajectory_id: int) -> None:
     if traj["status"] != by_id[trajectory_id]["status"]:
         st.rerun()  # it finished while we watched: refresh the list and stop polling
     ui.trajectory_view(project, traj)
+    ui.share_link("rollouts", trajectory=trajectory_id, step=st.session_state.get(f"step-{trajectory_id}", 0))
 
 
 watch(tid)

@@ -24,8 +24,8 @@ from lbi.store.leaks import BLOCKED
 POLICIES = ("strict", "majority", "relaxed")
 HUMAN = "human override"
 LATEST_OVERRIDES = ("SELECT example_id, verdict FROM overrides "
-                    "WHERE id IN (SELECT MAX(id) FROM overrides GROUP BY example_id)")
-"""The newest human override of each example (the one that wins)."""
+                    "WHERE id IN (SELECT MAX(id) FROM overrides WHERE undone_at IS NULL GROUP BY example_id)")
+"""The newest human override of each example that was not undone (the one that wins)."""
 
 # When an example with `yes` of `n` verdicts passes a policy; `:judges` is the committee's size, so a
 # verdict still missing counts as a no. An example without verdicts passes none (NULL → 0 below).
@@ -94,6 +94,19 @@ def decisions(store: Store, policy: str = "strict", judges: int = 0, ids: Sequen
     return [dict(r) for r in store.query(_decision_sql((check_policy(policy),)), _params(judges, ids, only))]
 
 
+def decision_sql(policy: str, judges: int, ids: Sequence[int] | None = None) -> tuple[str, dict[str, Any]]:
+    """The decision query (one row per example, or per example of `ids`: `example_id`, `yes`, `n`, `override`,
+    `passed`, `duplicate`, `kept`) and its parameters, to join in a larger query (`FROM (<sql>) d`)."""
+    return _decision_sql((check_policy(policy),)), _params(judges, ids)
+
+
+def decided_ids(store: Store, policy: str, judges: int, *, kept: bool) -> list[int]:
+    """The examples the committee keeps (or, with `kept=False`, filters out) under `policy`, by id."""
+    sql, params = decision_sql(policy, judges)
+    return [r[0] for r in store.query(f"SELECT example_id FROM ({sql}) WHERE kept = :kept ORDER BY example_id",
+                                      {**params, "kept": int(kept)})]
+
+
 def kept_count(store: Store, policy: str = "strict", judges: int = 0, only: Sequence[str] | None = None) -> int:
     sql = f"SELECT COUNT(*) FROM ({_decision_sql((check_policy(policy),))}) WHERE kept"
     return int(store.query(sql, _params(judges, None, only))[0][0])
@@ -133,14 +146,16 @@ def verdict_rows(verdicts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def committee_table(store: Store, *, policy: str = "strict", judges: Sequence[str] = (),
-                    show: str = "all", search: str = "", limit: int | None = None) -> list[dict[str, Any]]:
+                    show: str = "all", search: str = "", limit: int | None = None,
+                    ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """One row per example: instruction, span, `<judge> verdict` and `<judge> reason` per judge, override, leaked
     (kept out by the leakage check), kept.
 
     `show`: `all`, `kept`, or `dropped` (the filtered-out audit view); `search`: a substring of the
-    instruction; `limit`: the first so many rows (verdicts are read for those only)."""
+    instruction; `limit`: the first so many rows (verdicts are read for those only); `ids`: only these examples."""
     names = judge_names(store, judges)
-    decided = decision_map(store, policy, len(judges))
+    decided = ({d["example_id"]: d for d in decisions(store, policy, len(judges), ids=ids)} if ids is not None
+               else decision_map(store, policy, len(judges)))
     matching = None
     if search:
         matching = {r[0] for r in store.query("SELECT id FROM examples WHERE instr(lower(instruction), lower(?)) > 0",

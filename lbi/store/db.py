@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi.errors import UserError
-from lbi.secrets import redact
+from lbi.secrets import redact, secret_values
 from lbi.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 DB_NAME = "lbi.db"
@@ -46,11 +46,11 @@ def valid_utf8(text: str) -> str:
     return text
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: Any, secrets: Sequence[str] | None = None) -> Any:
     if isinstance(value, str):
-        return valid_utf8(redact(value))
+        return valid_utf8(redact(value, secrets))
     if isinstance(value, (dict, list)):
-        return valid_utf8(redact(json.dumps(value, ensure_ascii=False, default=str)))
+        return valid_utf8(redact(json.dumps(value, ensure_ascii=False, default=str), secrets))
     return value
 
 
@@ -293,7 +293,7 @@ class Store:
                 (example_id, judge, int(verdict), _clean(reason), model, run_id, now()))
 
     def add_override(self, example_id: int, verdict: str, *, who: str, note: str = "") -> int:
-        """Record a human keep/drop decision; the newest override of an example wins."""
+        """Record a human keep/drop decision; the newest override of an example (not undone) wins."""
         if verdict not in ("keep", "drop"):
             raise ValueError("override verdict must be 'keep' or 'drop'")
         with self.transaction() as conn:
@@ -318,6 +318,56 @@ class Store:
         with self.transaction() as conn:
             return self._insert(conn, "leak_overrides", {"kind": kind, "item": str(item), "verdict": verdict,
                                                          "note": note, "who": who, "at": now()})
+
+    def add_overrides(self, example_ids: Iterable[int], verdict: str, *, who: str, note: str = "",
+                      batch: str) -> int:
+        """One bulk decision: the same keep/drop override on every example, one row each, all under `batch` (so
+        `undo_overrides(batch=...)` takes them back as one); one transaction. Returns how many were recorded."""
+        if verdict not in ("keep", "drop"):
+            raise ValueError("override verdict must be 'keep' or 'drop'")
+        if not batch:
+            raise ValueError("a bulk decision needs a batch id")
+        at, note, who = now(), _clean(note), _clean(who)
+        with self.transaction() as conn:
+            cur = conn.executemany("INSERT INTO overrides (example_id, verdict, note, who, at, batch) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)",
+                                   [(int(i), verdict, note, who, at, batch) for i in example_ids])
+            return cur.rowcount
+
+    def undo_overrides(self, *, who: str, ids: Iterable[int] = (), batch: str | None = None) -> int:
+        """Take back overrides (by row id, or every one of a batch): they stay on record, marked undone by `who`,
+        and no longer count, so each example's previous override (or the committee) decides again. Returns how
+        many were undone (those undone already are left as they were)."""
+        at, who = now(), _clean(who)
+        with self.transaction() as conn:
+            count = conn.executemany("UPDATE overrides SET undone_at = ?, undone_by = ? WHERE id = ? AND "
+                                     "undone_at IS NULL", [(at, who, int(i)) for i in ids]).rowcount
+            if batch:
+                count += conn.execute("UPDATE overrides SET undone_at = ?, undone_by = ? WHERE batch = ? AND "
+                                      "undone_at IS NULL", (at, who, batch)).rowcount
+            return max(count, 0)
+
+    def set_clusters(self, run_id: int, rows: Iterable[tuple[int, int, int, float]]) -> None:
+        """The result of a clustering run: (example id, cluster, near-duplicate group, closeness to the centre)
+        per example. It replaces every earlier clustering (one is kept: the newest)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM clusters WHERE run_id != ?", (run_id,))
+            conn.execute("DELETE FROM clusters WHERE run_id = ?", (run_id,))
+            conn.executemany("INSERT INTO clusters (run_id, example_id, cluster, near_dup, score) VALUES "
+                             "(?, ?, ?, ?, ?)", [(run_id, int(e), int(c), int(g), float(s)) for e, c, g, s in rows])
+
+    def insert_many(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Many rows of one table (all with the same columns) in one transaction, text cleaned as every write
+        is: for imports and for building large synthetic stores (`bench/`). Returns how many were inserted."""
+        if table not in TABLES:
+            raise ValueError(f"no table {table!r}")
+        if not rows:
+            return 0
+        cols = list(rows[0])
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        secrets = secret_values()
+        with self.transaction() as conn:
+            return conn.executemany(sql, [[_clean(row[c], secrets) for c in cols] for row in rows]).rowcount
 
     # -- usage, failures, evaluations --------------------------------------------------
     def log_llm_call(self, **fields: Any) -> int:

@@ -289,8 +289,8 @@ def example(store: Store, example_id: int, *, policy: str = "strict", judges: in
     ex["steps"] = steps(store, ex["trajectory_id"], ex["span_start"], ex["span_end"])
     ex["verdicts"] = _rows(store, "SELECT judge, verdict, reason, model, created_at FROM verdicts "
                                   "WHERE example_id = ? ORDER BY judge", (example_id,))
-    ex["overrides"] = _rows(store, "SELECT verdict, note, who, at FROM overrides WHERE example_id = ? "
-                                   "ORDER BY id DESC", (example_id,))
+    ex["overrides"] = _rows(store, "SELECT id, verdict, note, who, at, batch, undone_at, undone_by FROM overrides "
+                                   "WHERE example_id = ? ORDER BY id DESC", (example_id,))
     ex["edits"] = _rows(store, "SELECT old_instruction, new_instruction, who, at FROM example_edits "
                                "WHERE example_id = ? ORDER BY id DESC", (example_id,))
     return ex

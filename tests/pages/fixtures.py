@@ -174,7 +174,7 @@ def add_evaluations(project: Project) -> None:
     project.config.models.agent, project.config.llm.cache = agent, cache
     FakeModel.clear()
     run_id = store.start_run("sft-1", "train", {"epochs": 2})
-    store.set_train_run(run_id, base_model="local/smollm2", model="local/sft-1", examples_json=trained_on,
+    store.set_train_run(run_id, base_model="fake", model="fake/trained", examples_json=trained_on,
                         examples_hash="3f2a9c", records=len(trained_on), tokens=48_000,
                         config_json={"lora_r": 8, "epochs": 2, "learning_rate": 2e-4}, wall_s=912.4,
                         tokens_per_s=52.6, peak_rss_mb=1430.0)

@@ -23,7 +23,8 @@ filled = pages_fixtures.filled
 evaluated_template = pages_fixtures.evaluated_template
 evaluated = pages_fixtures.evaluated
 
-PAGES = ["overview", "docs", "rollouts", "backward", "committee", "retrieval", "evaluation", "dataset"]
+PAGES = ["overview", "docs", "rollouts", "backward", "committee", "review", "clusters", "retrieval", "evaluation",
+         "dataset"]
 
 
 def _page(project_dir: Path, page: str, **state: object) -> AppTest:

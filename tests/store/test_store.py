@@ -37,6 +37,7 @@ def _filled(store: Store) -> dict[str, int]:
     store.set_leak_checks("example", [{"item": ex[0], "digest": "d1", "flagged": True,
                                        "hits": [{"heldout": "h-1", "measure": "ngram", "score": 0.9}]}])
     store.add_leak_override("example", str(ex[0]), "allow", who="ann", note="a different database")
+    store.set_clusters(run, [(ex[0], 0, 0, 0.9), (ex[1], 0, 0, 0.8)])
     assert store.counts()["similar_examples"] == 1
     store.edit_example(ex[0], "do it better", who="ann")
     return {"run": run, "trajectory": tid, "example": ex[0]}

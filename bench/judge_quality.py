@@ -78,8 +78,11 @@ class Quality:
 
     def intervals(self) -> dict[str, tuple[float, float]]:
         """Wilson 95% intervals of precision, recall and accuracy."""
-        return {"precision": wilson(self.tp, self.tp + self.fp), "recall": wilson(self.tp, self.tp + self.fn),
-                "accuracy": wilson(self.tp + self.tn, self.n)}
+        return {
+            "precision": wilson(self.tp, self.tp + self.fp),
+            "recall": wilson(self.tp, self.tp + self.fn),
+            "accuracy": wilson(self.tp + self.tn, self.n),
+        }
 
     def meets(self, precision: float = GOAL_PRECISION, recall: float = GOAL_RECALL) -> bool:
         return self.precision >= precision and self.recall >= recall
@@ -92,9 +95,16 @@ class Quality:
                 return "-"
             return f"{value:.0%} [{bounds[0]:.0%}-{bounds[1]:.0%}]"
 
-        return {"n": self.n, "precision": show(self.precision, ci["precision"]),
-                "recall": show(self.recall, ci["recall"]), "accuracy": show(self.accuracy, ci["accuracy"]),
-                "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
+        return {
+            "n": self.n,
+            "precision": show(self.precision, ci["precision"]),
+            "recall": show(self.recall, ci["recall"]),
+            "accuracy": show(self.accuracy, ci["accuracy"]),
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "tn": self.tn,
+        }
 
 
 def quality(labels: Iterable[bool], verdicts: Iterable[bool | None]) -> tuple[Quality, int]:
@@ -126,20 +136,23 @@ def recorded(steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in s.items() if k != "effect"} for s in steps]
 
 
-def rule_verdicts(pairs: Sequence[dict[str, Any]], rules: grounding.Rules = grounding.DEFAULT_RULES
-                  ) -> dict[str, list[bool]]:
+def rule_verdicts(
+    pairs: Sequence[dict[str, Any]], rules: grounding.Rules = grounding.DEFAULT_RULES
+) -> dict[str, list[bool]]:
     out: dict[str, list[bool]] = {"overlap": [], "grounding": [], "grounding+replay": []}
     for p in pairs:
         steps = recorded(p["steps"])
         out["overlap"].append(grounding.overlap_judge(p["instruction"], steps).verdict)
         out["grounding"].append(grounding.judge(p["instruction"], steps, after=p["after"], rules=rules).verdict)
-        out["grounding+replay"].append(grounding.judge(p["instruction"], p["steps"], after=p["after"],
-                                                       rules=rules).verdict)
+        out["grounding+replay"].append(
+            grounding.judge(p["instruction"], p["steps"], after=p["after"], rules=rules).verdict
+        )
     return out
 
 
-def replay_verdicts(env_name: str, pairs: Sequence[dict[str, Any]], chrome: frozenset[str],
-                    log: Callable[[str], None] = print) -> tuple[list[bool | None], list[float], list[str]]:
+def replay_verdicts(
+    env_name: str, pairs: Sequence[dict[str, Any]], chrome: frozenset[str], log: Callable[[str], None] = print
+) -> tuple[list[bool | None], list[float], list[str]]:
     """The replay judge on each pair: its span re-run from its task's start state in a fresh environment must come
     out the same (errors step by step, end state). None for a pair that cannot be replayed (reported)."""
     verdicts: list[bool | None] = []
@@ -147,8 +160,7 @@ def replay_verdicts(env_name: str, pairs: Sequence[dict[str, Any]], chrome: froz
     reasons: list[str] = []
     with open_env(env_name) as (env, _):
         for n, p in enumerate(pairs, 1):
-            task = Task(id=p["span_task"], env=env_name, instruction="", start=p["start"],
-                        check=CheckSpec(kind="none"))
+            task = Task(id=p["span_task"], env=env_name, instruction="", start=p["start"], check=CheckSpec(kind="none"))
             started = time.perf_counter()
             try:
                 rep = replay(env, task, p["actions"])
@@ -202,8 +214,7 @@ def policy(votes: Sequence[Sequence[bool | None]], rule: str) -> list[bool]:
     out = []
     for pair_votes in zip(*votes, strict=True):
         yes = sum(bool(v) for v in pair_votes)
-        out.append({"strict": yes == len(pair_votes), "majority": yes * 2 > len(pair_votes),
-                    "relaxed": yes > 0}[rule])
+        out.append({"strict": yes == len(pair_votes), "majority": yes * 2 > len(pair_votes), "relaxed": yes > 0}[rule])
     return out
 
 
@@ -214,16 +225,22 @@ GRID = [grounding.Rules(coverage=c, named_misses=m) for m in (0, 1) for c in (0.
 def tune(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each setting's figures on the tune half (replayed effects), worst environment first."""
     rows = []
-    for rules in GRID + [replace(grounding.DEFAULT_RULES, answer_on_page=False),
-                         replace(grounding.DEFAULT_RULES, specifics=False)]:
+    for rules in GRID + [
+        replace(grounding.DEFAULT_RULES, answer_on_page=False),
+        replace(grounding.DEFAULT_RULES, specifics=False),
+    ]:
         per_env = {}
         for env in sorted({p["env"] for p in pairs}):
             sub = [p for p in pairs if p["env"] == env and half(p["task"]) == "tune"]
             q, _ = quality([p["label"] for p in sub], rule_verdicts(sub, rules)["grounding+replay"])
             per_env[env] = q
         changed = {k: v for k, v in vars(rules).items() if getattr(grounding.DEFAULT_RULES, k) != v}
-        rows.append({"rules": ", ".join(f"{k}={v}" for k, v in changed.items()) or "default",
-                     **{f"{e} P/R": f"{q.precision:.0%}/{q.recall:.0%}" for e, q in per_env.items()}})
+        rows.append(
+            {
+                "rules": ", ".join(f"{k}={v}" for k, v in changed.items()) or "default",
+                **{f"{e} P/R": f"{q.precision:.0%}/{q.recall:.0%}" for e, q in per_env.items()},
+            }
+        )
     return rows
 
 
@@ -232,11 +249,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", nargs="+", default=list(ENVS), choices=ENVS)
     parser.add_argument("--set", type=Path, default=OUT, help="the folder of the labelled set")
-    parser.add_argument("--replay", type=int, default=None, metavar="N",
-                        help="run the replay judge on N pairs per env (0 = all); it starts each environment")
+    parser.add_argument(
+        "--replay",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the replay judge on N pairs per env (0 = all); it starts each environment",
+    )
     parser.add_argument("--sample", type=int, default=0, help="pairs per env for the model judges")
-    parser.add_argument("--model", default=LOCAL_MODEL, help=f"model of the model judges (default: the embedded "
-                                                             f"{LOCAL_MODEL})")
+    parser.add_argument(
+        "--model", default=LOCAL_MODEL, help=f"model of the model judges (default: the embedded {LOCAL_MODEL})"
+    )
     parser.add_argument("--port", type=int, default=8790)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tune", action="store_true", help="print the rule's settings grid on the tune half")
@@ -262,8 +285,14 @@ def main() -> None:
     print("result:", write_result(args.name, result))
 
 
-def _measure(env: str, args: argparse.Namespace, llm: Any, rows: list[dict[str, Any]], result: dict[str, Any],
-             all_pairs: list[dict[str, Any]]) -> None:
+def _measure(
+    env: str,
+    args: argparse.Namespace,
+    llm: Any,
+    rows: list[dict[str, Any]],
+    result: dict[str, Any],
+    all_pairs: list[dict[str, Any]],
+) -> None:
     """One environment's rows: every judge on every pair (the replay judge and the model judges on samples)."""
     path = args.set / f"{env}.jsonl"
     if not path.is_file():
@@ -278,21 +307,31 @@ def _measure(env: str, args: argparse.Namespace, llm: Any, rows: list[dict[str, 
     replayed_idx: list[int] = []
     if args.replay is not None:
         rng = random.Random(args.seed)
-        replayed_idx = sorted(rng.sample(range(len(pairs)), min(args.replay, len(pairs)))) if args.replay \
+        replayed_idx = (
+            sorted(rng.sample(range(len(pairs)), min(args.replay, len(pairs))))
+            if args.replay
             else list(range(len(pairs)))
+        )
         got, seconds, reasons = replay_verdicts(env, [pairs[k] for k in replayed_idx], chrome)
         full: list[bool | None] = [None] * len(pairs)
         for k, v in zip(replayed_idx, got, strict=True):
             full[k] = v
         verdicts["replay"] = full
-        verdicts["rules"] = [None if r is None else bool(g and r)
-                             for g, r in zip(rules["grounding+replay"], full, strict=True)]
+        verdicts["rules"] = [
+            None if r is None else bool(g and r) for g, r in zip(rules["grounding+replay"], full, strict=True)
+        ]
         scope["replay"] = scope["rules"] = replayed_idx
         result["replay"][env] = {
-            "pairs": len(replayed_idx), "cannot_replay": sum(v is None for v in got),
-            "seconds_per_example": sum(seconds) / max(len(seconds), 1), "seconds": sum(seconds),
-            "not_reproduced": [{"id": pairs[k]["id"], "why": why} for k, v, why in
-                               zip(replayed_idx, got, reasons, strict=True) if v is False][:20]}
+            "pairs": len(replayed_idx),
+            "cannot_replay": sum(v is None for v in got),
+            "seconds_per_example": sum(seconds) / max(len(seconds), 1),
+            "seconds": sum(seconds),
+            "not_reproduced": [
+                {"id": pairs[k]["id"], "why": why}
+                for k, v, why in zip(replayed_idx, got, reasons, strict=True)
+                if v is False
+            ][:20],
+        }
         print(f"  replay {env}: {sum(seconds) / max(len(seconds), 1):.2f} s per example", flush=True)
     if llm is not None and args.sample:
         rng = random.Random(args.seed + 1)
@@ -316,8 +355,16 @@ def _measure(env: str, args: argparse.Namespace, llm: Any, rows: list[dict[str, 
             q, left_out = quality([pairs[k]["label"] for k in keep], [values[k] for k in keep])
             if q.n == 0:
                 continue
-            rows.append({"judge": name, "env": env, "split": split, **q.row(), "left out": left_out,
-                         "goal": "yes" if q.meets() else "no"})
+            rows.append(
+                {
+                    "judge": name,
+                    "env": env,
+                    "split": split,
+                    **q.row(),
+                    "left out": left_out,
+                    "goal": "yes" if q.meets() else "no",
+                }
+            )
 
 
 def _chrome(path: Path) -> list[str]:

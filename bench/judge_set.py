@@ -108,23 +108,52 @@ def _page(value: Any, pages: dict[str, Any]) -> str:
     return key
 
 
-def pair_record(env_name: str, kind: str, task: Task, span_task: Task, instruction: str, rep: Replay, label: bool,
-                detail: str, chrome: frozenset[str], pages: dict[str, Any], source: str = "check", start: int = 0,
-                of: str = "") -> dict[str, Any]:
+def pair_record(
+    env_name: str,
+    kind: str,
+    task: Task,
+    span_task: Task,
+    instruction: str,
+    rep: Replay,
+    label: bool,
+    detail: str,
+    chrome: frozenset[str],
+    pages: dict[str, Any],
+    source: str = "check",
+    start: int = 0,
+    of: str = "",
+) -> dict[str, Any]:
     steps = []
     for step in rep.steps[start:]:
         effect = step.effect.model_dump(exclude_defaults=True)
         if "new_lines" in effect:
             effect["new_lines"] = [line[:LINE_CHARS] for line in effect["new_lines"][:NEW_LINES]]
-        steps.append({"action": step.action, "page": _page(trim(step.observation, chrome, _bids(step.action)), pages),
-                      "url": step.url, "error": step.error, "effect": _page(effect, pages)})
+        steps.append(
+            {
+                "action": step.action,
+                "page": _page(trim(step.observation, chrome, _bids(step.action)), pages),
+                "url": step.url,
+                "error": step.error,
+                "effect": _page(effect, pages),
+            }
+        )
     of = of or (span_task.id if span_task.id != task.id else "")
-    return {"id": f"{task.id}/{kind}" + (f"/{of}" if of else ""), "span_of": of or task.id,
-            "env": env_name, "kind": kind, "task": task.id, "span_task": span_task.id, "instruction": instruction,
-            "label": label, "label_source": source, "detail": detail[:300], "start": span_task.start,
-            "actions": [s.action for s in rep.steps],
-            "steps": steps, "after": {"page": _page(trim(rep.final, chrome, set()), pages), "url": rep.final_url,
-                                      "answer": rep.answer}}
+    return {
+        "id": f"{task.id}/{kind}" + (f"/{of}" if of else ""),
+        "span_of": of or task.id,
+        "env": env_name,
+        "kind": kind,
+        "task": task.id,
+        "span_task": span_task.id,
+        "instruction": instruction,
+        "label": label,
+        "label_source": source,
+        "detail": detail[:300],
+        "start": span_task.start,
+        "actions": [s.action for s in rep.steps],
+        "steps": steps,
+        "after": {"page": _page(trim(rep.final, chrome, set()), pages), "url": rep.final_url, "answer": rep.answer},
+    }
 
 
 def load_pairs(path: Path) -> list[dict[str, Any]]:
@@ -150,14 +179,19 @@ def _bump(text: str) -> str | None:
         new = f"{match.group(1)}.{int(match.group(2)) + 1}"
     else:
         new = str(int(match.group(1)) + 1)
-    return text[:match.start()] + new + text[match.end():]
+    return text[: match.start()] + new + text[match.end() :]
 
 
 def _quote_args(action: str) -> list[tuple[int, int, str]]:
     """(start, end, value) of each quoted argument of an action."""
-    return [(m.start(1) if m.group(1) is not None else m.start(2), m.end(1) if m.group(1) is not None else m.end(2),
-             m.group(1) if m.group(1) is not None else m.group(2))
-            for m in re.finditer(r"""'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)\"""", action)]
+    return [
+        (
+            m.start(1) if m.group(1) is not None else m.start(2),
+            m.end(1) if m.group(1) is not None else m.end(2),
+            m.group(1) if m.group(1) is not None else m.group(2),
+        )
+        for m in re.finditer(r"""'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)\"""", action)
+    ]
 
 
 def _replace_arg(action: str, index: int, value: str) -> str:
@@ -165,9 +199,25 @@ def _replace_arg(action: str, index: int, value: str) -> str:
     return action[:start] + value + action[end:]
 
 
-_SWAPS = [("==", "!="), ("!=", "=="), ("<=", ">="), (">=", "<="), (" < ", " > "), (" > ", " < "), (" + 1", " + 2"),
-          (" - 1", " + 1"), ("True", "False"), ("False", "True"), (" and ", " or "), (" or ", " and "),
-          ("[0]", "[1]"), ("-1", "1"), ("'.'", "'-'"), ("'+'", "'-'"), ("'-'", "'+'")]
+_SWAPS = [
+    ("==", "!="),
+    ("!=", "=="),
+    ("<=", ">="),
+    (">=", "<="),
+    (" < ", " > "),
+    (" > ", " < "),
+    (" + 1", " + 2"),
+    (" - 1", " + 1"),
+    ("True", "False"),
+    ("False", "True"),
+    (" and ", " or "),
+    (" or ", " and "),
+    ("[0]", "[1]"),
+    ("-1", "1"),
+    ("'.'", "'-'"),
+    ("'+'", "'-'"),
+    ("'-'", "'+'"),
+]
 
 
 def _mutate_patch(command: str) -> str | None:
@@ -209,20 +259,26 @@ def _other_value(value: str, pool: list[str]) -> str | None:
 def _first_cell(table_text: str) -> str | None:
     """The first cell of the first row of a rendered SQL result table."""
     lines = [line for line in table_text.splitlines() if line.strip()]
-    if len(lines) >= 3 and set(lines[1].replace("|", "").split()) == {"---"} and \
-            not re.fullmatch(r"\(\d+ rows?\)", lines[2].strip()):
+    if (
+        len(lines) >= 3
+        and set(lines[1].replace("|", "").split()) == {"---"}
+        and not re.fullmatch(r"\(\d+ rows?\)", lines[2].strip())
+    ):
         return lines[2].split(" | ")[0].strip()
     return None
 
 
 def _schema(observation: str) -> dict[str, list[str]]:
     """table → columns, from the SQL env's start observation (`ticket(id, type, ...)` lines)."""
-    return {m.group(1): [c.strip() for c in m.group(2).split(",")]
-            for m in re.finditer(r"^\s*(\w+)\(([^)]*)\)\s*$", observation, re.M)}
+    return {
+        m.group(1): [c.strip() for c in m.group(2).split(",")]
+        for m in re.finditer(r"^\s*(\w+)\(([^)]*)\)\s*$", observation, re.M)
+    }
 
 
-def _mutate_query(query: str, start_observation: str, column_values: Callable[[str], list[str]], key: str
-                  ) -> str | None:
+def _mutate_query(
+    query: str, start_observation: str, column_values: Callable[[str], list[str]], key: str
+) -> str | None:
     """The query acting on another element: a compared value changed to another value of its column, else a
     compared number raised by one, else the first selected column swapped for another column of its table (every
     place it is named), else its table swapped for another."""
@@ -230,10 +286,10 @@ def _mutate_query(query: str, start_observation: str, column_values: Callable[[s
     if literal:
         other = _other_value(literal.group(2), _rotate(column_values(literal.group(1)), key))
         if other:
-            return query[:literal.start(2)] + other + query[literal.end(2):]
+            return query[: literal.start(2)] + other + query[literal.end(2) :]
     number = re.search(r"(?:=|>|<|\bLIMIT)\s*(\d+)\b", query)
     if number:
-        return query[:number.start(1)] + str(int(number.group(1)) + 1) + query[number.end(1):]
+        return query[: number.start(1)] + str(int(number.group(1)) + 1) + query[number.end(1) :]
     schema = _schema(start_observation)
     tables = [t for t in re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", query, re.I) if t in schema]
     if not tables:
@@ -264,8 +320,12 @@ def sql_values(database: Path | None) -> Callable[[str], list[str]]:
             for table in tables:
                 columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
                 if column in columns:
-                    out += [str(r[0]) for r in conn.execute(f'SELECT DISTINCT "{column}" FROM "{table}" WHERE '
-                                                            f'typeof("{column}") = \'text\' LIMIT 50')]
+                    out += [
+                        str(r[0])
+                        for r in conn.execute(
+                            f'SELECT DISTINCT "{column}" FROM "{table}" WHERE typeof("{column}") = \'text\' LIMIT 50'
+                        )
+                    ]
             return sorted({v for v in out if re.search(r"\w", v) and len(v) < 40})
         finally:
             conn.close()
@@ -273,8 +333,13 @@ def sql_values(database: Path | None) -> Callable[[str], list[str]]:
     return values
 
 
-def mutations(task: Task, rep: Replay, pools: dict[str, list[str]], rng_key: str,
-              column_values: Callable[[str], list[str]] = lambda column: []) -> list[tuple[str, list[str]]]:
+def mutations(
+    task: Task,
+    rep: Replay,
+    pools: dict[str, list[str]],
+    rng_key: str,
+    column_values: Callable[[str], list[str]] = lambda column: [],
+) -> list[tuple[str, list[str]]]:
     """Candidate one-step changes of the reference: (what changed, the new actions); the first that replays and
     differs is used."""
     actions = list(task.reference)
@@ -289,8 +354,12 @@ def mutations(task: Task, rep: Replay, pools: dict[str, list[str]], rng_key: str
         if name in ("stop", "send_msg_to_user") and args and answer_checked:
             new = _other_value(args[0][2], pools["answers"])
             if new:
-                out.append((f"answer {args[0][2]!r} -> {new!r}", actions[:k] + [_replace_arg(action, 0, new)]
-                            + actions[k + 1:]))
+                out.append(
+                    (
+                        f"answer {args[0][2]!r} -> {new!r}",
+                        actions[:k] + [_replace_arg(action, 0, new)] + actions[k + 1 :],
+                    )
+                )
         elif name == "execute_sql" and args:
             query = args[0][2]
             new_q = _mutate_query(query, rep.steps[0].observation, column_values, rng_key)
@@ -300,44 +369,56 @@ def mutations(task: Task, rep: Replay, pools: dict[str, list[str]], rng_key: str
         elif name in ("fill", "select_option") and len(args) > 1:
             new = _other_value(args[1][2], pools["options"] if name == "select_option" else pools["typed"])
             if new:
-                out.append((f"{name} {args[1][2]!r} -> {new!r}", actions[:k] + [_replace_arg(action, 1, new)]
-                            + actions[k + 1:]))
+                out.append(
+                    (
+                        f"{name} {args[1][2]!r} -> {new!r}",
+                        actions[:k] + [_replace_arg(action, 1, new)] + actions[k + 1 :],
+                    )
+                )
         elif name == "type" and args:
             text = args[0][2]
             new = _bump(text)
             if new is None:
                 word = re.search(r"[A-Za-z][A-Za-z]+", text)
                 other = _other_value(word.group(0), pools["typed_words"]) if word else None
-                new = text[:word.start()] + other + text[word.end():] if word and other else None
+                new = text[: word.start()] + other + text[word.end() :] if word and other else None
             if new:
-                out.append((f"type {text!r} -> {new!r}", actions[:k] + [_replace_arg(action, 0, new)]
-                            + actions[k + 1:]))
+                out.append(
+                    (f"type {text!r} -> {new!r}", actions[:k] + [_replace_arg(action, 0, new)] + actions[k + 1 :])
+                )
         elif name == "goto" and args:
             new = _bump(args[0][2])
             if new:
-                out.append((f"goto {args[0][2]!r} -> {new!r}", actions[:k] + [_replace_arg(action, 0, new)]
-                            + actions[k + 1:]))
+                out.append(
+                    (f"goto {args[0][2]!r} -> {new!r}", actions[:k] + [_replace_arg(action, 0, new)] + actions[k + 1 :])
+                )
         elif name in ("click", "double_click", "drag") and args:
             bid = args[0][2]
             if re.fullmatch(r"[A-Z]+\d+", bid):
                 new = _neighbour_cell(bid)
             else:
-                others = [b for b in re.findall(r"^\s*\[([^\]\s]+)\] (?:link|button|push button|page tab)",
-                                                rep.steps[k].observation, re.M) if b != bid]
+                others = [
+                    b
+                    for b in re.findall(
+                        r"^\s*\[([^\]\s]+)\] (?:link|button|push button|page tab)", rep.steps[k].observation, re.M
+                    )
+                    if b != bid
+                ]
                 if not others:
                     continue
                 new = others[int(hashlib.sha1(f"{rng_key}{k}".encode()).hexdigest(), 16) % len(others)]
-            out.append((f"{name} {bid!r} -> {new!r}", actions[:k] + [_replace_arg(action, 0, new)] + actions[k + 1:]))
+            out.append((f"{name} {bid!r} -> {new!r}", actions[:k] + [_replace_arg(action, 0, new)] + actions[k + 1 :]))
         elif name == "bash" and args and "git apply" in args[0][2]:
             new = _mutate_patch(action)
             if new:
-                out.append(("a changed line of the fix", actions[:k] + [new] + actions[k + 1:]))
+                out.append(("a changed line of the fix", actions[:k] + [new] + actions[k + 1 :]))
     return out
 
 
 # -- the changed instruction -------------------------------------------------------------------------------------
-def entities(instruction: str, pools: dict[str, list[str]], same_kind: Callable[[str], list[str]] = lambda v: []
-             ) -> list[tuple[str, str]]:
+def entities(
+    instruction: str, pools: dict[str, list[str]], same_kind: Callable[[str], list[str]] = lambda v: []
+) -> list[tuple[str, str]]:
     """(entity, replacement) candidates of an instruction: numbers, quoted strings, known values, capitalised
     names; `same_kind(value)` gives values of the same kind first (the other values of its database column)."""
     out: list[tuple[str, str]] = []
@@ -346,16 +427,24 @@ def entities(instruction: str, pools: dict[str, list[str]], same_kind: Callable[
         if bumped:
             out.append((match.group(1), bumped))
     for match in re.finditer(r"(?<![\w])'([^']+)'(?![\w])", instruction):
-        other = _other_value(match.group(1), _rotate(same_kind(match.group(1)), instruction) + pools["typed"]
-                             + pools["options"] + _rotate(pools["sql_literals"], instruction))
+        other = _other_value(
+            match.group(1),
+            _rotate(same_kind(match.group(1)), instruction)
+            + pools["typed"]
+            + pools["options"]
+            + _rotate(pools["sql_literals"], instruction),
+        )
         if other:
             out.append((match.group(1), other))
     words = set(re.findall(r"[A-Za-z][\w.-]*", instruction))
     known = pools["options"] + pools["typed_words"] + pools["sql_literals"]
     for value in known:
         if value in words and value not in dict(out):
-            other = _other_value(value, _rotate(same_kind(value), instruction) + _rotate(
-                [v for v in known if v[:1].isupper() == value[:1].isupper()], instruction))
+            other = _other_value(
+                value,
+                _rotate(same_kind(value), instruction)
+                + _rotate([v for v in known if v[:1].isupper() == value[:1].isupper()], instruction),
+            )
             if other:
                 out.append((value, other))
     return out
@@ -405,11 +494,19 @@ def _pools(tasks: list[Task]) -> dict[str, list[str]]:
                 literals += re.findall(r"'([^'%]+)'", args[0])
                 for column, value in re.findall(r"(\w+)\s*(?:=|!=|<>|IN\s*\(|LIKE)\s*'([^'%]+)'", args[0]):
                     columns.setdefault(f"sql:{column.lower()}", []).append(value)
-    uniq = lambda xs: sorted(dict.fromkeys(x for x in xs if re.search(r"[A-Za-z0-9]", x)),  # noqa: E731
-                             key=lambda x: hashlib.sha1(x.encode()).hexdigest())
-    return {"answers": uniq(answers), "options": uniq(options), "typed": uniq(typed),
-            "typed_words": uniq(typed_words), "sql_literals": uniq(literals), "functions": uniq(functions),
-            **{k: uniq(v) for k, v in columns.items()}}
+    uniq = lambda xs: sorted(  # noqa: E731
+        dict.fromkeys(x for x in xs if re.search(r"[A-Za-z0-9]", x)),
+        key=lambda x: hashlib.sha1(x.encode()).hexdigest(),
+    )
+    return {
+        "answers": uniq(answers),
+        "options": uniq(options),
+        "typed": uniq(typed),
+        "typed_words": uniq(typed_words),
+        "sql_literals": uniq(literals),
+        "functions": uniq(functions),
+        **{k: uniq(v) for k, v in columns.items()},
+    }
 
 
 def _rotate(values: list[str], key: str) -> list[str]:
@@ -421,8 +518,16 @@ def _rotate(values: list[str], key: str) -> list[str]:
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2} - {"the", "and", "with", "save",
-                                                                                "what", "which", "how", "many"}
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2} - {
+        "the",
+        "and",
+        "with",
+        "save",
+        "what",
+        "which",
+        "how",
+        "many",
+    }
 
 
 def partner(task: Task, tasks: list[Task]) -> Task | None:
@@ -478,11 +583,28 @@ def build_pairs(name: str, env: Env, tasks: list[Task], *, log: Callable[[str], 
                 start_task = other
             result = check_task(other, env, span_rep.last)  # type: ignore[arg-type]
             if result.success:  # the same answer or state by coincidence: which way a person would label it is moot
-                skipped.append({"task": other.id, "kind": "other_span",
-                                "why": f"its check also passes on {task.id}'s span: {result.detail[:80]}"})
+                skipped.append(
+                    {
+                        "task": other.id,
+                        "kind": "other_span",
+                        "why": f"its check also passes on {task.id}'s span: {result.detail[:80]}",
+                    }
+                )
             else:
-                raw.append(("other_span", other, start_task, other.instruction, span_rep, False,
-                            result.detail or result.error or "", "check", 0, task.id))
+                raw.append(
+                    (
+                        "other_span",
+                        other,
+                        start_task,
+                        other.instruction,
+                        span_rep,
+                        False,
+                        result.detail or result.error or "",
+                        "check",
+                        0,
+                        task.id,
+                    )
+                )
         raw += _changed_instruction(env, task, rep, pools, skipped)
         raw += _prefix(env, task, probe, skipped)
         raw += _other_step(env, task, rep, pools, probe, skipped)
@@ -490,36 +612,82 @@ def build_pairs(name: str, env: Env, tasks: list[Task], *, log: Callable[[str], 
     chrome = chrome_lines([(s.url or "", s.observation) for rep in positives.values() for s in rep.steps])
     pages: dict[str, Any] = {"_chrome": sorted(chrome)}  # the replay judge trims what it replays the same way
     for kind, task, span_task, instruction, rep, label, detail, source, start, *of in raw:
-        pairs.append(pair_record(name, kind, task, span_task, instruction, rep, label, detail, chrome, pages, source,
-                                 start, of[0] if of else ""))
-    return {"pairs": pairs, "pages": pages, "skipped": skipped, "seconds": time.perf_counter() - started,
-            "tasks": len(tasks)}
+        pairs.append(
+            pair_record(
+                name,
+                kind,
+                task,
+                span_task,
+                instruction,
+                rep,
+                label,
+                detail,
+                chrome,
+                pages,
+                source,
+                start,
+                of[0] if of else "",
+            )
+        )
+    return {
+        "pairs": pairs,
+        "pages": pages,
+        "skipped": skipped,
+        "seconds": time.perf_counter() - started,
+        "tasks": len(tasks),
+    }
 
 
-def _changed_instruction(env: Env, task: Task, rep: Replay, pools: dict[str, list[str]],
-                         skipped: list[dict[str, str]]) -> list[tuple]:
+def _changed_instruction(
+    env: Env, task: Task, rep: Replay, pools: dict[str, list[str]], skipped: list[dict[str, str]]
+) -> list[tuple]:
     if env.name in RESTART_FOR_OTHER:
         return _changed_function(task, rep, pools, skipped)
     values = sql_values(env.evidence().pristine_database) if env.name == "sql" else (lambda column: [])
-    columns = {v: c for a in task.reference
-               for c, v in re.findall(r"(\w+)\s*(?:=|!=|<>|IN\s*\(|LIKE)\s*'([^'%]+)'", a)}
+    columns = {v: c for a in task.reference for c, v in re.findall(r"(\w+)\s*(?:=|!=|<>|IN\s*\(|LIKE)\s*'([^'%]+)'", a)}
     for old, new in entities(task.instruction, pools, lambda v: values(columns[v]) if v in columns else []):
         pattern = rf"(?<![\w.]){re.escape(old)}(?![\w]|\.\d)"
         instruction = re.sub(pattern, new, task.instruction, count=1)
         spec = changed_check(task.check, old, new)
         if spec is not None:
-            result = check_task(task.model_copy(update={"check": spec, "instruction": instruction}), env,
-                                rep.last)  # type: ignore[arg-type]
+            result = check_task(task.model_copy(update={"check": spec, "instruction": instruction}), env, rep.last)  # type: ignore[arg-type]
             if result.success:
-                skipped.append({"task": task.id, "kind": "other_instruction",
-                                "why": f"{old!r} -> {new!r}: the changed check also passes on this span"})
+                skipped.append(
+                    {
+                        "task": task.id,
+                        "kind": "other_instruction",
+                        "why": f"{old!r} -> {new!r}: the changed check also passes on this span",
+                    }
+                )
                 continue
-            return [("other_instruction", task, task, instruction, rep, False,
-                     f"{old!r} -> {new!r}: {result.detail or result.error}", "check", 0)]
+            return [
+                (
+                    "other_instruction",
+                    task,
+                    task,
+                    instruction,
+                    rep,
+                    False,
+                    f"{old!r} -> {new!r}: {result.detail or result.error}",
+                    "check",
+                    0,
+                )
+            ]
         acted = " ".join(rep.steps[k].action for k in range(len(rep.steps)))
         if re.search(pattern, acted):
-            return [("other_instruction", task, task, instruction, rep, False,
-                     f"{old!r} -> {new!r}: the span acted on {old!r}", "construction", 0)]
+            return [
+                (
+                    "other_instruction",
+                    task,
+                    task,
+                    instruction,
+                    rep,
+                    False,
+                    f"{old!r} -> {new!r}: the span acted on {old!r}",
+                    "construction",
+                    0,
+                )
+            ]
     skipped.append({"task": task.id, "kind": "other_instruction", "why": "no entity whose change can be labelled"})
     return []
 
@@ -527,8 +695,9 @@ def _changed_instruction(env: Env, task: Task, rep: Replay, pools: dict[str, lis
 _CODE_NAME = re.compile(r"\b([a-z_][a-z0-9]*_[a-z0-9_]+|[a-z_]\w*(?=\())")
 
 
-def _changed_function(task: Task, rep: Replay, pools: dict[str, list[str]], skipped: list[dict[str, str]]
-                      ) -> list[tuple]:
+def _changed_function(
+    task: Task, rep: Replay, pools: dict[str, list[str]], skipped: list[dict[str, str]]
+) -> list[tuple]:
     """A bug report naming another function than the one its fix changes (its tests cannot label a changed
     report: negative by construction, when the report named a function the fix changed)."""
     changed = {f.split(".")[-1].strip("_") for s in rep.steps for f in s.effect.functions}
@@ -539,8 +708,19 @@ def _changed_function(task: Task, rep: Replay, pools: dict[str, list[str]], skip
         new = next((n for n in _rotate(pools["functions"], task.id) if n != old), None)
         if new:
             instruction = task.instruction.replace(old, new)
-            return [("other_instruction", task, task, instruction, rep, False,
-                     f"{old!r} -> {new!r}: the fix changes {old}", "construction", 0)]
+            return [
+                (
+                    "other_instruction",
+                    task,
+                    task,
+                    instruction,
+                    rep,
+                    False,
+                    f"{old!r} -> {new!r}: the fix changes {old}",
+                    "construction",
+                    0,
+                )
+            ]
     skipped.append({"task": task.id, "kind": "other_instruction", "why": "it names no function its fix changes"})
     return []
 
@@ -554,8 +734,9 @@ def _prefix(env: Env, task: Task, probe: Probe, skipped: list[dict[str, str]]) -
     return []
 
 
-def _other_step(env: Env, task: Task, rep: Replay, pools: dict[str, list[str]], probe: Probe,
-                skipped: list[dict[str, str]]) -> list[tuple]:
+def _other_step(
+    env: Env, task: Task, rep: Replay, pools: dict[str, list[str]], probe: Probe, skipped: list[dict[str, str]]
+) -> list[tuple]:
     values = sql_values(env.evidence().pristine_database) if env.name == "sql" else (lambda column: [])
     for what, actions in mutations(task, rep, pools, task.id, values):
         if "<answer>" in actions:  # an answer after a changed query: read from what the changed query showed
@@ -563,8 +744,9 @@ def _other_step(env: Env, task: Task, rep: Replay, pools: dict[str, list[str]], 
             shown, _, _ = _run(env, task, actions[:k], probe)
             value = _first_cell(shown.final)
             tail = task.reference[k:]
-            original = _quote_args(tail[0])[0][2] if tail and tail[0].startswith("stop(") and _quote_args(tail[0]) \
-                else None
+            original = (
+                _quote_args(tail[0])[0][2] if tail and tail[0].startswith("stop(") and _quote_args(tail[0]) else None
+            )
             if original is not None and original.lower() in ("done", "ok", ""):
                 actions = actions[:k] + [tail[0]]
             else:
@@ -592,16 +774,23 @@ def main() -> None:
         built = build_env(name, limit=args.limit)
         path = args.out / f"{name}.jsonl"
         path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in built["pairs"]), encoding="utf-8")
-        path.with_suffix(".pages.json").write_text(json.dumps(built["pages"], ensure_ascii=False, indent=0) + "\n",
-                                                   encoding="utf-8")
+        path.with_suffix(".pages.json").write_text(
+            json.dumps(built["pages"], ensure_ascii=False, indent=0) + "\n", encoding="utf-8"
+        )
         kinds = Counter((p["kind"], p["label"]) for p in built["pairs"])
-        rows.append({"env": name, "tasks": built["tasks"], "pairs": len(built["pairs"]),
-                     "positive": sum(p["label"] for p in built["pairs"]),
-                     "negative": sum(not p["label"] for p in built["pairs"]),
-                     **{k: sum(v for (kind, _), v in kinds.items() if kind == k) for k in KINDS[1:]},
-                     "skipped": len(built["skipped"]),
-                     "kB": round((path.stat().st_size + path.with_suffix(".pages.json").stat().st_size) / 1000),
-                     "s": built["seconds"]})
+        rows.append(
+            {
+                "env": name,
+                "tasks": built["tasks"],
+                "pairs": len(built["pairs"]),
+                "positive": sum(p["label"] for p in built["pairs"]),
+                "negative": sum(not p["label"] for p in built["pairs"]),
+                **{k: sum(v for (kind, _), v in kinds.items() if kind == k) for k in KINDS[1:]},
+                "skipped": len(built["skipped"]),
+                "kB": round((path.stat().st_size + path.with_suffix(".pages.json").stat().st_size) / 1000),
+                "s": built["seconds"],
+            }
+        )
         report[name] = {"skipped": built["skipped"], "kinds": {f"{k}/{lab}": v for (k, lab), v in kinds.items()}}
         for skip in built["skipped"]:
             print(f"  skipped {skip['task']} {skip['kind']}: {skip['why'][:140]}")

@@ -22,8 +22,11 @@ from lbi.cli import curate, docs, env, leakage, llm, project, synth, tasks, trai
 from lbi.cli.common import err, ray_flag_value
 from lbi.errors import UserError
 
-app = typer.Typer(help="lbi: turn an environment's documentation into agent training data.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="lbi: turn an environment's documentation into agent training data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.command()(project.init)
 app.command()(project.status)
 app.command()(project.synthesize)

@@ -45,7 +45,27 @@ from lbi.envs.registry import (
     register_env,
 )
 
-__all__ = ["Action", "ActionParseError", "ActionSpec", "BaseEnv", "Candidate", "Env", "EnvClosed",
-           "EnvCrashed", "EnvError", "EnvOptions", "EnvOptionsError", "EnvSpec", "Evidence", "Observation",
-           "UnknownEnv", "describe_env", "env_spec", "list_envs", "load_envs", "make_env", "parse_action",
-           "register_env"]
+__all__ = [
+    "Action",
+    "ActionParseError",
+    "ActionSpec",
+    "BaseEnv",
+    "Candidate",
+    "Env",
+    "EnvClosed",
+    "EnvCrashed",
+    "EnvError",
+    "EnvOptions",
+    "EnvOptionsError",
+    "EnvSpec",
+    "Evidence",
+    "Observation",
+    "UnknownEnv",
+    "describe_env",
+    "env_spec",
+    "list_envs",
+    "load_envs",
+    "make_env",
+    "parse_action",
+    "register_env",
+]

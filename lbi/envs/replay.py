@@ -52,21 +52,31 @@ class StepEffect(BaseModel):
 
     url: str | None = Field(default=None, description="The URL the step reached, when it changed.")
     answer: str | None = Field(default=None, description="The answer the step gave (stop / send_msg_to_user).")
-    rows: list[str] = Field(default_factory=list, description="Database rows changed: '+table(values)', "
-                                                               "'-table(values)'.")
-    cells: list[str] = Field(default_factory=list, description="Saved spreadsheet cells changed: "
-                                                                "'file Sheet!B8: old -> new'.")
+    rows: list[str] = Field(
+        default_factory=list, description="Database rows changed: '+table(values)', '-table(values)'."
+    )
+    cells: list[str] = Field(
+        default_factory=list, description="Saved spreadsheet cells changed: 'file Sheet!B8: old -> new'."
+    )
     diff: str = Field(default="", description="The working tree's diff when the step changed it (repo).")
-    functions: list[str] = Field(default_factory=list, description="The functions around the diff's hunks "
-                                                                    "('Version.bump_minor').")
-    new_lines: list[str] = Field(default_factory=list, description="Lines of the next observation that were "
-                                                                    "not in this one.")
-    fixed: list[str] | None = Field(default=None, description="Tests failing at the start state that pass on the "
-                                                               "diff after this step (None: not run).")
-    broken: list[str] | None = Field(default=None, description="Tests passing at the start state that fail on the "
-                                                                "diff after this step (None: not run).")
-    unfixed: list[str] | None = Field(default=None, description="Tests failing at the start state that still fail "
-                                                                 "on the diff after this step (None: not run).")
+    functions: list[str] = Field(
+        default_factory=list, description="The functions around the diff's hunks ('Version.bump_minor')."
+    )
+    new_lines: list[str] = Field(
+        default_factory=list, description="Lines of the next observation that were not in this one."
+    )
+    fixed: list[str] | None = Field(
+        default=None,
+        description="Tests failing at the start state that pass on the diff after this step (None: not run).",
+    )
+    broken: list[str] | None = Field(
+        default=None,
+        description="Tests passing at the start state that fail on the diff after this step (None: not run).",
+    )
+    unfixed: list[str] | None = Field(
+        default=None,
+        description="Tests failing at the start state that still fail on the diff after this step (None: not run).",
+    )
 
     @property
     def wrote(self) -> bool:
@@ -176,8 +186,12 @@ def database_rows(path: Path, ignored: frozenset[str] = IGNORED_TABLES) -> Rows:
     """Every table's columns and rows (values rendered short)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
-                                             "'sqlite_%' ORDER BY name")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
         out: Rows = {}
         for table in tables:
             if table in ignored:
@@ -237,10 +251,10 @@ def _rows_changed(before: Rows | None, after: Rows | None) -> list[str]:
             added.remove(row)
             diffs = [f"{c}: {a} -> {b}" for c, a, b in zip(columns, twin, row, strict=False) if a != b]
             changed.append(f"~{table}({columns[0] if columns else '?'}={row[0] if row else ''}): " + "; ".join(diffs))
-        changed += [f"-{table}(" + ", ".join(f"{c}={v}" for c, v in zip(columns, r, strict=False)) + ")"
-                    for r in removed]
-        changed += [f"+{table}(" + ", ".join(f"{c}={v}" for c, v in zip(columns, r, strict=False)) + ")"
-                    for r in added]
+        changed += [
+            f"-{table}(" + ", ".join(f"{c}={v}" for c, v in zip(columns, r, strict=False)) + ")" for r in removed
+        ]
+        changed += [f"+{table}(" + ", ".join(f"{c}={v}" for c, v in zip(columns, r, strict=False)) + ")" for r in added]
     return changed[:MAX_ROWS]
 
 
@@ -275,7 +289,7 @@ def diff_functions(patch: str, tree: Path | None) -> list[str]:
             continue
         hunks = list(_HUNK.finditer(part))
         for n, hunk in enumerate(hunks):
-            body = part[hunk.end():hunks[n + 1].start() if n + 1 < len(hunks) else len(part)].splitlines()[1:]
+            body = part[hunk.end() : hunks[n + 1].start() if n + 1 < len(hunks) else len(part)].splitlines()[1:]
             offset = 0
             for line in body:
                 if line.startswith(("+", "-")):
@@ -300,8 +314,12 @@ def enclosing(lines: Sequence[str], index: int) -> str:
     names: list[str] = []
     nodes: list[ast.AST] = list(tree.body)
     while nodes:
-        inner = [n for n in nodes if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-                 and n.lineno - 1 - len(n.decorator_list) <= index <= (n.end_lineno or n.lineno) - 1]
+        inner = [
+            n
+            for n in nodes
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and n.lineno - 1 - len(n.decorator_list) <= index <= (n.end_lineno or n.lineno) - 1
+        ]
         if not inner:
             break
         names.append(inner[0].name)
@@ -348,9 +366,12 @@ def effect(before_obs: Observation, after_obs: Observation, before: _State, afte
     return StepEffect(
         url=after_obs.url if after_obs.url and after_obs.url != before_obs.url else None,
         answer=after_obs.answer,
-        rows=_rows_changed(before.rows, after.rows), cells=_cells_changed(before.cells, after.cells),
-        diff=patch[:MAX_DIFF], functions=diff_functions(patch, after.tree) if patch else [],
-        new_lines=new_lines(before_obs.text, after_obs.text))
+        rows=_rows_changed(before.rows, after.rows),
+        cells=_cells_changed(before.cells, after.cells),
+        diff=patch[:MAX_DIFF],
+        functions=diff_functions(patch, after.tree) if patch else [],
+        new_lines=new_lines(before_obs.text, after_obs.text),
+    )
 
 
 # -- replaying ------------------------------------------------------------------------------------------------
@@ -363,8 +384,9 @@ def cannot_replay(env: Env, task: Task | None) -> str | None:
     return None
 
 
-def replay(env: Env, task: Task | None, actions: Sequence[str], *, effects_from: int = 0,
-           probe: Probe | None = None) -> Replay:
+def replay(
+    env: Env, task: Task | None, actions: Sequence[str], *, effects_from: int = 0, probe: Probe | None = None
+) -> Replay:
     """Reset `env` to `task` and take `actions`; steps from `effects_from` on get their effects read (the ones
     before are the prefix that restores a span's start state). Raises `ReplayError` when the env cannot be
     replayed or its reset fails."""
@@ -387,8 +409,9 @@ def replay(env: Env, task: Task | None, actions: Sequence[str], *, effects_from:
             new_state = probe.state(env)
             step.effect = effect(obs, after, state, new_state)
             if step.effect.diff and new_state.patch is not None:
-                changes = probe.test_changes(env, json.dumps(task.start if task else {}, sort_keys=True),
-                                             new_state.patch)
+                changes = probe.test_changes(
+                    env, json.dumps(task.start if task else {}, sort_keys=True), new_state.patch
+                )
                 if changes is not None:
                     step.effect.fixed, step.effect.broken, step.effect.unfixed = changes
             state = new_state
@@ -442,8 +465,9 @@ class Reproduction:
     reason: str
 
 
-def reproduces(recorded: Sequence[dict[str, Any]], replayed: Replay, start: int, end: int,
-               after: dict[str, Any] | None = None) -> Reproduction:
+def reproduces(
+    recorded: Sequence[dict[str, Any]], replayed: Replay, start: int, end: int, after: dict[str, Any] | None = None
+) -> Reproduction:
     """Whether steps `start..end` of a recorded trajectory (`recorded`: dicts with observation, action, url,
     error; `after`: the observation, url and answer that followed step `end`) come out the same in `replayed`,
     a replay of the trajectory's actions from its task's reset."""
@@ -456,16 +480,22 @@ def reproduces(recorded: Sequence[dict[str, Any]], replayed: Replay, start: int,
         rec, rep = recorded[k], replayed.steps[k]
         if bool(rec.get("error")) != bool(rep.error):
             said = rep.error or "no error"
-            return Reproduction(False, f"step {k} ({rec.get('action')}) gave {said[:80]} on replay, "
-                                       f"{(rec.get('error') or 'no error')[:80]} when recorded")
+            return Reproduction(
+                False,
+                f"step {k} ({rec.get('action')}) gave {said[:80]} on replay, "
+                f"{(rec.get('error') or 'no error')[:80]} when recorded",
+            )
     if end + 1 < len(replayed.steps):
         obs, url, answer = replayed.steps[end + 1].observation, replayed.steps[end + 1].url, None
     else:
         obs, url, answer = replayed.final, replayed.final_url, replayed.answer
     if after is not None:
         if _path(after.get("url")) != _path(url):
-            return Reproduction(False, f"the span ended at {_path(url) or 'no URL'} on replay, "
-                                       f"{_path(after.get('url')) or 'no URL'} when recorded")
+            return Reproduction(
+                False,
+                f"the span ended at {_path(url) or 'no URL'} on replay, "
+                f"{_path(after.get('url')) or 'no URL'} when recorded",
+            )
         if after.get("answer") is not None and answer is not None and after["answer"] != answer:
             return Reproduction(False, "the span's answer differs on replay")
         if not same_text(after.get("observation") or "", obs):
@@ -473,6 +503,22 @@ def reproduces(recorded: Sequence[dict[str, Any]], replayed: Replay, start: int,
     return Reproduction(True, f"steps {start}-{end} replayed from the start state with the same errors and end state")
 
 
-__all__ = ["Probe", "Replay", "ReplayError", "ReplayStep", "Reproduction", "StepEffect", "cannot_replay",
-           "database_rows", "diff_functions", "effect", "enclosing", "new_lines", "normalised_lines", "replay",
-           "reproduces", "same_text", "sheet_cells"]
+__all__ = [
+    "Probe",
+    "Replay",
+    "ReplayError",
+    "ReplayStep",
+    "Reproduction",
+    "StepEffect",
+    "cannot_replay",
+    "database_rows",
+    "diff_functions",
+    "effect",
+    "enclosing",
+    "new_lines",
+    "normalised_lines",
+    "replay",
+    "reproduces",
+    "same_text",
+    "sheet_cells",
+]

@@ -285,7 +285,24 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 TABLES = (
-    "runs", "documents", "chunks", "tasks", "trajectories", "steps", "examples",
-    "example_edits", "verdicts", "overrides", "llm_calls", "evaluations", "failures", "similar_examples",
-    "example_vectors", "train_runs", "train_log", "leak_checks", "leak_overrides", "clusters",
+    "runs",
+    "documents",
+    "chunks",
+    "tasks",
+    "trajectories",
+    "steps",
+    "examples",
+    "example_edits",
+    "verdicts",
+    "overrides",
+    "llm_calls",
+    "evaluations",
+    "failures",
+    "similar_examples",
+    "example_vectors",
+    "train_runs",
+    "train_log",
+    "leak_checks",
+    "leak_overrides",
+    "clusters",
 )

@@ -23,14 +23,18 @@ from lbi.observations import BID_ACTION, element_line
 _QUOTED = re.compile(r"""'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)\"""")
 _WORD = re.compile(r"[a-z0-9]+")
 _CELL = re.compile(r"^\$?([A-Z]{1,3})\$?(\d{1,6})$")
-_CELL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_])\$?([A-Z]{1,3})\$?(\d{1,6})(?::\$?([A-Z]{1,3})\$?(\d{1,6}))?"
-                           r"(?![A-Za-z0-9_])")
+_CELL_IN_TEXT = re.compile(
+    r"(?<![A-Za-z0-9_])\$?([A-Z]{1,3})\$?(\d{1,6})(?::\$?([A-Z]{1,3})\$?(\d{1,6}))?"
+    r"(?![A-Za-z0-9_])"
+)
 _CELL_LINE = re.compile(r'^\[([A-Z]{1,3}\d{1,6})\] cell "((?:[^"\\]|\\.)*)"')
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)*(?![\w]|\.\d)")
 WRITE_SQL = {"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"}
 READ_SQL = {"SELECT", "WITH", "PRAGMA", "EXPLAIN", "VALUES"}
-_EDITS = re.compile(r"\bgit\s+(?:apply|am|checkout\s+--|mv|rm)\b|\bsed\s+-i|\bperl\s+-[a-z]*i|\bpatch\b|"
-                    r"(?<![<>2&])>{1,2}\s*[\w./-]|\btee\b|\b(?:mv|rm|cp|touch|mkdir)\s|write_text|\.write\(")
+_EDITS = re.compile(
+    r"\bgit\s+(?:apply|am|checkout\s+--|mv|rm)\b|\bsed\s+-i|\bperl\s+-[a-z]*i|\bpatch\b|"
+    r"(?<![<>2&])>{1,2}\s*[\w./-]|\btee\b|\b(?:mv|rm|cp|touch|mkdir)\s|write_text|\.write\("
+)
 _SAVE_KEYS = re.compile(r"ctrl\+(?:shift\+)?s\b", re.I)
 _SUBMIT = re.compile(r"^(?:button|push button)\b|type=\"?submit", re.I)
 GENERIC_ANSWERS = frozenset({"", "done", "ok", "okay", "yes", "finished", "complete", "completed", "success"})
@@ -55,7 +59,7 @@ def stem(word: str) -> str:
         return word
     for suffix in ("ing", "ed", "er", "e"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[:-len(suffix)]
+            return word[: -len(suffix)]
     return word
 
 
@@ -91,8 +95,10 @@ def quoted(text: str) -> list[str]:
 
 def action_args(action: str) -> list[str]:
     """The literal string arguments of an action call."""
-    return [(a or b).encode().decode("unicode_escape", errors="replace") if "\\" in (a or b) else (a or b)
-            for a, b in _QUOTED.findall(action or "")]
+    return [
+        (a or b).encode().decode("unicode_escape", errors="replace") if "\\" in (a or b) else (a or b)
+        for a, b in _QUOTED.findall(action or "")
+    ]
 
 
 def _cells_of(text: str) -> list[str]:
@@ -128,8 +134,11 @@ def _col_name(n: int) -> str:
 
 def _meaningful_id(bid: str) -> bool:
     """An element id that is a name (`field-summary`, `B8`), not a number or a hash (`12`, `3k2q1`)."""
-    return bool(_CELL.match(bid)) or (bool(re.search(r"[a-zA-Z]{3}", bid)) and not re.search(r"\d", bid)) \
+    return (
+        bool(_CELL.match(bid))
+        or (bool(re.search(r"[a-zA-Z]{3}", bid)) and not re.search(r"\d", bid))
         or bool(re.search(r"[-_]", bid))
+    )
 
 
 @dataclass
@@ -223,8 +232,10 @@ def _sql_kind(query: str) -> str:
     return match.group(0).upper() if match else "?"
 
 
-_SQL_WORDS = frozenset("""select distinct all as case when then else end and or not null is in like between
-cast integer real text over partition by order asc desc from where group having limit""".split())
+_SQL_WORDS = frozenset(
+    """select distinct all as case when then else end and or not null is in like between
+cast integer real text over partition by order asc desc from where group having limit""".split()
+)
 
 
 def selected_columns(query: str) -> list[str]:
@@ -284,8 +295,14 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
     after = after or {}
     observations = [s.get("observation") or "" for s in steps]
     end_page = after.get("observation") or ""
-    answering = next((k for k, s in enumerate(steps) if (s.get("action") or "").lstrip().startswith(
-        ("stop(", "send_msg_to_user(")) and not s.get("error")), None)
+    answering = next(
+        (
+            k
+            for k, s in enumerate(steps)
+            if (s.get("action") or "").lstrip().startswith(("stop(", "send_msg_to_user(")) and not s.get("error")
+        ),
+        None,
+    )
     out.read = "\n".join(([observations[answering]] if answering is not None else []) + [end_page])
     grid = _grid([*observations, end_page])
     touched: list[str] = []
@@ -324,8 +341,11 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
                 typed, pending_write = [], False
         elif name == "type" and args:
             out.acted.append(args[0])
-            out.chosen += [(part, step.get("observation") or "") for part in re.split(r"[\n\t]+", args[0])
-                           if part and not part.startswith("=")]
+            out.chosen += [
+                (part, step.get("observation") or "")
+                for part in re.split(r"[\n\t]+", args[0])
+                if part and not part.startswith("=")
+            ]
             typed.append(args[0])
             if cursor:
                 touched += _typed_cells(cursor, args[0])
@@ -338,15 +358,18 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
                 typed.append(args[0])
         elif name == "execute_sql" and args:
             out.acted.append(args[0])
-            out.chosen += [(v, step.get("observation") or "") for v in
-                           re.findall(r"(?:=|!=|<>|\bIN\s*\(|,|\bLIKE)\s*'([^']*\w[^']*)'", args[0], re.I)]
+            out.chosen += [
+                (v, step.get("observation") or "")
+                for v in re.findall(r"(?:=|!=|<>|\bIN\s*\(|,|\bLIKE)\s*'([^']*\w[^']*)'", args[0], re.I)
+            ]
             kind = _sql_kind(args[0])
             if kind in WRITE_SQL:
                 out.writes.append(args[0])
             if kind in ("SELECT", "WITH"):
                 out.selected = selected_columns(args[0])
-            out.query_result = kind in READ_SQL and not re.search(r"^\(0 rows\)", next_obs.strip().splitlines()[-1]
-                                                                  if next_obs.strip() else "(0 rows)")
+            out.query_result = kind in READ_SQL and not re.search(
+                r"^\(0 rows\)", next_obs.strip().splitlines()[-1] if next_obs.strip() else "(0 rows)"
+            )
         elif name in ("goto",) and args:
             out.acted.append(args[0])
         elif name == "bash" and args:
@@ -364,8 +387,11 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
             out.shown += eff.get("new_lines") or []
             out.functions += eff.get("functions") or []
             if eff.get("fixed") is not None or eff.get("broken") is not None:
-                out.tests = (list(eff.get("fixed") or []), list(eff.get("broken") or []),
-                             list(eff.get("unfixed") or []))
+                out.tests = (
+                    list(eff.get("fixed") or []),
+                    list(eff.get("broken") or []),
+                    list(eff.get("unfixed") or []),
+                )
             touched += [key.split("!")[-1].split(":")[0] for key in eff.get("cells") or [] if "!" in key]
         else:
             if step.get("url") != (steps[k + 1].get("url") if k + 1 < len(steps) else after.get("url")):
@@ -383,8 +409,9 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
             out.writes += [_written(row) for row in eff.get("rows") or []]
             out.writes += [_written(cell) for cell in eff.get("cells") or []]
             diff = eff.get("diff") or ""
-            out.writes += [line[1:] for line in diff.splitlines()
-                           if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+            out.writes += [
+                line[1:] for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))
+            ]
     for page in [*observations[1:], end_page]:
         for line in page.splitlines():
             heading = re.match(r'^\s*(?:\[[^\]]+\]\s*)?heading "((?:[^"\\]|\\.)*)"', line)

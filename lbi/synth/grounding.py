@@ -41,14 +41,17 @@ from lbi.synth.effects import (
 
 COPY_RUN = 6
 """Consecutive instruction words found in the span's page text (and not typed by it) that count as copying."""
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an and are as at be by for from has have in into is it its of on or the that this to with was were will
 all any each every some one two new its their them then than via per not no yes out over under about after
 before page pages click clicked link button field text open opened show shows go goes went select selected
 task user agent step steps want wants please make sure use using find list see view
-""".split())
+""".split()
+)
 """The old rule's stop words (`overlap_judge`)."""
-FUNCTION_WORDS = frozenset("""
+FUNCTION_WORDS = frozenset(
+    """
 a an and are as at be been being by can could do does did for from had has have how i if in into is it its me
 my of on or our shall should so than that the their them then there these they this those to too us was we
 were what when where which while who whom whose why will with would you your all any each every some both
@@ -56,53 +59,98 @@ either neither other another such only own same just also again still already ev
 much many few per via up down out off over under about after before between through during without within
 along across against among around behind below above beyond near onto upon whatever whichever however
 please want wants need needs let lets whether yes no not nor but
-""".split())
-GENERIC = frozenset("""
+""".split()
+)
+GENERIC = frozenset(
+    """
 give tell find show list display get look answer return use using please sure task user agent step steps id ids
 row rows column columns cell cells sheet sheets header headers keep keeping kept together
 spreadsheet spreadsheets workbook document window application app browser website site database repository file
 appear appears contain contains include includes existing current whole new following
-""".split())
+""".split()
+)
 """Words an instruction uses to say what to do, or that name the medium it is done in (the spreadsheet, the
 database), not what to do it on: never required to be acted on."""
-IMPERATIVES = frozenset("""
+IMPERATIVES = frozenset(
+    """
 create add put write type enter fill set change update edit modify rename delete remove close reopen resolve accept
 assign reassign comment attach save make compute calculate open go navigate view search move switch select choose
 pick click press mark leave keep sort fix replace append total sum run report
-""".split())
+""".split()
+)
 """Verbs that say what to do when they lead a clause ("Close ticket #5"); elsewhere they may name a value
 ("How many tickets are closed?") and count."""
-CHANGE_VERBS = frozenset("""
+CHANGE_VERBS = frozenset(
+    """
 create add insert put write fill set change update edit modify rename delete remove close reopen resolve accept
 assign reassign attach save fix replace mark bold type enter append total sum compute calculate sort
-""".split())
+""".split()
+)
 NEGATION = re.compile(r"\b(?:not|no|never|isn't|aren't|doesn't|don't|hasn't|haven't)\b", re.I)
 NEGATED = re.compile(r"!=|<>|\bNOT\b|\bIS\s+NULL\b|=!|\bEXCEPT\b|\bnone\b", re.I)
 """A query (SQL, a query URL) that negates: what an instruction saying "not" asks of it."""
-ASKED = re.compile(r"\b(?:list|give|return)\s+(?:the\s+|its\s+|their\s+)?([A-Za-z]+(?:\s+[A-Za-z]+)?)|"
-                   r"\bwhich\s+([A-Za-z]+(?:\s+[A-Za-z]+)?)", re.I)
+ASKED = re.compile(
+    r"\b(?:list|give|return)\s+(?:the\s+|its\s+|their\s+)?([A-Za-z]+(?:\s+[A-Za-z]+)?)|"
+    r"\bwhich\s+([A-Za-z]+(?:\s+[A-Za-z]+)?)",
+    re.I,
+)
 """What a question asks to be returned: "list the ids", "give the distinct authors", "which tickets"."""
 KEY_COLUMNS = frozenset({"id", "name", "title", "key", "value", "rowid"})
 """Columns that name a row or hold a key's value: what a question about "which" rows is answered with."""
 NAVIGATION_START = re.compile(r"^\s*(?:open|show|go|navigate|view|display|visit|bring up|take me)\b", re.I)
-QUESTION_START = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|why|how|is|are|does|do|did|can|list|"
-                            r"give|name|count|tell|according)\b", re.I)
+QUESTION_START = re.compile(
+    r"^\s*(?:what|which|who|whom|whose|when|where|why|how|is|are|does|do|did|can|list|"
+    r"give|name|count|tell|according)\b",
+    re.I,
+)
 CHANGE_START = re.compile(r"^\s*(?:\w+\s+){0,6}?(?:" + "|".join(sorted(CHANGE_VERBS)) + r")\b", re.I)
-BUG_REPORT = re.compile(r"\b(?:should|must|instead of|but|wrong|backwards|raises|is accepted|does nothing|loses|"
-                        r"ignores|keeps|carries)\b", re.I)
+BUG_REPORT = re.compile(
+    r"\b(?:should|must|instead of|but|wrong|backwards|raises|is accepted|does nothing|loses|"
+    r"ignores|keeps|carries)\b",
+    re.I,
+)
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "many": ("count",), "number": ("count",), "count": ("count", "match", "result"), "total": ("sum", "count"),
-    "average": ("avg",), "mean": ("avg",), "highest": ("max", "desc", "descend"), "maximum": ("max",),
-    "most": ("max", "desc"), "largest": ("max", "desc"), "greatest": ("max", "desc"),
-    "lowest": ("min", "asc", "ascend"), "minimum": ("min",), "smallest": ("min", "asc"), "fewest": ("min", "asc"),
-    "earliest": ("min", "asc", "order"), "oldest": ("min", "asc", "order"), "latest": ("max", "desc"),
-    "last": ("max", "desc", "latest"), "newest": ("max", "desc"), "recently": ("desc", "max"),
-    "recent": ("desc", "max"), "distinct": ("distinct",), "different": ("distinct",), "unique": ("distinct",),
-    "sorted": ("order", "sort"), "sort": ("order", "sort"), "order": ("order", "sort"),
-    "ascending": ("asc", "ascend"), "descending": ("desc", "descend"), "alphabetically": ("asc", "ascend", "sort"),
-    "percentage": ("100",), "percent": ("100",), "formula": ("=",), "bold": ("ctrl+b", "bold"),
-    "longest": ("max", "desc"), "shortest": ("min", "asc"), "date": ("due", "date", "time"),
-    "open": ("closed",), "still": (), "active": ("closed",),
+    "many": ("count",),
+    "number": ("count",),
+    "count": ("count", "match", "result"),
+    "total": ("sum", "count"),
+    "average": ("avg",),
+    "mean": ("avg",),
+    "highest": ("max", "desc", "descend"),
+    "maximum": ("max",),
+    "most": ("max", "desc"),
+    "largest": ("max", "desc"),
+    "greatest": ("max", "desc"),
+    "lowest": ("min", "asc", "ascend"),
+    "minimum": ("min",),
+    "smallest": ("min", "asc"),
+    "fewest": ("min", "asc"),
+    "earliest": ("min", "asc", "order"),
+    "oldest": ("min", "asc", "order"),
+    "latest": ("max", "desc"),
+    "last": ("max", "desc", "latest"),
+    "newest": ("max", "desc"),
+    "recently": ("desc", "max"),
+    "recent": ("desc", "max"),
+    "distinct": ("distinct",),
+    "different": ("distinct",),
+    "unique": ("distinct",),
+    "sorted": ("order", "sort"),
+    "sort": ("order", "sort"),
+    "order": ("order", "sort"),
+    "ascending": ("asc", "ascend"),
+    "descending": ("desc", "descend"),
+    "alphabetically": ("asc", "ascend", "sort"),
+    "percentage": ("100",),
+    "percent": ("100",),
+    "formula": ("=",),
+    "bold": ("ctrl+b", "bold"),
+    "longest": ("max", "desc"),
+    "shortest": ("min", "asc"),
+    "date": ("due", "date", "time"),
+    "open": ("closed",),
+    "still": (),
+    "active": ("closed",),
 }
 NUMBER_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 _IDENT = re.compile(r"`([^`]+)`|\b([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+|[A-Za-z_]\w*_\w+|[A-Za-z_]\w*(?=\())")
@@ -171,24 +219,24 @@ def acted_on(step: dict[str, Any]) -> list[str]:
 
 def _copied_run(instruction: list[str], page: list[str], own: set[tuple[str, ...]]) -> str | None:
     """The first run of COPY_RUN instruction words found in the page text and not in what the span typed."""
-    runs = {tuple(page[k:k + COPY_RUN]) for k in range(len(page) - COPY_RUN + 1)}
+    runs = {tuple(page[k : k + COPY_RUN]) for k in range(len(page) - COPY_RUN + 1)}
     for k in range(len(instruction) - COPY_RUN + 1):
-        run = tuple(instruction[k:k + COPY_RUN])
+        run = tuple(instruction[k : k + COPY_RUN])
         if run in runs and run not in own:
             return " ".join(run)
     return None
 
 
-def _copied(instruction: str, steps: Sequence[dict[str, Any]], acted: Sequence[str], chrome: frozenset[str]
-            ) -> str | None:
+def _copied(
+    instruction: str, steps: Sequence[dict[str, Any]], acted: Sequence[str], chrome: frozenset[str]
+) -> str | None:
     acted_words = [words(t) for t in acted]
-    own = {tuple(ws[k:k + COPY_RUN]) for ws in acted_words for k in range(len(ws) - COPY_RUN + 1)}
+    own = {tuple(ws[k : k + COPY_RUN]) for ws in acted_words for k in range(len(ws) - COPY_RUN + 1)}
     page = words(" ".join(page_content(s.get("observation"), chrome) for s in steps))
     return _copied_run(words(instruction), page, own)
 
 
-def overlap_judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[str] = frozenset()
-                  ) -> Grounding:
+def overlap_judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[str] = frozenset()) -> Grounding:
     """The old rule: keep an instruction that shares one content word with what the span acted on and does not
     copy page text."""
     acted = [text for step in steps if not step.get("error") for text in acted_on(step)]
@@ -247,8 +295,12 @@ def specifics(instruction: str) -> list[str]:
     for sentence in re.split(r"(?<=[.?!;:])\s+", bare):
         for match in _CAPITAL.finditer(sentence):
             name = match.group(1)
-            if _CELL_REF.fullmatch(name) or len(name) == 1 or sentence[:match.start()].strip() == "" or \
-                    re.fullmatch(r"[A-Z]+(?:-[A-Z]+)*", name):  # an acronym or a format (UTC, YYYY-MM-DD)
+            if (
+                _CELL_REF.fullmatch(name)
+                or len(name) == 1
+                or sentence[: match.start()].strip() == ""
+                or re.fullmatch(r"[A-Z]+(?:-[A-Z]+)*", name)
+            ):  # an acronym or a format (UTC, YYYY-MM-DD)
                 continue
             if name.lower() in FUNCTION_WORDS or name.lower() in GENERIC:
                 continue
@@ -262,8 +314,11 @@ def content_words(instruction: str) -> list[str]:
     out: list[str] = []
     for clause in re.split(r"[;:,.?!()]\s*|\s+(?:and|then|or)\s+", instruction):
         clause = re.sub(r"(?i)\bhow many\b|\bnumber of\b", "count", re.sub(r"(?i)\be-mail", "email", clause))
-        clause = re.sub(r"(?i)\b(one|two|three|four|five|six|seven|eight|nine|ten)\b",
-                        lambda m: str(NUMBER_WORDS.index(m.group(1).lower()) + 1), clause)
+        clause = re.sub(
+            r"(?i)\b(one|two|three|four|five|six|seven|eight|nine|ten)\b",
+            lambda m: str(NUMBER_WORDS.index(m.group(1).lower()) + 1),
+            clause,
+        )
         tokens = re.findall(r"[A-Za-z0-9]+(?:'[a-z]+)?", clause)
         leading = True  # no word that names something yet: an imperative here says what to do
         for token in tokens:
@@ -303,8 +358,10 @@ def _answer_seen(answer: str, read: str) -> bool:
     text = read.lower()
     nums = numbers(answer)
     if nums:
-        return all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", text) for n in nums) or \
-            answer.strip().lower() in text
+        return (
+            all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", text) for n in nums)
+            or answer.strip().lower() in text
+        )
     parts = [f for f in forms(answer) if f not in FUNCTION_WORDS]
     if not parts:
         return True
@@ -321,19 +378,28 @@ def _answer_near(answer: str, page: str, content: Sequence[str], window: int = 1
     wanted = set(content)
     text = answer.strip().lower()
     nums = numbers(answer)
-    hits = [k for k, line in enumerate(lines) if text in line.lower() or (
-        nums and all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", line) for n in nums))]
+    hits = [
+        k
+        for k, line in enumerate(lines)
+        if text in line.lower()
+        or (nums and all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", line) for n in nums))
+    ]
     if not hits:
         return True  # not on this page as written (`_answer_seen` reads it more loosely): nothing to place
     for k in hits:
-        around = set(forms(" ".join(lines[max(0, k - window):k + window + 1])))
+        around = set(forms(" ".join(lines[max(0, k - window) : k + window + 1])))
         if any(_covered(w, around) for w in wanted if not w.isdigit()):
             return True
     return False
 
 
-def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[str] = frozenset(),
-          after: dict[str, Any] | None = None, rules: Rules = DEFAULT_RULES) -> Grounding:
+def judge(
+    instruction: str,
+    steps: Sequence[dict[str, Any]],
+    chrome: frozenset[str] = frozenset(),
+    after: dict[str, Any] | None = None,
+    rules: Rules = DEFAULT_RULES,
+) -> Grounding:
     """The grounding verdict of `instruction` for the span `steps` (dicts with `action`, `observation`, `url`,
     `error`, maybe `effect`); `after` is what followed the span's last step (observation, url, answer)."""
     eff = read_effects(steps, after)
@@ -345,8 +411,9 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
     question = asks_question(instruction)
     change = asks_change(instruction)
     code = identifiers(instruction)
-    if not question and (eff.functions or eff.tests is not None or (
-            code and eff.writes and BUG_REPORT.search(instruction))):
+    if not question and (
+        eff.functions or eff.tests is not None or (code and eff.writes and BUG_REPORT.search(instruction))
+    ):
         return _judge_fix(instruction, code, eff)
     if not question and code and BUG_REPORT.search(instruction) and not eff.writes:
         return Grounding(False, "reports a bug in the code it names; the span changed no code")
@@ -366,8 +433,11 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
     if rules.chosen_given:
         said = set(forms(instruction))
         ranges = re.findall(r"\b(\d+)\s*(?:to|through|-)\s*(\d+)\b", instruction)  # "1 to 5" gives 2, 3, 4
-        given = said | {stem(w) for word in said for w in SYNONYMS.get(word, ())} | {
-            str(n) for a, b in ranges if int(b) - int(a) <= 1000 for n in range(int(a), int(b) + 1)}
+        given = (
+            said
+            | {stem(w) for word in said for w in SYNONYMS.get(word, ())}
+            | {str(n) for a, b in ranges if int(b) - int(a) <= 1000 for n in range(int(a), int(b) + 1)}
+        )
         for value, page in eff.chosen:
             parts = [f for f in forms(value) if f not in FUNCTION_WORDS and (len(f) > 1 or f.isdigit())]
             if parts and not any(f in given or f in set(forms(page_content(page, chrome))) for f in parts):
@@ -378,14 +448,29 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
             parts = forms(column)
             if parts and column.lower() not in KEY_COLUMNS and not any(p in said for p in parts):
                 return Grounding(False, f"its query returns {column}, which the instruction does not ask for")
-        asked = [f for a, b in ASKED.findall(instruction) for word in (a or b).split()
-                 if word.lower() not in FUNCTION_WORDS for f in forms(word)]
+        asked = [
+            f
+            for a, b in ASKED.findall(instruction)
+            for word in (a or b).split()
+            if word.lower() not in FUNCTION_WORDS
+            for f in forms(word)
+        ]
         returned = {f for column in eff.selected for f in forms(column)}
-        if eff.selected and asked and not any(c.lower() in KEY_COLUMNS for c in eff.selected) and \
-                not any(a in returned for a in asked):
+        if (
+            eff.selected
+            and asked
+            and not any(c.lower() in KEY_COLUMNS for c in eff.selected)
+            and not any(a in returned for a in asked)
+        ):
             return Grounding(False, f"asks for the {asked[0]}s; its query returns {', '.join(eff.selected[:3])}")
-    if rules.negation and NEGATION.search(instruction) and (eff.query_result or any(
-            re.match(r"\s*(?:SELECT|WITH)\b|/query\b|/search\b", t, re.I) for t in eff.acted + eff.urls)):
+    if (
+        rules.negation
+        and NEGATION.search(instruction)
+        and (
+            eff.query_result
+            or any(re.match(r"\s*(?:SELECT|WITH)\b|/query\b|/search\b", t, re.I) for t in eff.acted + eff.urls)
+        )
+    ):
         if not any(NEGATED.search(t) for t in eff.acted + eff.urls):
             return Grounding(False, "asks for what is not so; the span's query negates nothing")
     content = content_words(instruction)
@@ -399,8 +484,10 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
     if len(named) > rules.named_misses:
         return Grounding(False, f"names {', '.join(named[:4])}, which the span saw but did not act on")
     if content and len(covered) < rules.coverage * len(content):
-        return Grounding(False, f"names little the span acted on ({len(covered)}/{len(content)} words; not: "
-                                f"{', '.join(missing[:5])})")
+        return Grounding(
+            False,
+            f"names little the span acted on ({len(covered)}/{len(content)} words; not: {', '.join(missing[:5])})",
+        )
     if rules.require_change and change and not eff.writes:
         return Grounding(False, "asks for a change, but the span changed nothing")
     if rules.require_answer and question and not change:
@@ -410,8 +497,10 @@ def judge(instruction: str, steps: Sequence[dict[str, Any]], chrome: frozenset[s
         if answered and rules.answer_on_page and not _answer_seen(eff.answer or "", eff.read):
             return Grounding(False, f"answers '{(eff.answer or '')[:40]}', which no page the span saw shows")
         if answered and rules.answer_near and not _answer_near(eff.answer or "", eff.read, content):
-            return Grounding(False, f"answers '{(eff.answer or '')[:40]}', which the page shows next to nothing the "
-                                    "question asks about")
+            return Grounding(
+                False,
+                f"answers '{(eff.answer or '')[:40]}', which the page shows next to nothing the question asks about",
+            )
     return Grounding(True, f"names what the span acted on: {', '.join(covered[:6] or content[:6])}")
 
 
@@ -431,6 +520,7 @@ def _judge_fix(instruction: str, code: list[str], eff: SpanEffects) -> Grounding
         left = [t for t in unfixed if t.split("::")[0] in files]
         if left:
             return Grounding(False, f"the change leaves {len(left)} failing test(s) beside those it fixed: {left[0]}")
+
     def bare(name: str) -> str:
         return name.split(".")[-1].strip("_").lower()
 
@@ -445,8 +535,9 @@ def _judge_fix(instruction: str, code: list[str], eff: SpanEffects) -> Grounding
     hit = [s for s in subjects if s in changed]
     if hit:
         return Grounding(True, f"the change touches {', '.join(hit)}, which the report names")
-    words_named = {f for c in code for f in forms(c.split(".")[-1]) if len(f) >= 5} if code else \
-        set(content_words(instruction))
+    words_named = (
+        {f for c in code for f in forms(c.split(".")[-1]) if len(f) >= 5} if code else set(content_words(instruction))
+    )
     shared = sorted(words_named & pool)
     if shared:
         return Grounding(True, f"the change touches {where[:60]}, which shares '{shared[0]}' with the report")

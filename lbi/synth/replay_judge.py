@@ -35,8 +35,11 @@ def after_span(steps: list[dict[str, Any]], end: int, trajectory: dict[str, Any]
     """What followed step `end`: the next step's observation and URL, or the trajectory's end state."""
     if end + 1 < len(steps):
         return {"observation": steps[end + 1].get("observation"), "url": steps[end + 1].get("url"), "answer": None}
-    return {"observation": trajectory.get("final_observation"), "url": trajectory.get("final_url"),
-            "answer": trajectory.get("answer")}
+    return {
+        "observation": trajectory.get("final_observation"),
+        "url": trajectory.get("final_url"),
+        "answer": trajectory.get("answer"),
+    }
 
 
 @dataclass
@@ -53,14 +56,21 @@ class Replays:
             self.probe.tests = TEST_PATHS[self.project.config.env.name]
 
     def trajectory(self, trajectory_id: int) -> dict[str, Any]:
-        rows = self.project.store.query("SELECT id, key, task_id, env, policy, answer, final_observation, final_url "
-                                        "FROM trajectories WHERE id = ?", (trajectory_id,))
+        rows = self.project.store.query(
+            "SELECT id, key, task_id, env, policy, answer, final_observation, final_url FROM trajectories WHERE id = ?",
+            (trajectory_id,),
+        )
         return dict(rows[0]) if rows else {}
 
     def task(self, trajectory: dict[str, Any]) -> Task:
         task = self.project.task(trajectory["task_id"]) if trajectory.get("task_id") else None
-        return task or Task(id=str(trajectory.get("key") or trajectory.get("id")), env=trajectory.get("env") or "",
-                            instruction="", check=CheckSpec(kind="none"), split="synthetic")
+        return task or Task(
+            id=str(trajectory.get("key") or trajectory.get("id")),
+            env=trajectory.get("env") or "",
+            instruction="",
+            check=CheckSpec(kind="none"),
+            split="synthetic",
+        )
 
     def of(self, trajectory_id: int, steps: list[dict[str, Any]]) -> Replay | str:
         """The trajectory's replay, or why it cannot be replayed."""
@@ -69,8 +79,10 @@ class Replays:
         trajectory = self.trajectory(trajectory_id)
         task = self.task(trajectory)
         if trajectory.get("env") and trajectory["env"] != self.project.config.env.name:
-            result: Replay | str = (f"the trajectory ran in {trajectory['env']}, the project's environment is "
-                                    f"{self.project.config.env.name}")
+            result: Replay | str = (
+                f"the trajectory ran in {trajectory['env']}, the project's environment is "
+                f"{self.project.config.env.name}"
+            )
         else:
             try:
                 env = self._env()
@@ -93,8 +105,9 @@ class Replays:
             self.env = None
 
 
-def judge_span(replays: Replays, trajectory_id: int, steps: list[dict[str, Any]], start: int, end: int
-               ) -> tuple[Reproduction, list[dict[str, Any]] | None]:
+def judge_span(
+    replays: Replays, trajectory_id: int, steps: list[dict[str, Any]], start: int, end: int
+) -> tuple[Reproduction, list[dict[str, Any]] | None]:
     """The replay verdict of steps `start..end` of a trajectory, and the replayed span (steps with their effects)
     when it reproduced."""
     got = replays.of(trajectory_id, steps)
@@ -104,4 +117,4 @@ def judge_span(replays: Replays, trajectory_id: int, steps: list[dict[str, Any]]
     verdict = reproduces(steps, got, start, end, after)
     if not verdict.same:
         return verdict, None
-    return verdict, [s.model_dump() for s in got.steps[start:end + 1]]
+    return verdict, [s.model_dump() for s in got.steps[start : end + 1]]

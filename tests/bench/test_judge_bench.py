@@ -49,22 +49,31 @@ def shop(tmp_path: Path) -> Path:
     db = tmp_path / "shop.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, colour TEXT, price REAL)")
-        conn.executemany("INSERT INTO items (name, colour, price) VALUES (?, ?, ?)",
-                         [("pen", "blue", 1.5), ("ink", "black", 4.0), ("cap", "blue", 0.5)])
+        conn.executemany(
+            "INSERT INTO items (name, colour, price) VALUES (?, ?, ?)",
+            [("pen", "blue", 1.5), ("ink", "black", 4.0), ("cap", "blue", 0.5)],
+        )
     conn.close()
     return db
 
 
 def _task(tid: str, instruction: str, query: str, **extra: object) -> Task:
-    return Task(id=tid, env="sql", instruction=instruction, reference=[f"execute_sql({query!r})"],
-                check=CheckSpec(kind="sql_result", params={"query": query}), **extra)
+    return Task(
+        id=tid,
+        env="sql",
+        instruction=instruction,
+        reference=[f"execute_sql({query!r})"],
+        check=CheckSpec(kind="sql_result", params={"query": query}),
+        **extra,
+    )
 
 
 def test_the_builder_skips_and_reports_what_cannot_be_replayed_or_fails(shop: Path, tmp_path: Path) -> None:
     good = _task("blue", "List the names of the 'blue' items.", "SELECT name FROM items WHERE colour = 'blue'")
     other = _task("cheap", "List the names of the items under 1.", "SELECT name FROM items WHERE price < 1")
     broken = _task("broken", "Count the items.", "SELECT COUNT(*) FROM items").model_copy(
-        update={"reference": ["execute_sql('SELECT nope FROM items')"]})
+        update={"reference": ["execute_sql('SELECT nope FROM items')"]}
+    )
     seeded = _task("seeded", "Show the colours.", "SELECT colour FROM items", goal_at_reset=True)  # a random seed
     with SqlEnv(shop) as env:
         built = build_pairs("sql", env, [good, other, broken, seeded], log=lambda line: None)
@@ -87,10 +96,17 @@ def test_the_builder_skips_and_reports_what_cannot_be_replayed_or_fails(shop: Pa
 
 
 def test_a_changed_entity_changes_the_check_and_drops_the_branches_it_leaves_alone() -> None:
-    spec = CheckSpec(kind="any", params={"checks": [
-        {"kind": "sql_result", "params": {"query": "SELECT summary FROM ticket WHERE id = 7"}},
-        {"kind": "answer", "params": {"expected": "REST API"}}]})
+    spec = CheckSpec(
+        kind="any",
+        params={
+            "checks": [
+                {"kind": "sql_result", "params": {"query": "SELECT summary FROM ticket WHERE id = 7"}},
+                {"kind": "answer", "params": {"expected": "REST API"}},
+            ]
+        },
+    )
     changed = changed_check(spec, "7", "8")
     assert changed is not None and changed.params["checks"] == [
-        {"kind": "sql_result", "params": {"query": "SELECT summary FROM ticket WHERE id = 8"}}]
+        {"kind": "sql_result", "params": {"query": "SELECT summary FROM ticket WHERE id = 8"}}
+    ]
     assert changed_check(CheckSpec(kind="answer", params={"expected": "carol"}), "docs", "infra") is None

@@ -36,10 +36,13 @@ def shop(tmp_path: Path) -> Path:
 
 def test_each_step_keeps_what_it_changed_showed_and_answered(shop: Path) -> None:
     task = Task(id="w", env="sql", instruction="", start={"writable": True}, check=NONE)
-    actions = ["execute_sql(\"UPDATE items SET price = 2.0 WHERE name = 'pen'\")",
-               "execute_sql(\"INSERT INTO items (name, price) VALUES ('cap', 0.5)\")",
-               "execute_sql('SELECT name FROM items ORDER BY name')", "execute_sql('SELECT nope')",
-               "stop('cap, ink, pen')"]
+    actions = [
+        "execute_sql(\"UPDATE items SET price = 2.0 WHERE name = 'pen'\")",
+        "execute_sql(\"INSERT INTO items (name, price) VALUES ('cap', 0.5)\")",
+        "execute_sql('SELECT name FROM items ORDER BY name')",
+        "execute_sql('SELECT nope')",
+        "stop('cap, ink, pen')",
+    ]
     with SqlEnv(shop) as env:
         rep = replay(env, task, actions)
     update, insert, select, bad, stop = rep.steps
@@ -56,8 +59,12 @@ def test_each_step_keeps_what_it_changed_showed_and_answered(shop: Path) -> None
 def test_effects_are_read_only_from_the_span_not_its_prefix(shop: Path) -> None:
     task = Task(id="w", env="sql", instruction="", start={"writable": True}, check=NONE)
     with SqlEnv(shop) as env:
-        rep = replay(env, task, ["execute_sql(\"DELETE FROM items WHERE name = 'ink'\")",
-                                 "execute_sql('SELECT COUNT(*) FROM items')"], effects_from=1)
+        rep = replay(
+            env,
+            task,
+            ["execute_sql(\"DELETE FROM items WHERE name = 'ink'\")", "execute_sql('SELECT COUNT(*) FROM items')"],
+            effects_from=1,
+        )
     assert rep.steps[0].effect.rows == [] and rep.steps[1].effect.new_lines[-2:] == ["1", "(1 row)"]
 
 
@@ -85,8 +92,10 @@ def test_a_recorded_span_reproduces_and_a_doctored_one_does_not(shop: Path) -> N
 
 
 def test_times_and_dates_do_not_make_two_states_differ() -> None:
-    assert same_text("Ticket #21 opened 3 minutes ago\nat 2025-01-02 10:11:12", "Ticket #21 opened 1 second ago\n"
-                     "at 2025-06-07 08:09:10")
+    assert same_text(
+        "Ticket #21 opened 3 minutes ago\nat 2025-01-02 10:11:12",
+        "Ticket #21 opened 1 second ago\nat 2025-06-07 08:09:10",
+    )
     assert not same_text("Ticket #21 (new)\nOwner: bob", "Ticket #22 (new)\nOwner: carol")
 
 
@@ -107,13 +116,16 @@ def test_what_cannot_be_replayed_is_refused_with_the_reason(shop: Path) -> None:
 def test_the_functions_around_a_diffs_hunks(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "v.py").write_text(
-        "class Version:\n    def bump(self):\n        \"\"\"Bump.\n\nA docstring line at column 0.\n\"\"\"\n"
+        'class Version:\n    def bump(self):\n        """Bump.\n\nA docstring line at column 0.\n"""\n'
         "        x = 1\n        return x + 1\n\n"
-        "    def other(self):\n        if True:\n            return 3\n\n\ndef helper():\n    return 4\n")
-    patch = ("diff --git a/pkg/v.py b/pkg/v.py\n--- a/pkg/v.py\n+++ b/pkg/v.py\n@@ -5,3 +5,3 @@ class Version:\n"
-             "\"\"\"\n         x = 1\n-        return x\n+        return x + 1\n"
-             "@@ -10,2 +10,2 @@\n         if True:\n-            return 2\n+            return 3\n"
-             "@@ -14,2 +14,2 @@\n def helper():\n-    return 5\n+    return 4\n")
+        "    def other(self):\n        if True:\n            return 3\n\n\ndef helper():\n    return 4\n"
+    )
+    patch = (
+        "diff --git a/pkg/v.py b/pkg/v.py\n--- a/pkg/v.py\n+++ b/pkg/v.py\n@@ -5,3 +5,3 @@ class Version:\n"
+        '"""\n         x = 1\n-        return x\n+        return x + 1\n'
+        "@@ -10,2 +10,2 @@\n         if True:\n-            return 2\n+            return 3\n"
+        "@@ -14,2 +14,2 @@\n def helper():\n-    return 5\n+    return 4\n"
+    )
     assert diff_functions(patch, tmp_path) == ["Version.bump", "Version.other", "helper"]
     assert enclosing(["def f(", "    x):", '    """Doc', "at column 0", '"""', "    return x"], 3) == "f"
 

@@ -29,7 +29,7 @@ def element_line(observation: str, bid: str) -> str | None:
     for line in (observation or "").splitlines():
         stripped = line.strip()
         if stripped.startswith(marker):
-            return stripped[len(marker):].strip() or None
+            return stripped[len(marker) :].strip() or None
     return None
 
 
@@ -44,8 +44,9 @@ def describe_action(action: str | None, observation: str | None) -> str:
     return f"{text} on {target[:120]}" if target else text
 
 
-def chrome_lines(pages: Iterable[tuple[str | None, str | None]], share: float = CHROME_SHARE,
-                 minimum: int = MIN_OBSERVATIONS) -> frozenset[str]:
+def chrome_lines(
+    pages: Iterable[tuple[str | None, str | None]], share: float = CHROME_SHARE, minimum: int = MIN_OBSERVATIONS
+) -> frozenset[str]:
     """Lines (stripped) present on at least `share` of the distinct pages: navigation, headers, footers.
 
     `pages` are (where, observation) pairs, `where` being the URL or any name of the state; a place

@@ -133,8 +133,13 @@ def _local_model() -> list[str]:
 
 
 CHECKS: dict[str, Callable[[], list[str]]] = {
-    "browser": _browser, "trac": _trac, "desktop": _desktop, "sandbox": _sandbox, "ray": _ray,
-    "training": _training, "local_model": _local_model,
+    "browser": _browser,
+    "trac": _trac,
+    "desktop": _desktop,
+    "sandbox": _sandbox,
+    "ray": _ray,
+    "training": _training,
+    "local_model": _local_model,
 }
 
 

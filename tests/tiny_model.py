@@ -6,8 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-TINY: dict[str, Any] = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 2048}
+TINY: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "max_position_embeddings": 2048,
+}
 
 
 def smollm2_tokenizer(cache: Path):
@@ -32,10 +39,16 @@ def make_tiny_model(out: Path, cache: Path, seed: int = 0, initializer_range: fl
 
     tok = smollm2_tokenizer(cache)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, tie_word_embeddings=True,
-                         rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
-                         initializer_range=initializer_range, **TINY)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
+        initializer_range=initializer_range,
+        **TINY,
+    )
     model = LlamaForCausalLM(config)
     model.save_pretrained(out)
     tok.save_pretrained(out)

@@ -57,8 +57,10 @@ class EnvOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     screenshot_dir: Path | None = Field(
-        default=None, description="Where screenshots go (rollouts set the project's screenshots/ folder); "
-                                  "environments without a screen ignore it.")
+        default=None,
+        description="Where screenshots go (rollouts set the project's screenshots/ folder); "
+        "environments without a screen ignore it.",
+    )
 
     def kwargs(self, *exclude: str) -> dict[str, Any]:
         """The options as keyword arguments (objects as given: a shared browser stays that browser)."""
@@ -69,8 +71,10 @@ class ScreenOptions(EnvOptions):
     """Options of environments with a screen (``web``, ``trac``, ``desktop``)."""
 
     screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
-    highlight: bool = Field(default=True, description="Also save the previous screenshot with a red box "
-                                                      "around the element an action targeted.")
+    highlight: bool = Field(
+        default=True,
+        description="Also save the previous screenshot with a red box around the element an action targeted.",
+    )
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,11 @@ class EnvSpec:
         out: dict[str, Any] = {}
         for key in raw:
             value = getattr(valid, key)
-            out[key] = str(value.expanduser().resolve()) if isinstance(value, Path) else \
-                valid.model_dump(mode="json", include={key})[key]
+            out[key] = (
+                str(value.expanduser().resolve())
+                if isinstance(value, Path)
+                else valid.model_dump(mode="json", include={key})[key]
+            )
         return out
 
     def _typed(self, key: str, value: str) -> Any:
@@ -180,8 +187,9 @@ class EnvSpec:
                 problems.append(f"unknown option {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             elif e["type"] == "missing":
                 about = fields[name].description if name in fields else None
-                problems.append(f"missing option {name!r}" + (f" ({about[0].lower()}{about[1:].rstrip('.')})"
-                                                              if about else ""))
+                problems.append(
+                    f"missing option {name!r}" + (f" ({about[0].lower()}{about[1:].rstrip('.')})" if about else "")
+                )
             elif e["type"] == "value_error":
                 problems.append(f"option {name!r}: {e['msg'].removeprefix('Value error, ')}")
             else:

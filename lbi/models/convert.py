@@ -47,8 +47,10 @@ def converter_script() -> Path:
     """llama.cpp's `convert_hf_to_gguf.py` as `make setup` extracted it."""
     script = CONVERTER_DIR / "convert_hf_to_gguf.py"
     if not script.is_file():
-        raise ConversionError(f"llama.cpp's converter {script} is missing: run `make setup` (it extracts the "
-                              "script from the installed llama-cpp-python's source package).")
+        raise ConversionError(
+            f"llama.cpp's converter {script} is missing: run `make setup` (it extracts the "
+            "script from the installed llama-cpp-python's source package)."
+        )
     return script
 
 
@@ -56,8 +58,11 @@ def _ftypes() -> dict[str, int]:
     """llama.cpp's file types by quantization name (`Q4_1`, `Q8_0`, `F16`, ...)."""
     import llama_cpp
 
-    return {name.removeprefix(FTYPE_PREFIX): getattr(llama_cpp, name) for name in dir(llama_cpp)
-            if name.startswith(FTYPE_PREFIX)}
+    return {
+        name.removeprefix(FTYPE_PREFIX): getattr(llama_cpp, name)
+        for name in dir(llama_cpp)
+        if name.startswith(FTYPE_PREFIX)
+    }
 
 
 def check_quant(quant: str) -> str:
@@ -86,9 +91,11 @@ def to_gguf(hf_dir: Path, out_gguf: Path, quant: str = SERVE_QUANT) -> Path:
     """Convert the Hugging Face model in `hf_dir` to `out_gguf`, quantized to `quant`; returns `out_gguf`."""
     hf_dir, out_gguf = Path(hf_dir), Path(out_gguf)
     if not (hf_dir / "config.json").is_file():
-        raise ConversionError(f"{hf_dir} is not a Hugging Face model directory (no config.json): give the merged "
-                              "model's folder (config.json, model.safetensors, tokenizer files), e.g. run `lbi train` "
-                              "again to write it.")
+        raise ConversionError(
+            f"{hf_dir} is not a Hugging Face model directory (no config.json): give the merged "
+            "model's folder (config.json, model.safetensors, tokenizer files), e.g. run `lbi train` "
+            "again to write it."
+        )
     kind = ftype(quant)
     script = converter_script()
     out_gguf.parent.mkdir(parents=True, exist_ok=True)
@@ -104,14 +111,23 @@ def _convert(script: Path, hf_dir: Path, out: Path) -> None:
     """Run llama.cpp's converter with this venv's python (offline: it must not reach a model hub)."""
     env = {key: value for key, value in os.environ.items() if key != "NO_LOCAL_GGUF"}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    done = subprocess.run([sys.executable, str(script), str(hf_dir), "--outfile", str(out), "--outtype", "auto"],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                          text=True, errors="replace", env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), str(hf_dir), "--outfile", str(out), "--outtype", "auto"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        env=env,
+        check=False,
+    )
     if done.returncode != 0 or not out.is_file():
         tail = "\n".join(done.stdout.splitlines()[-12:])
-        raise ConversionError(f"converting {hf_dir} to GGUF failed ({script.name} exited with {done.returncode}); "
-                              f"check that it holds a complete merged model (config.json, model.safetensors, "
-                              f"tokenizer files), e.g. run `lbi train` again:\n{tail}")
+        raise ConversionError(
+            f"converting {hf_dir} to GGUF failed ({script.name} exited with {done.returncode}); "
+            f"check that it holds a complete merged model (config.json, model.safetensors, "
+            f"tokenizer files), e.g. run `lbi train` again:\n{tail}"
+        )
 
 
 def _quantize(source: Path, out: Path, kind: int, quant: str) -> None:
@@ -125,8 +141,10 @@ def _quantize(source: Path, out: Path, kind: int, quant: str) -> None:
     with _quiet_llama_cpp():
         failed = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params))
     if failed or not out.is_file():
-        raise ConversionError(f"quantizing {source.name} to {quant} failed (llama_model_quantize returned {failed}): "
-                              "try another quantization (e.g. Q8_0 or F16).")
+        raise ConversionError(
+            f"quantizing {source.name} to {quant} failed (llama_model_quantize returned {failed}): "
+            "try another quantization (e.g. Q8_0 or F16)."
+        )
 
 
 @contextmanager

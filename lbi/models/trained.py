@@ -78,14 +78,19 @@ class TrainedModel:
             return self.gguf
         if is_base_name(self.name):
             quant = self.name.removeprefix(BASE_PREFIX).upper()
-            raise TrainedModelError(f"the base model is not published at {quant} in {self.project_dir}: run "
-                                    f"`lbi llm publish-base --quant {quant} -p {self.project_dir}` (`lbi train` "
-                                    f"publishes it at {SERVE_QUANT}).")
+            raise TrainedModelError(
+                f"the base model is not published at {quant} in {self.project_dir}: run "
+                f"`lbi llm publish-base --quant {quant} -p {self.project_dir}` (`lbi train` "
+                f"publishes it at {SERVE_QUANT})."
+            )
         if self.hf_dir.is_dir():
-            raise TrainedModelError(f"trained model {self.name} in {self.project_dir} has no {self.gguf.name} yet: "
-                                    f"run `lbi llm publish {self.name} -p {self.project_dir}`.")
-        raise TrainedModelError(f"no trained model {self.name} in {self.project_dir}: "
-                                f"run `lbi train --name {self.name}`.")
+            raise TrainedModelError(
+                f"trained model {self.name} in {self.project_dir} has no {self.gguf.name} yet: "
+                f"run `lbi llm publish {self.name} -p {self.project_dir}`."
+            )
+        raise TrainedModelError(
+            f"no trained model {self.name} in {self.project_dir}: run `lbi train --name {self.name}`."
+        )
 
     def alias(self) -> str:
         """The name the server serves it under: the model's name and a digest of its GGUF's path and time, so
@@ -99,8 +104,10 @@ class TrainedModel:
 def trained_model(project_dir: Path, name: str) -> TrainedModel:
     """The model trained as `name` in `project_dir` (its files need not exist yet)."""
     if not NAME.fullmatch(name) or name == ALIAS:
-        raise TrainedModelError(f"{name!r} cannot name a trained model: use up to 64 letters, digits, '.', '_' "
-                                f"and '-', starting with a letter or digit, and not {ALIAS!r} (the bundled model).")
+        raise TrainedModelError(
+            f"{name!r} cannot name a trained model: use up to 64 letters, digits, '.', '_' "
+            f"and '-', starting with a letter or digit, and not {ALIAS!r} (the bundled model)."
+        )
     return TrainedModel(Path(project_dir).resolve(), name)
 
 
@@ -126,10 +133,14 @@ def publish(project_dir: Path, name: str, quant: str = SERVE_QUANT) -> str:
     """Convert the trained model's `hf/` to its `model.gguf` and return its model string, `local/NAME`."""
     model = trained_model(project_dir, name)
     if is_base_name(name):
-        raise TrainedModelError(f"{name} is the served base model: publish it with `lbi llm publish-base --quant "
-                                f"{name.removeprefix(BASE_PREFIX).upper()}`.")
+        raise TrainedModelError(
+            f"{name} is the served base model: publish it with `lbi llm publish-base --quant "
+            f"{name.removeprefix(BASE_PREFIX).upper()}`."
+        )
     if not model.hf_dir.is_dir():
-        raise TrainedModelError(f"no trained model {name} in {model.project_dir} ({model.hf_dir} is missing): "
-                                f"run `lbi train --name {name}`.")
+        raise TrainedModelError(
+            f"no trained model {name} in {model.project_dir} ({model.hf_dir} is missing): "
+            f"run `lbi train --name {name}`."
+        )
     to_gguf(model.hf_dir, model.gguf, quant)
     return model.model_string

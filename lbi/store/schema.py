@@ -235,12 +235,74 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX llm_calls_run ON llm_calls(run_id, at);
     """,
+    # 9: the leakage check on content (`lbi.synth.leakage`): one row per checked item (a synthesized example,
+    # a synthetic task, a doc chunk) with the digest of what it was checked as, whether it resembles a held-out
+    # task and how (`hits_json`); and people's decisions on flagged items (the newest per item wins).
+    """
+    CREATE TABLE leak_checks (
+        kind TEXT NOT NULL CHECK (kind IN ('example', 'task', 'chunk')),
+        item TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        flagged INTEGER NOT NULL CHECK (flagged IN (0, 1)),
+        hits_json TEXT NOT NULL DEFAULT '[]',
+        checked_at TEXT NOT NULL,
+        PRIMARY KEY (kind, item)
+    );
+    CREATE TABLE leak_overrides (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('example', 'task', 'chunk')),
+        item TEXT NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('allow', 'block')),
+        note TEXT,
+        who TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX leak_overrides_item ON leak_overrides(kind, item, id);
+    """,
+    # 10: curation at scale. An override may belong to a batch (a bulk decision, undone as one) and may be undone
+    # (kept for the record, no longer counted); clusters of instructions (`lbi curate cluster`), one row per
+    # example of a clustering run: its cluster, its group of near-identical instructions, its closeness to the
+    # cluster's centre.
+    """
+    ALTER TABLE overrides ADD COLUMN batch TEXT;
+    ALTER TABLE overrides ADD COLUMN undone_at TEXT;
+    ALTER TABLE overrides ADD COLUMN undone_by TEXT;
+    CREATE INDEX overrides_batch ON overrides(batch);
+    CREATE TABLE clusters (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        example_id INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+        cluster INTEGER NOT NULL,
+        near_dup INTEGER NOT NULL,
+        score REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, example_id)
+    );
+    CREATE INDEX clusters_cluster ON clusters(cluster, score);
+    CREATE INDEX clusters_example ON clusters(example_id);
+    CREATE INDEX clusters_near_dup ON clusters(near_dup);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 TABLES = (
-    "runs", "documents", "chunks", "tasks", "trajectories", "steps", "examples",
-    "example_edits", "verdicts", "overrides", "llm_calls", "evaluations", "failures", "similar_examples",
-    "example_vectors", "train_runs", "train_log",
+    "runs",
+    "documents",
+    "chunks",
+    "tasks",
+    "trajectories",
+    "steps",
+    "examples",
+    "example_edits",
+    "verdicts",
+    "overrides",
+    "llm_calls",
+    "evaluations",
+    "failures",
+    "similar_examples",
+    "example_vectors",
+    "train_runs",
+    "train_log",
+    "leak_checks",
+    "leak_overrides",
+    "clusters",
 )

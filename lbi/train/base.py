@@ -41,8 +41,10 @@ def _source(config: Config) -> tuple[str, dict[str, Any]]:
     if config.train.base_model:
         name = config.train.base_model
         if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
-            raise BaseModelError(f"base model directory {name} does not exist: fix train.base_model (a Hugging "
-                                 "Face model id or a local model directory)")
+            raise BaseModelError(
+                f"base model directory {name} does not exist: fix train.base_model (a Hugging "
+                "Face model id or a local model directory)"
+            )
         return str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name, {}
     gguf = embedded_gguf(config)
     if not gguf.exists():
@@ -64,8 +66,10 @@ def load_base(config: Config) -> tuple[Any, Any]:
     except (OSError, ValueError, KeyError, RuntimeError, ImportError, struct.error) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         what = f"GGUF file {Path(source) / extra['gguf_file']}" if extra else f"base model {source!r}"
-        raise BaseModelError(f"cannot load the {what} for training: {first}. Give train.base_model a Hugging Face "
-                             "model id this machine has cached or a local model directory") from exc
+        raise BaseModelError(
+            f"cannot load the {what} for training: {first}. Give train.base_model a Hugging Face "
+            "model id this machine has cached or a local model directory"
+        ) from exc
     if extra:
         model = _plain(model)
     if tokenizer.pad_token is None:

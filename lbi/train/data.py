@@ -37,8 +37,11 @@ model at inference (`lbi.models.local.chat_prompt`)."""
 
 def token_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
     """The tokens a record is trained on (`CHATML_TRAINING_TEMPLATE` applied by `tokenizer`)."""
-    return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                              chat_template=CHATML_TRAINING_TEMPLATE)["input_ids"])
+    return list(
+        tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, chat_template=CHATML_TRAINING_TEMPLATE
+        )["input_ids"]
+    )
 
 
 class TrainDataError(UserError):
@@ -64,12 +67,12 @@ class TrainingData:
 def check_trainable(project: Project, example_ids: list[int]) -> None:
     """Refuse examples from held-out tasks or evaluation runs (the leakage lock)."""
     if bad := read.untrainable_examples(project.store, example_ids):
-        raise TrainDataError(f"examples {bad[:10]} come from held-out tasks or evaluation runs "
-                             "and may never be trained on")
+        raise TrainDataError(
+            f"examples {bad[:10]} come from held-out tasks or evaluation runs and may never be trained on"
+        )
 
 
-def training_data(project: Project, *, per: str = "step", policy: str = "", judges: Sequence[str] = ()
-                  ) -> TrainingData:
+def training_data(project: Project, *, per: str = "step", policy: str = "", judges: Sequence[str] = ()) -> TrainingData:
     """The records of the examples the committee keeps under `policy` (default: `synth.judge_policy`), counting
     only the verdicts of `judges` when given (default: the whole committee)."""
     from lbi.use.export import PERS, build_records
@@ -81,10 +84,14 @@ def training_data(project: Project, *, per: str = "step", policy: str = "", judg
     unit = check_choice("record unit (per)", per, PERS)
     examples, records, _missing = build_records(project, unit, policy, only=judges)
     if not records:
-        looser = {"strict": " or train with a looser policy (`--policy majority` or `relaxed`)",
-                  "majority": " or train with `--policy relaxed`"}.get(policy, "")
-        raise TrainDataError(f"no kept examples to train on under the `{policy}` judge policy: synthesize and "
-                             f"filter first (`lbi synthesize`, or `lbi backward` then `lbi filter`){looser}")
+        looser = {
+            "strict": " or train with a looser policy (`--policy majority` or `relaxed`)",
+            "majority": " or train with `--policy relaxed`",
+        }.get(policy, "")
+        raise TrainDataError(
+            f"no kept examples to train on under the `{policy}` judge policy: synthesize and "
+            f"filter first (`lbi synthesize`, or `lbi backward` then `lbi filter`){looser}"
+        )
     ids = [int(e["id"]) for e in examples]
     check_trainable(project, ids)
     for record in records:

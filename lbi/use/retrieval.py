@@ -90,8 +90,9 @@ def fit_budget(hits: list[Hit], budget_tokens: int) -> tuple[list[Hit], str]:
 class Retriever:
     """Callable as the agent loop's `examples` hook: (task, obs, history) -> prompt text."""
 
-    def __init__(self, project: Project, mode: str, *, index: Index | None = None, llm: Any = None,
-                 run_id: int | None = None) -> None:
+    def __init__(
+        self, project: Project, mode: str, *, index: Index | None = None, llm: Any = None, run_id: int | None = None
+    ) -> None:
         check_choice("retrieval mode", mode, MODES)
         self.project = project
         self.mode = mode
@@ -112,8 +113,9 @@ class Retriever:
         return self.index
 
     # -- the parts ---------------------------------------------------------------------
-    def retrieve(self, instruction: str, obs: Observation | None = None, history: History | None = None
-                 ) -> RetrievalResult:
+    def retrieve(
+        self, instruction: str, obs: Observation | None = None, history: History | None = None
+    ) -> RetrievalResult:
         result = RetrievalResult(mode=self.mode)
         if self.mode == "baseline" or self.index is None:
             return result
@@ -148,8 +150,13 @@ class Retriever:
         return self.examples(query, source, vector) + self.steps_like(query, source, vector)
 
     def steps_like(self, text: str, source: str, vector: Any = None) -> list[Hit]:
-        return self._step_hits([(h["id"], h["metadata"], 1 - h["distance"])
-                                for h in self._searched.search("steps", text, self.cfg.k, embedding=vector)], source)
+        return self._step_hits(
+            [
+                (h["id"], h["metadata"], 1 - h["distance"])
+                for h in self._searched.search("steps", text, self.cfg.k, embedding=vector)
+            ],
+            source,
+        )
 
     def examples(self, text: str, source: str, vector: Any = None) -> list[Hit]:
         hits = []
@@ -157,13 +164,30 @@ class Retriever:
             meta = h["metadata"]
             steps = read.steps(self.project.store, meta["trajectory_id"], meta["span_start"], meta["span_end"])
             if steps:  # an example whose trajectory is gone from the store (a stale index) is not shown
-                hits.append(Hit("example", h["id"], source, example_text(h["document"], steps, self.hit_chars),
-                                1 - h["distance"], meta))
+                hits.append(
+                    Hit(
+                        "example",
+                        h["id"],
+                        source,
+                        example_text(h["document"], steps, self.hit_chars),
+                        1 - h["distance"],
+                        meta,
+                    )
+                )
         return hits
 
     def docs(self, text: str) -> list[Hit]:
-        return [Hit("doc", h["id"], "instruction", f"Documentation ({h['metadata']['title']}):\n{h['document']}",
-                    1 - h["distance"], h["metadata"]) for h in self._searched.search("chunks", text, self.cfg.k)]
+        return [
+            Hit(
+                "doc",
+                h["id"],
+                "instruction",
+                f"Documentation ({h['metadata']['title']}):\n{h['document']}",
+                1 - h["distance"],
+                h["metadata"],
+            )
+            for h in self._searched.search("chunks", text, self.cfg.k)
+        ]
 
     def write_query(self, instruction: str, obs: Observation | None, history: History) -> str:
         messages = query_messages(instruction, history.render(), observation_text(obs) if obs else None)
@@ -183,9 +207,18 @@ class Retriever:
         """Indexed steps (key, metadata, score) as one-step examples under the instruction of the kept example
         around them; steps gone from the store (a stale index) are left out."""
         rows = read.steps_by_id(self.project.store, [meta["step_id"] for _, meta, _ in found])
-        return [Hit("step", key, source, example_text(meta.get("instruction") or "", [rows[meta["step_id"]]],
-                                                      self.hit_chars), score, meta)
-                for key, meta, score in found if meta["step_id"] in rows]
+        return [
+            Hit(
+                "step",
+                key,
+                source,
+                example_text(meta.get("instruction") or "", [rows[meta["step_id"]]], self.hit_chars),
+                score,
+                meta,
+            )
+            for key, meta, score in found
+            if meta["step_id"] in rows
+        ]
 
 
 def interleave(first: list[Hit], second: list[Hit]) -> list[Hit]:
@@ -197,13 +230,24 @@ def interleave(first: list[Hit], second: list[Hit]) -> list[Hit]:
 
 def describe(result: RetrievalResult) -> dict[str, Any]:
     """A JSON-able summary for the CLI and the Retrieval lab."""
+
     def rows(hits: list[Hit]) -> list[dict[str, Any]]:
         return [{"kind": h.kind, "source": h.source, "score": round(h.score, 3), "text": h.text} for h in hits]
 
-    return json.loads(json.dumps({"mode": result.mode, "query": result.query, "tokens": result.tokens,
-                                  "observation": rows(result.observation_hits), "model": rows(result.model_hits),
-                                  "instruction": rows(result.instruction_hits), "used": len(result.used)},
-                                 default=str))
+    return json.loads(
+        json.dumps(
+            {
+                "mode": result.mode,
+                "query": result.query,
+                "tokens": result.tokens,
+                "observation": rows(result.observation_hits),
+                "model": rows(result.model_hits),
+                "instruction": rows(result.instruction_hits),
+                "used": len(result.used),
+            },
+            default=str,
+        )
+    )
 
 
 def compare(project: Project, instruction: str, modes: list[str], task_id: str | None = None) -> dict[str, Any]:
@@ -213,13 +257,20 @@ def compare(project: Project, instruction: str, modes: list[str], task_id: str |
     if task_id and project.task(task_id) is None:
         raise NotFoundError(f"no task {task_id!r} in this project: see `lbi tasks list`")
     start = (project.task(task_id) if task_id else None) or task_from_row(
-        {"id": "query", "instruction": instruction, "env": project.config.env.name})
+        {"id": "query", "instruction": instruction, "env": project.config.env.name}
+    )
     index = Index(project)
     index.sync()
     with project.make_env() as env:
         obs = env.reset(start)
-        results = {mode: describe(Retriever(project, mode, index=index).retrieve(instruction, obs, History()))
-                   for mode in modes}
-    return {"instruction": instruction, "task": task_id,
-            "observation": {"url": obs.url, "title": obs.title, "state_signature": obs.state_signature},
-            "index": index.counts(), "results": results}
+        results = {
+            mode: describe(Retriever(project, mode, index=index).retrieve(instruction, obs, History()))
+            for mode in modes
+        }
+    return {
+        "instruction": instruction,
+        "task": task_id,
+        "observation": {"url": obs.url, "title": obs.title, "state_signature": obs.state_signature},
+        "index": index.counts(),
+        "results": results,
+    }

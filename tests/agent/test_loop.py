@@ -15,8 +15,12 @@ from lbi.envs.tasks import CheckSpec, Task
 from lbi.errors import ModelAuthError, ModelError
 from lbi.project import Project
 
-TASK = Task(id="count", env="sql", instruction="How many items are there?",
-            check=CheckSpec(kind="answer", params={"expected": "2"}))
+TASK = Task(
+    id="count",
+    env="sql",
+    instruction="How many items are there?",
+    check=CheckSpec(kind="answer", params={"expected": "2"}),
+)
 
 
 class Script:
@@ -100,6 +104,7 @@ def test_an_episode_finished_before_is_skipped(db: Path) -> None:
 def test_the_store_recorder_writes_the_trajectory_once_and_resumes(project: Project, db: Path) -> None:
     project.store.add_tasks([{"id": TASK.id, "instruction": TASK.instruction, "env": "sql", "split": "heldout"}])
     with SqlEnv(db) as env:
+
         def run() -> str:
             recorder = StoreRecorder(project, "r/count", run_id=None, policy="llm", model="fake", max_steps=4)
             return Agent(Script("SELECT COUNT(*) FROM items", "stop('2')"), env, recorder, max_steps=4).run(TASK).status

@@ -115,8 +115,7 @@ def trac_demo(demo_dir: Path) -> Iterator[TracDemo]:
 
 
 @pytest.fixture(scope="session")
-def trac_env(trac_demo: TracDemo, browser: object, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[TracWebEnv]:
+def trac_env(trac_demo: TracDemo, browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracWebEnv]:
     from lbi.envs.web.trac_env import TracWebEnv
 
     env = TracWebEnv(trac_demo, browser=browser, screenshot_dir=tmp_path_factory.mktemp("screenshots"))

@@ -73,8 +73,12 @@ def approve(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> st
 @pytest.fixture()
 def bg_project(project: Project) -> Project:
     project.config.env.name = "browsergym"
-    project.config.env.options = {"task": "lbitest.type-word", "imports": ["tests.envs.browsergym.bgym_tasks"],
-                                  "synth_seeds": "0-99", "pre_observation_delay": 0.1}
+    project.config.env.options = {
+        "task": "lbitest.type-word",
+        "imports": ["tests.envs.browsergym.bgym_tasks"],
+        "synth_seeds": "0-99",
+        "pre_observation_delay": 0.1,
+    }
     project.config.env.description = "a word form behind a START overlay (BrowserGym)"
     project.config.models.judges = [j for j in project.config.models.judges if j.focus != "grounding"]
     save_config(project.dir, project.config)  # the worker processes read it
@@ -96,13 +100,16 @@ def test_browsergym_synthesis_end_to_end(bg_project: Project, tmp_path: Path) ->
     assert not project.store.query("SELECT error FROM steps WHERE error IS NOT NULL")
     rows = project.store.query("SELECT instruction, config_json FROM trajectories ORDER BY id")
     goals = {json.loads(r["config_json"])["seed"]: r["instruction"] for r in rows}  # the goal at reset
-    assert goals == {s: f'Start the task, then type "{w}" in the Word box and submit it.'
-                     for s, w in ((3, "cloud"), (4, "maple"))}
+    assert goals == {
+        s: f'Start the task, then type "{w}" in the Word box and submit it.' for s, w in ((3, "cloud"), (4, "maple"))
+    }
 
     walks = rollout(project, "bg-explore", policy="explore", episodes=2, max_steps=2, concurrency=2)
     assert (walks.done, walks.failed, walks.steps) == (2, 0, 4)
-    explored = project.store.query("SELECT t.instruction, t.config_json, s.screenshot, s.action FROM trajectories t "
-                                   "JOIN steps s ON s.trajectory_id = t.id WHERE t.policy = 'explore'")
+    explored = project.store.query(
+        "SELECT t.instruction, t.config_json, s.screenshot, s.action FROM trajectories t "
+        "JOIN steps s ON s.trajectory_id = t.id WHERE t.policy = 'explore'"
+    )
     assert all(r["instruction"] is None for r in explored)  # backward construction labels walks
     assert all(0 <= json.loads(r["config_json"])["seed"] <= 99 for r in explored)
     assert all((project.dir / r["screenshot"]).is_file() for r in explored)

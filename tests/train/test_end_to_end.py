@@ -29,9 +29,17 @@ def test_train_serve_and_evaluate_a_tiny_model(
     assert report.model == "local/tiny-sft" and (kept.dir / "models" / "tiny-sft" / "model.gguf").is_file()
     assert read.train_runs(kept.store)[0]["model"] == "local/tiny-sft"
 
-    kept.store.add_tasks([{"id": "h1", "instruction": "How many items cost more than 2?", "env": "sql",
-                           "split": "heldout", "spec_json": {"check": {"kind": "answer", "params": {
-                               "expected": "1", "match": "number"}}}}])
+    kept.store.add_tasks(
+        [
+            {
+                "id": "h1",
+                "instruction": "How many items cost more than 2?",
+                "env": "sql",
+                "split": "heldout",
+                "spec_json": {"check": {"kind": "answer", "params": {"expected": "1", "match": "number"}}},
+            }
+        ]
+    )
     kept.config.models.agent = report.model
     result = evaluate(kept, ["baseline"], run="eval-trained", max_steps=2)
     assert result.summaries["baseline"].n == 1

@@ -31,10 +31,18 @@ from lbi.train.data import training_data
 from lbi.train.sft import TrainError, train
 from tests.tiers import starts
 
-REPLIES = [("count the items first", "execute_sql('SELECT COUNT(*) FROM items')"),
-           ("there are two items", "stop('2')")]
-MEMORIZE: dict[str, Any] = {"epochs": 12.0, "learning_rate": 3e-2, "grad_accum": 1, "max_seq_len": 2048, "lora_r": 16,
-                             "lora_alpha": 32, "lora_dropout": 0.0, "save_steps": 1000, "per": "example"}
+REPLIES = [("count the items first", "execute_sql('SELECT COUNT(*) FROM items')"), ("there are two items", "stop('2')")]
+MEMORIZE: dict[str, Any] = {
+    "epochs": 12.0,
+    "learning_rate": 3e-2,
+    "grad_accum": 1,
+    "max_seq_len": 2048,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.0,
+    "save_steps": 1000,
+    "per": "example",
+}
 """Enough for the tiny model to learn the episode's first reply by heart (12 steps over the one 2-turn record)."""
 
 
@@ -45,13 +53,15 @@ def learnable_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     which leaves the embeddings and the final norm alone, cannot lift any token's logit clear of the others."""
     from tests.tiny_model import make_tiny_model
 
-    return make_tiny_model(tmp_path_factory.mktemp("learnable") / "model", tmp_path_factory.mktemp("tokenizer"),
-                           initializer_range=0.5)
+    return make_tiny_model(
+        tmp_path_factory.mktemp("learnable") / "model", tmp_path_factory.mktemp("tokenizer"), initializer_range=0.5
+    )
 
 
 @pytest.fixture
 def one_episode(sql_project: Project, local_model_config: Config) -> Project:
     """The SQL project, served on the test server, with one scripted 2-step episode kept whole."""
+
     def act(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
         reasoning, action = REPLIES[_step(messages)]
         return json.dumps({"reasoning": reasoning, "action": action})
@@ -60,8 +70,17 @@ def one_episode(sql_project: Project, local_model_config: Config) -> Project:
     sql_project.store.add_tasks([{"id": "count", "instruction": "How many items are there?", "env": "sql"}])
     rollout(sql_project, "scripted", policy="llm", task_ids=["count"], episodes=1, concurrency=1, max_steps=2)
     tid = sql_project.store.query("SELECT id FROM trajectories")[0][0]
-    (example,) = sql_project.store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 1,
-                                                  "mode": "per-span", "instruction": "How many items are there?"}])
+    (example,) = sql_project.store.add_examples(
+        [
+            {
+                "trajectory_id": tid,
+                "span_start": 0,
+                "span_end": 1,
+                "mode": "per-span",
+                "instruction": "How many items are there?",
+            }
+        ]
+    )
     sql_project.store.add_override(example, "keep", who="tester")
     sql_project.config.local_model = local_model_config.local_model.model_copy()
     sql_project.config.llm.cache = False
@@ -79,15 +98,28 @@ def _act(project: Project, model: str, prompt: list[dict[str, Any]]) -> str:
     with project.make_env() as env:
         schema = reply_schema(None, env.action_pattern())
     try:
-        return LLM(project.config).complete(prompt, role="agent", purpose="act", schema=schema, hint=False,
-                                            model=model, parse_retries=0, max_tokens=64).text
+        return (
+            LLM(project.config)
+            .complete(
+                prompt,
+                role="agent",
+                purpose="act",
+                schema=schema,
+                hint=False,
+                model=model,
+                parse_retries=0,
+                max_tokens=64,
+            )
+            .text
+        )
     except OutputParseError as exc:  # random weights may not finish the JSON in 64 tokens: still not the reply
         return exc.raw
 
 
 @pytest.mark.local_model
 def test_a_trained_model_served_gives_its_training_reply_and_the_base_at_the_same_precision_does_not(
-        one_episode: Project, learnable_tiny_model: Path) -> None:
+    one_episode: Project, learnable_tiny_model: Path
+) -> None:
     project, tiny_model = one_episode, learnable_tiny_model
     (record,) = training_data(project, per="example").records  # the episode: system, then 2 × (turn, reply)
     prompt, trained_reply = record["messages"][:2], record["messages"][2]["content"]
@@ -109,8 +141,9 @@ def test_a_trained_model_served_gives_its_training_reply_and_the_base_at_the_sam
     assert _act(project, "local/direct", prompt) == base_reply
 
 
-def test_the_served_base_is_published_once_per_base_and_precision(sql_project: Project, tiny_model: Path,
-                                                                  tmp_path: Path) -> None:
+def test_the_served_base_is_published_once_per_base_and_precision(
+    sql_project: Project, tiny_model: Path, tmp_path: Path
+) -> None:
     config = sql_project.config.model_copy(deep=True)
     config.train.base_model = str(tiny_model)
     assert publish_base(sql_project.dir, config) == "local/base-q8_0"
@@ -138,6 +171,9 @@ def test_an_unknown_quantization_or_the_base_s_name_is_refused_before_training_s
     with pytest.raises(TrainError, match="'base-q8_0' is the name the base model is served under"):
         train(sql_project, "base-q8_0")
     assert read.train_runs(sql_project.store) == []
-    with pytest.raises(UnknownModelError, match=r"the base model is not published at Q8_0 in .*: run `lbi llm "
-                                                r"publish-base --quant Q8_0"):
+    with pytest.raises(
+        UnknownModelError,
+        match=r"the base model is not published at Q8_0 in .*: run `lbi llm "
+        r"publish-base --quant Q8_0",
+    ):
         LLM(sql_project.config).ask("hi", model="local/base-q8_0")

@@ -133,8 +133,9 @@ def ensure_registered(task_id: str, imports: tuple[str, ...] = ()) -> str:
     try:
         import browsergym.core  # noqa: F401  (registers "openended")
     except ImportError as err:
-        raise EnvError("BrowserGym is not installed: pip install --no-deps browsergym-core==0.14.3 "
-                       "(make setup does it)") from err
+        raise EnvError(
+            "BrowserGym is not installed: pip install --no-deps browsergym-core==0.14.3 (make setup does it)"
+        ) from err
     for module in imports:
         try:
             importlib.import_module(module)
@@ -148,15 +149,21 @@ def ensure_registered(task_id: str, imports: tuple[str, ...] = ()) -> str:
         try:
             importlib.import_module(module)
         except ImportError as err:
-            raise EnvError(f"BrowserGym task {task_id!r} needs the {package} package, which is not installed "
-                           f"(pip install --no-deps {package}): {err}") from err
+            raise EnvError(
+                f"BrowserGym task {task_id!r} needs the {package} package, which is not installed "
+                f"(pip install --no-deps {package}): {err}"
+            ) from err
     gym_id = f"browsergym/{task_id}"
     if gym_id not in gym.registry:
-        close = sorted(k.removeprefix("browsergym/") for k in gym.registry
-                       if k.startswith(f"browsergym/{prefix}"))[:8]
-        raise EnvError(f"unknown BrowserGym task {task_id!r}" + (f"; registered ones like it: {', '.join(close)}"
-                                                                 if close else
-                                                                 f"; known prefixes: {', '.join(PACKAGES)}"))
+        close = sorted(k.removeprefix("browsergym/") for k in gym.registry if k.startswith(f"browsergym/{prefix}"))[:8]
+        raise EnvError(
+            f"unknown BrowserGym task {task_id!r}"
+            + (
+                f"; registered ones like it: {', '.join(close)}"
+                if close
+                else f"; known prefixes: {', '.join(PACKAGES)}"
+            )
+        )
     return gym_id
 
 
@@ -177,8 +184,10 @@ def ensure_miniwob_url() -> str:
         try:
             import miniwob
         except ImportError as err:
-            raise EnvError("MiniWoB++ tasks need their HTML files: pip install --no-deps miniwob==1.1.0 (make setup "
-                           "does it), or set MINIWOB_URL to where they are served") from err
+            raise EnvError(
+                "MiniWoB++ tasks need their HTML files: pip install --no-deps miniwob==1.1.0 (make setup "
+                "does it), or set MINIWOB_URL to where they are served"
+            ) from err
         root = Path(miniwob.__file__).parent / "html"
         server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
         threading.Thread(target=server.serve_forever, daemon=True, name="miniwob-http").start()
@@ -226,8 +235,11 @@ def _spec_of(fn: Any) -> ActionSpec:
         params.append((p.name, typ) if p.default is inspect.Parameter.empty else (p.name, typ, p.default))
     doc = inspect.getdoc(fn) or ""
     head, _, rest = doc.partition("\n\n")
-    examples = [line.strip() for line in rest.split("Examples:", 1)[-1].splitlines() if line.strip()] \
-        if "Examples:" in rest else []
+    examples = (
+        [line.strip() for line in rest.split("Examples:", 1)[-1].splitlines() if line.strip()]
+        if "Examples:" in rest
+        else []
+    )
     return ActionSpec(fn.__name__, tuple(params), " ".join(head.split()), examples[0] if examples else "")
 
 

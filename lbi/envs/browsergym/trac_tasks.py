@@ -120,8 +120,11 @@ def browsergym_action(action: str, page: Any) -> str:
     parsed = parse_action(action, WEB_ACTIONS)
     args = list(parsed.args)
     if parsed.name in BID_ACTIONS:
-        bid = page.evaluate("""(key) => { const el = document.getElementById(key) || document.getElementsByName(key)[0];
-                                          return el ? el.getAttribute('bid') : null; }""", args[0])
+        bid = page.evaluate(
+            """(key) => { const el = document.getElementById(key) || document.getElementsByName(key)[0];
+                                          return el ? el.getAttribute('bid') : null; }""",
+            args[0],
+        )
         if bid is None:
             raise ValueError(f"{action}: no element with id or name {args[0]!r} on {page.url}")
         args[0] = bid
@@ -136,5 +139,4 @@ def _register_demo() -> list[str]:
 
 DEMO_TASK_IDS = _register_demo()
 
-__all__ = ["DEMO_TASK_IDS", "LbiTask", "answer_of", "browsergym_action", "demo", "register_lbi_tasks",
-           "use_demo"]
+__all__ = ["DEMO_TASK_IDS", "LbiTask", "answer_of", "browsergym_action", "demo", "register_lbi_tasks", "use_demo"]

@@ -26,14 +26,25 @@ IMPORTS = ["tests.envs.browsergym.bgym_tasks"]
 
 
 def bg_task(task_id: str, seed: int) -> Task:
-    return Task(id=f"{task_id}@{seed}", env="browsergym", instruction=f"{task_id} (seed {seed})",
-                start={"task": task_id, "seed": seed}, check=CheckSpec(kind="env_reward"), goal_at_reset=True)
+    return Task(
+        id=f"{task_id}@{seed}",
+        env="browsergym",
+        instruction=f"{task_id} (seed {seed})",
+        start={"task": task_id, "seed": seed},
+        check=CheckSpec(kind="env_reward"),
+        goal_at_reset=True,
+    )
 
 
 @pytest.fixture(scope="module")
 def bg_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserGymEnv]:
-    env = make_env("browsergym", task="lbitest.type-word", imports=IMPORTS, pre_observation_delay=0.1,
-                   screenshot_dir=tmp_path_factory.mktemp("bgym-shots"))
+    env = make_env(
+        "browsergym",
+        task="lbitest.type-word",
+        imports=IMPORTS,
+        pre_observation_delay=0.1,
+        screenshot_dir=tmp_path_factory.mktemp("bgym-shots"),
+    )
     assert isinstance(env, BrowserGymEnv)
     yield env
     env.close()

@@ -35,8 +35,14 @@ def test_reference_solution_through_browsergym(lbi_bgym: BrowserGymEnv, task_id:
     from lbi.envs.browsergym.trac_tasks import browsergym_action
 
     task = next(t for t in demo_tasks("trac") if t.id == task_id)
-    bridged = Task(id=task.id, env="browsergym", instruction="", start={"task": f"lbi.{task.id}", "seed": 0},
-                   check=CheckSpec(kind="env_reward"), goal_at_reset=True)
+    bridged = Task(
+        id=task.id,
+        env="browsergym",
+        instruction="",
+        start={"task": f"lbi.{task.id}", "seed": 0},
+        check=CheckSpec(kind="env_reward"),
+        goal_at_reset=True,
+    )
     obs = lbi_bgym.reset(bridged)
     assert obs.info["goal"] == task.instruction and "/trac" not in (obs.url or "x")
     assert not lbi_bgym.step("noop(0)").info["reward"]  # the start state does not pass the check
@@ -45,16 +51,24 @@ def test_reference_solution_through_browsergym(lbi_bgym: BrowserGymEnv, task_id:
         obs = lbi_bgym.step(browsergym_action(action, page))
         # BrowserGym gives an element action 500 ms, navigation included: on a loaded machine a form post that
         # navigates is done but reported as timed out while "waiting for scheduled navigations to finish"
-        assert obs.last_action_error is None or "waiting for scheduled navigations" in obs.last_action_error, \
-            (action, obs.last_action_error)
+        assert obs.last_action_error is None or "waiting for scheduled navigations" in obs.last_action_error, (
+            action,
+            obs.last_action_error,
+        )
     assert obs.done and obs.info["reward"] == 1.0
     assert check_task(bridged, lbi_bgym, obs).success
     assert lbi_bgym.task_info["error"] is None and lbi_bgym.task_info["detail"]
 
 
 def test_a_wrong_answer_earns_nothing(lbi_bgym: BrowserGymEnv) -> None:
-    bridged = Task(id="w", env="browsergym", instruction="", start={"task": "lbi.trac-web-001", "seed": 0},
-                   check=CheckSpec(kind="env_reward"), goal_at_reset=True)
+    bridged = Task(
+        id="w",
+        env="browsergym",
+        instruction="",
+        start={"task": "lbi.trac-web-001", "seed": 0},
+        check=CheckSpec(kind="env_reward"),
+        goal_at_reset=True,
+    )
     lbi_bgym.reset(bridged)
     done = lbi_bgym.step("stop('no idea')")
     assert done.done and done.info["reward"] == 0.0 and "does not match" in lbi_bgym.task_info["detail"]

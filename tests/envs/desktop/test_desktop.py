@@ -24,18 +24,30 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _task(document: str = "grades.xlsx") -> Task:
-    return Task(id="probe", env="desktop", instruction="look", start={"document": document},
-                check={"kind": "answer", "params": {"expected": "x"}})
+    return Task(
+        id="probe",
+        env="desktop",
+        instruction="look",
+        start={"document": document},
+        check={"kind": "answer", "params": {"expected": "x"}},
+    )
 
 
 def test_ids_are_stable_and_cells_go_by_address() -> None:
-    node = {"path": "frame/tool bar:Standard/push button:Save", "role": "push button", "name": "Save",
-            "states": [], "box": [1, 2, 3, 4], "depth": 1}
+    node = {
+        "path": "frame/tool bar:Standard/push button:Save",
+        "role": "push button",
+        "name": "Save",
+        "states": [],
+        "box": [1, 2, 3, 4],
+        "depth": 1,
+    }
     cell = {**node, "path": "frame/table/cell:B5", "role": "table cell", "name": "B5", "text": "42", "cell": "B5"}
     assert element_id(node) == element_id(dict(node)) and element_id(node)[0].isdigit() and len(element_id(node)) == 5
     assert element_id(cell) == "B5"
-    view = render({"nodes": [node, cell, {**node, "depth": 0, "path": "dialog:Rename", "role": "dialog",
-                                          "name": "Rename"}]})
+    view = render(
+        {"nodes": [node, cell, {**node, "depth": 0, "path": "dialog:Rename", "role": "dialog", "name": "Rename"}]}
+    )
     assert f'[{element_id(node)}] push button "Save"' in view.text and '[B5] cell "42"' in view.text
     assert view.dialogs == ["Rename"]
     assert normalize_keys("Ctrl+Shift+S") == ["ctrl", "shift", "s"] and normalize_keys("enter") == ["Return"]
@@ -114,8 +126,13 @@ def test_kill_9_leaves_no_xvfb_or_soffice_nor_files() -> None:
         print(env.session.proc.pid, env.session.run_dir, flush=True)
         time.sleep(600)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None
     pid, run_dir = proc.stdout.readline().split()
     pgid = int(pid)

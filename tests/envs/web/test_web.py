@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from tests.envs.fixtures import Site
 
 
-
 @pytest.fixture()
 def env(site: Site, browser: BrowserSession, tmp_path: Path) -> Iterator[WebEnv]:
     with WebEnv(site.url, browser=browser, screenshot_dir=tmp_path / "shots") as web:
@@ -34,8 +33,7 @@ def test_reset_observation(env: WebEnv, site: Site) -> None:
 
 
 def test_fill_select_check_click(env: WebEnv) -> None:
-    for action in ("fill('name', 'Ada')", "select_option('color', 'green')",
-                   "check('agree')", "click('go')"):
+    for action in ("fill('name', 'Ada')", "select_option('color', 'green')", "check('agree')", "click('go')"):
         obs = env.step(action)
         assert obs.last_action_error is None, action
     assert "Hello Ada, green, agree=true" in obs.text
@@ -91,14 +89,17 @@ def test_forbidden_origin_and_file_are_blocked(env: WebEnv, site: Site) -> None:
     assert site.forbidden_log == []  # the forbidden server never saw a request
 
 
-@pytest.mark.parametrize("action, error", [
-    ("click('nope')", "no element with bid 'nope'"),
-    ("fill('go', 'x')", "fill() failed"),
-    ("select_option('color', 'purple')", "no option 'purple'"),
-    ("select_option('name', 'x')", "not a <select>"),
-    ("teleport('x')", "unknown action"),
-    ("click(", "could not parse"),
-])
+@pytest.mark.parametrize(
+    "action, error",
+    [
+        ("click('nope')", "no element with bid 'nope'"),
+        ("fill('go', 'x')", "fill() failed"),
+        ("select_option('color', 'purple')", "no option 'purple'"),
+        ("select_option('name', 'x')", "not a <select>"),
+        ("teleport('x')", "unknown action"),
+        ("click(", "could not parse"),
+    ],
+)
 def test_bad_actions_are_observation_errors(env: WebEnv, action: str, error: str) -> None:
     obs = env.step(action)
     assert error in (obs.last_action_error or ""), obs.last_action_error

@@ -107,7 +107,8 @@ def main() -> None:
             }
         )
         sizes.append({"observation": "sheet after reset", "chars": len(obs.text), "elements": obs.info["n_elements"]})
-        memory = group_rss_mb(session.proc.pid)  # type: ignore[union-attr]
+        assert session.proc is not None  # the session is running
+        memory = group_rss_mb(session.proc.pid)
 
         menu = next(eid for eid, n in env.view.elements.items() if n["role"] == "menu" and n["name"] == "Format")
         kinds = {

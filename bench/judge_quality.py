@@ -193,7 +193,8 @@ def model_verdicts(env_name: str, pairs: Sequence[dict[str, Any]], llm: Any) -> 
     did not parse (the committee records those as failures; a policy counts a missing verdict as no)."""
     from lbi.envs.registry import env_spec
     from lbi.errors import ContextWindowError, OutputParseError
-    from lbi.prompts import Verdict, judge_messages
+    from lbi.prompts.messages import judge_messages
+    from lbi.prompts.replies import Verdict
 
     description = env_spec(env_name).description
     out: dict[str, list[bool | None]] = {j: [] for j in MODEL_JUDGES}
@@ -267,7 +268,7 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     result: dict[str, Any] = {"args": vars(args) | {"set": str(args.set)}, "rows": rows, "replay": {}}
-    all_pairs = []
+    all_pairs: list[dict[str, Any]] = []
     with ExitStack() as stack:
         llm = None
         if args.sample:

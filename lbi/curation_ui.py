@@ -4,7 +4,7 @@ and undo, and an example's lineage. Like `lbi.ui`, data is shown as text, code o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import streamlit as st
 
@@ -59,12 +59,15 @@ def history(ex: dict[str, Any]) -> None:
             ui.table(ex["edits"])
 
 
+VERDICTS: tuple[Literal["drop", "keep"], ...] = ("drop", "keep")
+
+
 def bulk_panel(store: Store, ids: Sequence[int], *, key: str, what: str, policy: str, judges: int) -> None:
     """A keep or drop with one note over `ids` (`what` names them): Preview shows what it would change, Apply
     records it as one batch, which can be undone as one; the recent batches below, each undoable."""
     ids = list(ids)
     verdict_col, note_col = st.columns([1, 3], vertical_alignment="bottom")
-    verdict = verdict_col.radio("Decision", ["drop", "keep"], horizontal=True, key=f"{key}-verdict")
+    verdict = verdict_col.radio("Decision", VERDICTS, horizontal=True, key=f"{key}-verdict")
     note = note_col.text_input("Note (why; recorded with every override)", key=f"{key}-note")
     plan: bulk.BulkPlan | None = st.session_state.get(f"{key}-plan")
     if plan is not None and (plan.ids != ids[: len(plan.ids)] or plan.verdict != verdict or plan.note != note):
@@ -75,7 +78,7 @@ def bulk_panel(store: Store, ids: Sequence[int], *, key: str, what: str, policy:
             ids,
             verdict,
             note=note,
-            policy=policy,  # type: ignore[arg-type]
+            policy=policy,
             judges=judges,
         )
     if plan is not None:

@@ -70,12 +70,12 @@ st.caption(
     "Examples made since are in no cluster until the next clustering."
 )
 
-cols = st.columns([1, 1, 3], vertical_alignment="bottom")
-policy = cols[0].selectbox(
+view_cols = st.columns([1, 1, 3], vertical_alignment="bottom")
+policy = view_cols[0].selectbox(
     "Policy", committee.POLICIES, key="cl_policy", index=committee.POLICIES.index(project.config.synth.judge_policy)
 )
-min_size = cols[1].number_input("Smallest cluster shown", 1, 1_000_000, 2, key="cl_min_size")
-search = cols[2].text_input("Clusters with an instruction containing", key="cl_search")
+min_size = view_cols[1].number_input("Smallest cluster shown", 1, 1_000_000, 2, key="cl_min_size")
+search = view_cols[2].text_input("Clusters with an instruction containing", key="cl_search")
 rows = clusters.summary(store, policy=policy, judges=n_judges, min_size=int(min_size), search=search.strip())
 if not rows:
     ui.empty("No cluster this large (or matching the search): lower the smallest size, or clear the search.")

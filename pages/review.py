@@ -1,6 +1,8 @@
 """Review: pick a queue (filtered out, kept, judges disagree, one judge said no, a search, a cluster, a trajectory, a
 bulk decision) and go through it one example at a time with the keyboard, or decide over all of it at once."""
 
+from typing import Literal
+
 import streamlit as st
 
 from lbi import curation_ui, ui
@@ -47,7 +49,7 @@ link = ui.from_link(
 )
 
 cols = st.columns([2, 1, 3, 1, 1.4], vertical_alignment="bottom")
-kind = cols[0].selectbox("Queue", list(QUEUES), format_func=QUEUES.get, key="rv_kind")
+kind = cols[0].selectbox("Queue", list(QUEUES), format_func=QUEUES.__getitem__, key="rv_kind")
 policy = cols[1].selectbox("Policy", committee.POLICIES, key="rv_policy", disabled=kind not in ("filtered", "kept"))
 search = cols[2].text_input("Search instructions", key="rv_search", placeholder="narrows any queue")
 spec = QueueSpec(kind=kind, policy=policy, search=search.strip())
@@ -115,7 +117,8 @@ def _act(action: str) -> None:
     current: Review = st.session_state["rv_review"]
     before = current.current
     if action in ("keep", "drop") and before is not None:
-        current.decide(store, action, who=ui.who(), note=st.session_state.get("rv_note", "").strip())
+        verdict: Literal["keep", "drop"] = "keep" if action == "keep" else "drop"
+        current.decide(store, verdict, who=ui.who(), note=st.session_state.get("rv_note", "").strip())
         st.session_state["rv_flash"] = f"#{before} → {action}"
     elif action == "skip" and before is not None:
         current.skip()

@@ -98,7 +98,7 @@ def filter_cmd(
     proj = open_project(project)
     use_ray(proj.config, ray)
     if policy:
-        proj.config.synth.judge_policy = committee.check_policy(policy)  # type: ignore[assignment]
+        proj.config.synth.judge_policy = committee.check_policy(policy)
     ids = read.example_ids(proj.store, trajectory) if trajectory else None
     with proj.run("filter", "filter") as run, progress_bar("committee") as bar:
         report = judge_examples(proj, ids, run_id=run.id, progress=run.track(bar))

@@ -195,7 +195,7 @@ def export_cmd(
     target = out or proj.dir / "export" / (
         {"agentlab": "lbi-agentlab-steps.jsonl", "adp": "lbi-adp.jsonl"}.get(fmt) or f"lbi-{per}s.{fmt}"
     )
-    report = export(proj, target, fmt=fmt, per=per, policy=policy or None)  # type: ignore[arg-type]
+    report = export(proj, target, fmt=fmt, per=per, policy=policy or None)
     console.print(
         f"{report.examples} kept examples → {report.records} records in {report.path} "
         f"(card: {report.card}; {report.missing_screenshots} missing screenshots)"

@@ -151,7 +151,7 @@ def near_duplicate_groups(vectors: np.ndarray, similarity: float) -> np.ndarray:
 
 
 def cluster_texts(
-    vectors: np.ndarray, weights: Sequence[int], *, threshold: float, near_dup: float, leaf: int = LEAF
+    vectors: np.ndarray, weights: Sequence[int] | np.ndarray, *, threshold: float, near_dup: float, leaf: int = LEAF
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each row (a distinct text; `weights`: how many examples have it): its cluster (0 = the most examples),
     its near-duplicate group (unique across clusters) and its cosine to its cluster's centre."""

@@ -114,14 +114,16 @@ def prepare(directory: Path) -> DemoReport:
     """Create (or reuse) the coding demo project: config, the repository's docs, the held-out bug-fix tasks."""
     from lbi.docs.ingest import add_source, import_tasks
     from lbi.envs import make_env
+    from lbi.envs.repo.env import RepoEnv
     from lbi.envs.tasks import save_tasks
     from lbi.project import init_project
 
     sdist = ensure_sdist()
     project = init_project(directory, demo_config(sdist))
     with make_env("repo", repo=sdist) as env:
-        tasks = demo_tasks(env)  # type: ignore[arg-type]
-        docs = add_source(project, env.snapshot.docs)  # type: ignore[attr-defined]
+        assert isinstance(env, RepoEnv)  # the registry's "repo"
+        tasks = demo_tasks(env)
+        docs = add_source(project, env.snapshot.docs)
     out = project.dir / "tasks" / f"{PACKAGE}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_tasks(tasks, out)

@@ -155,8 +155,11 @@ class SqlEnv(BaseEnv):
         self.max_rows = max_rows
         self.max_cell_chars = max_cell_chars
         self.describe_schema = describe_schema
-        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="lbi-sql-")
-        self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if not workdir:
+            self._tmp = tempfile.TemporaryDirectory(prefix="lbi-sql-")
+            workdir = self._tmp.name
+        self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.workdir / "episode.db"
         self.pristine_db = self.source

@@ -15,13 +15,14 @@ import math
 from collections.abc import Sequence
 from functools import cache
 from itertools import combinations
-from typing import Any
+from typing import Any, Literal, get_args
 
 from lbi.errors import check_choice
 from lbi.store.db import Store
 from lbi.store.leaks import BLOCKED
 
-POLICIES = ("strict", "majority", "relaxed")
+Policy = Literal["strict", "majority", "relaxed"]
+POLICIES: tuple[Policy, ...] = get_args(Policy)
 HUMAN = "human override"
 LATEST_OVERRIDES = (
     "SELECT example_id, verdict FROM overrides "
@@ -81,7 +82,7 @@ FROM flagged WHERE :ids IS NULL OR example_id IN (SELECT value FROM json_each(:i
 """
 
 
-def check_policy(policy: str) -> str:
+def check_policy(policy: str) -> Policy:
     """`policy` if it is one of POLICIES, else `UnknownChoiceError` (a UserError and a ValueError) naming them."""
     return check_choice("judge policy", policy, POLICIES)
 

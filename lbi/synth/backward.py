@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 from lbi.errors import ContextWindowError, OutputParseError, check_choice
 from lbi.project import Project
@@ -23,7 +23,7 @@ from lbi.prompts.replies import TOKENS_PER_SPAN, SpanInstruction, batch_schema, 
 from lbi.store import read
 
 Mode = Literal["per-span", "batched"]
-MODES: tuple[str, ...] = get_args(Mode)
+MODES: tuple[Mode, ...] = get_args(Mode)
 Progress = Callable[[int, int], None]
 Chooser = Callable[[int, list[tuple[int, int]]], list[tuple[int, int]]]
 
@@ -122,7 +122,7 @@ def _fits(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int
 
 def check_mode(mode: str) -> Mode:
     """`mode` if it is a backward mode, else `UnknownChoiceError` (callers check before starting a run)."""
-    return cast(Mode, check_choice("backward mode", mode, MODES))
+    return check_choice("backward mode", mode, MODES)
 
 
 def construct(

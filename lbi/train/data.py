@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lbi.errors import UserError
+from lbi.errors import UserError, check_choice
 from lbi.project import Project
 from lbi.store import committee, read
 
@@ -75,13 +75,14 @@ def check_trainable(project: Project, example_ids: list[int]) -> None:
 def training_data(project: Project, *, per: str = "step", policy: str = "", judges: Sequence[str] = ()) -> TrainingData:
     """The records of the examples the committee keeps under `policy` (default: `synth.judge_policy`), counting
     only the verdicts of `judges` when given (default: the whole committee)."""
-    from lbi.use.export import build_records
+    from lbi.use.export import PERS, build_records
 
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
     names = committee.judge_names(project.store, [j.name for j in project.config.models.judges])
     if unknown := [j for j in judges if j not in names]:
         raise TrainDataError(f"unknown judge {', '.join(map(repr, unknown))}: the committee is {', '.join(names)}")
-    examples, records, _missing = build_records(project, per, policy, only=judges)  # type: ignore[arg-type]
+    unit = check_choice("record unit (per)", per, PERS)
+    examples, records, _missing = build_records(project, unit, policy, only=judges)
     if not records:
         looser = {
             "strict": " or train with a looser policy (`--policy majority` or `relaxed`)",

@@ -31,6 +31,7 @@ from lbi.use.export_formats import ADP_VERSION, adp_records, agentlab_records
 
 Per = Literal["example", "step"]
 Fmt = Literal["jsonl", "parquet", "agentlab", "adp"]
+PERS: tuple[Per, ...] = get_args(Per)
 
 
 @dataclass
@@ -157,14 +158,14 @@ def build_records(
 
 
 def export(
-    project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "example", policy: str | None = None
+    project: Project, out: Path, *, fmt: str = "jsonl", per: str = "example", policy: str | None = None
 ) -> ExportReport:
     """Write kept examples to `out` (a .jsonl or .parquet file) and a dataset card next to it."""
     check_choice("export format", fmt, get_args(Fmt))
-    check_choice("record unit (--per)", per, get_args(Per))
+    unit = check_choice("record unit (--per)", per, PERS)
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
     out = output_file(out)
-    examples, records, missing = build_records(project, per, policy, fmt)
+    examples, records, missing = build_records(project, unit, policy, fmt)
     report = ExportReport(path=out, card=card_path(out), examples=len(examples), missing_screenshots=missing)
     counts: dict[str, Counter[str]] = {
         "env": Counter(),

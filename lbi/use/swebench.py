@@ -29,7 +29,7 @@ class PredictionsReport:
 
 def is_patch(answer: str | None) -> bool:
     """Whether an episode's answer is a diff (what submit() answers), not a message from stop()."""
-    return bool(answer) and answer.lstrip().startswith(("diff --git ", "--- "))  # type: ignore[union-attr]
+    return answer is not None and answer.lstrip().startswith(("diff --git ", "--- "))
 
 
 def predictions(project: Project, run: str, mode: str | None = None) -> list[dict[str, Any]]:

@@ -33,10 +33,11 @@ def test_precision_recall_accuracy_with_wilson_intervals() -> None:
 
 
 def test_policies_count_a_missing_verdict_as_no() -> None:
-    votes = [[True, True, None], [True, False, True], [True, True, True]]
+    votes: list[list[bool | None]] = [[True, True, None], [True, False, True], [True, True, True]]
     assert policy(votes, "strict") == [True, False, False]  # votes are per judge: pair 3 lacks judge 1's verdict
     assert policy(votes, "majority") == [True, True, True]
-    assert policy([[False, None], [True, None], [False, True]], "majority") == [False, False]
+    two_judges: list[list[bool | None]] = [[False, None], [True, None], [False, True]]
+    assert policy(two_judges, "majority") == [False, False]
 
 
 def test_halves_are_fixed_by_task() -> None:

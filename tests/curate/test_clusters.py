@@ -49,7 +49,7 @@ def test_a_family_of_copied_instructions_is_one_cluster_with_its_near_duplicates
     copies = [m for m in members if m["instruction"] == "click the button on the page"]
     assert len({m["group_id"] for m in copies}) == 1  # identical texts: one near-duplicate group
     assert all(clusters.of_example(project.store, i) is not None for i in ids)
-    assert clusters.latest(project.store)["examples"] == 11
+    assert (latest := clusters.latest(project.store)) and latest["examples"] == 11
 
 
 def test_minilm_reuses_the_vectors_the_committee_stored(project: Project) -> None:
@@ -70,7 +70,7 @@ def test_a_newer_clustering_replaces_the_older_one(project: Project) -> None:
     second = project.store.start_run("c2", "cluster")
     cluster_examples(project, method="hashing", run_id=second)
     assert project.store.query("SELECT DISTINCT run_id FROM clusters")[0][0] == second
-    assert clusters.latest(project.store)["id"] == second
+    assert (latest := clusters.latest(project.store)) and latest["id"] == second
 
 
 def test_large_sets_are_split_before_agglomeration() -> None:

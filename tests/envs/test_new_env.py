@@ -81,9 +81,9 @@ def test_a_plugin_env_is_built_listed_configured_and_conforms(toy_plugin: Path) 
     assert "toy" in list_envs()
     with make_env("toy", start=3) as env:
         assert env.reset().text == "counter = 3"
-        assert env.step("add(2)").text == "counter = 5"
+        assert (obs := env.step("add(2)")).text == "counter = 5"
         task = Task(id="t", env="toy", instruction="Make it 5", check={"kind": "sql_result", "params": {"rows": [[5]]}})
-        assert check_task(task, env, env.last_obs).success  # type: ignore[attr-defined]
+        assert check_task(task, env, obs).success
     with pytest.raises(EnvOptionsError, match="unknown option 'strat' \\(did you mean 'start'\\?\\)"):
         make_env("toy", strat=3)
     check_env(lambda: make_env("toy", start=1))

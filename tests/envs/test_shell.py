@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def test_sandbox_is_available() -> None:
 
 
 @pytest.fixture()
-def env(tmp_path: Path):  # type: ignore[no-untyped-def]
+def env(tmp_path: Path) -> Iterator[ShellEnv]:
     seed = tmp_path / "seed"
     (seed / "docs").mkdir(parents=True)
     (seed / "docs" / "readme.txt").write_text("hello sandbox\n")
@@ -38,7 +39,7 @@ def test_runs_commands_in_seeded_workdir(env: ShellEnv) -> None:
     assert "hello sandbox" in obs.text and "/sandbox" in obs.text
     assert obs.info["exit_code"] == 0 and obs.state_signature == "shell:cat"
     obs = env.step("run('echo made > new.txt')")
-    assert (env.workdir / "new.txt").read_text() == "made\n"  # type: ignore[operator]
+    assert env.workdir and (env.workdir / "new.txt").read_text() == "made\n"
     obs = env.step("run('echo scratch > /tmp/x && cat /tmp/x')")  # a private /tmp the command may write
     assert obs.info["exit_code"] == 0 and "scratch" in obs.text
 
@@ -138,5 +139,5 @@ def test_reset_gives_a_fresh_directory(env: ShellEnv) -> None:
     env.step("run('touch junk')")
     first = env.workdir
     env.reset()
-    assert env.workdir != first and not (env.workdir / "junk").exists()  # type: ignore[operator]
+    assert env.workdir and env.workdir != first and not (env.workdir / "junk").exists()
     assert first is not None and not first.exists()

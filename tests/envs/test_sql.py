@@ -106,7 +106,7 @@ def test_candidates_are_runnable(db: Path) -> None:
         cands = env.interactive_elements()
         assert cands and all(c.kind == "action" and c.action for c in cands)
         for cand in cands:
-            assert env.step(cand.action).last_action_error is None  # type: ignore[arg-type]
+            assert cand.action and env.step(cand.action).last_action_error is None
 
 
 def test_missing_database_raises(tmp_path: Path) -> None:

@@ -83,16 +83,16 @@ def test_missing_and_unsupported_files(tmp_path: Path) -> None:
 )
 def test_answer_check(params: dict, answer: str | None, ok: bool) -> None:
     obs = Observation(text="", answer=answer, done=answer is not None)
-    assert check_task(_task("answer", **params), None, obs).success is ok  # type: ignore[arg-type]
+    assert check_task(_task("answer", **params), None, obs).success is ok
 
 
 def test_url_and_page_checks() -> None:
     obs = Observation(text='heading "Roadmap"', url="http://127.0.0.1:1/query?component=docs&x=1")
-    assert check_task(_task("url", path="/query", query={"component": "docs"}), None, obs).success  # type: ignore[arg-type]
-    assert not check_task(_task("url", path="/roadmap"), None, obs).success  # type: ignore[arg-type]
-    assert check_task(_task("url", regex=r"component=docs"), None, obs).success  # type: ignore[arg-type]
-    assert check_task(_task("page_contains", text=["roadmap"]), None, obs).success  # type: ignore[arg-type]
-    res = check_task(_task("page_contains", text="x", absent="Roadmap"), None, obs)  # type: ignore[arg-type]
+    assert check_task(_task("url", path="/query", query={"component": "docs"}), None, obs).success
+    assert not check_task(_task("url", path="/roadmap"), None, obs).success
+    assert check_task(_task("url", regex=r"component=docs"), None, obs).success
+    assert check_task(_task("page_contains", text=["roadmap"]), None, obs).success
+    res = check_task(_task("page_contains", text="x", absent="Roadmap"), None, obs)
     assert not res.success and "unexpected" in res.detail
 
 
@@ -138,9 +138,9 @@ def test_sql_and_db_checks(tmp_path: Path) -> None:
 
 def test_checks_that_cannot_run_return_errors(tmp_path: Path) -> None:
     obs = Observation(text="")
-    res = check_task(_task("no-such-kind"), None, obs)  # type: ignore[arg-type]
+    res = check_task(_task("no-such-kind"), None, obs)
     assert not res.success and "unknown check kind" in (res.error or "")
-    res = check_task(_task("answer"), None, Observation(text="", answer="x"))  # type: ignore[arg-type]
+    res = check_task(_task("answer"), None, Observation(text="", answer="x"))
     assert res.error and "KeyError" in res.error  # missing 'expected'
     res = check_task(_task("db_query", query="SELECT 1", expected=[[1]]), None, obs)
     assert res.error and "no database" in res.error
@@ -159,7 +159,7 @@ def test_checks_that_cannot_run_return_errors(tmp_path: Path) -> None:
 def test_register_custom_check() -> None:
     register_check("always", lambda task, env, obs, p: CheckResult(success=True, detail="yes"))
     assert "always" in check_kinds()
-    assert check_task(_task("always"), None, Observation(text="")).success  # type: ignore[arg-type]
+    assert check_task(_task("always"), None, Observation(text="")).success
 
 
 @pytest.mark.parametrize(

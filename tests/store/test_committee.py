@@ -10,7 +10,8 @@ from tests.store.fixtures import examples, judge, trajectory
 def _table(a: list[int], b: list[int]) -> tuple[int, int, int, int]:
     """The 2×2 table of two raters' votes on the same items: (1, 1), (1, 0), (0, 1), (0, 0)."""
     pairs = list(zip(a, b, strict=True))
-    return tuple(sum(p == cell for p in pairs) for cell in ((1, 1), (1, 0), (0, 1), (0, 0)))  # type: ignore[return-value]
+    both, first, second, neither = (sum(p == cell for p in pairs) for cell in ((1, 1), (1, 0), (0, 1), (0, 0)))
+    return both, first, second, neither
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ def test_an_example_of_a_generated_task_leads_back_to_its_doc_chunk(evaluated: P
         [{"trajectory_id": tid, "span_start": 0, "span_end": 1, "mode": "per-span", "instruction": "Count the items"}]
     )
     info = lineage.lineage(store, example)
+    assert info is not None
     assert info["task"]["id"] == task_id and info["chunk"]["id"] == chunk_id
     assert info["document"]["id"] == info["chunk"]["doc_id"] and info["training"] == []
     stages = [r["stage"] for r in lineage.summary(info)]

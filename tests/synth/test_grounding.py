@@ -3,6 +3,8 @@ made, a question answered) and not copy page text; the old one-word rule is kept
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lbi.project import Project
@@ -143,7 +145,7 @@ def test_a_query_must_negate_when_the_instruction_says_not() -> None:
 
 
 def test_a_bug_report_is_matched_against_the_functions_the_fix_changed() -> None:
-    fix = [
+    fix: list[dict[str, Any]] = [
         {
             "action": "bash('git apply <<EOF ... EOF')",
             "observation": "/testbed$",

@@ -272,7 +272,8 @@ class DesktopEnv(BaseEnv):
             bad = next((e for e in ends if isinstance(e, str)), None)
             if bad:
                 return bad, None
-            (x0, y0), (x1, y1) = (self._center(e) for e in ends)  # type: ignore[arg-type]
+            nodes = [e for e in ends if not isinstance(e, str)]
+            (x0, y0), (x1, y1) = (self._center(e) for e in nodes)
             xdo(
                 [
                     "mousemove",
@@ -296,7 +297,7 @@ class DesktopEnv(BaseEnv):
                     "1",
                 ]
             )
-            return None, _box(ends[0])  # type: ignore[arg-type]
+            return None, _box(nodes[0])
         if name == "click_xy":
             x, y = int(args[0]), int(args[1])
             if not (0 <= x < self.screen[0] and 0 <= y < self.screen[1]):

@@ -23,11 +23,13 @@ import subprocess
 import sys
 import time
 import traceback
+from typing import TYPE_CHECKING
 
-if __package__:  # imported as lbi.envs.desktop.worker (the documentation test walks every module)
+# imported as lbi.envs.desktop.worker (the documentation test walks every module; mypy reads this branch)
+if TYPE_CHECKING or __package__:
     from lbi.envs.desktop import tree
 else:  # run as a script by Debian's python: its folder is first on the path
-    import tree  # type: ignore[no-redef]
+    import tree
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -99,8 +99,8 @@ def _public(name: str) -> bool:
     return not name.startswith("_")
 
 
-def _entry(level: str, heading: str, node: ast.AST) -> str:
-    doc = ast.get_docstring(node) or "(no docstring)"  # type: ignore[arg-type]
+def _entry(level: str, heading: str, node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    doc = ast.get_docstring(node) or "(no docstring)"
     return f"{level} {heading}\n\n{doc}"
 
 

@@ -116,7 +116,7 @@ def _acquire_playwright() -> Playwright:
         _local.pw = sync_playwright().start()
         _local.users = 0
     _local.users += 1
-    return _local.pw  # type: ignore[no-any-return]
+    return _local.pw
 
 
 def _release_playwright() -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from lbi.agent import Agent
-from lbi.agent.loop import Decision, Recorder
+from lbi.agent.loop import Decision, History, Recorder
 from lbi.envs import EnvCrashed, EnvError, make_env
+from lbi.envs.base import Env, Observation
 from lbi.envs.browsergym.env import BrowserGymEnv, parse_seeds
 from lbi.envs.checks import CheckSpec, check_task
 from lbi.envs.tasks import Task
@@ -44,7 +45,8 @@ def bg_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserGymEnv]:
         pre_observation_delay=0.1,
         screenshot_dir=tmp_path_factory.mktemp("bgym-shots"),
     )
-    yield env  # type: ignore[misc]
+    assert isinstance(env, BrowserGymEnv)
+    yield env
     env.close()
 
 
@@ -140,7 +142,7 @@ def test_bad_input_is_one_clear_message(bg_env: BrowserGymEnv) -> None:
     class Clicker:
         name = "llm"
 
-        def act(self, env, task, obs, history, examples=""):  # type: ignore[no-untyped-def]
+        def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
             return Decision("noop(0)")
 
     episode = Agent(Clicker(), bg_env, Recorder(), max_steps=2).run(bg_task("lbitest.broken-setup", 5))

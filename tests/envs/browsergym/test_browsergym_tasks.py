@@ -4,6 +4,7 @@ through BrowserGym earn its reward from lbi's own checks, and the untouched star
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,15 +14,19 @@ from lbi.envs.browsergym.env import BrowserGymEnv
 from lbi.envs.checks import CheckSpec, check_task
 from lbi.envs.tasks import Task
 
+if TYPE_CHECKING:
+    from lbi.envs.web.trac_server import TracDemo
+
 
 @pytest.fixture(scope="module")
-def lbi_bgym(trac_demo: object, browser: object) -> Iterator[BrowserGymEnv]:
+def lbi_bgym(trac_demo: TracDemo, browser: object) -> Iterator[BrowserGymEnv]:
     from lbi.envs.browsergym import trac_tasks
 
-    trac_tasks.use_demo(trac_demo)  # type: ignore[arg-type]
+    trac_tasks.use_demo(trac_demo)
     assert len(trac_tasks.DEMO_TASK_IDS) == len(demo_tasks("trac")) == 33
     env = make_env("browsergym", task="lbi.trac-web-001", pre_observation_delay=0.0)
-    yield env  # type: ignore[misc]
+    assert isinstance(env, BrowserGymEnv)
+    yield env
     env.close()
 
 

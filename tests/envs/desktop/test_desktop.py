@@ -87,7 +87,8 @@ def test_observation_actions_and_bad_input(desktop_env: DesktopEnv) -> None:
 def test_a_crashed_or_hung_application_ends_the_episode_and_reset_recovers(desktop_env: DesktopEnv) -> None:
     env = desktop_env
     env.reset(_task())
-    pid = env.session.request("status")["pid"]  # type: ignore[union-attr]
+    assert env.session is not None
+    pid = env.session.request("status")["pid"]
     os.kill(pid, signal.SIGKILL)
     crashed = env.step("click('A1')")
     assert crashed.done and "calc exited" in crashed.info["crashed"]
@@ -95,11 +96,11 @@ def test_a_crashed_or_hung_application_ends_the_episode_and_reset_recovers(deskt
 
     obs = env.reset(_task())
     assert '[A2] cell "Alice"' in obs.text
-    pid = env.session.request("status")["pid"]  # type: ignore[union-attr]
+    pid = env.session.request("status")["pid"]
     os.kill(pid, signal.SIGSTOP)  # hung: alive, answering nothing
     hung = env.step("click('A1')")
     assert hung.done and "stopped responding" in hung.info["crashed"]
-    assert env.session.request("status")["running"] is False  # type: ignore[union-attr]
+    assert env.session.request("status")["running"] is False
     assert '[A2] cell "Alice"' in env.reset(_task()).text
 
 
@@ -153,7 +154,7 @@ def test_parallel_envs_have_their_own_display_and_application() -> None:
     with DesktopEnv(document="grades.xlsx") as one, DesktopEnv(document="grades.xlsx") as two:
         one.reset()
         two.reset()
-        assert one.session.display != two.session.display  # type: ignore[union-attr]
+        assert one.session and two.session and one.session.display != two.session.display
         one.step("click('A2')")
         typed = one.step("type('Zoe\\n')")
         assert '[A2] cell "Zoe"' in typed.text

@@ -35,7 +35,7 @@ def test_user_guide_and_sql_docs() -> None:
     for page in ("TracTickets", "TracQuery", "TracReports", "TracWorkflow"):
         assert (guide / page).is_file()
     assert env_spec("trac").docs() == guide
-    assert (env_spec("sql").docs() / "schema.md").is_file()  # type: ignore[operator]
+    assert (sql_docs := env_spec("sql").docs()) and (sql_docs / "schema.md").is_file()
 
 
 def test_demo_serves_and_resets(trac_env: TracWebEnv, trac_demo: TracDemo) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture()
-def env(site: Site, browser: BrowserSession, tmp_path: Path):  # type: ignore[no-untyped-def]
+def env(site: Site, browser: BrowserSession, tmp_path: Path) -> Iterator[WebEnv]:
     with WebEnv(site.url, browser=browser, screenshot_dir=tmp_path / "shots") as web:
         web.reset(episode_id="ep")
         yield web
@@ -70,7 +71,7 @@ def test_scroll_goto_back_forward(env: WebEnv, site: Site) -> None:
 def test_links_stay_in_one_tab(env: WebEnv) -> None:
     obs = env.step("click('newtab')")
     assert obs.title == "Second" and obs.last_action_error is None
-    assert len(env.context.pages) == 1  # type: ignore[union-attr]
+    assert env.context is not None and len(env.context.pages) == 1
 
 
 def test_forbidden_origin_and_file_are_blocked(env: WebEnv, site: Site) -> None:

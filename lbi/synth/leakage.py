@@ -290,9 +290,10 @@ class Checker:
             )
         text_tokens = tokens(item.text)
         have = set(text_tokens)
+        grams: dict[int, set[tuple[str, ...]]] = {}
         for k, (h, instruction) in enumerate(self.pairs):
             named = self.literals[k] <= have
-            score = containment(instruction, item.text, self.rules.n, text_tokens=text_tokens)
+            score = containment(instruction, item.text, self.rules.n, text_tokens=text_tokens, grams=grams)
             if named and score >= self.rules.ngram:
                 hits.append(Hit(heldout=h.id, measure="ngram", score=round(score, 3), excerpt=instruction))
             if vectors is not None and len(vectors):

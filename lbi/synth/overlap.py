@@ -68,8 +68,14 @@ def _heldout_grams(text: str, n: int) -> tuple[int, frozenset[tuple[str, ...]]]:
     return n, frozenset(ngrams(words, n)) if words else frozenset()
 
 
-def containment(heldout: str, text: str, n: int = 3, *, text_tokens: Sequence[str] | None = None,
-                grams: dict[int, set[tuple[str, ...]]] | None = None) -> float:
+def containment(
+    heldout: str,
+    text: str,
+    n: int = 3,
+    *,
+    text_tokens: Sequence[str] | None = None,
+    grams: dict[int, set[tuple[str, ...]]] | None = None,
+) -> float:
     """The share of `heldout`'s word n-grams that occur in `text` (0 when `heldout` has no words).
     `text_tokens` (`tokens(text)`) and `grams` (a dict this fills with the text's n-grams by n): `text` read once
     for many held-out instructions."""

@@ -31,8 +31,11 @@ from lbi.envs import ActionParseError, Observation, make_env  # noqa: E402
 from lbi.envs.tasks import Task  # noqa: E402
 from lbi.project import init_project  # noqa: E402
 
-DESCRIPTIONS = {"sql": "The SQLite database of a Trac issue tracker: tickets, components, milestones, versions, "
-                       "wiki pages, read-only.", "trac": DESCRIPTION}
+DESCRIPTIONS = {
+    "sql": "The SQLite database of a Trac issue tracker: tickets, components, milestones, versions, "
+    "wiki pages, read-only.",
+    "trac": DESCRIPTION,
+}
 
 
 class Tally(Recorder):
@@ -53,11 +56,26 @@ class Tally(Recorder):
         bid = action.bid if action is not None else None
         exists = bid is None or re.search(rf"\[{re.escape(bid)}\]", obs.text or "") is not None
         carried_out = parsed and exists and after.last_action_error is None
-        kind = "none" if action is None else "stop" if action.name in ("stop", "send_msg_to_user") else \
-            "element" if bid is not None else "other"
-        self.steps.append({"parsed": parsed, "carried_out": carried_out, "kind": kind, "element_exists": exists,
-                           "action": decision.action[:120], "seconds": seconds,
-                           "error": (decision.error or after.last_action_error or "")[:160]})
+        kind = (
+            "none"
+            if action is None
+            else "stop"
+            if action.name in ("stop", "send_msg_to_user")
+            else "element"
+            if bid is not None
+            else "other"
+        )
+        self.steps.append(
+            {
+                "parsed": parsed,
+                "carried_out": carried_out,
+                "kind": kind,
+                "element_exists": exists,
+                "action": decision.action[:120],
+                "seconds": seconds,
+                "error": (decision.error or after.last_action_error or "")[:160],
+            }
+        )
 
 
 def run_arm(project: Any, env_name: str, tasks: list[Task], steps: int, constrain: bool) -> dict[str, Any]:
@@ -72,19 +90,36 @@ def run_arm(project: Any, env_name: str, tasks: list[Task], steps: int, constrai
             episode = Agent(policy, env, tally, max_steps=steps).run(task)
             if episode.status != "done":
                 print(f"  {task.id}: {episode.status} {episode.error}", flush=True)
-    calls, prompt = (a - b for a, b in zip(project.store.query(
-        "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0) FROM llm_calls")[0], calls_before, strict=True))
+    calls, prompt = (
+        a - b
+        for a, b in zip(
+            project.store.query("SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0) FROM llm_calls")[0],
+            calls_before,
+            strict=True,
+        )
+    )
     seconds = [s["seconds"] for s in tally.steps]
     n = max(len(tally.steps), 1)
     parsed = sum(s["parsed"] for s in tally.steps)
     done = sum(s["carried_out"] for s in tally.steps)
     kinds = {k: sum(s["kind"] == k for s in tally.steps) for k in ("element", "other", "stop", "none")}
-    return {"env": env_name, "grammar": "on" if constrain else "off", "tasks": len(tasks), "steps": len(tally.steps),
-            "parsed": parsed, "parsed_share": parsed / n, "carried_out": done, "carried_out_share": done / n,
-            "kinds": " ".join(f"{k} {v}" for k, v in kinds.items() if v), "model_calls": calls,
-            "prompt_tokens_per_call": prompt / max(calls, 1), "step_s_p50": percentile(seconds, 0.5),
-            "step_s_p95": percentile(seconds, 0.95), "wall_s": time.perf_counter() - started,
-            "not_carried_out": [s for s in tally.steps if not s["carried_out"]][:8]}
+    return {
+        "env": env_name,
+        "grammar": "on" if constrain else "off",
+        "tasks": len(tasks),
+        "steps": len(tally.steps),
+        "parsed": parsed,
+        "parsed_share": parsed / n,
+        "carried_out": done,
+        "carried_out_share": done / n,
+        "kinds": " ".join(f"{k} {v}" for k, v in kinds.items() if v),
+        "model_calls": calls,
+        "prompt_tokens_per_call": prompt / max(calls, 1),
+        "step_s_p50": percentile(seconds, 0.5),
+        "step_s_p95": percentile(seconds, 0.95),
+        "wall_s": time.perf_counter() - started,
+        "not_carried_out": [s for s in tally.steps if not s["carried_out"]][:8],
+    }
 
 
 def main() -> None:
@@ -109,18 +144,34 @@ def main() -> None:
                 for constrain in (False, True):
                     print(f"{env_name}: grammar {'on' if constrain else 'off'}, {len(tasks)} tasks", flush=True)
                     rows.append(run_arm(project, env_name, tasks, args.steps, constrain))
-    columns = ["env", "grammar", "tasks", "steps", "parsed_share", "carried_out", "carried_out_share", "kinds",
-               "model_calls", "prompt_tokens_per_call", "step_s_p50", "step_s_p95", "wall_s"]
+    columns = [
+        "env",
+        "grammar",
+        "tasks",
+        "steps",
+        "parsed_share",
+        "carried_out",
+        "carried_out_share",
+        "kinds",
+        "model_calls",
+        "prompt_tokens_per_call",
+        "step_s_p50",
+        "step_s_p95",
+        "wall_s",
+    ]
     print(table(rows, columns, title=f"action validity, {args.model}"))
     on = [r for r in rows if r["grammar"] == "on"]
     share = sum(r["carried_out"] for r in on) / max(sum(r["steps"] for r in on), 1)
-    print(f"goal: >= 95% of steps carried out by the environment with the grammar: "
-          f"{'met' if share >= 0.95 else 'not met'} ({share:.1%})")
+    print(
+        f"goal: >= 95% of steps carried out by the environment with the grammar: "
+        f"{'met' if share >= 0.95 else 'not met'} ({share:.1%})"
+    )
     for r in rows:
         for s in r["not_carried_out"][:3]:
             print(f"  {r['env']} grammar {r['grammar']}: {s['action']!r}: {s['error'] or 'no such element'}")
-    path = write_result("action_validity", {"args": vars(args), "machine_start": start_machine,
-                                            "machine_end": machine(), "rows": rows})
+    path = write_result(
+        "action_validity", {"args": vars(args), "machine_start": start_machine, "machine_end": machine(), "rows": rows}
+    )
     print(f"wrote {path}")
 
 

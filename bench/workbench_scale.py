@@ -90,8 +90,11 @@ def main() -> None:
         rows = []
         for page in pages:
             row = render(project_dir, page, args.timeout)
-            print(f"  {page}: cold {row.get('cold_s', float('nan')):.2f}s, warm {row.get('warm_s', float('nan')):.2f}s"
-                  + (f"  ERROR {row['error']}" if row.get("error") else ""), flush=True)
+            print(
+                f"  {page}: cold {row.get('cold_s', float('nan')):.2f}s, warm {row.get('warm_s', float('nan')):.2f}s"
+                + (f"  ERROR {row['error']}" if row.get("error") else ""),
+                flush=True,
+            )
             rows.append(row)
     finally:
         if tmp is not None:
@@ -99,12 +102,19 @@ def main() -> None:
     for row in rows:
         row["under_2s"] = bool(row.get("cold_s", float("inf")) < 2 and not row.get("error"))
     print()
-    print(table(rows, ["page", "app_s", "cold_s", "warm_s", "under_2s", "error"],
-                title=f"Page render times (AppTest) with {built.get('examples', 'an existing store of')} examples"))
+    print(
+        table(
+            rows,
+            ["page", "app_s", "cold_s", "warm_s", "under_2s", "error"],
+            title=f"Page render times (AppTest) with {built.get('examples', 'an existing store of')} examples",
+        )
+    )
     goal = all(r["under_2s"] for r in rows)
     print(f"goal < 2 s per page: {'met' if goal else 'NOT met'}")
-    path = write_result("workbench_scale", {"args": vars(args), "machine_at_start": start_machine,
-                                            "store": built, "pages": rows, "goal_met": goal})
+    path = write_result(
+        "workbench_scale",
+        {"args": vars(args), "machine_at_start": start_machine, "store": built, "pages": rows, "goal_met": goal},
+    )
     print(f"wrote {path}")
 
 

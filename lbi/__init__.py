@@ -2,9 +2,11 @@
 
 Packages by stage: `docs` (load documentation), `envs` (the environments), `agent` (the agent loop),
 `synth` (task generation, rollouts, backward construction, the committee), `use` (retrieval, evaluation,
-export), `train` (fine-tuning), `models` (the model seam), `store` (the SQLite store), `cluster` (Ray),
-`prompts` (what is said to models), `demos` (the bundled demos) and `cli` (the command line). Flat modules:
-`config`, `errors`, `jobs`, `observations`, `paths`, `procs`, `project`, `secrets` and `ui` (the pages' helpers).
+export), `train` (fine-tuning), `curate` (review queues, bulk decisions, clusters of instructions), `models` (the
+model seam), `store` (the SQLite store), `cluster` (Ray), `prompts` (what is said to models), `demos` (the bundled
+demos) and `cli` (the command line). Flat modules:
+`config`, `errors`, `jobs`, `observations`, `paths`, `procs`, `project`, `secrets`, `ui` (the pages' helpers) and
+`curation_ui` (the panels of the Review and Clusters pages).
 
 Layers, bottom to top. A module imports only from its own layer or a lower one, lazily inside a function too,
 and never in a circle (`tests/test_layers.py` holds this list to the code); where a lower layer needs a higher
@@ -21,9 +23,9 @@ one's behaviour, the higher one passes a function:
 9. agent
 10. cluster
 11. synth
-12. use, train
+12. use, train, curate
 13. demos
-14. cli, jobs, ui
+14. cli, jobs, ui, curation_ui
 """
 
 __version__ = "0.1.0"

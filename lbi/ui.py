@@ -9,9 +9,10 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -26,9 +27,13 @@ from lbi.store.db import Store
 DEFAULT_PROJECT = os.environ.get("LBI_PROJECT", "projects/demo")
 REFRESH_S = 2
 """How often a page re-reads the store or a job's log while something runs (seconds)."""
-STATUS_ICONS = {"interrupted": ":material/pause_circle:", "running": ":material/hourglass_top:",
-                "done": ":material/check_circle:",
-                "failed": ":material/error:", "pending": ":material/schedule:"}
+STATUS_ICONS = {
+    "interrupted": ":material/pause_circle:",
+    "running": ":material/hourglass_top:",
+    "done": ":material/check_circle:",
+    "failed": ":material/error:",
+    "pending": ":material/schedule:",
+}
 
 
 @st.cache_resource(show_spinner=False)
@@ -164,8 +169,10 @@ def trajectory_view(project: Project, traj: dict[str, Any]) -> None:
     """A trajectory (`read.trajectory`) step by step: what it was and how it ended, previous/next and a slider over
     its steps, the chosen step in full, and after the last one the final state (the Rollouts and Evaluation pages)."""
     live = " · live" if traj["status"] == "running" else ""
-    st.caption(f"Trajectory #{traj['id']} · {traj['status']}{live} · policy {traj['policy']} · "
-               f"env {traj['env']} · model {escape_md(traj['model'] or '—')}")
+    st.caption(
+        f"Trajectory #{traj['id']} · {traj['status']}{live} · policy {traj['policy']} · "
+        f"env {traj['env']} · model {escape_md(traj['model'] or '—')}"
+    )
     if traj["instruction"]:
         labelled("Instruction", traj["instruction"])
     if traj["error"]:
@@ -212,12 +219,99 @@ def terminal_step(step: dict[str, Any], output: str, diff: str) -> None:
     st.caption(f"Latency {step.get('latency_ms') or 0:.0f} ms · state {escape_md(step.get('state_signature') or '—')}")
 
 
-def steps_compact(steps: Sequence[dict[str, Any]], project_dir: Path) -> None:
-    """Several steps, each in its own expander (the first one open)."""
+def steps_compact(steps: Sequence[dict[str, Any]], project_dir: Path, *, open_steps: int = 1) -> None:
+    """Several steps, each in its own expander (the first `open_steps` open)."""
     for n, step in enumerate(steps):
         label = f"Step {step['idx']}: {escape_md((step.get('action') or '')[:90])}"
-        with st.expander(label, expanded=n == 0):
+        with st.expander(label, expanded=n < open_steps):
             step_detail(step, project_dir)
+
+
+def span_view(store: Store, example: dict[str, Any], project_dir: Path, *, open_steps: int = 1) -> None:
+    """An example's span (`read.example`) as its environment showed it: for a terminal environment (repo) each
+    command with its output and the diff so far; otherwise each step's action, screenshot (the acted-on element
+    boxed) and observation (the page's or the desktop's accessibility tree)."""
+    if example["env"] != "repo":
+        steps_compact(example["steps"], project_dir, open_steps=open_steps)
+        return
+    from lbi.envs.repo.commands import replay_step
+
+    traj = read.trajectory(store, example["trajectory_id"])
+    every = traj["steps"] if traj else example["steps"]
+    final = traj["final_observation"] if traj else None
+    for n, step in enumerate(example["steps"]):
+        with st.expander(f"Step {step['idx']}: {escape_md((step.get('action') or '')[:90])}", expanded=n < open_steps):
+            terminal_step(step, *replay_step(every, step["idx"], final))
+
+
+# -- deep links ------------------------------------------------------------------------------------------------------
+_LINKED = "_lbi_linked"
+_REMEMBERED = 200
+"""How many of its own URLs a page remembers (so that an old one a rerun carries is not taken for a link)."""
+
+
+def from_link(page: str, params: dict[str, tuple[str | None, Callable[[str], Any]]]) -> dict[str, Any]:
+    """What a link to this page names, applied once: `params` maps each URL query parameter the page understands to
+    the session-state key of the widget that shows it (None: the page applies it itself) and a converter (`int`,
+    `str`...). When the URL holds parameters this page has not applied or written yet (a link opened, or pasted),
+    each known one is converted and put in its widget's key, and all are returned; otherwise (the page's own
+    reruns) {} is returned and the widgets keep what the user chose. A malformed value is left out with a warning.
+    Call it before the widgets are drawn."""
+    given = {name: st.query_params[name] for name in params if name in st.query_params}
+    written = st.session_state.setdefault(_LINKED, {}).setdefault(page, [])
+    if not given or any({k: v for k, v in w.items() if k in params} == given for w in written):
+        return {}  # nothing, or a URL this page wrote itself (a rerun can carry one a step old: keys pressed fast)
+    written.append(given)
+    out: dict[str, Any] = {}
+    for name, raw in given.items():
+        key, convert = params[name]
+        try:
+            out[name] = convert(raw)
+        except (TypeError, ValueError):
+            st.warning(f"The link's {name}={escape_md(raw)} is not valid here; it was left out.")
+            continue
+        if key is not None:
+            st.session_state[key] = out[name]
+    return out
+
+
+def share_link(page: str, **params: object) -> str:
+    """Put what is on screen in the URL (`params` without the None ones) and show the link to copy, here; returns
+    it. `from_link` then knows these parameters as the page's own (a URL this page wrote is never taken for a link
+    again in this session). Pages call it last (inside the fragment that
+    draws what the link names, if there is one)."""
+    clean = {k: str(v) for k, v in params.items() if v is not None and v != ""}
+    if {k: st.query_params.get(k) for k in st.query_params} != clean:
+        st.query_params.from_dict(clean)
+    written = st.session_state.setdefault(_LINKED, {}).setdefault(page, [])
+    if clean not in written:
+        written.append(clean)
+        del written[:-_REMEMBERED]
+    base = st.context.url or f"/{page}"
+    url = f"{base}?{urlencode(clean)}" if clean else base
+    st.caption(":material/link: Link to what is on screen (copy it with the button at its right)")
+    st.code(url, language=None, wrap_lines=True)
+    return url
+
+
+def pinned(key: str, linked: Any = None) -> Any:
+    """The value a link put in the select box `key` while the user keeps it there (None once they pick another):
+    pages list it first even when their filters leave it out, so a link opens what it names."""
+    pins = st.session_state.setdefault("_lbi_pinned", {})
+    if linked is not None:
+        pins[key] = linked
+    if key in pins and st.session_state.get(key) != pins[key]:
+        del pins[key]
+    return pins.get(key)
+
+
+def span_param(value: str) -> tuple[int, int]:
+    """A span in a link, `I-J` (start and end step)."""
+    start, _, end = value.partition("-")
+    i, j = int(start), int(end or start)
+    if i < 0 or j < i:
+        raise ValueError(f"not a span: {value!r}")
+    return i, j
 
 
 def run_progress(runs: Sequence[dict[str, Any]]) -> None:
@@ -235,6 +329,7 @@ def run_progress(runs: Sequence[dict[str, Any]]) -> None:
 def running_now(store: Store, kind: str) -> None:
     """Runs of `kind` in progress with their progress bars (nothing when none is), re-read every REFRESH_S s while
     any run is in progress."""
+
     @st.fragment(run_every=REFRESH_S if read.active_runs(store) else None)
     def panel() -> None:
         runs = [r for r in read.active_runs(store) if r["kind"] == kind]
@@ -248,6 +343,15 @@ def running_now(store: Store, kind: str) -> None:
 def empty(message: str) -> None:
     """An empty-state note (our own words; never interpolate data into it)."""
     st.info(message, icon="ℹ️")
+
+
+def require_example(store: Store, example_id: int, *, policy: str, judges: int) -> dict[str, Any]:
+    """`read.example`, or stop the page with a note when the example is gone (removed since the list was read)."""
+    ex = read.example(store, example_id, policy=policy, judges=judges)
+    if ex is None:
+        empty("This example no longer exists (it was removed since the list was read); reload the page.")
+        st.stop()
+    return ex
 
 
 def verdict_table(verdicts: Sequence[dict[str, Any]], *, placeholder: bool = False) -> None:
@@ -282,8 +386,9 @@ def job_panel(name: str, *, quiet: bool = False) -> jobs.Job | None:
     runs (the panel polls every REFRESH_S s and re-runs the page when it ends); for the newest once it has
     ended, what it printed — a success (unless `quiet`: the page shows the result itself) or its error;
     the logs of older ones. Returns the newest job, if any. Progress-bar lines (`━`) stay in the logs."""
-    mine = [job for job in reversed(st.session_state.get("jobs", []))
-            if job.name == name or job.name.startswith(f"{name}-")]
+    mine = [
+        job for job in reversed(st.session_state.get("jobs", [])) if job.name == name or job.name.startswith(f"{name}-")
+    ]
     running = [job.pid for job in mine if job.alive()]
 
     @st.fragment(run_every=REFRESH_S if running else None)
@@ -312,10 +417,22 @@ def step_picker(key: str, count: int) -> int:
     last = max(count - 1, 0)
     st.session_state[key] = min(st.session_state.get(key, 0), last)
     prev_col, slider_col, next_col = st.columns([1, 6, 1], vertical_alignment="bottom")
-    prev_col.button("◀ Previous", key=f"{key}-prev", on_click=_shift, args=(key, -1, last),
-                    disabled=st.session_state[key] <= 0, width="stretch")
-    next_col.button("Next ▶", key=f"{key}-next", on_click=_shift, args=(key, 1, last),
-                    disabled=st.session_state[key] >= last, width="stretch")
+    prev_col.button(
+        "◀ Previous",
+        key=f"{key}-prev",
+        on_click=_shift,
+        args=(key, -1, last),
+        disabled=st.session_state[key] <= 0,
+        width="stretch",
+    )
+    next_col.button(
+        "Next ▶",
+        key=f"{key}-next",
+        on_click=_shift,
+        args=(key, 1, last),
+        disabled=st.session_state[key] >= last,
+        width="stretch",
+    )
     if count > 1:
         slider_col.slider("Step", 0, last, key=key)
     else:
@@ -341,8 +458,13 @@ def chart_click(key: str) -> tuple[Any, ...] | None:
     return clicked
 
 
-STATUS_COLOURS = {read.NO_EXAMPLE: "#e9ecef", read.EXAMPLE: "#9ecae1", read.KEPT: "#31a354",
-                  read.DROPPED: "#de2d26", read.OVERRIDDEN: "#756bb1"}
+STATUS_COLOURS = {
+    read.NO_EXAMPLE: "#e9ecef",
+    read.EXAMPLE: "#9ecae1",
+    read.KEPT: "#31a354",
+    read.DROPPED: "#de2d26",
+    read.OVERRIDDEN: "#756bb1",
+}
 
 
 def span_grid_figure(grid: read.SpanGrid, selected: tuple[int, int] | None = None):  # noqa: ANN201 - plotly Figure
@@ -357,24 +479,36 @@ def span_grid_figure(grid: read.SpanGrid, selected: tuple[int, int] | None = Non
     fig = go.Figure()
     for code, colour in STATUS_COLOURS.items():
         cells = [(i, j) for i in range(grid.length) for j in range(i, grid.length) if grid.status[i][j] == code]
-        fig.add_trace(go.Scatter(  # an empty status gets one invisible point, so it still shows in the legend
-            x=[j for _, j in cells] or [None], y=[i for i, _ in cells] or [None], mode="markers",
-            name=read.STATUS_NAMES[code],
-            marker={"symbol": "square", "size": size, "color": colour, "line": {"width": 1, "color": "#fff"}},
-            text=[f"span {i}–{j}: {read.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"
-                  for i, j in cells],
-            hovertemplate="%{text}<extra></extra>", unselected={"marker": {"opacity": 1}},
-            selected={"marker": {"opacity": 1}}))
+        fig.add_trace(
+            go.Scatter(  # an empty status gets one invisible point, so it still shows in the legend
+                x=[j for _, j in cells] if cells else [None],
+                y=[i for i, _ in cells] if cells else [None],
+                mode="markers",
+                name=read.STATUS_NAMES[code],
+                marker={"symbol": "square", "size": size, "color": colour, "line": {"width": 1, "color": "#fff"}},
+                text=[
+                    f"span {i}–{j}: {read.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"
+                    for i, j in cells
+                ],
+                hovertemplate="%{text}<extra></extra>",
+                unselected={"marker": {"opacity": 1}},
+                selected={"marker": {"opacity": 1}},
+            )
+        )
     if selected:
         i, j = selected
         fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line={"color": "#111", "width": 3})
     axis = {"dtick": 1, "showgrid": False, "zeroline": False, "constrain": "domain"}
-    fig.update_layout(height=side, margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="white",
-                      xaxis={**axis, "title": "end step j", "side": "top", "scaleanchor": "y",
-                             "range": [-0.6, grid.length - 0.4]},
-                      yaxis={**axis, "title": "start step i", "range": [grid.length - 0.4, -0.6]},
-                      legend={"orientation": "h", "y": -0.02, "yanchor": "top"}, clickmode="event+select",
-                      dragmode=False)
+    fig.update_layout(
+        height=side,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        plot_bgcolor="white",
+        xaxis={**axis, "title": "end step j", "side": "top", "scaleanchor": "y", "range": [-0.6, grid.length - 0.4]},
+        yaxis={**axis, "title": "start step i", "range": [grid.length - 0.4, -0.6]},
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
+        clickmode="event+select",
+        dragmode=False,
+    )
     return fig
 
 

@@ -19,8 +19,10 @@ KINDS = ("example", "task", "chunk")
 """What the check looks at: synthesized examples (instruction and answer), synthetic tasks (task generation's
 instructions) and doc chunks (what task generation and docs retrieval read)."""
 
-LATEST = ("SELECT kind, item, verdict, note, who, at FROM leak_overrides "
-          "WHERE id IN (SELECT MAX(id) FROM leak_overrides GROUP BY kind, item)")
+LATEST = (
+    "SELECT kind, item, verdict, note, who, at FROM leak_overrides "
+    "WHERE id IN (SELECT MAX(id) FROM leak_overrides GROUP BY kind, item)"
+)
 """The newest person's decision on each item (the one that wins)."""
 
 BLOCKED = f"""
@@ -54,11 +56,24 @@ def flags(store: Store, kind: str | None = None) -> list[dict[str, Any]]:
             FROM (SELECT kind, item FROM leak_checks WHERE flagged UNION SELECT kind, item FROM leak_overrides) k
             LEFT JOIN leak_checks c ON c.kind = k.kind AND c.item = k.item
             LEFT JOIN ({LATEST}) o ON o.kind = k.kind AND o.item = k.item
-            WHERE ? IS NULL OR k.kind = ?""", (kind, kind))
+            WHERE ? IS NULL OR k.kind = ?""",
+        (kind, kind),
+    )
     order = {k: i for i, k in enumerate(KINDS)}
-    out = [{"kind": r["kind"], "item": r["item"], "flagged": bool(r["flagged"]), "blocked": bool(r["blocked"]),
-            "hits": json.loads(r["hits_json"] or "[]"), "decision": r["verdict"], "who": r["who"], "at": r["at"],
-            "note": r["note"]} for r in rows]
+    out = [
+        {
+            "kind": r["kind"],
+            "item": r["item"],
+            "flagged": bool(r["flagged"]),
+            "blocked": bool(r["blocked"]),
+            "hits": json.loads(r["hits_json"] or "[]"),
+            "decision": r["verdict"],
+            "who": r["who"],
+            "at": r["at"],
+            "note": r["note"],
+        }
+        for r in rows
+    ]
     return sorted(out, key=lambda f: (order[f["kind"]], int(f["item"]) if f["item"].isdigit() else 0, f["item"]))
 
 

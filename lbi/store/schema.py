@@ -259,12 +259,50 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX leak_overrides_item ON leak_overrides(kind, item, id);
     """,
+    # 10: curation at scale. An override may belong to a batch (a bulk decision, undone as one) and may be undone
+    # (kept for the record, no longer counted); clusters of instructions (`lbi curate cluster`), one row per
+    # example of a clustering run: its cluster, its group of near-identical instructions, its closeness to the
+    # cluster's centre.
+    """
+    ALTER TABLE overrides ADD COLUMN batch TEXT;
+    ALTER TABLE overrides ADD COLUMN undone_at TEXT;
+    ALTER TABLE overrides ADD COLUMN undone_by TEXT;
+    CREATE INDEX overrides_batch ON overrides(batch);
+    CREATE TABLE clusters (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        example_id INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+        cluster INTEGER NOT NULL,
+        near_dup INTEGER NOT NULL,
+        score REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, example_id)
+    );
+    CREATE INDEX clusters_cluster ON clusters(cluster, score);
+    CREATE INDEX clusters_example ON clusters(example_id);
+    CREATE INDEX clusters_near_dup ON clusters(near_dup);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 TABLES = (
-    "runs", "documents", "chunks", "tasks", "trajectories", "steps", "examples",
-    "example_edits", "verdicts", "overrides", "llm_calls", "evaluations", "failures", "similar_examples",
-    "example_vectors", "train_runs", "train_log", "leak_checks", "leak_overrides",
+    "runs",
+    "documents",
+    "chunks",
+    "tasks",
+    "trajectories",
+    "steps",
+    "examples",
+    "example_edits",
+    "verdicts",
+    "overrides",
+    "llm_calls",
+    "evaluations",
+    "failures",
+    "similar_examples",
+    "example_vectors",
+    "train_runs",
+    "train_log",
+    "leak_checks",
+    "leak_overrides",
+    "clusters",
 )

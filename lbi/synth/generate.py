@@ -50,12 +50,19 @@ def pending_chunks(project: Project) -> list[str]:
     """Chunks that no synthetic task was generated from yet (re-running a generation resumes)."""
     rows = project.store.query(
         "SELECT c.id FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.chunk_id = c.id) "
-        "ORDER BY c.doc_id, c.ordinal")
+        "ORDER BY c.doc_id, c.ordinal"
+    )
     return [r["id"] for r in rows]
 
 
-def generate_tasks(project: Project, chunk_ids: Sequence[str] | None = None, *, per_chunk: int | None = None,
-                   run_id: int | None = None, progress: Progress | None = None) -> GenerateReport:
+def generate_tasks(
+    project: Project,
+    chunk_ids: Sequence[str] | None = None,
+    *,
+    per_chunk: int | None = None,
+    run_id: int | None = None,
+    progress: Progress | None = None,
+) -> GenerateReport:
     """Propose tasks for `chunk_ids` (default: every chunk without tasks) and store the novel ones."""
     cfg = project.config
     store = project.store
@@ -74,8 +81,9 @@ def generate_tasks(project: Project, chunk_ids: Sequence[str] | None = None, *, 
         if not row:
             continue
         report.chunks += 1
-        messages = generation_messages(row[0]["title"] or "", row[0]["text"], cfg.env.description,
-                                       cfg.env.seed_tasks, n)
+        messages = generation_messages(
+            row[0]["title"] or "", row[0]["text"], cfg.env.description, cfg.env.seed_tasks, n
+        )
         try:
             reply = llm.complete(messages, role="task_generator", purpose="generate_tasks", schema=TaskProposals)
         except OutputParseError as exc:
@@ -90,8 +98,17 @@ def generate_tasks(project: Project, chunk_ids: Sequence[str] | None = None, *, 
         fresh = [c for c, keep in zip(candidates, mask, strict=True) if keep]
         report.duplicates += len(candidates) - len(fresh)
         report.added += store.add_tasks(
-            {"id": task_id(cfg.env.name, text), "instruction": text, "env": cfg.env.name, "split": "synthetic",
-             "chunk_id": chunk_id, "run_id": run_id, "model": reply.model} for text in fresh)
+            {
+                "id": task_id(cfg.env.name, text),
+                "instruction": text,
+                "env": cfg.env.name,
+                "split": "synthetic",
+                "chunk_id": chunk_id,
+                "run_id": run_id,
+                "model": reply.model,
+            }
+            for text in fresh
+        )
         existing.extend(fresh)
         if progress:
             progress(done, len(ids))

@@ -115,8 +115,9 @@ class RefreshReport:
     flagged: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
-        return ", ".join(f"{kind} {self.checked.get(kind, 0)} checked, {self.flagged.get(kind, 0)} flagged"
-                         for kind in leaks.KINDS)
+        return ", ".join(
+            f"{kind} {self.checked.get(kind, 0)} checked, {self.flagged.get(kind, 0)} flagged" for kind in leaks.KINDS
+        )
 
 
 # -- the held-out side --------------------------------------------------------------------------
@@ -189,17 +190,22 @@ def task_answers(task: Task) -> list[str]:
 def heldout_material(project: Project) -> list[Heldout]:
     """Every held-out task of the store as what it must not find: instructions, answers, (task, seed)."""
     goals: dict[str, list[str]] = {}
-    for row in project.store.query("SELECT task_id, config_json FROM trajectories WHERE task_id IN "
-                                   "(SELECT id FROM tasks WHERE split = 'heldout')"):
+    for row in project.store.query(
+        "SELECT task_id, config_json FROM trajectories WHERE task_id IN (SELECT id FROM tasks WHERE split = 'heldout')"
+    ):
         goal = json.loads(row["config_json"] or "{}").get("goal")
         if goal and goal not in goals.setdefault(row["task_id"], []):
             goals[row["task_id"]].append(goal)
     out = []
-    for row in project.store.query("SELECT id, instruction, env, spec_json FROM tasks WHERE split = 'heldout' "
-                                   "ORDER BY id"):
+    for row in project.store.query(
+        "SELECT id, instruction, env, spec_json FROM tasks WHERE split = 'heldout' ORDER BY id"
+    ):
         task = task_from_row(dict(row))
-        seed = (str(task.start["task"]), int(task.start["seed"])) if task.start.get("task") and \
-            "seed" in task.start else None
+        seed = (
+            (str(task.start["task"]), int(task.start["seed"]))
+            if task.start.get("task") and "seed" in task.start
+            else None
+        )
         instructions = [] if task.goal_at_reset else [task.instruction]
         instructions += [g for g in goals.get(task.id, []) if g not in instructions]
         out.append(Heldout(id=task.id, instructions=instructions, answers=task_answers(task), seed=seed))
@@ -216,8 +222,10 @@ def items(project: Project, kind: str) -> list[Item]:
     """The items of `kind` as the check reads them."""
     store = project.store
     if kind == "chunk":
-        return [Item(id=r["id"], text=r["text"], sentences=sentences(r["text"]))
-                for r in store.query("SELECT id, text FROM chunks ORDER BY id")]
+        return [
+            Item(id=r["id"], text=r["text"], sentences=sentences(r["text"]))
+            for r in store.query("SELECT id, text FROM chunks ORDER BY id")
+        ]
     if kind == "task":
         out = []
         for r in store.query("SELECT id, instruction, spec_json FROM tasks WHERE split = 'synthetic' ORDER BY id"):
@@ -226,19 +234,21 @@ def items(project: Project, kind: str) -> list[Item]:
             out.append(Item(id=r["id"], text=r["instruction"], seed=seed))
         return out
     answers: dict[int, list[str]] = {}
-    for r in store.query("SELECT e.id, s.action FROM examples e JOIN steps s ON s.trajectory_id = e.trajectory_id "
-                         "AND s.idx BETWEEN e.span_start AND e.span_end WHERE s.action LIKE 'stop(%' OR "
-                         "s.action LIKE 'send_msg_to_user(%' ORDER BY e.id, s.idx"):
+    for r in store.query(
+        "SELECT e.id, s.action FROM examples e JOIN steps s ON s.trajectory_id = e.trajectory_id "
+        "AND s.idx BETWEEN e.span_start AND e.span_end WHERE s.action LIKE 'stop(%' OR "
+        "s.action LIKE 'send_msg_to_user(%' ORDER BY e.id, s.idx"
+    ):
         if text := message_text(r["action"]):
             answers.setdefault(r["id"], []).append(text)
     out = []
-    for r in store.query("SELECT e.id, e.instruction, t.config_json FROM examples e JOIN trajectories t ON "
-                         "t.id = e.trajectory_id ORDER BY e.id"):
+    for r in store.query(
+        "SELECT e.id, e.instruction, t.config_json FROM examples e JOIN trajectories t ON "
+        "t.id = e.trajectory_id ORDER BY e.id"
+    ):
         config = json.loads(r["config_json"] or "{}")
-        seed = (str(config["env_task"]), int(config["seed"])) if config.get("env_task") and "seed" in config \
-            else None
-        out.append(Item(id=str(r["id"]), text=r["instruction"], answer=" ".join(answers.get(r["id"], [])),
-                        seed=seed))
+        seed = (str(config["env_task"]), int(config["seed"])) if config.get("env_task") and "seed" in config else None
+        out.append(Item(id=str(r["id"]), text=r["instruction"], answer=" ".join(answers.get(r["id"], [])), seed=seed))
     return out
 
 
@@ -275,8 +285,9 @@ class Checker:
         """The hits of one item; `vectors`: the embeddings of its instruction (one row) or of its sentences."""
         hits: list[Hit] = []
         if item.seed is not None and item.seed in self.seeds:
-            hits.append(Hit(heldout=self.seeds[item.seed], measure="seed", score=1.0,
-                            excerpt=f"{item.seed[0]}@{item.seed[1]}"))
+            hits.append(
+                Hit(heldout=self.seeds[item.seed], measure="seed", score=1.0, excerpt=f"{item.seed[0]}@{item.seed[1]}")
+            )
         text_tokens = tokens(item.text)
         have = set(text_tokens)
         grams: dict[int, set[tuple[str, ...]]] = {}
@@ -290,18 +301,21 @@ class Checker:
                 best = int(np.argmax(sims))
                 close = item.sentences[best] if kind == "chunk" else item.text
                 if float(sims[best]) >= self.rules.embedding and self.literals[k] <= set(tokens(close)):
-                    hits.append(Hit(heldout=h.id, measure="embedding", score=round(float(sims[best]), 3),
-                                    excerpt=close[:300]))
+                    hits.append(
+                        Hit(heldout=h.id, measure="embedding", score=round(float(sims[best]), 3), excerpt=close[:300])
+                    )
         answer_tokens = tokens(f"{item.text} {item.answer}") if item.answer else text_tokens
         where = positions(answer_tokens)
         for h in self.heldout:
             for answer in h.answers:
                 for question in h.instructions:
-                    score, near = answer_in_context(question, answer, "", window=self.rules.window,
-                                                    text_tokens=answer_tokens, where=where)
+                    score, near = answer_in_context(
+                        question, answer, "", window=self.rules.window, text_tokens=answer_tokens, where=where
+                    )
                     if score >= self.rules.answer:
-                        hits.append(Hit(heldout=h.id, measure="answer", score=round(score, 3),
-                                        excerpt=f"{answer!r} in: {near}"))
+                        hits.append(
+                            Hit(heldout=h.id, measure="answer", score=round(score, 3), excerpt=f"{answer!r} in: {near}")
+                        )
         best_of: dict[tuple[str, str], Hit] = {}
         for hit in hits:  # one hit per (held-out task, measure): the strongest
             key = (hit.heldout, hit.measure)
@@ -316,8 +330,9 @@ def _instruction_vectors(project: Project, checker: Checker, kind: str, todo: Se
     texts = [s for item in todo for s in item.sentences] if kind == "chunk" else [_norm(i.text) for i in todo]
     stored: dict[str, np.ndarray] = {}
     if kind == "example":
-        for r in project.store.query("SELECT example_id, text, vector FROM example_vectors WHERE model = ?",
-                                     (checker.embedder,)):
+        for r in project.store.query(
+            "SELECT example_id, text, vector FROM example_vectors WHERE model = ?", (checker.embedder,)
+        ):
             stored[f"{r['example_id']}\n{r['text']}"] = np.frombuffer(r["vector"], dtype=np.float32)
     keys = [f"{item.id}\n{text}" for item, text in zip(todo, texts, strict=True)] if kind == "example" else []
     missing = [k for k, key in enumerate(keys or texts) if key not in stored]
@@ -328,13 +343,20 @@ def _instruction_vectors(project: Project, checker: Checker, kind: str, todo: Se
         return [vector[None, :] for vector in flat]
     out, at = [], 0
     for item in todo:
-        out.append(np.array(flat[at:at + len(item.sentences)], dtype=np.float32).reshape(-1, 384))
+        out.append(np.array(flat[at : at + len(item.sentences)], dtype=np.float32).reshape(-1, 384))
         at += len(item.sentences)
     return out
 
 
-def refresh(project: Project, kinds: Sequence[str] = leaks.KINDS, *, ids: Sequence[str] | None = None,
-            rules: Rules = RULES, progress: Progress | None = None, batch: int = 256) -> RefreshReport:
+def refresh(
+    project: Project,
+    kinds: Sequence[str] = leaks.KINDS,
+    *,
+    ids: Sequence[str] | None = None,
+    rules: Rules = RULES,
+    progress: Progress | None = None,
+    batch: int = 256,
+) -> RefreshReport:
     """Check every item of `kinds` (only those of `ids`, if given) that is new or changed since its last check (or
     was checked against other held-out material or rules) and record the results; return how many were checked
     and flagged. Nothing is embedded when there are no held-out tasks."""
@@ -346,19 +368,27 @@ def refresh(project: Project, kinds: Sequence[str] = leaks.KINDS, *, ids: Sequen
         leaks.check_kind(kind)
         known = leaks.digests(project.store, kind)
         wanted = None if ids is None else {str(i) for i in ids}
-        todo = [(item, d) for item in items(project, kind) if wanted is None or item.id in wanted
-                if known.get(item.id) != (d := _digest(base, item.id, item.text, item.answer, item.seed))]
+        todo = [
+            (item, d)
+            for item in items(project, kind)
+            if wanted is None or item.id in wanted
+            if known.get(item.id) != (d := _digest(base, item.id, item.text, item.answer, item.seed))
+        ]
         report.checked[kind], report.flagged[kind] = len(todo), 0
         for start in range(0, len(todo), batch):
-            part = todo[start:start + batch]
-            vectors = _instruction_vectors(project, checker, kind, [i for i, _ in part]) if checker.pairs \
+            part = todo[start : start + batch]
+            vectors = (
+                _instruction_vectors(project, checker, kind, [i for i, _ in part])
+                if checker.pairs
                 else [None] * len(part)
+            )
             rows = []
             for (item, digest), vector in zip(part, vectors, strict=True):
                 hits = checker.check(item, kind, vector) if heldout else []
                 report.flagged[kind] += bool(hits)
-                rows.append({"item": item.id, "digest": digest, "flagged": bool(hits),
-                             "hits": [h.model_dump() for h in hits]})
+                rows.append(
+                    {"item": item.id, "digest": digest, "flagged": bool(hits), "hits": [h.model_dump() for h in hits]}
+                )
             project.store.set_leak_checks(kind, rows)
             if progress:
                 progress(start + len(part), len(todo))

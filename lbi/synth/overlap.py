@@ -21,13 +21,15 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 TOKEN = re.compile(r"[^\W_]+(?:[.\-@/:][^\W_]+)*")
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an the of to in on at for by with from into onto as and or but nor not no yes is are was were be been being
 it its it's this that these those there their them they he she his her we our you your i me my do does did
 done have has had which who whom whose what when where why how many much each every all any some one ones
 give list show tell find please than then so if also only just more most can could should would will shall
 may might must same other another after before about per via own
-""".split())
+""".split()
+)
 """Words that carry no content of a question: left out of `answer_in_context`'s question words."""
 
 
@@ -56,7 +58,7 @@ def _is_content(token: str) -> bool:
 
 def ngrams(words: Sequence[str], n: int) -> set[tuple[str, ...]]:
     n = max(1, min(n, len(words)))
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 @lru_cache(maxsize=8192)
@@ -66,8 +68,14 @@ def _heldout_grams(text: str, n: int) -> tuple[int, frozenset[tuple[str, ...]]]:
     return n, frozenset(ngrams(words, n)) if words else frozenset()
 
 
-def containment(heldout: str, text: str, n: int = 3, *, text_tokens: Sequence[str] | None = None,
-                grams: dict[int, set[tuple[str, ...]]] | None = None) -> float:
+def containment(
+    heldout: str,
+    text: str,
+    n: int = 3,
+    *,
+    text_tokens: Sequence[str] | None = None,
+    grams: dict[int, set[tuple[str, ...]]] | None = None,
+) -> float:
     """The share of `heldout`'s word n-grams that occur in `text` (0 when `heldout` has no words).
     `text_tokens` (`tokens(text)`) and `grams` (a dict this fills with the text's n-grams by n): `text` read once
     for many held-out instructions."""
@@ -91,9 +99,15 @@ def positions(words: Sequence[str]) -> dict[str, list[int]]:
     return out
 
 
-def answer_in_context(question: str, answer: str, text: str, *, window: int = 12,
-                      text_tokens: Sequence[str] | None = None, where: dict[str, list[int]] | None = None
-                      ) -> tuple[float, str]:
+def answer_in_context(
+    question: str,
+    answer: str,
+    text: str,
+    *,
+    window: int = 12,
+    text_tokens: Sequence[str] | None = None,
+    where: dict[str, list[int]] | None = None,
+) -> tuple[float, str]:
     """(score, excerpt): the largest share of `question`'s content words found within `window` tokens of an
     occurrence of `answer` in `text`, and the tokens around that occurrence. (0.0, "") when the answer does not
     occur, or the question has no content words beside the answer's. `text_tokens` and `where` (its
@@ -106,9 +120,9 @@ def answer_in_context(question: str, answer: str, text: str, *, window: int = 12
     best, excerpt, m = 0.0, "", len(want)
     starts = (where if where is not None else positions(words)).get(want[0], [])
     for i in starts:
-        if words[i:i + m] != want:
+        if words[i : i + m] != want:
             continue
-        near = words[max(0, i - window):i + m + window]
+        near = words[max(0, i - window) : i + m + window]
         share = len(question_words & {stem(t) for t in near}) / len(question_words)
         if share > best:
             best, excerpt = share, " ".join(near)

@@ -76,26 +76,38 @@ def heldout_tasks(project: Project, task_ids: Sequence[str] | None = None, limit
     return tasks[:limit] if limit else tasks
 
 
-def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_ids: Sequence[str] | None = None,
-             limit: int | None = None, max_steps: int | None = None, progress: Progress | None = None,
-             keep_retrievals: int = 2) -> EvalReport:
+def evaluate(
+    project: Project,
+    modes: Sequence[str],
+    *,
+    run: str = "eval",
+    task_ids: Sequence[str] | None = None,
+    limit: int | None = None,
+    max_steps: int | None = None,
+    progress: Progress | None = None,
+    keep_retrievals: int = 2,
+) -> EvalReport:
     """Run every held-out task in every mode (resumable: finished (task, mode) pairs are kept)."""
     for mode in modes:
         check_choice("evaluation mode", mode, MODES)
     project.env_options()
     tasks = heldout_tasks(project, task_ids, limit)
     if not tasks:
-        env = project.config.env.name
+        name = project.config.env.name
         if task_ids is not None:
-            raise NotFoundError(f"none of {', '.join(task_ids) or 'the given ids'} is a held-out task of env {env!r}: "
-                                "see `lbi tasks list --split heldout`")
-        raise NotFoundError(f"no held-out tasks for env {env!r}: import some with `lbi tasks import FILE`")
+            raise NotFoundError(
+                f"none of {', '.join(task_ids) or 'the given ids'} is a held-out task of env {name!r}: "
+                "see `lbi tasks list --split heldout`"
+            )
+        raise NotFoundError(f"no held-out tasks for env {name!r}: import some with `lbi tasks import FILE`")
     steps = max_steps or project.config.synth.max_steps
     model = project.config.models.for_role("agent")
     other = [m for m in read.eval_models(project.store, run) if m != model]
     if other:
-        raise UserError(f"eval run {run!r} was run with the model {other[0]!r}, not {model!r}: give this model a "
-                        "run of its own (--run NAME), so each run's results come from one model")
+        raise UserError(
+            f"eval run {run!r} was run with the model {other[0]!r}, not {model!r}: give this model a "
+            "run of its own (--run NAME), so each run's results come from one model"
+        )
     config = {"modes": list(modes), "max_steps": steps, "model": model, "executor": project.config.synth.executor}
     report = EvalReport(run=run)
     with project.run(run, "eval", config) as run_:
@@ -133,14 +145,23 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
     return report
 
 
-def _on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task], run_: Run, steps: int,
-            progress: Progress, report: EvalReport) -> None:
+def _on_ray(
+    project: Project,
+    modes: Sequence[str],
+    tasks: Sequence[Task],
+    run_: Run,
+    steps: int,
+    progress: Progress,
+    report: EvalReport,
+) -> None:
     """Every (task, mode) on the Ray cluster (`lbi.use.evaluate_ray`), then the summaries from the store."""
     from lbi.use.evaluate_ray import evaluate_on_ray
 
     def tick() -> None:
-        progress(project.store.query("SELECT COUNT(*) FROM evaluations WHERE run_id = ?", (run_.id,))[0][0],
-                 len(tasks) * len(modes))
+        progress(
+            project.store.query("SELECT COUNT(*) FROM evaluations WHERE run_id = ?", (run_.id,))[0][0],
+            len(tasks) * len(modes),
+        )
 
     evaluate_on_ray(project, modes, tasks, report.run, run_.id, steps, after_each=tick)
     tick()
@@ -154,8 +175,9 @@ def _on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task], run_:
     run_.message = ", ".join(f"{m} {s.successes}/{s.n}" for m, s in report.summaries.items()) + " (on Ray)"
 
 
-def _one(project: Project, env: Env, retriever: Retriever, task: Task, mode: str, run: str, run_id: int,
-         max_steps: int) -> dict[str, Any]:
+def _one(
+    project: Project, env: Env, retriever: Retriever, task: Task, mode: str, run: str, run_id: int, max_steps: int
+) -> dict[str, Any]:
     existing = read.evaluation(project.store, run_id, task.id, mode)
     if existing:
         return {"success": existing["success"], "error": existing["error"]}
@@ -169,9 +191,19 @@ def results(project: Project, run: str | None = None) -> list[dict[str, Any]]:
     for arm in read.eval_arms(project.store):
         if run is None or arm["run"] == run:
             low, high = wilson(arm["successes"], arm["n"])
-            out.append({"run": arm["run"], "mode": arm["mode"], "model": arm["model"], "n": arm["n"],
-                        "successes": arm["successes"], "errors": arm["errors"], "rate": arm["successes"] / arm["n"],
-                        "ci_low": low, "ci_high": high})
+            out.append(
+                {
+                    "run": arm["run"],
+                    "mode": arm["mode"],
+                    "model": arm["model"],
+                    "n": arm["n"],
+                    "successes": arm["successes"],
+                    "errors": arm["errors"],
+                    "rate": arm["successes"] / arm["n"],
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
     return out
 
 
@@ -180,7 +212,7 @@ def mcnemar(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2 ** n
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
     return min(1.0, 2 * tail)
 
 
@@ -206,8 +238,13 @@ class Paired:
 def pair(a: str, a_success: dict[str, int], b: str, b_success: dict[str, int]) -> Paired:
     """Arms `a` and `b` (success per task id) over the tasks both ran."""
     both = sorted(set(a_success) & set(b_success))
-    return Paired(a, b, len(both), [t for t in both if a_success[t] > b_success[t]],
-                  [t for t in both if b_success[t] > a_success[t]])
+    return Paired(
+        a,
+        b,
+        len(both),
+        [t for t in both if a_success[t] > b_success[t]],
+        [t for t in both if b_success[t] > a_success[t]],
+    )
 
 
 def outcomes(rows: Sequence[dict[str, Any]], run: str, mode: str) -> dict[str, int]:
@@ -246,8 +283,10 @@ def leakage(project: Project, progress: Progress | None = None) -> dict[str, Any
             missing[run["name"]] = gone
     parts = [f"examples from held-out tasks or evaluations: {json.dumps(found[:20])}"] if found else []
     parts += [f"training run {name!r} used such examples: {json.dumps(ids[:20])}" for name, ids in trained.items()]
-    parts += [f"training run {name!r} used examples that resemble held-out tasks: {json.dumps(ids[:20])}"
-              for name, ids in trained_flagged.items()]
+    parts += [
+        f"training run {name!r} used examples that resemble held-out tasks: {json.dumps(ids[:20])}"
+        for name, ids in trained_flagged.items()
+    ]
     both: list[tuple[str, int]] = []
     if project.config.env.name == "browsergym":  # the same (task, seed) held out and explored/synthesized
         from lbi.envs.browsergym.benchmark import overlaps
@@ -256,10 +295,20 @@ def leakage(project: Project, progress: Progress | None = None) -> dict[str, Any
         if both:
             parts.append(f"(task, seed) both held-out and synthesis: {', '.join(f'{t}@{s}' for t, s in both[:10])}")
     content = {kind: [f["item"] for f in flagged if f["kind"] == kind and f["blocked"]] for kind in leaks.KINDS}
-    allowed = {kind: [f["item"] for f in flagged if f["kind"] == kind and f["flagged"] and not f["blocked"]]
-               for kind in leaks.KINDS}
-    return {"examples_from_heldout": found, "trained_on_heldout": trained, "trained_missing": missing,
-            "heldout_seeds_synthesized": both, "trained_on_flagged": trained_flagged,
-            "content_flagged": content, "content_allowed": allowed, "flags": flagged, "checked": checked,
-            "ok": not found and not trained and not both and not trained_flagged,
-            "detail": "; ".join(parts) or "none"}
+    allowed = {
+        kind: [f["item"] for f in flagged if f["kind"] == kind and f["flagged"] and not f["blocked"]]
+        for kind in leaks.KINDS
+    }
+    return {
+        "examples_from_heldout": found,
+        "trained_on_heldout": trained,
+        "trained_missing": missing,
+        "heldout_seeds_synthesized": both,
+        "trained_on_flagged": trained_flagged,
+        "content_flagged": content,
+        "content_allowed": allowed,
+        "flags": flagged,
+        "checked": checked,
+        "ok": not found and not trained and not both and not trained_flagged,
+        "detail": "; ".join(parts) or "none",
+    }

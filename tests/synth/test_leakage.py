@@ -29,8 +29,13 @@ from lbi.use.index import Index
 
 SCHEMA = demo_data_dir() / "sql" / "schema.md"
 SQL_003 = "Who is the default owner of the 'frontend' component?"
-SHOP_TASK = {"id": "h-count", "env": "sql", "instruction": "How many items are in the shop?", "split": "heldout",
-             "check": {"kind": "answer", "params": {"expected": "2", "match": "number"}}}
+SHOP_TASK = {
+    "id": "h-count",
+    "env": "sql",
+    "instruction": "How many items are in the shop?",
+    "split": "heldout",
+    "check": {"kind": "answer", "params": {"expected": "2", "match": "number"}},
+}
 
 
 # -- the measures ----------------------------------------------------------------------------------
@@ -103,8 +108,9 @@ def _span(demo: Project, key: str, instruction: str, answer: str, *, run: str = 
     store.add_step(tid, 0, action="execute_sql(\"SELECT owner FROM component WHERE name = 'frontend'\")")
     store.add_step(tid, 1, action=f"stop({answer!r})")
     store.finish_trajectory(tid, status="done", answer=answer)
-    example, = store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 1, "mode": "per-span",
-                                    "instruction": instruction}])
+    (example,) = store.add_examples(
+        [{"trajectory_id": tid, "span_start": 0, "span_end": 1, "mode": "per-span", "instruction": instruction}]
+    )
     for judge in demo.config.models.judges:
         store.set_verdict(example, judge.name, True, "fine")
     return example
@@ -124,16 +130,19 @@ def test_an_example_that_asks_a_held_out_question_is_kept_out(demo: Project, tmp
     hits = {f["item"]: {(h["heldout"], h["measure"]) for h in f["hits"]} for f in check["flags"]}
     assert {("sql-003", "embedding"), ("sql-003", "ngram"), ("sql-003", "answer")} <= hits[str(asks)]
     assert ("sql-003", "answer") in hits[str(answers)]
-    assert committee.kept_ids(store, "strict", judges) == [other, clean], \
+    assert committee.kept_ids(store, "strict", judges) == [other, clean], (
         "a one-value variant ('backend', alice) is another question"
+    )
 
     # an override of the committee's verdict does not let a leak through; a leak decision does
     store.add_override(asks, "keep", who="tester")
     assert asks not in committee.kept_ids(store, "strict", judges)
     out = tmp_path / "data.jsonl"
     assert export(demo, out).examples == 2
-    assert "left out because they resemble a held-out task (`lbi leakage`): 2 examples" in \
-        out.with_name("data.card.md").read_text()
+    assert (
+        "left out because they resemble a held-out task (`lbi leakage`): 2 examples"
+        in out.with_name("data.card.md").read_text()
+    )
     store.add_leak_override("example", str(asks), "allow", who="tester", note="checked: it is a different database")
     assert asks in committee.kept_ids(store, "strict", judges)
     assert {json.loads(line)["example_id"] for line in out.read_text().splitlines()} == {other, clean}
@@ -158,11 +167,14 @@ def test_lbi_leakage_and_lbi_eval_list_what_is_flagged(demo: Project) -> None:
     assert out.exit_code == 0, out.output
     text = " ".join(out.output.split())
     assert "resembling held-out tasks by content (kept out unless allowed): 1 examples, 0 tasks, 1 chunks" in text
-    assert f"example {asks} [kept out] ~ sql-003: ngram 0.857 Who is the default owner of the 'frontend' component?" \
+    assert (
+        f"example {asks} [kept out] ~ sql-003: ngram 0.857 Who is the default owner of the 'frontend' component?"
         in text
+    )
 
-    out = runner.invoke(app, ["leakage", "allow", "example", str(asks), "-p", str(demo.dir), "--note", "fine",
-                              "--who", "tester"])
+    out = runner.invoke(
+        app, ["leakage", "allow", "example", str(asks), "-p", str(demo.dir), "--note", "fine", "--who", "tester"]
+    )
     assert out.exit_code == 0 and "allowed by tester" in out.output
     assert leaks.blocked(demo.store, "example") == set()
     out = runner.invoke(app, ["leakage", "block", "chunk", "nope", "-p", str(demo.dir)])
@@ -172,8 +184,9 @@ def test_lbi_leakage_and_lbi_eval_list_what_is_flagged(demo: Project) -> None:
     out = runner.invoke(app, ["eval", "-p", str(demo.dir), "--modes", "baseline", "--tasks", "h-count"])
     assert out.exit_code == 0, out.output
     text = " ".join(out.output.split())
-    assert "by content (kept out unless allowed): 0 examples, 0 tasks, 1 chunks; allowed by a person: 1 examples" \
-        in text
+    assert (
+        "by content (kept out unless allowed): 0 examples, 0 tasks, 1 chunks; allowed by a person: 1 examples" in text
+    )
     assert f"example {asks} [allowed, allow by tester: fine]" in text
     assert "~ sql-003: answer 1.0 'bob' in: default owner of new tickets of the component" in text
 
@@ -181,33 +194,58 @@ def test_lbi_leakage_and_lbi_eval_list_what_is_flagged(demo: Project) -> None:
 # -- BrowserGym: seeds and goals ----------------------------------------------------------------------
 def test_a_held_out_seed_and_goal_are_caught(project: Project) -> None:
     store = project.store
-    held = {"id": "miniwob.click-button@1000", "env": "browsergym", "split": "heldout",
-            "instruction": "miniwob.click-button (seed 1000): the goal is given at reset", "goal_at_reset": True,
-            "start": {"task": "miniwob.click-button", "seed": 1000}, "check": {"kind": "env_reward", "params": {}}}
+    held = {
+        "id": "miniwob.click-button@1000",
+        "env": "browsergym",
+        "split": "heldout",
+        "instruction": "miniwob.click-button (seed 1000): the goal is given at reset",
+        "goal_at_reset": True,
+        "start": {"task": "miniwob.click-button", "seed": 1000},
+        "check": {"kind": "env_reward", "params": {}},
+    }
     store.add_tasks(task_rows([Task.model_validate(held)]))
     evaluation = store.start_run("eval", "eval")
     seen, _ = store.begin_trajectory("eval/1", run_id=evaluation, task_id=held["id"], policy="llm", env="browsergym")
-    store.set_trajectory_goal(seen, 'Click on the "Submit" button.', {"task": "miniwob.click-button", "seed": 1000},
-                              as_instruction=True)
+    store.set_trajectory_goal(
+        seen, 'Click on the "Submit" button.', {"task": "miniwob.click-button", "seed": 1000}, as_instruction=True
+    )
     walk = store.start_run("walk", "rollout")
     examples = []
-    for k, (seed, instruction) in enumerate([(1000, "Type hello."), (3, 'Click on the "Submit" button.'),
-                                             (4, "Type hello.")]):
+    for k, (seed, instruction) in enumerate(
+        [(1000, "Type hello."), (3, 'Click on the "Submit" button.'), (4, "Type hello.")]
+    ):
         tid, _ = store.begin_trajectory(f"walk/{k}", run_id=walk, policy="explore", env="browsergym")
         store.set_trajectory_goal(tid, "", {"task": "miniwob.click-button", "seed": seed}, as_instruction=False)
         store.add_step(tid, 0, action="click('12')")
-        examples += store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 0, "mode": "per-span",
-                                         "instruction": instruction}])
+        examples += store.add_examples(
+            [{"trajectory_id": tid, "span_start": 0, "span_end": 0, "mode": "per-span", "instruction": instruction}]
+        )
     # a synthetic task on the held-out seed (`lbi tasks import` refuses to make one; an older store may hold it)
-    store.add_tasks([{"id": "syn@1000", "instruction": "miniwob.click-button (seed 1000)", "env": "browsergym",
-                      "split": "synthetic", "spec_json": {"start": {"task": "miniwob.click-button", "seed": 1000}}},
-                     {"id": "syn@5", "instruction": "miniwob.click-button (seed 5)", "env": "browsergym",
-                      "split": "synthetic", "spec_json": {"start": {"task": "miniwob.click-button", "seed": 5}}}])
+    store.add_tasks(
+        [
+            {
+                "id": "syn@1000",
+                "instruction": "miniwob.click-button (seed 1000)",
+                "env": "browsergym",
+                "split": "synthetic",
+                "spec_json": {"start": {"task": "miniwob.click-button", "seed": 1000}},
+            },
+            {
+                "id": "syn@5",
+                "instruction": "miniwob.click-button (seed 5)",
+                "env": "browsergym",
+                "split": "synthetic",
+                "spec_json": {"start": {"task": "miniwob.click-button", "seed": 5}},
+            },
+        ]
+    )
     refresh(project)
     hits = {f["item"]: {(h["heldout"], h["measure"]) for h in f["hits"]} for f in leaks.flags(store)}
-    assert hits == {str(examples[0]): {(held["id"], "seed")},
-                    str(examples[1]): {(held["id"], "ngram"), (held["id"], "embedding")},
-                    "syn@1000": {(held["id"], "seed")}}
+    assert hits == {
+        str(examples[0]): {(held["id"], "seed")},
+        str(examples[1]): {(held["id"], "ngram"), (held["id"], "embedding")},
+        "syn@1000": {(held["id"], "seed")},
+    }
     assert leaks.blocked(store, "task") == {"syn@1000"}
     project.config.env.name = "browsergym"
     assert [item.key for item in plan(project, "llm", policy="llm")] == ["llm/syn@5"], "not rolled out"

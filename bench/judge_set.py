@@ -69,9 +69,11 @@ def open_env(name: str) -> Iterator[tuple[Env, list[Task]]]:
 
     if name == "repo":
         from lbi.demos import coding
+        from lbi.envs.repo.env import RepoEnv
 
         with make_env("repo", **coding.env_options()) as env:
-            yield env, coding.demo_tasks(env)  # type: ignore[arg-type]
+            assert isinstance(env, RepoEnv)
+            yield env, coding.demo_tasks(env)
         return
     tasks = [t for t in demos.demo_tasks(name) if t.reference]
     options: dict[str, Any] = demos.env_options(name) if name == "sql" else {}
@@ -581,7 +583,8 @@ def build_pairs(name: str, env: Env, tasks: list[Task], *, log: Callable[[str], 
             if name in RESTART_FOR_OTHER:  # its check judges its own start state: the span is re-run from there
                 span_rep, ok, _ = _run(env, other, list(task.reference), probe)
                 start_task = other
-            result = check_task(other, env, span_rep.last)  # type: ignore[arg-type]
+            assert span_rep.last is not None
+            result = check_task(other, env, span_rep.last)
             if result.success:  # the same answer or state by coincidence: which way a person would label it is moot
                 skipped.append(
                     {
@@ -650,7 +653,8 @@ def _changed_instruction(
         instruction = re.sub(pattern, new, task.instruction, count=1)
         spec = changed_check(task.check, old, new)
         if spec is not None:
-            result = check_task(task.model_copy(update={"check": spec, "instruction": instruction}), env, rep.last)  # type: ignore[arg-type]
+            assert rep.last is not None
+            result = check_task(task.model_copy(update={"check": spec, "instruction": instruction}), env, rep.last)
             if result.success:
                 skipped.append(
                     {

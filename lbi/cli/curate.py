@@ -7,7 +7,7 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -91,7 +91,7 @@ def decide_cmd(
     from lbi.store.queues import QueueSpec, queue_ids
 
     proj = open_project(project)
-    check_choice("verdict", verdict, ("keep", "drop"))
+    decision: Literal["keep", "drop"] = check_choice("verdict", verdict, ("keep", "drop"))
     spec = QueueSpec.from_params(
         {
             "queue": queue,
@@ -105,7 +105,7 @@ def decide_cmd(
     plan = bulk.plan(
         proj.store,
         queue_ids(proj.store, spec, judges),
-        verdict,  # type: ignore[arg-type]
+        decision,
         note=note,
         policy=spec.policy,
         judges=judges,

@@ -23,7 +23,8 @@ def test_decide_undo_lineage_and_cluster(tmp_path: Path) -> None:
     applied = run(
         "curate", "decide", "keep", "--search", "row 0", "--note", "fine", "--who", "ana", "--yes", "-p", str(proj)
     )
-    batch = re.search(r"as batch (\S+) ", applied.stdout).group(1)  # type: ignore[union-attr]
+    assert (found := re.search(r"as batch (\S+) ", applied.stdout)), applied.stdout
+    batch = found.group(1)
     rows = project.store.query("SELECT example_id, who, note FROM overrides WHERE batch = ?", (batch,))
     assert sorted(tuple(r) for r in rows) == [(ids[0], "ana", "fine"), (ids[1], "ana", "fine")]
     lineage = run("curate", "lineage", str(ids[0]), "-p", str(proj))

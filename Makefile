@@ -94,8 +94,12 @@ FAST_TIERS := not (browser or trac or desktop or sandbox or ray or training or l
 test-fast: setup
 	$(BIN)/python -m pytest -m "$(FAST_TIERS)" $(PYTEST_ARGS)
 
+# Lint: ruff's rules, ruff's formatter (check only: `ruff format .` rewrites) and mypy on the paths that
+# pyproject.toml's [tool.mypy] names (lbi, pages, app.py, tests, bench).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(TRAC_VENV) .pytest_cache

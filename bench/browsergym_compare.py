@@ -27,10 +27,26 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, table, write_result  # noqa: E402
 
-TRAC_PAGES = ["/", "/ticket/7", "/newticket", "/query?status=!closed", "/wiki/TeamContacts", "/admin/ticket/components",
-              "/timeline", "/report/1"]
-MINIWOB_PAGES = ["click-test-2", "click-dialog", "click-tab-2", "enter-text", "login-user", "click-checkboxes",
-                 "choose-list", "email-inbox"]
+TRAC_PAGES = [
+    "/",
+    "/ticket/7",
+    "/newticket",
+    "/query?status=!closed",
+    "/wiki/TeamContacts",
+    "/admin/ticket/components",
+    "/timeline",
+    "/report/1",
+]
+MINIWOB_PAGES = [
+    "click-test-2",
+    "click-dialog",
+    "click-tab-2",
+    "enter-text",
+    "login-user",
+    "click-checkboxes",
+    "choose-list",
+    "email-inbox",
+]
 
 
 def bgym_observe(page: Any) -> tuple[str, list[Any], int, bool]:
@@ -44,7 +60,7 @@ def bgym_observe(page: Any) -> tuple[str, list[Any], int, bool]:
     )
     from browsergym.utils.obs import flatten_axtree_to_str
 
-    from lbi.envs.browsergym.env import BrowserGymEnv, _mark_clickable
+    from lbi.envs.browsergym.env import _mark_clickable, candidates
 
     _pre_extract(page, tags_to_mark="standard_html")
     dom = extract_dom_snapshot(page)
@@ -53,11 +69,12 @@ def bgym_observe(page: Any) -> tuple[str, list[Any], int, bool]:
     _post_extract(page)
     raw = {"axtree_object": axtree, "extra_element_properties": props}
     text = flatten_axtree_to_str(_mark_clickable(raw), skip_generic=True)
-    cands = BrowserGymEnv.interactive_elements(None, None, raw)  # type: ignore[arg-type]  (self is unused)
+    cands = candidates(raw)
     every = {p: {**v, "visibility": 1.0} for p, v in props.items()}  # also what lies outside the viewport
-    n_all = len(BrowserGymEnv.interactive_elements(None, None, {**raw, "extra_element_properties": every}))
-    cover = page.evaluate("() => { const c = document.getElementById('sync-task-cover'); "
-                          "return c ? c.getAttribute('bid') : null; }")
+    n_all = len(candidates({**raw, "extra_element_properties": every}))
+    cover = page.evaluate(
+        "() => { const c = document.getElementById('sync-task-cover'); return c ? c.getAttribute('bid') : null; }"
+    )
     return text, cands, n_all, bool(cover and cover in {c.bid for c in cands})
 
 
@@ -75,13 +92,24 @@ def compare_pages(env: Any, urls: list[str], n: int, site: str) -> list[dict[str
             start = time.perf_counter()
             text, cands, n_all, cover = bgym_observe(page)
             bg_t.append(time.perf_counter() - start)
-        lbi_cover = page.evaluate("() => { const c = document.getElementById('sync-task-cover'); "
-                                  "return c ? c.getAttribute('data-lbi-bid') : null; }")
-        rows.append({"site": site, "page": url.split("/", 3)[-1][:40], "lbi chars": len(obs.text),
-                     "bgym chars": len(text), "lbi ms": 1000 * statistics.median(lbi_t),
-                     "bgym ms": 1000 * statistics.median(bg_t), "lbi elements": obs.info["n_elements"],
-                     "bgym elements in view": len(cands), "bgym elements": n_all,
-                     "START bid lbi/bgym": "-" if site == "trac" else f"{bool(lbi_cover)}/{cover}"})
+        lbi_cover = page.evaluate(
+            "() => { const c = document.getElementById('sync-task-cover'); "
+            "return c ? c.getAttribute('data-lbi-bid') : null; }"
+        )
+        rows.append(
+            {
+                "site": site,
+                "page": url.split("/", 3)[-1][:40],
+                "lbi chars": len(obs.text),
+                "bgym chars": len(text),
+                "lbi ms": 1000 * statistics.median(lbi_t),
+                "bgym ms": 1000 * statistics.median(bg_t),
+                "lbi elements": obs.info["n_elements"],
+                "bgym elements in view": len(cands),
+                "bgym elements": n_all,
+                "START bid lbi/bgym": "-" if site == "trac" else f"{bool(lbi_cover)}/{cover}",
+            }
+        )
     return rows
 
 
@@ -111,8 +139,12 @@ def latency(env: Any, tasks: list[Any], steps: Any, n: int) -> dict[str, Any]:
             obs = env.step(action)
             acts.append(time.perf_counter() - start)
             assert obs.last_action_error is None or "navigations" in obs.last_action_error, obs.last_action_error
-    return {"reset p50 ms": 1000 * statistics.median(resets), "step p50 ms": 1000 * statistics.median(acts),
-            "steps": len(acts), "worker MB": worker_mb()}
+    return {
+        "reset p50 ms": 1000 * statistics.median(resets),
+        "step p50 ms": 1000 * statistics.median(acts),
+        "steps": len(acts),
+        "worker MB": worker_mb(),
+    }
 
 
 PATHS = ["/ticket/7", "/query?status=!closed", "/newticket", None, "/wiki/TeamContacts"]  # None: fill the summary
@@ -147,12 +179,25 @@ def bridge_rows(demo: Any, browser: Any, n: int) -> list[dict[str, Any]]:
     rows = []
     with TracWebEnv(demo, browser=browser) as env:
         rows.append({"env": "trac (lbi web env)", **latency(env, trac, web_steps, n)})
-    bridged = [Task(id=t.id, env="browsergym", instruction="", start={"task": f"lbi.{t.id}", "seed": 0},
-                    check=CheckSpec(kind="env_reward"), goal_at_reset=True) for t in trac]
+    bridged = [
+        Task(
+            id=t.id,
+            env="browsergym",
+            instruction="",
+            start={"task": f"lbi.{t.id}", "seed": 0},
+            check=CheckSpec(kind="env_reward"),
+            goal_at_reset=True,
+        )
+        for t in trac
+    ]
     for delay, keep in ((0.5, False), (0.5, True), (0.0, True)):
         with make_env("browsergym", task=f"lbi.{trac[0].id}", pre_observation_delay=delay, keep_browsers=keep) as env:
-            rows.append({"env": f"browsergym bridge (pre_observation_delay {delay:g} s, keep_browsers {keep})",
-                         **latency(env, bridged, bridge_steps, n)})
+            rows.append(
+                {
+                    "env": f"browsergym bridge (pre_observation_delay {delay:g} s, keep_browsers {keep})",
+                    **latency(env, bridged, bridge_steps, n),
+                }
+            )
     web = rows[0]
     for r in rows:
         r["reset ×web"] = r["reset p50 ms"] / web["reset p50 ms"]
@@ -199,13 +244,16 @@ def main() -> None:
             print(table(rows, title="observation: lbi's DOM walker vs BrowserGym's AX tree (same page, medians)"))
             out["observation"] = rows
         bridge = bridge_rows(demo, browser, args.n)
-        print(table(bridge, title="the bridge vs lbi's web env on the Trac demo (reset: a task's start; "
-                                  "step: goto/fill)"))
+        print(
+            table(bridge, title="the bridge vs lbi's web env on the Trac demo (reset: a task's start; step: goto/fill)")
+        )
         out["bridge"] = bridge
         if not args.skip_references:
             out["references"] = refs = references(demo, browser)
-            print(f"Trac held-out references in lbi's web env: {refs['passed']}/{refs['references']} pass"
-                  + (f"; failed: {refs['failed']}" if refs["failed"] else ""))
+            print(
+                f"Trac held-out references in lbi's web env: {refs['passed']}/{refs['references']} pass"
+                + (f"; failed: {refs['failed']}" if refs["failed"] else "")
+            )
         browser.close()
     print(write_result("browsergym_compare", out))
 

@@ -38,13 +38,19 @@ BENCH_PORT = 8790
 def machine() -> dict[str, Any]:
     """What the figures depend on: cores, load average now, Python, the commit."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=10, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
     except OSError:
         commit = ""
-    return {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "platform": platform.platform(), "commit": commit,
-            "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:
@@ -120,14 +126,14 @@ def timer() -> Iterator[dict[str, float]]:
 
 
 # -- models ------------------------------------------------------------------------------------
-def bench_config(model: str, *, port: int = BENCH_PORT, threads: int = 0, cache: bool = False,
-                 judge_model: str = "") -> Config:
+def bench_config(
+    model: str, *, port: int = BENCH_PORT, threads: int = 0, cache: bool = False, judge_model: str = ""
+) -> Config:
     """A config whose every role uses `model`, with the embedded server on the benchmark port."""
     config = Config(project="bench")
     config.models.default = model
     if judge_model:
-        config.models.judges = [JudgeSpec(name=j.name, model=judge_model, focus=j.focus)
-                                for j in config.models.judges]
+        config.models.judges = [JudgeSpec(name=j.name, model=judge_model, focus=j.focus) for j in config.models.judges]
     config.local_model.port = port
     config.local_model.threads = threads
     config.llm.cache = cache
@@ -140,8 +146,13 @@ def local_model(config: Config) -> Iterator[Any]:
     unless it was already running (then it is left as found)."""
     from lbi.models import local_llm
 
-    models = [config.models.default, config.models.agent, config.models.backward, config.models.task_generator,
-              *(j.model for j in config.models.judges)]
+    models = [
+        config.models.default,
+        config.models.agent,
+        config.models.backward,
+        config.models.task_generator,
+        *(j.model for j in config.models.judges),
+    ]
     if not any(m.startswith("local/") for m in models if m):
         yield None
         return
@@ -155,26 +166,88 @@ def local_model(config: Config) -> Iterator[Any]:
 
 
 # -- synthetic stores --------------------------------------------------------------------------
-VERBS = ["Create", "Close", "Reopen", "Find", "List", "Show", "Assign", "Rename", "Delete", "Update", "Search for",
-         "Open", "Sort", "Filter", "Export", "Compare", "Attach a file to", "Comment on", "Change the priority of",
-         "Set the milestone of"]
-OBJECTS = ["ticket", "milestone", "wiki page", "report", "component", "version", "query", "roadmap entry",
-           "changeset", "attachment", "custom query", "timeline event", "user preference", "saved search"]
-QUALIFIERS = ["owned by {who}", "in component{n}", "for milestone{n}", "with priority {prio}", "reported by {who}",
-              "created last week", "that mentions '{word}'", "with severity {prio}", "in version {n}.0",
-              "sorted by {field}", "grouped by {field}", "that is still open", "closed as {res}"]
+VERBS = [
+    "Create",
+    "Close",
+    "Reopen",
+    "Find",
+    "List",
+    "Show",
+    "Assign",
+    "Rename",
+    "Delete",
+    "Update",
+    "Search for",
+    "Open",
+    "Sort",
+    "Filter",
+    "Export",
+    "Compare",
+    "Attach a file to",
+    "Comment on",
+    "Change the priority of",
+    "Set the milestone of",
+]
+OBJECTS = [
+    "ticket",
+    "milestone",
+    "wiki page",
+    "report",
+    "component",
+    "version",
+    "query",
+    "roadmap entry",
+    "changeset",
+    "attachment",
+    "custom query",
+    "timeline event",
+    "user preference",
+    "saved search",
+]
+QUALIFIERS = [
+    "owned by {who}",
+    "in component{n}",
+    "for milestone{n}",
+    "with priority {prio}",
+    "reported by {who}",
+    "created last week",
+    "that mentions '{word}'",
+    "with severity {prio}",
+    "in version {n}.0",
+    "sorted by {field}",
+    "grouped by {field}",
+    "that is still open",
+    "closed as {res}",
+]
 WHO = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
 PRIO = ["blocker", "critical", "major", "minor", "trivial"]
 FIELDS = ["owner", "priority", "status", "milestone", "component", "severity", "reporter", "summary"]
 RES = ["fixed", "invalid", "wontfix", "duplicate", "worksforme"]
 WORDS = ["crash", "login", "timeout", "save", "export", "unicode", "slow", "layout", "search", "email", "upload"]
-PAGES = ["/ticket/{n}", "/query?status=!closed&owner={who}", "/milestone/milestone{m}", "/wiki/Page{n}",
-         "/report/{m}", "/roadmap", "/timeline", "/newticket", "/admin/ticket/components", "/search?q={word}"]
+PAGES = [
+    "/ticket/{n}",
+    "/query?status=!closed&owner={who}",
+    "/milestone/milestone{m}",
+    "/wiki/Page{n}",
+    "/report/{m}",
+    "/roadmap",
+    "/timeline",
+    "/newticket",
+    "/admin/ticket/components",
+    "/search?q={word}",
+]
 
 
 def _fill(rng: random.Random, text: str) -> str:
-    return text.format(who=rng.choice(WHO), n=rng.randint(1, 400), m=rng.randint(1, 9), prio=rng.choice(PRIO),
-                       field=rng.choice(FIELDS), word=rng.choice(WORDS), res=rng.choice(RES))
+    return text.format(
+        who=rng.choice(WHO),
+        n=rng.randint(1, 400),
+        m=rng.randint(1, 9),
+        prio=rng.choice(PRIO),
+        field=rng.choice(FIELDS),
+        word=rng.choice(WORDS),
+        res=rng.choice(RES),
+    )
 
 
 def instruction(rng: random.Random) -> str:
@@ -183,45 +256,90 @@ def instruction(rng: random.Random) -> str:
 
 
 # The navigation every real Trac page begins with, as the web env renders it: ~700 characters of chrome.
-_META_NAV = [("Login", "/login"), ("Preferences", "/prefs"), ("Help/Guide", "/wiki/TracGuide"),
-             ("About Trac", "/about")]
-_MAIN_NAV = [("Wiki", "/wiki"), ("Timeline", "/timeline"), ("Roadmap", "/roadmap"), ("View Tickets", "/report"),
-             ("New Ticket", "/newticket"), ("Search", "/search"), ("Admin", "/admin")]
+_META_NAV = [
+    ("Login", "/login"),
+    ("Preferences", "/prefs"),
+    ("Help/Guide", "/wiki/TracGuide"),
+    ("About Trac", "/about"),
+]
+_MAIN_NAV = [
+    ("Wiki", "/wiki"),
+    ("Timeline", "/timeline"),
+    ("Roadmap", "/roadmap"),
+    ("View Tickets", "/report"),
+    ("New Ticket", "/newticket"),
+    ("Search", "/search"),
+    ("Admin", "/admin"),
+]
 
 
 def _nav_list(links: list[tuple[str, str]], first_bid: int) -> str:
-    return "list\n" + "".join(f'  listitem\n    [{first_bid + n}] link "{name}" url="{url}"\n'
-                              for n, (name, url) in enumerate(links))
+    return "list\n" + "".join(
+        f'  listitem\n    [{first_bid + n}] link "{name}" url="{url}"\n' for n, (name, url) in enumerate(links)
+    )
 
 
-TRAC_CHROME = ('heading level=1\n  [1] link "LBI Demo"\nform\n  [proj-search] textbox "Search:" value=""\n'
-               '  [2] button "Search"\n' + _nav_list(_META_NAV, 3) + _nav_list(_MAIN_NAV, 3 + len(_META_NAV)))
+TRAC_CHROME = (
+    'heading level=1\n  [1] link "LBI Demo"\nform\n  [proj-search] textbox "Search:" value=""\n'
+    '  [2] button "Search"\n' + _nav_list(_META_NAV, 3) + _nav_list(_MAIN_NAV, 3 + len(_META_NAV))
+)
 
 
 def observation(rng: random.Random, url: str) -> str:
     """A plausible accessibility-tree outline of a Trac page: the real navigation, then varied ids, names
     and values."""
-    lines = [TRAC_CHROME.rstrip("\n"), f"[{rng.randint(1, 9)}] banner \"LBI Demo\"",
-             f"[{rng.randint(10, 30)}] navigation \"Main\""]
+    lines = [
+        TRAC_CHROME.rstrip("\n"),
+        f'[{rng.randint(1, 9)}] banner "LBI Demo"',
+        f'[{rng.randint(10, 30)}] navigation "Main"',
+    ]
     for _ in range(rng.randint(4, 10)):
         kind = rng.choice(["link", "button", "textbox", "combobox", "cell", "heading", "checkbox"])
-        name = _fill(rng, rng.choice(["#{n} {word} in component{n}", "{who}", "{prio}", "milestone{m}",
-                                      "Sort by {field}", "Page{n}", "{res}", "Save changes", "Preview"]))
-        lines.append(f"[{rng.randint(31, 999)}] {kind} \"{name}\"")
+        name = _fill(
+            rng,
+            rng.choice(
+                [
+                    "#{n} {word} in component{n}",
+                    "{who}",
+                    "{prio}",
+                    "milestone{m}",
+                    "Sort by {field}",
+                    "Page{n}",
+                    "{res}",
+                    "Save changes",
+                    "Preview",
+                ]
+            ),
+        )
+        lines.append(f'[{rng.randint(31, 999)}] {kind} "{name}"')
     return f"URL: {url}\n" + "\n".join(lines)
 
 
 def action(rng: random.Random) -> str:
     bid = rng.randint(10, 999)
-    return rng.choice([f"click('{bid}')", f"fill('{bid}', '{rng.choice(WORDS)}')",
-                       f"select_option('{bid}', '{rng.choice(PRIO)}')", f"goto('{_fill(rng, rng.choice(PAGES))}')",
-                       "go_back()", f"press('{bid}', 'Enter')", "scroll(0, 500)"])
+    return rng.choice(
+        [
+            f"click('{bid}')",
+            f"fill('{bid}', '{rng.choice(WORDS)}')",
+            f"select_option('{bid}', '{rng.choice(PRIO)}')",
+            f"goto('{_fill(rng, rng.choice(PAGES))}')",
+            "go_back()",
+            f"press('{bid}', 'Enter')",
+            "scroll(0, 500)",
+        ]
+    )
 
 
-def build_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_trajectory: int = 4,
-                          keep_share: float = 0.8, judges: Sequence[str] = ("accomplishment", "instruction",
-                                                                           "efficiency"),
-                          seed: int = 0, progress: bool = True) -> dict[str, Any]:
+def build_synthetic_store(
+    project_dir: Path,
+    n_examples: int,
+    *,
+    steps_per_trajectory: int = 4,
+    keep_share: float = 0.8,
+    judges: Sequence[str] = ("accomplishment", "instruction", "efficiency"),
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
     """A project store with `n_examples` examples on trajectories of `steps_per_trajectory` steps (every span
     of each trajectory is an example), with verdicts from every judge so about `keep_share` are kept
     (strict policy), all written through `Store` methods. Returns counts and seconds."""
@@ -239,19 +357,41 @@ def build_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_traje
     with project.run("synthetic", "rollout", {"n_examples": n_examples}) as run:
         run_id = run.id
         while made < n_examples:
-            tid, _ = store.begin_trajectory(f"synthetic/{trajectories}", run_id=run_id, policy="explore", env="trac",
-                                            instruction=instruction(rng), model="fake")
+            tid, _ = store.begin_trajectory(
+                f"synthetic/{trajectories}",
+                run_id=run_id,
+                policy="explore",
+                env="trac",
+                instruction=instruction(rng),
+                model="fake",
+            )
             for idx in range(steps_per_trajectory):
                 url = "http://127.0.0.1:8000" + _fill(rng, rng.choice(PAGES))
-                store.add_step(tid, idx, observation=observation(rng, url), action=action(rng), url=url,
-                               state_signature=url.split("?")[0].rsplit("/", 1)[0] + " | " + rng.choice(OBJECTS),
-                               reasoning="explore", latency_ms=rng.uniform(100, 400))
+                store.add_step(
+                    tid,
+                    idx,
+                    observation=observation(rng, url),
+                    action=action(rng),
+                    url=url,
+                    state_signature=url.split("?")[0].rsplit("/", 1)[0] + " | " + rng.choice(OBJECTS),
+                    reasoning="explore",
+                    latency_ms=rng.uniform(100, 400),
+                )
                 steps += 1
             store.finish_trajectory(tid, status="done", final={"observation": "done", "url": url})
             batch = spans[: n_examples - made]
-            ids = store.add_examples({"trajectory_id": tid, "span_start": i, "span_end": j,
-                                      "instruction": instruction(rng), "mode": "batched", "model": "fake",
-                                      "run_id": run_id} for i, j in batch)
+            ids = store.add_examples(
+                {
+                    "trajectory_id": tid,
+                    "span_start": i,
+                    "span_end": j,
+                    "instruction": instruction(rng),
+                    "mode": "batched",
+                    "model": "fake",
+                    "run_id": run_id,
+                }
+                for i, j in batch
+            )
             for example_id in ids:
                 keep = rng.random() < keep_share
                 for k, judge in enumerate(judges):
@@ -263,14 +403,25 @@ def build_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_traje
                 rate = made / (time.perf_counter() - started)
                 print(f"  store: {made:,}/{n_examples:,} examples ({rate:,.0f}/s)", flush=True)
         run.progress(trajectories, trajectories)
-    return {"examples": made, "trajectories": trajectories, "steps": steps,
-            "seconds": time.perf_counter() - started, "db_mb": store.path.stat().st_size / 1e6}
+    return {
+        "examples": made,
+        "trajectories": trajectories,
+        "steps": steps,
+        "seconds": time.perf_counter() - started,
+        "db_mb": store.path.stat().st_size / 1e6,
+    }
 
 
-def fast_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_trajectory: int = 4,
-                         keep_share: float = 0.8, judges: Sequence[str] = ("accomplishment", "instruction",
-                                                                          "efficiency"),
-                         seed: int = 0, chunk: int = 20_000) -> dict[str, Any]:
+def fast_synthetic_store(
+    project_dir: Path,
+    n_examples: int,
+    *,
+    steps_per_trajectory: int = 4,
+    keep_share: float = 0.8,
+    judges: Sequence[str] = ("accomplishment", "instruction", "efficiency"),
+    seed: int = 0,
+    chunk: int = 20_000,
+) -> dict[str, Any]:
     """The store `build_synthetic_store` makes (same rows, same mix of verdicts), written a table at a time with
     `Store.insert_many` (executemany, `chunk` rows per transaction) instead of one transaction per row: 100k
     examples in about a minute instead of 5-10. Returns counts and seconds."""
@@ -294,8 +445,12 @@ def fast_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_trajec
     made = n_traj = 0
 
     def flush() -> None:
-        for table, rows in (("trajectories", trajectories), ("steps", steps), ("examples", examples),
-                            ("verdicts", verdicts)):
+        for table, rows in (
+            ("trajectories", trajectories),
+            ("steps", steps),
+            ("examples", examples),
+            ("verdicts", verdicts),
+        ):
             store.insert_many(table, rows)
             rows.clear()
 
@@ -305,26 +460,71 @@ def fast_synthetic_store(project_dir: Path, n_examples: int, *, steps_per_trajec
         url = ""
         for idx in range(steps_per_trajectory):
             url = "http://127.0.0.1:8000" + _fill(rng, rng.choice(PAGES))
-            steps.append({"trajectory_id": tid, "idx": idx, "observation": observation(rng, url), "action": action(rng),
-                          "url": url, "state_signature": url.split("?")[0].rsplit("/", 1)[0] + " | "
-                          + rng.choice(OBJECTS), "reasoning": "explore", "latency_ms": rng.uniform(100, 400),
-                          "created_at": at})
-        trajectories.append({"id": tid, "run_id": run_id, "key": f"synthetic/{tid}", "instruction": instruction(rng),
-                             "policy": "explore", "env": "trac", "model": "fake", "status": "done",
-                             "created_at": at, "finished_at": at, "final_observation": "done", "final_url": url})
+            steps.append(
+                {
+                    "trajectory_id": tid,
+                    "idx": idx,
+                    "observation": observation(rng, url),
+                    "action": action(rng),
+                    "url": url,
+                    "state_signature": url.split("?")[0].rsplit("/", 1)[0] + " | " + rng.choice(OBJECTS),
+                    "reasoning": "explore",
+                    "latency_ms": rng.uniform(100, 400),
+                    "created_at": at,
+                }
+            )
+        trajectories.append(
+            {
+                "id": tid,
+                "run_id": run_id,
+                "key": f"synthetic/{tid}",
+                "instruction": instruction(rng),
+                "policy": "explore",
+                "env": "trac",
+                "model": "fake",
+                "status": "done",
+                "created_at": at,
+                "finished_at": at,
+                "final_observation": "done",
+                "final_url": url,
+            }
+        )
         for i, j in spans[: n_examples - made]:
             made += 1
-            examples.append({"id": made, "trajectory_id": tid, "span_start": i, "span_end": j,
-                             "instruction": instruction(rng), "mode": "batched", "model": "fake", "run_id": run_id,
-                             "created_at": at})
+            examples.append(
+                {
+                    "id": made,
+                    "trajectory_id": tid,
+                    "span_start": i,
+                    "span_end": j,
+                    "instruction": instruction(rng),
+                    "mode": "batched",
+                    "model": "fake",
+                    "run_id": run_id,
+                    "created_at": at,
+                }
+            )
             keep = rng.random() < keep_share
             for k, judge in enumerate(judges):
-                verdicts.append({"example_id": made, "judge": judge,
-                                 "verdict": int(keep or (k != len(judges) - 1 and rng.random() < 0.5)),
-                                 "reason": "synthetic verdict", "model": "fake", "run_id": run_id, "created_at": at})
+                verdicts.append(
+                    {
+                        "example_id": made,
+                        "judge": judge,
+                        "verdict": int(keep or (k != len(judges) - 1 and rng.random() < 0.5)),
+                        "reason": "synthetic verdict",
+                        "model": "fake",
+                        "run_id": run_id,
+                        "created_at": at,
+                    }
+                )
         if len(examples) >= chunk:
             flush()
     flush()
     store.update_run(run_id, done=n_traj, total=n_traj, status="done")
-    return {"examples": made, "trajectories": n_traj, "steps": n_traj * steps_per_trajectory,
-            "seconds": time.perf_counter() - started, "db_mb": store.path.stat().st_size / 1e6}
+    return {
+        "examples": made,
+        "trajectories": n_traj,
+        "steps": n_traj * steps_per_trajectory,
+        "seconds": time.perf_counter() - started,
+        "db_mb": store.path.stat().st_size / 1e6,
+    }

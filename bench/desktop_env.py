@@ -32,8 +32,13 @@ RESET_GOAL_S, STEP_GOAL_S = 3.0, 1.0
 
 
 def _task() -> Task:
-    return Task(id="bench", env="desktop", instruction="bench", start={"document": "grades.xlsx"},
-                check={"kind": "answer", "params": {"expected": "x"}})
+    return Task(
+        id="bench",
+        env="desktop",
+        instruction="bench",
+        start={"document": "grades.xlsx"},
+        check={"kind": "answer", "params": {"expected": "x"}},
+    )
 
 
 def group_rss_mb(pgid: int) -> dict[str, float]:
@@ -47,7 +52,7 @@ def group_rss_mb(pgid: int) -> dict[str, float]:
             status = (entry / "status").read_text()
         except OSError:
             continue
-        name, fields = stat[stat.index("(") + 1: stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
         if int(fields[2]) != pgid:
             continue
         rss = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
@@ -57,9 +62,15 @@ def group_rss_mb(pgid: int) -> dict[str, float]:
 
 def row(name: str, seconds: list[float], goal: float | None = None, **extra: Any) -> dict[str, Any]:
     p50 = statistics.median(seconds)
-    return {"what": name, "n": len(seconds), "p50 ms": 1000 * p50, "p95 ms": 1000 * percentile(seconds, 0.95),
-            "max ms": 1000 * max(seconds), "goal": f"≤ {goal:g} s: {'met' if p50 <= goal else 'MISSED'}"
-            if goal else "", **extra}
+    return {
+        "what": name,
+        "n": len(seconds),
+        "p50 ms": 1000 * p50,
+        "p95 ms": 1000 * percentile(seconds, 0.95),
+        "max ms": 1000 * max(seconds),
+        "goal": f"≤ {goal:g} s: {'met' if p50 <= goal else 'MISSED'}" if goal else "",
+        **extra,
+    }
 
 
 def main() -> None:
@@ -76,7 +87,8 @@ def main() -> None:
     env = DesktopEnv(session=session, screenshot_dir=shots)
     try:
         looks: list[int] = []
-        resets, parts = [], {"stop_s": [], "restore_s": [], "launch_s": [], "observe_s": []}
+        resets: list[float] = []
+        parts: dict[str, list[float]] = {"stop_s": [], "restore_s": [], "launch_s": [], "observe_s": []}
         for _ in range(args.n):
             obs = env.reset(_task())
             resets.append(obs.info["latency_s"])
@@ -85,10 +97,18 @@ def main() -> None:
             looks.append(obs.info["layout_looks"])
         rows.append(row("reset (stop, restore, launch, until the layout holds)", resets, RESET_GOAL_S))
         rows += [row(f"  reset: {k.removesuffix('_s')}", v) for k, v in parts.items()]
-        rows.append({"what": "  reset: observations until the layout held", "n": len(looks),
-                     "p50 ms": statistics.median(looks), "max ms": max(looks), "goal": "(a count, not ms)"})
+        rows.append(
+            {
+                "what": "  reset: observations until the layout held",
+                "n": len(looks),
+                "p50 ms": statistics.median(looks),
+                "max ms": max(looks),
+                "goal": "(a count, not ms)",
+            }
+        )
         sizes.append({"observation": "sheet after reset", "chars": len(obs.text), "elements": obs.info["n_elements"]})
-        memory = group_rss_mb(session.proc.pid)  # type: ignore[union-attr]
+        assert session.proc is not None  # the session is running
+        memory = group_rss_mb(session.proc.pid)
 
         menu = next(eid for eid, n in env.view.elements.items() if n["role"] == "menu" and n["name"] == "Format")
         kinds = {
@@ -111,11 +131,21 @@ def main() -> None:
                     seconds.append(obs.info["latency_s"])
                     observe.append(obs.info["observe_s"])
                     if label.startswith("click(menu)") and action.startswith("click"):
-                        sizes.append({"observation": "an open menu (Format)", "chars": len(obs.text),
-                                      "elements": obs.info["n_elements"]})
+                        sizes.append(
+                            {
+                                "observation": "an open menu (Format)",
+                                "chars": len(obs.text),
+                                "elements": obs.info["n_elements"],
+                            }
+                        )
                     if "dialog" in label and action.startswith("hotkey('ctrl"):
-                        sizes.append({"observation": "a dialog (Delete Cells)", "chars": len(obs.text),
-                                      "elements": obs.info["n_elements"]})
+                        sizes.append(
+                            {
+                                "observation": "a dialog (Delete Cells)",
+                                "chars": len(obs.text),
+                                "elements": obs.info["n_elements"],
+                            }
+                        )
             steps_all += seconds
             rows.append(row(f"step: {label}", seconds, STEP_GOAL_S))
         rows.append(row("step: all kinds", steps_all, STEP_GOAL_S))
@@ -124,13 +154,24 @@ def main() -> None:
         env.close()
         session.close()
     print(table(rows, title="desktop env (LibreOffice Calc), seconds as measured"))
-    print(table(sorted({(s["observation"]): s for s in sizes}.values(), key=lambda s: s["chars"]),
-                title="observation size"))
+    print(
+        table(
+            sorted({(s["observation"]): s for s in sizes}.values(), key=lambda s: s["chars"]), title="observation size"
+        )
+    )
     mem_rows = [{"process": k, "RSS MB": v} for k, v in sorted(memory.items(), key=lambda kv: -kv[1])]
     mem_rows.append({"process": "total per worker", "RSS MB": sum(memory.values())})
     print(table(mem_rows, title="memory of one desktop worker"))
-    path = write_result("desktop_env", {"rows": rows, "sizes": sizes, "memory_mb": memory,
-                                        "memory_total_mb": sum(memory.values()), "loadavg_before": before["loadavg"]})
+    path = write_result(
+        "desktop_env",
+        {
+            "rows": rows,
+            "sizes": sizes,
+            "memory_mb": memory,
+            "memory_total_mb": sum(memory.values()),
+            "loadavg_before": before["loadavg"],
+        },
+    )
     print(f"wrote {path}")
 
 

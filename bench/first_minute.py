@@ -31,7 +31,7 @@ MILESTONES = {
     "first example": "SELECT COUNT(*) FROM examples",
     "first verdict": "SELECT COUNT(*) FROM verdicts",
     "first judged example": "SELECT COUNT(*) FROM (SELECT example_id FROM verdicts GROUP BY example_id "
-                            "HAVING COUNT(*) >= :judges)",
+    "HAVING COUNT(*) >= :judges)",
     "llm": "SELECT COUNT(*) FROM steps s JOIN trajectories t ON t.id = s.trajectory_id WHERE t.policy = 'llm'",
 }
 
@@ -80,8 +80,16 @@ def main() -> None:
     for name, goal in goals.items():
         got = seen.get(name)
         print(f"goal {name} <= {goal} s: {'met' if got is not None and got <= goal else 'not met'} ({got})")
-    path = write_result("first_minute", {"args": vars(args), "machine_start": start_machine,
-                                         "machine_end": machine(), "server_start_s": served, "seconds": seen})
+    path = write_result(
+        "first_minute",
+        {
+            "args": vars(args),
+            "machine_start": start_machine,
+            "machine_end": machine(),
+            "server_start_s": served,
+            "seconds": seen,
+        },
+    )
     print(f"wrote {path}")
 
 

@@ -6,10 +6,13 @@ under `bench/results/learning_effect/<env>/` so an interrupted run resumes stage
 1. synthesize: tasks generated from the environment's docs, llm and explore rollouts, batched backward
    construction, the committee (the default four judges, the strict policy);
 2. train: `lbi train` (TRL SFT + LoRA on the kept examples, per step) from the embedded SmolLM2, served as
-   `local/<name>` through the embedded llama.cpp server (merged, converted to GGUF, quantized like the base);
+   `local/<name>` through the embedded llama.cpp server (merged, converted to GGUF at Q8_0), with the base it
+   started from served beside it at the same precision, `local/base-q8_0` (the bundled Q4_1 file is not the base
+   arm: 4-bit quantization erases a LoRA change, see `trained_precision.py`);
 3. evaluate the arms on the held-out tasks, each a (model, mode) pair: baseline and agentic with the base
-   model, then with the trained one; success with n and the Wilson 95% interval per arm, and each arm
-   against the base baseline with McNemar's exact test over the same tasks and the tasks that flipped;
+   model at the trained model's precision, then with the trained one; success with n and the Wilson 95%
+   interval per arm, and each arm against the base baseline with McNemar's exact test over the same tasks and
+   the tasks that flipped;
 4. SFT throughput, back to back under the same load: a short `lbi train` run (`throughput-sft`, fresh, not
    served, stopped after `--bare-records` records) against a bare torch loop (forward, backward, AdamW step)
    over the same records with the same LoRA adapter; peak memory of the main training run.
@@ -40,6 +43,7 @@ from lbi.paths import demo_data_dir  # noqa: E402
 from lbi.project import Project, init_project, open_project  # noqa: E402
 from lbi.store import read  # noqa: E402
 from lbi.synth.pipeline import SynthSizes, synthesize  # noqa: E402
+from lbi.train.base import publish_base  # noqa: E402
 from lbi.train.data import training_data  # noqa: E402
 from lbi.train.sft import TrainReport, train  # noqa: E402
 from lbi.use.arms import compare  # noqa: E402
@@ -47,9 +51,11 @@ from lbi.use.evaluate import evaluate, leakage  # noqa: E402
 
 DOCS = {"sql": demo_data_dir() / "sql" / "schema.md"}
 TASKS = {"sql": demo_data_dir() / "tasks" / "sql.jsonl", "trac": demo_data_dir() / "tasks" / "trac_web.jsonl"}
-DESCRIPTIONS = {"sql": "The SQLite database of a Trac issue tracker: tickets, components, milestones, versions, "
-                       "wiki pages, read-only. Answer questions by querying it, then stop with the answer.",
-                "trac": DESCRIPTION}
+DESCRIPTIONS = {
+    "sql": "The SQLite database of a Trac issue tracker: tickets, components, milestones, versions, "
+    "wiki pages, read-only. Answer questions by querying it, then stop with the answer.",
+    "trac": DESCRIPTION,
+}
 
 
 def ticker(label: str) -> Callable[[int, int], None]:
@@ -104,10 +110,26 @@ def trained_run(project: Project, name: str, report: TrainReport | None = None) 
     if row is None or (report is None and (row["status"] != "done" or not row["model"])):
         return None
     curve = read.train_log(project.store, row["run_id"])
-    return {"model": row["model"], "records": row["records"], "examples": len(row["examples"]),
-            "steps": curve[-1]["step"] if curve else 0, "final_loss": curve[-1]["loss"] if curve else float("nan"),
-            "tokens": row["tokens"], "tokens_per_s": row["tokens_per_s"], "wall_s": row["wall_s"],
-            "peak_rss_mb": row["peak_rss_mb"], "too_long": report.too_long if report else None}
+    return {
+        "model": row["model"],
+        "records": row["records"],
+        "examples": len(row["examples"]),
+        "steps": curve[-1]["step"] if curve else 0,
+        "final_loss": curve[-1]["loss"] if curve else float("nan"),
+        "tokens": row["tokens"],
+        "tokens_per_s": row["tokens_per_s"],
+        "wall_s": row["wall_s"],
+        "peak_rss_mb": row["peak_rss_mb"],
+        "too_long": report.too_long if report else None,
+    }
+
+
+def train_once(project: Project, name: str, run_training: Callable[[], TrainReport]) -> dict[str, Any]:
+    """The finished training run `name`: the store's (a re-run of the benchmark) or `run_training()`'s."""
+    run = trained_run(project, name) or trained_run(project, name, run_training())
+    if run is None:
+        raise SystemExit(f"the training run {name!r} is not in the store after training")
+    return run
 
 
 def ablation(project: Project, args: argparse.Namespace) -> dict[str, Any] | None:
@@ -119,14 +141,18 @@ def ablation(project: Project, args: argparse.Namespace) -> dict[str, Any] | Non
     others = [j for j in judges if j != args.ablate_judge]
     with_all, without = training_data(project).example_ids, training_data(project, judges=others).example_ids
     refused = len(set(without) - set(with_all))
-    print(f"   without the {args.ablate_judge} judge: {len(without)} examples kept ({refused} that it refused), "
-          f"against {len(with_all)} with it", flush=True)
+    print(
+        f"   without the {args.ablate_judge} judge: {len(without)} examples kept ({refused} that it refused), "
+        f"against {len(with_all)} with it",
+        flush=True,
+    )
     if set(without) == set(with_all):
         print("   the same examples: nothing to ablate", flush=True)
         return None
     name = f"{args.name}-without-{args.ablate_judge}"
-    run = trained_run(project, name) or trained_run(project, name, train(
-        project, name, epochs=args.epochs, judges=others, progress=ticker(f"train {name}")))
+    run = train_once(
+        project, name, lambda: train(project, name, epochs=args.epochs, judges=others, progress=ticker(f"train {name}"))
+    )
     return {**run, "name": name, "judges": others, "refused_by_judge": refused}
 
 
@@ -191,9 +217,12 @@ def main() -> None:
     parser.add_argument("--heldout", type=int, default=0, help="at most this many held-out tasks (0: all)")
     parser.add_argument("--modes", default="baseline,agentic")
     parser.add_argument("--bare-records", type=int, default=16, help="records for the bare torch comparison")
-    parser.add_argument("--ablate-judge", default="grounding",
-                        help="also train on what the committee keeps without this judge and evaluate it (the "
-                             "grounded-only ablation: the main run trains on grounded examples only); empty: skip")
+    parser.add_argument(
+        "--ablate-judge",
+        default="grounding",
+        help="also train on what the committee keeps without this judge and evaluate it (the "
+        "grounded-only ablation: the main run trains on grounded examples only); empty: skip",
+    )
     parser.add_argument("--stop-after", choices=["synthesize", "train"], default=None)
     args = parser.parse_args()
     started_machine, timings = machine(), {}
@@ -201,8 +230,16 @@ def main() -> None:
     with local_model(project.config):
         t = time.perf_counter()
         print("1. synthesize", flush=True)
-        sizes = SynthSizes(chunks=args.chunks, per_chunk=args.per_chunk, tasks=args.tasks, explore=args.explore,
-                           max_steps=args.max_steps, concurrency=1, mode="batched", max_span=args.max_span)
+        sizes = SynthSizes(
+            chunks=args.chunks,
+            per_chunk=args.per_chunk,
+            tasks=args.tasks,
+            explore=args.explore,
+            max_steps=args.max_steps,
+            concurrency=1,
+            mode="batched",
+            max_span=args.max_span,
+        )
         synth = synthesize(project, sizes, progress, name="synth")
         timings["synthesize_s"] = time.perf_counter() - t
         print("   funnel: " + json.dumps(synth.funnel), flush=True)
@@ -211,12 +248,18 @@ def main() -> None:
 
         t = time.perf_counter()
         print(f"2. train {args.name}", flush=True)
-        trained = trained_run(project, args.name) or trained_run(project, args.name, train(
-            project, args.name, epochs=args.epochs, progress=ticker("train")))
+        trained = train_once(
+            project, args.name, lambda: train(project, args.name, epochs=args.epochs, progress=ticker("train"))
+        )
         timings["train_s"] = time.perf_counter() - t
-        print(f"   {trained['records']} records, {trained['steps']} steps, final loss {trained['final_loss']:.3f}, "
-              f"{trained['tokens_per_s']:.0f} tokens/s → {trained['model']}", flush=True)
-        models = [("base", project.config.models.for_role("agent")), ("trained", trained["model"])]
+        print(
+            f"   {trained['records']} records, {trained['steps']} steps, final loss {trained['final_loss']:.3f}, "
+            f"{trained['tokens_per_s']:.0f} tokens/s → {trained['model']}",
+            flush=True,
+        )
+        base = publish_base(project.dir, project.config)  # what `lbi train` published beside it (nothing redone)
+        print(f"   the base at the same precision: {base}", flush=True)
+        models = [("base", base), ("trained", trained["model"])]
         ablated = ablation(project, args) if args.ablate_judge else None
         if ablated:
             models.append((ablated["name"], ablated["model"]))
@@ -230,34 +273,82 @@ def main() -> None:
             arm_modes = modes if who in ("base", "trained") else modes[:1]  # the ablation: the first mode only
             print(f"3. evaluate {who} ({model}): {', '.join(arm_modes)}", flush=True)
             project.config.models.agent = model
-            evaluate(project, arm_modes, run=f"eval-{who}", limit=args.heldout or None, max_steps=args.max_steps,
-                     progress=ticker(f"eval {who}"))
+            evaluate(
+                project,
+                arm_modes,
+                run=f"eval-{who}",
+                limit=args.heldout or None,
+                max_steps=args.max_steps,
+                progress=ticker(f"eval {who}"),
+            )
             timings[f"eval_{who}_s"] = time.perf_counter() - t
             arms += [f"eval-{who}:{mode}" for mode in arm_modes]
     rows = arm_rows(project, arms)
-    columns = ["arm", "model", "n", "successes", "rate", "ci_low", "ci_high", "vs", "p", "flipped", "tokens", "model s",
-               "wall s"]
+    columns = [
+        "arm",
+        "model",
+        "n",
+        "successes",
+        "rate",
+        "ci_low",
+        "ci_high",
+        "vs",
+        "p",
+        "flipped",
+        "tokens",
+        "model s",
+        "wall s",
+    ]
     print(table(rows, columns, title=f"learning effect on {args.env} ({args.model} → {trained['model']})"))
     if ablated:
         ablated["arms"] = arm_rows(project, [f"eval-trained:{modes[0]}", f"eval-{ablated['name']}:{modes[0]}"])
-        print(table(ablated["arms"], columns, title=f"grounded-only ({trained['examples']} examples) against the "
-                    f"committee without {args.ablate_judge} ({ablated['examples']} examples)"))
+        print(
+            table(
+                ablated["arms"],
+                columns,
+                title=f"grounded-only ({trained['examples']} examples) against the "
+                f"committee without {args.ablate_judge} ({ablated['examples']} examples)",
+            )
+        )
     print("4. SFT throughput against bare torch", flush=True)
     cfg = project.config.train
     sft = sft_tokens_per_s(project, args.bare_records)
-    bare = bare_torch_tokens_per_s(project, args.bare_records, {
-        "r": cfg.lora_r, "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout,
-        "target_modules": list(cfg.target_modules)})
+    bare = bare_torch_tokens_per_s(
+        project,
+        args.bare_records,
+        {
+            "r": cfg.lora_r,
+            "lora_alpha": cfg.lora_alpha,
+            "lora_dropout": cfg.lora_dropout,
+            "target_modules": list(cfg.target_modules),
+        },
+    )
     ratio = sft["tokens_per_s"] / bare["tokens_per_s"]
-    print(f"   SFT {sft['tokens_per_s']:.0f} tokens/s, bare torch {bare['tokens_per_s']:.0f} tokens/s: ratio "
-          f"{ratio:.2f} (goal >= 0.8); the main run: {trained['tokens_per_s']:.0f} tokens/s, peak RSS "
-          f"{trained['peak_rss_mb']:.0f} MB", flush=True)
+    print(
+        f"   SFT {sft['tokens_per_s']:.0f} tokens/s, bare torch {bare['tokens_per_s']:.0f} tokens/s: ratio "
+        f"{ratio:.2f} (goal >= 0.8); the main run: {trained['tokens_per_s']:.0f} tokens/s, peak RSS "
+        f"{trained['peak_rss_mb']:.0f} MB",
+        flush=True,
+    )
     check = leakage(project)
     print(f"   leakage: {'none' if check['ok'] else check['detail']}")
-    path = write_result("learning_effect", {
-        "args": vars(args), "machine_start": started_machine, "machine_end": machine(), "funnel": synth.funnel,
-        "train": trained, "sft_short": sft, "bare_torch": bare,
-        "sft_vs_bare": ratio, "arms": rows, "ablation": ablated, "timings_s": timings, "leakage_ok": check["ok"]})
+    path = write_result(
+        "learning_effect",
+        {
+            "args": vars(args),
+            "machine_start": started_machine,
+            "machine_end": machine(),
+            "funnel": synth.funnel,
+            "train": trained,
+            "sft_short": sft,
+            "bare_torch": bare,
+            "sft_vs_bare": ratio,
+            "arms": rows,
+            "ablation": ablated,
+            "timings_s": timings,
+            "leakage_ok": check["ok"],
+        },
+    )
     print(f"wrote {path}")
 
 

@@ -45,10 +45,10 @@ def via_lbi(llm: LLM, messages: list[dict[str, str]], max_tokens: int) -> tuple[
 
 
 def via_http(url: str, messages: list[dict[str, str]], max_tokens: int) -> tuple[float, int, int]:
-    body = json.dumps({"model": local_llm.ALIAS, "messages": messages, "max_tokens": max_tokens,
-                       "temperature": 0.0}).encode()
-    request = urllib.request.Request(f"{url}/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {"model": local_llm.ALIAS, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0}
+    ).encode()
+    request = urllib.request.Request(f"{url}/chat/completions", data=body, headers={"Content-Type": "application/json"})
     start = time.perf_counter()
     with urllib.request.urlopen(request, timeout=600) as resp:
         payload = json.loads(resp.read())
@@ -60,8 +60,13 @@ def via_http(url: str, messages: list[dict[str, str]], max_tokens: int) -> tuple
 def in_process(threads: int, n_ctx: int) -> Any:
     from llama_cpp import Llama
 
-    return Llama(model_path=str(local_llm.default_model_path()), n_threads=threads, n_threads_batch=threads,
-                 n_ctx=n_ctx, verbose=False)
+    return Llama(
+        model_path=str(local_llm.default_model_path()),
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_ctx=n_ctx,
+        verbose=False,
+    )
 
 
 def via_llama(model: Any, messages: list[dict[str, str]], max_tokens: int) -> tuple[float, int, int]:
@@ -84,8 +89,11 @@ def main() -> None:
     config = bench_config("local/smollm2", port=args.port, threads=args.threads)
     threads = config.local_model.threads or local_llm.auto_threads()
     start_machine = machine()
-    print(f"local_model: {args.rounds} rounds x {len(PROMPTS)} prompts, max_tokens {args.max_tokens}, "
-          f"{threads} thread(s), load={start_machine['loadavg']}", flush=True)
+    print(
+        f"local_model: {args.rounds} rounds x {len(PROMPTS)} prompts, max_tokens {args.max_tokens}, "
+        f"{threads} thread(s), load={start_machine['loadavg']}",
+        flush=True,
+    )
     samples: dict[str, list[tuple[float, int, int]]] = {}
     overhead: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp, local_model(config) as status:
@@ -115,27 +123,51 @@ def main() -> None:
                 overhead.setdefault(name, []).append(paths[name](messages, 1)[0])
         store.close()
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, values in samples.items():
         seconds = sum(v[0] for v in values)
         tokens = sum(v[1] for v in values)
-        rows.append({"path": name, "calls": len(values), "completion_tokens": tokens,
-                     "prompt_tokens": sum(v[2] for v in values), "seconds": seconds,
-                     "mean_latency_s": seconds / len(values), "tokens_per_s": tokens / seconds if seconds else 0.0,
-                     "one_token_call_ms": 1000 * sum(overhead[name]) / len(overhead[name])})
+        rows.append(
+            {
+                "path": name,
+                "calls": len(values),
+                "completion_tokens": tokens,
+                "prompt_tokens": sum(v[2] for v in values),
+                "seconds": seconds,
+                "mean_latency_s": seconds / len(values),
+                "tokens_per_s": tokens / seconds if seconds else 0.0,
+                "one_token_call_ms": 1000 * sum(overhead[name]) / len(overhead[name]),
+            }
+        )
     direct = next(r for r in rows if r["path"] == "direct HTTP")
     for row in rows:
         row["vs_direct"] = row["tokens_per_s"] / direct["tokens_per_s"] if direct["tokens_per_s"] else float("nan")
         row["overhead_ms"] = row["one_token_call_ms"] - direct["one_token_call_ms"]
     print()
-    print(table(rows, ["path", "calls", "completion_tokens", "seconds", "mean_latency_s", "tokens_per_s",
-                       "vs_direct", "one_token_call_ms", "overhead_ms"],
-                title=f"SmolLM2-135M Q4_1, llama.cpp, {threads} thread(s)"))
+    print(
+        table(
+            rows,
+            [
+                "path",
+                "calls",
+                "completion_tokens",
+                "seconds",
+                "mean_latency_s",
+                "tokens_per_s",
+                "vs_direct",
+                "one_token_call_ms",
+                "overhead_ms",
+            ],
+            title=f"SmolLM2-135M Q4_1, llama.cpp, {threads} thread(s)",
+        )
+    )
     lbi_row = rows[0]
     goal = lbi_row["vs_direct"] >= 0.9
     print(f"goal lbi >= 90% of direct: {'met' if goal else 'NOT met'} ({lbi_row['vs_direct']:.1%})")
-    path = write_result("local_model", {"args": vars(args), "machine_at_start": start_machine, "threads": threads,
-                                        "rows": rows, "goal_met": goal})
+    path = write_result(
+        "local_model",
+        {"args": vars(args), "machine_at_start": start_machine, "threads": threads, "rows": rows, "goal_met": goal},
+    )
     print(f"wrote {path}")
 
 

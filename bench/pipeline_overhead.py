@@ -47,7 +47,8 @@ def _ts(text: str) -> float:
 def reset_times(project: Project) -> list[float]:
     rows = project.store.query(
         "SELECT t.created_at AS began, s.created_at AS first, s.latency_ms FROM trajectories t "
-        "JOIN steps s ON s.trajectory_id = t.id AND s.idx = 0")
+        "JOIN steps s ON s.trajectory_id = t.id AND s.idx = 0"
+    )
     return [_ts(r["first"]) - _ts(r["began"]) - r["latency_ms"] / 1000 for r in rows]
 
 
@@ -57,17 +58,31 @@ def zero_model(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
         config = bench_config("fake")
         config.env.name, config.env.options = args.env, env_options(args.env)
         project = init_project(workdir / f"fake-c{workers}", config)
-        report = rollout(project, f"c{workers}", policy="explore", episodes=args.episodes, max_steps=args.max_steps,
-                         concurrency=workers)
+        report = rollout(
+            project,
+            f"c{workers}",
+            policy="explore",
+            episodes=args.episodes,
+            max_steps=args.max_steps,
+            concurrency=workers,
+        )
         resets = reset_times(project)
         latency = project.store.query("SELECT AVG(latency_ms), SUM(error IS NOT NULL) FROM steps")[0]
-        row = {"concurrency": workers, "episodes": report.done + report.failed, "failed": report.failed,
-               "steps": report.steps, "wall_s": report.seconds, "steps_per_s": report.steps / report.seconds,
-               "reset_s_mean": sum(resets) / len(resets) if resets else float("nan"),
-               "reset_s_max": max(resets) if resets else float("nan"),
-               "step_latency_ms": latency[0] or 0.0, "step_errors": latency[1] or 0}
-        print(f"  concurrency {workers}: {row['steps_per_s']:.2f} steps/s, reset {row['reset_s_mean']:.2f}s",
-              flush=True)
+        row = {
+            "concurrency": workers,
+            "episodes": report.done + report.failed,
+            "failed": report.failed,
+            "steps": report.steps,
+            "wall_s": report.seconds,
+            "steps_per_s": report.steps / report.seconds,
+            "reset_s_mean": sum(resets) / len(resets) if resets else float("nan"),
+            "reset_s_max": max(resets) if resets else float("nan"),
+            "step_latency_ms": latency[0] or 0.0,
+            "step_errors": latency[1] or 0,
+        }
+        print(
+            f"  concurrency {workers}: {row['steps_per_s']:.2f} steps/s, reset {row['reset_s_mean']:.2f}s", flush=True
+        )
         rows.append(row)
         project.store.close()
     return rows
@@ -77,8 +92,17 @@ def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     config = bench_config(args.model, port=args.port, threads=args.threads)
     config.env.name, config.env.options = args.env, env_options(args.env)
     project = init_project(workdir / "model", config)
-    sizes = SynthSizes(chunks=args.chunks, per_chunk=2, tasks=args.tasks, explore=args.explore,
-                       max_steps=args.model_steps, concurrency=1, mode=args.mode, max_span=3, seed=0)
+    sizes = SynthSizes(
+        chunks=args.chunks,
+        per_chunk=2,
+        tasks=args.tasks,
+        explore=args.explore,
+        max_steps=args.model_steps,
+        concurrency=1,
+        mode=args.mode,
+        max_span=3,
+        seed=0,
+    )
 
     def progress(label: str) -> contextlib.AbstractContextManager[Any]:
         print(f"  {label}", flush=True)
@@ -88,27 +112,55 @@ def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         start = time.perf_counter()
         report = synthesize(project, sizes, progress, name="bench")
         wall = time.perf_counter() - start
-    usage = project.store.query("SELECT COUNT(*), COALESCE(SUM(latency_ms), 0) / 1000.0, "
-                                "COALESCE(SUM(completion_tokens), 0) FROM llm_calls")[0]
-    model_by_run = {r[0]: r[1] for r in project.store.query(
-        "SELECT r.name, SUM(c.latency_ms) / 1000.0 FROM llm_calls c JOIN runs r ON r.id = c.run_id GROUP BY r.name")}
+    usage = project.store.query(
+        "SELECT COUNT(*), COALESCE(SUM(latency_ms), 0) / 1000.0, COALESCE(SUM(completion_tokens), 0) FROM llm_calls"
+    )[0]
+    model_by_run = {
+        r[0]: r[1]
+        for r in project.store.query(
+            "SELECT r.name, SUM(c.latency_ms) / 1000.0 FROM llm_calls c JOIN runs r ON r.id = c.run_id GROUP BY r.name"
+        )
+    }
     stages = []
     for stage, seconds in report.seconds.items():
         model_s = model_by_run.get(f"bench-{STAGE_RUNS[stage]}", 0.0) if stage in STAGE_RUNS else 0.0
-        stages.append({"stage": stage, "wall_s": seconds, "model_s": model_s,
-                       "model_share": model_s / seconds if seconds else 0.0})
-    by_purpose = [dict(r) for r in project.store.query(
-        "SELECT COALESCE(purpose, role) AS purpose, COUNT(*) AS calls, ROUND(SUM(latency_ms) / 1000.0, 1) AS model_s "
-        "FROM llm_calls GROUP BY 1 ORDER BY MIN(id)")]
+        stages.append(
+            {
+                "stage": stage,
+                "wall_s": seconds,
+                "model_s": model_s,
+                "model_share": model_s / seconds if seconds else 0.0,
+            }
+        )
+    by_purpose = [
+        dict(r)
+        for r in project.store.query(
+            "SELECT COALESCE(purpose, role) AS purpose, COUNT(*) AS calls, "
+            "ROUND(SUM(latency_ms) / 1000.0, 1) AS model_s FROM llm_calls GROUP BY 1 ORDER BY MIN(id)"
+        )
+    ]
     kept = committee.kept_count(project.store, config.synth.judge_policy, len(config.models.judges))
     docs_s = report.seconds.get("docs", 0.0)
     pipeline_s = wall - docs_s
-    row = {"model": args.model, "mode": args.mode, "wall_s": wall, "docs_s": docs_s, "pipeline_s": pipeline_s,
-           "model_calls": usage[0], "model_s": usage[1], "model_share": usage[1] / wall,
-           "model_share_after_docs": usage[1] / pipeline_s if pipeline_s else 0.0,
-           "completion_tokens": usage[2], "examples": report.funnel.get("examples"), "kept": kept,
-           "kept_per_min": kept / (wall / 60), "kept_per_min_after_docs": kept / (pipeline_s / 60),
-           "funnel": report.funnel, "stages": stages, "by_purpose": by_purpose}
+    row = {
+        "model": args.model,
+        "mode": args.mode,
+        "wall_s": wall,
+        "docs_s": docs_s,
+        "pipeline_s": pipeline_s,
+        "model_calls": usage[0],
+        "model_s": usage[1],
+        "model_share": usage[1] / wall,
+        "model_share_after_docs": usage[1] / pipeline_s if pipeline_s else 0.0,
+        "completion_tokens": usage[2],
+        "examples": report.funnel.get("examples"),
+        "kept": kept,
+        "kept_per_min": kept / (wall / 60),
+        "kept_per_min_after_docs": kept / (pipeline_s / 60),
+        "funnel": report.funnel,
+        "stages": stages,
+        "by_purpose": by_purpose,
+    }
     project.store.close()
     return row
 
@@ -126,8 +178,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=2, help="part 2: tasks rolled out with the llm policy")
     parser.add_argument("--model-steps", type=int, default=4, help="part 2: step limit per rollout")
     parser.add_argument("--explore", type=int, default=1, help="part 2: explore episodes")
-    parser.add_argument("--mode", default="per-span", choices=["per-span", "batched"],
-                        help="part 2: backward mode")
+    parser.add_argument("--mode", default="per-span", choices=["per-span", "batched"], help="part 2: backward mode")
     parser.add_argument("--port", type=int, default=BENCH_PORT)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
@@ -144,21 +195,55 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print()
     if rows:
-        print(table(rows, ["concurrency", "episodes", "failed", "steps", "wall_s", "steps_per_s", "reset_s_mean",
-                           "reset_s_max", "step_latency_ms"],
-                    title=f"Rollouts on {args.env} with the fake model (explore, {args.max_steps} steps/episode)"))
+        print(
+            table(
+                rows,
+                [
+                    "concurrency",
+                    "episodes",
+                    "failed",
+                    "steps",
+                    "wall_s",
+                    "steps_per_s",
+                    "reset_s_mean",
+                    "reset_s_max",
+                    "step_latency_ms",
+                ],
+                title=f"Rollouts on {args.env} with the fake model (explore, {args.max_steps} steps/episode)",
+            )
+        )
     if model_row:
-        print(table([model_row], ["model", "mode", "wall_s", "docs_s", "model_calls", "model_s", "model_share",
-                                  "model_share_after_docs", "examples", "kept", "kept_per_min",
-                                  "kept_per_min_after_docs"],
-                    title="End to end with the embedded model (lbi synthesize)"))
+        print(
+            table(
+                [model_row],
+                [
+                    "model",
+                    "mode",
+                    "wall_s",
+                    "docs_s",
+                    "model_calls",
+                    "model_s",
+                    "model_share",
+                    "model_share_after_docs",
+                    "examples",
+                    "kept",
+                    "kept_per_min",
+                    "kept_per_min_after_docs",
+                ],
+                title="End to end with the embedded model (lbi synthesize)",
+            )
+        )
         print(table(model_row["stages"], title="By stage (docs: loading and embedding the documentation, once)"))
         print(table(model_row["by_purpose"], title="Model time by purpose"))
         share = model_row["model_share_after_docs"]
-        print(f"goal model share >= 90% (synthesis stages, docs loaded): {'met' if share >= 0.9 else 'NOT met'} "
-              f"({share:.1%}; {model_row['model_share']:.1%} with the one-off docs load)")
-    path = write_result("pipeline_overhead", {"args": vars(args), "machine_at_start": start_machine,
-                                              "zero_model": rows, "with_model": model_row})
+        print(
+            f"goal model share >= 90% (synthesis stages, docs loaded): {'met' if share >= 0.9 else 'NOT met'} "
+            f"({share:.1%}; {model_row['model_share']:.1%} with the one-off docs load)"
+        )
+    path = write_result(
+        "pipeline_overhead",
+        {"args": vars(args), "machine_at_start": start_machine, "zero_model": rows, "with_model": model_row},
+    )
     print(f"wrote {path}")
 
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 
@@ -53,35 +53,65 @@ def own_cpu() -> float:
 
 def steady_rate(project: Project, run: str) -> float:
     """Episodes per minute between the first and the last finished episode of `run`."""
-    times = sorted(datetime.fromisoformat(r[0]).timestamp() for r in project.store.query(
-        "SELECT t.finished_at FROM trajectories t JOIN runs r ON r.id = t.run_id WHERE r.name = ? "
-        "AND t.finished_at IS NOT NULL", (run,)))
+    times = sorted(
+        datetime.fromisoformat(r[0]).timestamp()
+        for r in project.store.query(
+            "SELECT t.finished_at FROM trajectories t JOIN runs r ON r.id = t.run_id WHERE r.name = ? "
+            "AND t.finished_at IS NOT NULL",
+            (run,),
+        )
+    )
     return 60 * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
 
 
-def one(args: argparse.Namespace, env: str, executor: str, workers: int, workdir: Path) -> dict[str, Any]:
+def one(
+    args: argparse.Namespace, env: str, executor: Literal["local", "ray"], workers: int, workdir: Path
+) -> dict[str, Any]:
     config = bench_config(args.model)
     config.env.name, config.env.options = env, env_options(env)
     config.synth.executor = executor
     config.ray.workers = workers
     project = init_project(workdir / f"{env}-{executor}-{workers}", config)
     if args.policy == "llm":  # every step a model call (explore walks on SQL call none)
-        project.store.add_tasks([{"id": f"t{k}", "instruction": f"Task {k}: find what the data says.", "env": env,
-                                  "split": "synthetic", "spec_json": {}} for k in range(args.episodes)])
+        project.store.add_tasks(
+            [
+                {
+                    "id": f"t{k}",
+                    "instruction": f"Task {k}: find what the data says.",
+                    "env": env,
+                    "split": "synthetic",
+                    "spec_json": {},
+                }
+                for k in range(args.episodes)
+            ]
+        )
     load = os.getloadavg()[0]
     cpu, own = run_cpu(), own_cpu()
     started = time.perf_counter()
-    report = rollout(project, "bench", policy=args.policy, episodes=args.episodes, max_steps=args.max_steps,
-                     concurrency=workers)
+    report = rollout(
+        project, "bench", policy=args.policy, episodes=args.episodes, max_steps=args.max_steps, concurrency=workers
+    )
     wall = time.perf_counter() - started
     tree, driver_cpu = run_cpu() - cpu, own_cpu() - own  # this process's children include an in-process cluster
     n = report.done + report.failed
-    row = {"env": env, "executor": executor, "workers": workers, "episodes": n, "failed": report.failed,
-           "ep/min run": 60 * n / wall, "ep/min steady": steady_rate(project, "bench"), "load 1m": load}
+    row = {
+        "env": env,
+        "executor": executor,
+        "workers": workers,
+        "episodes": n,
+        "failed": report.failed,
+        "ep/min run": 60 * n / wall,
+        "ep/min steady": steady_rate(project, "bench"),
+        "load 1m": load,
+    }
     if report.ray is not None:
         stats = report.ray
-        row |= {"wall/ep s": stats.wall_s / max(1, stats.episodes), "cpu/ep s": stats.cpu_s / max(1, stats.episodes),
-                "model/ep s": stats.model_s / max(1, stats.episodes), "driver cpu/ep s": driver_cpu / max(1, n)}
+        row |= {
+            "wall/ep s": stats.wall_s / max(1, stats.episodes),
+            "cpu/ep s": stats.cpu_s / max(1, stats.episodes),
+            "model/ep s": stats.model_s / max(1, stats.episodes),
+            "driver cpu/ep s": driver_cpu / max(1, n),
+        }
     else:
         model = project.store.query("SELECT COALESCE(SUM(latency_ms), 0) / 1000.0 FROM llm_calls")[0][0]
         row |= {"wall/ep s": wall / max(1, n), "cpu/ep s": tree / max(1, n), "model/ep s": model / max(1, n)}
@@ -97,14 +127,30 @@ def model(rows: list[dict[str, Any]], cores: int) -> list[dict[str, Any]]:
             continue
         for machines in (1, 2, 4, 8):
             for workers in (1, 2, 4) if machines == 1 else (2 * machines,):
-                caps = {"workers": 60 * workers / base["wall/ep s"],
-                        "cores": 60 * cores * machines / max(base["cpu/ep s"], 1e-6),
-                        "driver": 60 / max(base["driver cpu/ep s"], 1e-6)}
-                limit = min(caps, key=caps.get)
-                measured = next((r["ep/min steady"] for r in rows if r["env"] == env and r["executor"] == "ray"
-                                 and r["workers"] == workers and machines == 1), None)
-                out.append({"env": env, "machines": machines, "workers": workers, "predicted ep/min": caps[limit],
-                            "bound by": limit, "measured ep/min": measured})
+                caps = {
+                    "workers": 60 * workers / base["wall/ep s"],
+                    "cores": 60 * cores * machines / max(base["cpu/ep s"], 1e-6),
+                    "driver": 60 / max(base["driver cpu/ep s"], 1e-6),
+                }
+                limit = min(caps, key=caps.__getitem__)
+                measured = next(
+                    (
+                        r["ep/min steady"]
+                        for r in rows
+                        if r["env"] == env and r["executor"] == "ray" and r["workers"] == workers and machines == 1
+                    ),
+                    None,
+                )
+                out.append(
+                    {
+                        "env": env,
+                        "machines": machines,
+                        "workers": workers,
+                        "predicted ep/min": caps[limit],
+                        "bound by": limit,
+                        "measured ep/min": measured,
+                    }
+                )
     return out
 
 
@@ -115,8 +161,12 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=0, help="per row (0: 24 for sql, 8 for trac)")
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--model", default="fake", help="fake/latency-S: each model call takes S s, as a remote one")
-    parser.add_argument("--policy", default="explore", choices=["explore", "llm"],
-                        help="llm: one synthetic task per episode, a model call every step")
+    parser.add_argument(
+        "--policy",
+        default="explore",
+        choices=["explore", "llm"],
+        help="llm: one synthetic task per episode, a model call every step",
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="lbi-ray-bench-") as tmp:

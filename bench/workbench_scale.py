@@ -82,8 +82,12 @@ def render(project_dir: Path, page: str, timeout: float) -> dict[str, Any]:
 
 
 def _stats(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50_ms": 1000 * percentile(values, 0.5), "p95_ms": 1000 * percentile(values, 0.95),
-            "max_ms": 1000 * max(values) if values else float("nan")}
+    return {
+        "n": len(values),
+        "p50_ms": 1000 * percentile(values, 0.5),
+        "p95_ms": 1000 * percentile(values, 0.95),
+        "max_ms": 1000 * max(values) if values else float("nan"),
+    }
 
 
 def part_queue(project_dir: Path, decisions: int, timeout: float) -> dict[str, Any]:
@@ -96,8 +100,12 @@ def part_queue(project_dir: Path, decisions: int, timeout: float) -> dict[str, A
     project = open_project(project_dir)
     store, judges = project.store, len(project.config.models.judges)
     builds = []
-    for spec in (QueueSpec(kind="filtered"), QueueSpec(kind="disagree"), QueueSpec(kind="one-no"),
-                 QueueSpec(kind="all", search="milestone")):
+    for spec in (
+        QueueSpec(kind="filtered"),
+        QueueSpec(kind="disagree"),
+        QueueSpec(kind="one-no"),
+        QueueSpec(kind="all", search="milestone"),
+    ):
         start = time.perf_counter()
         ids = queue_ids(store, spec, judges)
         builds.append({"queue": spec.label(), "examples": len(ids), "build_s": time.perf_counter() - start})
@@ -128,12 +136,19 @@ def part_queue(project_dir: Path, decisions: int, timeout: float) -> dict[str, A
         assert not at.exception, [e.value for e in at.exception]
     for _ in range(len(page)):
         at.button(key="rv_undo").click().run()
-    out = {"builds": builds, "decide_and_next": _stats(library), "next_read": _stats(reads),
-           "page_open_s": first_s, "page_decision": _stats(page)}
-    print(f"  decide + next example: p50 {out['decide_and_next']['p50_ms']:.0f} ms, p95 "
-          f"{out['decide_and_next']['p95_ms']:.0f} ms; the Review page's rerun per key: p50 "
-          f"{out['page_decision']['p50_ms']:.0f} ms, p95 {out['page_decision']['p95_ms']:.0f} ms", flush=True)
-    return out
+    decide, per_key = _stats(library), _stats(page)
+    print(
+        f"  decide + next example: p50 {decide['p50_ms']:.0f} ms, p95 {decide['p95_ms']:.0f} ms; the Review page's "
+        f"rerun per key: p50 {per_key['p50_ms']:.0f} ms, p95 {per_key['p95_ms']:.0f} ms",
+        flush=True,
+    )
+    return {
+        "builds": builds,
+        "decide_and_next": decide,
+        "next_read": _stats(reads),
+        "page_open_s": first_s,
+        "page_decision": per_key,
+    }
 
 
 def part_bulk(project_dir: Path, size: int) -> dict[str, Any]:
@@ -157,8 +172,11 @@ def part_bulk(project_dir: Path, size: int) -> dict[str, Any]:
     out["undone"] = bulk.undo(store, batch, who="bench")
     out["undo_s"] = time.perf_counter() - start
     out["preview_and_apply_s"] = out["preview_s"] + out["apply_s"]
-    print(f"  bulk over {len(ids):,}: preview {out['preview_s']:.2f}s, apply {out['apply_s']:.2f}s, undo "
-          f"{out['undo_s']:.2f}s", flush=True)
+    print(
+        f"  bulk over {len(ids):,}: preview {out['preview_s']:.2f}s, apply {out['apply_s']:.2f}s, undo "
+        f"{out['undo_s']:.2f}s",
+        flush=True,
+    )
     return out
 
 
@@ -172,10 +190,15 @@ def _job(project_dir: Path, args: list[str], name: str) -> dict[str, Any]:
         time.sleep(0.5)
     wall = time.perf_counter() - start
     output = job.output()
-    seconds = dict(re.findall(r"(\w+) ([\d.]+)", next((ln for ln in output.splitlines()
-                                                       if ln.startswith("seconds:")), "")))
-    return {"wall_s": wall, "exit": job.exit_code(), "inside_s": {k: float(v) for k, v in seconds.items()},
-            "summary": " ".join(ln for ln in output.splitlines() if "examples (" in ln or "clusters" in ln)[:300]}
+    seconds = dict(
+        re.findall(r"(\w+) ([\d.]+)", next((ln for ln in output.splitlines() if ln.startswith("seconds:")), ""))
+    )
+    return {
+        "wall_s": wall,
+        "exit": job.exit_code(),
+        "inside_s": {k: float(v) for k, v in seconds.items()},
+        "summary": " ".join(ln for ln in output.splitlines() if "examples (" in ln or "clusters" in ln)[:300],
+    }
 
 
 def part_cluster(project_dir: Path, embed_vectors: bool) -> dict[str, Any]:
@@ -197,22 +220,26 @@ def part_cluster(project_dir: Path, embed_vectors: bool) -> dict[str, Any]:
     texts = sorted({normalise(r[1]) for r in rows})
     embed(["warm up"], model)
     start = time.perf_counter()
-    vectors = {}
+    vectors: dict[str, np.ndarray] = {}
     for k in range(0, len(texts), 2048):
-        part = texts[k:k + 2048]
+        part = texts[k : k + 2048]
         vectors.update(zip(part, embed(part, model), strict=True))
         done = min(k + 2048, len(texts))
         print(f"    embedded {done:,}/{len(texts):,} ({done / (time.perf_counter() - start):,.0f}/s)", flush=True)
     out["embed"] = {"texts": len(texts), "embed_s": time.perf_counter() - start}
     out["embed"]["texts_per_s"] = len(texts) / out["embed"]["embed_s"]
     start = time.perf_counter()
-    project.store.set_vectors((r[0], model, normalise(r[1]), np.asarray(vectors[normalise(r[1])],
-                                                                        dtype=np.float32).tobytes()) for r in rows)
+    project.store.set_vectors(
+        (r[0], model, normalise(r[1]), np.asarray(vectors[normalise(r[1])], dtype=np.float32).tobytes()) for r in rows
+    )
     out["embed"]["store_s"] = time.perf_counter() - start
     project.store.close()
     out["minilm_reused"] = _job(project_dir, ["curate", "cluster", "--method", "minilm"], "cluster-minilm")
-    print(f"  cluster (minilm, vectors reused) job: {out['minilm_reused']['wall_s']:.1f}s wall; "
-          f"{out['minilm_reused']['summary']}", flush=True)
+    print(
+        f"  cluster (minilm, vectors reused) job: {out['minilm_reused']['wall_s']:.1f}s wall; "
+        f"{out['minilm_reused']['summary']}",
+        flush=True,
+    )
     out["minilm_cold_estimate_s"] = out["minilm_reused"]["wall_s"] + out["embed"]["embed_s"]
     return out
 
@@ -220,8 +247,12 @@ def part_cluster(project_dir: Path, embed_vectors: bool) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=100_000, help="size of the synthetic store")
-    parser.add_argument("--store", default="", help="an existing project directory to use instead (it is written "
-                                                    "to: overrides are recorded and undone, clusters replaced)")
+    parser.add_argument(
+        "--store",
+        default="",
+        help="an existing project directory to use instead (it is written "
+        "to: overrides are recorded and undone, clusters replaced)",
+    )
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--decisions", type=int, default=50, help="queue decisions timed through the library")
     parser.add_argument("--bulk", type=int, default=10_000, help="examples in the bulk decision")
@@ -256,9 +287,11 @@ def main() -> None:
             rows = []
             for page in discover_pages():
                 row = render(project_dir, page, args.timeout)
-                print(f"  {page}: cold {row.get('cold_s', float('nan')):.2f}s, warm "
-                      f"{row.get('warm_s', float('nan')):.2f}s" + (f"  ERROR {row['error']}" if row.get("error")
-                                                                   else ""), flush=True)
+                print(
+                    f"  {page}: cold {row.get('cold_s', float('nan')):.2f}s, warm "
+                    f"{row.get('warm_s', float('nan')):.2f}s" + (f"  ERROR {row['error']}" if row.get("error") else ""),
+                    flush=True,
+                )
                 row["under_2s"] = bool(row.get("cold_s", float("inf")) < 2 and not row.get("error"))
                 rows.append(row)
             result["pages"] = rows
@@ -277,9 +310,11 @@ def report(result: dict[str, Any]) -> None:
     if "queue" in result:
         q = result["queue"]
         print(table(q["builds"], ["queue", "examples", "build_s"], title=f"\nReview queues built once ({n} examples)"))
-        rows = [{"what": "decide + next example (library)", **q["decide_and_next"]},
-                {"what": "next example read alone", **q["next_read"]},
-                {"what": "Review page rerun per key (AppTest)", **q["page_decision"]}]
+        rows = [
+            {"what": "decide + next example (library)", **q["decide_and_next"]},
+            {"what": "next example read alone", **q["next_read"]},
+            {"what": "Review page rerun per key (AppTest)", **q["page_decision"]},
+        ]
         print(table(rows, ["what", "n", "p50_ms", "p95_ms", "max_ms"], title="The queue's next example"))
         goals["next example ≤ 300 ms (p95, library)"] = q["decide_and_next"]["p95_ms"] <= 300
     if "bulk" in result:
@@ -290,18 +325,35 @@ def report(result: dict[str, Any]) -> None:
         c = result["cluster"]
         rows = [{"job": "hashing", "wall_s": c["hashing"]["wall_s"], **c["hashing"]["inside_s"]}]
         if "minilm_reused" in c:
-            rows.append({"job": "minilm, vectors reused", "wall_s": c["minilm_reused"]["wall_s"],
-                         **c["minilm_reused"]["inside_s"]})
-            print(f"MiniLM on {c['embed']['texts']:,} distinct instructions: {c['embed']['embed_s']:.0f}s "
-                  f"({c['embed']['texts_per_s']:.0f}/s) — what the committee's near-duplicate check has paid already")
-        print(table(rows, ["job", "wall_s", "read", "vectors", "cluster", "write", "total"],
-                    title="Clustering as a background job (seconds)"))
+            rows.append(
+                {
+                    "job": "minilm, vectors reused",
+                    "wall_s": c["minilm_reused"]["wall_s"],
+                    **c["minilm_reused"]["inside_s"],
+                }
+            )
+            print(
+                f"MiniLM on {c['embed']['texts']:,} distinct instructions: {c['embed']['embed_s']:.0f}s "
+                f"({c['embed']['texts_per_s']:.0f}/s) — what the committee's near-duplicate check has paid already"
+            )
+        print(
+            table(
+                rows,
+                ["job", "wall_s", "read", "vectors", "cluster", "write", "total"],
+                title="Clustering as a background job (seconds)",
+            )
+        )
         goals["clustering job ≤ 2 min (hashing)"] = c["hashing"]["wall_s"] <= 120
         if "minilm_reused" in c:
             goals["clustering job ≤ 2 min (minilm, vectors reused)"] = c["minilm_reused"]["wall_s"] <= 120
     if "pages" in result:
-        print(table(result["pages"], ["page", "app_s", "cold_s", "warm_s", "under_2s", "error"],
-                    title=f"Page render times (AppTest) with {n} examples"))
+        print(
+            table(
+                result["pages"],
+                ["page", "app_s", "cold_s", "warm_s", "under_2s", "error"],
+                title=f"Page render times (AppTest) with {n} examples",
+            )
+        )
         goals["< 2 s per page (issue 7)"] = all(r["under_2s"] for r in result["pages"])
     for goal, met in goals.items():
         print(f"goal {goal}: {'met' if met else 'NOT met'}")

@@ -36,8 +36,10 @@ class JudgeSpec(_Section):
     """litellm model string for this judge; empty means `models.default`."""
     focus: str = "overall"
     """Which criterion this judge stresses: `accomplishment`, `instruction`, `efficiency` or `overall`; or
-    `grounding`, a rule that needs no model (the instruction names what the span acted on and does not copy
-    page text; `model` is then ignored)."""
+    `grounding`, a rule that needs no model (the instruction names what the span acted on and changed, and does
+    not copy page text); or `replay`, which re-runs the span from its start state in a fresh environment and
+    checks that it comes out the same (no model; one replay per trajectory, and the grounding rule then reads the
+    span's real effects). `model` is ignored for these two."""
 
 
 def _default_judges() -> list[JudgeSpec]:
@@ -273,9 +275,7 @@ def load_config(project_dir: Path) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{path} has invalid settings: {problems}") from exc
     config._project_dir = Path(project_dir).resolve()
     return config

@@ -4,7 +4,7 @@ and undo, and an example's lineage. Like `lbi.ui`, data is shown as text, code o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import streamlit as st
 
@@ -18,8 +18,9 @@ BULK_SAMPLE_SHOWN = 10
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cluster_summary(_store: Store, path: str, stamp: tuple[Any, ...], *, policy: str, judges: int, min_size: int,
-                    search: str) -> list[dict[str, Any]]:
+def cluster_summary(
+    _store: Store, path: str, stamp: tuple[Any, ...], *, policy: str, judges: int, min_size: int, search: str
+) -> list[dict[str, Any]]:
     """`clusters.summary`, read again only when the store's `committee.stamp` changes (it reads every decision: a
     few seconds at 100k examples)."""
     return clusters.summary(_store, policy=policy, judges=judges, min_size=min_size, search=search)
@@ -30,26 +31,44 @@ def example_header(ex: dict[str, Any], judges: int, policy: str) -> None:
     decision = ex["decision"] or {}
     cols = st.columns(4)
     cols[0].metric("Example", f"#{ex['id']}")
-    cols[1].metric(f"Decision ({policy})", "kept" if decision.get("kept") else "dropped",
-                   help="A human override always wins; then the policy and near-duplicates decide.")
+    cols[1].metric(
+        f"Decision ({policy})",
+        "kept" if decision.get("kept") else "dropped",
+        help="A human override always wins; then the policy and near-duplicates decide.",
+    )
     cols[2].metric("Judges saying yes", f"{decision.get('yes', 0)}/{max(decision.get('n', 0), judges)}")
     cols[3].metric("Span", f"{ex['span_start']}–{ex['span_end']}")
     live = decision.get("override")
-    st.caption(f"Trajectory {ex['trajectory_id']} · env {ex['env']} · mode {ex['mode']} · run "
-               f"{ui.escape_md(ex['run'] or '—')} · override {live or 'none'}"
-               + (" · a near-duplicate of a kept example" if decision.get("duplicate") else ""))
+    st.caption(
+        f"Trajectory {ex['trajectory_id']} · env {ex['env']} · mode {ex['mode']} · run "
+        f"{ui.escape_md(ex['run'] or '—')} · override {live or 'none'}"
+        + (" · a near-duplicate of a kept example" if decision.get("duplicate") else "")
+    )
 
 
 def history(ex: dict[str, Any]) -> None:
     """Overrides (undone ones marked) and instruction edits of an example, newest first."""
     if ex["overrides"]:
         with st.expander(f"Overrides ({len(ex['overrides'])}; the newest not undone wins)"):
-            ui.table([{"verdict": o["verdict"], "note": o["note"], "who": o["who"], "at": o["at"],
-                       "batch": o["batch"] or "", "undone": f"{o['undone_at']} by {o['undone_by']}"
-                       if o["undone_at"] else ""} for o in ex["overrides"]])
+            ui.table(
+                [
+                    {
+                        "verdict": o["verdict"],
+                        "note": o["note"],
+                        "who": o["who"],
+                        "at": o["at"],
+                        "batch": o["batch"] or "",
+                        "undone": f"{o['undone_at']} by {o['undone_by']}" if o["undone_at"] else "",
+                    }
+                    for o in ex["overrides"]
+                ]
+            )
     if ex["edits"]:
         with st.expander(f"Instruction edits ({len(ex['edits'])})"):
             ui.table(ex["edits"])
+
+
+VERDICTS: tuple[Literal["drop", "keep"], ...] = ("drop", "keep")
 
 
 def bulk_panel(store: Store, ids: Sequence[int], *, key: str, what: str, policy: str, judges: int) -> None:
@@ -57,18 +76,25 @@ def bulk_panel(store: Store, ids: Sequence[int], *, key: str, what: str, policy:
     records it as one batch, which can be undone as one; the recent batches below, each undoable."""
     ids = list(ids)
     verdict_col, note_col = st.columns([1, 3], vertical_alignment="bottom")
-    verdict = verdict_col.radio("Decision", ["drop", "keep"], horizontal=True, key=f"{key}-verdict")
+    verdict = verdict_col.radio("Decision", VERDICTS, horizontal=True, key=f"{key}-verdict")
     note = note_col.text_input("Note (why; recorded with every override)", key=f"{key}-note")
     plan: bulk.BulkPlan | None = st.session_state.get(f"{key}-plan")
-    if plan is not None and (plan.ids != ids[:len(plan.ids)] or plan.verdict != verdict or plan.note != note):
+    if plan is not None and (plan.ids != ids[: len(plan.ids)] or plan.verdict != verdict or plan.note != note):
         plan = st.session_state[f"{key}-plan"] = None  # the selection or the decision changed: preview again
     if st.button(f"Preview: {verdict} {len(ids)} examples ({what})", key=f"{key}-preview", disabled=not ids):
-        plan = st.session_state[f"{key}-plan"] = bulk.plan(store, ids, verdict, note=note, policy=policy,  # type: ignore[arg-type]
-                                                          judges=judges)
+        plan = st.session_state[f"{key}-plan"] = bulk.plan(
+            store,
+            ids,
+            verdict,
+            note=note,
+            policy=policy,
+            judges=judges,
+        )
     if plan is not None:
         st.info(ui.escape_md(plan.summary) + ". Nothing is recorded until you apply it.")
-        ui.table(plan.sample[:BULK_SAMPLE_SHOWN],
-                 column_config={"instruction": st.column_config.TextColumn(width="large")})
+        ui.table(
+            plan.sample[:BULK_SAMPLE_SHOWN], column_config={"instruction": st.column_config.TextColumn(width="large")}
+        )
         if len(plan.ids) > BULK_SAMPLE_SHOWN:
             st.caption(f"… and {len(plan.ids) - BULK_SAMPLE_SHOWN} more.")
         if st.button(f"Apply: {plan.verdict} {len(plan.ids)} examples", type="primary", key=f"{key}-apply"):
@@ -107,16 +133,34 @@ def lineage_panel(project: Project, example_id: int, *, policy: str, judges: int
     ui.table(lineage.summary(info), column_config={"what": st.column_config.TextColumn(width="large")})
     if info["chunk"]:
         with st.expander("The doc chunk the task was generated from"):
-            st.code(info["chunk"]["text"] + ("…" if info["chunk"]["chars"] > lineage.CHUNK_PREVIEW else ""),
-                    language=None, wrap_lines=True)
+            st.code(
+                info["chunk"]["text"] + ("…" if info["chunk"]["chars"] > lineage.CHUNK_PREVIEW else ""),
+                language=None,
+                wrap_lines=True,
+            )
     ex = info["example"]
     links = st.columns(3)
-    links[0].page_link("pages/backward.py", label="This span on the Backward page", icon=":material/grid_on:",
-                       query_params={"trajectory": ex["trajectory_id"], "span": f"{ex['span_start']}-{ex['span_end']}",
-                                     "mode": ex["mode"]})
-    links[1].page_link("pages/rollouts.py", label="The trajectory on the Rollouts page", icon=":material/movie:",
-                       query_params={"trajectory": ex["trajectory_id"], "step": ex["span_start"]})
+    links[0].page_link(
+        "pages/backward.py",
+        label="This span on the Backward page",
+        icon=":material/grid_on:",
+        query_params={
+            "trajectory": ex["trajectory_id"],
+            "span": f"{ex['span_start']}-{ex['span_end']}",
+            "mode": ex["mode"],
+        },
+    )
+    links[1].page_link(
+        "pages/rollouts.py",
+        label="The trajectory on the Rollouts page",
+        icon=":material/movie:",
+        query_params={"trajectory": ex["trajectory_id"], "step": ex["span_start"]},
+    )
     arms = [arm["arm"] for run in info["training"] for arm in run["evaluation"]]
     if arms:
-        links[2].page_link("pages/evaluation.py", label=f"Its evaluation ({ui.escape_md(arms[0])})",
-                           icon=":material/leaderboard:", query_params={"arm": arms[0]})
+        links[2].page_link(
+            "pages/evaluation.py",
+            label=f"Its evaluation ({ui.escape_md(arms[0])})",
+            icon=":material/leaderboard:",
+            query_params={"arm": arms[0]},
+        )

@@ -7,7 +7,7 @@ pages show the same message."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import TypeVar
+from typing import TypeVar, cast
 
 V = TypeVar("V")
 
@@ -29,11 +29,12 @@ class OutputPathError(UserError, OSError):
     """A file cannot be written where the user asked (a folder, a path through a file, no permission)."""
 
 
-def check_choice(what: str, value: V, choices: Collection[V]) -> V:
-    """`value` if it is one of `choices`, else `UnknownChoiceError` naming `what` and the choices."""
+def check_choice(what: str, value: object, choices: Collection[V]) -> V:
+    """`value` if it is one of `choices` (as their type: a ``Literal`` of them), else `UnknownChoiceError` naming
+    `what` and the choices."""
     if value not in choices:
         raise UnknownChoiceError(f"unknown {what} {value!r}; choose one of: {', '.join(map(str, choices))}")
-    return value
+    return cast(V, value)
 
 
 class ModelError(UserError):

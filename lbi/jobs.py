@@ -67,8 +67,9 @@ def start(project_dir: Path, args: list[str], name: str, *, then: Sequence[list[
     cmd = [sys.executable, "-m", "lbi.cli.job_runner", str(log.with_suffix(".exit")), json.dumps(commands)]
     env = {**os.environ, "COLUMNS": "120", "TERM": "dumb"}
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
+        )
     return Job(name=name, pid=proc.pid, log=log, args=args)
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 BID_ACTION = re.compile(r"""^\s*(\w+)\(\s*['"]([^'"]+)['"]""")
 CHROME_SHARE = 0.6
@@ -28,7 +29,7 @@ def element_line(observation: str, bid: str) -> str | None:
     for line in (observation or "").splitlines():
         stripped = line.strip()
         if stripped.startswith(marker):
-            return stripped[len(marker):].strip() or None
+            return stripped[len(marker) :].strip() or None
     return None
 
 
@@ -43,8 +44,9 @@ def describe_action(action: str | None, observation: str | None) -> str:
     return f"{text} on {target[:120]}" if target else text
 
 
-def chrome_lines(pages: Iterable[tuple[str | None, str | None]], share: float = CHROME_SHARE,
-                 minimum: int = MIN_OBSERVATIONS) -> frozenset[str]:
+def chrome_lines(
+    pages: Iterable[tuple[str | None, str | None]], share: float = CHROME_SHARE, minimum: int = MIN_OBSERVATIONS
+) -> frozenset[str]:
     """Lines (stripped) present on at least `share` of the distinct pages: navigation, headers, footers.
 
     `pages` are (where, observation) pairs, `where` being the URL or any name of the state; a place
@@ -136,8 +138,11 @@ def fit_outline(text: str, limit: int) -> str:
     form's submit button below a long ticket: lines without an element are shortened (to 160, then 60
     characters), then dropped (headings and a select's options stay); only then is the end cut off."""
     lines = text.splitlines()
-    stages = [lambda ls, w=width: [line if len(line) <= w or _BID.search(line) else line[:w] + "…" for line in ls]
-              for width in (160, 60)]
+
+    def shorten(ls: list[str], w: int) -> list[str]:
+        return [line if len(line) <= w or _BID.search(line) else line[:w] + "…" for line in ls]
+
+    stages: list[Callable[[list[str]], list[str]]] = [partial(shorten, w=width) for width in (160, 60)]
     stages.append(lambda ls: [line for line in ls if _BID.search(line) or line.startswith(("#", "options: "))])
     for stage in [lambda ls: ls, *stages]:
         lines = stage(lines)

@@ -40,6 +40,7 @@ class Run:
     def track(self, *also: Callable[[int, int], None]) -> Callable[[int, int], None]:
         """A `progress(done, total)` callback for the pipeline functions: records progress on this run and
         passes it on to `also` (e.g. a progress bar)."""
+
         def tick(done: int, total: int) -> None:
             self.progress(done, total)
             for callback in also:
@@ -85,8 +86,10 @@ class Project:
     def tasks(self, split: str, ids: Sequence[str] | None = None, *, env: str | None = None) -> list[Task]:
         """Stored tasks of one split and environment (default: the configured one), oldest first (ties by id),
         optionally only those of `ids`."""
-        rows = self.store.query("SELECT id, instruction, env, spec_json FROM tasks WHERE split = ? AND env = ? "
-                                "ORDER BY created_at, id", (split, env or self.config.env.name))
+        rows = self.store.query(
+            "SELECT id, instruction, env, spec_json FROM tasks WHERE split = ? AND env = ? ORDER BY created_at, id",
+            (split, env or self.config.env.name),
+        )
         wanted = None if ids is None else set(ids)
         return [task_from_row(dict(r)) for r in rows if wanted is None or r["id"] in wanted]
 
@@ -130,8 +133,14 @@ def task_from_row(row: dict[str, Any]) -> Task:
     spec = json.loads(row.get("spec_json") or "{}")
     if spec.get("check"):
         return Task.model_validate({**spec, "id": row["id"], "instruction": row["instruction"], "env": row["env"]})
-    return Task(id=row["id"], env=row["env"], instruction=row["instruction"], start=spec.get("start", {}),
-                check=NO_CHECK, split="synthetic")
+    return Task(
+        id=row["id"],
+        env=row["env"],
+        instruction=row["instruction"],
+        start=spec.get("start", {}),
+        check=NO_CHECK,
+        split="synthetic",
+    )
 
 
 def init_project(directory: Path, config: Config | None = None, *, overwrite: bool = False) -> Project:

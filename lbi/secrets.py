@@ -17,11 +17,7 @@ MIN_SECRET_LEN = 8
 
 def secret_values() -> list[str]:
     """Values of environment variables whose names look like credentials (longest first)."""
-    values = {
-        value
-        for name, value in os.environ.items()
-        if _SECRET_NAME.search(name) and len(value) >= MIN_SECRET_LEN
-    }
+    values = {value for name, value in os.environ.items() if _SECRET_NAME.search(name) and len(value) >= MIN_SECRET_LEN}
     return sorted(values, key=len, reverse=True)
 
 

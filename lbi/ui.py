@@ -27,9 +27,13 @@ from lbi.store.db import Store
 DEFAULT_PROJECT = os.environ.get("LBI_PROJECT", "projects/demo")
 REFRESH_S = 2
 """How often a page re-reads the store or a job's log while something runs (seconds)."""
-STATUS_ICONS = {"interrupted": ":material/pause_circle:", "running": ":material/hourglass_top:",
-                "done": ":material/check_circle:",
-                "failed": ":material/error:", "pending": ":material/schedule:"}
+STATUS_ICONS = {
+    "interrupted": ":material/pause_circle:",
+    "running": ":material/hourglass_top:",
+    "done": ":material/check_circle:",
+    "failed": ":material/error:",
+    "pending": ":material/schedule:",
+}
 
 
 @st.cache_resource(show_spinner=False)
@@ -165,8 +169,10 @@ def trajectory_view(project: Project, traj: dict[str, Any]) -> None:
     """A trajectory (`read.trajectory`) step by step: what it was and how it ended, previous/next and a slider over
     its steps, the chosen step in full, and after the last one the final state (the Rollouts and Evaluation pages)."""
     live = " · live" if traj["status"] == "running" else ""
-    st.caption(f"Trajectory #{traj['id']} · {traj['status']}{live} · policy {traj['policy']} · "
-               f"env {traj['env']} · model {escape_md(traj['model'] or '—')}")
+    st.caption(
+        f"Trajectory #{traj['id']} · {traj['status']}{live} · policy {traj['policy']} · "
+        f"env {traj['env']} · model {escape_md(traj['model'] or '—')}"
+    )
     if traj["instruction"]:
         labelled("Instruction", traj["instruction"])
     if traj["error"]:
@@ -323,6 +329,7 @@ def run_progress(runs: Sequence[dict[str, Any]]) -> None:
 def running_now(store: Store, kind: str) -> None:
     """Runs of `kind` in progress with their progress bars (nothing when none is), re-read every REFRESH_S s while
     any run is in progress."""
+
     @st.fragment(run_every=REFRESH_S if read.active_runs(store) else None)
     def panel() -> None:
         runs = [r for r in read.active_runs(store) if r["kind"] == kind]
@@ -336,6 +343,15 @@ def running_now(store: Store, kind: str) -> None:
 def empty(message: str) -> None:
     """An empty-state note (our own words; never interpolate data into it)."""
     st.info(message, icon="ℹ️")
+
+
+def require_example(store: Store, example_id: int, *, policy: str, judges: int) -> dict[str, Any]:
+    """`read.example`, or stop the page with a note when the example is gone (removed since the list was read)."""
+    ex = read.example(store, example_id, policy=policy, judges=judges)
+    if ex is None:
+        empty("This example no longer exists (it was removed since the list was read); reload the page.")
+        st.stop()
+    return ex
 
 
 def verdict_table(verdicts: Sequence[dict[str, Any]], *, placeholder: bool = False) -> None:
@@ -370,8 +386,9 @@ def job_panel(name: str, *, quiet: bool = False) -> jobs.Job | None:
     runs (the panel polls every REFRESH_S s and re-runs the page when it ends); for the newest once it has
     ended, what it printed — a success (unless `quiet`: the page shows the result itself) or its error;
     the logs of older ones. Returns the newest job, if any. Progress-bar lines (`━`) stay in the logs."""
-    mine = [job for job in reversed(st.session_state.get("jobs", []))
-            if job.name == name or job.name.startswith(f"{name}-")]
+    mine = [
+        job for job in reversed(st.session_state.get("jobs", [])) if job.name == name or job.name.startswith(f"{name}-")
+    ]
     running = [job.pid for job in mine if job.alive()]
 
     @st.fragment(run_every=REFRESH_S if running else None)
@@ -400,10 +417,22 @@ def step_picker(key: str, count: int) -> int:
     last = max(count - 1, 0)
     st.session_state[key] = min(st.session_state.get(key, 0), last)
     prev_col, slider_col, next_col = st.columns([1, 6, 1], vertical_alignment="bottom")
-    prev_col.button("◀ Previous", key=f"{key}-prev", on_click=_shift, args=(key, -1, last),
-                    disabled=st.session_state[key] <= 0, width="stretch")
-    next_col.button("Next ▶", key=f"{key}-next", on_click=_shift, args=(key, 1, last),
-                    disabled=st.session_state[key] >= last, width="stretch")
+    prev_col.button(
+        "◀ Previous",
+        key=f"{key}-prev",
+        on_click=_shift,
+        args=(key, -1, last),
+        disabled=st.session_state[key] <= 0,
+        width="stretch",
+    )
+    next_col.button(
+        "Next ▶",
+        key=f"{key}-next",
+        on_click=_shift,
+        args=(key, 1, last),
+        disabled=st.session_state[key] >= last,
+        width="stretch",
+    )
     if count > 1:
         slider_col.slider("Step", 0, last, key=key)
     else:
@@ -429,8 +458,13 @@ def chart_click(key: str) -> tuple[Any, ...] | None:
     return clicked
 
 
-STATUS_COLOURS = {read.NO_EXAMPLE: "#e9ecef", read.EXAMPLE: "#9ecae1", read.KEPT: "#31a354",
-                  read.DROPPED: "#de2d26", read.OVERRIDDEN: "#756bb1"}
+STATUS_COLOURS = {
+    read.NO_EXAMPLE: "#e9ecef",
+    read.EXAMPLE: "#9ecae1",
+    read.KEPT: "#31a354",
+    read.DROPPED: "#de2d26",
+    read.OVERRIDDEN: "#756bb1",
+}
 
 
 def span_grid_figure(grid: read.SpanGrid, selected: tuple[int, int] | None = None):  # noqa: ANN201 - plotly Figure
@@ -445,24 +479,36 @@ def span_grid_figure(grid: read.SpanGrid, selected: tuple[int, int] | None = Non
     fig = go.Figure()
     for code, colour in STATUS_COLOURS.items():
         cells = [(i, j) for i in range(grid.length) for j in range(i, grid.length) if grid.status[i][j] == code]
-        fig.add_trace(go.Scatter(  # an empty status gets one invisible point, so it still shows in the legend
-            x=[j for _, j in cells] or [None], y=[i for i, _ in cells] or [None], mode="markers",
-            name=read.STATUS_NAMES[code],
-            marker={"symbol": "square", "size": size, "color": colour, "line": {"width": 1, "color": "#fff"}},
-            text=[f"span {i}–{j}: {read.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"
-                  for i, j in cells],
-            hovertemplate="%{text}<extra></extra>", unselected={"marker": {"opacity": 1}},
-            selected={"marker": {"opacity": 1}}))
+        fig.add_trace(
+            go.Scatter(  # an empty status gets one invisible point, so it still shows in the legend
+                x=[j for _, j in cells] if cells else [None],
+                y=[i for i, _ in cells] if cells else [None],
+                mode="markers",
+                name=read.STATUS_NAMES[code],
+                marker={"symbol": "square", "size": size, "color": colour, "line": {"width": 1, "color": "#fff"}},
+                text=[
+                    f"span {i}–{j}: {read.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"
+                    for i, j in cells
+                ],
+                hovertemplate="%{text}<extra></extra>",
+                unselected={"marker": {"opacity": 1}},
+                selected={"marker": {"opacity": 1}},
+            )
+        )
     if selected:
         i, j = selected
         fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line={"color": "#111", "width": 3})
     axis = {"dtick": 1, "showgrid": False, "zeroline": False, "constrain": "domain"}
-    fig.update_layout(height=side, margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="white",
-                      xaxis={**axis, "title": "end step j", "side": "top", "scaleanchor": "y",
-                             "range": [-0.6, grid.length - 0.4]},
-                      yaxis={**axis, "title": "start step i", "range": [grid.length - 0.4, -0.6]},
-                      legend={"orientation": "h", "y": -0.02, "yanchor": "top"}, clickmode="event+select",
-                      dragmode=False)
+    fig.update_layout(
+        height=side,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        plot_bgcolor="white",
+        xaxis={**axis, "title": "end step j", "side": "top", "scaleanchor": "y", "range": [-0.6, grid.length - 0.4]},
+        yaxis={**axis, "title": "start step i", "range": [grid.length - 0.4, -0.6]},
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
+        clickmode="event+select",
+        dragmode=False,
+    )
     return fig
 
 

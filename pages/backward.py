@@ -13,12 +13,16 @@ n_judges = len(project.config.models.judges)
 
 rows = [r for r in read.trajectories(store, trainable=True) if r["steps"]]
 if not rows:
-    ui.empty("No trajectories with steps yet — start a run on the Rollouts page (or `lbi rollout`), "
-             "then come back to label its spans.")
+    ui.empty(
+        "No trajectories with steps yet — start a run on the Rollouts page (or `lbi rollout`), "
+        "then come back to label its spans."
+    )
     st.stop()
 
-link = ui.from_link("backward", {"trajectory": ("bw_traj", int), "span": (None, ui.span_param), "mode": (None, str),
-                                 "example": (None, int)})
+link = ui.from_link(
+    "backward",
+    {"trajectory": ("bw_traj", int), "span": (None, ui.span_param), "mode": (None, str), "example": (None, int)},
+)
 if "example" in link:  # a link to an example: its trajectory, span and mode
     linked = read.example(store, link["example"])
     if linked is None:
@@ -31,15 +35,21 @@ if st.session_state.get("bw_traj") is not None and st.session_state["bw_traj"] n
     st.warning(f"Trajectory {st.session_state['bw_traj']} has no steps here, or may not become training data.")
     del st.session_state["bw_traj"]
 pick_col, mode_col, policy_col = st.columns([3, 1, 1])
-tid = pick_col.selectbox("Trajectory", list(by_id), key="bw_traj",
-                         format_func=lambda t: f"#{t} · {by_id[t]['run']} · {by_id[t]['policy']} · "
-                                               f"{by_id[t]['steps']} steps · {by_id[t]['examples']} examples")
+tid = pick_col.selectbox(
+    "Trajectory",
+    list(by_id),
+    key="bw_traj",
+    format_func=lambda t: (
+        f"#{t} · {by_id[t]['run']} · {by_id[t]['policy']} · {by_id[t]['steps']} steps · {by_id[t]['examples']} examples"
+    ),
+)
 modes = read.example_modes(store, tid) or [project.config.synth.backward_mode]
 if link.get("mode") in modes:
     st.session_state[f"bw_mode-{tid}"] = link["mode"]
 mode = mode_col.selectbox("Mode", modes, key=f"bw_mode-{tid}")
-policy = policy_col.selectbox("Policy", committee.POLICIES, key="bw_policy",
-                              index=committee.POLICIES.index(project.config.synth.judge_policy))
+policy = policy_col.selectbox(
+    "Policy", committee.POLICIES, key="bw_policy", index=committee.POLICIES.index(project.config.synth.judge_policy)
+)
 grid = read.span_grid(store, tid, policy=policy, judges=n_judges, mode=mode)
 if by_id[tid]["instruction"]:
     ui.labelled("The rollout's own instruction", by_id[tid]["instruction"])
@@ -53,9 +63,14 @@ st.session_state.setdefault(i_key, 0)
 st.session_state.setdefault(j_key, 0)
 grid_col, cell_col = st.columns([1, 1])
 with grid_col:
-    event = st.plotly_chart(ui.span_grid_figure(grid, (st.session_state[i_key], st.session_state[j_key])),
-                            on_select="rerun", selection_mode="points", key=f"bw_chart-{tid}", width="stretch",
-                            config={"displayModeBar": False})
+    event = st.plotly_chart(
+        ui.span_grid_figure(grid, (st.session_state[i_key], st.session_state[j_key])),
+        on_select="rerun",
+        selection_mode="points",
+        key=f"bw_chart-{tid}",
+        width="stretch",
+        config={"displayModeBar": False},
+    )
     points = list(event.selection.points) if event else []
     if points:
         clicked = (int(points[0]["y"]), int(points[0]["x"]))
@@ -74,12 +89,16 @@ with cell_col:
     if i > j:
         st.warning("The start must not be after the end.")
     elif example_id is None:
-        ui.empty("No example for this span in this mode (spans made only of failed actions are skipped). "
-                 "Re-run backward construction below to label it.")
+        ui.empty(
+            "No example for this span in this mode (spans made only of failed actions are skipped). "
+            "Re-run backward construction below to label it."
+        )
     else:
-        ex = read.example(store, example_id, policy=policy, judges=n_judges)
-        st.caption(f"Example #{example_id} · {read.STATUS_NAMES[grid.status[i][j]]} · model "
-                   f"{ui.escape_md(ex['model'] or '—')}")
+        ex = ui.require_example(store, example_id, policy=policy, judges=n_judges)
+        st.caption(
+            f"Example #{example_id} · {read.STATUS_NAMES[grid.status[i][j] or read.NO_EXAMPLE]} · model "
+            f"{ui.escape_md(ex['model'] or '—')}"
+        )
         with st.form(f"edit-{example_id}"):
             new_text = st.text_area("Instruction (edits are kept with their history)", ex["instruction"])
             if st.form_submit_button("Save instruction", type="primary") and new_text.strip() != ex["instruction"]:
@@ -97,9 +116,11 @@ if i <= j:
 st.subheader("Re-run backward construction for this trajectory")
 n_spans, per_call = grid.length * (grid.length + 1) // 2, project.config.synth.batch_spans
 batched_calls = math.ceil(n_spans / per_call) if per_call else 1
-st.caption(f"per-span: one model call per span ({n_spans} for L = {grid.length}) · batched: "
-           f"{f'up to {per_call}' if per_call else 'all'} spans per call ({batched_calls}; "
-           "more if the model's context window holds fewer). Spans already labelled in a mode are skipped.")
+st.caption(
+    f"per-span: one model call per span ({n_spans} for L = {grid.length}) · batched: "
+    f"{f'up to {per_call}' if per_call else 'all'} spans per call ({batched_calls}; "
+    "more if the model's context window holds fewer). Spans already labelled in a mode are skipped."
+)
 run_mode = st.radio("Mode", ["batched", "per-span"], horizontal=True, key="bw_run_mode")
 judge_after = st.checkbox("Ask the committee about the new examples", value=True, key="bw_judge")
 if st.button("Run backward construction", type="primary"):

@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from lbi import ui
-from lbi.store import committee, read
+from lbi.store import committee
 
 MAX_ROWS = 2000
 MAX_PICK = 500
@@ -15,19 +15,29 @@ judge_names = ui.judges(project)
 n_judges = len(judge_names)
 
 if not store.counts()["examples"]:
-    ui.empty("No examples yet — run backward construction (Backward page or `lbi backward`), "
-             "then the committee (`lbi filter`).")
+    ui.empty(
+        "No examples yet — run backward construction (Backward page or `lbi backward`), "
+        "then the committee (`lbi filter`)."
+    )
     st.stop()
 
-link = ui.from_link("committee", {"example": ("committee_pick", int), "show": ("committee_show", str),
-                                  "search": ("committee_search", str)})
+link = ui.from_link(
+    "committee",
+    {"example": ("committee_pick", int), "show": ("committee_show", str), "search": ("committee_search", str)},
+)
 if link.get("show") not in (None, "all", "kept", "dropped"):
     st.session_state["committee_show"] = "all"
-policy = st.segmented_control("Judge policy", committee.POLICIES, default=project.config.synth.judge_policy,
-                              key="committee_policy",
-                              help="strict: every judge says yes · majority: most do · relaxed: any does. "
-                                   "A human override always wins; near-duplicates of a kept example are dropped."
-                              ) or project.config.synth.judge_policy
+policy = (
+    st.segmented_control(
+        "Judge policy",
+        committee.POLICIES,
+        default=project.config.synth.judge_policy,
+        key="committee_policy",
+        help="strict: every judge says yes · majority: most do · relaxed: any does. "
+        "A human override always wins; near-duplicates of a kept example are dropped.",
+    )
+    or project.config.synth.judge_policy
+)
 counts = committee.kept_by_policy(store, n_judges)
 cols = st.columns(4)
 cols[0].metric("Examples", store.counts()["examples"])
@@ -36,27 +46,39 @@ for col, name in zip(cols[1:], committee.POLICIES, strict=True):
 
 st.subheader("Verdicts")
 view_col, search_col = st.columns([2, 3])
-show = view_col.radio("Show", ["all", "kept", "dropped"], horizontal=True, key="committee_show",
-                      format_func={"all": "All", "kept": "Kept", "dropped": "Filtered out (audit)"}.get)
+show = view_col.radio(
+    "Show",
+    ["all", "kept", "dropped"],
+    horizontal=True,
+    key="committee_show",
+    format_func={"all": "All", "kept": "Kept", "dropped": "Filtered out (audit)"}.get,
+)
 search = search_col.text_input("Search instructions", key="committee_search")
-rows = committee.committee_table(store, policy=policy, judges=judge_names, show=show, search=search,
-                                 limit=MAX_ROWS + 1)
+rows = committee.committee_table(store, policy=policy, judges=judge_names, show=show, search=search, limit=MAX_ROWS + 1)
 st.caption(f"{min(len(rows), MAX_ROWS)} examples" + (f" (the first {MAX_ROWS} shown)" if len(rows) > MAX_ROWS else ""))
 if not rows:
     ui.empty("Nothing in this view.")
 else:
-    ui.table(rows[:MAX_ROWS], column_config={
-        "kept": st.column_config.CheckboxColumn("kept"),
-        "duplicate": st.column_config.CheckboxColumn("dup"),
-        "instruction": st.column_config.TextColumn("instruction", width="large"),
-    })
+    ui.table(
+        rows[:MAX_ROWS],
+        column_config={
+            "kept": st.column_config.CheckboxColumn("kept"),
+            "duplicate": st.column_config.CheckboxColumn("dup"),
+            "instruction": st.column_config.TextColumn("instruction", width="large"),
+        },
+    )
 
 st.subheader("Override a decision")
-st.page_link("pages/review.py", label="Go through this view one example at a time, with the keyboard (Review page)",
-             icon=":material/rate_review:",
-             query_params={"queue": {"kept": "kept", "dropped": "filtered"}.get(show, "all"),
-                           **({"policy": policy} if show != "all" and policy != "strict" else {}),
-                           **({"search": search} if search else {})})
+st.page_link(
+    "pages/review.py",
+    label="Go through this view one example at a time, with the keyboard (Review page)",
+    icon=":material/rate_review:",
+    query_params={
+        "queue": {"kept": "kept", "dropped": "filtered"}.get(show, "all"),
+        **({"policy": policy} if show != "all" and policy != "strict" else {}),
+        **({"search": search} if search else {}),
+    },
+)
 if rows:
     by_id = {r["id"]: r for r in rows[:MAX_PICK]}
     pinned = ui.pinned("committee_pick", link.get("example"))
@@ -67,15 +89,17 @@ if rows:
         else:
             st.warning(f"There is no example {pinned}.")
             del st.session_state["committee_pick"]
-    example_id = st.selectbox("Example", list(by_id), key="committee_pick",
-                              format_func=lambda i: f"#{i} {'kept' if by_id[i]['kept'] else 'dropped'} · "
-                                                    f"{by_id[i]['instruction'][:100]}")
-    ex = read.example(store, example_id, policy=policy, judges=n_judges)
+    example_id = st.selectbox(
+        "Example",
+        list(by_id),
+        key="committee_pick",
+        format_func=lambda i: f"#{i} {'kept' if by_id[i]['kept'] else 'dropped'} · {by_id[i]['instruction'][:100]}",
+    )
+    ex = ui.require_example(store, example_id, policy=policy, judges=n_judges)
     left, right = st.columns([3, 2])
     with left:
         ui.labelled("Instruction", ex["instruction"])
-        st.caption(f"Trajectory {ex['trajectory_id']}, steps {ex['span_start']}–{ex['span_end']}, "
-                   f"mode {ex['mode']}")
+        st.caption(f"Trajectory {ex['trajectory_id']}, steps {ex['span_start']}–{ex['span_end']}, mode {ex['mode']}")
         ui.verdict_table(ex["verdicts"], placeholder=True)
         if ex["overrides"]:
             st.caption("Override history (the newest wins)")
@@ -103,18 +127,31 @@ agreement = committee.agreement(store, judge_names)
 if not agreement:
     ui.empty("Agreement needs at least two raters (judges, or a judge and your overrides).")
 else:
-    st.caption("Pairs of raters on the examples both rated: percent agreement and Cohen's kappa "
-               "(1 = perfect, 0 = chance). `human override` is your latest keep/drop per example.")
+    st.caption(
+        "Pairs of raters on the examples both rated: percent agreement and Cohen's kappa "
+        "(1 = perfect, 0 = chance). `human override` is your latest keep/drop per example."
+    )
     table_col, chart_col = st.columns([1, 1])
     with table_col:
         ui.table(agreement)
     with chart_col:
         measure = st.radio("Heatmap of", ["agreement %", "kappa"], horizontal=True, key="agreement_measure")
         names, matrix = committee.agreement_matrix(agreement, measure)
-        fig = px.imshow(matrix, x=names, y=names, text_auto=True, color_continuous_scale="Blues",
-                        zmin=0 if measure == "agreement %" else -1, zmax=100 if measure == "agreement %" else 1,
-                        aspect="auto")
+        fig = px.imshow(
+            matrix,
+            x=names,
+            y=names,
+            text_auto=True,
+            color_continuous_scale="Blues",
+            zmin=0 if measure == "agreement %" else -1,
+            zmax=100 if measure == "agreement %" else 1,
+            aspect="auto",
+        )
         fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10})
         st.plotly_chart(fig, width="stretch")
-ui.share_link("committee", example=st.session_state.get("committee_pick"), show=None if show == "all" else show,
-              search=search or None)
+ui.share_link(
+    "committee",
+    example=st.session_state.get("committee_pick"),
+    show=None if show == "all" else show,
+    search=search or None,
+)

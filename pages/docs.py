@@ -43,18 +43,19 @@ with crawl:
     max_depth = depth.number_input("Max depth", 0, 10, 2)
     max_pages = pages.number_input("Max pages", 1, 2000, 50)
     if st.button("Crawl in the background", disabled=not url.strip().startswith("http")):
-        ui.start_job(project, ["docs", "add", url.strip(), "--max-depth", str(max_depth),
-                               "--max-pages", str(max_pages)], "crawl")
+        ui.start_job(
+            project, ["docs", "add", url.strip(), "--max-depth", str(max_depth), "--max-pages", str(max_pages)], "crawl"
+        )
     ui.job_panel("crawl")
 with task_file:
     task_path = st.text_input("Task file or folder (JSONL, JSON or TOML; held-out by default)", key="task_file")
     if st.button("Import tasks", disabled=not task_path.strip()):
         try:
-            read, added = import_tasks(project, task_path.strip())
+            n_read, added = import_tasks(project, task_path.strip())
         except TaskFileError as exc:
             st.error(str(exc))
         else:
-            st.success(f"{read} tasks read, {added} new.")
+            st.success(f"{n_read} tasks read, {added} new.")
 
 st.subheader("Documents")
 link = ui.from_link("docs", {"doc": ("doc_pick", str), "task": ("task_pick", str)})
@@ -67,22 +68,27 @@ else:
     if st.session_state.get("doc_pick") not in (None, *labels):
         st.warning(f"There is no document {ui.escape_md(st.session_state['doc_pick'])}.")
         del st.session_state["doc_pick"]
-    doc_id = st.selectbox("Open a document", list(labels), format_func=labels.get, key="doc_pick")
+    doc_id = st.selectbox("Open a document", list(labels), format_func=labels.__getitem__, key="doc_pick")
     doc_chunks = read.chunks(store, doc_id)
     st.caption(f"{len(doc_chunks)} chunks")
-    ui.table([{k: c[k] for k in ("ordinal", "title", "tasks", "id")} | {"text": c["text"][:300]}
-              for c in doc_chunks])
+    ui.table([{k: c[k] for k in ("ordinal", "title", "tasks", "id")} | {"text": c["text"][:300]} for c in doc_chunks])
     chunk_labels = {c["id"]: f"#{c['ordinal']} {c['title'] or ''}".strip() for c in doc_chunks}
-    picked = st.multiselect("Chunks to generate tasks from", list(chunk_labels), format_func=chunk_labels.get,
-                            max_selections=MAX_PICKED_CHUNKS, key="chunk_pick")
+    picked = st.multiselect(
+        "Chunks to generate tasks from",
+        list(chunk_labels),
+        format_func=chunk_labels.__getitem__,
+        max_selections=MAX_PICKED_CHUNKS,
+        key="chunk_pick",
+    )
     if picked:
         with st.expander(f"Text of {len(picked)} selected chunk(s)"):
             for chunk in (c for c in doc_chunks if c["id"] in picked):
                 st.code(chunk["text"], language=None, wrap_lines=True)
     gen_col, bg_col = st.columns(2)
     if gen_col.button("Generate tasks from selected chunks", type="primary", disabled=not picked):
-        ui.start_job(project, ["tasks", "generate", *(arg for chunk in picked for arg in ("--chunk", chunk))],
-                     "generate")
+        ui.start_job(
+            project, ["tasks", "generate", *(arg for chunk in picked for arg in ("--chunk", chunk))], "generate"
+        )
     if bg_col.button("Generate for every chunk without tasks"):
         ui.start_job(project, ["tasks", "generate"], "generate")
     ui.job_panel("generate")
@@ -93,8 +99,7 @@ split = filter_col.selectbox("Split", ["all", "synthetic", "heldout"], key="task
 search = search_col.text_input("Search instructions", key="task_search")
 task_rows = read.task_rows(store, None if split == "all" else split, search)
 if not task_rows:
-    ui.empty("No tasks yet — select chunks above and generate tasks, import a task file, "
-             "or run `lbi tasks generate`.")
+    ui.empty("No tasks yet — select chunks above and generate tasks, import a task file, or run `lbi tasks generate`.")
     ui.share_link("docs", doc=st.session_state.get("doc_pick"))
     st.stop()
 st.caption(f"{len(task_rows)} tasks")
@@ -104,16 +109,22 @@ if st.session_state.get("task_pick") not in (None, *by_id):
     if "task" in link:
         st.warning(f"Task {ui.escape_md(link['task'])} is not in this list (check the split and the search).")
     del st.session_state["task_pick"]
-task_id = st.selectbox("Edit a task", list(by_id), key="task_pick",
-                       format_func=lambda t: f"{by_id[t]['instruction'][:100]} [{by_id[t]['split']}]")
+task_id = st.selectbox(
+    "Edit a task",
+    list(by_id),
+    key="task_pick",
+    format_func=lambda t: f"{by_id[t]['instruction'][:100]} [{by_id[t]['split']}]",
+)
 task = by_id[task_id]
 with st.form(f"edit-{task_id}"):
     instruction = st.text_area("Instruction", task["instruction"])
-    heldout = st.toggle("Held-out (never rolled out for synthesis; used for evaluation)",
-                        value=task["split"] == "heldout")
+    heldout = st.toggle(
+        "Held-out (never rolled out for synthesis; used for evaluation)", value=task["split"] == "heldout"
+    )
     if st.form_submit_button("Save task", type="primary"):
-        store.update_task(task_id, instruction=instruction.strip() or task["instruction"],
-                          split="heldout" if heldout else "synthetic")
+        store.update_task(
+            task_id, instruction=instruction.strip() or task["instruction"], split="heldout" if heldout else "synthetic"
+        )
         st.rerun()
 confirm = st.checkbox("Yes, delete this task", key=f"confirm-{task_id}")
 if st.button("Delete task", disabled=not confirm):

@@ -22,8 +22,9 @@ cols[3].metric("Judge policy", cfg.synth.judge_policy)
 cols[4].metric("Backward mode", cfg.synth.backward_mode)
 with st.expander("Models per role and synthesis settings"):
     roles = [{"role": role, "model": cfg.models.for_role(role)} for role in ("task_generator", "agent", "backward")]
-    roles += [{"role": f"judge {j.name} ({j.focus})", "model": j.model or cfg.models.default}
-              for j in cfg.models.judges]
+    roles += [
+        {"role": f"judge {j.name} ({j.focus})", "model": j.model or cfg.models.default} for j in cfg.models.judges
+    ]
     roles.append({"role": "embedder", "model": cfg.models.embedder})
     left, right = st.columns(2)
     with left:
@@ -37,8 +38,10 @@ def live() -> None:
     funnel = read.funnel(store, cfg.synth.judge_policy, judges)
     st.subheader("Funnel")
     if not any(funnel.values()):
-        ui.empty("The store is empty — add documentation on the Docs page (or `lbi docs add PATH`), "
-                 "or run the whole pipeline with `lbi synthesize`.")
+        ui.empty(
+            "The store is empty — add documentation on the Docs page (or `lbi docs add PATH`), "
+            "or run the whole pipeline with `lbi synthesize`."
+        )
     else:
         frame = pd.DataFrame({"stage": list(funnel), "count": list(funnel.values())})
         fig = px.funnel(frame, x="count", y="stage")
@@ -54,10 +57,14 @@ def live() -> None:
     if running:
         ui.run_progress(running)
         st.caption(f"Refreshing every {REFRESH_S} s while a run is in progress.")
-    ui.table(runs, column_config={
-        "progress": st.column_config.ProgressColumn("progress", format="percent", min_value=0, max_value=1),
-        "progress_done": st.column_config.NumberColumn("done"),
-        "progress_total": st.column_config.NumberColumn("of")})
+    ui.table(
+        runs,
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", format="percent", min_value=0, max_value=1),
+            "progress_done": st.column_config.NumberColumn("done"),
+            "progress_total": st.column_config.NumberColumn("of"),
+        },
+    )
 
 
 live()
@@ -69,8 +76,7 @@ if not usage:
 else:
     ui.table(usage)
     left, right = st.columns(2)
-    by_role = pd.DataFrame(usage).groupby("role", as_index=False)[["calls", "prompt_tokens",
-                                                                   "completion_tokens"]].sum()
+    by_role = pd.DataFrame(usage).groupby("role", as_index=False)[["calls", "prompt_tokens", "completion_tokens"]].sum()
     fig = px.bar(by_role, x="role", y=["prompt_tokens", "completion_tokens"], title="Tokens by role")
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
     left.plotly_chart(fig, width="stretch")

@@ -19,8 +19,11 @@ if st.session_state.get("rl_task") not in (None, *choices):
     del st.session_state["rl_task"]
 source = st.radio("Task", ["a held-out task", "type one"], horizontal=True)
 if source == "a held-out task" and choices:
-    picked = choices[st.selectbox("Held-out task", list(choices), key="rl_task",
-                                  format_func=lambda t: f"{t}: {choices[t].instruction[:90]}")]
+    picked = choices[
+        st.selectbox(
+            "Held-out task", list(choices), key="rl_task", format_func=lambda t: f"{t}: {choices[t].instruction[:90]}"
+        )
+    ]
     instruction, task_id = picked.instruction, picked.id
 else:
     if source == "a held-out task":
@@ -28,8 +31,10 @@ else:
     instruction, task_id = st.text_input("Instruction", "Create a ticket about a crash in component backend"), ""
 
 st.subheader("What each mode retrieves")
-st.caption("Runs in the background at the environment's start state: agentic retrieval (observation-based + "
-           "model-based parts) next to plain example retrieval and docs-RAG.")
+st.caption(
+    "Runs in the background at the environment's start state: agentic retrieval (observation-based + "
+    "model-based parts) next to plain example retrieval and docs-RAG."
+)
 slug = (task_id or "typed").replace("/", "_")
 result_file = out_dir / f"retrieve-{slug}.json"
 if st.button("Retrieve", type="primary"):
@@ -57,17 +62,25 @@ if result_file.exists():
 st.subheader("Run the agent in each mode")
 modes = st.multiselect("Modes", list(MODES), default=["baseline", "agentic"])
 if task_id and st.button("Run on this task"):
-    ui.start_job(project, ["eval", "--modes", ",".join(modes), "--tasks", task_id, "--run", f"lab-{task_id}"],
-                 f"lab-{task_id}")
+    ui.start_job(
+        project, ["eval", "--modes", ",".join(modes), "--tasks", task_id, "--run", f"lab-{task_id}"], f"lab-{task_id}"
+    )
 ui.job_panel("lab", quiet=True)
 
 st.subheader("Evaluation results")
 rows = evaluate.results(project)
 if rows:
-    chart = px.bar(rows, x="mode", y="rate", color="run", barmode="group", text="n",
-                   error_y=[r["ci_high"] - r["rate"] for r in rows],
-                   error_y_minus=[r["rate"] - r["ci_low"] for r in rows],
-                   labels={"rate": "success rate", "n": "tasks"})
+    chart = px.bar(
+        rows,
+        x="mode",
+        y="rate",
+        color="run",
+        barmode="group",
+        text="n",
+        error_y=[r["ci_high"] - r["rate"] for r in rows],
+        error_y_minus=[r["rate"] - r["ci_low"] for r in rows],
+        labels={"rate": "success rate", "n": "tasks"},
+    )
     st.plotly_chart(chart, width="stretch")
     ui.table(rows)
 else:

@@ -1,6 +1,8 @@
 """Review: pick a queue (filtered out, kept, judges disagree, one judge said no, a search, a cluster, a trajectory, a
 bulk decision) and go through it one example at a time with the keyboard, or decide over all of it at once."""
 
+from typing import Literal
+
 import streamlit as st
 
 from lbi import curation_ui, ui
@@ -16,8 +18,10 @@ store = project.store
 n_judges = len(ui.judges(project))
 
 if not store.counts()["examples"]:
-    ui.empty("No examples yet — roll out (Rollouts page), label spans (Backward page or `lbi backward`) and run the "
-             "committee (`lbi filter`); then review what it kept and filtered out here.")
+    ui.empty(
+        "No examples yet — roll out (Rollouts page), label spans (Backward page or `lbi backward`) and run the "
+        "committee (`lbi filter`); then review what it kept and filtered out here."
+    )
     st.stop()
 
 
@@ -29,15 +33,23 @@ def _kind(value: str) -> str:
 
 st.session_state.setdefault("rv_policy", project.config.synth.judge_policy)
 st.session_state.setdefault("rv_view", "One at a time")
-link = ui.from_link("review", {
-    "view": ("rv_view", lambda v: "Bulk" if v == "bulk" else "One at a time"),
-    "queue": ("rv_kind", _kind), "policy": ("rv_policy", committee.check_policy), "search": ("rv_search", str),
-    "cluster": ("rv_cluster", int), "trajectory": ("rv_traj", int), "batch": ("rv_batch", str),
-    "unreviewed": ("rv_unreviewed", lambda v: v in ("1", "true", "yes")), "example": (None, int),
-})
+link = ui.from_link(
+    "review",
+    {
+        "view": ("rv_view", lambda v: "Bulk" if v == "bulk" else "One at a time"),
+        "queue": ("rv_kind", _kind),
+        "policy": ("rv_policy", committee.check_policy),
+        "search": ("rv_search", str),
+        "cluster": ("rv_cluster", int),
+        "trajectory": ("rv_traj", int),
+        "batch": ("rv_batch", str),
+        "unreviewed": ("rv_unreviewed", lambda v: v in ("1", "true", "yes")),
+        "example": (None, int),
+    },
+)
 
 cols = st.columns([2, 1, 3, 1, 1.4], vertical_alignment="bottom")
-kind = cols[0].selectbox("Queue", list(QUEUES), format_func=lambda k: QUEUES[k], key="rv_kind") or "filtered"
+kind = cols[0].selectbox("Queue", list(QUEUES), format_func=QUEUES.__getitem__, key="rv_kind")
 policy = cols[1].selectbox("Policy", committee.POLICIES, key="rv_policy", disabled=kind not in ("filtered", "kept"))
 search = cols[2].text_input("Search instructions", key="rv_search", placeholder="narrows any queue")
 spec = QueueSpec(kind=kind, policy=policy, search=search.strip())
@@ -47,8 +59,9 @@ elif kind == "trajectory":
     spec.trajectory = int(cols[3].number_input("Trajectory", 0, key="rv_traj"))
 elif kind == "batch":
     spec.batch = cols[3].selectbox("Batch", [b["batch"] for b in queues.batches(store, 200)], key="rv_batch") or ""
-spec.unreviewed = cols[4].toggle("Not reviewed yet", key="rv_unreviewed", help="Leave out the examples with a "
-                                                                                "human override already.")
+spec.unreviewed = cols[4].toggle(
+    "Not reviewed yet", key="rv_unreviewed", help="Leave out the examples with a human override already."
+)
 
 review: Review | None = st.session_state.get("rv_review")
 if review is None or review.spec != spec:
@@ -64,18 +77,37 @@ if view == "Bulk":
     if not rows:
         ui.empty("Nothing in this queue.")
     else:
-        event = st.dataframe(rows, hide_index=True, width="stretch", key="rv_rows", on_select="rerun",
-                             selection_mode="multi-row",
-                             column_config={"kept": st.column_config.CheckboxColumn("kept"),
-                                            "instruction": st.column_config.TextColumn(width="large")})
+        event = st.dataframe(
+            rows,
+            hide_index=True,
+            width="stretch",
+            key="rv_rows",
+            on_select="rerun",
+            selection_mode="multi-row",
+            column_config={
+                "kept": st.column_config.CheckboxColumn("kept"),
+                "instruction": st.column_config.TextColumn(width="large"),
+            },
+        )
         if review.total > MAX_ROWS:
             st.caption(f"The first {MAX_ROWS} of {review.total} are listed; the whole queue is decided over all.")
         picked = [rows[i]["id"] for i in event.selection.rows] if event else []
-        scope = st.radio("Decide over", ["the whole queue", "the selected rows"], horizontal=True, key="rv_scope",
-                         index=1 if picked else 0)
+        scope = st.radio(
+            "Decide over",
+            ["the whole queue", "the selected rows"],
+            horizontal=True,
+            key="rv_scope",
+            index=1 if picked else 0,
+        )
         ids = picked if scope == "the selected rows" else review.ids
-        curation_ui.bulk_panel(store, ids, key="rv_bulk", what=spec.label() if scope == "the whole queue"
-                               else "selected rows", policy=spec.policy, judges=n_judges)
+        curation_ui.bulk_panel(
+            store,
+            ids,
+            key="rv_bulk",
+            what=spec.label() if scope == "the whole queue" else "selected rows",
+            policy=spec.policy,
+            judges=n_judges,
+        )
     ui.share_link("review", **spec.params(), view="bulk")
     st.stop()
 
@@ -85,8 +117,8 @@ def _act(action: str) -> None:
     current: Review = st.session_state["rv_review"]
     before = current.current
     if action in ("keep", "drop") and before is not None:
-        current.decide(store, "keep" if action == "keep" else "drop", who=ui.who(),
-                       note=st.session_state.get("rv_note", "").strip())
+        verdict: Literal["keep", "drop"] = "keep" if action == "keep" else "drop"
+        current.decide(store, verdict, who=ui.who(), note=st.session_state.get("rv_note", "").strip())
         st.session_state["rv_flash"] = f"#{before} → {action}"
     elif action == "skip" and before is not None:
         current.skip()
@@ -99,24 +131,64 @@ def _act(action: str) -> None:
 
 
 position, total = review.position, review.total
-st.progress(min(position, total) / total if total else 1.0,
-            text=f"{ui.escape_md(spec.label())} · example {min(position + 1, total)} of {total} · "
-                 f"{review.decided} decided here")
+st.progress(
+    min(position, total) / total if total else 1.0,
+    text=f"{ui.escape_md(spec.label())} · example {min(position + 1, total)} of {total} · "
+    f"{review.decided} decided here",
+)
 buttons = st.columns([1, 1, 1, 1, 1, 4], vertical_alignment="bottom")
 current = review.current
-buttons[0].button("Keep", key="rv_keep", type="primary", shortcut=SHORTCUTS["keep"], on_click=_act, args=("keep",),
-                  disabled=current is None, width="stretch")
-buttons[1].button("Drop", key="rv_drop", shortcut=SHORTCUTS["drop"], on_click=_act, args=("drop",),
-                  disabled=current is None, width="stretch")
-buttons[2].button("Skip", key="rv_skip", shortcut=SHORTCUTS["skip"], on_click=_act, args=("skip",),
-                  disabled=current is None, width="stretch")
-buttons[3].button("Back", key="rv_back", shortcut=SHORTCUTS["back"], on_click=_act, args=("back",),
-                  disabled=position == 0, width="stretch")
-buttons[4].button("Undo", key="rv_undo", shortcut=SHORTCUTS["undo"], on_click=_act, args=("undo",),
-                  disabled=not review.actions, width="stretch")
+buttons[0].button(
+    "Keep",
+    key="rv_keep",
+    type="primary",
+    shortcut=SHORTCUTS["keep"],
+    on_click=_act,
+    args=("keep",),
+    disabled=current is None,
+    width="stretch",
+)
+buttons[1].button(
+    "Drop",
+    key="rv_drop",
+    shortcut=SHORTCUTS["drop"],
+    on_click=_act,
+    args=("drop",),
+    disabled=current is None,
+    width="stretch",
+)
+buttons[2].button(
+    "Skip",
+    key="rv_skip",
+    shortcut=SHORTCUTS["skip"],
+    on_click=_act,
+    args=("skip",),
+    disabled=current is None,
+    width="stretch",
+)
+buttons[3].button(
+    "Back",
+    key="rv_back",
+    shortcut=SHORTCUTS["back"],
+    on_click=_act,
+    args=("back",),
+    disabled=position == 0,
+    width="stretch",
+)
+buttons[4].button(
+    "Undo",
+    key="rv_undo",
+    shortcut=SHORTCUTS["undo"],
+    on_click=_act,
+    args=("undo",),
+    disabled=not review.actions,
+    width="stretch",
+)
 buttons[5].text_input("Note (why)", key="rv_note", placeholder="recorded with your keep or drop")
-st.caption(f"Keys: K keep · D drop · S skip · B back · U undo. Recorded as {ui.escape_md(ui.who())} (change it in "
-           "the sidebar); every keep or drop is an override, with who, when and your note.")
+st.caption(
+    f"Keys: K keep · D drop · S skip · B back · U undo. Recorded as {ui.escape_md(ui.who())} (change it in "
+    "the sidebar); every keep or drop is an override, with who, when and your note."
+)
 if flash := st.session_state.pop("rv_flash", None):
     st.toast(flash)
 
@@ -134,8 +206,12 @@ if ex is None:
     st.stop()
 curation_ui.example_header(ex, n_judges, spec.policy)
 with st.form(f"rv_edit-{current}", border=False):
-    text = st.text_area("Instruction (edit it and save; the old one is kept in its history)", ex["instruction"],
-                        key=f"rv_text-{current}", height=80)
+    text = st.text_area(
+        "Instruction (edit it and save; the old one is kept in its history)",
+        ex["instruction"],
+        key=f"rv_text-{current}",
+        height=80,
+    )
     if st.form_submit_button("Save instruction") and review.edit(store, text, who=ui.who()):
         st.rerun()
 ui.verdict_table(ex["verdicts"], placeholder=True)

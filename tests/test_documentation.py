@@ -151,15 +151,21 @@ def _texts() -> Iterator[tuple[str, str]]:
 
 def test_the_env_list_finder_finds_lists() -> None:
     assert [names for _, names in _env_lists("by name (`web`, `trac`, `sql`, `shell`, `repo`)")] == [
-        {"web", "trac", "sql", "shell", "repo"}]
+        {"web", "trac", "sql", "shell", "repo"}
+    ]
     assert [names for _, names in _env_lists("``web`` (Playwright), ``trac`` (the demo), sql and shell")] == [
-        {"web", "trac", "sql", "shell"}]
+        {"web", "trac", "sql", "shell"}
+    ]
     assert list(_env_lists("a system message for sql/shell/repo; the web env")) == []
     assert len(BUILTIN_MODULES) == 7
 
 
 def test_every_list_of_environments_names_them_all() -> None:
     everything = set(BUILTIN_MODULES)
-    stale = [f"{where}: {text!r} lacks {', '.join(sorted(everything - names))}"
-             for where, body in _texts() for text, names in _env_lists(body) if names != everything]
+    stale = [
+        f"{where}: {text!r} lacks {', '.join(sorted(everything - names))}"
+        for where, body in _texts()
+        for text, names in _env_lists(body)
+        if names != everything
+    ]
     assert not stale, "name every environment of the registry in these lists:\n" + "\n".join(stale)

@@ -63,8 +63,10 @@ def test_no_key_is_written_anywhere(project: Project, tmp_path: Path, monkeypatc
     docs = tmp_path / "docs"
     docs.mkdir()
     filler = "The items table lists the products of the shop with their prices. " * 30
-    (docs / "setup.md").write_text(f"# Setup\n\nRun `export OPENAI_API_KEY={OPENAI_KEY}` and set the service "
-                                   f"token to {OTHER_SECRET}.\n\n{filler}\n\n# Items\n\n{filler}\n")
+    (docs / "setup.md").write_text(
+        f"# Setup\n\nRun `export OPENAI_API_KEY={OPENAI_KEY}` and set the service "
+        f"token to {OTHER_SECRET}.\n\n{filler}\n\n# Items\n\n{filler}\n"
+    )
     for purpose in ("generate_tasks", "act", "explore-fill", "backward-per-span", "backward-batched"):
         FakeModel.register_responder(purpose, _echo)
     FakeModel.enqueue("not json, but it mentions " + OPENAI_KEY, "again " + OPENAI_KEY, OTHER_SECRET)
@@ -80,8 +82,12 @@ def test_no_key_is_written_anywhere(project: Project, tmp_path: Path, monkeypatc
         cfg.llm.max_retries = 2
         save_config(project.dir, cfg)  # the background job below reads it
         add_source(project, docs)
-        report = synthesize(project, SynthSizes(chunks=2, per_chunk=2, tasks=2, explore=1, max_steps=3,
-                                                max_span=3), _noop_progress, name="secret")
+        report = synthesize(
+            project,
+            SynthSizes(chunks=2, per_chunk=2, tasks=2, explore=1, max_steps=3, max_span=3),
+            _noop_progress,
+            name="secret",
+        )
         sent = [r["headers"].get("Authorization", "") for r in stub.requests]
     assert report.funnel["kept"] > 0  # the pipeline ran through, with the remote judge keeping examples
     assert set(report.seconds) == {"generate", "rollout", "explore", "backward", "filter"}  # docs added above

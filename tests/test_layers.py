@@ -132,8 +132,12 @@ def test_every_module_has_a_layer() -> None:
 
 
 def _upward(graph: dict[str, set[str]]) -> list[str]:
-    return sorted(f"{m} (layer {_layer(m)}) imports {t} (layer {_layer(t)})"
-                  for m, targets in graph.items() for t in targets if (_layer(t) or 0) > (_layer(m) or 0))
+    return sorted(
+        f"{m} (layer {_layer(m)}) imports {t} (layer {_layer(t)})"
+        for m, targets in graph.items()
+        for t in targets
+        if (_layer(t) or 0) > (_layer(m) or 0)
+    )
 
 
 def test_no_module_imports_from_a_higher_layer() -> None:

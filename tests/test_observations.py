@@ -35,18 +35,25 @@ def test_chrome_is_what_most_distinct_pages_share() -> None:
 
 def test_page_content_drops_chrome_and_never_reads_empty() -> None:
     chrome = chrome_lines((f"/p{n}", page(f"text {n}")) for n in range(5))
-    assert page_content(page("heading \"Roadmap\"\n  milestone1"), chrome) == 'heading "Roadmap" milestone1'
+    assert page_content(page('heading "Roadmap"\n  milestone1'), chrome) == 'heading "Roadmap" milestone1'
     assert page_content(NAV, chrome) == " ".join(line.strip() for line in NAV.splitlines())
     assert page_content(page("x" * 900), chrome, limit=100) == "x" * 100
 
 
 def test_prompts_show_page_content_and_action_targets() -> None:
-    steps = [{"url": f"http://127.0.0.1:5000/p{n}", "observation": page(f'[9] link "Open {n}"'),
-              "action": "click('9')", "error": None} for n in range(5)]
+    steps = [
+        {
+            "url": f"http://127.0.0.1:5000/p{n}",
+            "observation": page(f'[9] link "Open {n}"'),
+            "action": "click('9')",
+            "error": None,
+        }
+        for n in range(5)
+    ]
     chrome = chrome_lines((s["url"], s["observation"]) for s in steps)
     text = render_steps(steps, chrome=chrome)
     assert "View Tickets" not in text  # the navigation is not repeated on every step
-    assert 'Step 3: page /p3' in text and 'click(\'9\') on link "Open 3"' in text
+    assert "Step 3: page /p3" in text and "click('9') on link \"Open 3\"" in text
 
 
 def test_index_embeds_steps_without_chrome_and_learns_it_once(sql_project: Project) -> None:
@@ -57,14 +64,24 @@ def test_index_embeds_steps_without_chrome_and_learns_it_once(sql_project: Proje
     for i, url in enumerate(urls):
         store.add_step(tid, i, observation=page(f"content of {url}"), action="click('1')", url=url)
     store.finish_trajectory(tid, status="done", final={"observation": "done"})
-    ex = store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 4, "instruction": "walk about",
-                              "mode": "per-span", "model": "fake"}])[0]
+    ex = store.add_examples(
+        [
+            {
+                "trajectory_id": tid,
+                "span_start": 0,
+                "span_end": 4,
+                "instruction": "walk about",
+                "mode": "per-span",
+                "model": "fake",
+            }
+        ]
+    )[0]
     store.add_override(ex, "keep", who="tester")
     index = Index(sql_project)
     assert index.sync().steps_added == 5
     assert index.chrome == read.page_chrome(store) and index.chrome
     docs = index.steps.get(include=["documents"])["documents"]
-    assert sorted(docs) == sorted(f"content of {u}" for u in urls)
+    assert docs is not None and sorted(docs) == sorted(f"content of {u}" for u in urls)
     again = Index(sql_project)  # a new process reads the same chrome back
     assert again.chrome == index.chrome and again.sync().steps_added == 0
     assert again.observation_text(page("content of /c")) == "content of /c"
@@ -94,10 +111,17 @@ form
 def test_the_agent_sees_every_element_of_a_compact_outline() -> None:
     compact = compact_outline(TICKET)
     assert compact.splitlines() == [
-        '[1] link "LBI Demo"', '[7] link "Wiki"', "# Add dark mode", 'Priority: | [23] link "minor"',
-        "Component:", "Offer a dark colour scheme that follows the OS preference.",
-        '[field-priority] combobox "Priority:" selected="minor"', 'options: "major", "minor"', "Action",
-        '[submit] button "Submit changes"']
+        '[1] link "LBI Demo"',
+        '[7] link "Wiki"',
+        "# Add dark mode",
+        'Priority: | [23] link "minor"',
+        "Component:",
+        "Offer a dark colour scheme that follows the OS preference.",
+        '[field-priority] combobox "Priority:" selected="minor"',
+        'options: "major", "minor"',
+        "Action",
+        '[submit] button "Submit changes"',
+    ]
     assert len(compact) < 0.6 * len(TICKET)
 
 

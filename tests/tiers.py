@@ -54,7 +54,7 @@ def item_tiers(item: pytest.Item) -> set[str]:
     found = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
     info = getattr(item, "_fixtureinfo", None)
     if info is not None:
-        for name in item.fixturenames:  # type: ignore[attr-defined]
+        for name in getattr(item, "fixturenames", ()):
             for fixturedef in info.name2fixturedefs.get(name, ()):
                 found.update(getattr(fixturedef.func, "_lbi_tiers", ()))
     return found
@@ -133,8 +133,13 @@ def _local_model() -> list[str]:
 
 
 CHECKS: dict[str, Callable[[], list[str]]] = {
-    "browser": _browser, "trac": _trac, "desktop": _desktop, "sandbox": _sandbox, "ray": _ray,
-    "training": _training, "local_model": _local_model,
+    "browser": _browser,
+    "trac": _trac,
+    "desktop": _desktop,
+    "sandbox": _sandbox,
+    "ray": _ray,
+    "training": _training,
+    "local_model": _local_model,
 }
 
 

@@ -13,5 +13,14 @@ from lbi.agent.loop import (
     Submitted,
 )
 
-__all__ = ["Agent", "AgentStop", "Decision", "Episode", "History", "Policy", "Recorder",
-           "StepLimitReached", "Submitted"]
+__all__ = [
+    "Agent",
+    "AgentStop",
+    "Decision",
+    "Episode",
+    "History",
+    "Policy",
+    "Recorder",
+    "StepLimitReached",
+    "Submitted",
+]

@@ -104,8 +104,15 @@ class Recorder:
 
 
 class Agent:
-    def __init__(self, policy: Policy, env: Env, recorder: Recorder | None = None, *, max_steps: int = 8,
-                 examples: Examples | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        env: Env,
+        recorder: Recorder | None = None,
+        *,
+        max_steps: int = 8,
+        examples: Examples | None = None,
+    ) -> None:
         self.policy, self.env, self.recorder = policy, env, recorder or Recorder()
         self.max_steps, self.examples = max_steps, examples
 

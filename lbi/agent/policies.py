@@ -25,8 +25,18 @@ from lbi.prompts.replies import FillText, reply_schema
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
 
-FILL_WORDS = ("test", "example", "hello world", "first draft", "notes", "42", "sample text", "2.0",
-              "please review", "item1")
+FILL_WORDS = (
+    "test",
+    "example",
+    "hello world",
+    "first draft",
+    "notes",
+    "42",
+    "sample text",
+    "2.0",
+    "please review",
+    "item1",
+)
 """Text the explore policy types into fields when no model writes it (any environment)."""
 
 
@@ -59,10 +69,15 @@ class LLMPolicy:
         try:
             reply = self.llm.complete(messages, role=self.role, purpose="act", schema=schema, hint=False)
         except OutputParseError as exc:
-            return Decision(action="noop()", error=f"unusable model reply: {exc}", raw=exc.raw, system=system,
-                            observation=shown)
-        return Decision(action=reply.parsed.action.strip(), reasoning=reply.parsed.reasoning.strip(), system=system,
-                        observation=shown)
+            return Decision(
+                action="noop()", error=f"unusable model reply: {exc}", raw=exc.raw, system=system, observation=shown
+            )
+        return Decision(
+            action=reply.parsed.action.strip(),
+            reasoning=reply.parsed.reasoning.strip(),
+            system=system,
+            observation=shown,
+        )
 
 
 class ExplorePolicy:
@@ -116,11 +131,14 @@ class ExplorePolicy:
             return Decision(action=candidate.action, reasoning="explore")
         if candidate.kind == "fill":
             text = self._text_for(candidate, obs).replace('"', "'")
-            return Decision(action=f'fill("{candidate.bid}", "{text}")',
-                            reasoning=f"explore: type into {candidate.name}")
+            return Decision(
+                action=f'fill("{candidate.bid}", "{text}")', reasoning=f"explore: type into {candidate.name}"
+            )
         if candidate.kind == "select" and candidate.options:
             value = self.rng.choice(candidate.options).replace('"', "'")
-            return Decision(action=f'select_option("{candidate.bid}", "{value}")',
-                            reasoning=f"explore: choose in {candidate.name}")
-        return Decision(action=f'click("{candidate.bid}")',
-                        reasoning=f"explore: click {candidate.role} {candidate.name}")
+            return Decision(
+                action=f'select_option("{candidate.bid}", "{value}")', reasoning=f"explore: choose in {candidate.name}"
+            )
+        return Decision(
+            action=f'click("{candidate.bid}")', reasoning=f"explore: click {candidate.role} {candidate.name}"
+        )

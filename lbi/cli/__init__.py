@@ -1,8 +1,8 @@
 """`lbi ...`: the command line, one module per command group; the same functions as the pages.
 
 `project` (`init`, `status`, `synthesize`), `llm`, `docs`, `tasks`, `env`, `synth` (`rollout`, `backward`,
-`filter`), `use` (`index`, `retrieve`, `eval`, `export`...), `train` and `curate` (clusters, bulk decisions,
-lineage); `common` holds what they share (the
+`filter`), `use` (`index`, `retrieve`, `eval`, `export`...), `leakage`, `train` and `curate` (clusters, bulk
+decisions, lineage); `common` holds what they share (the
 consoles, `--project`, progress bars); `job_runner` is the process of a background job (`lbi.jobs`), which runs
 `lbi` commands in turn.
 
@@ -18,12 +18,15 @@ from typing import NoReturn
 
 import typer
 
-from lbi.cli import curate, docs, env, llm, project, synth, tasks, train, use
+from lbi.cli import curate, docs, env, leakage, llm, project, synth, tasks, train, use
 from lbi.cli.common import err, ray_flag_value
 from lbi.errors import UserError
 
-app = typer.Typer(help="lbi: turn an environment's documentation into agent training data.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="lbi: turn an environment's documentation into agent training data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.command()(project.init)
 app.command()(project.status)
 app.command()(project.synthesize)
@@ -36,6 +39,7 @@ app.command("filter")(synth.filter_cmd)
 app.command("index")(use.index_cmd)
 app.command("retrieve")(use.retrieve_cmd)
 app.add_typer(use.eval_app, name="eval")
+app.add_typer(leakage.app, name="leakage")
 app.command("export")(use.export_cmd)
 app.command("train")(train.train_cmd)
 app.add_typer(curate.app, name="curate")

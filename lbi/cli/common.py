@@ -17,11 +17,18 @@ from lbi.project import Project
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
-ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LBI_PROJECT",
-                                          help="Project directory (holds lbi.toml and lbi.db).")]
-RayOpt = Annotated[str | None, typer.Option(
-    "--ray", metavar="[ADDRESS]", help="Run on Ray (synth.executor = ray): alone, a cluster started in this process; "
-                                       "`auto`, the one `ray start` runs here; HOST:PORT, a head node.")]
+ProjectOpt = Annotated[
+    Path, typer.Option("--project", "-p", envvar="LBI_PROJECT", help="Project directory (holds lbi.toml and lbi.db).")
+]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Run on Ray (synth.executor = ray): alone, a cluster started in this process; "
+        "`auto`, the one `ray start` runs here; HOST:PORT, a head node.",
+    ),
+]
 
 
 def ray_flag_value(args: list[str]) -> list[str]:
@@ -39,8 +46,14 @@ def ray_flag_value(args: list[str]) -> list[str]:
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar; yields the `progress(done, total)` callback the pipeline functions take. The bar
     appears with the first report, so a command refused before any work (a bad option, no data) draws none."""
-    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console, transient=False)
+    bar = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
     task: list[TaskID] = []
 
     def update(done: int, total: int) -> None:
@@ -59,8 +72,9 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
 def usage_table(proj: Project) -> Table:
     table = Table("stage (purpose)", "calls", "cache hits", "prompt tok", "completion tok", "seconds")
     for row in proj.store.query(
-            "SELECT COALESCE(purpose, role) AS stage, COUNT(*) AS calls, SUM(cache_hit) AS hits, "
-            "SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, ROUND(SUM(latency_ms) / 1000.0, 1) AS s "
-            "FROM llm_calls GROUP BY stage ORDER BY MIN(id)"):
+        "SELECT COALESCE(purpose, role) AS stage, COUNT(*) AS calls, SUM(cache_hit) AS hits, "
+        "SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, ROUND(SUM(latency_ms) / 1000.0, 1) AS s "
+        "FROM llm_calls GROUP BY stage ORDER BY MIN(id)"
+    ):
         table.add_row(row["stage"], str(row["calls"]), str(row["hits"]), str(row["p"]), str(row["c"]), str(row["s"]))
     return table

@@ -15,10 +15,12 @@ app = typer.Typer(help="Documentation resources.", no_args_is_help=True)
 
 
 @app.command("add")
-def docs_add(sources: Annotated[list[str], typer.Argument(help="Files, folders or loopback URLs.")],
-             project: ProjectOpt = Path("."),
-             max_depth: Annotated[int, typer.Option(help="Crawl depth for URLs.")] = 2,
-             max_pages: Annotated[int, typer.Option(help="Page limit for URLs.")] = 50) -> None:
+def docs_add(
+    sources: Annotated[list[str], typer.Argument(help="Files, folders or loopback URLs.")],
+    project: ProjectOpt = Path("."),
+    max_depth: Annotated[int, typer.Option(help="Crawl depth for URLs.")] = 2,
+    max_pages: Annotated[int, typer.Option(help="Page limit for URLs.")] = 50,
+) -> None:
     """Load documentation into the project (chunked, with stable ids; re-adding is a no-op)."""
     from lbi.docs.ingest import add_source
 
@@ -36,7 +38,9 @@ def docs_list(project: ProjectOpt = Path(".")) -> None:
     """Documents with their chunk counts."""
     proj = open_project(project)
     table = Table("id", "title", "format", "chunks", "source")
-    for row in proj.store.query("SELECT d.id, d.title, d.format, COUNT(c.id) AS n, d.source FROM documents d "
-                                "LEFT JOIN chunks c ON c.doc_id = d.id GROUP BY d.id ORDER BY d.source"):
+    for row in proj.store.query(
+        "SELECT d.id, d.title, d.format, COUNT(c.id) AS n, d.source FROM documents d "
+        "LEFT JOIN chunks c ON c.doc_id = d.id GROUP BY d.id ORDER BY d.source"
+    ):
         table.add_row(row["id"], row["title"] or "", row["format"] or "", str(row["n"]), row["source"])
     console.print(table)

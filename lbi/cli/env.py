@@ -11,22 +11,23 @@ import typer
 
 from lbi.envs import EnvError, env_spec, list_envs
 
-app = typer.Typer(help="Environments: list, try, the Trac demo, task checks.",
-                  no_args_is_help=True)
-demo_app = typer.Typer(help="The bundled Trac demo (start/stop/status/build).",
-                       no_args_is_help=True)
+app = typer.Typer(help="Environments: list, try, the Trac demo, task checks.", no_args_is_help=True)
+demo_app = typer.Typer(help="The bundled Trac demo (start/stop/status/build).", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 
-DemoDir = Annotated[Path | None, typer.Option(help="Where the pristine/live Trac "
-                                                   "environments live (default: ./demo or "
-                                                   "$LBI_DEMO_DIR).")]
-OptionList = Annotated[list[str] | None, typer.Option(
-    "--option", "-o", help="An environment option as key=value (repeatable); see `lbi env list --options`.")]
+DemoDir = Annotated[
+    Path | None, typer.Option(help="Where the pristine/live Trac environments live (default: ./demo or $LBI_DEMO_DIR).")
+]
+OptionList = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option", "-o", help="An environment option as key=value (repeatable); see `lbi env list --options`."
+    ),
+]
 
 
 @app.command("list")
-def list_cmd(options: Annotated[bool, typer.Option("--options", help="Also list each env's options.")] = False
-             ) -> None:
+def list_cmd(options: Annotated[bool, typer.Option("--options", help="Also list each env's options.")] = False) -> None:
     """List the registered environments."""
     for name in list_envs():
         spec = env_spec(name)
@@ -47,8 +48,7 @@ def demo_build(demo_dir: DemoDir = None, rebuild: bool = False) -> None:
 
 
 @demo_app.command("start")
-def demo_start(demo_dir: DemoDir = None,
-               port: Annotated[int, typer.Option(help="0 = a free port")] = 0) -> None:
+def demo_start(demo_dir: DemoDir = None, port: Annotated[int, typer.Option(help="0 = a free port")] = 0) -> None:
     """Start the Trac demo in the background (stop it with `demo stop`)."""
     from lbi.envs.web.trac_server import TracDemo
 
@@ -90,8 +90,9 @@ def demo_status(demo_dir: DemoDir = None) -> None:
         typer.echo(f"user guide: unavailable ({err})")
 
 
-def _env_options(name: str, *, demo: bool, demo_dir: Path | None, flags: dict[str, Any],
-                 pairs: list[str] | None) -> dict[str, Any]:
+def _env_options(
+    name: str, *, demo: bool, demo_dir: Path | None, flags: dict[str, Any], pairs: list[str] | None
+) -> dict[str, Any]:
     """Options for trying ``name`` by hand: the spec's ``try_options``, the bundled demo's options (``demo``),
     the flags whose option the env has, then ``--option key=value``."""
     from lbi.demos import env_options as demo_options
@@ -111,18 +112,21 @@ def _env_options(name: str, *, demo: bool, demo_dir: Path | None, flags: dict[st
 @app.command("try")
 def try_cmd(
     name: Annotated[str, typer.Argument(help="Environment name (see `list`).")],
-    action: Annotated[list[str] | None, typer.Option(
-        "--action", "-a", help="Action to run (repeatable); without it, read from stdin.")
+    action: Annotated[
+        list[str] | None,
+        typer.Option("--action", "-a", help="Action to run (repeatable); without it, read from stdin."),
     ] = None,
-    task_id: Annotated[str | None, typer.Option("--task", help="Held-out task id to start "
-                                                              "from (its start state).")] = None,
+    task_id: Annotated[
+        str | None, typer.Option("--task", help="Held-out task id to start from (its start state).")
+    ] = None,
     option: OptionList = None,
     start_url: Annotated[str | None, typer.Option(help="web: start URL (= -o start_url=...).")] = None,
     db: Annotated[Path | None, typer.Option(help="sql: database file (= -o db=...).")] = None,
     seed_dir: Annotated[Path | None, typer.Option(help="shell: seed directory (= -o seed_dir=...).")] = None,
     screenshot_dir: Annotated[Path | None, typer.Option(help="Save screenshots here.")] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Use the bundled demo (sql: the seeded Trac database); "
-                                                      "implied by --task.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Use the bundled demo (sql: the seeded Trac database); implied by --task.")
+    ] = False,
     demo_dir: DemoDir = None,
     show_actions: Annotated[bool, typer.Option(help="Print the action space doc.")] = False,
 ) -> None:
@@ -159,8 +163,7 @@ def try_cmd(
 
 
 def _print(obs: Any) -> None:
-    typer.echo(f"--- step {obs.step}  [{obs.state_signature}]  "
-               f"{obs.info.get('latency_s', 0):.3f}s")
+    typer.echo(f"--- step {obs.step}  [{obs.state_signature}]  {obs.info.get('latency_s', 0):.3f}s")
     if obs.info.get("goal"):
         typer.echo(f"Goal (stated by the environment): {obs.info['goal']}")
     if obs.url:
@@ -178,10 +181,10 @@ def _print(obs: Any) -> None:
 
 @app.command("check-tasks")
 def check_tasks_cmd(
-    path: Annotated[Path | None, typer.Argument(help="Task file or folder (default: the "
-                                                     "bundled held-out tasks).")] = None,
-    env_name: Annotated[str | None, typer.Option("--env", help="Only tasks of this env.")
-                        ] = None,
+    path: Annotated[
+        Path | None, typer.Argument(help="Task file or folder (default: the bundled held-out tasks).")
+    ] = None,
+    env_name: Annotated[str | None, typer.Option("--env", help="Only tasks of this env.")] = None,
     option: OptionList = None,
     demo_dir: DemoDir = None,
 ) -> None:

@@ -15,16 +15,28 @@ from lbi.errors import UserError
 from lbi.project import init_project, open_project
 
 
-def init(directory: Annotated[Path, typer.Argument(help="Directory to create the project in.")],
-         demo: Annotated[bool, typer.Option(help="A bundled demo: the Trac demo (its user guide and held-out tasks), "
-                                                 "or with --env repo the coding demo (semver, its docs and bug-fix "
-                                                 "tasks).")] = False,
-         env: Annotated[str, typer.Option(help="Environment to act in (see `lbi env list`).")] = "",
-         option: Annotated[list[str] | None, typer.Option(
-             "--option", "-o", help="An environment option as key=value (repeatable), e.g. db=shop.db; see "
-                                    "`lbi env list --options`.")] = None,
-         model: Annotated[str, typer.Option(help="Default model string for every role.")] = "",
-         force: Annotated[bool, typer.Option(help="Rewrite lbi.toml if it exists.")] = False) -> None:
+def init(
+    directory: Annotated[Path, typer.Argument(help="Directory to create the project in.")],
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="A bundled demo: the Trac demo (its user guide and held-out tasks), "
+            "or with --env repo the coding demo (semver, its docs and bug-fix "
+            "tasks)."
+        ),
+    ] = False,
+    env: Annotated[str, typer.Option(help="Environment to act in (see `lbi env list`).")] = "",
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="An environment option as key=value (repeatable), e.g. db=shop.db; see `lbi env list --options`.",
+        ),
+    ] = None,
+    model: Annotated[str, typer.Option(help="Default model string for every role.")] = "",
+    force: Annotated[bool, typer.Option(help="Rewrite lbi.toml if it exists.")] = False,
+) -> None:
     """Create a project directory with a documented lbi.toml and an empty store (idempotent)."""
     from lbi.envs import env_spec
 
@@ -44,8 +56,10 @@ def init(directory: Annotated[Path, typer.Argument(help="Directory to create the
     if (env or option) and (directory / CONFIG_NAME).exists() and not force:
         have = load_config(directory).env
         if (have.name, have.options) != (name, options):
-            raise UserError(f"{directory / CONFIG_NAME} exists with env {have.name} {have.options}: add --force "
-                            "to rewrite it with these --env/--option")
+            raise UserError(
+                f"{directory / CONFIG_NAME} exists with env {have.name} {have.options}: add --force "
+                "to rewrite it with these --env/--option"
+            )
     if demo:
         from lbi.demos import trac
 
@@ -58,9 +72,11 @@ def init(directory: Annotated[Path, typer.Argument(help="Directory to create the
         if model:
             config.models.default = model
         project = init_project(directory, config, overwrite=force)
-    console.print(f"project [bold]{project.config.project}[/] at {directory} "
-                  f"(store schema v{project.store.version}, default model {project.config.models.default}, "
-                  f"env {project.config.env.name})")
+    console.print(
+        f"project [bold]{project.config.project}[/] at {directory} "
+        f"(store schema v{project.store.version}, default model {project.config.models.default}, "
+        f"env {project.config.env.name})"
+    )
 
 
 def status(project: ProjectOpt = Path(".")) -> None:
@@ -78,25 +94,28 @@ def status(project: ProjectOpt = Path(".")) -> None:
     console.print("funnel: " + " → ".join(f"{k} {v}" for k, v in funnel.items()))
     runs = read.recent_runs(proj.store, 5)
     for run in runs:
-        console.print(f"run {run['id']} {run['name']} [{run['kind']}] {run['status']} "
-                      f"{run['progress_done']}/{run['progress_total']} {run['message'] or ''}")
+        console.print(
+            f"run {run['id']} {run['name']} [{run['kind']}] {run['status']} "
+            f"{run['progress_done']}/{run['progress_total']} {run['message'] or ''}"
+        )
     if not runs:
         console.print("no runs yet")
 
 
-def synthesize(project: ProjectOpt = Path("."),
-               chunks: Annotated[int, typer.Option(help="Doc chunks to generate tasks from.")] = 3,
-               per_chunk: Annotated[int, typer.Option(help="Tasks per chunk.")] = 2,
-               tasks: Annotated[int, typer.Option(help="Tasks to roll out with the llm policy.")] = 3,
-               explore: Annotated[int, typer.Option(help="Exploration episodes.")] = 1,
-               max_steps: Annotated[int, typer.Option(help="Step limit per rollout.")] = 5,
-               concurrency: Annotated[int, typer.Option(help="Parallel rollout workers.")] = 1,
-               mode: Annotated[str, typer.Option(help="Backward mode: per-span or batched (default: config).")
-                               ] = "",
-               max_span: Annotated[int, typer.Option(help="Longest span (0: no cap).")] = 4,
-               name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth",
-               background: Annotated[bool, typer.Option(help="Start as a background job and return.")] = False,
-               ray: RayOpt = None) -> None:
+def synthesize(
+    project: ProjectOpt = Path("."),
+    chunks: Annotated[int, typer.Option(help="Doc chunks to generate tasks from.")] = 3,
+    per_chunk: Annotated[int, typer.Option(help="Tasks per chunk.")] = 2,
+    tasks: Annotated[int, typer.Option(help="Tasks to roll out with the llm policy.")] = 3,
+    explore: Annotated[int, typer.Option(help="Exploration episodes.")] = 1,
+    max_steps: Annotated[int, typer.Option(help="Step limit per rollout.")] = 5,
+    concurrency: Annotated[int, typer.Option(help="Parallel rollout workers.")] = 1,
+    mode: Annotated[str, typer.Option(help="Backward mode: per-span or batched (default: config).")] = "",
+    max_span: Annotated[int, typer.Option(help="Longest span (0: no cap).")] = 4,
+    name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth",
+    background: Annotated[bool, typer.Option(help="Start as a background job and return.")] = False,
+    ray: RayOpt = None,
+) -> None:
     """Run every stage (docs → explore rollouts → backward → committee, then tasks → llm rollouts → backward →
     committee) and print the funnel and usage."""
     from lbi.synth.pipeline import SynthSizes
@@ -111,15 +130,42 @@ def synthesize(project: ProjectOpt = Path("."),
         if live := read.active_runs(proj.store, f"{name}-"):
             console.print(f"synthesis {name} is already running (run {live[0]['name']})")
             return
-        args = ["synthesize", "--chunks", str(chunks), "--per-chunk", str(per_chunk), "--tasks", str(tasks),
-                "--explore", str(explore), "--max-steps", str(max_steps), "--concurrency", str(concurrency),
-                "--mode", mode, "--max-span", str(max_span), "--name", name, *(["--ray", ray] if ray else [])]
+        args = [
+            "synthesize",
+            "--chunks",
+            str(chunks),
+            "--per-chunk",
+            str(per_chunk),
+            "--tasks",
+            str(tasks),
+            "--explore",
+            str(explore),
+            "--max-steps",
+            str(max_steps),
+            "--concurrency",
+            str(concurrency),
+            "--mode",
+            mode,
+            "--max-span",
+            str(max_span),
+            "--name",
+            name,
+            *(["--ray", ray] if ray else []),
+        ]
         job = jobs.start(proj.dir, args, name)
         console.print(f"synthesis running in the background (pid {job.pid}); log: {job.log}")
         return
     mode = mode or proj.config.synth.backward_mode
-    sizes = SynthSizes(chunks=chunks, per_chunk=per_chunk, tasks=tasks, explore=explore, max_steps=max_steps,
-                       concurrency=concurrency, mode=mode, max_span=max_span)
+    sizes = SynthSizes(
+        chunks=chunks,
+        per_chunk=per_chunk,
+        tasks=tasks,
+        explore=explore,
+        max_steps=max_steps,
+        concurrency=concurrency,
+        mode=mode,
+        max_span=max_span,
+    )
     report = run_all(proj, sizes, progress_bar, name=name)
     console.print("funnel: " + " → ".join(f"{k} {v}" for k, v in report.funnel.items()))
     console.print(usage_table(proj))

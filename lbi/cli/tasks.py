@@ -16,32 +16,44 @@ app = typer.Typer(help="Tasks: generate from docs, import held-out tasks, list."
 
 
 @app.command("generate")
-def tasks_generate(project: ProjectOpt = Path("."),
-                   limit: Annotated[int, typer.Option(help="At most this many chunks (0: all pending).")] = 0,
-                   per_chunk: Annotated[int, typer.Option(help="Instructions per chunk (0: config).")] = 0,
-                   chunk: Annotated[list[str] | None, typer.Option(
-                       help="This chunk (by id; repeatable), even if it has tasks already.")] = None) -> None:
+def tasks_generate(
+    project: ProjectOpt = Path("."),
+    limit: Annotated[int, typer.Option(help="At most this many chunks (0: all pending).")] = 0,
+    per_chunk: Annotated[int, typer.Option(help="Instructions per chunk (0: config).")] = 0,
+    chunk: Annotated[
+        list[str] | None, typer.Option(help="This chunk (by id; repeatable), even if it has tasks already.")
+    ] = None,
+) -> None:
     """Propose tasks from every chunk that has none yet (resumable), or from the chunks given."""
     from lbi.synth.generate import generate_tasks, pending_chunks
 
     proj = open_project(project)
     chunks = (chunk or pending_chunks(proj))[: limit or None]
-    with proj.run(f"generate-{proj.store.counts()['runs'] + 1}", "generate") as run, \
-            progress_bar("generate tasks") as bar:
+    with (
+        proj.run(f"generate-{proj.store.counts()['runs'] + 1}", "generate") as run,
+        progress_bar("generate tasks") as bar,
+    ):
         report = generate_tasks(proj, chunks, per_chunk=per_chunk or None, run_id=run.id, progress=run.track(bar))
         run.progress(report.chunks, len(chunks), f"{report.added} tasks added")
-    console.print(f"{report.chunks} chunks → {report.proposed} proposed, {report.duplicates} near-duplicates, "
-                  f"{report.failed} failed, {report.added} added")
+    console.print(
+        f"{report.chunks} chunks → {report.proposed} proposed, {report.duplicates} near-duplicates, "
+        f"{report.failed} failed, {report.added} added"
+        + (f"; {report.leaked} chunks left out: they resemble held-out tasks (`lbi leakage`)" if report.leaked else "")
+    )
 
 
 @app.command("import")
-def tasks_import(path: Annotated[Path | None, typer.Argument(help="A task file or folder (JSONL/JSON/TOML).")] = None,
-                 project: ProjectOpt = Path("."),
-                 browsergym: Annotated[str | None, typer.Option(
-                     help="BrowserGym task ids (a glob, e.g. 'miniwob.click-*'), one task per id and seed.")] = None,
-                 seeds: Annotated[str, typer.Option(help="With --browsergym: the seeds, e.g. 1000-1099.")] = "",
-                 split: Annotated[str, typer.Option(help="With --browsergym: heldout, or synthetic (tasks for llm "
-                                                         "rollouts).")] = "heldout") -> None:
+def tasks_import(
+    path: Annotated[Path | None, typer.Argument(help="A task file or folder (JSONL/JSON/TOML).")] = None,
+    project: ProjectOpt = Path("."),
+    browsergym: Annotated[
+        str | None, typer.Option(help="BrowserGym task ids (a glob, e.g. 'miniwob.click-*'), one task per id and seed.")
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="With --browsergym: the seeds, e.g. 1000-1099.")] = "",
+    split: Annotated[
+        str, typer.Option(help="With --browsergym: heldout, or synthetic (tasks for llm rollouts).")
+    ] = "heldout",
+) -> None:
     """Import tasks with success checks (held-out by default) into the project's store: from a file, or BrowserGym
     task ids × seeds (`--browsergym GLOB --seeds A-B`, refused if a (task, seed) would be on both sides)."""
     proj = open_project(project)
@@ -62,8 +74,9 @@ def tasks_import(path: Annotated[Path | None, typer.Argument(help="A task file o
 
 
 @app.command("list")
-def tasks_list(project: ProjectOpt = Path("."),
-               split: Annotated[str, typer.Option(help="synthetic, heldout or all")] = "all") -> None:
+def tasks_list(
+    project: ProjectOpt = Path("."), split: Annotated[str, typer.Option(help="synthetic, heldout or all")] = "all"
+) -> None:
     """List tasks."""
     check_choice("split", split, ("synthetic", "heldout", "all"))
     proj = open_project(project)

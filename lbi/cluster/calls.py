@@ -38,9 +38,12 @@ def _run_job(config: dict[str, Any], fn: Callable[..., Any], args: tuple[Any, ..
     from lbi.cluster.shipping import WorkerProject, node_root
 
     root = node_root()
-    project = WorkerProject(dir=Path(tempfile.mkdtemp(prefix="task-", dir=root)), config=Config.model_validate(config),
-                            store=StoreRelay(),  # type: ignore[arg-type]
-                            cache_root=root / "cache" / "tasks" / "llm")
+    project = WorkerProject(
+        dir=Path(tempfile.mkdtemp(prefix="task-", dir=root)),
+        config=Config.model_validate(config),
+        store=StoreRelay(),  # type: ignore[arg-type]
+        cache_root=root / "cache" / "tasks" / "llm",
+    )
     try:
         result = fn(project, *args)
         return result, project.store.drain()  # type: ignore[attr-defined]

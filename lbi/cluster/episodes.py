@@ -24,10 +24,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import ray
+from ray import ObjectRefGenerator
 from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
 from lbi.cluster.relay import StoreRelay, apply
@@ -74,8 +75,7 @@ class EpisodeWorker:
     def ready(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
-    def run(self, play: Play, item: dict[str, Any], trajectory_id: int, run_id: int, max_steps: int
-            ) -> Iterator[dict]:
+    def run(self, play: Play, item: dict[str, Any], trajectory_id: int, run_id: int, max_steps: int) -> Iterator[dict]:
         """Play one episode (`play`: a rollout's or an evaluation's); yields a batch (store writes + files)
         after each step and at the end, the last one with the episode's timings."""
         out: queue.Queue[dict | None] = queue.Queue()
@@ -90,13 +90,23 @@ class EpisodeWorker:
                 if more is None:
                     ended = True
                     break
-                batch = {"calls": batch["calls"] + more["calls"], "files": {**batch["files"], **more["files"]},
-                         **({"stats": more["stats"]} if "stats" in more else {})}
+                batch = {
+                    "calls": batch["calls"] + more["calls"],
+                    "files": {**batch["files"], **more["files"]},
+                    **({"stats": more["stats"]} if "stats" in more else {}),
+                }
             yield batch
         done.result()  # a model error that ends the run reaches the driver here
 
-    def _play(self, play: Play, item: dict[str, Any], trajectory_id: int, run_id: int, max_steps: int,
-              out: queue.Queue[dict | None]) -> None:
+    def _play(
+        self,
+        play: Play,
+        item: dict[str, Any],
+        trajectory_id: int,
+        run_id: int,
+        max_steps: int,
+        out: queue.Queue[dict | None],
+    ) -> None:
         relay = StoreRelay(trajectory_id)
         self.project.store = relay  # type: ignore[assignment]
         started, cpu = time.perf_counter(), tree_cpu()
@@ -110,8 +120,13 @@ class EpisodeWorker:
             if episode.crashed:
                 self.env.close()
                 self.env = None
-            out.put({"calls": relay.drain(), "files": take_files(self.project),
-                     "stats": {"wall_s": time.perf_counter() - started, "cpu_s": tree_cpu() - cpu}})
+            out.put(
+                {
+                    "calls": relay.drain(),
+                    "files": take_files(self.project),
+                    "stats": {"wall_s": time.perf_counter() - started, "cpu_s": tree_cpu() - cpu},
+                }
+            )
         finally:
             out.put(None)
 
@@ -158,8 +173,17 @@ def _deliver(project: Project, batch: dict, stats: EpisodeStats) -> None:
         stats.cpu_s += batch["stats"]["cpu_s"]
 
 
-def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: int, max_steps: int, workers: int,
-                 open_trajectory: Callable[[Any], int | None], after_each: Callable[[], Any]) -> EpisodeStats:
+def run_episodes(
+    project: Project,
+    items: Sequence[Any],
+    *,
+    play: Play,
+    run_id: int,
+    max_steps: int,
+    workers: int,
+    open_trajectory: Callable[[Any], int | None],
+    after_each: Callable[[], Any],
+) -> EpisodeStats:
     """Run `items` (dataclasses with a resume `key`) on `workers` actors, each by `play`;
     `open_trajectory(item)` opens an item's trajectory in the store and gives its id (None: finished before,
     skipped); `after_each()` follows every episode."""
@@ -172,7 +196,7 @@ def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: 
     warm = [getattr(play, "func", play).__module__]  # a partial's function, or the function
     budget = project.config.ray.episode_retries
     stats = EpisodeStats()
-    todo, tries = deque(items), Counter()
+    todo, tries = deque(items), Counter[str]()
     starting: dict[Any, _Slot] = {}  # ready() ref -> slot
     running: dict[Any, _Slot] = {}  # streaming generator -> its actor's slot
     alive: list[_Slot] = []
@@ -203,8 +227,10 @@ def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: 
             if running:
                 waited_since = time.monotonic()
             elif time.monotonic() - waited_since > START_TIMEOUT_S:
-                raise ClusterError(f"no Ray worker started in {START_TIMEOUT_S:.0f}s: the cluster has no free CPU "
-                                   "for an episode actor (see `ray status`)")
+                raise ClusterError(
+                    f"no Ray worker started in {START_TIMEOUT_S:.0f}s: the cluster has no free CPU "
+                    "for an episode actor (see `ray status`)"
+                )
             ready, _ = ray.wait([*starting, *running], num_returns=1, timeout=1.0)
             for ref in ready:
                 if ref in starting:
@@ -218,8 +244,8 @@ def run_episodes(project: Project, items: Sequence[Any], *, play: Play, run_id: 
                 if ref not in running:
                     continue  # its actor died since `ready` was taken
                 slot = running[ref]
-                try:
-                    batch = ray.get(next(ref))
+                try:  # a key of `running`: a streaming generator
+                    batch = ray.get(next(cast(ObjectRefGenerator, ref)))
                 except StopIteration:
                     del running[ref]
                     slot.given.popleft()
@@ -248,8 +274,17 @@ def _stop(alive: list[_Slot], starting: list[_Slot]) -> None:
         ray.kill(slot.actor, no_restart=True)
 
 
-def _lost_worker(project: Project, slot: _Slot, exc: Exception, tries: Counter, budget: int, todo: deque,
-                 stats: EpisodeStats, running: dict, after_each: Callable[[], Any]) -> None:
+def _lost_worker(
+    project: Project,
+    slot: _Slot,
+    exc: Exception,
+    tries: Counter,
+    budget: int,
+    todo: deque,
+    stats: EpisodeStats,
+    running: dict,
+    after_each: Callable[[], Any],
+) -> None:
     """The actor of `slot` died: the episode it played runs again from its start (or is recorded failed once
     it has used its retries); those waiting in its queue go back to the queue untouched."""
     playing, *waiting = slot.given
@@ -264,6 +299,7 @@ def _lost_worker(project: Project, slot: _Slot, exc: Exception, tries: Counter, 
         return
     stats.lost += 1
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    project.store.finish_trajectory(tid, status="failed",
-                                    error=f"the Ray worker running it died {tries[item.key]} times: {reason}")
+    project.store.finish_trajectory(
+        tid, status="failed", error=f"the Ray worker running it died {tries[item.key]} times: {reason}"
+    )
     after_each()

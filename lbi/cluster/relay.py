@@ -12,8 +12,16 @@ from typing import Any
 from lbi.store.db import Store
 
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
-WRITES = ("add_step", "set_trajectory_goal", "finish_trajectory", "add_failure", "log_llm_call", "add_examples",
-          "set_verdict", "add_evaluation")
+WRITES = (
+    "add_step",
+    "set_trajectory_goal",
+    "finish_trajectory",
+    "add_failure",
+    "log_llm_call",
+    "add_examples",
+    "set_verdict",
+    "add_evaluation",
+)
 """The store's writes a worker may make (reads are the driver's: it sends what a worker needs)."""
 
 
@@ -41,8 +49,9 @@ class StoreRelay:
 
     def __getattr__(self, name: str) -> Any:
         if name not in WRITES:
-            raise AttributeError(f"a Ray worker's store has no {name!r}: the driver reads, the worker only writes "
-                                 f"({', '.join(WRITES)})")
+            raise AttributeError(
+                f"a Ray worker's store has no {name!r}: the driver reads, the worker only writes ({', '.join(WRITES)})"
+            )
 
         def record(*args: Any, **kwargs: Any) -> int:
             self.calls.append((name, args, kwargs))

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import socket
+from typing import Any
 
 from lbi.cluster.auth import TOKEN_HELP, enable_token_auth
 from lbi.config import Config
@@ -50,14 +51,18 @@ def check_address(address: str) -> None:
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise ClusterError(f"--ray {address!r}: give HOST:PORT of a head node, `auto` for the cluster `ray start` "
-                           "runs here, or nothing to start one inside this process")
+        raise ClusterError(
+            f"--ray {address!r}: give HOST:PORT of a head node, `auto` for the cluster `ray start` "
+            "runs here, or nothing to start one inside this process"
+        )
     try:
         socket.create_connection((host, int(port)), timeout=REACH_TIMEOUT_S).close()
     except OSError as exc:
-        raise ClusterError(f"no Ray cluster answers at {address} ({exc.strerror or exc}): start its head there with "
-                           f"`ray start --head --port {port}`, or give `--ray` alone to start one inside this "
-                           "process") from None
+        raise ClusterError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}): start its head there with "
+            f"`ray start --head --port {port}`, or give `--ray` alone to start one inside this "
+            "process"
+        ) from None
 
 
 def on_ray(config: Config) -> bool:
@@ -88,23 +93,35 @@ def connect(config: Config, workers: int = 1) -> None:
 
     if ray.is_initialized():
         return
-    common = {"runtime_env": {"env_vars": worker_env()}, "logging_level": logging.WARNING, "log_to_driver": False,
-              "configure_logging": True}
+    common: dict[str, Any] = {
+        "runtime_env": {"env_vars": worker_env()},
+        "logging_level": logging.WARNING,
+        "log_to_driver": False,
+        "configure_logging": True,
+    }
     address = config.ray.address.strip()
     try:
         if address:
             ray.init(address=address, **common)
         else:
             cpus = config.ray.num_cpus or max(os.cpu_count() or 1, workers)
-            ray.init(num_cpus=cpus, object_store_memory=config.ray.object_store_mb * 1024 * 1024,
-                     include_dashboard=False, **common)
+            ray.init(
+                num_cpus=cpus,
+                object_store_memory=config.ray.object_store_mb * 1024 * 1024,
+                include_dashboard=False,
+                **common,
+            )
     except ConnectionError as exc:
         where = "on this machine" if address == "auto" else f"at {address}"
         if address and not token_auth:  # it answered (check_address) but refused a driver without a token
-            raise ClusterError(f"the Ray cluster {where} did not let this driver join ({exc}); a cluster started "
-                               f"with RAY_AUTH_MODE=token requires its token: {TOKEN_HELP}") from None
-        raise ClusterError(f"no Ray cluster {where} ({exc}); start one with `ray start --head` or give `--ray` "
-                           "without an address to start one inside this process") from None
+            raise ClusterError(
+                f"the Ray cluster {where} did not let this driver join ({exc}); a cluster started "
+                f"with RAY_AUTH_MODE=token requires its token: {TOKEN_HELP}"
+            ) from None
+        raise ClusterError(
+            f"no Ray cluster {where} ({exc}); start one with `ray start --head` or give `--ray` "
+            "without an address to start one inside this process"
+        ) from None
 
 
 def disconnect() -> None:

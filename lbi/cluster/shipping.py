@@ -58,8 +58,11 @@ def ship(project: Project, extra: dict[str, Path] | None = None) -> Shipment:
 
     config = project.config
     options = dict(config.env.options)
-    files = {name: Path(options[name]).expanduser() for name in env_spec(config.env.name).shipped_options
-             if options.get(name) and Path(options[name]).expanduser().exists()}
+    files = {
+        name: Path(options[name]).expanduser()
+        for name in env_spec(config.env.name).shipped_options
+        if options.get(name) and Path(options[name]).expanduser().exists()
+    }
     files.update(extra or {})
     data = {name: ray.put(pack(path)) for name, path in files.items()}
     key = hashlib.sha256(str(project.dir.resolve()).encode()).hexdigest()[:16]
@@ -102,15 +105,21 @@ def open_worker_project(shipment: Shipment) -> WorkerProject:
     import ray
 
     if shipment.lbi_version != lbi.__version__:
-        raise RuntimeError(f"this node runs lbi {lbi.__version__}, the driver {shipment.lbi_version}: install the "
-                           "same lbi on every node")
+        raise RuntimeError(
+            f"this node runs lbi {lbi.__version__}, the driver {shipment.lbi_version}: install the "
+            "same lbi on every node"
+        )
     config = Config.model_validate(shipment.config)
     for name, ref in shipment.data.items():
         config.env.options[name] = str(unpack(ray.get(ref)))
     root = node_root()
     folder = Path(tempfile.mkdtemp(prefix="actor-", dir=root))
-    return WorkerProject(dir=folder, config=config, store=StoreRelay(),  # type: ignore[arg-type]
-                         cache_root=root / "cache" / shipment.cache_key / "llm")
+    return WorkerProject(
+        dir=folder,
+        config=config,
+        store=StoreRelay(),  # type: ignore[arg-type]
+        cache_root=root / "cache" / shipment.cache_key / "llm",
+    )
 
 
 def take_files(project: WorkerProject) -> dict[str, bytes]:

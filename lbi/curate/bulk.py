@@ -36,8 +36,10 @@ class BulkPlan:
     @property
     def summary(self) -> str:
         verb = "Keep" if self.verdict == "keep" else "Drop"
-        return (f"{verb} {len(self.ids)} examples: {self.changes} change (the committee keeps {self.kept_now} of "
-                f"them now), {self.already} have this override already")
+        return (
+            f"{verb} {len(self.ids)} examples: {self.changes} change (the committee keeps {self.kept_now} of "
+            f"them now), {self.already} have this override already"
+        )
 
 
 def new_batch_id() -> str:
@@ -45,8 +47,15 @@ def new_batch_id() -> str:
     return f"bulk-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
-def plan(store: Store, ids: Sequence[int], verdict: Literal["keep", "drop"], *, note: str = "",
-         policy: str = "strict", judges: int = 0) -> BulkPlan:
+def plan(
+    store: Store,
+    ids: Sequence[int],
+    verdict: Literal["keep", "drop"],
+    *,
+    note: str = "",
+    policy: str = "strict",
+    judges: int = 0,
+) -> BulkPlan:
     """Preview a bulk decision over `ids` (duplicates and unknown ids left out) under `policy`."""
     if verdict not in ("keep", "drop"):
         raise ValueError("a bulk decision is 'keep' or 'drop'")
@@ -55,12 +64,22 @@ def plan(store: Store, ids: Sequence[int], verdict: Literal["keep", "drop"], *, 
     present = {r["example_id"]: r for r in rows}
     wanted = verdict == "keep"
     kept_now = sum(bool(r["kept"]) for r in rows)
-    sample = [dict(r) for r in store.query(
-        "SELECT id, instruction FROM examples WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        (json.dumps([i for i in unique if i in present][:SAMPLE]),))]
-    return BulkPlan(ids=[i for i in unique if i in present], verdict=verdict, note=note, kept_now=kept_now,
-                    changes=sum(bool(r["kept"]) != wanted for r in rows),
-                    already=sum(r["override"] == verdict for r in rows), sample=sample)
+    sample = [
+        dict(r)
+        for r in store.query(
+            "SELECT id, instruction FROM examples WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps([i for i in unique if i in present][:SAMPLE]),),
+        )
+    ]
+    return BulkPlan(
+        ids=[i for i in unique if i in present],
+        verdict=verdict,
+        note=note,
+        kept_now=kept_now,
+        changes=sum(bool(r["kept"]) != wanted for r in rows),
+        already=sum(r["override"] == verdict for r in rows),
+        sample=sample,
+    )
 
 
 def apply(store: Store, bulk: BulkPlan, *, who: str) -> str:

@@ -53,9 +53,11 @@ class ClusterReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
-        return (f"{self.examples} examples ({self.texts} distinct instructions; {self.reused} vectors reused, "
-                f"{self.embedded} embedded) → {self.clusters} clusters, {self.multi} with more than one example, "
-                f"{self.near_dup_groups} groups of near-duplicates")
+        return (
+            f"{self.examples} examples ({self.texts} distinct instructions; {self.reused} vectors reused, "
+            f"{self.embedded} embedded) → {self.clusters} clusters, {self.multi} with more than one example, "
+            f"{self.near_dup_groups} groups of near-duplicates"
+        )
 
 
 def normalise(text: str) -> str:
@@ -63,8 +65,9 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _minilm_vectors(project: Project, texts: list[str], progress: Callable[[int, int], None],
-                    report: ClusterReport) -> np.ndarray:
+def _minilm_vectors(
+    project: Project, texts: list[str], progress: Callable[[int, int], None], report: ClusterReport
+) -> np.ndarray:
     model = project.config.models.embedder
     index = {t: k for k, t in enumerate(texts)}
     vectors = np.zeros((len(texts), 0), dtype=np.float32)
@@ -77,7 +80,7 @@ def _minilm_vectors(project: Project, texts: list[str], progress: Callable[[int,
     missing = [k for k in range(len(texts)) if k not in found]
     dim = next(iter(found.values())).shape[0] if found else 0
     for start in range(0, len(missing), EMBED_BATCH):
-        part = missing[start:start + EMBED_BATCH]
+        part = missing[start : start + EMBED_BATCH]
         for k, vector in zip(part, embed([texts[k] for k in part], model), strict=True):
             found[k] = vector
             dim = vector.shape[0]
@@ -104,8 +107,9 @@ def _hashing_vectors(texts: list[str]) -> np.ndarray:
     return normalize(reduced).astype(np.float32)
 
 
-def partition(vectors: np.ndarray, indices: np.ndarray | None = None, *, leaf: int = LEAF,
-              seed: int = 0) -> list[np.ndarray]:
+def partition(
+    vectors: np.ndarray, indices: np.ndarray | None = None, *, leaf: int = LEAF, seed: int = 0
+) -> list[np.ndarray]:
     """Split rows into parts of at most `leaf` with k-means, recursively (a part k-means would not split is cut
     in order)."""
     from sklearn.cluster import MiniBatchKMeans
@@ -114,11 +118,12 @@ def partition(vectors: np.ndarray, indices: np.ndarray | None = None, *, leaf: i
     if len(indices) <= leaf:
         return [indices]
     k = max(2, math.ceil(2 * len(indices) / leaf))
-    labels = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=1, batch_size=4096,
-                             max_iter=50).fit_predict(vectors[indices])
+    labels = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=1, batch_size=4096, max_iter=50).fit_predict(
+        vectors[indices]
+    )
     parts = [indices[labels == c] for c in range(k) if (labels == c).any()]
     if len(parts) == 1:  # k-means found no split (identical vectors): cut in order
-        return [indices[s:s + leaf] for s in range(0, len(indices), leaf)]
+        return [indices[s : s + leaf] for s in range(0, len(indices), leaf)]
     out: list[np.ndarray] = []
     for part in parts:
         out.extend(partition(vectors, part, leaf=leaf, seed=seed + 1))
@@ -131,8 +136,7 @@ def agglomerate(vectors: np.ndarray, threshold: float) -> np.ndarray:
         return np.zeros(len(vectors), dtype=np.int64)
     from sklearn.cluster import AgglomerativeClustering
 
-    model = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, metric="cosine",
-                                    linkage="average")
+    model = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, metric="cosine", linkage="average")
     return model.fit_predict(vectors)
 
 
@@ -147,8 +151,9 @@ def near_duplicate_groups(vectors: np.ndarray, similarity: float) -> np.ndarray:
     return connected_components(csr_matrix(close), directed=False)[1]
 
 
-def cluster_texts(vectors: np.ndarray, weights: Sequence[int] | np.ndarray, *, threshold: float, near_dup: float,
-                  leaf: int = LEAF) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cluster_texts(
+    vectors: np.ndarray, weights: Sequence[int] | np.ndarray, *, threshold: float, near_dup: float, leaf: int = LEAF
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each row (a distinct text; `weights`: how many examples have it): its cluster (0 = the most examples),
     its near-duplicate group (unique across clusters) and its cosine to its cluster's centre."""
     n = len(vectors)
@@ -181,9 +186,15 @@ def cluster_texts(vectors: np.ndarray, weights: Sequence[int] | np.ndarray, *, t
     return clusters, groups, scores
 
 
-def cluster_examples(project: Project, *, method: str = "minilm", threshold: float | None = None,
-                     near_dup: float | None = None, run_id: int,
-                     progress: Callable[[int, int], None] | None = None) -> ClusterReport:
+def cluster_examples(
+    project: Project,
+    *,
+    method: str = "minilm",
+    threshold: float | None = None,
+    near_dup: float | None = None,
+    run_id: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> ClusterReport:
     """Cluster every example's instruction and store the clustering as run `run_id`'s (see the module)."""
     check_choice("clustering method", method, METHODS)
     threshold = THRESHOLDS[method] if threshold is None else threshold
@@ -208,16 +219,16 @@ def cluster_examples(project: Project, *, method: str = "minilm", threshold: flo
         project.store.set_clusters(run_id, [])
         return report
     mark = time.perf_counter()
-    vectors = (_minilm_vectors(project, texts, progress, report) if method == "minilm"
-               else _hashing_vectors(texts))
+    vectors = _minilm_vectors(project, texts, progress, report) if method == "minilm" else _hashing_vectors(texts)
     report.seconds["vectors"] = time.perf_counter() - mark
     mark = time.perf_counter()
     weights = np.bincount(text_of, minlength=len(texts))
     clusters, groups, scores = cluster_texts(vectors, weights, threshold=threshold, near_dup=near_dup)
     report.seconds["cluster"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    project.store.set_clusters(run_id, ((row[0], clusters[k], groups[k], scores[k])
-                                        for row, k in zip(rows, text_of.tolist(), strict=True)))
+    project.store.set_clusters(
+        run_id, ((row[0], clusters[k], groups[k], scores[k]) for row, k in zip(rows, text_of.tolist(), strict=True))
+    )
     report.seconds["write"] = time.perf_counter() - mark
     per_cluster = np.bincount(clusters[text_of])
     per_group = np.bincount(groups[text_of])
@@ -231,6 +242,9 @@ def cluster_examples(project: Project, *, method: str = "minilm", threshold: flo
 
 def settings(method: str, threshold: float | None, near_dup: float | None, project: Project) -> dict[str, Any]:
     """The settings a clustering run records (its `config_json`)."""
-    return {"method": method, "threshold": THRESHOLDS[method] if threshold is None else threshold,
-            "near_dup": project.config.synth.dedup_threshold if near_dup is None else near_dup,
-            "embedder": project.config.models.embedder if method == "minilm" else "hashing"}
+    return {
+        "method": method,
+        "threshold": THRESHOLDS[method] if threshold is None else threshold,
+        "near_dup": project.config.synth.dedup_threshold if near_dup is None else near_dup,
+        "embedder": project.config.models.embedder if method == "minilm" else "hashing",
+    }

@@ -37,15 +37,19 @@ if TYPE_CHECKING:
 
 PACKAGE = "semver"
 VERSION = "3.1.2"
-DESCRIPTION = ("semver 3.1.2, a Python library for semantic versioning, as a git repository at /testbed: the "
-               "Version class parses, compares, matches and bumps version strings; its tests run with pytest. "
-               "A bash shell in a sandbox without network.")
+DESCRIPTION = (
+    "semver 3.1.2, a Python library for semantic versioning, as a git repository at /testbed: the "
+    "Version class parses, compares, matches and bumps version strings; its tests run with pytest. "
+    "A bash shell in a sandbox without network."
+)
 SEED_TASKS = [
     "Find where Version.bump_patch is defined and show its code.",
     "Run the tests in tests/test_bump.py and report how many pass.",
     "Show how Version.compare orders prereleases.",
     "Fix Version.parse so that it accepts a leading 'v' like v1.2.3.",
 ]
+
+
 def bugs_file() -> Path:
     return demo_data_dir() / "repo" / "bugs.toml"
 
@@ -60,12 +64,29 @@ def ensure_sdist() -> Path:
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                           "-d", str(path.parent), f"{PACKAGE}=={VERSION}"], capture_output=True, text=True,
-                          check=False, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(path.parent),
+            f"{PACKAGE}=={VERSION}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     if done.returncode != 0 or not path.is_file():
-        raise UserError(f"cannot download the {PACKAGE} {VERSION} sdist with pip: "
-                        f"{(done.stderr or done.stdout).strip()[-400:]}")
+        raise UserError(
+            f"cannot download the {PACKAGE} {VERSION} sdist with pip: {(done.stderr or done.stdout).strip()[-400:]}"
+        )
     return path
 
 
@@ -93,14 +114,16 @@ def prepare(directory: Path) -> DemoReport:
     """Create (or reuse) the coding demo project: config, the repository's docs, the held-out bug-fix tasks."""
     from lbi.docs.ingest import add_source, import_tasks
     from lbi.envs import make_env
+    from lbi.envs.repo.env import RepoEnv
     from lbi.envs.tasks import save_tasks
     from lbi.project import init_project
 
     sdist = ensure_sdist()
     project = init_project(directory, demo_config(sdist))
     with make_env("repo", repo=sdist) as env:
-        tasks = demo_tasks(env)  # type: ignore[arg-type]
-        docs = add_source(project, env.snapshot.docs)  # type: ignore[attr-defined]
+        assert isinstance(env, RepoEnv)  # the registry's "repo"
+        tasks = demo_tasks(env)
+        docs = add_source(project, env.snapshot.docs)
     out = project.dir / "tasks" / f"{PACKAGE}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_tasks(tasks, out)
@@ -120,8 +143,11 @@ def main(argv: list[str]) -> None:
         for bug in load_bugs(bugs_file()):
             if not wanted or bug.id in wanted:
                 broken = derive(env, bug, pristine)
-                print(f"# {bug.id}: {len(broken)} broken\nfail_to_pass = [\n"
-                      + "".join(f"    {json.dumps(t)},\n" for t in broken) + "]")
+                print(
+                    f"# {bug.id}: {len(broken)} broken\nfail_to_pass = [\n"
+                    + "".join(f"    {json.dumps(t)},\n" for t in broken)
+                    + "]"
+                )
 
 
 if __name__ == "__main__":

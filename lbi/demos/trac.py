@@ -17,9 +17,11 @@ from lbi.paths import demo_data_dir
 if TYPE_CHECKING:
     from lbi.project import Project
 
-DESCRIPTION = ("Trac 1.6, a web-based issue tracker and wiki served on 127.0.0.1: tickets (create, edit, "
-               "comment, change priority, component, milestone, owner), custom queries, reports, the roadmap "
-               "with milestones, the timeline, and wiki pages (view, create, edit).")
+DESCRIPTION = (
+    "Trac 1.6, a web-based issue tracker and wiki served on 127.0.0.1: tickets (create, edit, "
+    "comment, change priority, component, milestone, owner), custom queries, reports, the roadmap "
+    "with milestones, the timeline, and wiki pages (view, create, edit)."
+)
 SEED_TASKS = [
     "Create a ticket titled 'Crash when saving a report' in component 'backend' with priority 'major'.",
     "Show all open tickets owned by alice, sorted by priority.",

@@ -19,8 +19,24 @@ from bs4 import BeautifulSoup
 from lbi.docs.formats import DocsError
 
 USER_AGENT = "lbi-docs-crawler/1.0"
-_SKIP_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".ico", ".svg", ".css", ".js", ".woff",
-                  ".woff2", ".ttf", ".zip", ".gz", ".tar", ".mp4", ".webp")
+_SKIP_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".ico",
+    ".svg",
+    ".css",
+    ".js",
+    ".woff",
+    ".woff2",
+    ".ttf",
+    ".zip",
+    ".gz",
+    ".tar",
+    ".mp4",
+    ".webp",
+)
 
 
 class NotLoopbackError(DocsError, ValueError):
@@ -88,14 +104,17 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
         self.origin = origin
 
     def redirect_request(
-        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
-        headers: http.client.HTTPMessage, newurl: str,
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
     ) -> urllib.request.Request | None:
         target = urljoin(req.full_url, newurl)
         if _origin(target) != self.origin:
-            raise urllib.error.HTTPError(
-                req.full_url, code, f"redirect off origin to {target}", headers, fp
-            )
+            raise urllib.error.HTTPError(req.full_url, code, f"redirect off origin to {target}", headers, fp)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -108,12 +127,12 @@ def _origin(url: str) -> tuple[str, str, int | None] | None:
 
 def _opener(origin: tuple[str, str, int | None]) -> urllib.request.OpenerDirector:
     # ProxyHandler({}) ignores http_proxy & co: loopback traffic must never leave the host.
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}),
-                                       _SameOriginRedirects(origin))
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _SameOriginRedirects(origin))
 
 
-def _fetch(opener: urllib.request.OpenerDirector, url: str, depth: int, timeout: float,
-           max_bytes: int) -> CrawlPage | CrawlSkip:
+def _fetch(
+    opener: urllib.request.OpenerDirector, url: str, depth: int, timeout: float, max_bytes: int
+) -> CrawlPage | CrawlSkip:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with opener.open(request, timeout=timeout) as response:
@@ -139,7 +158,7 @@ def extract_links(page: CrawlPage) -> list[str]:
     base = urljoin(page.url, str(base_tag["href"])) if base_tag else page.url
     links: list[str] = []
     for anchor in soup.find_all("a", href=True):
-        rel = anchor.get("rel") or []
+        rel = anchor.get("rel") or list[str]()
         if "nofollow" in [str(r).lower() for r in rel]:
             continue
         href = str(anchor["href"]).strip()
@@ -150,7 +169,11 @@ def extract_links(page: CrawlPage) -> list[str]:
 
 
 def fetch_site(
-    url: str, *, max_depth: int = 2, max_pages: int = 50, timeout: float = 10.0,
+    url: str,
+    *,
+    max_depth: int = 2,
+    max_pages: int = 50,
+    timeout: float = 10.0,
     max_bytes: int = 10 * 1024 * 1024,
 ) -> Iterator[CrawlPage | CrawlSkip]:
     """Breadth-first fetch from ``url`` within its origin: at most ``max_pages`` requests,
@@ -184,5 +207,4 @@ def fetch_site(
             visited.add(link)
             queue.append((link, depth + 1))
     if queue:
-        yield CrawlSkip(start, f"page limit {max_pages} reached; {len(queue)} queued links "
-                        "not fetched")
+        yield CrawlSkip(start, f"page limit {max_pages} reached; {len(queue)} queued links not fetched")

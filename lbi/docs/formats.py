@@ -38,21 +38,31 @@ class ConversionError(DocsError):
 FORMATS = ("markdown", "rst", "html", "text", "trac", "mediawiki", "pdf")
 
 _EXTENSIONS = {
-    ".md": "markdown", ".markdown": "markdown", ".mdown": "markdown", ".mkd": "markdown",
-    ".rst": "rst", ".rest": "rst",
-    ".html": "html", ".htm": "html", ".xhtml": "html",
-    ".txt": "text", ".text": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdown": "markdown",
+    ".mkd": "markdown",
+    ".rst": "rst",
+    ".rest": "rst",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".txt": "text",
+    ".text": "text",
     ".pdf": "pdf",
-    ".wiki": "trac", ".trac": "trac", ".tracwiki": "trac",
-    ".mediawiki": "mediawiki", ".mw": "mediawiki", ".wikitext": "mediawiki",
+    ".wiki": "trac",
+    ".trac": "trac",
+    ".tracwiki": "trac",
+    ".mediawiki": "mediawiki",
+    ".mw": "mediawiki",
+    ".wikitext": "mediawiki",
 }
 
 # Extensions whose content is never text: reported as binary without being read.
 BINARY_EXTENSIONS = frozenset(
     ".png .jpg .jpeg .gif .bmp .ico .webp .tif .tiff .mp3 .mp4 .wav .ogg .avi .mov .zip .gz "
     ".tgz .bz2 .xz .7z .tar .whl .egg .jar .so .dll .dylib .exe .bin .o .a .pyc .pyo .class "
-    ".woff .woff2 .ttf .otf .eot .sqlite .db .gguf .pt .pth .npy .npz .parquet .pickle .pkl"
-    .split()
+    ".woff .woff2 .ttf .otf .eot .sqlite .db .gguf .pt .pth .npy .npz .parquet .pickle .pkl".split()
 )
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
@@ -212,24 +222,82 @@ def _normalise_newlines(text: str) -> str:
 
 # --------------------------------------------------------------------------- HTML
 
-_DROP_TAGS = ["title", "script", "style", "noscript", "template", "nav", "aside", "iframe", "svg",
-              "canvas", "button", "select", "input", "textarea", "link", "meta"]
+_DROP_TAGS = [
+    "title",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "aside",
+    "iframe",
+    "svg",
+    "canvas",
+    "button",
+    "select",
+    "input",
+    "textarea",
+    "link",
+    "meta",
+]
 _DROP_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary"}
 _DROP_NAMES = {
     # generic site chrome
-    "nav", "navbar", "navigation", "menu", "sidebar", "breadcrumb", "breadcrumbs", "footer",
-    "site-header", "site-footer", "skip-link", "cookie-banner", "toc-sidebar",
+    "nav",
+    "navbar",
+    "navigation",
+    "menu",
+    "sidebar",
+    "breadcrumb",
+    "breadcrumbs",
+    "footer",
+    "site-header",
+    "site-footer",
+    "skip-link",
+    "cookie-banner",
+    "toc-sidebar",
     # Sphinx
-    "sphinxsidebar", "related", "headerlink",
+    "sphinxsidebar",
+    "related",
+    "headerlink",
     # Trac
-    "banner", "mainnav", "metanav", "ctxtnav", "altlinks", "anchor", "trac-nav", "wiki-toc",
-    "trac-modifiedby", "trac-help", "buttons",
+    "banner",
+    "mainnav",
+    "metanav",
+    "ctxtnav",
+    "altlinks",
+    "anchor",
+    "trac-nav",
+    "wiki-toc",
+    "trac-modifiedby",
+    "trac-help",
+    "buttons",
 }
 _DROP_IDS = _DROP_NAMES | {"help", "header", "sidebar", "toc"}
 _BLOCK_TAGS = {
-    "p", "div", "section", "article", "main", "blockquote", "ul", "ol", "dl", "dt", "dd",
-    "table", "figure", "figcaption", "address", "hr", "details",
-    "summary", "body", "html", "form", "fieldset", "center",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "blockquote",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "figure",
+    "figcaption",
+    "address",
+    "hr",
+    "details",
+    "summary",
+    "body",
+    "html",
+    "form",
+    "fieldset",
+    "center",
 }
 # Whitespace directly inside these is layout, not text.
 _CONTAINERS = {"ul", "ol", "dl", "table", "thead", "tbody", "tfoot", "tr", "html", "head", "body"}
@@ -241,8 +309,14 @@ def html_to_text(html: str) -> tuple[str, str]:
     soup = BeautifulSoup(html, "html.parser")
     title = re.sub(r"\s+", " ", soup.title.get_text(" ", strip=True)) if soup.title else ""
     _strip_boilerplate(soup)
-    root = (soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article")
-            or soup.find(id="content") or soup.body or soup)
+    root = (
+        soup.find("main")
+        or soup.find(role="main")
+        or soup.find("article")
+        or soup.find(id="content")
+        or soup.body
+        or soup
+    )
     text = _tidy(_render_html(root))
     if not title:
         first = soup.find("h1")
@@ -258,8 +332,7 @@ def _strip_boilerplate(soup: BeautifulSoup) -> None:
     for tag in soup.find_all(True):
         classes = {str(c).lower() for c in (tag.get("class") or [])}
         ident = str(tag.get("id") or "").lower()
-        if (ident in _DROP_IDS or classes & _DROP_NAMES
-                or str(tag.get("role") or "").lower() in _DROP_ROLES):
+        if ident in _DROP_IDS or classes & _DROP_NAMES or str(tag.get("role") or "").lower() in _DROP_ROLES:
             doomed.append(tag)
     for tag in doomed:
         if not tag.decomposed:

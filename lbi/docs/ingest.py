@@ -37,8 +37,9 @@ def _store(project: Project, result: LoadResult, *, size: int, overlap: int) -> 
     return report
 
 
-def add_source(project: Project, source: str | Path, *, size: int = 1500, overlap: int = 200,
-               **options: object) -> IngestReport:
+def add_source(
+    project: Project, source: str | Path, *, size: int = 1500, overlap: int = 200, **options: object
+) -> IngestReport:
     """Load a file, a folder, or a loopback URL (crawled) into the project's store."""
     return _store(project, load(str(source), **options), size=size, overlap=overlap)
 

@@ -37,9 +37,22 @@ from lbi.docs.formats import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_BYTES", "FORMATS", "Chunk", "ConversionError", "DocsError", "Document",
-    "LoadResult", "NotLoopbackError", "Skipped", "chunk_document", "chunk_documents", "crawl",
-    "detect_format", "load", "load_bytes", "load_path",
+    "DEFAULT_MAX_BYTES",
+    "FORMATS",
+    "Chunk",
+    "ConversionError",
+    "DocsError",
+    "Document",
+    "LoadResult",
+    "NotLoopbackError",
+    "Skipped",
+    "chunk_document",
+    "chunk_documents",
+    "crawl",
+    "detect_format",
+    "load",
+    "load_bytes",
+    "load_path",
 ]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -139,14 +152,11 @@ def _from_bytes(
     if not text.strip():
         return _skip(source, f"no text after conversion from {fmt}")
     title = title or PurePosixPath(name).stem or source
-    doc = Document(id=_short_hash(source, text), source=source, title=title, format=fmt,
-                   text=text, meta=meta)
+    doc = Document(id=_short_hash(source, text), source=source, title=title, format=fmt, text=text, meta=meta)
     return LoadResult(documents=[doc])
 
 
-def load_bytes(
-    name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, fmt: str | None = None
-) -> LoadResult:
+def load_bytes(name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, fmt: str | None = None) -> LoadResult:
     """Load uploaded content (e.g. a Streamlit ``UploadedFile``: ``.name``, ``.getvalue()``).
 
     The source is ``upload:NAME``; the format is detected from the name and content unless
@@ -206,10 +216,12 @@ def load_path(
     for file in files[:max_files]:
         result.merge(_load_file(file, max_bytes=max_bytes, root=target))
     if len(files) > max_files:
-        result.skipped.append(Skipped(
-            source=target.as_posix(),
-            reason=f"file limit {max_files} reached; {len(files) - max_files} files not loaded",
-        ))
+        result.skipped.append(
+            Skipped(
+                source=target.as_posix(),
+                reason=f"file limit {max_files} reached; {len(files) - max_files} files not loaded",
+            )
+        )
     return result
 
 
@@ -228,19 +240,16 @@ def crawl(
     """
     result = LoadResult()
     seen_text: dict[str, str] = {}
-    for item in fetch_site(url, max_depth=max_depth, max_pages=max_pages, timeout=timeout,
-                           max_bytes=max_bytes):
+    for item in fetch_site(url, max_depth=max_depth, max_pages=max_pages, timeout=timeout, max_bytes=max_bytes):
         if isinstance(item, CrawlSkip):
             result.skipped.append(Skipped(source=item.url, reason=item.reason))
             continue
         fmt = _format_for_content_type(item.content_type)
         if fmt == "unsupported":
-            result.skipped.append(Skipped(source=item.url,
-                                          reason=f"unsupported content type {item.content_type}"))
+            result.skipped.append(Skipped(source=item.url, reason=f"unsupported content type {item.content_type}"))
             continue
         name = PurePosixPath(urlsplit(item.url).path).name or "index.html"
-        page = _from_bytes(item.url, name, item.data, max_bytes=max_bytes, fmt=fmt,
-                           charset=item.charset)
+        page = _from_bytes(item.url, name, item.data, max_bytes=max_bytes, fmt=fmt, charset=item.charset)
         for doc in page.documents:
             digest = _short_hash(doc.text)
             if digest in seen_text:
@@ -255,8 +264,12 @@ def crawl(
 def _format_for_content_type(content_type: str) -> str | None:
     """Map an HTTP content type to a format; None means "detect from name and text"."""
     known = {
-        "text/html": "html", "application/xhtml+xml": "html", "application/pdf": "pdf",
-        "text/markdown": "markdown", "text/x-markdown": "markdown", "text/x-rst": "rst",
+        "text/html": "html",
+        "application/xhtml+xml": "html",
+        "application/pdf": "pdf",
+        "text/markdown": "markdown",
+        "text/x-markdown": "markdown",
+        "text/x-rst": "rst",
         "text/prs.fallenstein.rst": "rst",
     }
     if content_type in known:
@@ -295,9 +308,11 @@ def _sections(text: str, doc_title: str) -> list[tuple[int, int, str]]:
                 titles.insert(0, doc_title)
             bounds.append((offset, " > ".join(titles)))
         offset += len(line)
-    spans = [(start, bounds[k + 1][0] if k + 1 < len(bounds) else len(text), title)
-             for k, (start, title) in enumerate(bounds)]
-    return [span for span in spans if text[span[0]:span[1]].strip()]
+    spans = [
+        (start, bounds[k + 1][0] if k + 1 < len(bounds) else len(text), title)
+        for k, (start, title) in enumerate(bounds)
+    ]
+    return [span for span in spans if text[span[0] : span[1]].strip()]
 
 
 def _merge_small(spans: list[tuple[int, int, str]], size: int) -> list[tuple[int, int, str]]:
@@ -349,9 +364,7 @@ def _overlap_start(text: str, pos: int, cut: int, overlap: int) -> int:
     return nxt
 
 
-def chunk_document(
-    doc: Document, *, size: int = DEFAULT_CHUNK_SIZE, overlap: int = DEFAULT_OVERLAP
-) -> list[Chunk]:
+def chunk_document(doc: Document, *, size: int = DEFAULT_CHUNK_SIZE, overlap: int = DEFAULT_OVERLAP) -> list[Chunk]:
     """Split a document by headings, then paragraphs, into chunks of about ``size`` chars.
 
     Small neighbouring sections are merged; long sections are split at paragraph, line,
@@ -370,10 +383,17 @@ def chunk_document(
             if piece_end <= piece_start:
                 continue
             body, ordinal = text[piece_start:piece_end], len(chunks)
-            chunks.append(Chunk(
-                id=_short_hash(doc.id, str(ordinal), body), doc_id=doc.id, ordinal=ordinal,
-                text=body, title=title, start_char=piece_start, end_char=piece_end,
-            ))
+            chunks.append(
+                Chunk(
+                    id=_short_hash(doc.id, str(ordinal), body),
+                    doc_id=doc.id,
+                    ordinal=ordinal,
+                    text=body,
+                    title=title,
+                    start_char=piece_start,
+                    end_char=piece_end,
+                )
+            )
     return chunks
 
 

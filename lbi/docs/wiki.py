@@ -14,27 +14,27 @@ from bs4 import BeautifulSoup
 # --------------------------------------------------------------------------- detection
 
 _TRAC_MARKERS = [
-    re.compile(r"^\s*\{\{\{\s*$", re.M),                 # code block opener on its own line
-    re.compile(r"\{\{\{#!\w+"),                          # processor block
+    re.compile(r"^\s*\{\{\{\s*$", re.M),  # code block opener on its own line
+    re.compile(r"\{\{\{#!\w+"),  # processor block
     re.compile(r"\[\[(PageOutline|TracGuideToc|TOC|TitleIndex|BR|br)\b"),
     re.compile(r"\[(wiki|trac|ticket|source|report|query|milestone|changeset):[^\]]*\]"),
-    re.compile(r"^=+ [^=\n]+$", re.M),                   # `= Heading` without closing =
-    re.compile(r"^= [^=\n]+ =\s*$", re.M),               # level-1 heading (rare on MediaWiki)
+    re.compile(r"^=+ [^=\n]+$", re.M),  # `= Heading` without closing =
+    re.compile(r"^= [^=\n]+ =\s*$", re.M),  # level-1 heading (rare on MediaWiki)
     re.compile(r"\[\[[A-Z][a-z]+[A-Z]\w*(\([^)\n]*\))?\]\]"),  # [[MacroName(args)]]
     re.compile(r"\[[A-Z][a-z]+[A-Z]\w*(#\S*)? [^\]\n]+\]"),  # [WikiPageName label]
-    re.compile(r"^\|\|.*\|\|\s*$", re.M),                # table row
-    re.compile(r"\[=#[\w.-]+"),                          # anchor
-    re.compile(r"![A-Z][a-z]+[A-Z]\w*"),                 # escaped WikiPageName
+    re.compile(r"^\|\|.*\|\|\s*$", re.M),  # table row
+    re.compile(r"\[=#[\w.-]+"),  # anchor
+    re.compile(r"![A-Z][a-z]+[A-Z]\w*"),  # escaped WikiPageName
 ]
 _MEDIAWIKI_MARKERS = [
-    re.compile(r"\{\{(?!\{)[^{}\n]+\}\}(?!\})"),          # template
+    re.compile(r"\{\{(?!\{)[^{}\n]+\}\}(?!\})"),  # template
     re.compile(r"\[\[(File|Image|Category|Media):", re.I),
     re.compile(r"<ref[ >]|__(NO)?TOC__"),
-    re.compile(r"^\{\|", re.M),                          # table
+    re.compile(r"^\{\|", re.M),  # table
     re.compile(r"\[\[[^\]|\n]+ [^\]|\n]+(\|[^\]\n]+)?\]\]"),  # [[Page with spaces|label]]
 ]
 _SHARED_MARKERS = [
-    re.compile(r"^(=+) ?[^=\n]+? ?\1\s*$", re.M),      # == Heading ==
+    re.compile(r"^(=+) ?[^=\n]+? ?\1\s*$", re.M),  # == Heading ==
     re.compile(r"'''[^'\n]+'''"),
 ]
 
@@ -82,10 +82,28 @@ def _fence(lines: list[str]) -> list[str]:
 _TRAC_CONTAINERS = {"div", "td", "th", "tr", "table", "span", "wiki", "default-wiki"}
 _TRAC_DROP = {"comment", "htmlcomment"}
 _TRAC_MACROS = {
-    "pageoutline", "tracguidetoc", "toc", "titleindex", "recentchanges", "macrolist",
-    "tracini", "knownmimetypes", "interwiki", "intertrac", "traadminhelp", "tracadminhelp",
-    "processorlist", "repositoryindex", "ticketquery", "image", "span", "timestamp",
-    "helloworld", "workflow", "changelog", "wikicreole",
+    "pageoutline",
+    "tracguidetoc",
+    "toc",
+    "titleindex",
+    "recentchanges",
+    "macrolist",
+    "tracini",
+    "knownmimetypes",
+    "interwiki",
+    "intertrac",
+    "traadminhelp",
+    "tracadminhelp",
+    "processorlist",
+    "repositoryindex",
+    "ticketquery",
+    "image",
+    "span",
+    "timestamp",
+    "helloworld",
+    "workflow",
+    "changelog",
+    "wikicreole",
 }
 _LINK_TARGET = r"(?:[a-z][\w+.-]*:[^\s\]]*|/[^\s\]]*|#[^\s\]]*|[A-Z][a-z]+[A-Z]\w*(?:#[^\s\]]*)?)"
 _CODE_SPLIT = re.compile(r"(\{\{\{.*?\}\}\}|`[^`\n]*`)")
@@ -114,9 +132,9 @@ def trac_to_text(text: str) -> tuple[str, str]:
         else:
             out.append(_trac_line(lines[i]))
         i += 1
-    body = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
-    title = next((ln.lstrip("# ") for ln in body.split("\n") if ln.startswith("# ")), "")
-    return title, body
+    page = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
+    title = next((ln.lstrip("# ") for ln in page.split("\n") if ln.startswith("# ")), "")
+    return title, page
 
 
 def _trac_processor(lines: list[str], i: int) -> tuple[str | None, int]:
@@ -132,7 +150,7 @@ def _trac_processor(lines: list[str], i: int) -> tuple[str | None, int]:
 
 def _trac_block(lines: list[str], i: int) -> tuple[list[str], int]:
     """Collect a code block up to its matching ``}}}`` (blocks nest); unclosed -> EOF."""
-    depth, body = 1, []
+    depth, body = 1, list[str]()
     while i < len(lines):
         stripped = lines[i].strip()
         if stripped.startswith("{{{") and "}}}" not in stripped[3:]:
@@ -246,9 +264,9 @@ def mediawiki_to_text(text: str) -> tuple[str, str]:
         out.append(_mediawiki_line(line))
     if code is not None:
         out.extend(_fence(code))
-    body = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
-    title = next((ln.lstrip("# ") for ln in body.split("\n") if ln.startswith("# ")), "")
-    return title, body
+    page = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
+    title = next((ln.lstrip("# ") for ln in page.split("\n") if ln.startswith("# ")), "")
+    return title, page
 
 
 def _mediawiki_line(line: str) -> str:

@@ -9,8 +9,9 @@ style), ``browsergym`` (BrowserGym's tasks) and ``desktop`` (LibreOffice Calc th
 
 Shared by every environment: `base` (the Env protocol, observations, evidence, `Task` and its `CheckSpec`),
 `actions` (the action grammar), `tasks` (task files), `checks` (success checks), `registry` (envs by name),
-`conformance` (the contract's checker), `sandbox` (the bubblewrap runner of ``shell`` and ``repo``) and
-`screenshots` (drawing on screenshots, no browser needed).
+`conformance` (the contract's checker), `sandbox` (the bubblewrap runner of ``shell`` and ``repo``),
+`screenshots` (drawing on screenshots, no browser needed) and `replay` (recorded actions run again, with what
+each step changed).
 
 A small environment is one module (`sql`, `shell`); a family is a package whose face gives its spec: `web/`
 (the ``web`` env, and ``trac``'s spec as ``TRAC_SPEC``), `desktop/`, `repo/`, `browsergym/`. Each declares
@@ -44,7 +45,27 @@ from lbi.envs.registry import (
     register_env,
 )
 
-__all__ = ["Action", "ActionParseError", "ActionSpec", "BaseEnv", "Candidate", "Env", "EnvClosed",
-           "EnvCrashed", "EnvError", "EnvOptions", "EnvOptionsError", "EnvSpec", "Evidence", "Observation",
-           "UnknownEnv", "describe_env", "env_spec", "list_envs", "load_envs", "make_env", "parse_action",
-           "register_env"]
+__all__ = [
+    "Action",
+    "ActionParseError",
+    "ActionSpec",
+    "BaseEnv",
+    "Candidate",
+    "Env",
+    "EnvClosed",
+    "EnvCrashed",
+    "EnvError",
+    "EnvOptions",
+    "EnvOptionsError",
+    "EnvSpec",
+    "Evidence",
+    "Observation",
+    "UnknownEnv",
+    "describe_env",
+    "env_spec",
+    "list_envs",
+    "load_envs",
+    "make_env",
+    "parse_action",
+    "register_env",
+]

@@ -57,8 +57,21 @@ class Action:
         return str(self.args[0]) if self.args and self.name in BID_ACTIONS else None
 
 
-BID_ACTIONS = {"click", "dblclick", "hover", "fill", "clear", "select_option", "check",
-               "uncheck", "press", "focus", "double_click", "right_click", "drag"}
+BID_ACTIONS = {
+    "click",
+    "dblclick",
+    "hover",
+    "fill",
+    "clear",
+    "select_option",
+    "check",
+    "uncheck",
+    "press",
+    "focus",
+    "double_click",
+    "right_click",
+    "drag",
+}
 
 
 def _lit(value: Any) -> str:
@@ -71,7 +84,8 @@ def _type_name(typ: Any) -> str:
     if isinstance(typ, tuple):
         return " | ".join(_type_name(t) for t in typ)
     return {str: "str", float: "float", int: "int", bool: "bool", list: "list[str]"}.get(
-        typ, getattr(typ, "__name__", str(typ)))
+        typ, getattr(typ, "__name__", str(typ))
+    )
 
 
 def describe_actions(specs: dict[str, ActionSpec]) -> str:
@@ -93,8 +107,7 @@ _FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.S)
 _LABEL = re.compile(r"^\s*(?:action|next action)\s*:\s*", re.I)
 
 
-def parse_action(text: str, specs: dict[str, ActionSpec],
-                 bare: tuple[str, tuple[str, ...]] | None = None) -> Action:
+def parse_action(text: str, specs: dict[str, ActionSpec], bare: tuple[str, tuple[str, ...]] | None = None) -> Action:
     """Turn the model's text into an :class:`Action` of ``specs`` or raise
     :class:`ActionParseError`.
 
@@ -129,16 +142,16 @@ def _find_call(source: str, specs: dict[str, ActionSpec]) -> ast.Call:
     except SyntaxError:
         tree = None
     if tree is not None:
-        calls = [n.value for n in tree.body
-                 if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
+        calls = [n.value for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
         if len(tree.body) == 1 and calls:
             return calls[0]
         if len(calls) > 1 and len(calls) == len(tree.body):
             raise ActionParseError(f"found {len(calls)} actions; give exactly one per step")
     # Prose around the call: take the last line that starts a known action.
     lines = source.splitlines()
-    starts = [i for i, line in enumerate(lines)
-              if (m := re.match(r"\s*`?([A-Za-z_]\w*)\s*\(", line)) and m.group(1) in specs]
+    starts = [
+        i for i, line in enumerate(lines) if (m := re.match(r"\s*`?([A-Za-z_]\w*)\s*\(", line)) and m.group(1) in specs
+    ]
     for i in reversed(starts):
         for j in range(i + 1, len(lines) + 1):
             chunk = "\n".join(lines[i:j]).strip().strip("`").strip()
@@ -154,8 +167,9 @@ def _find_call(source: str, specs: dict[str, ActionSpec]) -> ast.Call:
     if name and name.group(1) not in specs:
         raise ActionParseError(f"unknown action {name.group(1)!r}; " + _allowed(specs))
     if name:
-        raise ActionParseError(f"could not parse {source[:200]!r} as a call: check quotes "
-                               "and parentheses; arguments must be literals")
+        raise ActionParseError(
+            f"could not parse {source[:200]!r} as a call: check quotes and parentheses; arguments must be literals"
+        )
     raise ActionParseError(f"no action found in {source[:200]!r}; " + _allowed(specs))
 
 
@@ -165,8 +179,7 @@ def _allowed(specs: dict[str, ActionSpec]) -> str:
 
 def _to_action(call: ast.Call, specs: dict[str, ActionSpec], raw: str) -> Action:
     if not isinstance(call.func, ast.Name):
-        raise ActionParseError(f"{ast.unparse(call.func)!r} is not an action name; "
-                               + _allowed(specs))
+        raise ActionParseError(f"{ast.unparse(call.func)!r} is not an action name; " + _allowed(specs))
     name = call.func.id
     spec = specs.get(name)
     if spec is None:
@@ -175,13 +188,13 @@ def _to_action(call: ast.Call, specs: dict[str, ActionSpec], raw: str) -> Action
         pos = [ast.literal_eval(a) for a in call.args]
         kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
     except (ValueError, TypeError, SyntaxError) as err:
-        raise ActionParseError(f"{name}(): arguments must be literal values "
-                               f"(strings, numbers, lists): {err}") from None
+        raise ActionParseError(f"{name}(): arguments must be literal values (strings, numbers, lists): {err}") from None
     if None in kw:
         raise ActionParseError(f"{name}(): **kwargs are not allowed")
     if len(pos) > len(spec.params):
-        raise ActionParseError(f"{name}() takes {len(spec.params)} argument(s), got "
-                               f"{len(pos)}; usage: {spec.signature()}")
+        raise ActionParseError(
+            f"{name}() takes {len(spec.params)} argument(s), got {len(pos)}; usage: {spec.signature()}"
+        )
     values: list[Any] = []
     for i, param in enumerate(spec.params):
         pname, ptype = param[0], param[1]
@@ -194,13 +207,13 @@ def _to_action(call: ast.Call, specs: dict[str, ActionSpec], raw: str) -> Action
         elif len(param) > 2:
             value = param[2]
         else:
-            raise ActionParseError(f"{name}() is missing {pname!r}; usage: "
-                                   f"{spec.signature()}")
+            raise ActionParseError(f"{name}() is missing {pname!r}; usage: {spec.signature()}")
         values.append(_coerce(name, pname, ptype, value, spec))
     extra = set(kw) - {p[0] for p in spec.params}
     if extra:
-        raise ActionParseError(f"{name}() got unexpected argument(s) {sorted(extra)}; "
-                               f"usage: {spec.signature()}")
+        raise ActionParseError(
+            f"{name}() got unexpected argument(s) {sorted(extra, key=str)}; usage: {spec.signature()}"
+        )
     return Action(name, tuple(values), raw=raw)
 
 
@@ -213,15 +226,13 @@ def _coerce(name: str, pname: str, ptype: Any, value: Any, spec: ActionSpec) -> 
             return float(value)
         if typ is int and isinstance(value, int) and not isinstance(value, bool):
             return value
-        if typ is list and isinstance(value, list | tuple) and all(
-                isinstance(v, str) for v in value):
+        if typ is list and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return list(value)
         if typ is str and isinstance(value, str):
             return value
         if typ is bool and isinstance(value, bool):
             return value
-    raise ActionParseError(f"{name}(): {pname} must be {_type_name(ptype)}, got "
-                           f"{value!r}; usage: {spec.signature()}")
+    raise ActionParseError(f"{name}(): {pname} must be {_type_name(ptype)}, got {value!r}; usage: {spec.signature()}")
 
 
 # -- the action grammar ---------------------------------------------------------------------

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -64,13 +64,10 @@ class Observation(BaseModel):
     title: str | None = Field(default=None, description="Page title (web only).")
     focused: str | None = Field(default=None, description="bid of the focused element (web).")
     screenshot: str | None = Field(default=None, description="Path of a PNG screenshot.")
-    last_action_error: str | None = Field(
-        default=None, description="Why the last action failed; None if it succeeded.")
-    state_signature: str = Field(
-        default="", description="Stable key of the state, for observation-based retrieval.")
+    last_action_error: str | None = Field(default=None, description="Why the last action failed; None if it succeeded.")
+    state_signature: str = Field(default="", description="Stable key of the state, for observation-based retrieval.")
     done: bool = Field(default=False, description="The episode is over (stop/crash).")
-    answer: str | None = Field(
-        default=None, description="The agent's answer (stop / send_msg_to_user).")
+    answer: str | None = Field(default=None, description="The agent's answer (stop / send_msg_to_user).")
     step: int = Field(default=0, description="Step index: 0 after reset.")
     info: dict[str, Any] = Field(default_factory=dict, description="Extra, env-specific data.")
 
@@ -95,26 +92,34 @@ class Evidence(BaseModel):
     """What success checks may read at the end of an episode (``env.evidence()``); None = not available."""
 
     database: Path | None = Field(
-        default=None, description="The database as the episode left it (sql: the episode's copy; "
-                                  "trac: Trac's live database).")
+        default=None,
+        description="The database as the episode left it (sql: the episode's copy; trac: Trac's live database).",
+    )
     pristine_database: Path | None = Field(
-        default=None, description="The database as every episode starts (sql_result checks run their "
-                                  "query here).")
+        default=None, description="The database as every episode starts (sql_result checks run their query here)."
+    )
     last_rows: list[tuple[Any, ...]] | None = Field(
-        default=None, description="Rows of the last successful query (sql).")
+        default=None, description="Rows of the last successful query (sql)."
+    )
     workdir: Path | None = Field(default=None, description="The sandbox working directory (shell, repo).")
     page_text: str | None = Field(default=None, description="The final page's full visible text (web).")
-    patch: str | None = Field(default=None, description="The working tree's changes against the task's base "
-                                                        "commit, as a git diff (repo).")
+    patch: str | None = Field(
+        default=None, description="The working tree's changes against the task's base commit, as a git diff (repo)."
+    )
     run_tests: Callable[..., Any] | None = Field(
-        default=None, description="repo: ``run_tests(patch, test_ids, test_patch=None, timeout_s=None)`` applies "
-                                  "a patch to a fresh copy of the task's base tree and runs the tests there "
-                                  "(`lbi.envs.repo.harness.TestRun`).")
+        default=None,
+        description="repo: ``run_tests(patch, test_ids, test_patch=None, timeout_s=None)`` applies "
+        "a patch to a fresh copy of the task's base tree and runs the tests there "
+        "(`lbi.envs.repo.harness.TestRun`).",
+    )
     reward: float | None = Field(
-        default=None, description="The environment's own reward for the episode so far (browsergym: the total of "
-                                  "what the task's validate returned).")
+        default=None,
+        description="The environment's own reward for the episode so far (browsergym: the total of "
+        "what the task's validate returned).",
+    )
     env_info: dict[str, Any] | None = Field(
-        default=None, description="What the environment's own judge last said (browsergym: validate's info).")
+        default=None, description="What the environment's own judge last said (browsergym: validate's info)."
+    )
 
 
 class CheckSpec(BaseModel):
@@ -133,30 +138,35 @@ class Task(BaseModel):
     start: dict[str, Any] = Field(
         default_factory=dict,
         description="Start state: web, trac {'url': '/path'}; sql {'writable': bool}; "
-                    "shell {'files': {path: content}}; repo {'patch': diff}; browsergym {'task': id, 'seed': n}; "
-                    "desktop {'document': 'name.xlsx'}.")
+        "shell {'files': {path: content}}; repo {'patch': diff}; browsergym {'task': id, 'seed': n}; "
+        "desktop {'document': 'name.xlsx'}.",
+    )
     check: CheckSpec = Field(description="Programmatic success check.")
     split: Literal["heldout", "synthetic"] = "heldout"
     difficulty: Literal["easy", "medium", "hard"] = "easy"
-    reference: list[str] = Field(
-        default_factory=list, description="Scripted reference solution (action strings).")
+    reference: list[str] = Field(default_factory=list, description="Scripted reference solution (action strings).")
     tags: list[str] = Field(default_factory=list)
     source: str | None = Field(default=None, description="Doc chunk id it came from, if any.")
     goal_at_reset: bool = Field(
-        default=False, description="The environment states the goal when it resets (a BrowserGym task): the agent "
-                                   "is given that goal (obs.info['goal']) as the instruction, and the trajectory "
-                                   "records it; `instruction` is then only a label.")
+        default=False,
+        description="The environment states the goal when it resets (a BrowserGym task): the agent "
+        "is given that goal (obs.info['goal']) as the instruction, and the trajectory "
+        "records it; `instruction` is then only a label.",
+    )
 
 
 @runtime_checkable
 class Env(Protocol):
     """The contract every environment honours (checked by :mod:`lbi.envs.conformance`)."""
 
-    name: str
-    deterministic_reset: bool
+    # Read-only members, so that a class constant (BaseEnv's ClassVars) honours them too.
+    @property
+    def name(self) -> str: ...
 
-    def reset(self, task: Task | None = None, *, episode_id: str | None = None
-              ) -> Observation: ...
+    @property
+    def deterministic_reset(self) -> bool: ...
+
+    def reset(self, task: Task | None = None, *, episode_id: str | None = None) -> Observation: ...
 
     def step(self, action: str | Action) -> Observation: ...
 
@@ -176,15 +186,21 @@ class Env(Protocol):
 
 
 COMMON_ACTIONS: dict[str, ActionSpec] = {
-    spec.name: spec for spec in (
-        ActionSpec("send_msg_to_user", (("text", str),),
-                   "Send a message (your answer) to the user; this ends the episode.",
-                   'send_msg_to_user("The ticket was created as #21.")'),
-        ActionSpec("stop", (("answer", str, ""),),
-                   "Stop: the task is done (or impossible); give the answer if one is asked.",
-                   'stop("42")'),
-        ActionSpec("noop", (("wait_ms", float, 0.0),),
-                   "Do nothing (optionally wait wait_ms milliseconds).", "noop()"),
+    spec.name: spec
+    for spec in (
+        ActionSpec(
+            "send_msg_to_user",
+            (("text", str),),
+            "Send a message (your answer) to the user; this ends the episode.",
+            'send_msg_to_user("The ticket was created as #21.")',
+        ),
+        ActionSpec(
+            "stop",
+            (("answer", str, ""),),
+            "Stop: the task is done (or impossible); give the answer if one is asked.",
+            'stop("42")',
+        ),
+        ActionSpec("noop", (("wait_ms", float, 0.0),), "Do nothing (optionally wait wait_ms milliseconds).", "noop()"),
     )
 }
 
@@ -197,7 +213,7 @@ class BaseEnv:
 
     name: ClassVar[str] = "base"
     deterministic_reset: ClassVar[bool] = True
-    actions: ClassVar[dict[str, ActionSpec]] = COMMON_ACTIONS
+    actions: dict[str, ActionSpec] = COMMON_ACTIONS  # per class; browsergym's depend on its options (per env)
     bare_action: ClassVar[tuple[str, tuple[str, ...]] | None] = None  # (action, fence langs)
     intro: ClassVar[str] = ""
 
@@ -210,13 +226,13 @@ class BaseEnv:
         self.last_obs: Observation | None = None
 
     # -- contract -------------------------------------------------------------------
-    def reset(self, task: Task | None = None, *, episode_id: str | None = None
-              ) -> Observation:
+    def reset(self, task: Task | None = None, *, episode_id: str | None = None) -> Observation:
         if self._closed:
             raise EnvClosed(f"{self.name} env is closed")
         self.task = task
-        self.episode_id = episode_id or (f"{task.id}-{int(time.time() * 1000)}" if task
-                                         else f"ep-{int(time.time() * 1000)}")
+        self.episode_id = episode_id or (
+            f"{task.id}-{int(time.time() * 1000)}" if task else f"ep-{int(time.time() * 1000)}"
+        )
         self._steps = 0
         self._done = False
         start = time.perf_counter()
@@ -253,7 +269,7 @@ class BaseEnv:
         self._closed = True
         self._close()
 
-    def __enter__(self) -> BaseEnv:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -284,8 +300,7 @@ class BaseEnv:
 
     def _dispatch(self, action: Action) -> Observation:
         if action.name not in self.actions:
-            return self._error_obs(f"action {action.name}() is not available in the "
-                                   f"{self.name} environment")
+            return self._error_obs(f"action {action.name}() is not available in the {self.name} environment")
         if action.name in ("stop", "send_msg_to_user"):
             obs = self._observe()
             obs.done, obs.answer = True, str(action.args[0])
@@ -302,8 +317,7 @@ class BaseEnv:
 
     def _finished_obs(self, error: str) -> Observation:
         base = self.last_obs or Observation(text="")
-        return base.model_copy(update={"last_action_error": error, "done": True,
-                                       "info": dict(base.info)})
+        return base.model_copy(update={"last_action_error": error, "done": True, "info": dict(base.info)})
 
     # -- to implement -----------------------------------------------------------------
     def _reset(self, task: Task | None) -> Observation:

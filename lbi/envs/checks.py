@@ -65,8 +65,7 @@ class _Kind:
 _CHECKS: dict[str, _Kind] = {}
 
 
-def register_check(kind: str, fn: CheckFn, *, required: tuple[str, ...] = (),
-                   one_of: tuple[str, ...] = ()) -> None:
+def register_check(kind: str, fn: CheckFn, *, required: tuple[str, ...] = (), one_of: tuple[str, ...] = ()) -> None:
     """Add a check kind: ``fn(task, evidence, final_obs, params) -> CheckResult``. ``required`` params
     must all be given, and at least one of ``one_of`` when it is not empty (checked when a file loads)."""
     _CHECKS[kind] = _Kind(fn, required, one_of)
@@ -93,8 +92,7 @@ def check_problems(spec: CheckSpec, where: str = "check") -> list[str]:
     kind = _CHECKS.get(spec.kind)
     if kind is None:
         return [f"{where}: unknown check kind {spec.kind!r}; known: {', '.join(check_kinds())}"]
-    problems = [f"{where}: the {spec.kind} check needs {name!r}" for name in kind.required
-                if name not in spec.params]
+    problems = [f"{where}: the {spec.kind} check needs {name!r}" for name in kind.required if name not in spec.params]
     if kind.one_of and not any(name in spec.params for name in kind.one_of):
         problems.append(f"{where}: the {spec.kind} check needs one of {', '.join(map(repr, kind.one_of))}")
     if spec.kind in ("all", "any") and "checks" in spec.params:
@@ -125,13 +123,11 @@ def evidence_check(task: Task, evidence: Evidence, final_obs: Observation) -> Ch
 def _run_check(task: Task, evidence: Evidence, obs: Observation, spec: CheckSpec) -> CheckResult:
     kind = _CHECKS.get(spec.kind)
     if kind is None:
-        return CheckResult(success=False, error=f"unknown check kind {spec.kind!r}; "
-                                                f"known: {', '.join(check_kinds())}")
+        return CheckResult(success=False, error=f"unknown check kind {spec.kind!r}; known: {', '.join(check_kinds())}")
     try:
         return kind.fn(task, evidence, obs, spec.params)
     except (KeyError, TypeError, ValueError, OSError, sqlite3.Error, re.error) as err:
-        return CheckResult(success=False, error=f"{spec.kind} check failed to run: "
-                                                f"{type(err).__name__}: {err}")
+        return CheckResult(success=False, error=f"{spec.kind} check failed to run: {type(err).__name__}: {err}")
 
 
 # -- normalisation -------------------------------------------------------------------------
@@ -151,8 +147,7 @@ def _norm_value(value: Any) -> Any:
 
 
 def _rows(rows: Any) -> list[tuple[Any, ...]]:
-    return [tuple(_norm_value(v) for v in (r if isinstance(r, list | tuple) else [r]))
-            for r in rows]
+    return [tuple(_norm_value(v) for v in (r if isinstance(r, list | tuple) else [r])) for r in rows]
 
 
 def _same_rows(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]], ordered: bool) -> bool:
@@ -188,15 +183,15 @@ def _check_answer(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any])
             ok = any(float(n) == float(exp) for n in nums)
         elif match == "set":
             ok = {_norm(x) for x in re.split(r"[,;\n]| and ", answer) if _norm(x)} == {
-                _norm(x) for x in re.split(r"[,;\n]", str(exp)) if _norm(x)}
+                _norm(x) for x in re.split(r"[,;\n]", str(exp)) if _norm(x)
+            }
         elif match == "regex":
             ok = re.search(str(exp), answer, re.I) is not None
         else:
             raise ValueError(f"unknown answer match {match!r}")
         if ok:
             return CheckResult(success=True, detail=f"answer {answer!r} matches {exp!r}")
-    return CheckResult(success=False, detail=f"answer {answer!r} does not match ({match}) "
-                                             f"{expected!r}")
+    return CheckResult(success=False, detail=f"answer {answer!r} does not match ({match}) {expected!r}")
 
 
 def _check_sql_result(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -> CheckResult:
@@ -205,16 +200,18 @@ def _check_sql_result(task: Task, ev: Evidence, obs: Observation, p: dict[str, A
     if "rows" in p:
         want = _rows(p["rows"])
     elif ev.pristine_database is None:
-        return CheckResult(success=False, error="this environment has no pristine database to run "
-                                                "the expected query on")
+        return CheckResult(
+            success=False, error="this environment has no pristine database to run the expected query on"
+        )
     else:
         want = _rows(_query(ev.pristine_database, p["query"]))
     got = _rows(ev.last_rows)
     ordered = bool(p.get("ordered", False))
     if _same_rows(got, want, ordered):
         return CheckResult(success=True, detail=f"result matches ({len(want)} rows)")
-    return CheckResult(success=False, detail=f"result differs: got {len(got)} rows "
-                                             f"{got[:3]!r}…, expected {len(want)} {want[:3]!r}…")
+    return CheckResult(
+        success=False, detail=f"result differs: got {len(got)} rows {got[:3]!r}…, expected {len(want)} {want[:3]!r}…"
+    )
 
 
 def _check_db_query(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -> CheckResult:
@@ -224,8 +221,7 @@ def _check_db_query(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any
     want = _rows(p["expected"])
     if _same_rows(got, want, bool(p.get("ordered", False))):
         return CheckResult(success=True, detail=f"database state matches ({len(want)} rows)")
-    return CheckResult(success=False, detail=f"database state differs: {got[:5]!r} != "
-                                             f"{want[:5]!r}")
+    return CheckResult(success=False, detail=f"database state differs: {got[:5]!r} != {want[:5]!r}")
 
 
 def _check_page(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -> CheckResult:
@@ -237,8 +233,7 @@ def _check_page(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -
     if p.get("regex") and not re.search(p["regex"], haystack, re.I):
         missing.append(f"/{p['regex']}/")
     absent = p.get("absent", [])
-    present = [t for t in ([absent] if isinstance(absent, str) else absent)
-               if t.casefold() in folded]
+    present = [t for t in ([absent] if isinstance(absent, str) else absent) if t.casefold() in folded]
     if missing or present:
         return CheckResult(success=False, detail=f"missing {missing!r}; unexpected {present!r}")
     return CheckResult(success=True, detail="page content matches")
@@ -252,8 +247,7 @@ def _check_url(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) ->
     if "path" in p:
         ok = parts.path.rstrip("/") == str(p["path"]).rstrip("/")
     if ok and "regex" in p:
-        ok = re.search(p["regex"], parts.path + ("?" + parts.query if parts.query else ""),
-                       re.I) is not None
+        ok = re.search(p["regex"], parts.path + ("?" + parts.query if parts.query else ""), re.I) is not None
     if ok and "query" in p:
         have = dict(parse_qsl(parts.query))
         ok = all(have.get(k) == str(v) for k, v in p["query"].items())
@@ -268,8 +262,7 @@ def _check_file(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -
     if not path.is_relative_to(root):
         return CheckResult(success=False, error=f"{p['path']!r} is outside the sandbox")
     if not p.get("exists", True):
-        return CheckResult(success=not path.exists(), detail=f"{p['path']} exists: "
-                                                             f"{path.exists()}")
+        return CheckResult(success=not path.exists(), detail=f"{p['path']} exists: {path.exists()}")
     if not path.is_file():
         return CheckResult(success=False, detail=f"{p['path']} does not exist")
     content = path.read_text(errors="replace")
@@ -309,11 +302,10 @@ def _combine(mode: str) -> CheckFn:
     def check(task: Task, ev: Evidence, obs: Observation, p: dict[str, Any]) -> CheckResult:
         results = [_run_check(task, ev, obs, CheckSpec.model_validate(c)) for c in p["checks"]]
         errors = [r.error for r in results if r.error]
-        ok = all(r.success for r in results) if mode == "all" else any(
-            r.success for r in results)
+        ok = all(r.success for r in results) if mode == "all" else any(r.success for r in results)
         detail = "; ".join(r.detail or (r.error or "") for r in results)
-        return CheckResult(success=ok, detail=detail,
-                           error="; ".join(errors) if errors and not ok else None)
+        return CheckResult(success=ok, detail=detail, error="; ".join(errors) if errors and not ok else None)
+
     return check
 
 

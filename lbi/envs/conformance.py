@@ -50,31 +50,41 @@ def _expect_closed(env: Env) -> None:
 def _check_episodes(env: Env) -> None:
     _expect(isinstance(env, Env), f"{type(env).__name__} does not implement the Env protocol")
     doc = env.action_space_doc()
-    _expect("stop(answer" in doc and "send_msg_to_user" in doc,
-            "action_space_doc() must describe stop(answer) and send_msg_to_user")
+    _expect(
+        "stop(answer" in doc and "send_msg_to_user" in doc,
+        "action_space_doc() must describe stop(answer) and send_msg_to_user",
+    )
 
     first = env.reset()
-    _expect(isinstance(first, Observation) and first.step == 0 and not first.done,
-            "reset() must return an Observation with step 0, not done")
+    _expect(
+        isinstance(first, Observation) and first.step == 0 and not first.done,
+        "reset() must return an Observation with step 0, not done",
+    )
     _expect(isinstance(first.text, str) and first.state_signature, "reset() must set text and state_signature")
     cands = env.interactive_elements(first)
-    _expect(cands and all(isinstance(c, Candidate) for c in cands),
-            "interactive_elements() must offer at least one Candidate after reset")
+    _expect(
+        cands and all(isinstance(c, Candidate) for c in cands),
+        "interactive_elements() must offer at least one Candidate after reset",
+    )
     _expect(isinstance(env.evidence(), Evidence), "evidence() must return an Evidence record")
 
     obs = env.step("noop()")
     _expect(obs.step == 1 and obs.last_action_error is None and not obs.done, "noop() must be a clean step 1")
     bad = env.step("definitely_not_an_action(1)")
-    _expect(bad.last_action_error and "unknown action" in bad.last_action_error,
-            "an unknown action must come back as last_action_error naming it")
+    _expect(
+        bad.last_action_error and "unknown action" in bad.last_action_error,
+        "an unknown action must come back as last_action_error naming it",
+    )
     _expect(not bad.done and bad.step == 2, "an unknown action must not end the episode")
     garbage = env.step("")
     _expect(garbage.last_action_error and not garbage.done, "an empty action must be an error, not the end")
 
     if env.deterministic_reset:
         second = env.reset()
-        _expect(second.text == first.text and second.state_signature == first.state_signature,
-                "deterministic_reset is set but a second reset() looks different")
+        _expect(
+            second.text == first.text and second.state_signature == first.state_signature,
+            "deterministic_reset is set but a second reset() looks different",
+        )
 
     env.reset()
     done = env.step("stop('42')")

@@ -23,6 +23,7 @@ import importlib
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,8 +57,10 @@ class EnvOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     screenshot_dir: Path | None = Field(
-        default=None, description="Where screenshots go (rollouts set the project's screenshots/ folder); "
-                                  "environments without a screen ignore it.")
+        default=None,
+        description="Where screenshots go (rollouts set the project's screenshots/ folder); "
+        "environments without a screen ignore it.",
+    )
 
     def kwargs(self, *exclude: str) -> dict[str, Any]:
         """The options as keyword arguments (objects as given: a shared browser stays that browser)."""
@@ -68,8 +71,10 @@ class ScreenOptions(EnvOptions):
     """Options of environments with a screen (``web``, ``trac``, ``desktop``)."""
 
     screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
-    highlight: bool = Field(default=True, description="Also save the previous screenshot with a red box "
-                                                      "around the element an action targeted.")
+    highlight: bool = Field(
+        default=True,
+        description="Also save the previous screenshot with a red box around the element an action targeted.",
+    )
 
 
 @dataclass(frozen=True)
@@ -150,15 +155,18 @@ class EnvSpec:
         out: dict[str, Any] = {}
         for key in raw:
             value = getattr(valid, key)
-            out[key] = str(value.expanduser().resolve()) if isinstance(value, Path) else \
-                valid.model_dump(mode="json", include={key})[key]
+            out[key] = (
+                str(value.expanduser().resolve())
+                if isinstance(value, Path)
+                else valid.model_dump(mode="json", include={key})[key]
+            )
         return out
 
     def _typed(self, key: str, value: str) -> Any:
         info = self.options.model_fields.get(key)
-        if info is None:
+        if info is None or info.annotation is None:  # (pydantic fields always have an annotation)
             return value  # validate() names the allowed options
-        adapter = TypeAdapter(info.annotation)
+        adapter: TypeAdapter[Any] = TypeAdapter(info.annotation)
         try:
             adapter.validate_python(value)
             return value
@@ -179,8 +187,9 @@ class EnvSpec:
                 problems.append(f"unknown option {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             elif e["type"] == "missing":
                 about = fields[name].description if name in fields else None
-                problems.append(f"missing option {name!r}" + (f" ({about[0].lower()}{about[1:].rstrip('.')})"
-                                                              if about else ""))
+                problems.append(
+                    f"missing option {name!r}" + (f" ({about[0].lower()}{about[1:].rstrip('.')})" if about else "")
+                )
             elif e["type"] == "value_error":
                 problems.append(f"option {name!r}: {e['msg'].removeprefix('Value error, ')}")
             else:
@@ -216,7 +225,7 @@ def load_envs(*, refresh: bool = False) -> None:
         return
     _scanned = True
     for name, where in BUILTIN_MODULES.items():
-        _declare(name, where, lambda where=where: builtin_spec(where))
+        _declare(name, where, partial(builtin_spec, where))
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):

@@ -38,26 +38,54 @@ NOBODY = 65534
 RO_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")
 
 
-def sandbox_command(workdir: Path, command: str, *, nproc: int = 128,
-                    fsize_mb: int = 64, memory_mb: int = 2048,
-                    network: bool = False, mount: str = SANDBOX_DIR,
-                    env: Mapping[str, str] | None = None) -> list[str]:
+def sandbox_command(
+    workdir: Path,
+    command: str,
+    *,
+    nproc: int = 128,
+    fsize_mb: int = 64,
+    memory_mb: int = 2048,
+    network: bool = False,
+    mount: str = SANDBOX_DIR,
+    env: Mapping[str, str] | None = None,
+) -> list[str]:
     """The argv that runs ``command`` with bash inside the sandbox: ``workdir`` is mounted at ``mount``
     (the working directory), ``env`` adds variables to the clean environment."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise EnvCrashed("bubblewrap is not installed (apt-get install bubblewrap)")
-    limits = ["prlimit", f"--nproc={nproc}", f"--fsize={fsize_mb * 1024 * 1024}",
-              f"--as={memory_mb * 1024 * 1024}", "--core=0", "--"]
+    limits = [
+        "prlimit",
+        f"--nproc={nproc}",
+        f"--fsize={fsize_mb * 1024 * 1024}",
+        f"--as={memory_mb * 1024 * 1024}",
+        "--core=0",
+        "--",
+    ]
     inner: list[str] = []
     argv: list[str] = []
     if os.geteuid() == 0:  # bwrap as root, then drop to nobody without capabilities inside
-        inner = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                 "--inh-caps=-all", "--bounding-set=-all", "--", *limits]
+        inner = [
+            "setpriv",
+            f"--reuid={NOBODY}",
+            f"--regid={NOBODY}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            *limits,
+        ]
     else:  # unprivileged bwrap (user namespace) under the limits
         argv = list(limits)
-    argv += [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
-             "--unshare-uts", "--unshare-cgroup-try"]
+    argv += [
+        bwrap,
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+    ]
     if os.geteuid() != 0:
         argv.append("--unshare-user-try")
     if not network:
@@ -67,12 +95,36 @@ def sandbox_command(workdir: Path, command: str, *, nproc: int = 128,
             argv += ["--symlink", os.readlink(d), d]
         elif Path(d).is_dir():
             argv += ["--ro-bind", d, d]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
-             "--bind", str(workdir), mount, "--chdir", mount,
-             "--hostname", "sandbox", "--clearenv",
-             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-             "--setenv", "HOME", mount, "--setenv", "LANG", "C.UTF-8",
-             "--setenv", "TERM", "dumb"]
+    argv += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        str(workdir),
+        mount,
+        "--chdir",
+        mount,
+        "--hostname",
+        "sandbox",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/local/bin:/usr/bin:/bin",
+        "--setenv",
+        "HOME",
+        mount,
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--setenv",
+        "TERM",
+        "dumb",
+    ]
     for name, value in (env or {}).items():
         argv += ["--setenv", name, value]
     argv += ["--", *inner, "/bin/bash", "--noprofile", "--norc", "-c", command]
@@ -89,11 +141,19 @@ def _drain(stream: Any, limit: int, sink: list[bytes], total: list[int]) -> None
             kept += len(sink[-1])
 
 
-def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
-                  max_output_bytes: int = 64_000, stdin: bytes | None = None,
-                  report: bool = False, env: Mapping[str, str] | None = None,
-                  watch: Callable[[], str | None] | None = None, watch_every_s: float = 0.2,
-                  **limits: Any) -> dict[str, Any]:
+def run_sandboxed(
+    workdir: Path,
+    command: str,
+    *,
+    timeout_s: float = 10.0,
+    max_output_bytes: int = 64_000,
+    stdin: bytes | None = None,
+    report: bool = False,
+    env: Mapping[str, str] | None = None,
+    watch: Callable[[], str | None] | None = None,
+    watch_every_s: float = 0.2,
+    **limits: Any,
+) -> dict[str, Any]:
     """Run one command; returns stdout, stderr, exit_code, timed_out, stopped, duration_s and the
     full output sizes. Never raises for what the command does.
 
@@ -111,9 +171,14 @@ def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
     start = time.monotonic()
     try:
         argv = sandbox_command(workdir, command, env=env, **limits)
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                pass_fds=() if side_write is None else (side_write,))
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=() if side_write is None else (side_write,),
+        )
     except BaseException:
         if side_read is not None:
             os.close(side_read)
@@ -125,14 +190,13 @@ def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
     out: list[bytes] = []
     err: list[bytes] = []
     sizes = [[0], [0], [0]]
-    readers = [threading.Thread(target=_drain, args=(proc.stdout, max_output_bytes, out,
-                                                     sizes[0]), daemon=True),
-               threading.Thread(target=_drain, args=(proc.stderr, max_output_bytes, err,
-                                                     sizes[1]), daemon=True)]
+    readers = [
+        threading.Thread(target=_drain, args=(proc.stdout, max_output_bytes, out, sizes[0]), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stderr, max_output_bytes, err, sizes[1]), daemon=True),
+    ]
     side_file = None if side_read is None else os.fdopen(side_read, "rb")
     if side_file is not None:
-        readers.append(threading.Thread(target=_drain, args=(side_file, max_output_bytes, side,
-                                                             sizes[2]), daemon=True))
+        readers.append(threading.Thread(target=_drain, args=(side_file, max_output_bytes, side, sizes[2]), daemon=True))
     if stdin is not None:
         readers.append(threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True))
     for t in readers:
@@ -142,16 +206,22 @@ def run_sandboxed(workdir: Path, command: str, *, timeout_s: float = 10.0,
         t.join(timeout=2)
     if side_file is not None:
         side_file.close()
-    return {"stdout": b"".join(out).decode("utf-8", "replace"),
-            "stderr": b"".join(err).decode("utf-8", "replace"),
-            "report": b"".join(side).decode("utf-8", "replace"),
-            "stdout_bytes": sizes[0][0], "stderr_bytes": sizes[1][0],
-            "exit_code": None if timed_out or stopped else proc.returncode, "timed_out": timed_out,
-            "stopped": stopped, "duration_s": round(time.monotonic() - start, 3)}
+    return {
+        "stdout": b"".join(out).decode("utf-8", "replace"),
+        "stderr": b"".join(err).decode("utf-8", "replace"),
+        "report": b"".join(side).decode("utf-8", "replace"),
+        "stdout_bytes": sizes[0][0],
+        "stderr_bytes": sizes[1][0],
+        "exit_code": None if timed_out or stopped else proc.returncode,
+        "timed_out": timed_out,
+        "stopped": stopped,
+        "duration_s": round(time.monotonic() - start, 3),
+    }
 
 
-def _wait(proc: subprocess.Popen[bytes], deadline: float, watch: Callable[[], str | None] | None,
-          every_s: float) -> tuple[bool, str | None]:
+def _wait(
+    proc: subprocess.Popen[bytes], deadline: float, watch: Callable[[], str | None] | None, every_s: float
+) -> tuple[bool, str | None]:
     """Wait for the command until ``deadline``, asking ``watch`` every ``every_s`` whether to stop it early;
     (timed out, why it was stopped). A command killed either way is killed with its whole process tree."""
     while True:

@@ -17,7 +17,6 @@ def draw_box(screenshot: str, box: dict[str, float]) -> str | None:
     with Image.open(src) as img:
         draw = ImageDraw.Draw(img)
         x0, y0 = box["x"], box["y"]
-        draw.rectangle([x0 - 2, y0 - 2, x0 + box["width"] + 2, y0 + box["height"] + 2],
-                       outline=(230, 0, 0), width=3)
+        draw.rectangle([x0 - 2, y0 - 2, x0 + box["width"] + 2, y0 + box["height"] + 2], outline=(230, 0, 0), width=3)
         img.save(out)
     return str(out)

@@ -25,11 +25,13 @@ from lbi.envs.sandbox import NOBODY, SANDBOX_DIR, SandboxOptions, render_result,
 
 SHELL_ACTIONS: dict[str, ActionSpec] = {
     "run": ActionSpec(
-        "run", (("command", str),),
+        "run",
+        (("command", str),),
         "Run a bash command in the sandbox working directory and see stdout, stderr and "
         "the exit code. Each command starts in a new shell in /sandbox (cd does not "
         "persist); there is no network.",
-        "run(\"grep -rn 'TODO' . | head\")"),
+        "run(\"grep -rn 'TODO' . | head\")",
+    ),
     **COMMON_ACTIONS,
 }
 
@@ -41,14 +43,23 @@ class ShellEnv(BaseEnv):
     deterministic_reset: ClassVar[bool] = True
     actions = SHELL_ACTIONS
     bare_action = ("run", ("bash", "sh", "shell", "console"))
-    intro = ("You have a bash shell in a sandbox: the working directory /sandbox is the "
-             "only writable place and there is no network. Run one command per step; when "
-             "the task is done, call stop(answer).")
+    intro = (
+        "You have a bash shell in a sandbox: the working directory /sandbox is the "
+        "only writable place and there is no network. Run one command per step; when "
+        "the task is done, call stop(answer)."
+    )
 
-    def __init__(self, seed_dir: str | Path | None = None, *,
-                 workdir_root: str | Path | None = None, time_limit_s: float = 10.0,
-                 max_output_chars: int = 4000, nproc: int = 128, memory_mb: int = 2048,
-                 fsize_mb: int = 64) -> None:
+    def __init__(
+        self,
+        seed_dir: str | Path | None = None,
+        *,
+        workdir_root: str | Path | None = None,
+        time_limit_s: float = 10.0,
+        max_output_chars: int = 4000,
+        nproc: int = 128,
+        memory_mb: int = 2048,
+        fsize_mb: int = 64,
+    ) -> None:
         super().__init__()
         self.seed_dir = Path(seed_dir) if seed_dir else None
         if self.seed_dir is not None and not self.seed_dir.is_dir():
@@ -56,7 +67,7 @@ class ShellEnv(BaseEnv):
         self.workdir_root = Path(workdir_root) if workdir_root else None
         self.time_limit_s = time_limit_s
         self.max_output_chars = max_output_chars
-        self.limits = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
+        self.limits: dict[str, Any] = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
         self.workdir: Path | None = None
         self._signature = "shell:start"
 
@@ -78,14 +89,15 @@ class ShellEnv(BaseEnv):
             for path in [self.workdir, *self.workdir.rglob("*")]:
                 os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
             self.workdir.chmod(0o755)
-        probe = run_sandboxed(self.workdir, "ls -la", timeout_s=self.time_limit_s,
-                              **self.limits)
+        probe = run_sandboxed(self.workdir, "ls -la", timeout_s=self.time_limit_s, **self.limits)
         if probe["exit_code"] != 0:
             raise EnvCrashed(f"cannot start the sandbox: {probe['stderr'].strip()}")
         self._signature = "shell:start"
-        return Observation(text=f"Sandbox ready: {SANDBOX_DIR}\n$ ls -la\n{probe['stdout']}",
-                           state_signature=self._signature,
-                           info={"workdir": str(self.workdir)})
+        return Observation(
+            text=f"Sandbox ready: {SANDBOX_DIR}\n$ ls -la\n{probe['stdout']}",
+            state_signature=self._signature,
+            info={"workdir": str(self.workdir)},
+        )
 
     def _execute(self, action: Action) -> Observation:
         if action.name != "run":
@@ -95,25 +107,35 @@ class ShellEnv(BaseEnv):
             return self._error_obs("run(): the command is empty")
         if self.workdir is None:
             return self._error_obs("no sandbox (call reset first)")
-        res = run_sandboxed(self.workdir, command, timeout_s=self.time_limit_s,
-                            max_output_bytes=self.max_output_chars * 4, **self.limits)
+        res = run_sandboxed(
+            self.workdir,
+            command,
+            timeout_s=self.time_limit_s,
+            max_output_bytes=self.max_output_chars * 4,
+            **self.limits,
+        )
         words = command.strip().split()
         self._signature = f"shell:{Path(words[0]).name}" if words else "shell:?"
         text = render_result(f"$ {command}", res, self.max_output_chars, self.time_limit_s)
         error = None
         if res["timed_out"]:
-            error = (f"command timed out after {self.time_limit_s:g}s and was killed "
-                     "(with all its processes)")
-        obs = Observation(text=text, state_signature=self._signature, last_action_error=error,
-                          info={"workdir": str(self.workdir), "exit_code": res["exit_code"],
-                                "timed_out": res["timed_out"],
-                                "duration_s": res["duration_s"]})
+            error = f"command timed out after {self.time_limit_s:g}s and was killed (with all its processes)"
+        obs = Observation(
+            text=text,
+            state_signature=self._signature,
+            last_action_error=error,
+            info={
+                "workdir": str(self.workdir),
+                "exit_code": res["exit_code"],
+                "timed_out": res["timed_out"],
+                "duration_s": res["duration_s"],
+            },
+        )
         return obs
 
     def _observe(self) -> Observation:
         text = self.last_obs.text if self.last_obs else ""
-        return Observation(text=text, state_signature=self._signature,
-                           info={"workdir": str(self.workdir)})
+        return Observation(text=text, state_signature=self._signature, info={"workdir": str(self.workdir)})
 
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
         cmds = ["ls -la", "pwd", "find . -maxdepth 2 | head -50", "du -sh ."]
@@ -142,8 +164,9 @@ class ShellOptions(SandboxOptions):
     """Options of the ``shell`` environment."""
 
     seed_dir: Path | None = Field(default=None, description="A folder copied into /sandbox at every reset.")
-    workdir_root: Path | None = Field(default=None, description="Where the episodes' working directories "
-                                                                "are made (default: the system temp dir).")
+    workdir_root: Path | None = Field(
+        default=None, description="Where the episodes' working directories are made (default: the system temp dir)."
+    )
     time_limit_s: float = Field(default=10.0, description="Wall time of one command, in seconds.")
 
 
@@ -156,6 +179,10 @@ def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
 
 
 SPEC = EnvSpec(
-    name="shell", factory=_make, options=ShellOptions,
+    name="shell",
+    factory=_make,
+    options=ShellOptions,
     description="bash in a bubblewrap sandbox without network (options: seed_dir, time_limit_s, ...).",
-    conformance=_conformance, shipped_options=("seed_dir",))
+    conformance=_conformance,
+    shipped_options=("seed_dir",),
+)

@@ -29,14 +29,28 @@ from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
 from lbi.paths import demo_data_dir
 
 FETCH_CAP = 10_000
-SQL_KEYWORDS = {"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "PRAGMA", "EXPLAIN",
-                "CREATE", "DROP", "ALTER", "REPLACE", "VALUES"}
+SQL_KEYWORDS = {
+    "SELECT",
+    "WITH",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "PRAGMA",
+    "EXPLAIN",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "REPLACE",
+    "VALUES",
+}
 
 SQL_ACTIONS: dict[str, ActionSpec] = {
     "execute_sql": ActionSpec(
-        "execute_sql", (("query", str),),
+        "execute_sql",
+        (("query", str),),
         "Run one SQL statement (SQLite dialect) and see its result table or error.",
-        'execute_sql("SELECT id, summary FROM ticket WHERE status = \'new\'")'),
+        "execute_sql(\"SELECT id, summary FROM ticket WHERE status = 'new'\")",
+    ),
     **COMMON_ACTIONS,
 }
 
@@ -62,13 +76,13 @@ def statement_kind(query: str) -> str:
 
 def statement_tables(query: str) -> list[str]:
     """Table names after FROM/JOIN/INTO/UPDATE/TABLE (a heuristic for signatures)."""
-    names = re.findall(r"\b(?:from|join|into|update|table)\s+[\"`\[]?([A-Za-z_][\w]*)",
-                       query, flags=re.I)
+    names = re.findall(r"\b(?:from|join|into|update|table)\s+[\"`\[]?([A-Za-z_][\w]*)", query, flags=re.I)
     return sorted({n.lower() for n in names})
 
 
-def render_table(columns: list[str], rows: list[tuple[Any, ...]], total: int,
-                 max_rows: int, max_cell: int, capped: bool = False) -> str:
+def render_table(
+    columns: list[str], rows: list[tuple[Any, ...]], total: int, max_rows: int, max_cell: int, capped: bool = False
+) -> str:
     def cell(v: Any) -> str:
         s = "NULL" if v is None else (v.hex() if isinstance(v, bytes) else str(v))
         s = s.replace("\n", "\\n")
@@ -101,8 +115,10 @@ def copy_database(src: Path, dst: Path) -> None:
 def missing_db(db: Path) -> str:
     """Why `db` is not a database file to open: a folder given for the file, or nothing there."""
     if db.expanduser().is_dir():
-        return (f"{db} is a folder: give the SQLite database file in it (e.g. db={db / 'shop.db'}); "
-                "a new empty one is not created for you")
+        return (
+            f"{db} is a folder: give the SQLite database file in it (e.g. db={db / 'shop.db'}); "
+            "a new empty one is not created for you"
+        )
     return f"the SQLite database {db} does not exist"
 
 
@@ -113,12 +129,22 @@ class SqlEnv(BaseEnv):
     deterministic_reset: ClassVar[bool] = True
     actions = SQL_ACTIONS
     bare_action = ("execute_sql", ("sql", "sqlite", ""))
-    intro = ("You are connected to an SQLite database. Run one statement per step with "
-             "execute_sql; when you have the answer, call stop(answer).")
+    intro = (
+        "You are connected to an SQLite database. Run one statement per step with "
+        "execute_sql; when you have the answer, call stop(answer)."
+    )
 
-    def __init__(self, db: str | Path, *, readonly: bool = True, time_limit_s: float = 5.0,
-                 max_rows: int = 50, max_cell_chars: int = 200,
-                 workdir: str | Path | None = None, describe_schema: bool = True) -> None:
+    def __init__(
+        self,
+        db: str | Path,
+        *,
+        readonly: bool = True,
+        time_limit_s: float = 5.0,
+        max_rows: int = 50,
+        max_cell_chars: int = 200,
+        workdir: str | Path | None = None,
+        describe_schema: bool = True,
+    ) -> None:
         super().__init__()
         self.source = Path(db)
         if not self.source.is_file():
@@ -129,8 +155,11 @@ class SqlEnv(BaseEnv):
         self.max_rows = max_rows
         self.max_cell_chars = max_cell_chars
         self.describe_schema = describe_schema
-        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="lbi-sql-")
-        self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if not workdir:
+            self._tmp = tempfile.TemporaryDirectory(prefix="lbi-sql-")
+            workdir = self._tmp.name
+        self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.workdir / "episode.db"
         self.pristine_db = self.source
@@ -168,8 +197,7 @@ class SqlEnv(BaseEnv):
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
             conn.execute("PRAGMA query_only = ON")
         else:
             conn = sqlite3.connect(self.db_path, check_same_thread=False)
@@ -184,8 +212,8 @@ class SqlEnv(BaseEnv):
         assert self.conn is not None
         lines = ["Tables:"]
         tables = self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY name").fetchall()
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall()
         for (table,) in tables:
             cols = self.conn.execute(f'PRAGMA table_info("{table}")').fetchall()
             lines.append(f"  {table}({', '.join(c[1] for c in cols)})")
@@ -209,8 +237,9 @@ class SqlEnv(BaseEnv):
         assert result is not None
         self.last_result = result
         if result.columns:
-            text = render_table(result.columns, result.rows, result.total, self.max_rows,
-                                self.max_cell_chars, result.capped)
+            text = render_table(
+                result.columns, result.rows, result.total, self.max_rows, self.max_cell_chars, result.capped
+            )
         else:
             text = f"OK ({max(result.rowcount, 0)} row(s) affected)"
         obs = self._make_obs(text)
@@ -228,12 +257,10 @@ class SqlEnv(BaseEnv):
             rows = cur.fetchmany(FETCH_CAP + 1) if columns else []
             capped = len(rows) > FETCH_CAP
             rows = rows[:FETCH_CAP]
-            return QueryResult(query, columns, [tuple(r) for r in rows], len(rows), capped,
-                               cur.rowcount), None
+            return QueryResult(query, columns, [tuple(r) for r in rows], len(rows), capped, cur.rowcount), None
         except sqlite3.OperationalError as err:
             if "interrupted" in str(err):
-                return None, (f"statement exceeded the time limit of {self.time_limit_s:g}s "
-                              "and was interrupted")
+                return None, (f"statement exceeded the time limit of {self.time_limit_s:g}s and was interrupted")
             if "readonly" in str(err) or "query_only" in str(err):
                 return None, f"{err} (this database is read-only)"
             return None, str(err)
@@ -245,31 +272,43 @@ class SqlEnv(BaseEnv):
         return self._make_obs(text)
 
     def _make_obs(self, text: str) -> Observation:
-        return Observation(text=text, state_signature=self._signature,
-                           info={"db": str(self.source), "readonly": self.readonly})
+        return Observation(
+            text=text, state_signature=self._signature, info={"db": str(self.source), "readonly": self.readonly}
+        )
 
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
         if self.conn is None:
             return []
         out: list[Candidate] = []
-        tables = [r[0] for r in self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY name")]
+        tables = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
         for table in tables:
-            out.append(Candidate("action", name=table,
-                                 action=f'execute_sql("SELECT * FROM {table} LIMIT 5")'))
-            out.append(Candidate("action", name=table,
-                                 action=f'execute_sql("SELECT COUNT(*) FROM {table}")'))
+            out.append(Candidate("action", name=table, action=f'execute_sql("SELECT * FROM {table} LIMIT 5")'))
+            out.append(Candidate("action", name=table, action=f'execute_sql("SELECT COUNT(*) FROM {table}")'))
             cols = [c[1] for c in self.conn.execute(f'PRAGMA table_info("{table}")')]
             for col in cols[:6]:
-                out.append(Candidate("action", name=f"{table}.{col}", action=(
-                    f'execute_sql("SELECT {col}, COUNT(*) AS n FROM {table} '
-                    f'GROUP BY {col} ORDER BY n DESC LIMIT 10")')))
+                out.append(
+                    Candidate(
+                        "action",
+                        name=f"{table}.{col}",
+                        action=(
+                            f'execute_sql("SELECT {col}, COUNT(*) AS n FROM {table} '
+                            f'GROUP BY {col} ORDER BY n DESC LIMIT 10")'
+                        ),
+                    )
+                )
         return out
 
     def evidence(self) -> Evidence:
-        return Evidence(database=self.db_path, pristine_database=self.pristine_db,
-                        last_rows=self.last_result.rows if self.last_result else None)
+        return Evidence(
+            database=self.db_path,
+            pristine_database=self.pristine_db,
+            last_rows=self.last_result.rows if self.last_result else None,
+        )
 
     def _disconnect(self) -> None:
         if self.conn is not None:
@@ -288,13 +327,15 @@ class SqlOptions(EnvOptions):
     """Options of the ``sql`` environment."""
 
     db: Path = Field(description="The SQLite database file; every episode starts from a copy of it.")
-    readonly: bool = Field(default=True, description="Episodes are read-only unless a task asks for "
-                                                     "start = {writable = true}.")
+    readonly: bool = Field(
+        default=True, description="Episodes are read-only unless a task asks for start = {writable = true}."
+    )
     time_limit_s: float = Field(default=5.0, description="Time limit of one statement, in seconds.")
     max_rows: int = Field(default=50, description="Rows shown in an observation.")
     max_cell_chars: int = Field(default=200, description="Characters shown of one cell.")
-    workdir: Path | None = Field(default=None, description="Where the episode's copy lives (default: a "
-                                                           "temporary directory).")
+    workdir: Path | None = Field(
+        default=None, description="Where the episode's copy lives (default: a temporary directory)."
+    )
     describe_schema: bool = Field(default=True, description="List the tables and columns after reset.")
 
     @field_validator("db")
@@ -323,10 +364,22 @@ def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
 
 
 SPEC = EnvSpec(
-    name="sql", factory=_make, options=SqlOptions, shipped_options=("db",),
+    name="sql",
+    factory=_make,
+    options=SqlOptions,
+    shipped_options=("db",),
     description="An SQLite database, read-only by default (option db: the database file).",
     default_docs=_demo_schema_docs,  # the schema page of the demo database, which sql projects always got
-    conformance=_conformance)
+    conformance=_conformance,
+)
 
-__all__ = ["SPEC", "QueryResult", "SqlEnv", "SqlOptions", "copy_database", "render_table",
-           "statement_kind", "statement_tables"]
+__all__ = [
+    "SPEC",
+    "QueryResult",
+    "SqlEnv",
+    "SqlOptions",
+    "copy_database",
+    "render_table",
+    "statement_kind",
+    "statement_tables",
+]

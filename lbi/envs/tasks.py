@@ -22,8 +22,16 @@ from lbi.envs.base import CheckSpec, Env, Observation, Task
 from lbi.envs.checks import CheckResult, check_problems, check_task
 from lbi.errors import UserError
 
-__all__ = ["CheckResult", "CheckSpec", "Task", "TaskFileError", "check_task", "load_tasks", "run_reference",
-           "save_tasks"]
+__all__ = [
+    "CheckResult",
+    "CheckSpec",
+    "Task",
+    "TaskFileError",
+    "check_task",
+    "load_tasks",
+    "run_reference",
+    "save_tasks",
+]
 
 
 class TaskFileError(UserError):
@@ -35,8 +43,7 @@ def load_tasks(path: str | Path) -> list[Task]:
     """Tasks from a ``.jsonl``, ``.json`` or ``.toml`` file, or every such file in a
     directory (sorted). Ids must be unique."""
     path = Path(path)
-    files = sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".json", ".toml")) \
-        if path.is_dir() else [path]
+    files = sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".json", ".toml")) if path.is_dir() else [path]
     tasks: list[Task] = []
     for file in files:
         tasks += _load_file(file)
@@ -63,15 +70,25 @@ def check_env_of(tasks: list[Task], env_name: str, source: str) -> None:
         return
     count = sum(t.env != env_name for t in tasks)
     envs = ", ".join(repr(e) for e in others)
-    raise TaskFileError(f"{source} holds {count} task(s) for env {envs}, but this project's environment is "
-                        f"{env_name!r} ([env] name in lbi.toml): they could never run here. Import them into a "
-                        f"project of that environment (lbi init DIR --env {others[0]}); nothing was imported")
+    raise TaskFileError(
+        f"{source} holds {count} task(s) for env {envs}, but this project's environment is "
+        f"{env_name!r} ([env] name in lbi.toml): they could never run here. Import them into a "
+        f"project of that environment (lbi init DIR --env {others[0]}); nothing was imported"
+    )
 
 
 def task_rows(tasks: list[Task]) -> list[dict[str, Any]]:
     """The store's rows for tasks (the full spec kept for their checks)."""
-    return [{"id": t.id, "instruction": t.instruction, "env": t.env, "split": t.split,
-             "spec_json": t.model_dump(mode="json")} for t in tasks]
+    return [
+        {
+            "id": t.id,
+            "instruction": t.instruction,
+            "env": t.env,
+            "split": t.split,
+            "spec_json": t.model_dump(mode="json"),
+        }
+        for t in tasks
+    ]
 
 
 def _load_file(file: Path) -> list[Task]:
@@ -81,18 +98,23 @@ def _load_file(file: Path) -> list[Task]:
     records: list[tuple[str, Any]] = []
     try:
         if file.suffix == ".jsonl":
-            records = [(f"{file}:{i}", _json_line(file, i, line)) for i, line in
-                       enumerate(text.splitlines(), 1) if line.strip() and
-                       not line.lstrip().startswith("//")]
+            records = [
+                (f"{file}:{i}", _json_line(file, i, line))
+                for i, line in enumerate(text.splitlines(), 1)
+                if line.strip() and not line.lstrip().startswith("//")
+            ]
         elif file.suffix == ".json":
             data = json.loads(text)
-            records = [(f"{file}[{i}]", r) for i, r in enumerate(
-                data if isinstance(data, list) else data.get("tasks", []))]
+            records = [
+                (f"{file}[{i}]", r) for i, r in enumerate(data if isinstance(data, list) else data.get("tasks", []))
+            ]
         elif file.suffix == ".toml":
             starts = [i for i, line in enumerate(text.splitlines(), 1) if line.strip() == "[[task]]"]
             tables = tomllib.loads(text).get("task", [])
-            records = [(f"{file}:{starts[i]}" if len(starts) == len(tables) else f"{file} task {i}", r)
-                       for i, r in enumerate(tables)]
+            records = [
+                (f"{file}:{starts[i]}" if len(starts) == len(tables) else f"{file} task {i}", r)
+                for i, r in enumerate(tables)
+            ]
         else:
             raise TaskFileError(f"{file}: unsupported task file type (jsonl, json, toml)")
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
@@ -112,8 +134,7 @@ def _load_file(file: Path) -> list[Task]:
 
 def save_tasks(tasks: list[Task], path: str | Path) -> None:
     """Write tasks as JSON Lines."""
-    Path(path).write_text("".join(t.model_dump_json(exclude_defaults=True) + "\n"
-                                  for t in tasks), encoding="utf-8")
+    Path(path).write_text("".join(t.model_dump_json(exclude_defaults=True) + "\n" for t in tasks), encoding="utf-8")
 
 
 def run_reference(task: Task, env: Env) -> tuple[Observation, CheckResult]:
@@ -122,8 +143,7 @@ def run_reference(task: Task, env: Env) -> tuple[Observation, CheckResult]:
     for action in task.reference:
         obs = env.step(action)
         if obs.last_action_error:
-            return obs, CheckResult(success=False, detail=f"reference step {action!r} "
-                                                           f"failed: {obs.last_action_error}")
+            return obs, CheckResult(success=False, detail=f"reference step {action!r} failed: {obs.last_action_error}")
         if obs.done:
             break
     return obs, check_task(task, env, obs)

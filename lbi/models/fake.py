@@ -30,9 +30,11 @@ from lbi.models.schema import SchemaPath, walk
 
 Responder = Callable[[list[dict[str, Any]], dict[str, Any] | None], str]
 
-WORDS = ("ticket milestone wiki report query component priority owner roadmap timeline search attachment "
-         "comment keyword severity version resolution summary description reporter status admin page "
-         "history diff preferences login changeset browser source field filter column sort group").split()
+WORDS = (
+    "ticket milestone wiki report query component priority owner roadmap timeline search attachment "
+    "comment keyword severity version resolution summary description reporter status admin page "
+    "history diff preferences login changeset browser source field filter column sort group"
+).split()
 
 
 def digest(messages: list[dict[str, Any]]) -> str:
@@ -62,8 +64,9 @@ class FakeModel(LitellmModel):
         cls._responders.clear()
 
     @classmethod
-    def reply(cls, messages: list[dict[str, Any]], schema: dict[str, Any] | None = None,
-              purpose: str | None = None) -> str:
+    def reply(
+        cls, messages: list[dict[str, Any]], schema: dict[str, Any] | None = None, purpose: str | None = None
+    ) -> str:
         """The fake model's reply to these messages: queued, else the purpose's responder, else hash-derived."""
         if cls._queue:
             return cls._queue.popleft()
@@ -75,16 +78,18 @@ class FakeModel(LitellmModel):
         return json.dumps(walk(schema, lambda node, path: _leaf(node, path, seed), items=_items))
 
     # -- the Model ---------------------------------------------------------------------
-    def call_args(self, messages: list[dict[str, Any]], schema: type[BaseModel] | None,
-                  purpose: str | None) -> dict[str, Any]:
+    def call_args(
+        self, messages: list[dict[str, Any]], schema: type[BaseModel] | None, purpose: str | None
+    ) -> dict[str, Any]:
         text = self.reply(messages, schema.model_json_schema() if schema else None, purpose)
         if latency := re.fullmatch(r"fake/latency-(\d+(?:\.\d+)?)", self.name):
             time.sleep(float(latency.group(1)))
         # litellm takes an empty mock_response for "no mock" and would call the real provider
         mock = text or litellm.ModelResponse(
-            model="fake", choices=[{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": ""}}],
-            usage={"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10})
+            model="fake",
+            choices=[{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": ""}}],
+            usage={"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10},
+        )
         return {"model": "openai/fake", "api_key": "fake", "mock_response": mock}
 
     def count_tokens(self, messages: list[dict[str, Any]]) -> int:
@@ -116,5 +121,5 @@ def _leaf(node: dict[str, Any], path: SchemaPath, seed: str) -> Any:
         return float(max(node.get("minimum", 0), int(seed[:2], 16) % 5))
     if kind == "boolean":
         return int(seed[0], 16) % 2 == 0
-    words = [WORDS[int(seed[k:k + 2], 16) % len(WORDS)] for k in range(0, 16, 2)]
+    words = [WORDS[int(seed[k : k + 2], 16) % len(WORDS)] for k in range(0, 16, 2)]
     return f"{name}: {' '.join(words)} {seed[:6]}"

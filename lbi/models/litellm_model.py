@@ -40,8 +40,9 @@ class LitellmModel:
         self.config = config
 
     # -- what subclasses change --------------------------------------------------------
-    def call_args(self, messages: list[dict[str, Any]], schema: type[BaseModel] | None,
-                  purpose: str | None) -> dict[str, Any]:
+    def call_args(
+        self, messages: list[dict[str, Any]], schema: type[BaseModel] | None, purpose: str | None
+    ) -> dict[str, Any]:
         """litellm's arguments that say which model to reach and where (model, api_base, api_key, ...)."""
         args: dict[str, Any] = {"model": self.name}
         if self.config.models.api_base:
@@ -50,8 +51,10 @@ class LitellmModel:
 
     def response_format(self, schema: type[BaseModel]) -> dict[str, Any]:
         """The `response_format` that asks for JSON shaped by `schema` (OpenAI's `json_schema` form)."""
-        return {"type": "json_schema",
-                "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False}}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
+        }
 
     def cache_name(self) -> str:
         """What the reply cache knows the model by: its string (a model whose weights change under one name
@@ -81,13 +84,23 @@ class LitellmModel:
         missing = found.get("missing_keys") or []
         if found.get("keys_in_environment") or not missing:
             return
-        own = (f" (a server of your own at {args['api_base']} that takes no key accepts any value)"
-               if args.get("api_base") else "")
+        own = (
+            f" (a server of your own at {args['api_base']} that takes no key accepts any value)"
+            if args.get("api_base")
+            else ""
+        )
         raise ModelAuthError(f"{self.name}: no API key: set {' and '.join(missing)} in the environment{own}")
 
     # -- the call ----------------------------------------------------------------------
-    def complete(self, messages: list[dict[str, Any]], params: dict[str, Any], *,
-                 schema: type[BaseModel] | None, purpose: str | None, timeout: float) -> Completion:
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        schema: type[BaseModel] | None,
+        purpose: str | None,
+        timeout: float,
+    ) -> Completion:
         args = self.call_args(messages, schema, purpose)
         self.check_key(args)
         if schema is not None:
@@ -97,20 +110,27 @@ class LitellmModel:
         except TRANSIENT as exc:  # litellm reports a refused connection as a 500 too
             self.unreachable()
             raise TransientModelError(
-                redact(f"{self.name}: {type(exc).__name__}: {getattr(exc, 'message', exc)}")) from exc
+                redact(f"{self.name}: {type(exc).__name__}: {getattr(exc, 'message', exc)}")
+            ) from exc
         except litellm.exceptions.AuthenticationError as exc:
-            raise ModelAuthError(redact(f"{self.name}: the provider refused the API key ({exc.message}); "
-                                        "set the provider's key variable (e.g. OPENAI_API_KEY).")) from exc
+            raise ModelAuthError(
+                redact(
+                    f"{self.name}: the provider refused the API key ({exc.message}); "
+                    "set the provider's key variable (e.g. OPENAI_API_KEY)."
+                )
+            ) from exc
         except litellm.exceptions.ContextWindowExceededError as exc:
             raise ContextWindowError(
-                redact(f"{self.name}: prompt too long for the context window: {exc.message}")) from exc
+                redact(f"{self.name}: prompt too long for the context window: {exc.message}")
+            ) from exc
         except litellm.exceptions.BadRequestError as exc:
             text = redact(str(exc.message))
             if "LLM Provider NOT provided" in text:
                 raise UnknownModelError(
                     f"unknown model string {self.name!r}: use a litellm model string such as "
                     "'openai/gpt-4o-mini', 'anthropic/claude-3-5-haiku-latest', 'ollama/llama3.1' "
-                    "or 'local/smollm2' in [models] of lbi.toml.") from exc
+                    "or 'local/smollm2' in [models] of lbi.toml."
+                ) from exc
             raise ModelError(f"{self.name}: bad request: {text}") from exc
         except (litellm.exceptions.APIError, litellm.exceptions.NotFoundError) as exc:
             raise ModelError(redact(f"{self.name}: {type(exc).__name__}: {getattr(exc, 'message', exc)}")) from exc

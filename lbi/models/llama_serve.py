@@ -111,8 +111,11 @@ def adapt(limit: int) -> None:
             decodes.clear()
         started[0] = load.fresh()
         threads, others = threads_now(llama._ctx)
-        print(f"lbi: n_threads={threads} (other processes used {others:.2f} of {cores} cores)", file=sys.stderr,
-              flush=True)
+        print(
+            f"lbi: n_threads={threads} (other processes used {others:.2f} of {cores} cores)",
+            file=sys.stderr,
+            flush=True,
+        )
         return llama
 
     _internals.LlamaContext.decode = adaptive_decode  # type: ignore[method-assign]

@@ -52,8 +52,9 @@ class LocalModel(LitellmModel):
         if self.trained is None:
             return local_llm.ALIAS, {}
         if self.config.project_dir is None:
-            raise UnknownModelError(f"{self.name} names a trained model, which lives in a project: "
-                                    "give the project (`-p DIR`).")
+            raise UnknownModelError(
+                f"{self.name} names a trained model, which lives in a project: give the project (`-p DIR`)."
+            )
         try:
             model = trained_model(self.config.project_dir, self.trained)
             alias = model.alias()
@@ -72,8 +73,9 @@ class LocalModel(LitellmModel):
     def cache_name(self) -> str:
         return self.name if self.trained is None else f"local/{self.served()[0]}"
 
-    def call_args(self, messages: list[dict[str, Any]], schema: type[BaseModel] | None,
-                  purpose: str | None) -> dict[str, Any]:
+    def call_args(
+        self, messages: list[dict[str, Any]], schema: type[BaseModel] | None, purpose: str | None
+    ) -> dict[str, Any]:
         alias, needed = self.served()
         try:  # the server is (re)started here if it went away since the last attempt
             url = self.url(alias, needed)

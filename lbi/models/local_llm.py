@@ -171,14 +171,23 @@ def status(cfg: LocalModelConfig) -> ServerStatus:
         if _alive(pid) and _port_open(cfg):
             # llama.cpp's server answers one request at a time: busy with a long completion, it cannot
             # answer the health check, but it is ours and listening (serving what it was started with).
-            return ServerStatus(True, url, pid, ALIAS, info.get("threads"), "busy", list(info.get("models", [ALIAS])),
-                                info.get("per_call", False))
+            return ServerStatus(
+                True,
+                url,
+                pid,
+                ALIAS,
+                info.get("threads"),
+                "busy",
+                list(info.get("models", [ALIAS])),
+                info.get("per_call", False),
+            )
         detail = "not running" if not _alive(pid) else "process alive but not answering yet"
         return ServerStatus(False, url, pid, detail=detail)
     if ALIAS not in models:
         return ServerStatus(False, url, None, detail=f"port {cfg.port} serves {models}, not {ALIAS}")
-    return ServerStatus(True, url, info.get("pid"), ALIAS, info.get("threads"), "healthy", models,
-                        info.get("per_call", False))
+    return ServerStatus(
+        True, url, info.get("pid"), ALIAS, info.get("threads"), "healthy", models, info.get("per_call", False)
+    )
 
 
 def bundled_model(cfg: LocalModelConfig) -> Path:
@@ -189,27 +198,47 @@ def bundled_model(cfg: LocalModelConfig) -> Path:
     return model
 
 
-def server_command(cfg: LocalModelConfig, threads: int, models: Mapping[str, Path], max_threads: int = 0
-                   ) -> list[str]:
+def server_command(cfg: LocalModelConfig, threads: int, models: Mapping[str, Path], max_threads: int = 0) -> list[str]:
     """The server's command line; its settings go in a config file listing `models` (alias → GGUF, the
     default first), each with the same threads and context window. With `max_threads`, each call picks its
     threads (up to that) from the machine's load, starting from `threads`."""
     cache = {"cache": True, "cache_type": "ram", "cache_size": cfg.prompt_cache_mb << 20} if cfg.prompt_cache else {}
-    settings = {"host": "127.0.0.1", "port": cfg.port, "models": [
-        {"model": str(path), "model_alias": alias, "n_threads": threads, "n_threads_batch": threads,
-         "n_ctx": cfg.n_ctx, "n_batch": PROMPT_BATCH, "verbose": cfg.log_timings, **cache}
-        for alias, path in models.items()]}
+    settings = {
+        "host": "127.0.0.1",
+        "port": cfg.port,
+        "models": [
+            {
+                "model": str(path),
+                "model_alias": alias,
+                "n_threads": threads,
+                "n_threads_batch": threads,
+                "n_ctx": cfg.n_ctx,
+                "n_batch": PROMPT_BATCH,
+                "verbose": cfg.log_timings,
+                **cache,
+            }
+            for alias, path in models.items()
+        ],
+    }
     config_file = _config_file(cfg)
     config_file.write_text(json.dumps(settings, indent=1))
-    return [sys.executable, "-m", "lbi.models.llama_serve", "--config_file", str(config_file),
-            *(["--max-threads", str(max_threads)] if max_threads else [])]
+    return [
+        sys.executable,
+        "-m",
+        "lbi.models.llama_serve",
+        "--config_file",
+        str(config_file),
+        *(["--max-threads", str(max_threads)] if max_threads else []),
+    ]
 
 
 def count_tokens(url: str, text: str, alias: str = ALIAS) -> int:
     """Tokens of `text` in the served model's own tokenizer (the server's `/extras/tokenize/count`)."""
-    request = urllib.request.Request(f"{url.removesuffix('/v1')}/extras/tokenize/count",
-                                     data=json.dumps({"input": text, "model": alias}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url.removesuffix('/v1')}/extras/tokenize/count",
+        data=json.dumps({"input": text, "model": alias}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as resp:
         return int(json.loads(resp.read())["count"])
 
@@ -223,7 +252,8 @@ def server_env() -> dict[str, str]:
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
     taken = {"HOST", "PORT", "CONFIG_FILE"} | {
-        name.upper() for model in (ModelSettings, ServerSettings) for name in model.model_fields}
+        name.upper() for model in (ModelSettings, ServerSettings) for name in model.model_fields
+    }
     return {key: value for key, value in os.environ.items() if key.upper() not in taken}
 
 
@@ -246,11 +276,14 @@ def _restart(cfg: LocalModelConfig, needed: dict[str, Path]) -> ServerStatus:
     """Stop the running server and start one that serves what it served (whose files still exist) and `needed`."""
     info = _read_pidfile(cfg)
     if not _alive(info.get("pid")):
-        raise LocalModelError(f"the server on port {cfg.port} lacks {', '.join(needed)} but was not started by lbi "
-                              f"here, so it cannot be restarted with them: stop it, or set local_model.port in "
-                              f"lbi.toml to a free port.")
-    kept = {alias: Path(path) for alias, path in info.get("models", {}).items()
-            if alias != ALIAS and Path(path).is_file()}
+        raise LocalModelError(
+            f"the server on port {cfg.port} lacks {', '.join(needed)} but was not started by lbi "
+            f"here, so it cannot be restarted with them: stop it, or set local_model.port in "
+            f"lbi.toml to a free port."
+        )
+    kept = {
+        alias: Path(path) for alias, path in info.get("models", {}).items() if alias != ALIAS and Path(path).is_file()
+    }
     stop(cfg)
     return _start(cfg, {ALIAS: bundled_model(cfg), **kept, **needed})
 
@@ -262,17 +295,32 @@ def _start(cfg: LocalModelConfig, models: dict[str, Path]) -> ServerStatus:
     cmd = server_command(cfg, threads, models, per_call)
     log = logfile(cfg)
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=server_env(), start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=server_env(),
+            start_new_session=True,
+        )
     deadline = time.monotonic() + cfg.start_timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:  # e.g. the port is taken: the pid file of a running server stays intact
             raise LocalModelError(
-                f"the local model server exited with code {proc.returncode}; see {log}:\n{_tail(log)}")
+                f"the local model server exited with code {proc.returncode}; see {log}:\n{_tail(log)}"
+            )
         if _models(cfg) is not None:
-            _pidfile(cfg).write_text(json.dumps({"pid": proc.pid, "threads": cfg.threads or per_call,
-                                                 "per_call": bool(per_call), "port": cfg.port,
-                                                 "models": {alias: str(path) for alias, path in models.items()}}))
+            _pidfile(cfg).write_text(
+                json.dumps(
+                    {
+                        "pid": proc.pid,
+                        "threads": cfg.threads or per_call,
+                        "per_call": bool(per_call),
+                        "port": cfg.port,
+                        "models": {alias: str(path) for alias, path in models.items()},
+                    }
+                )
+            )
             return status(cfg)
         time.sleep(0.25)
     _terminate(proc.pid)
@@ -307,7 +355,7 @@ def stop(cfg: LocalModelConfig) -> bool:
     info = _read_pidfile(cfg)
     pid = info.get("pid")
     stopped = False
-    if _alive(pid):
+    if pid is not None and _alive(pid):
         _terminate(int(pid))
         stopped = True
     _pidfile(cfg).unlink(missing_ok=True)

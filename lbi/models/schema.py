@@ -24,8 +24,14 @@ def _one_item(node: dict[str, Any]) -> int:
     return 1
 
 
-def walk(schema: dict[str, Any], leaf: Leaf, *, items: Callable[[dict[str, Any]], int] = _one_item,
-         defs: dict[str, Any] | None = None, path: SchemaPath = ()) -> Any:
+def walk(
+    schema: dict[str, Any],
+    leaf: Leaf,
+    *,
+    items: Callable[[dict[str, Any]], int] = _one_item,
+    defs: dict[str, Any] | None = None,
+    path: SchemaPath = (),
+) -> Any:
     """A value shaped like `schema`.
 
     `$ref`s are resolved against the root's `$defs`; of `anyOf`/`oneOf`/`allOf` the first option that is not
@@ -41,11 +47,14 @@ def walk(schema: dict[str, Any], leaf: Leaf, *, items: Callable[[dict[str, Any]]
             return walk(options[0], leaf, items=items, defs=defs, path=path)
     kind = schema.get("type")
     if kind == "object":
-        return {key: walk(sub, leaf, items=items, defs=defs, path=(*path, key))
-                for key, sub in schema.get("properties", {}).items()}
+        return {
+            key: walk(sub, leaf, items=items, defs=defs, path=(*path, key))
+            for key, sub in schema.get("properties", {}).items()
+        }
     if kind == "array":
-        return [walk(schema.get("items", {}), leaf, items=items, defs=defs, path=(*path, i))
-                for i in range(items(schema))]
+        return [
+            walk(schema.get("items", {}), leaf, items=items, defs=defs, path=(*path, i)) for i in range(items(schema))
+        ]
     return leaf(schema, path)
 
 
@@ -84,8 +93,8 @@ def parse_json_reply(text: str, schema: type[T]) -> T:
     body = text.strip()
     if body.startswith("```"):
         body = body.strip("`")
-        body = body[body.find("\n") + 1:] if "\n" in body else body
+        body = body[body.find("\n") + 1 :] if "\n" in body else body
     start, end = body.find("{"), body.rfind("}")
     if start != -1 and end > start:
-        body = body[start:end + 1]
+        body = body[start : end + 1]
     return schema.model_validate_json(body)

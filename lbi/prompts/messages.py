@@ -46,18 +46,23 @@ def history_text(entries: Sequence[tuple[str, str | None]], last: int = HISTORY)
     if not entries:
         return "(none yet)"
     start = max(0, len(entries) - last)
-    return "\n".join(f"{i}. {action}" + (f"  -> error: {error}" if error else "")
-                     for i, (action, error) in enumerate(entries[start:], start=start))
+    return "\n".join(
+        f"{i}. {action}" + (f"  -> error: {error}" if error else "")
+        for i, (action, error) in enumerate(entries[start:], start=start)
+    )
 
 
 def agent_system(env_description: str, action_doc: str, reply_hint: str) -> str:
     """The agent's system message: the environment, its actions, and the shape of the reply."""
-    return (f"You are an agent acting in this environment: {env_description}\n\n{action_doc}\n\n"
-            f"Each turn, think briefly, then give exactly one action.\n\n{reply_hint}")
+    return (
+        f"You are an agent acting in this environment: {env_description}\n\n{action_doc}\n\n"
+        f"Each turn, think briefly, then give exactly one action.\n\n{reply_hint}"
+    )
 
 
-def agent_turn(system: str, instruction: str, observation: str, history: str, examples: str = ""
-               ) -> list[dict[str, str]]:
+def agent_turn(
+    system: str, instruction: str, observation: str, history: str, examples: str = ""
+) -> list[dict[str, str]]:
     """The agent's turn, the one builder of it: what the llm policy sends, and what an export record of a step
     holds (with the example's instruction): the system message, then the task, retrieved examples, the
     previous actions and the current observation (`observation_text`)."""
@@ -94,37 +99,61 @@ def example_text(instruction: str, steps: Sequence[Mapping[str, Any]], max_chars
 
 def fill_messages(env_description: str, page_title: str | None, field_name: str) -> list[dict[str, str]]:
     """The explore policy asks for text a user would type into a field."""
-    return [{"role": "user", "content": (
-        f"Environment: {env_description}\nPage: {page_title}\n"
-        f"Write short realistic text a user would type into the field '{field_name}'.")}]
+    return [
+        {
+            "role": "user",
+            "content": (
+                f"Environment: {env_description}\nPage: {page_title}\n"
+                f"Write short realistic text a user would type into the field '{field_name}'."
+            ),
+        }
+    ]
 
 
 # -- retrieval ---------------------------------------------------------------------------------------------
 def query_messages(instruction: str, history: str, observation: str | None) -> list[dict[str, str]]:
     """Model-based retrieval: the model writes a search query for examples of the next step."""
-    return [{"role": "user", "content": (
-        f"Task: {instruction}\nPrevious actions:\n{history}\n\n"
-        f"Current observation:\n{observation or '(start)'}\n\n"
-        "Write a short search query to find examples of how to do the next step of this task.")}]
-
-
-# -- task generation, backward construction, judges ----------------------------------------------------------
-def generation_messages(chunk_title: str, chunk_text: str, env_description: str, seeds: Sequence[str],
-                        n: int) -> list[dict[str, str]]:
-    seed_lines = "\n".join(f"- {s}" for s in seeds) or "- (none)"
     return [
-        {"role": "system", "content": "You write realistic tasks that a user could ask an assistant to carry "
-                                      "out in a software environment."},
-        {"role": "user", "content": (
-            f"Environment: {env_description}\n\nExamples of tasks:\n{seed_lines}\n\n"
-            f"Documentation ({chunk_title}):\n{chunk_text[:2500]}\n\n"
-            f"Write {n} different tasks that can be carried out in this environment using what this "
-            "documentation describes. Each task is one specific, self-contained instruction.")},
+        {
+            "role": "user",
+            "content": (
+                f"Task: {instruction}\nPrevious actions:\n{history}\n\n"
+                f"Current observation:\n{observation or '(start)'}\n\n"
+                "Write a short search query to find examples of how to do the next step of this task."
+            ),
+        }
     ]
 
 
-def render_steps(steps: Sequence[dict[str, Any]], first_index: int = 0, obs_chars: int = STEP_OBS_CHARS,
-                 chrome: frozenset[str] = frozenset()) -> str:
+# -- task generation, backward construction, judges ----------------------------------------------------------
+def generation_messages(
+    chunk_title: str, chunk_text: str, env_description: str, seeds: Sequence[str], n: int
+) -> list[dict[str, str]]:
+    seed_lines = "\n".join(f"- {s}" for s in seeds) or "- (none)"
+    return [
+        {
+            "role": "system",
+            "content": "You write realistic tasks that a user could ask an assistant to carry "
+            "out in a software environment.",
+        },
+        {
+            "role": "user",
+            "content": (
+                f"Environment: {env_description}\n\nExamples of tasks:\n{seed_lines}\n\n"
+                f"Documentation ({chunk_title}):\n{chunk_text[:2500]}\n\n"
+                f"Write {n} different tasks that can be carried out in this environment using what this "
+                "documentation describes. Each task is one specific, self-contained instruction."
+            ),
+        },
+    ]
+
+
+def render_steps(
+    steps: Sequence[dict[str, Any]],
+    first_index: int = 0,
+    obs_chars: int = STEP_OBS_CHARS,
+    chrome: frozenset[str] = frozenset(),
+) -> str:
     """Steps as the backward constructor and judges see them: the page (path), what is on it without the
     site's chrome, the action with the element it acted on, and the error if any. The observations share
     `OBS_BUDGET` characters, so a long span shows less of each page and the prompt stays bounded."""
@@ -134,55 +163,82 @@ def render_steps(steps: Sequence[dict[str, Any]], first_index: int = 0, obs_char
         index = first_index + offset
         obs = step.get("observation") or ""
         page = place(step.get("url") or "")
-        lines.append(f"Step {index}:{f' page {page}' if page else ''}\n"
-                     f"  observation: {page_content(obs, chrome, per_step)}\n"
-                     f"  action: {describe_action(step.get('action'), obs)}"
-                     + (f"\n  error: {step['error']}" if step.get("error") else ""))
+        lines.append(
+            f"Step {index}:{f' page {page}' if page else ''}\n"
+            f"  observation: {page_content(obs, chrome, per_step)}\n"
+            f"  action: {describe_action(step.get('action'), obs)}"
+            + (f"\n  error: {step['error']}" if step.get("error") else "")
+        )
     return "\n".join(lines)
 
 
-def span_messages(steps: Sequence[dict[str, Any]], start: int, env_description: str,
-                  chrome: frozenset[str] = frozenset()) -> list[dict[str, str]]:
+def span_messages(
+    steps: Sequence[dict[str, Any]], start: int, env_description: str, chrome: frozenset[str] = frozenset()
+) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": "You label agent trajectories with the instruction they carry out."},
-        {"role": "user", "content": (
-            f"Environment: {env_description}\n\n{render_steps(steps, start, chrome=chrome)}\n\n"
-            "What task do these steps accomplish, as a user would ask it? Write one specific instruction.")},
+        {
+            "role": "user",
+            "content": (
+                f"Environment: {env_description}\n\n{render_steps(steps, start, chrome=chrome)}\n\n"
+                "What task do these steps accomplish, as a user would ask it? Write one specific instruction."
+            ),
+        },
     ]
 
 
-def batched_messages(steps: Sequence[dict[str, Any]], start: int, spans: Sequence[tuple[int, int]],
-                     env_description: str, chrome: frozenset[str] = frozenset()) -> list[dict[str, str]]:
+def batched_messages(
+    steps: Sequence[dict[str, Any]],
+    start: int,
+    spans: Sequence[tuple[int, int]],
+    env_description: str,
+    chrome: frozenset[str] = frozenset(),
+) -> list[dict[str, str]]:
     """One prompt for many spans of the same steps (`steps[0]` is step `start`). The spans are named once,
     by the reply's fields (the schema hint shows them), not listed again in the prompt."""
     i, j = spans[0]
     return [
         {"role": "system", "content": "You write the requests users gave to a software agent."},
-        {"role": "user", "content": (
-            f"Environment: {env_description}\n\nWhat the agent did:\n{render_steps(steps, start, chrome=chrome)}\n\n"
-            f"Each field of the reply is a part of this work ({span_key(i, j)} is steps {i} to {j}). For each, "
-            "write the user's request that this part carries out: one specific, imperative sentence, as a user "
-            "would type it.")},
+        {
+            "role": "user",
+            "content": (
+                f"Environment: {env_description}\n\n"
+                f"What the agent did:\n{render_steps(steps, start, chrome=chrome)}\n\n"
+                f"Each field of the reply is a part of this work ({span_key(i, j)} is steps {i} to {j}). For each, "
+                "write the user's request that this part carries out: one specific, imperative sentence, as a user "
+                "would type it."
+            ),
+        },
     ]
 
 
 JUDGE_CRITERIA = {
     "accomplishment": "Do the steps actually accomplish the instruction? Keep only if the final state shows it done.",
     "instruction": "Is the instruction specific, feasible in this environment and self-contained "
-                   "(understandable without seeing the steps)?",
+    "(understandable without seeing the steps)?",
     "efficiency": "Are the steps free of pointless actions (loops, failed actions, detours) for this instruction?",
     "overall": "Keep only if the steps accomplish the instruction, the instruction is specific, feasible and "
-               "self-contained, and the steps contain no pointless actions.",
+    "self-contained, and the steps contain no pointless actions.",
 }
 
 
-def judge_messages(instruction: str, steps: Sequence[dict[str, Any]], start: int, focus: str,
-                   env_description: str, chrome: frozenset[str] = frozenset()) -> list[dict[str, str]]:
+def judge_messages(
+    instruction: str,
+    steps: Sequence[dict[str, Any]],
+    start: int,
+    focus: str,
+    env_description: str,
+    chrome: frozenset[str] = frozenset(),
+) -> list[dict[str, str]]:
     criterion = JUDGE_CRITERIA.get(focus, JUDGE_CRITERIA["overall"])
     return [
         {"role": "system", "content": "You are a strict reviewer of training data for software agents."},
-        {"role": "user", "content": (
-            f"Environment: {env_description}\n\nInstruction: {instruction}\n\nSteps:\n"
-            f"{render_steps(steps, start, chrome=chrome)}\n\n"
-            f"Criterion: {criterion}\nGive a reason, then the verdict.")},
+        {
+            "role": "user",
+            "content": (
+                f"Environment: {env_description}\n\nInstruction: {instruction}\n\nSteps:\n"
+                f"{render_steps(steps, start, chrome=chrome)}\n\n"
+                f"Criterion: {criterion}\nGive a reason, then the verdict."
+            ),
+        },
     ]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, create_model
+from pydantic.config import JsonDict
 
 REASONING_WORDS = 40
 # A sentence of 3 to `MAX_WORDS` words, for the schema sent to the model only (pydantic does not check
@@ -39,7 +40,8 @@ def sentence(description: str | None = None) -> Any:
 
 class TaskProposals(BaseModel):
     instructions: list[Annotated[str, sentence()]] = Field(
-        min_length=1, max_length=10, description="Realistic user instructions, one sentence each.")
+        min_length=1, max_length=10, description="Realistic user instructions, one sentence each."
+    )
 
 
 class SpanInstruction(BaseModel):
@@ -70,8 +72,7 @@ def span_fields(text: str) -> dict[tuple[int, int], str]:
 def batch_schema(spans: Sequence[tuple[int, int]]) -> type[BaseModel]:
     """A reply schema with one required field per span (`task_2_5`), so a constrained decoder
     (llama.cpp's grammar, OpenAI's structured output) cannot leave a span out."""
-    fields: dict[str, Any] = {span_key(i, j): (str, sentence(f"instruction for steps {i}..{j}"))
-                              for i, j in spans}
+    fields: dict[str, Any] = {span_key(i, j): (str, sentence(f"instruction for steps {i}..{j}")) for i, j in spans}
     return create_model(f"Spans{spans[0][0]}to{spans[-1][1]}", **fields)
 
 
@@ -82,8 +83,9 @@ class Verdict(BaseModel):
 
 # -- the agent ---------------------------------------------------------------------------------------------
 class AgentReply(BaseModel):
-    reasoning: str = Field(description="Brief thinking about what to do next.",
-                           json_schema_extra={"pattern": REASONING})
+    reasoning: str = Field(
+        description="Brief thinking about what to do next.", json_schema_extra={"pattern": REASONING}
+    )
     action: str = Field(description="Exactly one action call, e.g. click('12').")
 
 
@@ -93,14 +95,21 @@ def reply_schema(example_action: str | None, pattern: str | None = None) -> type
     current page: small models copy the example's shape (a real bid) instead of a placeholder."""
     if not example_action and not pattern:
         return AgentReply
-    extra = {"pattern": pattern} if pattern else None
+    extra: JsonDict | None = {"pattern": pattern} if pattern else None
     examples = [example_action] if example_action else None
-    return create_model("AgentReply", __base__=AgentReply,
-                        reasoning=(str, Field(description="Brief thinking about what to do next.",
-                                              json_schema_extra={"pattern": REASONING},
-                                              examples=["First I need to open the right page."])),
-                        action=(str, Field(description="Exactly one action call.", examples=examples,
-                                           json_schema_extra=extra)))
+    return create_model(
+        "AgentReply",
+        __base__=AgentReply,
+        reasoning=(
+            str,
+            Field(
+                description="Brief thinking about what to do next.",
+                json_schema_extra={"pattern": REASONING},
+                examples=["First I need to open the right page."],
+            ),
+        ),
+        action=(str, Field(description="Exactly one action call.", examples=examples, json_schema_extra=extra)),
+    )
 
 
 def reply_text(reasoning: str, action: str) -> str:

@@ -14,8 +14,10 @@ from lbi.store.db import Store
 def latest(store: Store) -> dict[str, Any] | None:
     """The clustering in the store (the newest run that wrote one): run id, name, status, when, its settings,
     message, and how many examples and clusters it holds; None when there is none."""
-    rows = store.query("SELECT r.id, r.name, r.status, r.created_at, r.updated_at, r.config_json, r.message "
-                       "FROM runs r WHERE r.id = (SELECT MAX(run_id) FROM clusters)")
+    rows = store.query(
+        "SELECT r.id, r.name, r.status, r.created_at, r.updated_at, r.config_json, r.message "
+        "FROM runs r WHERE r.id = (SELECT MAX(run_id) FROM clusters)"
+    )
     if not rows:
         return None
     run = dict(rows[0])
@@ -25,8 +27,9 @@ def latest(store: Store) -> dict[str, Any] | None:
     return run
 
 
-def summary(store: Store, *, policy: str = "strict", judges: int = 0, min_size: int = 2, search: str = "",
-            limit: int = 500) -> list[dict[str, Any]]:
+def summary(
+    store: Store, *, policy: str = "strict", judges: int = 0, min_size: int = 2, search: str = "", limit: int = 500
+) -> list[dict[str, Any]]:
     """One row per cluster of at least `min_size` examples, the largest first: cluster, size, near-duplicate groups
     (of more than one example), how many examples the committee keeps, drops, and humans overrode, the share kept,
     and the representative (the example closest to the cluster's centre) with its instruction. With `search`, only
@@ -34,9 +37,12 @@ def summary(store: Store, *, policy: str = "strict", judges: int = 0, min_size: 
     sql, params = committee.decision_sql(policy, judges)
     where = ""
     if search:
-        where = ("AND c.cluster IN (SELECT c2.cluster FROM clusters c2 JOIN examples e2 ON e2.id = c2.example_id "
-                 "WHERE instr(lower(e2.instruction), lower(:search)) > 0)")
-    rows = store.query(f"""
+        where = (
+            "AND c.cluster IN (SELECT c2.cluster FROM clusters c2 JOIN examples e2 ON e2.id = c2.example_id "
+            "WHERE instr(lower(e2.instruction), lower(:search)) > 0)"
+        )
+    rows = store.query(
+        f"""
         WITH d AS MATERIALIZED ({sql}),
              g AS (SELECT cluster, near_dup, COUNT(*) AS n FROM clusters GROUP BY cluster, near_dup),
              gc AS (SELECT cluster, SUM(n > 1) AS groups FROM g GROUP BY cluster),
@@ -48,11 +54,17 @@ def summary(store: Store, *, policy: str = "strict", judges: int = 0, min_size: 
              JOIN rep ON rep.cluster = c.cluster
         WHERE 1=1 {where}
         GROUP BY c.cluster HAVING COUNT(*) >= :min_size ORDER BY size DESC, c.cluster LIMIT :limit
-    """, {**params, "min_size": min_size, "limit": limit, "search": search})
+    """,
+        {**params, "min_size": min_size, "limit": limit, "search": search},
+    )
     out = [dict(r) for r in rows]
-    texts = {r[0]: r[1] for r in store.query(
-        "SELECT id, instruction FROM examples WHERE id IN (SELECT value FROM json_each(?))",
-        (json.dumps([r["representative"] for r in out]),))}
+    texts = {
+        r[0]: r[1]
+        for r in store.query(
+            "SELECT id, instruction FROM examples WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps([r["representative"] for r in out]),),
+        )
+    }
     for row in out:
         row["kept %"] = round(100 * row["kept"] / row["size"], 1) if row["size"] else 0.0
         row["instruction"] = texts.get(row["representative"], "")
@@ -63,11 +75,16 @@ def members(store: Store, cluster: int, *, policy: str = "strict", judges: int =
     """The examples of a cluster with their near-identical ones side by side (groups largest first, each by
     closeness to the centre): id, near-duplicate group and its size, closeness, instruction, judges saying yes,
     override, kept."""
-    rows = [dict(r) for r in store.query(
-        "SELECT c.example_id AS id, c.near_dup AS group_id, c.score, e.instruction, e.trajectory_id AS trajectory, "
-        "(SELECT COUNT(*) FROM clusters c2 WHERE c2.near_dup = c.near_dup) AS group_size "
-        "FROM clusters c JOIN examples e ON e.id = c.example_id WHERE c.cluster = ? "
-        "ORDER BY group_size DESC, c.near_dup, c.score DESC, c.example_id", (cluster,))]
+    rows = [
+        dict(r)
+        for r in store.query(
+            "SELECT c.example_id AS id, c.near_dup AS group_id, c.score, e.instruction, e.trajectory_id AS trajectory, "
+            "(SELECT COUNT(*) FROM clusters c2 WHERE c2.near_dup = c.near_dup) AS group_size "
+            "FROM clusters c JOIN examples e ON e.id = c.example_id WHERE c.cluster = ? "
+            "ORDER BY group_size DESC, c.near_dup, c.score DESC, c.example_id",
+            (cluster,),
+        )
+    ]
     sql, params = committee.decision_sql(policy, judges, [r["id"] for r in rows])
     decided = {r["example_id"]: dict(r) for r in store.query(sql, params)}
     for row in rows:
@@ -81,7 +98,10 @@ def members(store: Store, cluster: int, *, policy: str = "strict", judges: int =
 
 def of_example(store: Store, example_id: int) -> dict[str, Any] | None:
     """The cluster an example is in (cluster, near-duplicate group, how many share each), or None."""
-    rows = store.query("SELECT cluster, near_dup, (SELECT COUNT(*) FROM clusters c2 WHERE c2.cluster = c.cluster) "
-                       "AS size, (SELECT COUNT(*) FROM clusters c3 WHERE c3.near_dup = c.near_dup) AS group_size "
-                       "FROM clusters c WHERE example_id = ?", (example_id,))
+    rows = store.query(
+        "SELECT cluster, near_dup, (SELECT COUNT(*) FROM clusters c2 WHERE c2.cluster = c.cluster) "
+        "AS size, (SELECT COUNT(*) FROM clusters c3 WHERE c3.near_dup = c.near_dup) AS group_size "
+        "FROM clusters c WHERE example_id = ?",
+        (example_id,),
+    )
     return dict(rows[0]) if rows else None

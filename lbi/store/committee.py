@@ -1,8 +1,11 @@
 """What the committee decided, read from the store: the keep/drop rule, the verdict table, agreement.
 
-Kept/dropped is computed here from verdicts + policy + near-duplicates + human overrides every time it
-is asked for, never copied into a column that could drift. The rule is written once (`_PASSES` and
-`_decision_sql`); every count, list and table of kept examples goes through it.
+Kept/dropped is computed here from verdicts + policy + near-duplicates + human overrides + the leakage check
+every time it is asked for, never copied into a column that could drift. The rule is written once (`_PASSES` and
+`_decision_sql`); every count, list and table of kept examples goes through it. An example the leakage check
+keeps out (`lbi.store.leaks.BLOCKED`: it resembles a held-out task, and no person allowed it) is never kept,
+whatever the committee or an override of its verdict says: whether an example is good and whether it may be
+used beside the held-out tasks are two decisions.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ import math
 from collections.abc import Sequence
 from functools import cache
 from itertools import combinations
-from typing import Any
+from typing import Any, Literal, get_args
 
 from lbi.errors import check_choice
 from lbi.store.db import Store
+from lbi.store.leaks import BLOCKED
 
-POLICIES = ("strict", "majority", "relaxed")
+Policy = Literal["strict", "majority", "relaxed"]
+POLICIES: tuple[Policy, ...] = get_args(Policy)
 HUMAN = "human override"
-LATEST_OVERRIDES = ("SELECT example_id, verdict FROM overrides "
-                    "WHERE id IN (SELECT MAX(id) FROM overrides WHERE undone_at IS NULL GROUP BY example_id)")
+LATEST_OVERRIDES = (
+    "SELECT example_id, verdict FROM overrides "
+    "WHERE id IN (SELECT MAX(id) FROM overrides WHERE undone_at IS NULL GROUP BY example_id)"
+)
 """The newest human override of each example that was not undone (the one that wins)."""
 
 # When an example with `yes` of `n` verdicts passes a policy; `:judges` is the committee's size, so a
@@ -35,21 +42,27 @@ _PASSES = {
 @cache
 def _decision_sql(policies: tuple[str, ...], scoped: bool = False) -> str:
     """One row per example (or, `scoped`, per example of the JSON list `:ids`): yes votes, verdict count, latest
-    override and, for each policy, `passed`, `duplicate` (a near-duplicate of an example the policy keeps)
-    and `kept` — suffixed `_<policy>` when there is more than one policy. An override always wins;
-    otherwise an example is kept when it passes and duplicates no kept example. A scoped query reads only the
-    examples of `:ids` and those they may duplicate (one example: milliseconds, in a store of any size)."""
+    override, `leaked` (kept out by the leakage check) and, for each policy, `passed`, `duplicate` (a
+    near-duplicate of an example the policy keeps) and `kept` — suffixed `_<policy>` when there is more than one
+    policy. A leaked example is never kept; otherwise an override always wins, and without one an example is
+    kept when it passes and duplicates no kept example. A scoped query reads only the examples of `:ids` and those
+    they may duplicate (one example: a millisecond, in a store of any size)."""
+
     def col(name: str, policy: str) -> str:
         return name if len(policies) == 1 else f"{name}_{policy}"
 
     passed = ", ".join(f"COALESCE({_PASSES[p]}, 0) AS {col('passed', p)}" for p in policies)
     duplicate = ", ".join(
         f"EXISTS (SELECT 1 FROM similar_examples s JOIN base b2 ON b2.example_id = s.other_id WHERE s.example_id "
-        f"= b.example_id AND COALESCE(b2.override = 'keep', b2.{col('passed', p)})) AS {col('duplicate', p)}"
-        for p in policies)
-    kept = ", ".join(f"CASE WHEN override IS NOT NULL THEN override = 'keep' "
-                     f"ELSE {col('passed', p)} AND NOT {col('duplicate', p)} END AS {col('kept', p)}"
-                     for p in policies)
+        f"= b.example_id AND NOT b2.leaked AND COALESCE(b2.override = 'keep', b2.{col('passed', p)})) "
+        f"AS {col('duplicate', p)}"
+        for p in policies
+    )
+    kept = ", ".join(
+        f"CASE WHEN leaked THEN 0 WHEN override IS NOT NULL THEN override = 'keep' "
+        f"ELSE {col('passed', p)} AND NOT {col('duplicate', p)} END AS {col('kept', p)}"
+        for p in policies
+    )
     columns = ", ".join(col(name, p) for p in policies for name in ("passed", "duplicate"))
     in_scope = "IN (SELECT id FROM scope)" if scoped else "IS NOT NULL"
     return f"""
@@ -59,34 +72,44 @@ WITH scope AS (SELECT value AS id FROM json_each(:ids) UNION
            WHERE example_id {in_scope}
              AND (:only IS NULL OR judge IN (SELECT value FROM json_each(:only))) GROUP BY example_id),
      o AS ({LATEST_OVERRIDES}),
+     lk AS (SELECT CAST(item AS INTEGER) AS id FROM ({BLOCKED}) WHERE kind = 'example'),
      base AS (
-        SELECT e.id AS example_id, COALESCE(v.yes, 0) AS yes, COALESCE(v.n, 0) AS n, o.verdict AS override, {passed}
+        SELECT e.id AS example_id, COALESCE(v.yes, 0) AS yes, COALESCE(v.n, 0) AS n, o.verdict AS override,
+               e.id IN (SELECT id FROM lk) AS leaked, {passed}
         FROM examples e LEFT JOIN v ON v.example_id = e.id LEFT JOIN o ON o.example_id = e.id
         WHERE e.id {in_scope}),
      flagged AS (SELECT b.*, {duplicate} FROM base b)
-SELECT example_id, yes, n, override, {columns}, {kept}
+SELECT example_id, yes, n, override, leaked, {columns}, {kept}
 FROM flagged WHERE {"example_id IN (SELECT value FROM json_each(:ids))" if scoped else "1"}
 """
 
 
-def check_policy(policy: str) -> str:
+def check_policy(policy: str) -> Policy:
     """`policy` if it is one of POLICIES, else `UnknownChoiceError` (a UserError and a ValueError) naming them."""
     return check_choice("judge policy", policy, POLICIES)
 
 
 def _params(judges: int, ids: Sequence[int] | None, only: Sequence[str] | None = None) -> dict[str, Any]:
-    return {"judges": len(only) if only else judges, "ids": None if ids is None else json.dumps(list(ids)),
-            "only": json.dumps(list(only)) if only else None}
+    return {
+        "judges": len(only) if only else judges,
+        "ids": None if ids is None else json.dumps(list(ids)),
+        "only": json.dumps(list(only)) if only else None,
+    }
 
 
-def decisions(store: Store, policy: str = "strict", judges: int = 0, ids: Sequence[int] | None = None,
-              only: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """One row per example (or per example of `ids`): yes votes, verdict count, latest override, passed the
-    policy, duplicate of a kept example, and kept. `judges` is the committee size (a missing verdict
-    counts as no). `only` names the judges whose verdicts count (an ablation: the committee without one
-    judge); the committee size is then their number."""
-    return [dict(r) for r in store.query(_decision_sql((check_policy(policy),), ids is not None),
-                                         _params(judges, ids, only))]
+def decisions(
+    store: Store,
+    policy: str = "strict",
+    judges: int = 0,
+    ids: Sequence[int] | None = None,
+    only: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per example (or per example of `ids`): yes votes, verdict count, latest override, leaked (kept out
+    by the leakage check), passed the policy, duplicate of a kept example, and kept. `judges` is the committee
+    size (a missing verdict counts as no). `only` names the judges whose verdicts count (an ablation: the
+    committee without one judge); the committee size is then their number."""
+    sql = _decision_sql((check_policy(policy),), ids is not None)
+    return [dict(r) for r in store.query(sql, _params(judges, ids, only))]
 
 
 def decision_sql(policy: str, judges: int, ids: Sequence[int] | None = None) -> tuple[str, dict[str, Any]]:
@@ -97,19 +120,27 @@ def decision_sql(policy: str, judges: int, ids: Sequence[int] | None = None) -> 
 
 def stamp(store: Store) -> tuple[Any, ...]:
     """A value that changes whenever what the committee decided may have changed (examples, their instructions,
-    verdicts, overrides, near-duplicates) or the clustering was redone: a key for caching what is read from them."""
-    return tuple(store.query(
-        "SELECT (SELECT COUNT(*) FROM examples), (SELECT MAX(id) FROM examples), (SELECT MAX(id) FROM example_edits), "
-        "(SELECT COUNT(*) FROM verdicts), (SELECT MAX(created_at) FROM verdicts), (SELECT MAX(id) FROM overrides), "
-        "(SELECT COUNT(undone_at) FROM overrides), (SELECT COUNT(*) FROM similar_examples), "
-        "(SELECT MAX(run_id) FROM clusters)")[0])
+    verdicts, overrides, near-duplicates, leakage flags) or the clustering was redone: a key for caching what is
+    read from them."""
+    return tuple(
+        store.query(
+            "SELECT (SELECT COUNT(*) FROM examples), (SELECT MAX(id) FROM examples), (SELECT MAX(id) FROM "
+            "example_edits), (SELECT COUNT(*) FROM verdicts), (SELECT MAX(created_at) FROM verdicts), (SELECT MAX(id) "
+            "FROM overrides), (SELECT COUNT(undone_at) FROM overrides), (SELECT COUNT(*) FROM similar_examples), "
+            f"(SELECT COUNT(*) FROM ({BLOCKED})), (SELECT MAX(run_id) FROM clusters)"
+        )[0]
+    )
 
 
 def decided_ids(store: Store, policy: str, judges: int, *, kept: bool) -> list[int]:
     """The examples the committee keeps (or, with `kept=False`, filters out) under `policy`, by id."""
     sql, params = decision_sql(policy, judges)
-    return [r[0] for r in store.query(f"SELECT example_id FROM ({sql}) WHERE kept = :kept ORDER BY example_id",
-                                      {**params, "kept": int(kept)})]
+    return [
+        r[0]
+        for r in store.query(
+            f"SELECT example_id FROM ({sql}) WHERE kept = :kept ORDER BY example_id", {**params, "kept": int(kept)}
+        )
+    ]
 
 
 def kept_count(store: Store, policy: str = "strict", judges: int = 0, only: Sequence[str] | None = None) -> int:
@@ -124,8 +155,7 @@ def kept_by_policy(store: Store, judges: int = 0) -> dict[str, int]:
     return dict(zip(POLICIES, (int(x) for x in row), strict=True))
 
 
-def kept_ids(store: Store, policy: str = "strict", judges: int = 0, only: Sequence[str] | None = None
-             ) -> list[int]:
+def kept_ids(store: Store, policy: str = "strict", judges: int = 0, only: Sequence[str] | None = None) -> list[int]:
     return [r["example_id"] for r in decisions(store, policy, judges, only=only) if r["kept"]]
 
 
@@ -146,40 +176,68 @@ def judge_names(store: Store, configured: Sequence[str] = ()) -> list[str]:
 
 def verdict_rows(verdicts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """An example's verdicts as table rows: judge, verdict (yes/no), reason."""
-    return [{"judge": v["judge"], "verdict": "yes" if v["verdict"] else "no", "reason": v["reason"]}
-            for v in verdicts]
+    return [{"judge": v["judge"], "verdict": "yes" if v["verdict"] else "no", "reason": v["reason"]} for v in verdicts]
 
 
-def committee_table(store: Store, *, policy: str = "strict", judges: Sequence[str] = (),
-                    show: str = "all", search: str = "", limit: int | None = None,
-                    ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
-    """One row per example: instruction, span, `<judge> verdict` and `<judge> reason` per judge, override, kept.
+def committee_table(
+    store: Store,
+    *,
+    policy: str = "strict",
+    judges: Sequence[str] = (),
+    show: str = "all",
+    search: str = "",
+    limit: int | None = None,
+    ids: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per example: instruction, span, `<judge> verdict` and `<judge> reason` per judge, override, leaked
+    (kept out by the leakage check), kept.
 
     `show`: `all`, `kept`, or `dropped` (the filtered-out audit view); `search`: a substring of the
     instruction; `limit`: the first so many rows (verdicts are read for those only); `ids`: only these examples."""
     names = judge_names(store, judges)
-    decided = ({d["example_id"]: d for d in decisions(store, policy, len(judges), ids=ids)} if ids is not None
-               else decision_map(store, policy, len(judges)))
+    decided = (
+        {d["example_id"]: d for d in decisions(store, policy, len(judges), ids=ids)}
+        if ids is not None
+        else decision_map(store, policy, len(judges))
+    )
     matching = None
     if search:
-        matching = {r[0] for r in store.query("SELECT id FROM examples WHERE instr(lower(instruction), lower(?)) > 0",
-                                              (search,))}
-    wanted = [i for i, d in sorted(decided.items())
-              if (show == "all" or (show == "kept") == bool(d.get("kept"))) and (matching is None or i in matching)]
+        matching = {
+            r[0]
+            for r in store.query("SELECT id FROM examples WHERE instr(lower(instruction), lower(?)) > 0", (search,))
+        }
+    wanted = [
+        i
+        for i, d in sorted(decided.items())
+        if (show == "all" or (show == "kept") == bool(d.get("kept"))) and (matching is None or i in matching)
+    ]
     wanted = wanted[:limit]
     verdicts: dict[int, dict[str, dict[str, Any]]] = {}
-    for v in store.query("SELECT example_id, judge, verdict, reason FROM verdicts WHERE example_id IN "
-                         "(SELECT value FROM json_each(?))", (json.dumps(wanted),)):
-        verdicts.setdefault(v["example_id"], {})[v["judge"]] = dict(v)
+    for r in store.query(
+        "SELECT example_id, judge, verdict, reason FROM verdicts WHERE example_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(wanted),),
+    ):
+        verdicts.setdefault(r["example_id"], {})[r["judge"]] = dict(r)
     out = []
-    for ex in store.query("SELECT id, trajectory_id, span_start, span_end, mode, instruction FROM examples "
-                          "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(wanted),)):
+    for ex in store.query(
+        "SELECT id, trajectory_id, span_start, span_end, mode, instruction FROM examples "
+        "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (json.dumps(wanted),),
+    ):
         d = decided.get(ex["id"], {})
         kept = bool(d.get("kept"))
-        row: dict[str, Any] = {"id": ex["id"], "kept": kept, "instruction": ex["instruction"],
-                               "trajectory": ex["trajectory_id"], "span": f"{ex['span_start']}–{ex['span_end']}",
-                               "mode": ex["mode"], "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), len(judges))}",
-                               "duplicate": bool(d.get("duplicate")), "override": d.get("override") or ""}
+        row: dict[str, Any] = {
+            "id": ex["id"],
+            "kept": kept,
+            "instruction": ex["instruction"],
+            "trajectory": ex["trajectory_id"],
+            "span": f"{ex['span_start']}–{ex['span_end']}",
+            "mode": ex["mode"],
+            "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), len(judges))}",
+            "duplicate": bool(d.get("duplicate")),
+            "override": d.get("override") or "",
+            "leaked": bool(d.get("leaked")),
+        }
         for name in names:
             v = verdicts.get(ex["id"], {}).get(name)
             row[f"{name} verdict"] = "" if v is None else ("yes" if v["verdict"] else "no")
@@ -220,21 +278,29 @@ def agreement(store: Store, judges: Sequence[str] = ()) -> list[dict[str, Any]]:
         return []
     columns = ", ".join(f"MAX(CASE WHEN rater = ? THEN v END) AS c{i}" for i in range(len(raters)))
     cells = ", ".join(f"SUM(c{i} = {x} AND c{j} = {y})" for i, j in pairs for x, y in ((1, 1), (1, 0), (0, 1), (0, 0)))
-    row = store.query(f"WITH r AS ({_RATINGS_SQL}), p AS (SELECT {columns} FROM r GROUP BY example_id) "
-                      f"SELECT {cells} FROM p", raters)[0]
+    row = store.query(
+        f"WITH r AS ({_RATINGS_SQL}), p AS (SELECT {columns} FROM r GROUP BY example_id) SELECT {cells} FROM p", raters
+    )[0]
     rows = []
     for k, (i, j) in enumerate(pairs):
-        n11, n10, n01, n00 = (int(x or 0) for x in row[4 * k:4 * k + 4])
+        n11, n10, n01, n00 = (int(x or 0) for x in row[4 * k : 4 * k + 4])
         items = n11 + n10 + n01 + n00
         kappa = kappa_from_counts(n11, n10, n01, n00)
-        rows.append({"rater A": raters[i], "rater B": raters[j], "items": items,
-                     "agreement %": round(100 * (n11 + n00) / items, 1) if items else None,
-                     "kappa": None if kappa is None else round(kappa, 3)})
+        rows.append(
+            {
+                "rater A": raters[i],
+                "rater B": raters[j],
+                "items": items,
+                "agreement %": round(100 * (n11 + n00) / items, 1) if items else None,
+                "kappa": None if kappa is None else round(kappa, 3),
+            }
+        )
     return rows
 
 
-def agreement_matrix(rows: Sequence[dict[str, Any]], value: str = "agreement %"
-                     ) -> tuple[list[str], list[list[float | None]]]:
+def agreement_matrix(
+    rows: Sequence[dict[str, Any]], value: str = "agreement %"
+) -> tuple[list[str], list[list[float | None]]]:
     """The symmetric rater × rater matrix of `value` from `agreement()` rows (diagonal: 100 % / kappa 1)."""
     names: list[str] = []
     for r in rows:
@@ -243,8 +309,9 @@ def agreement_matrix(rows: Sequence[dict[str, Any]], value: str = "agreement %"
                 names.append(r[key])
     index = {n: k for k, n in enumerate(names)}
     diagonal = 100.0 if value == "agreement %" else 1.0
-    matrix: list[list[float | None]] = [[diagonal if i == j else None for j in range(len(names))]
-                                        for i in range(len(names))]
+    matrix: list[list[float | None]] = [
+        [diagonal if i == j else None for j in range(len(names))] for i in range(len(names))
+    ]
     for r in rows:
         i, j = index[r["rater A"]], index[r["rater B"]]
         matrix[i][j] = matrix[j][i] = r[value]

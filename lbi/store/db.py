@@ -78,8 +78,10 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 if getattr(exc, "sqlite_errorname", "") not in UNOPENABLE:
                     raise  # e.g. locked past the busy timeout: not the user's file at fault
-                raise StoreError(f"cannot open the store {self.path}: {exc}; move it aside (lbi then starts an "
-                                 "empty one) or restore it from a backup") from exc
+                raise StoreError(
+                    f"cannot open the store {self.path}: {exc}; move it aside (lbi then starts an "
+                    "empty one) or restore it from a backup"
+                ) from exc
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
@@ -122,8 +124,9 @@ class Store:
         return self.version
 
     # -- generic helpers ---------------------------------------------------------------
-    def _insert(self, conn: sqlite3.Connection, table: str, row: dict[str, Any], *, ignore: bool = False,
-                replace: bool = False) -> int:
+    def _insert(
+        self, conn: sqlite3.Connection, table: str, row: dict[str, Any], *, ignore: bool = False, replace: bool = False
+    ) -> int:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         verb = "INSERT OR IGNORE" if ignore else "INSERT OR REPLACE" if replace else "INSERT"
@@ -145,16 +148,33 @@ class Store:
         with self.transaction() as conn:
             row = conn.execute("SELECT id FROM runs WHERE name = ?", (name,)).fetchone()
             if row:
-                conn.execute("UPDATE runs SET status='running', pid=?, updated_at=? WHERE id=?",
-                             (pid, now(), row["id"]))
+                conn.execute(
+                    "UPDATE runs SET status='running', pid=?, updated_at=? WHERE id=?", (pid, now(), row["id"])
+                )
                 return int(row["id"])
-            return self._insert(conn, "runs", {
-                "name": name, "kind": kind, "status": "running", "config_json": config or {},
-                "pid": pid, "created_at": now(), "updated_at": now(),
-            })
+            return self._insert(
+                conn,
+                "runs",
+                {
+                    "name": name,
+                    "kind": kind,
+                    "status": "running",
+                    "config_json": config or {},
+                    "pid": pid,
+                    "created_at": now(),
+                    "updated_at": now(),
+                },
+            )
 
-    def update_run(self, run_id: int, *, done: int | None = None, total: int | None = None,
-                   status: str | None = None, message: str | None = None) -> None:
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        done: int | None = None,
+        total: int | None = None,
+        status: str | None = None,
+        message: str | None = None,
+    ) -> None:
         sets, params = ["updated_at = ?"], [now()]
         changes = {"progress_done": done, "progress_total": total, "status": status, "message": message}
         for col, value in changes.items():
@@ -214,32 +234,54 @@ class Store:
 
     def add_step(self, trajectory_id: int, idx: int, **fields: Any) -> int:
         with self.transaction() as conn:
-            return self._insert(conn, "steps", {"trajectory_id": trajectory_id, "idx": idx, **fields,
-                                                "created_at": now()})
+            return self._insert(
+                conn, "steps", {"trajectory_id": trajectory_id, "idx": idx, **fields, "created_at": now()}
+            )
 
-    def set_trajectory_goal(self, trajectory_id: int, goal: str, where: dict[str, Any], *,
-                            as_instruction: bool) -> None:
+    def set_trajectory_goal(
+        self, trajectory_id: int, goal: str, where: dict[str, Any], *, as_instruction: bool
+    ) -> None:
         """The goal the environment stated at reset: in `config_json` (`goal`, and `where` it came from as
         `env_task`, `seed`), and as the trajectory's instruction unless it has none by design (an explore walk,
         which backward construction labels)."""
         with self.transaction() as conn:
             row = conn.execute("SELECT config_json FROM trajectories WHERE id = ?", (trajectory_id,)).fetchone()
-            config = {**json.loads(row["config_json"] or "{}"), "goal": _clean(goal),
-                      **({"env_task": where["task"]} if "task" in where else {}),
-                      **({"seed": where["seed"]} if "seed" in where else {})}
+            config = {
+                **json.loads(row["config_json"] or "{}"),
+                "goal": _clean(goal),
+                **({"env_task": where["task"]} if "task" in where else {}),
+                **({"seed": where["seed"]} if "seed" in where else {}),
+            }
             conn.execute("UPDATE trajectories SET config_json = ? WHERE id = ?", (json.dumps(config), trajectory_id))
             if as_instruction:
                 conn.execute("UPDATE trajectories SET instruction = ? WHERE id = ?", (_clean(goal), trajectory_id))
 
-    def finish_trajectory(self, trajectory_id: int, *, status: str, error: str | None = None,
-                          answer: str | None = None, final: dict[str, Any] | None = None) -> None:
+    def finish_trajectory(
+        self,
+        trajectory_id: int,
+        *,
+        status: str,
+        error: str | None = None,
+        answer: str | None = None,
+        final: dict[str, Any] | None = None,
+    ) -> None:
         """Mark a trajectory done/failed; `final` may hold observation, url, screenshot of its end state."""
         final = final or {}
         with self.transaction() as conn:
-            conn.execute("UPDATE trajectories SET status=?, error=?, answer=?, finished_at=?, final_observation=?, "
-                         "final_url=?, final_screenshot=? WHERE id=?",
-                         (status, _clean(error), _clean(answer), now(), _clean(final.get("observation")),
-                          final.get("url"), final.get("screenshot"), trajectory_id))
+            conn.execute(
+                "UPDATE trajectories SET status=?, error=?, answer=?, finished_at=?, final_observation=?, "
+                "final_url=?, final_screenshot=? WHERE id=?",
+                (
+                    status,
+                    _clean(error),
+                    _clean(answer),
+                    now(),
+                    _clean(final.get("observation")),
+                    final.get("url"),
+                    final.get("screenshot"),
+                    trajectory_id,
+                ),
+            )
 
     # -- examples, verdicts, overrides -------------------------------------------------
     def add_examples(self, examples: Iterable[dict[str, Any]]) -> list[int]:
@@ -250,8 +292,17 @@ class Store:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO examples (trajectory_id, span_start, span_end, instruction, mode, "
                     "model, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ex["trajectory_id"], ex["span_start"], ex["span_end"], _clean(ex["instruction"]),
-                     ex["mode"], ex.get("model"), ex.get("run_id"), now()))
+                    (
+                        ex["trajectory_id"],
+                        ex["span_start"],
+                        ex["span_end"],
+                        _clean(ex["instruction"]),
+                        ex["mode"],
+                        ex.get("model"),
+                        ex.get("run_id"),
+                        now(),
+                    ),
+                )
                 if cur.rowcount:
                     ids.append(int(cur.lastrowid or 0))
         return ids
@@ -262,46 +313,101 @@ class Store:
             row = conn.execute("SELECT instruction FROM examples WHERE id = ?", (example_id,)).fetchone()
             if row is None:
                 raise KeyError(f"no example {example_id}")
-            self._insert(conn, "example_edits", {"example_id": example_id, "old_instruction": row["instruction"],
-                                                 "new_instruction": instruction, "who": who, "at": now()})
+            self._insert(
+                conn,
+                "example_edits",
+                {
+                    "example_id": example_id,
+                    "old_instruction": row["instruction"],
+                    "new_instruction": instruction,
+                    "who": who,
+                    "at": now(),
+                },
+            )
             conn.execute("UPDATE examples SET instruction = ? WHERE id = ?", (_clean(instruction), example_id))
             conn.execute("DELETE FROM similar_examples WHERE example_id = ? OR other_id = ?", (example_id, example_id))
 
     def set_vectors(self, rows: Iterable[tuple[int, str, str, bytes]]) -> None:
         """Store instruction embeddings: (example id, embedder, the exact text embedded, float32 bytes)."""
         with self.transaction() as conn:
-            conn.executemany("INSERT OR REPLACE INTO example_vectors (example_id, model, text, vector) "
-                             "VALUES (?, ?, ?, ?)", list(rows))
+            conn.executemany(
+                "INSERT OR REPLACE INTO example_vectors (example_id, model, text, vector) VALUES (?, ?, ?, ?)",
+                list(rows),
+            )
 
     def set_similar(self, pairs: Iterable[tuple[int, int, float]], *, replace_for: Iterable[int] = ()) -> None:
         """Record near-duplicate pairs (example, earlier example, similarity), replacing every pair that
         involves an example of `replace_for`."""
         with self.transaction() as conn:
-            conn.executemany("DELETE FROM similar_examples WHERE example_id = ? OR other_id = ?",
-                             [(i, i) for i in replace_for])
-            conn.executemany("INSERT OR REPLACE INTO similar_examples (example_id, other_id, similarity) "
-                             "VALUES (?, ?, ?)", [(max(a, b), min(a, b), s) for a, b, s in pairs if a != b])
+            conn.executemany(
+                "DELETE FROM similar_examples WHERE example_id = ? OR other_id = ?", [(i, i) for i in replace_for]
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO similar_examples (example_id, other_id, similarity) VALUES (?, ?, ?)",
+                [(max(a, b), min(a, b), s) for a, b, s in pairs if a != b],
+            )
 
-    def set_verdict(self, example_id: int, judge: str, verdict: bool, reason: str, *,
-                    model: str | None = None, run_id: int | None = None) -> None:
+    def set_verdict(
+        self,
+        example_id: int,
+        judge: str,
+        verdict: bool,
+        reason: str,
+        *,
+        model: str | None = None,
+        run_id: int | None = None,
+    ) -> None:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO verdicts (example_id, judge, verdict, reason, model, run_id, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (example_id, judge) DO UPDATE SET "
                 "verdict=excluded.verdict, reason=excluded.reason, model=excluded.model, "
                 "run_id=excluded.run_id, created_at=excluded.created_at",
-                (example_id, judge, int(verdict), _clean(reason), model, run_id, now()))
+                (example_id, judge, int(verdict), _clean(reason), model, run_id, now()),
+            )
 
     def add_override(self, example_id: int, verdict: str, *, who: str, note: str = "") -> int:
         """Record a human keep/drop decision; the newest override of an example (not undone) wins."""
         if verdict not in ("keep", "drop"):
             raise ValueError("override verdict must be 'keep' or 'drop'")
         with self.transaction() as conn:
-            return self._insert(conn, "overrides", {"example_id": example_id, "verdict": verdict,
-                                                    "note": note, "who": who, "at": now()})
+            return self._insert(
+                conn, "overrides", {"example_id": example_id, "verdict": verdict, "note": note, "who": who, "at": now()}
+            )
 
-    def add_overrides(self, example_ids: Iterable[int], verdict: str, *, who: str, note: str = "",
-                      batch: str) -> int:
+    # -- the leakage check ------------------------------------------------------------
+    def set_leak_checks(self, kind: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Record the leakage check of items of `kind` (`example`, `task`, `chunk`): each row's `item`, `digest`
+        (of what was checked), `flagged` and `hits` (a list of dicts), replacing an earlier check of the item."""
+        with self.transaction() as conn:
+            for row in rows:
+                self._insert(
+                    conn,
+                    "leak_checks",
+                    {
+                        "kind": kind,
+                        "item": str(row["item"]),
+                        "digest": row["digest"],
+                        "flagged": int(bool(row["flagged"])),
+                        "hits_json": row["hits"],
+                        "checked_at": now(),
+                    },
+                    replace=True,
+                )
+
+    def add_leak_override(self, kind: str, item: str, verdict: str, *, who: str, note: str = "") -> int:
+        """Record a person's decision on an item the leakage check flagged (`allow`: it may be used) or missed
+        (`block`); the newest decision on an item wins."""
+        if verdict not in ("allow", "block"):
+            raise ValueError("leak override verdict must be 'allow' or 'block'")
+        with self.transaction() as conn:
+            return self._insert(
+                conn,
+                "leak_overrides",
+                {"kind": kind, "item": str(item), "verdict": verdict, "note": note, "who": who, "at": now()},
+            )
+
+    def add_overrides(self, example_ids: Iterable[int], verdict: str, *, who: str, note: str = "", batch: str) -> int:
         """One bulk decision: the same keep/drop override on every example, one row each, all under `batch` (so
         `undo_overrides(batch=...)` takes them back as one); one transaction. Returns how many were recorded."""
         if verdict not in ("keep", "drop"):
@@ -310,9 +416,10 @@ class Store:
             raise ValueError("a bulk decision needs a batch id")
         at, note, who = now(), _clean(note), _clean(who)
         with self.transaction() as conn:
-            cur = conn.executemany("INSERT INTO overrides (example_id, verdict, note, who, at, batch) "
-                                   "VALUES (?, ?, ?, ?, ?, ?)",
-                                   [(int(i), verdict, note, who, at, batch) for i in example_ids])
+            cur = conn.executemany(
+                "INSERT INTO overrides (example_id, verdict, note, who, at, batch) VALUES (?, ?, ?, ?, ?, ?)",
+                [(int(i), verdict, note, who, at, batch) for i in example_ids],
+            )
             return cur.rowcount
 
     def undo_overrides(self, *, who: str, ids: Iterable[int] = (), batch: str | None = None) -> int:
@@ -321,11 +428,15 @@ class Store:
         many were undone (those undone already are left as they were)."""
         at, who = now(), _clean(who)
         with self.transaction() as conn:
-            count = conn.executemany("UPDATE overrides SET undone_at = ?, undone_by = ? WHERE id = ? AND "
-                                     "undone_at IS NULL", [(at, who, int(i)) for i in ids]).rowcount
+            count = conn.executemany(
+                "UPDATE overrides SET undone_at = ?, undone_by = ? WHERE id = ? AND undone_at IS NULL",
+                [(at, who, int(i)) for i in ids],
+            ).rowcount
             if batch:
-                count += conn.execute("UPDATE overrides SET undone_at = ?, undone_by = ? WHERE batch = ? AND "
-                                      "undone_at IS NULL", (at, who, batch)).rowcount
+                count += conn.execute(
+                    "UPDATE overrides SET undone_at = ?, undone_by = ? WHERE batch = ? AND undone_at IS NULL",
+                    (at, who, batch),
+                ).rowcount
             return max(count, 0)
 
     def set_clusters(self, run_id: int, rows: Iterable[tuple[int, int, int, float]]) -> None:
@@ -334,8 +445,10 @@ class Store:
         with self.transaction() as conn:
             conn.execute("DELETE FROM clusters WHERE run_id != ?", (run_id,))
             conn.execute("DELETE FROM clusters WHERE run_id = ?", (run_id,))
-            conn.executemany("INSERT INTO clusters (run_id, example_id, cluster, near_dup, score) VALUES "
-                             "(?, ?, ?, ?, ?)", [(run_id, int(e), int(c), int(g), float(s)) for e, c, g, s in rows])
+            conn.executemany(
+                "INSERT INTO clusters (run_id, example_id, cluster, near_dup, score) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, int(e), int(c), int(g), float(s)) for e, c, g, s in rows],
+            )
 
     def insert_many(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
         """Many rows of one table (all with the same columns) in one transaction, text cleaned as every write
@@ -355,11 +468,15 @@ class Store:
         with self.transaction() as conn:
             return self._insert(conn, "llm_calls", {"at": now(), **fields})
 
-    def add_failure(self, stage: str, error: str, *, item: str | None = None, raw: str | None = None,
-                    run_id: int | None = None) -> int:
+    def add_failure(
+        self, stage: str, error: str, *, item: str | None = None, raw: str | None = None, run_id: int | None = None
+    ) -> int:
         with self.transaction() as conn:
-            return self._insert(conn, "failures", {"run_id": run_id, "stage": stage, "item": item,
-                                                   "error": error, "raw": raw, "created_at": now()})
+            return self._insert(
+                conn,
+                "failures",
+                {"run_id": run_id, "stage": stage, "item": item, "error": error, "raw": raw, "created_at": now()},
+            )
 
     def set_train_run(self, run_id: int, **fields: Any) -> None:
         """Create or update the training record of run `run_id` (`train_runs` columns)."""
@@ -367,8 +484,11 @@ class Store:
         cols = ", ".join(row)
         updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "run_id")
         with self.transaction() as conn:
-            conn.execute(f"INSERT INTO train_runs ({cols}) VALUES ({', '.join('?' * len(row))}) "
-                         f"ON CONFLICT(run_id) DO UPDATE SET {updates}", list(row.values()))
+            conn.execute(
+                f"INSERT INTO train_runs ({cols}) VALUES ({', '.join('?' * len(row))}) "
+                f"ON CONFLICT(run_id) DO UPDATE SET {updates}",
+                list(row.values()),
+            )
 
     def add_train_log(self, run_id: int, rows: Iterable[dict[str, Any]]) -> None:
         """Record points of a training run's loss curve (a step logged again, after a resume, is replaced)."""
@@ -383,6 +503,8 @@ class Store:
 
     def add_evaluation(self, **fields: Any) -> int:
         with self.transaction() as conn:
-            conn.execute("DELETE FROM evaluations WHERE run_id IS ? AND task_id = ? AND mode = ?",
-                         (fields.get("run_id"), fields["task_id"], fields["mode"]))
+            conn.execute(
+                "DELETE FROM evaluations WHERE run_id IS ? AND task_id = ? AND mode = ?",
+                (fields.get("run_id"), fields["task_id"], fields["mode"]),
+            )
             return self._insert(conn, "evaluations", {**fields, "created_at": now()})

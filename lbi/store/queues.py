@@ -53,8 +53,9 @@ class QueueSpec(BaseModel):
             name = f"Trajectory {self.trajectory}"
         elif self.kind == "batch":
             name = f"Bulk decision {self.batch}"
-        parts = [name] + ([f"“{self.search}”"] if self.search else []) + (["not reviewed yet"] if self.unreviewed
-                                                                          else [])
+        parts = (
+            [name] + ([f"“{self.search}”"] if self.search else []) + (["not reviewed yet"] if self.unreviewed else [])
+        )
         return " · ".join(parts)
 
     def params(self) -> dict[str, str]:
@@ -78,11 +79,15 @@ class QueueSpec(BaseModel):
         kind = params.get("queue", "filtered")
         if kind not in QUEUES:
             raise ValueError(f"no queue {kind!r}: choose one of {', '.join(QUEUES)}")
-        return cls(kind=kind, policy=committee.check_policy(params.get("policy", policy)),
-                   search=params.get("search", ""), batch=params.get("batch", ""),
-                   cluster=int(params["cluster"]) if params.get("cluster") else None,
-                   trajectory=int(params["trajectory"]) if params.get("trajectory") else None,
-                   unreviewed=params.get("unreviewed", "") in ("1", "true", "yes"))
+        return cls(
+            kind=kind,
+            policy=committee.check_policy(params.get("policy", policy)),
+            search=params.get("search", ""),
+            batch=params.get("batch", ""),
+            cluster=int(params["cluster"]) if params.get("cluster") else None,
+            trajectory=int(params["trajectory"]) if params.get("trajectory") else None,
+            unreviewed=params.get("unreviewed", "") in ("1", "true", "yes"),
+        )
 
 
 def _ids(store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[int]:
@@ -96,26 +101,39 @@ def queue_ids(store: Store, spec: QueueSpec, judges: int) -> list[int]:
     if kind in ("filtered", "kept"):
         ids = committee.decided_ids(store, spec.policy, judges, kept=kind == "kept")
     elif kind == "disagree":
-        ids = _ids(store, "SELECT example_id FROM verdicts GROUP BY example_id "
-                          "HAVING SUM(verdict) > 0 AND SUM(verdict) < COUNT(*) ORDER BY example_id")
+        ids = _ids(
+            store,
+            "SELECT example_id FROM verdicts GROUP BY example_id "
+            "HAVING SUM(verdict) > 0 AND SUM(verdict) < COUNT(*) ORDER BY example_id",
+        )
     elif kind == "one-no":
-        ids = _ids(store, "SELECT example_id FROM verdicts GROUP BY example_id "
-                          "HAVING COUNT(*) - SUM(verdict) = 1 ORDER BY example_id")
+        ids = _ids(
+            store,
+            "SELECT example_id FROM verdicts GROUP BY example_id "
+            "HAVING COUNT(*) - SUM(verdict) = 1 ORDER BY example_id",
+        )
     elif kind == "all":
         ids = _ids(store, "SELECT id FROM examples ORDER BY id")
     elif kind == "cluster":
-        ids = _ids(store, "SELECT example_id FROM clusters WHERE cluster = ? ORDER BY near_dup, score DESC, "
-                          "example_id", (spec.cluster if spec.cluster is not None else -1,))
+        ids = _ids(
+            store,
+            "SELECT example_id FROM clusters WHERE cluster = ? ORDER BY near_dup, score DESC, example_id",
+            (spec.cluster if spec.cluster is not None else -1,),
+        )
     elif kind == "trajectory":
-        ids = _ids(store, "SELECT id FROM examples WHERE trajectory_id = ? ORDER BY span_start, span_end, mode, id",
-                   (spec.trajectory if spec.trajectory is not None else -1,))
+        ids = _ids(
+            store,
+            "SELECT id FROM examples WHERE trajectory_id = ? ORDER BY span_start, span_end, mode, id",
+            (spec.trajectory if spec.trajectory is not None else -1,),
+        )
     elif kind == "batch":
         ids = _ids(store, "SELECT example_id FROM overrides WHERE batch = ? ORDER BY example_id", (spec.batch,))
     else:
         raise ValueError(f"no queue {kind!r}: choose one of {', '.join(QUEUES)}")
     if spec.search:
-        matching = set(_ids(store, "SELECT id FROM examples WHERE instr(lower(instruction), lower(?)) > 0",
-                            (spec.search,)))
+        matching = set(
+            _ids(store, "SELECT id FROM examples WHERE instr(lower(instruction), lower(?)) > 0", (spec.search,))
+        )
         ids = [i for i in ids if i in matching]
     if spec.unreviewed:
         reviewed = set(_ids(store, "SELECT DISTINCT example_id FROM overrides WHERE undone_at IS NULL"))
@@ -128,22 +146,38 @@ def queue_rows(store: Store, ids: Sequence[int], *, policy: str, judges: int) ->
     latest override and whether the committee keeps it (for a selection table of a few thousand rows)."""
     sql, params = committee.decision_sql(policy, judges, ids)
     decided = {r["example_id"]: dict(r) for r in store.query(sql, params)}
-    rows = {r["id"]: dict(r) for r in store.query(
-        "SELECT id, instruction, trajectory_id AS trajectory, span_start || '–' || span_end AS span, mode "
-        "FROM examples WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),))}
+    rows = {
+        r["id"]: dict(r)
+        for r in store.query(
+            "SELECT id, instruction, trajectory_id AS trajectory, span_start || '–' || span_end AS span, mode "
+            "FROM examples WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+    }
     out = []
     for i in ids:
         if i not in rows:
             continue
         d = decided.get(i, {})
-        out.append({**rows[i], "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), judges)}",
-                    "override": d.get("override") or "", "kept": bool(d.get("kept"))})
+        out.append(
+            {
+                **rows[i],
+                "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), judges)}",
+                "override": d.get("override") or "",
+                "kept": bool(d.get("kept")),
+            }
+        )
     return out
 
 
 def batches(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     """The newest bulk decisions: batch id, verdict, note, who, when, how many examples, how many undone."""
-    return [dict(r) for r in store.query(
-        "SELECT batch, MIN(verdict) AS verdict, MIN(note) AS note, MIN(who) AS who, MIN(at) AS at, COUNT(*) AS "
-        "examples, SUM(undone_at IS NOT NULL) AS undone FROM overrides WHERE batch IS NOT NULL GROUP BY batch "
-        "ORDER BY MAX(id) DESC LIMIT ?", (limit,))]
+    return [
+        dict(r)
+        for r in store.query(
+            "SELECT batch, MIN(verdict) AS verdict, MIN(note) AS note, MIN(who) AS who, MIN(at) AS at, COUNT(*) AS "
+            "examples, SUM(undone_at IS NOT NULL) AS undone FROM overrides WHERE batch IS NOT NULL GROUP BY batch "
+            "ORDER BY MAX(id) DESC LIMIT ?",
+            (limit,),
+        )
+    ]

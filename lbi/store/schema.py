@@ -235,7 +235,31 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX llm_calls_run ON llm_calls(run_id, at);
     """,
-    # 9: curation at scale. An override may belong to a batch (a bulk decision, undone as one) and may be undone
+    # 9: the leakage check on content (`lbi.synth.leakage`): one row per checked item (a synthesized example,
+    # a synthetic task, a doc chunk) with the digest of what it was checked as, whether it resembles a held-out
+    # task and how (`hits_json`); and people's decisions on flagged items (the newest per item wins).
+    """
+    CREATE TABLE leak_checks (
+        kind TEXT NOT NULL CHECK (kind IN ('example', 'task', 'chunk')),
+        item TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        flagged INTEGER NOT NULL CHECK (flagged IN (0, 1)),
+        hits_json TEXT NOT NULL DEFAULT '[]',
+        checked_at TEXT NOT NULL,
+        PRIMARY KEY (kind, item)
+    );
+    CREATE TABLE leak_overrides (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('example', 'task', 'chunk')),
+        item TEXT NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('allow', 'block')),
+        note TEXT,
+        who TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX leak_overrides_item ON leak_overrides(kind, item, id);
+    """,
+    # 10: curation at scale. An override may belong to a batch (a bulk decision, undone as one) and may be undone
     # (kept for the record, no longer counted); clusters of instructions (`lbi curate cluster`), one row per
     # example of a clustering run: its cluster, its group of near-identical instructions, its closeness to the
     # cluster's centre.
@@ -261,7 +285,24 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 TABLES = (
-    "runs", "documents", "chunks", "tasks", "trajectories", "steps", "examples",
-    "example_edits", "verdicts", "overrides", "llm_calls", "evaluations", "failures", "similar_examples",
-    "example_vectors", "train_runs", "train_log", "clusters",
+    "runs",
+    "documents",
+    "chunks",
+    "tasks",
+    "trajectories",
+    "steps",
+    "examples",
+    "example_edits",
+    "verdicts",
+    "overrides",
+    "llm_calls",
+    "evaluations",
+    "failures",
+    "similar_examples",
+    "example_vectors",
+    "train_runs",
+    "train_log",
+    "leak_checks",
+    "leak_overrides",
+    "clusters",
 )

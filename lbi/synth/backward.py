@@ -23,7 +23,7 @@ from lbi.prompts.replies import TOKENS_PER_SPAN, SpanInstruction, batch_schema, 
 from lbi.store import read
 
 Mode = Literal["per-span", "batched"]
-MODES: tuple[str, ...] = get_args(Mode)
+MODES: tuple[Mode, ...] = get_args(Mode)
 Progress = Callable[[int, int], None]
 Chooser = Callable[[int, list[tuple[int, int]]], list[tuple[int, int]]]
 
@@ -52,14 +52,15 @@ def eligible_spans(steps: Sequence[dict[str, Any]], max_span: int = 0) -> list[t
 def trajectory_steps(project: Project, trajectory_id: int) -> list[dict[str, Any]]:
     """The steps of a trajectory as the backward constructor and the judges see them."""
     rows = project.store.query(
-        "SELECT idx, observation, action, url, error FROM steps WHERE trajectory_id = ? ORDER BY idx",
-        (trajectory_id,))
+        "SELECT idx, observation, action, url, error FROM steps WHERE trajectory_id = ? ORDER BY idx", (trajectory_id,)
+    )
     return [dict(r) for r in rows]
 
 
 def _done_spans(project: Project, trajectory_id: int, mode: str) -> set[tuple[int, int]]:
-    rows = project.store.query("SELECT span_start, span_end FROM examples WHERE trajectory_id = ? AND mode = ?",
-                               (trajectory_id, mode))
+    rows = project.store.query(
+        "SELECT span_start, span_end FROM examples WHERE trajectory_id = ? AND mode = ?", (trajectory_id, mode)
+    )
     return {(r[0], r[1]) for r in rows}
 
 
@@ -67,7 +68,8 @@ def finished_trajectories(project: Project, among: Sequence[int] | None = None) 
     """Finished trajectories that may become training data: never those of held-out tasks or eval runs."""
     rows = project.store.query(
         f"SELECT t.id FROM {read.WITH_TASK_AND_RUN} WHERE t.status = 'done' AND {read.TRAINABLE} "
-        "AND EXISTS (SELECT 1 FROM steps s WHERE s.trajectory_id = t.id) ORDER BY t.id")
+        "AND EXISTS (SELECT 1 FROM steps s WHERE s.trajectory_id = t.id) ORDER BY t.id"
+    )
     ids = [r[0] for r in rows]
     return ids if among is None else [i for i in ids if i in set(among)]
 
@@ -85,8 +87,9 @@ class _Context:
         return self.project.config.env.description
 
 
-def pack(spans: Sequence[tuple[int, int]], size: int,
-         fits: Callable[[list[tuple[int, int]]], bool] = lambda group: True) -> list[list[tuple[int, int]]]:
+def pack(
+    spans: Sequence[tuple[int, int]], size: int, fits: Callable[[list[tuple[int, int]]], bool] = lambda group: True
+) -> list[list[tuple[int, int]]]:
     """Spans (sorted by start, then end) cut into consecutive groups, each one call whose prompt shows the
     steps its spans cover once: at most `size` spans (0: no limit), and only as many as `fits(group)`
     allows (prompt and reply within the model's context window). A span alone always makes a group."""
@@ -102,9 +105,11 @@ def pack(spans: Sequence[tuple[int, int]], size: int,
 def _batch_call(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int]]) -> dict[str, Any]:
     """The arguments of one batched call (messages, schema, reply budget)."""
     first, last = min(i for i, _ in spans), max(j for _, j in spans)
-    return {"messages": batched_messages(steps[first:last + 1], first, spans, ctx.describe, ctx.chrome),
-            "schema": batch_schema(spans),
-            "max_tokens": max(ctx.project.config.llm.max_tokens, TOKENS_PER_SPAN * len(spans) + 64)}
+    return {
+        "messages": batched_messages(steps[first : last + 1], first, spans, ctx.describe, ctx.chrome),
+        "schema": batch_schema(spans),
+        "max_tokens": max(ctx.project.config.llm.max_tokens, TOKENS_PER_SPAN * len(spans) + 64),
+    }
 
 
 def _fits(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int]]) -> bool:
@@ -117,12 +122,19 @@ def _fits(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int
 
 def check_mode(mode: str) -> Mode:
     """`mode` if it is a backward mode, else `UnknownChoiceError` (callers check before starting a run)."""
-    return check_choice("backward mode", mode, MODES)  # type: ignore[return-value]
+    return check_choice("backward mode", mode, MODES)
 
 
-def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, mode: Mode | None = None,
-              max_span: int | None = None, run_id: int | None = None, progress: Progress | None = None,
-              choose: Chooser | None = None) -> BackwardReport:
+def construct(
+    project: Project,
+    trajectory_ids: Sequence[int] | None = None,
+    *,
+    mode: Mode | None = None,
+    max_span: int | None = None,
+    run_id: int | None = None,
+    progress: Progress | None = None,
+    choose: Chooser | None = None,
+) -> BackwardReport:
     """Backward-construct examples for the trajectories (default: every finished one). `choose(tid, spans)`
     may pick which of a trajectory's eligible spans to label (default: all), e.g. a sample."""
     mode = mode or project.config.synth.backward_mode
@@ -153,8 +165,9 @@ def construct(project: Project, trajectory_ids: Sequence[int] | None = None, *, 
     return report
 
 
-def _label_trajectory(ctx: _Context, tid: int, steps: list[dict[str, Any]], todo: list[tuple[int, int]], mode: str,
-                      report: BackwardReport) -> None:
+def _label_trajectory(
+    ctx: _Context, tid: int, steps: list[dict[str, Any]], todo: list[tuple[int, int]], mode: str, report: BackwardReport
+) -> None:
     if mode == "per-span":
         for i, j in todo:
             _label_one(ctx, tid, steps, i, j, report)
@@ -163,23 +176,39 @@ def _label_trajectory(ctx: _Context, tid: int, steps: list[dict[str, Any]], todo
             _label_batch(ctx, tid, steps, group, report)
 
 
-def label_remote(project: Project, tid: int, steps: list[dict[str, Any]], todo: list[tuple[int, int]], mode: str,
-                 chrome: frozenset[str], run_id: int | None, window: int | None) -> BackwardReport:
+def label_remote(
+    project: Project,
+    tid: int,
+    steps: list[dict[str, Any]],
+    todo: list[tuple[int, int]],
+    mode: str,
+    chrome: frozenset[str],
+    run_id: int | None,
+    window: int | None,
+) -> BackwardReport:
     """One trajectory's labelling as a Ray task (`lbi.cluster.calls`): its writes go back to the driver."""
     report = BackwardReport()
     _label_trajectory(_Context(project, project.llm(run_id), chrome, run_id, window), tid, steps, todo, mode, report)
     return report
 
 
-def _label_on_ray(project: Project, work: list[tuple[int, list[dict[str, Any]], list[tuple[int, int]]]], mode: str,
-                  chrome: frozenset[str], run_id: int | None, window: int | None, report: BackwardReport,
-                  progress: Progress | None) -> None:
+def _label_on_ray(
+    project: Project,
+    work: list[tuple[int, list[dict[str, Any]], list[tuple[int, int]]]],
+    mode: str,
+    chrome: frozenset[str],
+    run_id: int | None,
+    window: int | None,
+    report: BackwardReport,
+    progress: Progress | None,
+) -> None:
     """Each trajectory with spans to label is a Ray task; the examples are written here as each one ends."""
     from lbi.cluster.calls import Job, run_jobs
 
     model = project.config.models.for_role("backward")
-    jobs = [Job(model, label_remote, (tid, steps, todo, mode, chrome, run_id, window)) for tid, steps, todo in work
-            if todo]
+    jobs = [
+        Job(model, label_remote, (tid, steps, todo, mode, chrome, run_id, window)) for tid, steps, todo in work if todo
+    ]
     done = len(work) - len(jobs)
 
     def add(job: Job, part: BackwardReport, made: dict[str, int]) -> None:
@@ -194,7 +223,6 @@ def _label_on_ray(project: Project, work: list[tuple[int, list[dict[str, Any]], 
     run_jobs(project, jobs, add)
     if progress:
         progress(len(work), len(work))
-
 
 
 SCAFFOLD = re.compile(r"^(steps?|spans?|\d+[:.)]?|\[\d+\]|\d+\.\.\d+)[:.,]?$", re.IGNORECASE)
@@ -215,36 +243,61 @@ def plausible(instruction: str) -> bool:
     return implausibility(instruction) is None
 
 
-def _save(project: Project, tid: int, i: int, j: int, instruction: str, mode: str, model: str,
-          run_id: int | None, report: BackwardReport) -> None:
+def _save(
+    project: Project,
+    tid: int,
+    i: int,
+    j: int,
+    instruction: str,
+    mode: str,
+    model: str,
+    run_id: int | None,
+    report: BackwardReport,
+) -> None:
     text = " ".join(instruction.split())
     problem = implausibility(text)
     if problem:
-        project.store.add_failure("backward", problem,
-                                  item=f"{tid}:{i}-{j}", raw=instruction, run_id=run_id)
+        project.store.add_failure("backward", problem, item=f"{tid}:{i}-{j}", raw=instruction, run_id=run_id)
         report.failed += 1
         return
-    report.examples += len(project.store.add_examples([{
-        "trajectory_id": tid, "span_start": i, "span_end": j, "instruction": text, "mode": mode,
-        "model": model, "run_id": run_id}]))
+    report.examples += len(
+        project.store.add_examples(
+            [
+                {
+                    "trajectory_id": tid,
+                    "span_start": i,
+                    "span_end": j,
+                    "instruction": text,
+                    "mode": mode,
+                    "model": model,
+                    "run_id": run_id,
+                }
+            ]
+        )
+    )
 
 
-def _label_one(ctx: _Context, tid: int, steps: list[dict[str, Any]], i: int, j: int,
-               report: BackwardReport) -> None:
+def _label_one(ctx: _Context, tid: int, steps: list[dict[str, Any]], i: int, j: int, report: BackwardReport) -> None:
     report.calls += 1
     try:
-        reply = ctx.llm.complete(span_messages(steps[i:j + 1], i, ctx.describe, ctx.chrome), role="backward",
-                                 purpose="backward-per-span", schema=SpanInstruction)
+        reply = ctx.llm.complete(
+            span_messages(steps[i : j + 1], i, ctx.describe, ctx.chrome),
+            role="backward",
+            purpose="backward-per-span",
+            schema=SpanInstruction,
+        )
     except (OutputParseError, ContextWindowError) as exc:
-        ctx.project.store.add_failure("backward", str(exc), item=f"{tid}:{i}-{j}", raw=getattr(exc, "raw", None),
-                                      run_id=ctx.run_id)
+        ctx.project.store.add_failure(
+            "backward", str(exc), item=f"{tid}:{i}-{j}", raw=getattr(exc, "raw", None), run_id=ctx.run_id
+        )
         report.failed += 1
         return
     _save(ctx.project, tid, i, j, reply.parsed.instruction, "per-span", reply.model, ctx.run_id, report)
 
 
-def _ask_batch(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int]], where: str,
-               report: BackwardReport) -> tuple[dict[tuple[int, int], str], str, str]:
+def _ask_batch(
+    ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int, int]], where: str, report: BackwardReport
+) -> tuple[dict[tuple[int, int], str], str, str]:
     """(instruction per span, raw reply, model) of one batched call. A reply that does not parse as a whole
     (e.g. cut off by its token limit) gives the fields it completed; one with none is asked again afresh,
     up to `llm.parse_retries` times (the model layer's own retry would append the reply to the prompt,
@@ -261,15 +314,18 @@ def _ask_batch(ctx: _Context, steps: list[dict[str, Any]], spans: list[tuple[int
             raw = exc.raw or ""
             got = {span: text for span, text in span_fields(raw).items() if span in wanted}
             if got or attempt > retries:
-                asked = (f"{model} gave no reply matching {call['schema'].__name__} "
-                         f"after {attempt} attempt{'s' if attempt > 1 else ''}")
+                asked = (
+                    f"{model} gave no reply matching {call['schema'].__name__} "
+                    f"after {attempt} attempt{'s' if attempt > 1 else ''}"
+                )
                 kept = f"; kept the {len(got)} of {len(spans)} fields it completed" if got else ""
                 ctx.project.store.add_failure("backward", asked + kept, item=where, raw=raw, run_id=ctx.run_id)
                 return got, raw, model
 
 
-def _label_batch(ctx: _Context, tid: int, steps: list[dict[str, Any]], spans: list[tuple[int, int]],
-                 report: BackwardReport) -> None:
+def _label_batch(
+    ctx: _Context, tid: int, steps: list[dict[str, Any]], spans: list[tuple[int, int]], report: BackwardReport
+) -> None:
     """One call for `spans` (more if its reply is cut short: the spans it left out are labelled again, and
     asking again for the whole reply would pay for the finished fields twice)."""
     where = f"{tid}:{spans[0][0]}-{spans[0][1]}..{spans[-1][0]}-{spans[-1][1]}"
@@ -292,8 +348,13 @@ def _label_batch(ctx: _Context, tid: int, steps: list[dict[str, Any]], spans: li
             _save(ctx.project, tid, i, j, instruction, "batched", model, ctx.run_id, report)
     missing = [f"{i}..{j}" for (i, j), text in got.items() if not text.strip()]
     if missing:
-        ctx.project.store.add_failure("backward", f"batched reply had an empty instruction for spans {missing}",
-                                      item=where, raw=raw, run_id=ctx.run_id)
+        ctx.project.store.add_failure(
+            "backward",
+            f"batched reply had an empty instruction for spans {missing}",
+            item=where,
+            raw=raw,
+            run_id=ctx.run_id,
+        )
         report.failed += len(missing)
     rest = [span for span in spans if span not in got]
     if rest:

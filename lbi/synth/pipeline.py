@@ -23,8 +23,13 @@ from lbi.synth.rollout import rollout
 
 ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int], None]]]
 # The run each stage records its work (and its model calls) under: f"{name}-{STAGE_RUNS[stage]}".
-STAGE_RUNS = {"generate": "generate", "rollout": "llm", "explore": "explore", "backward": "backward",
-              "filter": "filter"}
+STAGE_RUNS = {
+    "generate": "generate",
+    "rollout": "llm",
+    "explore": "explore",
+    "backward": "backward",
+    "filter": "filter",
+}
 
 
 @dataclass
@@ -79,36 +84,68 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
     chosen = [c for c in every[: sizes.chunks] if c in pending]
     if sizes.explore:  # first: explore needs no model to act, so examples reach the workbench within a minute
         with progress("rollouts (explore)") as tick, report.timed("explore"):
-            report.stages["explore"] = rollout(project, f"{name}-{STAGE_RUNS['explore']}", policy="explore",
-                                               episodes=sizes.explore, concurrency=sizes.concurrency,
-                                               max_steps=sizes.max_steps, progress=tick)
+            report.stages["explore"] = rollout(
+                project,
+                f"{name}-{STAGE_RUNS['explore']}",
+                policy="explore",
+                episodes=sizes.explore,
+                concurrency=sizes.concurrency,
+                max_steps=sizes.max_steps,
+                progress=tick,
+            )
         _label_and_judge(project, sizes, progress, name, report)
-    with project.run(f"{name}-{STAGE_RUNS['generate']}", "generate") as run, progress("generate tasks") as tick, \
-            report.timed("generate"):
-        report.stages["generate"] = gen = generate_tasks(project, chosen, per_chunk=sizes.per_chunk, run_id=run.id,
-                                                         progress=run.track(tick))
-        run.progress(len(chosen), len(chosen),
-                     f"{gen.added} tasks added, {gen.duplicates} near-duplicates, {gen.failed} failed")
+    with (
+        project.run(f"{name}-{STAGE_RUNS['generate']}", "generate") as run,
+        progress("generate tasks") as tick,
+        report.timed("generate"),
+    ):
+        report.stages["generate"] = gen = generate_tasks(
+            project, chosen, per_chunk=sizes.per_chunk, run_id=run.id, progress=run.track(tick)
+        )
+        run.progress(
+            len(chosen),
+            len(chosen),
+            f"{gen.added} tasks added, {gen.duplicates} near-duplicates, {gen.failed} failed"
+            + (f", {gen.leaked} chunks left out (leakage)" if gen.leaked else ""),
+        )
     with progress("rollouts (llm)") as tick, report.timed("rollout"):
-        report.stages["rollout"] = rollout(project, f"{name}-{STAGE_RUNS['rollout']}", policy="llm", limit=sizes.tasks,
-                                           concurrency=sizes.concurrency, max_steps=sizes.max_steps, progress=tick)
+        report.stages["rollout"] = rollout(
+            project,
+            f"{name}-{STAGE_RUNS['rollout']}",
+            policy="llm",
+            limit=sizes.tasks,
+            concurrency=sizes.concurrency,
+            max_steps=sizes.max_steps,
+            progress=tick,
+        )
     _label_and_judge(project, sizes, progress, name, report)
     cfg = project.config
     report.funnel = read.funnel(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
     return report
 
 
-def _label_and_judge(project: Project, sizes: SynthSizes, progress: ProgressFactory, name: str,
-                     report: SynthReport) -> None:
+def _label_and_judge(
+    project: Project, sizes: SynthSizes, progress: ProgressFactory, name: str, report: SynthReport
+) -> None:
     """Backward construction, then the committee, on every trajectory and example not yet done (the pipeline runs
     it after the explore rollouts and again after the llm rollouts; the stage reports hold the last pass)."""
-    with project.run(f"{name}-{STAGE_RUNS['backward']}", "backward") as run, \
-            progress(f"backward ({sizes.mode})") as tick, report.timed("backward"):
-        report.stages["backward"] = back = construct(project, mode=sizes.mode, max_span=sizes.max_span,
-                                                     run_id=run.id, progress=run.track(tick))
-        run.progress(back.trajectories, back.trajectories,
-                     f"{back.examples} examples from {back.calls} calls, {back.failed} failed")
-    with project.run(f"{name}-{STAGE_RUNS['filter']}", "filter") as run, progress("committee") as tick, \
-            report.timed("filter"):
+    with (
+        project.run(f"{name}-{STAGE_RUNS['backward']}", "backward") as run,
+        progress(f"backward ({sizes.mode})") as tick,
+        report.timed("backward"),
+    ):
+        report.stages["backward"] = back = construct(
+            project, mode=check_mode(sizes.mode), max_span=sizes.max_span, run_id=run.id, progress=run.track(tick)
+        )
+        run.progress(
+            back.trajectories,
+            back.trajectories,
+            f"{back.examples} examples from {back.calls} calls, {back.failed} failed",
+        )
+    with (
+        project.run(f"{name}-{STAGE_RUNS['filter']}", "filter") as run,
+        progress("committee") as tick,
+        report.timed("filter"),
+    ):
         report.stages["filter"] = judged = judge_examples(project, run_id=run.id, progress=run.track(tick))
         run.progress(judged.examples, judged.examples, f"{judged.verdicts} verdicts, {judged.kept} kept")

@@ -26,6 +26,7 @@ from lbi.envs.tasks import Task
 from lbi.errors import ModelError, check_choice
 from lbi.procs import die_with_parent
 from lbi.project import Project, open_project, task_from_row
+from lbi.store import leaks
 
 Progress = Callable[[int, int], None]
 POLICIES = ("llm", "explore")
@@ -53,16 +54,29 @@ class RolloutReport:
     ray: Any = None  # lbi.cluster.episodes.EpisodeStats of a Ray run (per-episode CPU and model time, retries)
 
 
-def plan(project: Project, run_name: str, *, policy: str, task_ids: Sequence[str] | None = None,
-         episodes: int = 0, limit: int | None = None) -> list[WorkItem]:
+def plan(
+    project: Project,
+    run_name: str,
+    *,
+    policy: str,
+    task_ids: Sequence[str] | None = None,
+    episodes: int = 0,
+    limit: int | None = None,
+) -> list[WorkItem]:
     """Work items of a run: one per synthetic task (llm policy) or `episodes` walks (explore: no instruction)."""
     env = project.config.env.name
     if policy == "explore":
         keys = [f"{run_name}/explore-{k}" for k in range(episodes)]
-        return [WorkItem(key, "explore", task_from_row({"id": key, "instruction": "", "env": env})
-                         .model_dump(mode="json")) for key in keys]
-    items = [WorkItem(f"{run_name}/{t.id}", "llm", t.model_dump(mode="json"))
-             for t in project.tasks("synthetic", task_ids, env=env)]
+        return [
+            WorkItem(key, "explore", task_from_row({"id": key, "instruction": "", "env": env}).model_dump(mode="json"))
+            for key in keys
+        ]
+    blocked = leaks.blocked(project.store, "task")  # a task the leakage check flagged: too close to a held-out one
+    items = [
+        WorkItem(f"{run_name}/{t.id}", "llm", t.model_dump(mode="json"))
+        for t in project.tasks("synthetic", task_ids, env=env)
+        if t.id not in blocked
+    ]
     return items[:limit] if limit else items
 
 
@@ -74,28 +88,48 @@ def build_policy(project: Project, name: str, seed: str, run_id: int | None) -> 
     return LLMPolicy(llm, env_description=describe)
 
 
-def recorder_for(project: Project, item: WorkItem, run_id: int, max_steps: int,
-                 written: Callable[[], None] | None = None) -> StoreRecorder:
-    return StoreRecorder(project, item.key, run_id=run_id, policy=item.policy,
-                         model=project.config.models.for_role("agent"), max_steps=max_steps, written=written)
+def recorder_for(
+    project: Project, item: WorkItem, run_id: int, max_steps: int, written: Callable[[], None] | None = None
+) -> StoreRecorder:
+    return StoreRecorder(
+        project,
+        item.key,
+        run_id=run_id,
+        policy=item.policy,
+        model=project.config.models.for_role("agent"),
+        max_steps=max_steps,
+        written=written,
+    )
 
 
-def play(project: Project, env: Env, item: WorkItem, run_id: int, max_steps: int,
-         written: Callable[[], None] | None = None) -> Episode:
+def play(
+    project: Project, env: Env, item: WorkItem, run_id: int, max_steps: int, written: Callable[[], None] | None = None
+) -> Episode:
     """One episode of a work item in `env`, recorded in the project's store."""
     recorder = recorder_for(project, item, run_id, max_steps, written)
     policy = build_policy(project, item.policy, item.key, run_id)
     return Agent(policy, env, recorder, max_steps=max_steps).run(Task.model_validate(item.task))
 
 
-def play_item(project: Project, env: Env, item: dict[str, Any], run_id: int, max_steps: int,
-              written: Callable[[], None] | None = None) -> Episode:
+def play_item(
+    project: Project,
+    env: Env,
+    item: dict[str, Any],
+    run_id: int,
+    max_steps: int,
+    written: Callable[[], None] | None = None,
+) -> Episode:
     """`play` for a work item sent as a dict (to a Ray actor)."""
     return play(project, env, WorkItem(**item), run_id, max_steps, written)
 
 
-def _work(project: Project, items: Sequence[WorkItem], run_id: int, max_steps: int,
-          after_each: Callable[[], Any] | None = None) -> None:
+def _work(
+    project: Project,
+    items: Sequence[WorkItem],
+    run_id: int,
+    max_steps: int,
+    after_each: Callable[[], Any] | None = None,
+) -> None:
     """Run items one after another in this process, building a new environment after a crash."""
     env: Env | None = None
     try:
@@ -121,17 +155,30 @@ def _worker(project_dir: str, items: list[dict[str, Any]], run_id: int, max_step
 def _finished(project: Project, keys: Sequence[str]) -> tuple[int, int, int]:
     rows = project.store.query(
         "SELECT status, COUNT(*) FROM trajectories WHERE run_id IS NOT NULL AND key IN (SELECT value FROM "
-        "json_each(?)) GROUP BY status", (json.dumps(list(keys)),))
+        "json_each(?)) GROUP BY status",
+        (json.dumps(list(keys)),),
+    )
     counts = {r[0]: r[1] for r in rows}
     steps = project.store.query(
         "SELECT COUNT(*) FROM steps s JOIN trajectories t ON t.id = s.trajectory_id WHERE t.key IN "
-        "(SELECT value FROM json_each(?)) AND t.status != 'running'", (json.dumps(list(keys)),))[0][0]
+        "(SELECT value FROM json_each(?)) AND t.status != 'running'",
+        (json.dumps(list(keys)),),
+    )[0][0]
     return counts.get("done", 0), counts.get("failed", 0), steps
 
 
-def rollout(project: Project, run_name: str, *, policy: str | None = None, task_ids: Sequence[str] | None = None,
-            episodes: int = 0, limit: int | None = None, concurrency: int | None = None,
-            max_steps: int | None = None, progress: Progress | None = None) -> RolloutReport:
+def rollout(
+    project: Project,
+    run_name: str,
+    *,
+    policy: str | None = None,
+    task_ids: Sequence[str] | None = None,
+    episodes: int = 0,
+    limit: int | None = None,
+    concurrency: int | None = None,
+    max_steps: int | None = None,
+    progress: Progress | None = None,
+) -> RolloutReport:
     """Run (or resume) the rollouts of `run_name`; returns counts for this run."""
     cfg = project.config.synth
     policy = check_choice("rollout policy", policy or cfg.policy, POLICIES)
@@ -140,8 +187,14 @@ def rollout(project: Project, run_name: str, *, policy: str | None = None, task_
     on_ray = cfg.executor == "ray"
     workers = max(1, concurrency or (on_ray and project.config.ray.workers) or cfg.concurrency)
     items = plan(project, run_name, policy=policy, task_ids=task_ids, episodes=episodes, limit=limit)
-    config = {"policy": policy, "max_steps": max_steps, "concurrency": workers, "env": project.config.env.name,
-              "model": project.config.models.for_role("agent"), "executor": cfg.executor}
+    config = {
+        "policy": policy,
+        "max_steps": max_steps,
+        "concurrency": workers,
+        "env": project.config.env.name,
+        "model": project.config.models.for_role("agent"),
+        "executor": cfg.executor,
+    }
     with project.run(run_name, "rollout", config) as run:
         keys = [i.key for i in items]
         before = sum(_finished(project, keys)[:2])
@@ -157,8 +210,9 @@ def rollout(project: Project, run_name: str, *, policy: str | None = None, task_
             _run_parallel(project, todo, run.id, max_steps, workers, keys, progress)
         report.done, report.failed, report.steps = _finished(project, keys)
         report.seconds = time.perf_counter() - started
-        run.progress(report.done + report.failed, len(items),
-                     f"{report.done} done, {report.failed} failed, {report.steps} steps")
+        run.progress(
+            report.done + report.failed, len(items), f"{report.done} done, {report.failed} failed, {report.steps} steps"
+        )
     return report
 
 
@@ -175,14 +229,27 @@ def _tick(project: Project, run_id: int, keys: Sequence[str], progress: Progress
     return done + failed
 
 
-def _run_inline(project: Project, todo: Sequence[WorkItem], run_id: int, max_steps: int, keys: Sequence[str],
-                progress: Progress | None) -> None:
+def _run_inline(
+    project: Project,
+    todo: Sequence[WorkItem],
+    run_id: int,
+    max_steps: int,
+    keys: Sequence[str],
+    progress: Progress | None,
+) -> None:
     _work(project, todo, run_id, max_steps, after_each=lambda: _tick(project, run_id, keys, progress))
     _tick(project, run_id, keys, progress)
 
 
-def _run_ray(project: Project, todo: Sequence[WorkItem], run_id: int, max_steps: int, workers: int,
-             keys: Sequence[str], progress: Progress | None) -> Any:
+def _run_ray(
+    project: Project,
+    todo: Sequence[WorkItem],
+    run_id: int,
+    max_steps: int,
+    workers: int,
+    keys: Sequence[str],
+    progress: Progress | None,
+) -> Any:
     """The items on a Ray cluster: actors play the episodes, this process writes the store."""
     from lbi.cluster.episodes import run_episodes
 
@@ -190,18 +257,36 @@ def _run_ray(project: Project, todo: Sequence[WorkItem], run_id: int, max_steps:
         recorder = recorder_for(project, item, run_id, max_steps)
         return recorder.trajectory_id if recorder.begin(Task.model_validate(item.task)) else None
 
-    stats = run_episodes(project, todo, play=play_item, run_id=run_id, max_steps=max_steps, workers=workers,
-                         open_trajectory=open_trajectory, after_each=lambda: _tick(project, run_id, keys, progress))
+    stats = run_episodes(
+        project,
+        todo,
+        play=play_item,
+        run_id=run_id,
+        max_steps=max_steps,
+        workers=workers,
+        open_trajectory=open_trajectory,
+        after_each=lambda: _tick(project, run_id, keys, progress),
+    )
     _tick(project, run_id, keys, progress)
     return stats
 
 
-def _run_parallel(project: Project, todo: Sequence[WorkItem], run_id: int, max_steps: int, workers: int,
-                  keys: Sequence[str], progress: Progress | None) -> None:
+def _run_parallel(
+    project: Project,
+    todo: Sequence[WorkItem],
+    run_id: int,
+    max_steps: int,
+    workers: int,
+    keys: Sequence[str],
+    progress: Progress | None,
+) -> None:
     ctx = mp.get_context("spawn")
     shares = [[asdict(i) for i in todo[w::workers]] for w in range(workers)]
-    procs = [ctx.Process(target=_worker, args=(str(project.dir), share, run_id, max_steps), daemon=False)
-             for share in shares if share]
+    procs = [
+        ctx.Process(target=_worker, args=(str(project.dir), share, run_id, max_steps), daemon=False)
+        for share in shares
+        if share
+    ]
     for proc in procs:
         proc.start()
     try:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lbi.errors import UserError
+from lbi.errors import UserError, check_choice
 from lbi.project import Project
 from lbi.store import committee, read
 
@@ -37,8 +37,11 @@ model at inference (`lbi.models.local.chat_prompt`)."""
 
 def token_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
     """The tokens a record is trained on (`CHATML_TRAINING_TEMPLATE` applied by `tokenizer`)."""
-    return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                              chat_template=CHATML_TRAINING_TEMPLATE)["input_ids"])
+    return list(
+        tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, chat_template=CHATML_TRAINING_TEMPLATE
+        )["input_ids"]
+    )
 
 
 class TrainDataError(UserError):
@@ -64,26 +67,31 @@ class TrainingData:
 def check_trainable(project: Project, example_ids: list[int]) -> None:
     """Refuse examples from held-out tasks or evaluation runs (the leakage lock)."""
     if bad := read.untrainable_examples(project.store, example_ids):
-        raise TrainDataError(f"examples {bad[:10]} come from held-out tasks or evaluation runs "
-                             "and may never be trained on")
+        raise TrainDataError(
+            f"examples {bad[:10]} come from held-out tasks or evaluation runs and may never be trained on"
+        )
 
 
-def training_data(project: Project, *, per: str = "step", policy: str = "", judges: Sequence[str] = ()
-                  ) -> TrainingData:
+def training_data(project: Project, *, per: str = "step", policy: str = "", judges: Sequence[str] = ()) -> TrainingData:
     """The records of the examples the committee keeps under `policy` (default: `synth.judge_policy`), counting
     only the verdicts of `judges` when given (default: the whole committee)."""
-    from lbi.use.export import build_records
+    from lbi.use.export import PERS, build_records
 
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
     names = committee.judge_names(project.store, [j.name for j in project.config.models.judges])
     if unknown := [j for j in judges if j not in names]:
         raise TrainDataError(f"unknown judge {', '.join(map(repr, unknown))}: the committee is {', '.join(names)}")
-    examples, records, _missing = build_records(project, per, policy, only=judges)  # type: ignore[arg-type]
+    unit = check_choice("record unit (per)", per, PERS)
+    examples, records, _missing = build_records(project, unit, policy, only=judges)
     if not records:
-        looser = {"strict": " or train with a looser policy (`--policy majority` or `relaxed`)",
-                  "majority": " or train with `--policy relaxed`"}.get(policy, "")
-        raise TrainDataError(f"no kept examples to train on under the `{policy}` judge policy: synthesize and "
-                             f"filter first (`lbi synthesize`, or `lbi backward` then `lbi filter`){looser}")
+        looser = {
+            "strict": " or train with a looser policy (`--policy majority` or `relaxed`)",
+            "majority": " or train with `--policy relaxed`",
+        }.get(policy, "")
+        raise TrainDataError(
+            f"no kept examples to train on under the `{policy}` judge policy: synthesize and "
+            f"filter first (`lbi synthesize`, or `lbi backward` then `lbi filter`){looser}"
+        )
     ids = [int(e["id"]) for e in examples]
     check_trainable(project, ids)
     for record in records:

@@ -41,17 +41,43 @@ class Arm(Rate):
     def row(self) -> dict[str, Any]:
         """The arm as a table row (rates and seconds rounded for reading)."""
         low, high = self.interval
-        return {"arm": self.label, "run": self.run, "mode": self.mode, "model": self.model, "n": self.n,
-                "successes": self.successes, "rate": round(self.rate, 3), "ci_low": round(low, 3),
-                "ci_high": round(high, 3), "errors": self.errors, "steps": self.steps, "calls": self.calls,
-                "tokens": self.tokens, "model s": round(self.model_s, 1), "wall s": round(self.wall_s, 1)}
+        return {
+            "arm": self.label,
+            "run": self.run,
+            "mode": self.mode,
+            "model": self.model,
+            "n": self.n,
+            "successes": self.successes,
+            "rate": round(self.rate, 3),
+            "ci_low": round(low, 3),
+            "ci_high": round(high, 3),
+            "errors": self.errors,
+            "steps": self.steps,
+            "calls": self.calls,
+            "tokens": self.tokens,
+            "model s": round(self.model_s, 1),
+            "wall s": round(self.wall_s, 1),
+        }
 
 
 def arms(store: Store) -> list[Arm]:
     """Every arm in the store, in the order they ran."""
-    return [Arm(run=a["run"], mode=a["mode"], model=a["model"] or "?", n=a["n"], successes=a["successes"],
-                errors=a["errors"], steps=a["steps"], calls=a["calls"], tokens=a["tokens"], model_s=a["model_s"],
-                wall_s=a["wall_s"]) for a in read.eval_arms(store)]
+    return [
+        Arm(
+            run=a["run"],
+            mode=a["mode"],
+            model=a["model"] or "?",
+            n=a["n"],
+            successes=a["successes"],
+            errors=a["errors"],
+            steps=a["steps"],
+            calls=a["calls"],
+            tokens=a["tokens"],
+            model_s=a["model_s"],
+            wall_s=a["wall_s"],
+        )
+        for a in read.eval_arms(store)
+    ]
 
 
 def resolve(spec: str, known: Sequence[Arm]) -> Arm:
@@ -69,8 +95,7 @@ def resolve(spec: str, known: Sequence[Arm]) -> Arm:
         if arm.mode == mode:
             return arm
     if run in by_run:
-        raise NotFoundError(f"eval run {run!r} has no mode {mode!r}: it ran "
-                            f"{', '.join(a.mode for a in by_run[run])}")
+        raise NotFoundError(f"eval run {run!r} has no mode {mode!r}: it ran {', '.join(a.mode for a in by_run[run])}")
     runs = ", ".join(by_run) or "none yet (run `lbi eval`)"
     raise NotFoundError(f"no eval run {(run or spec)!r}: the eval runs are {runs}")
 
@@ -85,8 +110,18 @@ class Comparison:
     def rows(self) -> list[dict[str, Any]]:
         """Each pair as a table row: the arm, its reference, the tasks both ran, how many only the arm and only
         the reference solved, McNemar's exact p, and the flipped tasks."""
-        return [{"arm": p.b, "vs": p.a, "tasks": p.tasks, "only arm": len(p.only_b), "only vs": len(p.only_a),
-                 "p": round(p.p_value, 4), "flipped": p.flips()} for p in self.pairs]
+        return [
+            {
+                "arm": p.b,
+                "vs": p.a,
+                "tasks": p.tasks,
+                "only arm": len(p.only_b),
+                "only vs": len(p.only_a),
+                "p": round(p.p_value, 4),
+                "flipped": p.flips(),
+            }
+            for p in self.pairs
+        ]
 
 
 def compare(store: Store, specs: Sequence[str]) -> Comparison:
@@ -98,8 +133,7 @@ def compare(store: Store, specs: Sequence[str]) -> Comparison:
     rows = read.evaluations(store, sorted({a.run for a in chosen}))
     success = {a.label: outcomes(rows, a.run, a.mode) for a in chosen}
     first = chosen[0]
-    return Comparison(chosen, [pair(first.label, success[first.label], a.label, success[a.label])
-                               for a in chosen[1:]])
+    return Comparison(chosen, [pair(first.label, success[first.label], a.label, success[a.label]) for a in chosen[1:]])
 
 
 @dataclass
@@ -124,7 +158,9 @@ def grid(store: Store, chosen: Sequence[Arm]) -> Grid:
     """The task × arm grid of the chosen arms, tasks sorted by id."""
     labels = [a.label for a in chosen]
     wanted = set(labels)
-    cells = {(r["task_id"], f"{r['run']}:{r['mode']}"): r
-             for r in read.evaluations(store, sorted({a.run for a in chosen}))
-             if f"{r['run']}:{r['mode']}" in wanted}
+    cells = {
+        (r["task_id"], f"{r['run']}:{r['mode']}"): r
+        for r in read.evaluations(store, sorted({a.run for a in chosen}))
+        if f"{r['run']}:{r['mode']}" in wanted
+    }
     return Grid(sorted({task for task, _ in cells}), labels, cells)

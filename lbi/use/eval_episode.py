@@ -21,14 +21,37 @@ def eval_key(run: str, mode: str, task_id: str) -> str:
     return f"{run}/{mode}/{task_id}"
 
 
-def eval_recorder(project: Project, run: str, mode: str, task: Task, run_id: int, max_steps: int,
-                  written: Callable[[], None] | None = None) -> StoreRecorder:
-    return StoreRecorder(project, eval_key(run, mode, task.id), run_id=run_id, policy="llm",
-                         model=project.config.models.for_role("agent"), max_steps=max_steps, written=written)
+def eval_recorder(
+    project: Project,
+    run: str,
+    mode: str,
+    task: Task,
+    run_id: int,
+    max_steps: int,
+    written: Callable[[], None] | None = None,
+) -> StoreRecorder:
+    return StoreRecorder(
+        project,
+        eval_key(run, mode, task.id),
+        run_id=run_id,
+        policy="llm",
+        model=project.config.models.for_role("agent"),
+        max_steps=max_steps,
+        written=written,
+    )
 
 
-def play_task(project: Project, env: Env, retriever: Retriever | None, task: Task, mode: str, run: str,
-              run_id: int, max_steps: int, written: Callable[[], None] | None = None) -> tuple[Episode, dict[str, Any]]:
+def play_task(
+    project: Project,
+    env: Env,
+    retriever: Retriever | None,
+    task: Task,
+    mode: str,
+    run: str,
+    run_id: int,
+    max_steps: int,
+    written: Callable[[], None] | None = None,
+) -> tuple[Episode, dict[str, Any]]:
     """The agent on one held-out task in one mode, then the task's check on the env's final state; both are
     written to the store (an evaluation row per task and mode)."""
     model = project.config.models.for_role("agent")
@@ -41,6 +64,13 @@ def play_task(project: Project, env: Env, retriever: Retriever | None, task: Tas
     else:
         outcome = check_task(task, env, episode.final)
         check = {"success": int(outcome.success), "detail": outcome.detail, "error": outcome.error}
-    project.store.add_evaluation(run_id=run_id, task_id=task.id, mode=mode, n_steps=episode.steps,
-                                 trajectory_id=episode.trajectory_id, model=model, **check)
+    project.store.add_evaluation(
+        run_id=run_id,
+        task_id=task.id,
+        mode=mode,
+        n_steps=episode.steps,
+        trajectory_id=episode.trajectory_id,
+        model=model,
+        **check,
+    )
     return episode, check

@@ -4,8 +4,8 @@ Same model, same step limit, same tasks for every mode; success by each task's o
 per task and mode in `evaluations`, summarised as a success rate with n and a Wilson 95% interval.
 Evaluation trajectories are recorded (for inspection) but never feed synthesis or training: their runs are of
 kind `eval`, and `leakage` checks that no example, and no example a training run used, comes from a held-out
-task or an evaluation. One run holds one agent model (a base and a trained model are two runs); arms across
-runs are compared in `lbi.use.arms`.
+task or an evaluation, and lists what resembles a held-out task by content (`lbi.synth.leakage`). One run holds
+one agent model (a base and a trained model are two runs); arms across runs are compared in `lbi.use.arms`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from lbi.envs.base import Env
 from lbi.envs.tasks import Task
 from lbi.errors import NotFoundError, UserError, check_choice
 from lbi.project import Project, Run
-from lbi.store import read
+from lbi.store import leaks, read
+from lbi.synth.leakage import refresh
 from lbi.use.eval_episode import play_task
 from lbi.use.index import Index
 from lbi.use.retrieval import MODES, Retriever, describe
@@ -75,26 +76,38 @@ def heldout_tasks(project: Project, task_ids: Sequence[str] | None = None, limit
     return tasks[:limit] if limit else tasks
 
 
-def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_ids: Sequence[str] | None = None,
-             limit: int | None = None, max_steps: int | None = None, progress: Progress | None = None,
-             keep_retrievals: int = 2) -> EvalReport:
+def evaluate(
+    project: Project,
+    modes: Sequence[str],
+    *,
+    run: str = "eval",
+    task_ids: Sequence[str] | None = None,
+    limit: int | None = None,
+    max_steps: int | None = None,
+    progress: Progress | None = None,
+    keep_retrievals: int = 2,
+) -> EvalReport:
     """Run every held-out task in every mode (resumable: finished (task, mode) pairs are kept)."""
     for mode in modes:
         check_choice("evaluation mode", mode, MODES)
     project.env_options()
     tasks = heldout_tasks(project, task_ids, limit)
     if not tasks:
-        env = project.config.env.name
+        name = project.config.env.name
         if task_ids is not None:
-            raise NotFoundError(f"none of {', '.join(task_ids) or 'the given ids'} is a held-out task of env {env!r}: "
-                                "see `lbi tasks list --split heldout`")
-        raise NotFoundError(f"no held-out tasks for env {env!r}: import some with `lbi tasks import FILE`")
+            raise NotFoundError(
+                f"none of {', '.join(task_ids) or 'the given ids'} is a held-out task of env {name!r}: "
+                "see `lbi tasks list --split heldout`"
+            )
+        raise NotFoundError(f"no held-out tasks for env {name!r}: import some with `lbi tasks import FILE`")
     steps = max_steps or project.config.synth.max_steps
     model = project.config.models.for_role("agent")
     other = [m for m in read.eval_models(project.store, run) if m != model]
     if other:
-        raise UserError(f"eval run {run!r} was run with the model {other[0]!r}, not {model!r}: give this model a "
-                        "run of its own (--run NAME), so each run's results come from one model")
+        raise UserError(
+            f"eval run {run!r} was run with the model {other[0]!r}, not {model!r}: give this model a "
+            "run of its own (--run NAME), so each run's results come from one model"
+        )
     config = {"modes": list(modes), "max_steps": steps, "model": model, "executor": project.config.synth.executor}
     report = EvalReport(run=run)
     with project.run(run, "eval", config) as run_:
@@ -132,14 +145,23 @@ def evaluate(project: Project, modes: Sequence[str], *, run: str = "eval", task_
     return report
 
 
-def _on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task], run_: Run, steps: int,
-            progress: Progress, report: EvalReport) -> None:
+def _on_ray(
+    project: Project,
+    modes: Sequence[str],
+    tasks: Sequence[Task],
+    run_: Run,
+    steps: int,
+    progress: Progress,
+    report: EvalReport,
+) -> None:
     """Every (task, mode) on the Ray cluster (`lbi.use.evaluate_ray`), then the summaries from the store."""
     from lbi.use.evaluate_ray import evaluate_on_ray
 
     def tick() -> None:
-        progress(project.store.query("SELECT COUNT(*) FROM evaluations WHERE run_id = ?", (run_.id,))[0][0],
-                 len(tasks) * len(modes))
+        progress(
+            project.store.query("SELECT COUNT(*) FROM evaluations WHERE run_id = ?", (run_.id,))[0][0],
+            len(tasks) * len(modes),
+        )
 
     evaluate_on_ray(project, modes, tasks, report.run, run_.id, steps, after_each=tick)
     tick()
@@ -153,8 +175,9 @@ def _on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task], run_:
     run_.message = ", ".join(f"{m} {s.successes}/{s.n}" for m, s in report.summaries.items()) + " (on Ray)"
 
 
-def _one(project: Project, env: Env, retriever: Retriever, task: Task, mode: str, run: str, run_id: int,
-         max_steps: int) -> dict[str, Any]:
+def _one(
+    project: Project, env: Env, retriever: Retriever, task: Task, mode: str, run: str, run_id: int, max_steps: int
+) -> dict[str, Any]:
     existing = read.evaluation(project.store, run_id, task.id, mode)
     if existing:
         return {"success": existing["success"], "error": existing["error"]}
@@ -168,9 +191,19 @@ def results(project: Project, run: str | None = None) -> list[dict[str, Any]]:
     for arm in read.eval_arms(project.store):
         if run is None or arm["run"] == run:
             low, high = wilson(arm["successes"], arm["n"])
-            out.append({"run": arm["run"], "mode": arm["mode"], "model": arm["model"], "n": arm["n"],
-                        "successes": arm["successes"], "errors": arm["errors"], "rate": arm["successes"] / arm["n"],
-                        "ci_low": low, "ci_high": high})
+            out.append(
+                {
+                    "run": arm["run"],
+                    "mode": arm["mode"],
+                    "model": arm["model"],
+                    "n": arm["n"],
+                    "successes": arm["successes"],
+                    "errors": arm["errors"],
+                    "rate": arm["successes"] / arm["n"],
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
     return out
 
 
@@ -179,7 +212,7 @@ def mcnemar(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2 ** n
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
     return min(1.0, 2 * tail)
 
 
@@ -205,8 +238,13 @@ class Paired:
 def pair(a: str, a_success: dict[str, int], b: str, b_success: dict[str, int]) -> Paired:
     """Arms `a` and `b` (success per task id) over the tasks both ran."""
     both = sorted(set(a_success) & set(b_success))
-    return Paired(a, b, len(both), [t for t in both if a_success[t] > b_success[t]],
-                  [t for t in both if b_success[t] > a_success[t]])
+    return Paired(
+        a,
+        b,
+        len(both),
+        [t for t in both if a_success[t] > b_success[t]],
+        [t for t in both if b_success[t] > a_success[t]],
+    )
 
 
 def outcomes(rows: Sequence[dict[str, Any]], run: str, mode: str) -> dict[str, int]:
@@ -220,22 +258,35 @@ def paired(project: Project, run: str, a: str, b: str) -> Paired:
     return pair(a, outcomes(rows, run, a), b, outcomes(rows, run, b))
 
 
-def leakage(project: Project) -> dict[str, Any]:
-    """What must never be training data, found anywhere it is: examples whose trajectory served a held-out task or
-    an evaluation run, and such examples among those any training run (`lbi train`) used. Training runs are
-    checked against the store as it is now; examples they used that are gone from it are listed, unchecked."""
+def leakage(project: Project, progress: Progress | None = None) -> dict[str, Any]:
+    """What must never be training data, found anywhere it is. By origin: examples whose trajectory served a
+    held-out task or an evaluation run, and such examples among those any training run (`lbi train`) used; a
+    BrowserGym (task, seed) both held out and synthesis material. By content (`lbi.synth.leakage`, run here on
+    what is new): examples, synthetic tasks and doc chunks that resemble a held-out task — kept out of training,
+    export, the index and task generation unless a person allowed them — and flagged examples a training run used.
+    Training runs are checked against the store as it is now; examples they used that are gone are listed."""
     store = project.store
+    checked = refresh(project, progress=progress)
     found = read.untrainable_examples(store)
     trained: dict[str, list[int]] = {}
+    trained_flagged: dict[str, list[int]] = {}
     missing: dict[str, list[int]] = {}
+    flagged = leaks.flags(store)
+    flagged_examples = {int(f["item"]) for f in flagged if f["kind"] == "example" and f["flagged"]}
     for run in read.train_runs(store):
         ids = [int(i) for i in run["examples"]]
         if bad := read.untrainable_examples(store, ids):
             trained[run["name"]] = bad
+        if close := sorted(flagged_examples & set(ids)):
+            trained_flagged[run["name"]] = close
         if gone := read.missing_examples(store, ids):
             missing[run["name"]] = gone
     parts = [f"examples from held-out tasks or evaluations: {json.dumps(found[:20])}"] if found else []
     parts += [f"training run {name!r} used such examples: {json.dumps(ids[:20])}" for name, ids in trained.items()]
+    parts += [
+        f"training run {name!r} used examples that resemble held-out tasks: {json.dumps(ids[:20])}"
+        for name, ids in trained_flagged.items()
+    ]
     both: list[tuple[str, int]] = []
     if project.config.env.name == "browsergym":  # the same (task, seed) held out and explored/synthesized
         from lbi.envs.browsergym.benchmark import overlaps
@@ -243,6 +294,21 @@ def leakage(project: Project) -> dict[str, Any]:
         both = overlaps(project.store, project.config.env, [])
         if both:
             parts.append(f"(task, seed) both held-out and synthesis: {', '.join(f'{t}@{s}' for t, s in both[:10])}")
-    return {"examples_from_heldout": found, "trained_on_heldout": trained, "trained_missing": missing,
-            "heldout_seeds_synthesized": both, "ok": not found and not trained and not both,
-            "detail": "; ".join(parts) or "none"}
+    content = {kind: [f["item"] for f in flagged if f["kind"] == kind and f["blocked"]] for kind in leaks.KINDS}
+    allowed = {
+        kind: [f["item"] for f in flagged if f["kind"] == kind and f["flagged"] and not f["blocked"]]
+        for kind in leaks.KINDS
+    }
+    return {
+        "examples_from_heldout": found,
+        "trained_on_heldout": trained,
+        "trained_missing": missing,
+        "heldout_seeds_synthesized": both,
+        "trained_on_flagged": trained_flagged,
+        "content_flagged": content,
+        "content_allowed": allowed,
+        "flags": flagged,
+        "checked": checked,
+        "ok": not found and not trained and not both and not trained_flagged,
+        "detail": "; ".join(parts) or "none",
+    }

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -43,7 +44,7 @@ class RetrievalServer:
     def __init__(self, project_dir: str, modes: Sequence[str]) -> None:
         from lbi.use.index import Index
 
-        project = open_project(project_dir)
+        project = open_project(Path(project_dir))
         index = Index(project)
         self.retrievers = {m: Retriever(project, m, index=index) for m in modes if m != "baseline"}
 
@@ -77,30 +78,54 @@ class RemoteRetriever(Retriever):
         return self._ask("docs", text)
 
 
-def play_eval(project: Project, env: Env, item: dict[str, Any], run_id: int, max_steps: int,
-              written: Callable[[], None], *, run: str, server: Any) -> Any:
+def play_eval(
+    project: Project,
+    env: Env,
+    item: dict[str, Any],
+    run_id: int,
+    max_steps: int,
+    written: Callable[[], None],
+    *,
+    run: str,
+    server: Any,
+) -> Any:
     """`play` for an evaluation item on an episode actor."""
     retriever = None if item["mode"] == "baseline" else RemoteRetriever(project, item["mode"], server, run_id)
-    episode, _ = play_task(project, env, retriever, Task.model_validate(item["task"]), item["mode"], run, run_id,
-                           max_steps, written)
+    episode, _ = play_task(
+        project, env, retriever, Task.model_validate(item["task"]), item["mode"], run, run_id, max_steps, written
+    )
     return episode
 
 
-def evaluate_on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task], run: str, run_id: int,
-                    max_steps: int, after_each: Callable[[], Any]) -> Any:
+def evaluate_on_ray(
+    project: Project,
+    modes: Sequence[str],
+    tasks: Sequence[Task],
+    run: str,
+    run_id: int,
+    max_steps: int,
+    after_each: Callable[[], Any],
+) -> Any:
     """Every (task, mode) not yet evaluated in this run, on the cluster; an episode whose worker died every
     time it ran is recorded as an error of that task, as a crashed episode is locally."""
-    todo = [EvalItem(eval_key(run, mode, task.id), task.model_dump(mode="json"), mode)
-            for mode in modes for task in tasks if not read.evaluation(project.store, run_id, task.id, mode)]
+    todo = [
+        EvalItem(eval_key(run, mode, task.id), task.model_dump(mode="json"), mode)
+        for mode in modes
+        for task in tasks
+        if not read.evaluation(project.store, run_id, task.id, mode)
+    ]
     if not todo:
         return None
     workers = max(1, project.config.ray.workers)
     connect(project.config, workers)
-    server = None
+    server: Any = None  # the RetrievalServer actor (its methods are not typed for Ray: no @ray.method)
     if any(m != "baseline" for m in modes):
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-        server = ray.remote(num_cpus=0)(RetrievalServer).options(scheduling_strategy=here).remote(
-            str(project.dir), list(modes))
+        server = (
+            ray.remote(num_cpus=0)(RetrievalServer)
+            .options(scheduling_strategy=here)
+            .remote(str(project.dir), list(modes))
+        )
         ray.get(server.ready.remote())
 
     def open_trajectory(item: EvalItem) -> int | None:
@@ -109,9 +134,16 @@ def evaluate_on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task
         return recorder.trajectory_id if recorder.begin(task) else None
 
     try:
-        stats = run_episodes(project, todo, play=partial(play_eval, run=run, server=server), run_id=run_id,
-                             max_steps=max_steps, workers=workers, open_trajectory=open_trajectory,
-                             after_each=after_each)
+        stats = run_episodes(
+            project,
+            todo,
+            play=partial(play_eval, run=run, server=server),
+            run_id=run_id,
+            max_steps=max_steps,
+            workers=workers,
+            open_trajectory=open_trajectory,
+            after_each=after_each,
+        )
     finally:
         if server is not None:
             ray.kill(server, no_restart=True)
@@ -121,7 +153,15 @@ def evaluate_on_ray(project: Project, modes: Sequence[str], tasks: Sequence[Task
         if read.evaluation(project.store, run_id, task_id, item.mode) is None:
             row = project.store.query("SELECT id, error FROM trajectories WHERE key = ?", (item.key,))
             tid, error = row[0] if row else (None, None)
-            project.store.add_evaluation(run_id=run_id, task_id=task_id, mode=item.mode, n_steps=0,
-                                         trajectory_id=tid, model=model, success=0, detail="",
-                                         error=error or "the episode did not finish on Ray")
+            project.store.add_evaluation(
+                run_id=run_id,
+                task_id=task_id,
+                mode=item.mode,
+                n_steps=0,
+                trajectory_id=tid,
+                model=model,
+                success=0,
+                detail="",
+                error=error or "the episode did not finish on Ray",
+            )
     return stats

@@ -7,6 +7,8 @@ builds it (system message with the actions and the reply's shape; the example's 
 previous actions, the observation as the agent was shown it), and the reply is the JSON the agent writes.
 `per="example"`: one record per example, a multi-turn chat (turn → reply, ...).
 `per="step"`: one record per step of each example (turn → reply).
+Before the kept examples are read, the leakage check runs on what is new (`lbi.synth.leakage`): an example it
+flags is not kept until a person allows it, in an export and in training alike.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from lbi.project import Project
 from lbi.prompts.messages import agent_system, agent_turn, history_text, recorded_observation
 from lbi.prompts.replies import reply_text
 from lbi.secrets import redact
-from lbi.store import committee, read
+from lbi.store import committee, leaks, read
+from lbi.synth.leakage import refresh
 from lbi.use.export_formats import ADP_VERSION, adp_records, agentlab_records
 
 Per = Literal["example", "step"]
 Fmt = Literal["jsonl", "parquet", "agentlab", "adp"]
+PERS: tuple[Per, ...] = get_args(Per)
 
 
 @dataclass
@@ -56,27 +60,42 @@ def _turns(project: Project, instruction: str, steps: list[dict[str, Any]]) -> I
         yield [*turn, {"role": "assistant", "content": reply_text(step["reasoning"] or "", step["action"] or "")}]
 
 
-def _records(project: Project, example: dict[str, Any], steps: list[dict[str, Any]], per: Per
-             ) -> Iterator[dict[str, Any]]:
-    meta = {"example_id": example["id"], "trajectory_id": example["trajectory_id"], "mode": example["mode"],
-            "env": example["env"], "span": [example["span_start"], example["span_end"]]}
+def _records(
+    project: Project, example: dict[str, Any], steps: list[dict[str, Any]], per: Per
+) -> Iterator[dict[str, Any]]:
+    meta = {
+        "example_id": example["id"],
+        "trajectory_id": example["trajectory_id"],
+        "mode": example["mode"],
+        "env": example["env"],
+        "span": [example["span_start"], example["span_end"]],
+    }
     turns = list(_turns(project, example["instruction"], steps))
     if per == "example":  # one conversation: the first step's system message, then each step's turn and reply
         messages = [turns[0][0], *(message for turn in turns for message in turn[1:])]
         yield {"messages": messages, "images": [s["screenshot"] for s in steps if s["screenshot"]], **meta}
         return
     for turn, step in zip(turns, steps, strict=True):
-        yield {"messages": turn, "images": [step["screenshot"]] if step["screenshot"] else [], **meta,
-               "step": step["idx"]}
+        yield {
+            "messages": turn,
+            "images": [step["screenshot"]] if step["screenshot"] else [],
+            **meta,
+            "step": step["idx"],
+        }
 
 
 def kept_examples(project: Project, policy: str | None = None, only: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The examples the committee keeps under `policy`; `only` counts only those judges' verdicts."""
     cfg = project.config
     ids = committee.kept_ids(project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges), only or None)
-    return [dict(r) for r in project.store.query(
-        "SELECT e.*, t.env, t.policy, t.task_id FROM examples e JOIN trajectories t ON t.id = e.trajectory_id "
-        "WHERE e.id IN (SELECT value FROM json_each(?)) ORDER BY e.id", (json.dumps(ids),))]
+    return [
+        dict(r)
+        for r in project.store.query(
+            "SELECT e.*, t.env, t.policy, t.task_id FROM examples e JOIN trajectories t ON t.id = e.trajectory_id "
+            "WHERE e.id IN (SELECT value FROM json_each(?)) ORDER BY e.id",
+            (json.dumps(ids),),
+        )
+    ]
 
 
 def output_file(out: Path) -> Path:
@@ -90,8 +109,9 @@ def output_file(out: Path) -> Path:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputPathError(f"cannot write {out}: cannot create the folder {out.parent} "
-                              f"({exc.strerror or exc})") from exc
+        raise OutputPathError(
+            f"cannot write {out}: cannot create the folder {out.parent} ({exc.strerror or exc})"
+        ) from exc
     return out
 
 
@@ -100,8 +120,9 @@ def card_path(out: Path) -> Path:
     return out.with_name(out.stem + ".card.md")
 
 
-def kept_steps(project: Project, policy: str, only: Sequence[str] = ()
-               ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]], int]:
+def kept_steps(
+    project: Project, policy: str, only: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]], int]:
     """The kept examples under `policy` (counting only the judges `only`, if given), the steps of each
     (screenshots as absolute paths), and how many screenshots the steps name but the disk lacks (those steps
     name none)."""
@@ -120,11 +141,13 @@ def kept_steps(project: Project, policy: str, only: Sequence[str] = ()
     return examples, steps_of, missing
 
 
-def build_records(project: Project, per: Per, policy: str, fmt: str = "jsonl", only: Sequence[str] = ()
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+def build_records(
+    project: Project, per: Per, policy: str, fmt: str = "jsonl", only: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """The kept examples under `policy` (counting only the judges `only`, if given), their records (lbi's chat
     records, one per example or per step; or `agentlab` step records, `adp` trajectories:
     `lbi.use.export_formats`), and the screenshots missing on disk."""
+    refresh(project, ("example",))  # what the leakage check flags is not kept (`lbi.store.committee`)
     examples, steps_of, missing = kept_steps(project, policy, only)
     if fmt == "agentlab":
         return examples, list(agentlab_records(examples, steps_of)), missing
@@ -134,16 +157,22 @@ def build_records(project: Project, per: Per, policy: str, fmt: str = "jsonl", o
     return examples, records, missing
 
 
-def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "example",
-           policy: str | None = None) -> ExportReport:
+def export(
+    project: Project, out: Path, *, fmt: str = "jsonl", per: str = "example", policy: str | None = None
+) -> ExportReport:
     """Write kept examples to `out` (a .jsonl or .parquet file) and a dataset card next to it."""
     check_choice("export format", fmt, get_args(Fmt))
-    check_choice("record unit (--per)", per, get_args(Per))
+    unit = check_choice("record unit (--per)", per, PERS)
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
     out = output_file(out)
-    examples, records, missing = build_records(project, per, policy, fmt)
+    examples, records, missing = build_records(project, unit, policy, fmt)
     report = ExportReport(path=out, card=card_path(out), examples=len(examples), missing_screenshots=missing)
-    counts = {"env": Counter(), "mode": Counter(), "rollout policy": Counter(), "override": Counter()}
+    counts: dict[str, Counter[str]] = {
+        "env": Counter(),
+        "mode": Counter(),
+        "rollout policy": Counter(),
+        "override": Counter(),
+    }
     overridden = {r[0]: r[1] for r in project.store.query(committee.LATEST_OVERRIDES)}
     for ex in examples:
         counts["env"][ex["env"]] += 1
@@ -169,20 +198,32 @@ def export(project: Project, out: Path, *, fmt: Fmt = "jsonl", per: Per = "examp
 
 
 def _card(project: Project, report: ExportReport, fmt: str, per: str, policy: str) -> str:
-    lines = [f"# {project.config.project}: synthesized agent data", "",
-             f"Made by lbi (Learn-by-interact) from the `{project.config.env.name}` environment.", "",
-             f"- file: `{report.path.name}` ({fmt}, one record per "
-             f"{ {'agentlab': 'step', 'adp': 'example'}.get(fmt, per)})",
-             f"- kept examples: {report.examples} (judge policy `{policy}`, "
-             f"{len(project.config.models.judges)} judges; human overrides win)",
-             f"- records: {report.records}",
-             f"- screenshots referenced but missing on disk: {report.missing_screenshots}", "",
-             {"agentlab": "BrowserGym/AgentLab-style step records (goal, obs.axtree_txt, action, last_action_error, "
-                          "reward per step); `datasets.load_dataset('json', data_files=PATH)` loads them.",
-              "adp": f"Agent Data Protocol trajectories (schema {ADP_VERSION}): text/web observations and "
-                     "api/message actions linked by tool_call_id."}.get(
-                 fmt, "Load with `datasets.load_dataset('json', data_files=PATH)`; the `messages` column is the chat "
-                      "format TRL's SFTTrainer takes."), ""]
+    lines = [
+        f"# {project.config.project}: synthesized agent data",
+        "",
+        f"Made by lbi (Learn-by-interact) from the `{project.config.env.name}` environment.",
+        "",
+        f"- file: `{report.path.name}` ({fmt}, one record per "
+        f"{ {'agentlab': 'step', 'adp': 'example'}.get(fmt, per) })",
+        f"- kept examples: {report.examples} (judge policy `{policy}`, "
+        f"{len(project.config.models.judges)} judges; human overrides win)",
+        f"- records: {report.records}",
+        f"- left out because they resemble a held-out task (`lbi leakage`): "
+        f"{len(leaks.blocked(project.store, 'example'))} examples",
+        f"- screenshots referenced but missing on disk: {report.missing_screenshots}",
+        "",
+        {
+            "agentlab": "BrowserGym/AgentLab-style step records (goal, obs.axtree_txt, action, last_action_error, "
+            "reward per step); `datasets.load_dataset('json', data_files=PATH)` loads them.",
+            "adp": f"Agent Data Protocol trajectories (schema {ADP_VERSION}): text/web observations and "
+            "api/message actions linked by tool_call_id.",
+        }.get(
+            fmt,
+            "Load with `datasets.load_dataset('json', data_files=PATH)`; the `messages` column is the chat "
+            "format TRL's SFTTrainer takes.",
+        ),
+        "",
+    ]
     for name, counter in report.counts.items():
         lines.append(f"## by {name}")
         lines += [f"- {key}: {value}" for key, value in sorted(counter.items())] or ["- (none)"]

@@ -42,9 +42,12 @@ def _specs(env: str) -> dict[str, ActionSpec]:
 
     module = __import__(env_spec(env).factory.__module__, fromlist=["_"])
     for value in vars(module).values():  # the env class's own actions (sql, shell, repo)
-        if isinstance(value, type) and getattr(value, "name", None) == env and isinstance(
-                getattr(value, "actions", None), dict):
-            return value.actions
+        if (
+            isinstance(value, type)
+            and getattr(value, "name", None) == env
+            and isinstance(actions := getattr(value, "actions", None), dict)
+        ):
+            return actions
     return dict(COMMON_ACTIONS)
 
 
@@ -65,30 +68,53 @@ def call_parts(action: str, specs: dict[str, ActionSpec]) -> tuple[str, dict[str
     return node.func.id, {**named, **kwargs}
 
 
-def agentlab_records(examples: list[dict[str, Any]], steps_of: dict[int, list[dict[str, Any]]]
-                     ) -> Iterator[dict[str, Any]]:
+def agentlab_records(
+    examples: list[dict[str, Any]], steps_of: dict[int, list[dict[str, Any]]]
+) -> Iterator[dict[str, Any]]:
     for ex in examples:
         steps = steps_of[ex["id"]]
         for k, step in enumerate(steps):
             last = k == len(steps) - 1
             before = steps[k - 1] if k else None
-            yield {"goal": ex["instruction"], "step": k,
-                   "obs": {"goal": ex["instruction"], "axtree_txt": step["observation"] or "", "url": step["url"],
-                           "last_action": before["action"] if before else "",
-                           "last_action_error": (before["error"] or "") if before else "",
-                           "screenshot": step["screenshot"]},
-                   "action": step["action"] or "", "agent_info": {"think": step["reasoning"] or ""},
-                   "reward": 1.0 if last else 0.0, "terminated": last, "truncated": False,
-                   "example_id": ex["id"], "trajectory_id": ex["trajectory_id"], "env": ex["env"]}
+            yield {
+                "goal": ex["instruction"],
+                "step": k,
+                "obs": {
+                    "goal": ex["instruction"],
+                    "axtree_txt": step["observation"] or "",
+                    "url": step["url"],
+                    "last_action": before["action"] if before else "",
+                    "last_action_error": (before["error"] or "") if before else "",
+                    "screenshot": step["screenshot"],
+                },
+                "action": step["action"] or "",
+                "agent_info": {"think": step["reasoning"] or ""},
+                "reward": 1.0 if last else 0.0,
+                "terminated": last,
+                "truncated": False,
+                "example_id": ex["id"],
+                "trajectory_id": ex["trajectory_id"],
+                "env": ex["env"],
+            }
 
 
 def _observation(step: dict[str, Any], call_id: str | None) -> dict[str, Any]:
     link = {"tool_call_id": call_id} if call_id else {}
     if step["url"]:
-        image = {"class_": "image_observation", "content": step["screenshot"], "source": "environment"} \
-            if step["screenshot"] else None
-        return {"class_": "web_observation", "html": None, "axtree": step["observation"] or "", "url": step["url"],
-                "image_observation": image, "viewport_size": None, **link}
+        image = (
+            {"class_": "image_observation", "content": step["screenshot"], "source": "environment"}
+            if step["screenshot"]
+            else None
+        )
+        return {
+            "class_": "web_observation",
+            "html": None,
+            "axtree": step["observation"] or "",
+            "url": step["url"],
+            "image_observation": image,
+            "viewport_size": None,
+            **link,
+        }
     return {"class_": "text_observation", "content": step["observation"] or "", "source": "system", **link}
 
 
@@ -97,21 +123,42 @@ def adp_records(examples: list[dict[str, Any]], steps_of: dict[int, list[dict[st
     for ex in examples:
         env_specs = specs.setdefault(ex["env"], _specs(ex["env"]))
         steps = steps_of[ex["id"]]
-        content: list[dict[str, Any]] = [{"class_": "text_observation", "content": ex["instruction"],
-                                          "source": "user"}]
+        content: list[dict[str, Any]] = [{"class_": "text_observation", "content": ex["instruction"], "source": "user"}]
         call_id: str | None = None
         for k, step in enumerate(steps):
             content.append(_observation(step, call_id))
             function, kwargs = call_parts(step["action"] or "", env_specs)
             thought = step["reasoning"] or None
             if function in MESSAGE_ACTIONS:
-                content.append({"class_": "message_action", "content": str(next(iter(kwargs.values()), "")),
-                                "description": thought})
+                content.append(
+                    {
+                        "class_": "message_action",
+                        "content": str(next(iter(kwargs.values()), "")),
+                        "description": thought,
+                    }
+                )
                 break
             call_id = f"call_{k}" if k < len(steps) - 1 else None  # linked to the observation it led to
-            content.append({"class_": "api_action", "function": function, "kwargs": kwargs, "description": thought,
-                            **({"tool_call_id": call_id} if call_id else {})})
-        yield {"schema_version": ADP_VERSION, "id": f"lbi-example-{ex['id']}", "content": content,
-               "details": {"source": "lbi (Learn-by-interact)", "env": ex["env"], "example_id": ex["id"],
-                           "trajectory_id": ex["trajectory_id"], "span": [ex["span_start"], ex["span_end"]],
-                           "backward_mode": ex["mode"], "rollout_policy": ex["policy"]}}
+            content.append(
+                {
+                    "class_": "api_action",
+                    "function": function,
+                    "kwargs": kwargs,
+                    "description": thought,
+                    **({"tool_call_id": call_id} if call_id else {}),
+                }
+            )
+        yield {
+            "schema_version": ADP_VERSION,
+            "id": f"lbi-example-{ex['id']}",
+            "content": content,
+            "details": {
+                "source": "lbi (Learn-by-interact)",
+                "env": ex["env"],
+                "example_id": ex["id"],
+                "trajectory_id": ex["trajectory_id"],
+                "span": [ex["span_start"], ex["span_end"]],
+                "backward_mode": ex["mode"],
+                "rollout_policy": ex["policy"],
+            },
+        }

@@ -26,21 +26,45 @@ def success_figure(arms: Sequence[Arm]) -> go.Figure:
     fig = go.Figure()
     for model in dict.fromkeys(a.model for a in arms):
         mine = [a for a in arms if a.model == model]
-        fig.add_trace(go.Bar(
-            x=[html.escape(a.label) for a in mine], y=[a.rate for a in mine], name=html.escape(model),
-            text=[f"{a.successes}/{a.n}" for a in mine], textposition="none",
-            error_y={"type": "data", "symmetric": False, "array": [a.interval[1] - a.rate for a in mine],
-                     "arrayminus": [a.rate - a.interval[0] for a in mine], "color": "#444"},
-            customdata=[[f"{a.interval[0]:.0%}", f"{a.interval[1]:.0%}"] for a in mine],
-            hovertemplate="%{x}<br>success %{y:.0%} (95% CI %{customdata[0]}–%{customdata[1]})"
-                          "<br>%{text} tasks<extra></extra>"))
-    fig.add_trace(go.Scatter(  # solved/n above each interval, where no error bar crosses it
-        x=[html.escape(a.label) for a in arms], y=[a.interval[1] + 0.01 for a in arms], mode="text", showlegend=False,
-        text=[f"{a.successes}/{a.n}" for a in arms], textposition="top center", hoverinfo="skip"))
-    fig.update_layout(height=360, margin=MARGIN, yaxis={"title": "success rate", "range": [0, 1.12],
-                                                        "tickformat": ".0%"},
-                      xaxis={"title": "arm (run:mode)", "type": "category"}, legend_title_text="model",
-                      barmode="group", bargap=0.35)
+        fig.add_trace(
+            go.Bar(
+                x=[html.escape(a.label) for a in mine],
+                y=[a.rate for a in mine],
+                name=html.escape(model),
+                text=[f"{a.successes}/{a.n}" for a in mine],
+                textposition="none",
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [a.interval[1] - a.rate for a in mine],
+                    "arrayminus": [a.rate - a.interval[0] for a in mine],
+                    "color": "#444",
+                },
+                customdata=[[f"{a.interval[0]:.0%}", f"{a.interval[1]:.0%}"] for a in mine],
+                hovertemplate="%{x}<br>success %{y:.0%} (95% CI %{customdata[0]}–%{customdata[1]})"
+                "<br>%{text} tasks<extra></extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(  # solved/n above each interval, where no error bar crosses it
+            x=[html.escape(a.label) for a in arms],
+            y=[a.interval[1] + 0.01 for a in arms],
+            mode="text",
+            showlegend=False,
+            text=[f"{a.successes}/{a.n}" for a in arms],
+            textposition="top center",
+            hoverinfo="skip",
+        )
+    )
+    fig.update_layout(
+        height=360,
+        margin=MARGIN,
+        yaxis={"title": "success rate", "range": [0, 1.12], "tickformat": ".0%"},
+        xaxis={"title": "arm (run:mode)", "type": "category"},
+        legend_title_text="model",
+        barmode="group",
+        bargap=0.35,
+    )
     return fig
 
 
@@ -51,27 +75,47 @@ def grid_figure(grid: Grid, selected: tuple[str, str] | None = None) -> go.Figur
     fig = go.Figure()
     for outcome, colour in OUTCOME_COLOURS.items():
         cells = [(t, a) for t in grid.tasks for a in grid.arms if grid.outcome(t, a) == outcome]
-        fig.add_trace(go.Scatter(  # an empty outcome gets one invisible point, so it still shows in the legend
-            x=[html.escape(a) for _, a in cells] or [None], y=[html.escape(t) for t, _ in cells] or [None],
-            mode="markers", name=outcome,
-            marker={"symbol": "square", "size": 18, "color": colour, "line": {"width": 1, "color": "#fff"}},
-            customdata=[[t, a] for t, a in cells],
-            text=[f"{html.escape(t)} · {html.escape(a)}: {outcome}" for t, a in cells],
-            hovertemplate="%{text}<extra></extra>", unselected={"marker": {"opacity": 1}},
-            selected={"marker": {"opacity": 1}}))
+        fig.add_trace(
+            go.Scatter(  # an empty outcome gets one invisible point, so it still shows in the legend
+                x=[html.escape(a) for _, a in cells] if cells else [None],
+                y=[html.escape(t) for t, _ in cells] if cells else [None],
+                mode="markers",
+                name=outcome,
+                marker={"symbol": "square", "size": 18, "color": colour, "line": {"width": 1, "color": "#fff"}},
+                customdata=[[t, a] for t, a in cells],
+                text=[f"{html.escape(t)} · {html.escape(a)}: {outcome}" for t, a in cells],
+                hovertemplate="%{text}<extra></extra>",
+                unselected={"marker": {"opacity": 1}},
+                selected={"marker": {"opacity": 1}},
+            )
+        )
     if selected and selected[0] in grid.tasks and selected[1] in grid.arms:
-        fig.add_trace(go.Scatter(x=[html.escape(selected[1])], y=[html.escape(selected[0])], mode="markers",
-                                 showlegend=False,
-                                 hoverinfo="skip", marker={"symbol": "square-open", "size": 24, "color": "#111",
-                                                           "line": {"width": 3}}))
+        fig.add_trace(
+            go.Scatter(
+                x=[html.escape(selected[1])],
+                y=[html.escape(selected[0])],
+                mode="markers",
+                showlegend=False,
+                hoverinfo="skip",
+                marker={"symbol": "square-open", "size": 24, "color": "#111", "line": {"width": 3}},
+            )
+        )
     axis = {"type": "category", "showgrid": False, "zeroline": False}
-    fig.update_layout(height=min(140 + 24 * len(grid.tasks), 2400), margin=MARGIN, plot_bgcolor="white",
-                      xaxis={**axis, "side": "top", "categoryorder": "array",
-                             "categoryarray": [html.escape(a) for a in grid.arms]},
-                      yaxis={**axis, "autorange": "reversed", "categoryorder": "array",
-                             "categoryarray": [html.escape(t) for t in grid.tasks]},
-                      legend={"orientation": "h", "y": -0.02, "yanchor": "top"}, clickmode="event+select",
-                      dragmode=False)
+    fig.update_layout(
+        height=min(140 + 24 * len(grid.tasks), 2400),
+        margin=MARGIN,
+        plot_bgcolor="white",
+        xaxis={**axis, "side": "top", "categoryorder": "array", "categoryarray": [html.escape(a) for a in grid.arms]},
+        yaxis={
+            **axis,
+            "autorange": "reversed",
+            "categoryorder": "array",
+            "categoryarray": [html.escape(t) for t in grid.tasks],
+        },
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
+        clickmode="event+select",
+        dragmode=False,
+    )
     return fig
 
 
@@ -91,8 +135,19 @@ def loss_figure(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> go.Figure:
     """Training loss against the optimizer step, one line per training run (`read.train_log` rows)."""
     fig = go.Figure()
     for name, points in curves.items():
-        fig.add_trace(go.Scatter(x=[p["step"] for p in points], y=[p["loss"] for p in points],
-                                 mode="lines+markers", name=html.escape(name)))
-    fig.update_layout(height=320, margin=MARGIN, xaxis={"title": "step"}, yaxis={"title": "training loss"},
-                      legend_title_text="training run")
+        fig.add_trace(
+            go.Scatter(
+                x=[p["step"] for p in points],
+                y=[p["loss"] for p in points],
+                mode="lines+markers",
+                name=html.escape(name),
+            )
+        )
+    fig.update_layout(
+        height=320,
+        margin=MARGIN,
+        xaxis={"title": "step"},
+        yaxis={"title": "training loss"},
+        legend_title_text="training run",
+    )
     return fig

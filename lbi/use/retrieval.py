@@ -90,8 +90,9 @@ def fit_budget(hits: list[Hit], budget_tokens: int) -> tuple[list[Hit], str]:
 class Retriever:
     """Callable as the agent loop's `examples` hook: (task, obs, history) -> prompt text."""
 
-    def __init__(self, project: Project, mode: str, *, index: Index | None = None, llm: Any = None,
-                 run_id: int | None = None) -> None:
+    def __init__(
+        self, project: Project, mode: str, *, index: Index | None = None, llm: Any = None, run_id: int | None = None
+    ) -> None:
         check_choice("retrieval mode", mode, MODES)
         self.project = project
         self.mode = mode
@@ -104,9 +105,17 @@ class Retriever:
         self.last = self.retrieve(task.instruction, obs, history)
         return self.last.rendered
 
+    @property
+    def _searched(self) -> Index:
+        """The index the search methods read (a baseline retriever made without one has none)."""
+        if self.index is None:
+            raise RuntimeError("a baseline retriever has no index to search")
+        return self.index
+
     # -- the parts ---------------------------------------------------------------------
-    def retrieve(self, instruction: str, obs: Observation | None = None, history: History | None = None
-                 ) -> RetrievalResult:
+    def retrieve(
+        self, instruction: str, obs: Observation | None = None, history: History | None = None
+    ) -> RetrievalResult:
         result = RetrievalResult(mode=self.mode)
         if self.mode == "baseline" or self.index is None:
             return result
@@ -127,10 +136,10 @@ class Retriever:
     def by_observation(self, obs: Observation) -> list[Hit]:
         """Steps taken in the same state (equal signature) first, then the closest observations."""
         k = self.cfg.k
-        same = self.index.steps_in_state(obs.state_signature, k) if obs.state_signature else None
+        same = self._searched.steps_in_state(obs.state_signature, k) if obs.state_signature else None
         found = [(i, m, 1.0) for i, m in zip(same["ids"], same["metadatas"], strict=True)] if same else []
         seen = {key for key, _, _ in found}
-        for hit in self.index.search("steps", self.index.observation_text(obs.text), k):
+        for hit in self._searched.search("steps", self._searched.observation_text(obs.text), k):
             if hit["id"] not in seen:
                 found.append((hit["id"], hit["metadata"], 1 - hit["distance"]))
         return self._step_hits(found[: 2 * k], "observation")
@@ -141,22 +150,44 @@ class Retriever:
         return self.examples(query, source, vector) + self.steps_like(query, source, vector)
 
     def steps_like(self, text: str, source: str, vector: Any = None) -> list[Hit]:
-        return self._step_hits([(h["id"], h["metadata"], 1 - h["distance"])
-                                for h in self.index.search("steps", text, self.cfg.k, embedding=vector)], source)
+        return self._step_hits(
+            [
+                (h["id"], h["metadata"], 1 - h["distance"])
+                for h in self._searched.search("steps", text, self.cfg.k, embedding=vector)
+            ],
+            source,
+        )
 
     def examples(self, text: str, source: str, vector: Any = None) -> list[Hit]:
         hits = []
-        for h in self.index.search("examples", text, self.cfg.k, embedding=vector):
+        for h in self._searched.search("examples", text, self.cfg.k, embedding=vector):
             meta = h["metadata"]
             steps = read.steps(self.project.store, meta["trajectory_id"], meta["span_start"], meta["span_end"])
             if steps:  # an example whose trajectory is gone from the store (a stale index) is not shown
-                hits.append(Hit("example", h["id"], source, example_text(h["document"], steps, self.hit_chars),
-                                1 - h["distance"], meta))
+                hits.append(
+                    Hit(
+                        "example",
+                        h["id"],
+                        source,
+                        example_text(h["document"], steps, self.hit_chars),
+                        1 - h["distance"],
+                        meta,
+                    )
+                )
         return hits
 
     def docs(self, text: str) -> list[Hit]:
-        return [Hit("doc", h["id"], "instruction", f"Documentation ({h['metadata']['title']}):\n{h['document']}",
-                    1 - h["distance"], h["metadata"]) for h in self.index.search("chunks", text, self.cfg.k)]
+        return [
+            Hit(
+                "doc",
+                h["id"],
+                "instruction",
+                f"Documentation ({h['metadata']['title']}):\n{h['document']}",
+                1 - h["distance"],
+                h["metadata"],
+            )
+            for h in self._searched.search("chunks", text, self.cfg.k)
+        ]
 
     def write_query(self, instruction: str, obs: Observation | None, history: History) -> str:
         messages = query_messages(instruction, history.render(), observation_text(obs) if obs else None)
@@ -176,9 +207,18 @@ class Retriever:
         """Indexed steps (key, metadata, score) as one-step examples under the instruction of the kept example
         around them; steps gone from the store (a stale index) are left out."""
         rows = read.steps_by_id(self.project.store, [meta["step_id"] for _, meta, _ in found])
-        return [Hit("step", key, source, example_text(meta.get("instruction") or "", [rows[meta["step_id"]]],
-                                                      self.hit_chars), score, meta)
-                for key, meta, score in found if meta["step_id"] in rows]
+        return [
+            Hit(
+                "step",
+                key,
+                source,
+                example_text(meta.get("instruction") or "", [rows[meta["step_id"]]], self.hit_chars),
+                score,
+                meta,
+            )
+            for key, meta, score in found
+            if meta["step_id"] in rows
+        ]
 
 
 def interleave(first: list[Hit], second: list[Hit]) -> list[Hit]:
@@ -190,13 +230,24 @@ def interleave(first: list[Hit], second: list[Hit]) -> list[Hit]:
 
 def describe(result: RetrievalResult) -> dict[str, Any]:
     """A JSON-able summary for the CLI and the Retrieval lab."""
+
     def rows(hits: list[Hit]) -> list[dict[str, Any]]:
         return [{"kind": h.kind, "source": h.source, "score": round(h.score, 3), "text": h.text} for h in hits]
 
-    return json.loads(json.dumps({"mode": result.mode, "query": result.query, "tokens": result.tokens,
-                                  "observation": rows(result.observation_hits), "model": rows(result.model_hits),
-                                  "instruction": rows(result.instruction_hits), "used": len(result.used)},
-                                 default=str))
+    return json.loads(
+        json.dumps(
+            {
+                "mode": result.mode,
+                "query": result.query,
+                "tokens": result.tokens,
+                "observation": rows(result.observation_hits),
+                "model": rows(result.model_hits),
+                "instruction": rows(result.instruction_hits),
+                "used": len(result.used),
+            },
+            default=str,
+        )
+    )
 
 
 def compare(project: Project, instruction: str, modes: list[str], task_id: str | None = None) -> dict[str, Any]:
@@ -206,13 +257,20 @@ def compare(project: Project, instruction: str, modes: list[str], task_id: str |
     if task_id and project.task(task_id) is None:
         raise NotFoundError(f"no task {task_id!r} in this project: see `lbi tasks list`")
     start = (project.task(task_id) if task_id else None) or task_from_row(
-        {"id": "query", "instruction": instruction, "env": project.config.env.name})
+        {"id": "query", "instruction": instruction, "env": project.config.env.name}
+    )
     index = Index(project)
     index.sync()
     with project.make_env() as env:
         obs = env.reset(start)
-        results = {mode: describe(Retriever(project, mode, index=index).retrieve(instruction, obs, History()))
-                   for mode in modes}
-    return {"instruction": instruction, "task": task_id,
-            "observation": {"url": obs.url, "title": obs.title, "state_signature": obs.state_signature},
-            "index": index.counts(), "results": results}
+        results = {
+            mode: describe(Retriever(project, mode, index=index).retrieve(instruction, obs, History()))
+            for mode in modes
+        }
+    return {
+        "instruction": instruction,
+        "task": task_id,
+        "observation": {"url": obs.url, "title": obs.title, "state_signature": obs.state_signature},
+        "index": index.counts(),
+        "results": results,
+    }

@@ -29,23 +29,34 @@ class PredictionsReport:
 
 def is_patch(answer: str | None) -> bool:
     """Whether an episode's answer is a diff (what submit() answers), not a message from stop()."""
-    return bool(answer) and answer.lstrip().startswith(("diff --git ", "--- "))  # type: ignore[union-attr]
+    return answer is not None and answer.lstrip().startswith(("diff --git ", "--- "))
 
 
 def predictions(project: Project, run: str, mode: str | None = None) -> list[dict[str, Any]]:
     """The prediction lines of evaluation run ``run`` (optionally of one mode), by mode then task id."""
-    sql = ("SELECT e.task_id, e.mode, e.model, t.answer FROM evaluations e JOIN runs r ON r.id = e.run_id "
-           "LEFT JOIN trajectories t ON t.id = e.trajectory_id WHERE r.name = ?")
+    sql = (
+        "SELECT e.task_id, e.mode, e.model, t.answer FROM evaluations e JOIN runs r ON r.id = e.run_id "
+        "LEFT JOIN trajectories t ON t.id = e.trajectory_id WHERE r.name = ?"
+    )
     params: tuple[Any, ...] = (run,)
     if mode:
         sql += " AND e.mode = ?"
         params += (mode,)
     rows = project.store.query(sql + " ORDER BY e.mode, e.task_id", params)
     if not rows:
-        raise NotFoundError(f"no evaluations in run {run!r}" + (f" in mode {mode!r}" if mode else "")
-                            + ": see `lbi status` for the runs, `lbi eval --run NAME` to make one")
-    return [{"instance_id": r["task_id"], "model_name_or_path": f"{r['model'] or 'unknown'}@{r['mode']}",
-             "model_patch": r["answer"] if is_patch(r["answer"]) else ""} for r in rows]
+        raise NotFoundError(
+            f"no evaluations in run {run!r}"
+            + (f" in mode {mode!r}" if mode else "")
+            + ": see `lbi status` for the runs, `lbi eval --run NAME` to make one"
+        )
+    return [
+        {
+            "instance_id": r["task_id"],
+            "model_name_or_path": f"{r['model'] or 'unknown'}@{r['mode']}",
+            "model_patch": r["answer"] if is_patch(r["answer"]) else "",
+        }
+        for r in rows
+    ]
 
 
 def write_predictions(project: Project, run: str, out: Path, mode: str | None = None) -> PredictionsReport:

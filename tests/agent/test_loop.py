@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lbi.agent import Agent, Decision, History, Recorder
+from lbi.agent import Agent, Decision, Episode, History, Recorder
 from lbi.agent.recorder import StoreRecorder
 from lbi.envs.base import Env, Observation
 from lbi.envs.sql import SqlEnv
@@ -15,8 +15,12 @@ from lbi.envs.tasks import CheckSpec, Task
 from lbi.errors import ModelAuthError, ModelError
 from lbi.project import Project
 
-TASK = Task(id="count", env="sql", instruction="How many items are there?",
-            check=CheckSpec(kind="answer", params={"expected": "2"}))
+TASK = Task(
+    id="count",
+    env="sql",
+    instruction="How many items are there?",
+    check=CheckSpec(kind="answer", params={"expected": "2"}),
+)
 
 
 class Script:
@@ -38,7 +42,9 @@ class Script:
 
 class Keep(Recorder):
     def __init__(self, skip: bool = False) -> None:
-        self.skip, self.steps, self.finished = skip, [], []
+        self.skip = skip
+        self.steps: list[tuple[int, str, str | None]] = []
+        self.finished: list[Episode] = []
 
     def begin(self, task: Task) -> str | None:
         return None if self.skip else super().begin(task)
@@ -46,7 +52,7 @@ class Keep(Recorder):
     def step(self, index: int, obs: Observation, decision: Decision, after: Observation, seconds: float) -> None:
         self.steps.append((index, decision.action, after.last_action_error))
 
-    def finish(self, episode) -> None:  # noqa: ANN001 - the Episode
+    def finish(self, episode: Episode) -> None:
         self.finished.append(episode)
 
 
@@ -63,6 +69,7 @@ def test_stop_ends_the_episode_with_the_answer_and_every_step_recorded(db: Path)
     policy, recorder = Script("execute_sql('SELECT COUNT(*) FROM items')", "stop('2')"), Keep()
     with SqlEnv(db) as env:
         episode = Agent(policy, env, recorder, max_steps=5, examples=lambda t, o, h: f"hint {len(h)}").run(TASK)
+    assert episode.final is not None
     assert (episode.status, episode.steps, episode.final.answer, episode.crashed) == ("done", 2, "2", False)
     assert [s[:2] for s in recorder.steps] == [(0, "execute_sql('SELECT COUNT(*) FROM items')"), (1, "stop('2')")]
     assert policy.seen == [(TASK.instruction, 0, "hint 0"), (TASK.instruction, 1, "hint 1")]
@@ -73,6 +80,7 @@ def test_the_step_limit_ends_the_episode_and_failed_actions_go_on(db: Path) -> N
     policy, recorder = Script("SELECT nonsense FROM nowhere", "SELECT 1", "SELECT 2", "stop('never')"), Keep()
     with SqlEnv(db) as env:
         episode = Agent(policy, env, recorder, max_steps=3).run(TASK)
+    assert episode.final is not None
     assert (episode.status, episode.steps, episode.final.answer) == ("done", 3, None)
     assert recorder.steps[0][2] and "no such" in recorder.steps[0][2]  # the error came back in the observation
     assert policy.actions == ["stop('never')"]
@@ -96,6 +104,7 @@ def test_an_episode_finished_before_is_skipped(db: Path) -> None:
 def test_the_store_recorder_writes_the_trajectory_once_and_resumes(project: Project, db: Path) -> None:
     project.store.add_tasks([{"id": TASK.id, "instruction": TASK.instruction, "env": "sql", "split": "heldout"}])
     with SqlEnv(db) as env:
+
         def run() -> str:
             recorder = StoreRecorder(project, "r/count", run_id=None, policy="llm", model="fake", max_steps=4)
             return Agent(Script("SELECT COUNT(*) FROM items", "stop('2')"), env, recorder, max_steps=4).run(TASK).status

@@ -33,12 +33,15 @@ def test_the_embedded_model_writes_only_actions_the_env_parses(local_model_confi
         conn.executemany("INSERT INTO books (title, year) VALUES (?, ?)", [("Kindred", 1979), ("Dune", 1965)])
     config = local_model_config.model_copy(deep=True)
     config.llm.cache = False
-    task = Task(id="t", env="sql", instruction="Which books were published after 1970?",
-                check=CheckSpec(kind="answer", params={"expected": "Kindred"}))
+    task = Task(
+        id="t",
+        env="sql",
+        instruction="Which books were published after 1970?",
+        check=CheckSpec(kind="answer", params={"expected": "Kindred"}),
+    )
     recorder = Keep()
     with SqlEnv(db) as env:
-        Agent(LLMPolicy(LLM(config), env_description="A small library database."), env, recorder,
-              max_steps=3).run(task)
+        Agent(LLMPolicy(LLM(config), env_description="A small library database."), env, recorder, max_steps=3).run(task)
         assert recorder.decisions
         for decision in recorder.decisions:
             assert decision.error is None, decision.error

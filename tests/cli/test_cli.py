@@ -9,8 +9,9 @@ LBI = [sys.executable, "-m", "lbi.cli"]
 
 
 def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*LBI, *args], capture_output=True, text=True, cwd=cwd, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*LBI, *args], capture_output=True, text=True, cwd=cwd, timeout=120, env={**os.environ, **(env or {})}
+    )
 
 
 def test_init_status_and_ask_with_the_fake_model(tmp_path: Path) -> None:

@@ -20,9 +20,11 @@ def test_decide_undo_lineage_and_cluster(tmp_path: Path) -> None:
     assert preview.returncode == 0, preview.stderr
     assert "Keep 2 examples: 2 change" in preview.stdout and "add --yes" in preview.stdout
     assert project.store.query("SELECT COUNT(*) FROM overrides")[0][0] == 0
-    applied = run("curate", "decide", "keep", "--search", "row 0", "--note", "fine", "--who", "ana", "--yes",
-                  "-p", str(proj))
-    batch = re.search(r"as batch (\S+) ", applied.stdout).group(1)  # type: ignore[union-attr]
+    applied = run(
+        "curate", "decide", "keep", "--search", "row 0", "--note", "fine", "--who", "ana", "--yes", "-p", str(proj)
+    )
+    assert (found := re.search(r"as batch (\S+) ", applied.stdout)), applied.stdout
+    batch = found.group(1)
     rows = project.store.query("SELECT example_id, who, note FROM overrides WHERE batch = ?", (batch,))
     assert sorted(tuple(r) for r in rows) == [(ids[0], "ana", "fine"), (ids[1], "ana", "fine")]
     lineage = run("curate", "lineage", str(ids[0]), "-p", str(proj))

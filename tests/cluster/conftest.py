@@ -5,6 +5,7 @@ the finalizer stops exactly what it started (never `ray stop`, which would stop 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import signal
@@ -54,9 +55,15 @@ class Cluster:
 def _node(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0", **LOOPBACK}
     with log.open("ab") as out:
-        return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [RAY, "start", "--block", "--disable-usage-stats", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
 
 
 def _stop(nodes: list[subprocess.Popen]) -> None:
@@ -95,7 +102,7 @@ def _join(address: str, nodes: list[subprocess.Popen], log: Path) -> None:
     while True:
         assert nodes[0].poll() is None, log.read_text(errors="replace")[-3000:]
         try:
-            ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             return
         except ConnectionError:
             if time.monotonic() > deadline:
@@ -107,10 +114,31 @@ def add_node(cluster: Cluster, ip: str, cpus: int, log: Path) -> subprocess.Pope
     """Start one more worker node of `cpus` CPUs at `ip` (a loopback address) and wait until it is up; the
     cluster's finalizer stops it with the others."""
     p = BASE_PORT + 8 + 6 * (len(cluster.nodes) - 1)  # six ports per worker node, after the head's eight
-    node = _node(["--object-store-memory", str(80 * MB), "--node-ip-address", ip, "--address", cluster.address,
-                  "--num-cpus", str(cpus), "--dashboard-agent-listen-port", str(p), "--dashboard-agent-grpc-port",
-                  str(p + 1), "--runtime-env-agent-port", str(p + 2), "--metrics-export-port", str(p + 3),
-                  "--node-manager-port", str(p + 4), "--object-manager-port", str(p + 5)], log)
+    node = _node(
+        [
+            "--object-store-memory",
+            str(80 * MB),
+            "--node-ip-address",
+            ip,
+            "--address",
+            cluster.address,
+            "--num-cpus",
+            str(cpus),
+            "--dashboard-agent-listen-port",
+            str(p),
+            "--dashboard-agent-grpc-port",
+            str(p + 1),
+            "--runtime-env-agent-port",
+            str(p + 2),
+            "--metrics-export-port",
+            str(p + 3),
+            "--node-manager-port",
+            str(p + 4),
+            "--object-manager-port",
+            str(p + 5),
+        ],
+        log,
+    )
     cluster.nodes.append(node)
     _wait_for_nodes(len(cluster.nodes), cluster.nodes, log)
     return node
@@ -125,12 +153,37 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     p = BASE_PORT
     address = f"{HEAD_IP}:{p}"
     common = ["--object-store-memory", str(80 * MB)]
-    head = _node([*common, "--node-ip-address", HEAD_IP, "--head", "--port", str(p), "--num-cpus", "1",
-                  "--include-dashboard", "false",
-                  "--ray-client-server-port", str(p + 1), "--temp-dir", str(temp_dir),
-                  "--dashboard-agent-listen-port", str(p + 2), "--dashboard-agent-grpc-port", str(p + 3),
-                  "--runtime-env-agent-port", str(p + 4), "--metrics-export-port", str(p + 5),
-                  "--node-manager-port", str(p + 6), "--object-manager-port", str(p + 7)], log)
+    head = _node(
+        [
+            *common,
+            "--node-ip-address",
+            HEAD_IP,
+            "--head",
+            "--port",
+            str(p),
+            "--num-cpus",
+            "1",
+            "--include-dashboard",
+            "false",
+            "--ray-client-server-port",
+            str(p + 1),
+            "--temp-dir",
+            str(temp_dir),
+            "--dashboard-agent-listen-port",
+            str(p + 2),
+            "--dashboard-agent-grpc-port",
+            str(p + 3),
+            "--runtime-env-agent-port",
+            str(p + 4),
+            "--metrics-export-port",
+            str(p + 5),
+            "--node-manager-port",
+            str(p + 6),
+            "--object-manager-port",
+            str(p + 7),
+        ],
+        log,
+    )
     cluster = Cluster(address, temp_dir, [head])
     try:
         _join(address, cluster.nodes, log)

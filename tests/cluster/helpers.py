@@ -31,8 +31,18 @@ def sql_project(directory: Path, address: str, *, model: str = "fake", workers: 
         config.ray.address, config.ray.workers = address, workers
         config.ray.default_model_concurrency = 2  # each call in flight needs a worker process: few to start
     project = init_project(directory / "proj", config)
-    project.store.add_tasks([{"id": f"t{k}", "instruction": f"How many items cost more than {k}?", "env": "sql",
-                              "split": "synthetic", "spec_json": {}} for k in range(tasks)])
+    project.store.add_tasks(
+        [
+            {
+                "id": f"t{k}",
+                "instruction": f"How many items cost more than {k}?",
+                "env": "sql",
+                "split": "synthetic",
+                "spec_json": {},
+            }
+            for k in range(tasks)
+        ]
+    )
     return project
 
 
@@ -76,6 +86,10 @@ def actions(project: Project) -> dict[str, list[tuple]]:
     """Every trajectory's steps by key: (idx, action, observation, error)."""
     out = {}
     for t in project.store.query("SELECT id, key, status FROM trajectories"):
-        out[t["key"]] = [tuple(r) for r in project.store.query(
-            "SELECT idx, action, observation, error FROM steps WHERE trajectory_id = ? ORDER BY idx", (t["id"],))]
+        out[t["key"]] = [
+            tuple(r)
+            for r in project.store.query(
+                "SELECT idx, action, observation, error FROM steps WHERE trajectory_id = ? ORDER BY idx", (t["id"],)
+            )
+        ]
     return out

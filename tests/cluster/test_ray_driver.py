@@ -23,20 +23,31 @@ ARGS = ["rollout", "--run", "k9", "--policy", "llm"]
 
 def _finished(project: Project) -> dict[str, tuple[int, list]]:
     steps = actions(project)
-    return {r["key"]: (r["id"], steps[r["key"]]) for r in
-            project.store.query("SELECT id, key FROM trajectories WHERE status != 'running'")}
+    return {
+        r["key"]: (r["id"], steps[r["key"]])
+        for r in project.store.query("SELECT id, key FROM trajectories WHERE status != 'running'")
+    }
 
 
 def _mid_way(project: Project) -> bool:
-    return bool(project.store.query("SELECT 1 FROM trajectories t JOIN steps s ON s.trajectory_id = t.id "
-                                    "WHERE t.status = 'running'"))
+    return bool(
+        project.store.query(
+            "SELECT 1 FROM trajectories t JOIN steps s ON s.trajectory_id = t.id WHERE t.status = 'running'"
+        )
+    )
 
 
 def _start(project: Project, address: str, log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "lbi.cli", *ARGS, "--ray", address, "--project",
-                                 str(project.dir)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "120"}, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "lbi.cli", *ARGS, "--ray", address, "--project", str(project.dir)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "120"},
+            start_new_session=True,
+        )
 
 
 def test_driver_killed_with_9_then_rerun_loses_and_duplicates_nothing(ray_cluster: Cluster, tmp_path: Path) -> None:
@@ -74,8 +85,9 @@ def test_the_rollouts_page_shows_a_ray_run_live(ray_cluster: Cluster, tmp_path: 
     job = jobs.start(project.dir, ["rollout", "--run", "live", "--policy", "llm"], "live")
     try:
         deadline = time.monotonic() + 300
-        while not project.store.query("SELECT 1 FROM trajectories t JOIN steps s ON s.trajectory_id = t.id "
-                                      "WHERE t.status = 'running'"):
+        while not project.store.query(
+            "SELECT 1 FROM trajectories t JOIN steps s ON s.trajectory_id = t.id WHERE t.status = 'running'"
+        ):
             assert job.alive() and time.monotonic() < deadline, jobs.tail(job.log)
             time.sleep(0.05)
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

@@ -18,12 +18,23 @@ from tests.cluster.conftest import Cluster
 from tests.cluster.helpers import actions, sql_project
 from tests.conftest import ROOT
 
-HELDOUT = [{"id": "h-count", "instruction": "How many items are in the shop?",
-            "check": {"kind": "answer", "params": {"expected": "2", "match": "number"}}},
-           {"id": "h-names", "instruction": "List the names of all items.",
-            "check": {"kind": "sql_result", "params": {"query": "SELECT name FROM items"}}},
-           {"id": "h-broken", "instruction": "A task whose check cannot run.",
-            "check": {"kind": "no-such-check", "params": {}}}]
+HELDOUT = [
+    {
+        "id": "h-count",
+        "instruction": "How many items are in the shop?",
+        "check": {"kind": "answer", "params": {"expected": "2", "match": "number"}},
+    },
+    {
+        "id": "h-names",
+        "instruction": "List the names of all items.",
+        "check": {"kind": "sql_result", "params": {"query": "SELECT name FROM items"}},
+    },
+    {
+        "id": "h-broken",
+        "instruction": "A task whose check cannot run.",
+        "check": {"kind": "no-such-check", "params": {}},
+    },
+]
 MODES = ["baseline", "docs-rag", "examples-rag", "agentic"]
 
 
@@ -31,8 +42,16 @@ def test_eval_on_ray_matches_the_local_executor(ray_cluster: Cluster, tmp_path: 
     project = sql_project(tmp_path, "")
     project.config.synth.max_steps = 3
     add_source(project, ROOT / "tests" / "fixtures" / "docs" / "guide.md")
-    project.store.add_tasks({"id": t["id"], "instruction": t["instruction"], "env": "sql", "split": "heldout",
-                             "spec_json": {**t, "env": "sql", "split": "heldout"}} for t in HELDOUT)
+    project.store.add_tasks(
+        {
+            "id": t["id"],
+            "instruction": t["instruction"],
+            "env": "sql",
+            "split": "heldout",
+            "spec_json": {**t, "env": "sql", "split": "heldout"},
+        }
+        for t in HELDOUT
+    )
     rollout(project, "walk", policy="explore", episodes=3, concurrency=1)
     construct(project, mode="per-span")
     project.config.models.judges = [j for j in project.config.models.judges if j.focus != "grounding"]
@@ -47,8 +66,9 @@ def test_eval_on_ray_matches_the_local_executor(ray_cluster: Cluster, tmp_path: 
     ticks: list[tuple[int, int]] = []
     there = evaluate(project, MODES, run="there", progress=lambda done, total: ticks.append((done, total)))
 
-    assert {m: (s.n, s.successes, s.errors) for m, s in there.summaries.items()} == \
-           {m: (s.n, s.successes, s.errors) for m, s in here.summaries.items()}
+    assert {m: (s.n, s.successes, s.errors) for m, s in there.summaries.items()} == {
+        m: (s.n, s.successes, s.errors) for m, s in here.summaries.items()
+    }
     assert ticks[-1] == (12, 12)
     steps = actions(project)
     for mode in MODES:
@@ -61,16 +81,19 @@ def test_eval_on_ray_matches_the_local_executor(ray_cluster: Cluster, tmp_path: 
                 assert len(theirs) == len(ours), task["id"]
             else:
                 assert theirs == ours, (mode, task["id"])
-    rows = {(r["run"], r["mode"], r["task_id"]): (r["success"], r["error"], r["n_steps"])
-            for r in read.evaluations(project.store)}
+    rows = {
+        (r["run"], r["mode"], r["task_id"]): (r["success"], r["error"], r["n_steps"])
+        for r in read.evaluations(project.store)
+    }
     assert len(rows) == 24 and all(rows[("there", *key[1:])] == rows[key] for key in rows if key[0] == "here")
     calls = "SELECT purpose, COUNT(*), SUM(prompt_tokens) FROM llm_calls WHERE run_id = ? GROUP BY 1 ORDER BY 1"
     run_ids = {r["name"]: r["id"] for r in project.store.query("SELECT id, name FROM runs")}
-    ours, theirs = ({r[0]: (r[1], r[2]) for r in project.store.query(calls, (run_ids[run],))}
-                    for run in ("here", "there"))
-    assert ours.keys() == theirs.keys() == {"act", "retrieval-query"}
-    for purpose in ours:  # the same calls, with prompts as long (retrieved examples included) to within 3%
-        assert theirs[purpose][0] == ours[purpose][0] and abs(theirs[purpose][1] / ours[purpose][1] - 1) < 0.03
+    calls_here, calls_there = (
+        {r[0]: (r[1], r[2]) for r in project.store.query(calls, (run_ids[run],))} for run in ("here", "there")
+    )
+    assert calls_here.keys() == calls_there.keys() == {"act", "retrieval-query"}
+    for purpose, (n, tokens) in calls_here.items():  # the same calls, prompts as long (examples included) to 3%
+        assert calls_there[purpose][0] == n and abs(calls_there[purpose][1] / tokens - 1) < 0.03
     # resuming the finished run on Ray starts no episode
     again = evaluate(project, MODES, run="there")
     assert again.summaries["agentic"].n == 3 and project.store.counts()["evaluations"] == 24

@@ -41,8 +41,9 @@ def test_ray_flag_takes_an_address_or_none(ray_cluster: Cluster) -> None:
         use_ray(config, "headnode")
 
 
-def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(ray_cluster: Cluster,
-                                                                                 tmp_path: Path) -> None:
+def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(
+    ray_cluster: Cluster, tmp_path: Path
+) -> None:
     local = sql_project(tmp_path / "local", "")
     remote = sql_project(tmp_path / "ray", ray_cluster.address, workers=3)
     for project, concurrency in ((local, 1), (remote, None)):  # the local one inline: no process to start
@@ -53,11 +54,13 @@ def test_rollout_backward_and_committee_on_two_nodes_match_the_local_executor(ra
         assert backward.examples > 0 and judged.verdicts == judged.examples * 3 + judged.examples  # + grounding
     assert report.ray.episodes == 3, report.ray  # which nodes played them is timing (a fast actor takes more)
     assert actions(remote) == actions(local)
-    for query in ("SELECT t.key, e.span_start, e.span_end, e.instruction FROM examples e JOIN trajectories t "
-                  "ON t.id = e.trajectory_id ORDER BY 1, 2, 3",
-                  "SELECT t.key, e.span_start, e.span_end, v.judge, v.verdict FROM verdicts v JOIN examples e "
-                  "ON e.id = v.example_id JOIN trajectories t ON t.id = e.trajectory_id ORDER BY 1, 2, 3, 4",
-                  "SELECT role, purpose, COUNT(*) FROM llm_calls GROUP BY 1, 2 ORDER BY 1, 2"):
+    for query in (
+        "SELECT t.key, e.span_start, e.span_end, e.instruction FROM examples e JOIN trajectories t "
+        "ON t.id = e.trajectory_id ORDER BY 1, 2, 3",
+        "SELECT t.key, e.span_start, e.span_end, v.judge, v.verdict FROM verdicts v JOIN examples e "
+        "ON e.id = v.example_id JOIN trajectories t ON t.id = e.trajectory_id ORDER BY 1, 2, 3, 4",
+        "SELECT role, purpose, COUNT(*) FROM llm_calls GROUP BY 1, 2 ORDER BY 1, 2",
+    ):
         assert [tuple(r) for r in remote.store.query(query)] == [tuple(r) for r in local.store.query(query)], query
     # resuming a finished run on Ray does nothing
     again = rollout(remote, "walk", policy="explore", episodes=3)
@@ -85,22 +88,26 @@ def test_workers_get_the_env_files_from_the_driver(ray_cluster: Cluster, tmp_pat
     driver_db = Path(project.config.env.options["db"])
     nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
     assert len(nodes) == 2
-    on = [seen.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(shipment)
-          for node in nodes]
+    on = [
+        seen.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(shipment)
+        for node in nodes
+    ]
     for node, (ran_on, path, digest) in zip(nodes, ray.get(on), strict=True):  # each node unpacks its own copy
         assert ran_on == node and Path(path).name == driver_db.name and path != str(driver_db)
         assert digest == hashlib.sha256(driver_db.read_bytes()).hexdigest()
 
 
-def test_a_worker_killed_mid_episode_is_replaced_and_the_episode_run_again(ray_cluster: Cluster,
-                                                                            tmp_path: Path) -> None:
+def test_a_worker_killed_mid_episode_is_replaced_and_the_episode_run_again(
+    ray_cluster: Cluster, tmp_path: Path
+) -> None:
     project = sql_project(tmp_path, ray_cluster.address, model="fake/latency-0.4", workers=1, tasks=3)
     thread, result = in_background(lambda: rollout(project, "kill", policy="llm"))
-    killed = []
+    killed: list[int] = []
     deadline = time.monotonic() + 240
     while not killed and time.monotonic() < deadline and thread.is_alive():
-        running = project.store.query("SELECT t.id FROM trajectories t JOIN steps s ON s.trajectory_id = t.id "
-                                      "WHERE t.status = 'running' LIMIT 1")
+        running = project.store.query(
+            "SELECT t.id FROM trajectories t JOIN steps s ON s.trajectory_id = t.id WHERE t.status = 'running' LIMIT 1"
+        )
         pids = episode_actors(ray_cluster)
         if running and pids:
             for pid in pids:

@@ -32,8 +32,10 @@ def test_a_node_that_leaves_has_its_episodes_run_again_elsewhere(ray_cluster: Cl
     killed: list[int] = []
     deadline = time.monotonic() + 300
     while not killed and time.monotonic() < deadline and thread.is_alive():
-        playing = project.store.query("SELECT COUNT(DISTINCT t.id) FROM trajectories t JOIN steps s ON "
-                                      "s.trajectory_id = t.id WHERE t.status = 'running'")[0][0]
+        playing = project.store.query(
+            "SELECT COUNT(DISTINCT t.id) FROM trajectories t JOIN steps s ON "
+            "s.trajectory_id = t.id WHERE t.status = 'running'"
+        )[0][0]
         if playing >= 4 and _actors_on(node):  # the other nodes hold 3 actors: one plays on the leaving node
             everything = [node, *node.children(recursive=True)]
             for proc in everything:

@@ -19,8 +19,9 @@ def test_preview_apply_and_undo(project: Project) -> None:
     assert [s["id"] for s in plan.sample] == ids and "4 examples: 1 change" in plan.summary
     assert store.query("SELECT COUNT(*) FROM overrides")[0][0] == 1  # a preview records nothing
     batch = bulk.apply(store, plan, who="ana")
-    rows = store.query("SELECT example_id, verdict, note, who FROM overrides WHERE batch = ? ORDER BY example_id",
-                       (batch,))
+    rows = store.query(
+        "SELECT example_id, verdict, note, who FROM overrides WHERE batch = ? ORDER BY example_id", (batch,)
+    )
     assert [tuple(r) for r in rows] == [(i, "drop", "generic", "ana") for i in ids]
     assert committee.kept_count(store, "strict", 3) == 0
     assert bulk.undo(store, batch, who="ana") == 4

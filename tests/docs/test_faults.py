@@ -29,9 +29,11 @@ FIFTY_MB = 50 * 1024 * 1024
 
 def _snapshot(project: Project) -> dict[str, list[tuple]]:
     q = project.store.query
-    return {"documents": [tuple(r) for r in q("SELECT id, source, text FROM documents ORDER BY id")],
-            "chunks": [tuple(r) for r in q("SELECT id, doc_id, text FROM chunks ORDER BY id")],
-            "tasks": [tuple(r) for r in q("SELECT id, instruction, chunk_id FROM tasks ORDER BY id")]}
+    return {
+        "documents": [tuple(r) for r in q("SELECT id, source, text FROM documents ORDER BY id")],
+        "chunks": [tuple(r) for r in q("SELECT id, doc_id, text FROM chunks ORDER BY id")],
+        "tasks": [tuple(r) for r in q("SELECT id, instruction, chunk_id FROM tasks ORDER BY id")],
+    }
 
 
 @pytest.fixture
@@ -42,17 +44,20 @@ def filled(project: Project) -> Project:
     return project
 
 
-@pytest.mark.parametrize(("name", "content", "reason"), [
-    ("empty.md", b"", "empty file"),
-    ("blank.txt", b"  \n\t\n", "empty file"),
-    ("blob.dat", random.Random(1).randbytes(4096), "binary content (not text)"),
-    ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(2048), "binary file type (.png)"),
-    ("nul.md", b"# Title\n\x00\x00\x00 text with NULs \x00" * 50, "binary content (not text)"),
-    ("broken.pdf", b"%PDF-1.4\n garbage that is not a pdf", "unreadable PDF"),
-])
-def test_bad_files_are_skipped_with_a_reason_and_the_store_is_untouched(filled: Project, tmp_path: Path,
-                                                                       name: str, content: bytes,
-                                                                       reason: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.md", b"", "empty file"),
+        ("blank.txt", b"  \n\t\n", "empty file"),
+        ("blob.dat", random.Random(1).randbytes(4096), "binary content (not text)"),
+        ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(2048), "binary file type (.png)"),
+        ("nul.md", b"# Title\n\x00\x00\x00 text with NULs \x00" * 50, "binary content (not text)"),
+        ("broken.pdf", b"%PDF-1.4\n garbage that is not a pdf", "unreadable PDF"),
+    ],
+)
+def test_bad_files_are_skipped_with_a_reason_and_the_store_is_untouched(
+    filled: Project, tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
     before = _snapshot(filled)
     path = tmp_path / name
     path.write_bytes(content)
@@ -99,9 +104,13 @@ def test_a_folder_mixing_good_and_bad_files_stores_the_good_ones(filled: Project
     reasons = {Path(s.source).name: s.reason for s in report.skipped}
     assert set(reasons) == {"empty.md", "blob.dat", "big.txt"}
     assert report.documents == 5
-    rows = {r["title"]: r for r in filled.store.query(
-        "SELECT title, source, text, meta_json FROM documents WHERE id NOT IN (SELECT value FROM json_each(?))",
-        (json.dumps([d[0] for d in before["documents"]]),))}
+    rows = {
+        r["title"]: r
+        for r in filled.store.query(
+            "SELECT title, source, text, meta_json FROM documents WHERE id NOT IN (SELECT value FROM json_each(?))",
+            (json.dumps([d[0] for d in before["documents"]]),),
+        )
+    }
     texts = " | ".join(r["text"] for r in rows.values())
     assert "Priorité – café" in texts and "Composant é" in texts and "then invalid" in texts  # never a crash
     assert any(r["source"].endswith("-notes.txt") and "\ufffd" in r["source"] for r in rows.values())
@@ -138,10 +147,12 @@ class _Loop(http.server.BaseHTTPRequestHandler):
             return
         k = int(self.path.rsplit("/", 1)[1]) if self.path.startswith("/n/") else 0
         nxt = {"/": "/a", "/a": "/b", "/b": "/"}.get(self.path, "/")
-        body = (f"<html><head><title>Page {self.path}</title></head><body><h1>Page {self.path}</h1>"
-                f"<p>Text of page {self.path} about tickets and milestones.</p>"
-                f"<a href='{nxt}'>next</a> <a href='/n/{k + 1}'>deeper</a> <a href='/r1'>redirect</a>"
-                f"<a href='{self.path}#again'>self</a></body></html>").encode()
+        body = (
+            f"<html><head><title>Page {self.path}</title></head><body><h1>Page {self.path}</h1>"
+            f"<p>Text of page {self.path} about tickets and milestones.</p>"
+            f"<a href='{nxt}'>next</a> <a href='/n/{k + 1}'>deeper</a> <a href='/r1'>redirect</a>"
+            f"<a href='{self.path}#again'>self</a></body></html>"
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))

@@ -68,8 +68,7 @@ def minimal_pdf(lines: list[str], title: str = "Tiny PDF") -> bytes:
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     for offset in offsets:
         out += f"{offset:010d} 00000 n \n".encode()
-    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\n"
-            f"startxref\n{xref}\n%%EOF\n").encode()
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\nstartxref\n{xref}\n%%EOF\n").encode()
     return bytes(out)
 
 
@@ -137,7 +136,7 @@ def test_trac_wiki_extensionless_file() -> None:
 
 def test_trac_nested_blocks_comments_and_inline_code() -> None:
     text = (
-        "= Top\n[[TracGuideToc]]\nUse `{{{` and {{{inline}}} or [[TracIni#ticket-section|\"[ticket]\"]].\n"
+        '= Top\n[[TracGuideToc]]\nUse `{{{` and {{{inline}}} or [[TracIni#ticket-section|"[ticket]"]].\n'
         "{{{#!comment\nsecret\n}}}\n{{{#!div style=\"x\"\nInside a '''div'''.\n}}}\n"
         "{{{\n{{{\nnested code\n}}}\n}}}\nafter\n"
     )
@@ -295,9 +294,7 @@ def test_ids_stable_across_reloads_and_sensitive_to_content(tmp_path: Path) -> N
     second = load_path(FIXTURES)
     assert [d.id for d in first.documents] == [d.id for d in second.documents]
     assert len({d.id for d in first.documents}) == len(first.documents) == 6
-    assert [c.id for c in chunk_documents(first.documents)] == [
-        c.id for c in chunk_documents(second.documents)
-    ]
+    assert [c.id for c in chunk_documents(first.documents)] == [c.id for c in chunk_documents(second.documents)]
     upload_a = _only(load_bytes("x.md", b"# T\n\nhello\n"))
     upload_b = _only(load_bytes("x.md", b"# T\n\nhello!\n"))
     assert upload_a.id != upload_b.id
@@ -305,9 +302,7 @@ def test_ids_stable_across_reloads_and_sensitive_to_content(tmp_path: Path) -> N
 
 
 def _long_doc(paragraphs: int = 12, words: int = 60) -> Document:
-    body = "\n\n".join(
-        " ".join(f"word{p}x{w}" for w in range(words)) + "." for p in range(paragraphs)
-    )
+    body = "\n\n".join(" ".join(f"word{p}x{w}" for w in range(words)) + "." for p in range(paragraphs))
     return _only(load_bytes("long.txt", body.encode()))
 
 
@@ -321,7 +316,7 @@ def test_chunks_overlap_and_never_split_words() -> None:
         assert previous.end_char - chunk.start_char <= 100
     for index, chunk in enumerate(chunks):
         assert chunk.ordinal == index
-        assert chunk.text == doc.text[chunk.start_char:chunk.end_char]
+        assert chunk.text == doc.text[chunk.start_char : chunk.end_char]
         assert len(chunk.text) <= 500
         assert set(chunk.text.split()) <= words  # whole words only
     assert chunks[0].start_char == 0 and chunks[-1].end_char == len(doc.text)
@@ -384,8 +379,18 @@ class _Site(BaseHTTPRequestHandler):
         elif self.path == "/wiki.txt":
             self._send(200, "text/plain", b"= Wiki =\n[[PageOutline]]\n{{{\ncode\n}}}\n")
         elif self.path in {"/", "/index.html"}:
-            links = ["/p/1", "/index.html", "/redirect", "/missing", "/logo.bin", "/wiki.txt",
-                     f"{self.other_origin}/", "http://example.com/x", "mailto:a@b.c", "#top"]
+            links = [
+                "/p/1",
+                "/index.html",
+                "/redirect",
+                "/missing",
+                "/logo.bin",
+                "/wiki.txt",
+                f"{self.other_origin}/",
+                "http://example.com/x",
+                "mailto:a@b.c",
+                "#top",
+            ]
             self._page("Home", links)
         elif self.path.startswith("/p/"):
             n = int(self.path.split("/")[-1])
@@ -395,8 +400,10 @@ class _Site(BaseHTTPRequestHandler):
 
     def _page(self, title: str, links: list[str]) -> None:
         anchors = "".join(f'<a href="{link}">{link}</a> ' for link in links)
-        body = (f"<html><head><title>{title}</title></head><body><nav>{anchors}</nav>"
-                f"<main><h1>{title}</h1><p>Content of {title}.</p><p>{anchors}</p></main></body></html>")
+        body = (
+            f"<html><head><title>{title}</title></head><body><nav>{anchors}</nav>"
+            f"<main><h1>{title}</h1><p>Content of {title}.</p><p>{anchors}</p></main></body></html>"
+        )
         self._send(200, "text/html; charset=utf-8", body.encode())
 
     def _send(self, code: int, ctype: str, body: bytes, location: str | None = None) -> None:
@@ -465,8 +472,15 @@ def test_crawl_depth_bound(site: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://example.com/", "https://10.0.0.1/docs", "ftp://127.0.0.1/", "file:///etc/passwd",
-     "http://127.0.0.1.evil.com/", "http://[2001:db8::1]/", "http://localhost.evil.com:80/"],
+    [
+        "http://example.com/",
+        "https://10.0.0.1/docs",
+        "ftp://127.0.0.1/",
+        "file:///etc/passwd",
+        "http://127.0.0.1.evil.com/",
+        "http://[2001:db8::1]/",
+        "http://localhost.evil.com:80/",
+    ],
 )
 def test_non_loopback_urls_refused_before_any_request(url: str) -> None:
     with pytest.raises(NotLoopbackError, match="refusing"):
@@ -477,9 +491,20 @@ def test_non_loopback_urls_refused_before_any_request(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("host", "ok"),
-    [("localhost", True), ("LOCALHOST.", True), ("127.0.0.1", True), ("127.8.9.10", True),
-     ("::1", True), ("[::1]", True), ("docs.localhost", False), ("128.0.0.1", False),
-     ("0.0.0.0", False), ("::ffff:10.0.0.1", False), ("", False), (None, False)],
+    [
+        ("localhost", True),
+        ("LOCALHOST.", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("docs.localhost", False),
+        ("128.0.0.1", False),
+        ("0.0.0.0", False),
+        ("::ffff:10.0.0.1", False),
+        ("", False),
+        (None, False),
+    ],
 )
 def test_loopback_hosts(host: str | None, ok: bool) -> None:
     assert is_loopback_host(host) is ok

@@ -11,10 +11,17 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.tiers import starts
+
+if TYPE_CHECKING:  # imported where used: collecting the tests starts nothing
+    from lbi.envs.desktop.env import DesktopEnv
+    from lbi.envs.desktop.session import DesktopSession
+    from lbi.envs.web.trac_env import TracWebEnv
+    from lbi.envs.web.trac_server import TracDemo
 
 INDEX = """<!doctype html><html><head><title>Home</title></head><body>
 <h1>Test home</h1>
@@ -56,7 +63,7 @@ class Site:
 
 def _serve(root: Path, log: list[str] | None = None) -> tuple[http.server.HTTPServer, str]:
     class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, directory=str(root), **kwargs)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
@@ -100,7 +107,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 @starts("trac")
-def trac_demo(demo_dir: Path) -> Iterator[object]:
+def trac_demo(demo_dir: Path) -> Iterator[TracDemo]:
     from lbi.envs.web.trac_server import TracDemo
 
     with TracDemo(demo_dir) as demo:
@@ -108,12 +115,10 @@ def trac_demo(demo_dir: Path) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def trac_env(trac_demo: object, browser: object, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[object]:
+def trac_env(trac_demo: TracDemo, browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracWebEnv]:
     from lbi.envs.web.trac_env import TracWebEnv
 
-    env = TracWebEnv(trac_demo, browser=browser,  # type: ignore[arg-type]
-                     screenshot_dir=tmp_path_factory.mktemp("screenshots"))
+    env = TracWebEnv(trac_demo, browser=browser, screenshot_dir=tmp_path_factory.mktemp("screenshots"))
     yield env
     env.close()
 
@@ -128,7 +133,7 @@ def demo_db(demo_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 @starts("desktop")
-def desktop_session() -> Iterator[object]:
+def desktop_session() -> Iterator[DesktopSession]:
     """One desktop (Xvfb, openbox, the accessibility bus, the worker) shared by the session's desktop envs."""
     from lbi.envs.desktop.session import DesktopSession
 
@@ -137,10 +142,10 @@ def desktop_session() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def desktop_env(desktop_session: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def desktop_env(desktop_session: DesktopSession, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DesktopEnv]:
     """LibreOffice Calc on the shared desktop, screenshots on."""
     from lbi.envs.desktop.env import DesktopEnv
 
-    env = DesktopEnv(session=desktop_session, screenshot_dir=tmp_path_factory.mktemp("desktop-shots"))  # type: ignore[arg-type]
+    env = DesktopEnv(session=desktop_session, screenshot_dir=tmp_path_factory.mktemp("desktop-shots"))
     yield env
     env.close()

@@ -15,19 +15,29 @@ from lbi.envs.registry import ConformanceContext
 
 NAMES = list_envs()
 ENV_TIERS: dict[str, tuple[str, ...]] = {
-    "web": ("browser",), "trac": ("browser", "trac"), "sql": (), "shell": ("sandbox",), "repo": ("sandbox",),
-    "desktop": ("desktop",), "browsergym": ("browser",),
+    "web": ("browser",),
+    "trac": ("browser", "trac"),
+    "sql": (),
+    "shell": ("sandbox",),
+    "repo": ("sandbox",),
+    "desktop": ("desktop",),
+    "browsergym": ("browser",),
 }
 """What building each env starts (tests/tiers.py): its contract test carries those tiers."""
 
 
 def conformance_context(request: pytest.FixtureRequest, tmp_path: Path) -> ConformanceContext:
     """The shared test resources a spec's ``conformance`` callable may ask for, by name."""
+
     def resource(name: str) -> Any:
         if name == "site_url":
             return request.getfixturevalue("site").url
-        fixture = {"browser": "browser", "trac_demo": "trac_demo", "trac_db": "demo_db",
-                   "desktop_session": "desktop_session"}.get(name)
+        fixture = {
+            "browser": "browser",
+            "trac_demo": "trac_demo",
+            "trac_db": "demo_db",
+            "desktop_session": "desktop_session",
+        }.get(name)
         if fixture is None:
             pytest.fail(f"no conformance resource {name!r}")
         return request.getfixturevalue(fixture)
@@ -46,8 +56,9 @@ def test_every_env_has_its_tiers() -> None:
     assert set(ENV_TIERS) == set(NAMES)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=[getattr(pytest.mark, t) for t in ENV_TIERS.get(name, ())])
-                                  for name in NAMES])
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=[getattr(pytest.mark, t) for t in ENV_TIERS.get(name, ())]) for name in NAMES]
+)
 def test_contract(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     spec: EnvSpec = env_spec(name)
     options = spec.conformance(conformance_context(request, tmp_path)) if spec.conformance else {}

@@ -81,10 +81,9 @@ def test_a_plugin_env_is_built_listed_configured_and_conforms(toy_plugin: Path) 
     assert "toy" in list_envs()
     with make_env("toy", start=3) as env:
         assert env.reset().text == "counter = 3"
-        assert env.step("add(2)").text == "counter = 5"
-        task = Task(id="t", env="toy", instruction="Make it 5",
-                    check={"kind": "sql_result", "params": {"rows": [[5]]}})
-        assert check_task(task, env, env.last_obs).success  # type: ignore[attr-defined]
+        assert (obs := env.step("add(2)")).text == "counter = 5"
+        task = Task(id="t", env="toy", instruction="Make it 5", check={"kind": "sql_result", "params": {"rows": [[5]]}})
+        assert check_task(task, env, obs).success
     with pytest.raises(EnvOptionsError, match="unknown option 'strat' \\(did you mean 'start'\\?\\)"):
         make_env("toy", strat=3)
     check_env(lambda: make_env("toy", start=1))
@@ -115,11 +114,13 @@ def test_builtins_are_one_module_or_family_each() -> None:
 def test_an_env_module_is_imported_when_that_env_is_asked_for() -> None:
     import subprocess
 
-    code = ("import sys; from lbi.envs import list_envs, make_env, EnvOptionsError\n"
-            "assert 'trac' in list_envs() and 'lbi.envs.web' not in sys.modules\n"
-            "try: make_env('sql')\n"
-            "except EnvOptionsError: pass\n"
-            "assert 'lbi.envs.sql' in sys.modules and 'playwright' not in sys.modules, sorted(sys.modules)\n")
+    code = (
+        "import sys; from lbi.envs import list_envs, make_env, EnvOptionsError\n"
+        "assert 'trac' in list_envs() and 'lbi.envs.web' not in sys.modules\n"
+        "try: make_env('sql')\n"
+        "except EnvOptionsError: pass\n"
+        "assert 'lbi.envs.sql' in sys.modules and 'playwright' not in sys.modules, sorted(sys.modules)\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
@@ -128,8 +129,10 @@ def test_a_family_gives_its_spec_only_when_asked() -> None:
     the specs when asked for."""
     import subprocess
 
-    code = ("import sys; import lbi.envs.web.actions, lbi.envs.web.trac_server\n"
-            "assert 'playwright' not in sys.modules and 'lbi.envs.web.env' not in sys.modules\n"
-            "from lbi.envs.web import SPEC, TRAC_SPEC\n"
-            "assert (SPEC.name, TRAC_SPEC.name) == ('web', 'trac') and 'playwright' in sys.modules\n")
+    code = (
+        "import sys; import lbi.envs.web.actions, lbi.envs.web.trac_server\n"
+        "assert 'playwright' not in sys.modules and 'lbi.envs.web.env' not in sys.modules\n"
+        "from lbi.envs.web import SPEC, TRAC_SPEC\n"
+        "assert (SPEC.name, TRAC_SPEC.name) == ('web', 'trac') and 'playwright' in sys.modules\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

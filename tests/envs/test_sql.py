@@ -18,8 +18,7 @@ def db(tmp_path: Path) -> Path:
     path = tmp_path / "shop.db"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
-    conn.executemany("INSERT INTO item (name, price) VALUES (?, ?)",
-                     [(f"item{i}", i * 1.5) for i in range(200)])
+    conn.executemany("INSERT INTO item (name, price) VALUES (?, ?)", [(f"item{i}", i * 1.5) for i in range(200)])
     conn.commit()
     conn.close()
     return path
@@ -50,8 +49,13 @@ def test_read_only_by_default_and_source_untouched(db: Path) -> None:
 
 
 def test_writable_task_and_pristine_reset(db: Path) -> None:
-    task = Task(id="t", env="sql", instruction="x", start={"writable": True},
-                check=CheckSpec(kind="answer", params={"expected": "x"}))
+    task = Task(
+        id="t",
+        env="sql",
+        instruction="x",
+        start={"writable": True},
+        check=CheckSpec(kind="answer", params={"expected": "x"}),
+    )
     with SqlEnv(db) as env:
         env.reset(task)
         obs = env.step("DELETE FROM item WHERE id > 10")
@@ -66,18 +70,20 @@ def test_time_limit_interrupts(db: Path) -> None:
     with SqlEnv(db, time_limit_s=0.5) as env:
         env.reset()
         start = time.monotonic()
-        obs = env.step("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
-                       "SELECT COUNT(*) FROM c")
+        obs = env.step("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c")
         assert time.monotonic() - start < 3
         assert "time limit" in (obs.last_action_error or "")
         assert "1" in env.step("SELECT 1").text  # the episode goes on
 
 
-@pytest.mark.parametrize("query, error", [
-    ("SELEC 1", "syntax error"),
-    ("SELECT * FROM nope", "no such table"),
-    ("SELECT 1; SELECT 2", "one statement"),
-])
+@pytest.mark.parametrize(
+    "query, error",
+    [
+        ("SELEC 1", "syntax error"),
+        ("SELECT * FROM nope", "no such table"),
+        ("SELECT 1; SELECT 2", "one statement"),
+    ],
+)
 def test_sql_errors_are_observations(db: Path, query: str, error: str) -> None:
     with SqlEnv(db) as env:
         env.reset()
@@ -100,7 +106,7 @@ def test_candidates_are_runnable(db: Path) -> None:
         cands = env.interactive_elements()
         assert cands and all(c.kind == "action" and c.action for c in cands)
         for cand in cands:
-            assert env.step(cand.action).last_action_error is None  # type: ignore[arg-type]
+            assert cand.action and env.step(cand.action).last_action_error is None
 
 
 def test_missing_database_raises(tmp_path: Path) -> None:
@@ -110,8 +116,7 @@ def test_missing_database_raises(tmp_path: Path) -> None:
 
 def test_statement_helpers() -> None:
     assert statement_kind("  -- hi\n select 1") == "SELECT"
-    assert statement_tables("SELECT * FROM a JOIN b ON 1 WHERE x IN (SELECT y FROM c)") == [
-        "a", "b", "c"]
+    assert statement_tables("SELECT * FROM a JOIN b ON 1 WHERE x IN (SELECT y FROM c)") == ["a", "b", "c"]
 
 
 def test_the_database_is_an_option_the_user_gives(tmp_path: Path) -> None:

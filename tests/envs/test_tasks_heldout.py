@@ -4,6 +4,7 @@ A check must also fail on the untouched start state (so it is not trivially true
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def test_enough_heldout_tasks_of_mixed_difficulty() -> None:
 
 
 @pytest.fixture(scope="module")
-def sql_env(demo_db: Path):  # type: ignore[no-untyped-def]
+def sql_env(demo_db: Path) -> Iterator[SqlEnv]:
     with SqlEnv(demo_db) as env:
         yield env
 

@@ -7,15 +7,21 @@ from lbi.models.embed import EmbedderError, embed, novel_mask, preload
 
 
 def test_vectors_are_normalised_and_close_for_close_meanings() -> None:
-    a, b, c = embed(["Change the priority of ticket 7 to major", "Set ticket #7's priority to major",
-                     "Delete the wiki page SandBox"])
+    a, b, c = embed(
+        [
+            "Change the priority of ticket 7 to major",
+            "Set ticket #7's priority to major",
+            "Delete the wiki page SandBox",
+        ]
+    )
     assert np.allclose([np.linalg.norm(v) for v in (a, b, c)], 1.0, atol=1e-4)
     assert float(a @ b) > float(a @ c) + 0.2
 
 
 def test_novel_mask_drops_near_duplicates_of_existing_and_earlier_candidates() -> None:
-    mask = novel_mask(["Open ticket 7", "open ticket 7.", "Create a milestone named v2"],
-                      ["Show the timeline"], threshold=0.9)
+    mask = novel_mask(
+        ["Open ticket 7", "open ticket 7.", "Create a milestone named v2"], ["Show the timeline"], threshold=0.9
+    )
     assert mask == [True, False, True]
 
 

@@ -34,15 +34,31 @@ from lbi.use.export import export
 from tests.conftest import ROOT
 
 N_BAD = 1000
-SCHEMAS: list[type[BaseModel]] = [TaskProposals, SpanInstruction, batch_schema([(0, 0), (0, 1), (0, 2)]), Verdict,
-                                  AgentReply, FillText, SearchQuery]
-PURPOSES = ["generate_tasks", "act", "explore-fill", "backward-per-span", "backward-batched",
-            "judge-accomplishment", "judge-instruction", "judge-efficiency"]
+SCHEMAS: list[type[BaseModel]] = [
+    TaskProposals,
+    SpanInstruction,
+    batch_schema([(0, 0), (0, 1), (0, 2)]),
+    Verdict,
+    AgentReply,
+    FillText,
+    SearchQuery,
+]
+PURPOSES = [
+    "generate_tasks",
+    "act",
+    "explore-fill",
+    "backward-per-span",
+    "backward-batched",
+    "judge-accomplishment",
+    "judge-instruction",
+    "judge-efficiency",
+]
 GOOD = object()
 
 
 def _valid(schema: dict[str, Any] | None, n: int) -> str:
     """A reply that validates against the schema the caller asked for (any of the stages' schemas)."""
+
     def value(name: str, spec: dict[str, Any]) -> Any:
         kind = spec.get("type")
         if kind == "boolean":
@@ -83,27 +99,62 @@ def malformed_replies(rng: random.Random) -> Iterator[tuple[str, str]]:
     makers = {
         "empty": lambda: rng.choice(["", " ", "\n\n", "\t", "null", "{}", "[]", '""']),
         "truncated": lambda: (lambda s: s[: rng.randrange(1, len(s) - 1)])(rng.choice(valid_samples)),
-        "wrong-schema": lambda: json.dumps(rng.choice([
-            {"answer": "42"}, {"instructions": "not a list"}, {"instructions": []},
-            {"spans": [{"start": 0, "text": "x"}]}, {"spans": "all"}, {"verdict": "maybe", "reason": 3},
-            {"reasoning": 1, "action": None}, {"instruction": 5}, {"instruction": None},
-            {"instructions": [None]}, {"spans": [{"end": "last", "instruction": 1}]}, {"text": ["a"]}])),
-        "not-json": lambda: rng.choice([
-            "Sure! The instruction is to list the items.", "I cannot help with that.",
-            "{'instruction': 'single quotes'}", '{"instruction": "trailing",}', '{"verdict": NaN}',
-            "```json\n{\"instruction\": \n```", "<html><body>502 Bad Gateway</body></html>",
-            "\x1b[31mERROR\x1b[0m", "{" * 3 + "}" * 2, "]{"]),
-        "huge": lambda: ((" ".join(rng.sample(words, 8)) + " ") * rng.randrange(2_000, 40_000)
-                         + rng.choice(["", '{"instruction": ']))[-2_000_000:],
+        "wrong-schema": lambda: json.dumps(
+            rng.choice(
+                [
+                    {"answer": "42"},
+                    {"instructions": "not a list"},
+                    {"instructions": []},
+                    {"spans": [{"start": 0, "text": "x"}]},
+                    {"spans": "all"},
+                    {"verdict": "maybe", "reason": 3},
+                    {"reasoning": 1, "action": None},
+                    {"instruction": 5},
+                    {"instruction": None},
+                    {"instructions": [None]},
+                    {"spans": [{"end": "last", "instruction": 1}]},
+                    {"text": ["a"]},
+                ]
+            )
+        ),
+        "not-json": lambda: rng.choice(
+            [
+                "Sure! The instruction is to list the items.",
+                "I cannot help with that.",
+                "{'instruction': 'single quotes'}",
+                '{"instruction": "trailing",}',
+                '{"verdict": NaN}',
+                '```json\n{"instruction": \n```',
+                "<html><body>502 Bad Gateway</body></html>",
+                "\x1b[31mERROR\x1b[0m",
+                "{" * 3 + "}" * 2,
+                "]{",
+            ]
+        ),
+        "huge": lambda: (
+            (" ".join(rng.sample(words, 8)) + " ") * rng.randrange(2_000, 40_000) + rng.choice(["", '{"instruction": '])
+        )[-2_000_000:],
         "deep": lambda: rng.choice(["[" * 50_000, '{"a":' * 20_000, "[" * 5000 + "]" * 5000]),
-        "control": lambda: rng.choice(["\x00" * rng.randrange(1, 100), '{"instruction": "a\x00b"}',
-                                       '{"instruction": "tab\there"}', "\x07\x08\x0b\x0c", "\ufeff"]),
-        "non-utf8": lambda: rng.choice([
-            bytes(rng.randrange(128, 256) for _ in range(rng.randrange(1, 200))).decode("utf-8", "surrogateescape"),
-            bytes(rng.randrange(0, 256) for _ in range(rng.randrange(1, 200))).decode("latin-1"),
-            "\ud800", '{"instruction": "cut emoji \ud83d"}', '{"instruction": "\\ud83d half"}',
-            '{"reason": "\udcff", "verdict": true, ',
-            "caf\xe9".encode("latin-1").decode("utf-8", "surrogateescape")]),
+        "control": lambda: rng.choice(
+            [
+                "\x00" * rng.randrange(1, 100),
+                '{"instruction": "a\x00b"}',
+                '{"instruction": "tab\there"}',
+                "\x07\x08\x0b\x0c",
+                "\ufeff",
+            ]
+        ),
+        "non-utf8": lambda: rng.choice(
+            [
+                bytes(rng.randrange(128, 256) for _ in range(rng.randrange(1, 200))).decode("utf-8", "surrogateescape"),
+                bytes(rng.randrange(0, 256) for _ in range(rng.randrange(1, 200))).decode("latin-1"),
+                "\ud800",
+                '{"instruction": "cut emoji \ud83d"}',
+                '{"instruction": "\\ud83d half"}',
+                '{"reason": "\udcff", "verdict": true, ',
+                "caf\xe9".encode("latin-1").decode("utf-8", "surrogateescape"),
+            ]
+        ),
     }
     while True:
         category = rng.choice(list(makers))
@@ -150,8 +201,9 @@ def sql_project(project: Project, tmp_path: Path) -> Project:
     db = tmp_path / "shop.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
-        conn.executemany("INSERT INTO items (name, price) VALUES (?, ?)",
-                         [("pen", 1.5), ("ink", 4.0), ("pad", 2.25), ("clip", 0.1)])
+        conn.executemany(
+            "INSERT INTO items (name, price) VALUES (?, ?)", [("pen", 1.5), ("ink", 4.0), ("pad", 2.25), ("clip", 0.1)]
+        )
     project.config.env.name = "sql"
     project.config.env.options = {"db": str(db)}
     project.config.llm.parse_retries = 2
@@ -159,12 +211,21 @@ def sql_project(project: Project, tmp_path: Path) -> Project:
     return project
 
 
-def test_a_thousand_malformed_replies_are_handled_recorded_and_the_run_completes(sql_project: Project,
-                                                                                tmp_path: Path) -> None:
+def test_a_thousand_malformed_replies_are_handled_recorded_and_the_run_completes(
+    sql_project: Project, tmp_path: Path
+) -> None:
     fuzzer = Fuzzer()
     assert len([s for s in fuzzer.stream if s is not GOOD]) == N_BAD
-    assert set(fuzzer.categories) == {"empty", "truncated", "wrong-schema", "not-json", "huge", "deep",
-                                      "control", "non-utf8"}
+    assert set(fuzzer.categories) == {
+        "empty",
+        "truncated",
+        "wrong-schema",
+        "not-json",
+        "huge",
+        "deep",
+        "control",
+        "non-utf8",
+    }
     for purpose in PURPOSES:
         FakeModel.register_responder(purpose, fuzzer)
     project = sql_project
@@ -194,9 +255,11 @@ def test_a_thousand_malformed_replies_are_handled_recorded_and_the_run_completes
     # nothing left half-done: every run finished, every trajectory ended, every example was judged
     assert {r[0] for r in store.query("SELECT status FROM runs")} == {"done"}
     assert not store.query("SELECT 1 FROM trajectories WHERE status = 'running'")
-    unjudged = store.query("SELECT COUNT(*) FROM examples e WHERE (SELECT COUNT(*) FROM verdicts v "
-                           "WHERE v.example_id = e.id) < 3 AND NOT EXISTS (SELECT 1 FROM failures f "
-                           "WHERE f.stage = 'judge' AND f.item LIKE e.id || ':%')")[0][0]
+    unjudged = store.query(
+        "SELECT COUNT(*) FROM examples e WHERE (SELECT COUNT(*) FROM verdicts v "
+        "WHERE v.example_id = e.id) < 3 AND NOT EXISTS (SELECT 1 FROM failures f "
+        "WHERE f.stage = 'judge' AND f.item LIKE e.id || ':%')"
+    )[0][0]
     assert unjudged == 0
     # re-running the stages on a well-behaved model completes what failed, and the data exports
     report = construct(project, mode="per-span", max_span=6)

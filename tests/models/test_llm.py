@@ -75,8 +75,11 @@ def _stub_config(base_url: str) -> Config:
 def test_transient_errors_are_retried(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with StubProvider() as stub:
-        stub.script = [(500, {"error": {"message": "overloaded"}}), (503, {"error": {"message": "busy"}}),
-                       (200, chat_reply("finally"))]
+        stub.script = [
+            (500, {"error": {"message": "overloaded"}}),
+            (503, {"error": {"message": "busy"}}),
+            (200, chat_reply("finally")),
+        ]
         llm = LLM(_stub_config(stub.base_url), store=project.store)
         result = llm.ask("hi")
     assert result.text == "finally"
@@ -84,8 +87,9 @@ def test_transient_errors_are_retried(project: Project, monkeypatch: pytest.Monk
     assert (result.prompt_tokens, result.completion_tokens) == (7, 3)
 
 
-def test_auth_errors_are_not_retried_and_keys_do_not_leak(project: Project, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auth_errors_are_not_retried_and_keys_do_not_leak(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with StubProvider() as stub:
         # a provider that echoes the key back in its error: the worst case for leaks
@@ -116,11 +120,19 @@ def test_unknown_model_string_is_named(project: Project) -> None:
     assert "'local/smollm2' in [models] of lbi.toml" in str(info.value)
 
 
-@pytest.mark.parametrize(("name", "cls"), [
-    ("fake", FakeModel), ("fake/judge-a", FakeModel), ("local/smollm2", LocalModel),
-    ("openai/gpt-4o-mini", LitellmModel), ("ollama/llama3.1", LitellmModel), ("gpt-4o-mini", LitellmModel),
-    ("fakeish/x", LitellmModel), ("no-such-provider/model-x", LitellmModel),
-])
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("fake", FakeModel),
+        ("fake/judge-a", FakeModel),
+        ("local/smollm2", LocalModel),
+        ("openai/gpt-4o-mini", LitellmModel),
+        ("ollama/llama3.1", LitellmModel),
+        ("gpt-4o-mini", LitellmModel),
+        ("fakeish/x", LitellmModel),
+        ("no-such-provider/model-x", LitellmModel),
+    ],
+)
 def test_the_registry_resolves_a_model_string_by_its_provider_prefix(name: str, cls: type) -> None:
     assert model_class(name) is cls
     model = get_model(name, Config())
@@ -131,10 +143,11 @@ def test_each_kind_of_model_asks_for_json_and_knows_its_context_window() -> None
     config = Config()
     config.local_model.n_ctx = 1234
     local, remote, fake = (get_model(name, config) for name in ("local/smollm2", "openai/gpt-4o-mini", "fake"))
+    assert isinstance(local, LocalModel) and isinstance(remote, LitellmModel)
     assert local.response_format(Plan) == {"type": "json_object", "schema": Plan.model_json_schema()}
     assert remote.response_format(Plan)["json_schema"]["schema"] == Plan.model_json_schema()
     assert (local.context_window(), fake.context_window()) == (1234, None)
-    assert remote.context_window() and remote.context_window() > 100_000  # from litellm's model list
+    assert (window := remote.context_window()) and window > 100_000  # from litellm's model list
     llm = LLM(config)
     assert llm.context_window("agent", model="local/smollm2") == 1234  # no server needed to know it
     config.llm.context_window = 4096
@@ -143,8 +156,7 @@ def test_each_kind_of_model_asks_for_json_and_knows_its_context_window() -> None
 
 def test_the_local_model_counts_over_its_chat_template() -> None:
     text = chat_prompt([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
-    assert text == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
-                    "<|im_start|>assistant\n")
+    assert text == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
 
 
 def test_count_tokens_includes_the_schema_hint(project: Project) -> None:
@@ -179,11 +191,15 @@ def test_one_schema_walker_gives_the_prompt_skeleton_and_the_fake_replies() -> N
     seen: list[tuple] = []
     walk(schema, lambda node, path: seen.append(path))
     assert seen == [("steps", 0, "action"), ("steps", 0, "kind"), ("note",), ("done",), ("answer",)]
-    assert skeleton(schema) == {"steps": [{"action": "...", "kind": "..."}], "note": "...", "done": True,
-                                "answer": "42"}
+    assert skeleton(schema) == {
+        "steps": [{"action": "...", "kind": "..."}],
+        "note": "...",
+        "done": True,
+        "answer": "42",
+    }
     reply = Trace.model_validate_json(FakeModel.reply([{"role": "user", "content": "go"}], schema))
     assert len(reply.steps) == 2 and reply.steps[0] != reply.steps[1]  # each element from its own hash
-    assert reply.steps[0].action.startswith("action: ") and reply.note.startswith("note: ")
+    assert reply.steps[0].action.startswith("action: ") and (reply.note or "").startswith("note: ")
     assert reply == Trace.model_validate_json(FakeModel.reply([{"role": "user", "content": "go"}], schema))
 
 

@@ -36,8 +36,13 @@ def test_chat_through_litellm(local_model_config, project) -> None:
 
 def test_json_schema_output_from_the_local_model(local_model_config) -> None:
     llm = LLM(local_model_config)
-    result = llm.complete([{"role": "user", "content": "Give the country France and its capital."}],
-                          role="agent", model="local/smollm2", schema=Capital, max_tokens=64)
+    result = llm.complete(
+        [{"role": "user", "content": "Give the country France and its capital."}],
+        role="agent",
+        model="local/smollm2",
+        schema=Capital,
+        max_tokens=64,
+    )
     assert isinstance(result.parsed, Capital)
     assert result.parsed.capital
 
@@ -99,8 +104,10 @@ def test_a_busy_server_counts_as_running_and_a_failed_start_keeps_its_pid_file(t
 
 def test_the_server_counts_prompt_tokens_as_it_bills_them(local_model_config) -> None:
     llm = LLM(local_model_config)
-    messages = [{"role": "system", "content": "You answer in JSON."},
-                {"role": "user", "content": "Give the country France and its capital. " * 20}]
+    messages = [
+        {"role": "system", "content": "You answer in JSON."},
+        {"role": "user", "content": "Give the country France and its capital. " * 20},
+    ]
     counted = llm.count_tokens(messages, role="agent", model="local/smollm2", schema=Capital)
     billed = llm.complete(messages, role="agent", model="local/smollm2", schema=Capital, max_tokens=32).prompt_tokens
     assert abs(counted - billed) <= 3 and counted > 200

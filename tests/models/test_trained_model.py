@@ -53,8 +53,9 @@ def test_a_trained_model_is_served_beside_the_bundled_one(served_project: Projec
     bundled = llm.complete(PICK, role="agent", model="local/smollm2", schema=Pick, max_tokens=32)
     assert isinstance(bundled.parsed, Pick)
     assert local_llm.status(served_project.config.local_model).pid == served.pid  # switching models: no restart
-    assert llm.count_tokens(PICK, role="agent", model="local/tiny") == \
-        llm.count_tokens(PICK, role="agent", model="local/smollm2")  # SmolLM2's tokenizer and template, kept
+    assert llm.count_tokens(PICK, role="agent", model="local/tiny") == llm.count_tokens(
+        PICK, role="agent", model="local/smollm2"
+    )  # SmolLM2's tokenizer and template, kept
 
     # a second trained model restarts the server with it added, keeping what it served
     other = trained_model(served_project.dir, "other")

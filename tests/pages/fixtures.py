@@ -33,8 +33,7 @@ WEB_KEY = "web-demo/walk-0"
 def _shop_db(path: Path) -> Path:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
-        conn.executemany("INSERT INTO items (name, price) VALUES (?, ?)",
-                         [("pen", 1.5), ("ink", 4.0), ("paper", 2.25)])
+        conn.executemany("INSERT INTO items (name, price) VALUES (?, ?)", [("pen", 1.5), ("ink", 4.0), ("paper", 2.25)])
     return path
 
 
@@ -54,18 +53,29 @@ def _png(path: Path, label: str, colour: tuple[int, int, int]) -> str:
 def _web_trajectory(project: Project, run_id: int) -> int:
     """A 3-step browser-style trajectory: two screenshots on disk, the third one missing."""
     shots = project.screenshots_dir / "web-demo"
-    tid, _ = project.store.begin_trajectory(WEB_KEY, run_id=run_id, policy="explore", env="web",
-                                            model="fake")
+    tid, _ = project.store.begin_trajectory(WEB_KEY, run_id=run_id, policy="explore", env="web", model="fake")
     actions = ["click('12')", "fill('31', 'printer ink')", "click('40')"]
     for i, action in enumerate(actions):
-        shot = _png(shots / f"{i}.png", f"step {i}: {action}", (30 + 60 * i, 90, 160)) if i < 2 \
+        shot = (
+            _png(shots / f"{i}.png", f"step {i}: {action}", (30 + 60 * i, 90, 160))
+            if i < 2
             else str(shots / "gone.png")
-        project.store.add_step(tid, i, observation=f"[12] link \"Shop\"\n[31] textbox \"Search\"\npage {i}",
-                               screenshot=shot, action=action, reasoning=f"explore element {i}",
-                               url=f"http://127.0.0.1:9/shop/{i}", state_signature=f"shop-{i}",
-                               error="element 40 is not visible" if i == 2 else None, latency_ms=120.0 + i)
-    project.store.finish_trajectory(tid, status="done", final={"observation": "done page",
-                                                                 "url": "http://127.0.0.1:9/shop/3"})
+        )
+        project.store.add_step(
+            tid,
+            i,
+            observation=f'[12] link "Shop"\n[31] textbox "Search"\npage {i}',
+            screenshot=shot,
+            action=action,
+            reasoning=f"explore element {i}",
+            url=f"http://127.0.0.1:9/shop/{i}",
+            state_signature=f"shop-{i}",
+            error="element 40 is not visible" if i == 2 else None,
+            latency_ms=120.0 + i,
+        )
+    project.store.finish_trajectory(
+        tid, status="done", final={"observation": "done page", "url": "http://127.0.0.1:9/shop/3"}
+    )
     return tid
 
 
@@ -134,20 +144,30 @@ ARMS = [  # (run, model, mode, the tasks its agent answers right)
     ("base", "fake", "baseline", {"shop-count"}),
     ("base", "fake", "agentic", {"shop-count", "shop-cheapest"}),
     ("trained", "fake/trained", "baseline", {"shop-count", "shop-cheapest", "shop-priciest", "shop-total"}),
-    ("trained", "fake/trained", "agentic", {"shop-count", "shop-cheapest", "shop-priciest", "shop-total",
-                                            "shop-over-2"}),
+    (
+        "trained",
+        "fake/trained",
+        "agentic",
+        {"shop-count", "shop-cheapest", "shop-priciest", "shop-total", "shop-over-2"},
+    ),
 ]
 
 
 def _agent(solves: set[str]) -> Callable[[list[dict[str, Any]], Any], str]:
     """A scripted agent: it queries the table, then answers — right on the tasks in `solves`."""
+
     def act(messages: list[dict[str, Any]], schema: Any) -> str:
         prompt = messages[-1]["content"]
         task_id, _, query, answer = next(t for t in SHOP_TASKS if prompt.startswith(f"Task: {t[1]}"))
         if "Previous actions:\n(none yet)" in prompt:
             return json.dumps({"reasoning": "Look it up in the items table.", "action": f'execute_sql("{query}")'})
-        return json.dumps({"reasoning": "The result answers the question.",
-                           "action": f"stop('{answer if task_id in solves else 'not sure'}')"})
+        return json.dumps(
+            {
+                "reasoning": "The result answers the question.",
+                "action": f"stop('{answer if task_id in solves else 'not sure'}')",
+            }
+        )
+
     return act
 
 
@@ -159,9 +179,18 @@ def add_evaluations(project: Project) -> None:
     from lbi.use.evaluate import evaluate
 
     store = project.store
-    store.add_tasks([{"id": i, "instruction": text, "env": "sql", "split": "heldout", "spec_json": {
-        "check": {"kind": "answer", "params": {"expected": answer, "match": "contains"}}}}
-        for i, text, _, answer in SHOP_TASKS])
+    store.add_tasks(
+        [
+            {
+                "id": i,
+                "instruction": text,
+                "env": "sql",
+                "split": "heldout",
+                "spec_json": {"check": {"kind": "answer", "params": {"expected": answer, "match": "contains"}}},
+            }
+            for i, text, _, answer in SHOP_TASKS
+        ]
+    )
     trained_on = [r[0] for r in store.query("SELECT id FROM examples WHERE mode = 'per-span' ORDER BY id LIMIT 12")]
     for example in trained_on:  # a researcher kept these, so agentic retrieval has examples to show
         store.add_override(example, "keep", who="researcher", note="looks right")
@@ -174,13 +203,33 @@ def add_evaluations(project: Project) -> None:
     project.config.models.agent, project.config.llm.cache = agent, cache
     FakeModel.clear()
     run_id = store.start_run("sft-1", "train", {"epochs": 2})
-    store.set_train_run(run_id, base_model="fake", model="fake/trained", examples_json=trained_on,
-                        examples_hash="3f2a9c", records=len(trained_on), tokens=48_000,
-                        config_json={"lora_r": 8, "epochs": 2, "learning_rate": 2e-4}, wall_s=912.4,
-                        tokens_per_s=52.6, peak_rss_mb=1430.0)
-    store.add_train_log(run_id, [{"step": s, "epoch": s / 20, "loss": round(2.6 * 0.93 ** s + 0.4, 3),
-                                  "learning_rate": 2e-4 * (1 - s / 40), "tokens": 1200 * s, "seconds": 22.8 * s}
-                                 for s in range(1, 41)])
+    store.set_train_run(
+        run_id,
+        base_model="fake",
+        model="fake/trained",
+        examples_json=trained_on,
+        examples_hash="3f2a9c",
+        records=len(trained_on),
+        tokens=48_000,
+        config_json={"lora_r": 8, "epochs": 2, "learning_rate": 2e-4},
+        wall_s=912.4,
+        tokens_per_s=52.6,
+        peak_rss_mb=1430.0,
+    )
+    store.add_train_log(
+        run_id,
+        [
+            {
+                "step": s,
+                "epoch": s / 20,
+                "loss": round(2.6 * 0.93**s + 0.4, 3),
+                "learning_rate": 2e-4 * (1 - s / 40),
+                "tokens": 1200 * s,
+                "seconds": 22.8 * s,
+            }
+            for s in range(1, 41)
+        ],
+    )
     store.update_run(run_id, status="done", done=40, total=40, message="40 steps, loss 0.43")
 
 

@@ -40,15 +40,20 @@ def _filtered(project: Project) -> list[int]:
 
 
 def _live_overrides(project: Project) -> list[tuple]:
-    return [tuple(r) for r in project.store.query("SELECT example_id, verdict, who, note FROM overrides "
-                                                  "WHERE undone_at IS NULL ORDER BY id")]
+    return [
+        tuple(r)
+        for r in project.store.query(
+            "SELECT example_id, verdict, who, note FROM overrides WHERE undone_at IS NULL ORDER BY id"
+        )
+    ]
 
 
 def test_review_a_queue_one_example_at_a_time(filled: Project) -> None:
     queue = _filtered(filled)
     at = _page(filled.dir, "review")
-    assert _metrics(at)["Example"] == f"#{queue[0]}"
-    assert f"example 1 of {len(queue)}" in at.get("progress")[0].proto.text
+    assert (
+        _metrics(at)["Example"] == f"#{queue[0]}" and f"example 1 of {len(queue)}" in at.get("progress")[0].proto.text
+    )
     assert {b.label for b in at.button} >= {"Keep", "Drop", "Skip", "Back", "Undo"}
     at.text_input(key="rv_note").set_value("does what it says").run()
     at.button(key="rv_keep").click().run()
@@ -56,8 +61,10 @@ def test_review_a_queue_one_example_at_a_time(filled: Project) -> None:
     at.button(key="rv_skip").click().run()
     at.button(key="rv_drop").click().run()
     assert _metrics(at)["Example"] == f"#{queue[3]}"
-    assert _live_overrides(filled) == [(queue[0], "keep", "tester", "does what it says"),
-                                       (queue[2], "drop", "tester", "")]
+    assert _live_overrides(filled) == [
+        (queue[0], "keep", "tester", "does what it says"),
+        (queue[2], "drop", "tester", ""),
+    ]
     at.button(key="rv_undo").click().run()  # the drop: back on that example, the override undone
     assert _metrics(at)["Example"] == f"#{queue[2]}" and len(_live_overrides(filled)) == 1
     at.button(key="rv_back").click().run()
@@ -67,8 +74,10 @@ def test_review_a_queue_one_example_at_a_time(filled: Project) -> None:
 
 def test_review_shows_the_span_as_the_environment_did_and_edits_keep_history(filled: Project) -> None:
     web = filled.store.query("SELECT id FROM trajectories WHERE key = ?", (WEB_KEY,))[0][0]
-    example = filled.store.query("SELECT id FROM examples WHERE trajectory_id = ? AND span_start = 0 AND span_end = 1 "
-                                 "AND mode = 'per-span'", (web,))[0][0]
+    example = filled.store.query(
+        "SELECT id FROM examples WHERE trajectory_id = ? AND span_start = 0 AND span_end = 1 AND mode = 'per-span'",
+        (web,),
+    )[0][0]
     at = _page(filled.dir, "review", rv_kind="trajectory", rv_traj=web)
     at.button(key="rv_skip").click().run()
     assert _metrics(at)["Example"] == f"#{example}"
@@ -93,13 +102,23 @@ def test_review_a_coding_example_shows_the_terminal_and_the_diff(project: Projec
     project.config.env.name = "repo"
     project.config.env.options = {"repo": str(make_repo(tmp_path / "calc-1.0")), "cache_dir": str(tmp_path / "snap")}
     project.store.add_tasks([{"id": "c1", "instruction": "Make add() add b to a.", "env": "repo"}])
-    actions = iter(["bash('grep -n return calc/__init__.py')", "bash(\"sed -i 's/a + b/b + a/' calc/__init__.py\")",
-                    "submit()"])
+    actions = iter(
+        ["bash('grep -n return calc/__init__.py')", "bash(\"sed -i 's/a + b/b + a/' calc/__init__.py\")", "submit()"]
+    )
     FakeModel.register_responder("act", lambda m, s: json.dumps({"reasoning": "go", "action": next(actions)}))
     rollout(project, "code", policy="llm", max_steps=3)
     tid = project.store.query("SELECT id FROM trajectories")[0][0]
-    project.store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 1, "mode": "per-span",
-                                 "instruction": "Swap the operands of add()"}])
+    project.store.add_examples(
+        [
+            {
+                "trajectory_id": tid,
+                "span_start": 0,
+                "span_end": 1,
+                "mode": "per-span",
+                "instruction": "Swap the operands of add()",
+            }
+        ]
+    )
     at = _page(project.dir, "review", rv_kind="all")
     codes = [c.value for c in at.code]
     assert any("6:    return a + b" in c for c in codes)  # the first command's output
@@ -119,7 +138,8 @@ def test_bulk_decision_over_a_search_is_previewed_applied_and_undone(filled: Pro
     at.button(key="rv_bulk-apply").click().run()
     rows = filled.store.query("SELECT example_id, verdict, note, who, batch FROM overrides ORDER BY example_id")
     assert [r[0] for r in rows] == family and {(r[1], r[2], r[3]) for r in rows} == {
-        ("keep", "the batched labels are fine", "tester")}
+        ("keep", "the batched labels are fine", "tester")
+    }
     assert len({r[4] for r in rows}) == 1 and "Recorded 10 overrides" in at.success[0].value
     assert committee.kept_count(filled.store, "strict", judges) >= 10 - 9  # near-duplicates of a kept one drop out
     at.button(key="rv_bulk-undo-last").click().run()
@@ -136,9 +156,10 @@ def test_clusters_run_as_a_job_and_a_cluster_is_dropped_at_once(filled: Project)
     assert top["size"] == 10 and top["dropped"] == 10 and top["instruction"].startswith("task_")
     members = at.dataframe[1].value
     assert len(members) == 10 and members["group_size"].iloc[0] == 10  # the near-identical ones, together
-    assert any(link.proto.page.endswith("review.py") and "queue=cluster" in link.proto.query_string
-               for link in at.get("page_link")) or any("Review this cluster" in str(link.proto)
-                                                       for link in at.get("page_link"))
+    assert any(
+        link.proto.page.endswith("review.py") and "queue=cluster" in link.proto.query_string
+        for link in at.get("page_link")
+    ) or any("Review this cluster" in str(link.proto) for link in at.get("page_link"))
     at.radio(key="cl_bulk-verdict").set_value("drop").run()
     at.button(key="cl_bulk-preview").click().run()
     assert "Drop 10 examples: 0 change" in at.info[0].value.replace("\\", "")
@@ -159,8 +180,10 @@ def test_a_deep_link_opens_the_example_it_names(filled: Project) -> None:
 def test_deep_links_open_every_page_on_what_they_name(evaluated: Project) -> None:
     store = evaluated.store
     web = store.query("SELECT id FROM trajectories WHERE key = ?", (WEB_KEY,))[0][0]
-    example = store.query("SELECT id FROM examples WHERE trajectory_id = ? AND span_start = 1 AND span_end = 2 "
-                          "AND mode = 'per-span'", (web,))[0][0]
+    example = store.query(
+        "SELECT id FROM examples WHERE trajectory_id = ? AND span_start = 1 AND span_end = 2 AND mode = 'per-span'",
+        (web,),
+    )[0][0]
     at = _linked(evaluated.dir, "backward", example=example)
     assert at.session_state["bw_traj"] == web and at.subheader[0].value == "Span 1–2"
     at = _linked(evaluated.dir, "backward", trajectory=web, span="0-1")

@@ -28,9 +28,17 @@ from tests.tiers import starts
 
 expect = playwright_sync.expect
 expect.set_options(timeout=20_000)
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 TIMEOUT_MS = 30_000
 
@@ -72,13 +80,34 @@ def e2e_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 def _streamlit(project: Project, log: Path) -> Iterator[str]:
     """`streamlit run app.py` on a free loopback port; yields its URL, stops it at the end."""
     port = _free_port()
-    env = {**os.environ, "LBI_PROJECT": str(project.dir), "USER": "e2e-tester",
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "LBI_PROJECT": str(project.dir),
+        "USER": "e2e-tester",
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    }
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                                 "--server.headless", "true", "--server.address", "127.0.0.1",
-                                 "--server.port", str(port), "--server.runOnSave", "false"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--server.runOnSave",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
@@ -300,8 +329,11 @@ def test_evaluation_click_a_grid_cell_to_open_its_trajectory(page, server: str, 
     _shoot(page, "evaluation")
 
 
-def test_a_deep_link_as_the_first_request_still_gets_the_navigation(browser, e2e_project: Project,  # noqa: ANN001
-                                                                    tmp_path: Path) -> None:
+def test_a_deep_link_as_the_first_request_still_gets_the_navigation(
+    browser,
+    e2e_project: Project,  # noqa: ANN001
+    tmp_path: Path,
+) -> None:
     with _streamlit(e2e_project, tmp_path / "server.log") as url:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         tab = context.new_page()

@@ -23,12 +23,16 @@ RESULT = Path(__file__).resolve().parents[2] / "test-artifacts" / "review_keyboa
 
 
 def _metric(page, label: str):  # noqa: ANN001, ANN202 - a playwright Locator
-    return page.locator('[data-testid="stMetric"]').filter(has_text=label).first.locator(
-        '[data-testid="stMetricValue"]')
+    return (
+        page.locator('[data-testid="stMetric"]').filter(has_text=label).first.locator('[data-testid="stMetricValue"]')
+    )
 
 
-def test_review_20_filtered_out_examples_with_the_keyboard_alone(page, server: str,  # noqa: ANN001
-                                                                 e2e_project: Project) -> None:
+def test_review_20_filtered_out_examples_with_the_keyboard_alone(
+    page,
+    server: str,  # noqa: ANN001
+    e2e_project: Project,
+) -> None:
     store = e2e_project.store
     queue = queue_ids(store, QueueSpec(kind="filtered", unreviewed=True), len(e2e_project.config.models.judges))
     assert len(queue) >= 21
@@ -47,25 +51,39 @@ def test_review_20_filtered_out_examples_with_the_keyboard_alone(page, server: s
     expect(_metric(page, "Example")).to_have_text(f"#{queue[20]}")
     _settle(page)
     seconds = time.perf_counter() - started
-    rows = store.query("SELECT example_id, verdict, who, batch FROM overrides WHERE id > ? AND undone_at IS NULL "
-                       "ORDER BY id", (before,))
+    rows = store.query(
+        "SELECT example_id, verdict, who, batch FROM overrides WHERE id > ? AND undone_at IS NULL ORDER BY id",
+        (before,),
+    )
     assert [(r[0], r[1]) for r in rows] == [(queue[n], "keep" if k == "k" else "drop") for n, k in enumerate(keys)]
     assert {r[2] for r in rows} == {"e2e-tester"} and {r[3] for r in rows} == {None}
-    undone = store.query("SELECT example_id, undone_by FROM overrides WHERE id > ? AND undone_at IS NOT NULL",
-                         (before,))
+    undone = store.query(
+        "SELECT example_id, undone_by FROM overrides WHERE id > ? AND undone_at IS NOT NULL", (before,)
+    )
     assert [tuple(r) for r in undone] == [(queue[19], "e2e-tester")]
     expect(page.get_by_text("21 decided here").or_(page.get_by_text("20 decided here")).first).to_be_visible()
     RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps({"decisions": 20, "keys": len(keys) + 2, "seconds": round(seconds, 2),
-                                  "seconds_per_decision": round(seconds / 21, 3)}) + "\n")
+    RESULT.write_text(
+        json.dumps(
+            {
+                "decisions": 20,
+                "keys": len(keys) + 2,
+                "seconds": round(seconds, 2),
+                "seconds_per_decision": round(seconds / 21, 3),
+            }
+        )
+        + "\n"
+    )
     _shoot(page, "review-queue")
 
 
 def test_review_a_web_example(page, server: str, e2e_project: Project) -> None:  # noqa: ANN001
     store = e2e_project.store
     web = store.query("SELECT id FROM trajectories WHERE key = ?", (WEB_KEY,))[0][0]
-    example = store.query("SELECT id FROM examples WHERE trajectory_id = ? AND span_start = 0 AND span_end = 1 "
-                          "AND mode = 'per-span'", (web,))[0][0]
+    example = store.query(
+        "SELECT id FROM examples WHERE trajectory_id = ? AND span_start = 0 AND span_end = 1 AND mode = 'per-span'",
+        (web,),
+    )[0][0]
     page.goto(f"{server}/review?queue=trajectory&trajectory={web}&example={example}")
     expect(_metric(page, "Example")).to_have_text(f"#{example}")
     expect(page.locator('[data-testid="stImage"] img').nth(1)).to_be_visible()
@@ -78,8 +96,11 @@ def test_review_a_web_example(page, server: str, e2e_project: Project) -> None: 
     expect(page.get_by_role("heading", name="Span 0–1")).to_be_visible()
 
 
-def test_the_lineage_of_an_example_a_model_was_trained_on(page, server: str,  # noqa: ANN001
-                                                          e2e_project: Project) -> None:
+def test_the_lineage_of_an_example_a_model_was_trained_on(
+    page,
+    server: str,  # noqa: ANN001
+    e2e_project: Project,
+) -> None:
     add_evaluations(e2e_project)  # held-out tasks, base and trained eval runs, the training run between them
     trained_on = json.loads(e2e_project.store.query("SELECT examples_json FROM train_runs")[0][0])
     page.goto(f"{server}/review?queue=all&example={trained_on[0]}")
@@ -94,8 +115,12 @@ def test_the_lineage_of_an_example_a_model_was_trained_on(page, server: str,  # 
 
 
 def test_the_cluster_view_after_a_clustering(page, server: str, e2e_project: Project) -> None:  # noqa: ANN001
-    done = subprocess.run([sys.executable, "-m", "lbi.cli", "curate", "cluster", "-p", str(e2e_project.dir)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "lbi.cli", "curate", "cluster", "-p", str(e2e_project.dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     page.goto(f"{server}/clusters?cluster=0")
     expect(page.get_by_role("heading", name="Cluster 0")).to_be_visible()

@@ -23,8 +23,18 @@ filled = pages_fixtures.filled
 evaluated_template = pages_fixtures.evaluated_template
 evaluated = pages_fixtures.evaluated
 
-PAGES = ["overview", "docs", "rollouts", "backward", "committee", "review", "clusters", "retrieval", "evaluation",
-         "dataset"]
+PAGES = [
+    "overview",
+    "docs",
+    "rollouts",
+    "backward",
+    "committee",
+    "review",
+    "clusters",
+    "retrieval",
+    "evaluation",
+    "dataset",
+]
 
 
 def _page(project_dir: Path, page: str, **state: object) -> AppTest:
@@ -51,8 +61,9 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def _after_job(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120, *,
-               allow_errors: bool = False) -> AppTest:
+def _after_job(
+    at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120, *, allow_errors: bool = False
+) -> AppTest:
     """Poll as the page does while its background job runs (re-run it) until `done(at)`; the job's log on failure."""
     deadline = time.monotonic() + timeout
     while not done(at):
@@ -98,8 +109,9 @@ def test_docs_lists_documents_and_shows_hostile_text_as_text(filled: Project) ->
 
 
 def _doc_id(project: Project, source_end: str) -> str:
-    return next(r["id"] for r in project.store.query("SELECT id, source FROM documents")
-                if r["source"].endswith(source_end))
+    return next(
+        r["id"] for r in project.store.query("SELECT id, source FROM documents") if r["source"].endswith(source_end)
+    )
 
 
 def test_docs_add_path_upload_and_import_tasks(filled: Project, tmp_path: Path) -> None:
@@ -116,6 +128,8 @@ def test_docs_add_path_upload_and_import_tasks(filled: Project, tmp_path: Path) 
     before = filled.store.counts()["tasks"]
     at.text_input(key="task_file").set_value(str(ROOT / "data" / "demo" / "tasks" / "sql.jsonl")).run()
     next(b for b in at.button if b.label == "Import tasks").click().run()
+    assert not at.exception, [e.value for e in at.exception]  # the page goes on below the import (Documents)
+    assert any(" tasks read, " in s.value for s in at.success)
     assert filled.store.counts()["tasks"] > before
     assert filled.store.query("SELECT split FROM tasks WHERE id = 'sql-001'")[0][0] == "heldout"
 
@@ -195,9 +209,12 @@ def test_backward_grid_pick_a_span_edit_and_rerun(filled: Project) -> None:
     assert len(at.get("plotly_chart")) == 1
     at.number_input(key=f"bw_j-{web}").set_value(1).run()
     assert at.subheader[0].value == "Span 0–1"
-    example = filled.store.query("SELECT id, instruction FROM examples WHERE trajectory_id = ? AND span_start = 0 "
-                                 "AND span_end = 1 AND mode = 'per-span'", (web,))[0]
-    assert example["instruction"] in at.text_area[0].value
+    example = filled.store.query(
+        "SELECT id, instruction FROM examples WHERE trajectory_id = ? AND span_start = 0 "
+        "AND span_end = 1 AND mode = 'per-span'",
+        (web,),
+    )[0]
+    assert example["instruction"] in (at.text_area[0].value or "")
     assert "fill('31', 'printer ink')" in _texts(at)
     at.text_area[0].set_value("Search the shop for printer ink")
     next(b for b in at.button if b.label == "Save instruction").click().run()
@@ -227,8 +244,13 @@ def test_committee_override_changes_the_kept_count(filled: Project) -> None:
     # duplicate out, and the count would not move)
     rows = committee.decisions(filled.store, "strict", judges)
     kept_ids = {d["example_id"] for d in rows if d["kept"]}
-    shadowing = {r[0] for r in filled.store.query("SELECT other_id FROM similar_examples WHERE example_id IN "
-                                                  "(SELECT value FROM json_each(?))", (json.dumps(sorted(kept_ids)),))}
+    shadowing = {
+        r[0]
+        for r in filled.store.query(
+            "SELECT other_id FROM similar_examples WHERE example_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(kept_ids)),),
+        )
+    }
     dropped = next(d["example_id"] for d in rows if not d["kept"] and d["example_id"] not in shadowing)
     at.radio(key="committee_show").set_value("dropped").run()
     frame = at.dataframe[0].value
@@ -285,8 +307,9 @@ def test_dataset_export_writes_the_kept_examples(filled: Project) -> None:
 
 
 def test_retrieval_lab_lists_heldout_tasks_and_results(filled: Project) -> None:
-    filled.store.add_tasks([{"id": "lab-1", "instruction": "How many items?", "env": filled.config.env.name,
-                             "split": "heldout"}])
+    filled.store.add_tasks(
+        [{"id": "lab-1", "instruction": "How many items?", "env": filled.config.env.name, "split": "heldout"}]
+    )
     run = filled.store.start_run("eval-x", "eval")
     filled.store.add_evaluation(run_id=run, task_id="lab-1", mode="baseline", success=1)
     at = _page(filled.dir, "retrieval")
@@ -305,7 +328,12 @@ def test_evaluation_arms_paired_comparison_grid_and_training(evaluated: Project)
     pairs = at.dataframe[1].value.set_index("arm")
     best = pairs.loc["trained:agentic"]
     assert (best["vs"], best["tasks"], best["only arm"], best["only vs"], best["p"]) == (
-        "base:baseline", 6, 4, 0, 0.125)
+        "base:baseline",
+        6,
+        4,
+        0,
+        0.125,
+    )
     assert best["flipped"] == "+shop-cheapest, +shop-over-2, +shop-priciest, +shop-total"
     at.selectbox(key="ev_task").set_value("shop-total").run()
     at.selectbox(key="ev_arm").set_value("trained:baseline").run()
@@ -322,8 +350,11 @@ def test_evaluation_compares_the_arms_chosen(evaluated: Project) -> None:
     at = _page(evaluated.dir, "evaluation")
     at.multiselect(key="ev_arms").set_value(["trained:baseline", "base:baseline"]).run()
     (pair,) = at.dataframe[1].value.to_dict("records")
-    assert (pair["arm"], pair["vs"], pair["flipped"]) == ("base:baseline", "trained:baseline",
-                                                          "-shop-cheapest, -shop-priciest, -shop-total")
+    assert (pair["arm"], pair["vs"], pair["flipped"]) == (
+        "base:baseline",
+        "trained:baseline",
+        "-shop-cheapest, -shop-priciest, -shop-total",
+    )
     assert at.selectbox(key="ev_arm").options == ["trained:baseline", "base:baseline"]
     at.multiselect(key="ev_arms").set_value(["trained:baseline"]).run()
     assert "Choose two arms or more" in _markdown(at)
@@ -355,8 +386,11 @@ def test_hostile_text_never_reaches_markdown(filled: Project) -> None:
     tid = filled.store.query("SELECT id FROM trajectories WHERE key = ?", (WEB_KEY,))[0][0]
     ex = filled.store.query("SELECT id FROM examples WHERE trajectory_id = ? ORDER BY id", (tid,))[0][0]
     filled.store.edit_example(ex, EVIL, who="attacker")
-    for page, state in [("dataset", {"ds_kept": False, "ds_env": "web"}), ("committee", {}),
-                        ("backward", {"bw_traj": tid})]:
+    for page, state in [
+        ("dataset", {"ds_kept": False, "ds_env": "web"}),
+        ("committee", {}),
+        ("backward", {"bw_traj": tid}),
+    ]:
         at = _page(filled.dir, page, **state)
         assert "<script>" not in _markdown(at) and "](http://evil.test)" not in _markdown(at)
 
@@ -369,8 +403,9 @@ def test_rollouts_replay_a_coding_trajectory_with_the_diff_so_far(project: Proje
     project.config.env.name = "repo"
     project.config.env.options = {"repo": str(make_repo(tmp_path / "calc-1.0")), "cache_dir": str(tmp_path / "snap")}
     project.store.add_tasks([{"id": "c1", "instruction": "Make add() add b to a.", "env": "repo"}])
-    actions = iter(["bash('grep -n return calc/__init__.py')", "bash(\"sed -i 's/a + b/b + a/' calc/__init__.py\")",
-                    "submit()"])
+    actions = iter(
+        ["bash('grep -n return calc/__init__.py')", "bash(\"sed -i 's/a + b/b + a/' calc/__init__.py\")", "submit()"]
+    )
     FakeModel.register_responder("act", lambda m, s: json.dumps({"reasoning": "go", "action": next(actions)}))
     rollout(project, "code", policy="llm", max_steps=3)
     tid = project.store.query("SELECT id FROM trajectories")[0][0]

@@ -10,16 +10,20 @@ from tests.store.fixtures import examples, judge, trajectory
 def _table(a: list[int], b: list[int]) -> tuple[int, int, int, int]:
     """The 2×2 table of two raters' votes on the same items: (1, 1), (1, 0), (0, 1), (0, 0)."""
     pairs = list(zip(a, b, strict=True))
-    return tuple(sum(p == cell for p in pairs) for cell in ((1, 1), (1, 0), (0, 1), (0, 0)))  # type: ignore[return-value]
+    both, first, second, neither = (sum(p == cell for p in pairs) for cell in ((1, 1), (1, 0), (0, 1), (0, 0)))
+    return both, first, second, neither
 
 
-@pytest.mark.parametrize(("a", "b", "kappa"), [
-    ([1, 1, 0, 0], [1, 0, 0, 0], 0.5),
-    ([1, 0, 1, 0], [1, 0, 1, 0], 1.0),
-    ([1, 0, 1, 0], [0, 1, 0, 1], -1.0),
-    ([1, 1, 1], [1, 1, 1], 1.0),
-    ([1, 1, 1], [0, 0, 0], 0.0),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "kappa"),
+    [
+        ([1, 1, 0, 0], [1, 0, 0, 0], 0.5),
+        ([1, 0, 1, 0], [1, 0, 1, 0], 1.0),
+        ([1, 0, 1, 0], [0, 1, 0, 1], -1.0),
+        ([1, 1, 1], [1, 1, 1], 1.0),
+        ([1, 1, 1], [0, 0, 0], 0.0),
+    ],
+)
 def test_cohen_kappa(a: list[int], b: list[int], kappa: float) -> None:
     assert committee.kappa_from_counts(*_table(a, b)) == pytest.approx(kappa)
 
@@ -65,9 +69,13 @@ def test_the_verdict_table_of_an_example(project: Project) -> None:
     tid = trajectory(project)
     ids = examples(project, tid)
     judge(project, ids[(0, 1)], True, False)
-    rows = committee.verdict_rows(read.example(project.store, ids[(0, 1)])["verdicts"])
-    assert rows == [{"judge": "a", "verdict": "yes", "reason": "a says True"},
-                    {"judge": "b", "verdict": "no", "reason": "b says False"}]
+    ex = read.example(project.store, ids[(0, 1)])
+    assert ex is not None
+    rows = committee.verdict_rows(ex["verdicts"])
+    assert rows == [
+        {"judge": "a", "verdict": "yes", "reason": "a says True"},
+        {"judge": "b", "verdict": "no", "reason": "b says False"},
+    ]
 
 
 def test_decisions_and_counts_follow_one_rule(project: Project) -> None:
@@ -80,8 +88,9 @@ def test_decisions_and_counts_follow_one_rule(project: Project) -> None:
     for policy in committee.POLICIES:
         rows = committee.decisions(project.store, policy, 3)
         assert sum(r["kept"] for r in rows) == by_policy[policy] == committee.kept_count(project.store, policy, 3)
-        assert committee.decisions(project.store, policy, 3, ids=[ids[(0, 1)]]) == \
-            [r for r in rows if r["example_id"] == ids[(0, 1)]]
+        assert committee.decisions(project.store, policy, 3, ids=[ids[(0, 1)]]) == [
+            r for r in rows if r["example_id"] == ids[(0, 1)]
+        ]
     assert by_policy == {"strict": 1, "majority": 1, "relaxed": 2}  # (0, 1) passes majority but duplicates (0, 0)
     with pytest.raises(ValueError, match="unknown judge policy"):
         committee.kept_count(project.store, "lenient")
@@ -92,7 +101,7 @@ def test_only_some_judges_count_when_asked(project: Project) -> None:
     that only c rejects is kept, and the committee size is the number of judges that count."""
     tid = trajectory(project)
     ids = list(examples(project, tid).values())
-    judge(project, ids[0], True, True, False)   # a, b yes; c no
+    judge(project, ids[0], True, True, False)  # a, b yes; c no
     judge(project, ids[1], True, False, False)  # only a yes
     assert committee.kept_ids(project.store, "strict", 3) == []
     assert committee.kept_ids(project.store, "strict", 3, only=["a", "b"]) == [ids[0]]

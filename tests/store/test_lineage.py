@@ -32,12 +32,16 @@ def test_an_example_a_model_was_trained_on_leads_to_the_tasks_that_flipped(evalu
 
 def test_an_example_of_a_generated_task_leads_back_to_its_doc_chunk(evaluated: Project) -> None:
     store = evaluated.store
-    tid, task_id, chunk_id = store.query("SELECT t.id, t.task_id, k.chunk_id FROM trajectories t JOIN tasks k ON "
-                                         "k.id = t.task_id WHERE k.split = 'synthetic' AND k.chunk_id IS NOT NULL "
-                                         "LIMIT 1")[0]
-    (example,) = store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 1, "mode": "per-span",
-                                      "instruction": "Count the items"}])
+    tid, task_id, chunk_id = store.query(
+        "SELECT t.id, t.task_id, k.chunk_id FROM trajectories t JOIN tasks k ON "
+        "k.id = t.task_id WHERE k.split = 'synthetic' AND k.chunk_id IS NOT NULL "
+        "LIMIT 1"
+    )[0]
+    (example,) = store.add_examples(
+        [{"trajectory_id": tid, "span_start": 0, "span_end": 1, "mode": "per-span", "instruction": "Count the items"}]
+    )
     info = lineage.lineage(store, example)
+    assert info is not None
     assert info["task"]["id"] == task_id and info["chunk"]["id"] == chunk_id
     assert info["document"]["id"] == info["chunk"]["doc_id"] and info["training"] == []
     stages = [r["stage"] for r in lineage.summary(info)]

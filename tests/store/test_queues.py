@@ -35,8 +35,9 @@ def test_each_queue_holds_what_its_name_says(project: Project, spans: dict[tuple
     assert _ids(project, kind="trajectory", trajectory=tid + 1) == []
 
 
-def test_unreviewed_leaves_out_overridden_examples_but_not_undone_ones(project: Project,
-                                                                       spans: dict[tuple[int, int], int]) -> None:
+def test_unreviewed_leaves_out_overridden_examples_but_not_undone_ones(
+    project: Project, spans: dict[tuple[int, int], int]
+) -> None:
     a, b, c, d = spans.values()
     first = project.store.add_override(b, "keep", who="ana")
     project.store.add_override(c, "keep", who="ana")
@@ -48,8 +49,9 @@ def test_unreviewed_leaves_out_overridden_examples_but_not_undone_ones(project: 
     assert _ids(project, kind="kept") == [a, c]  # the undone keep no longer counts
 
 
-def test_undoing_the_newest_override_brings_back_the_one_before(project: Project,
-                                                               spans: dict[tuple[int, int], int]) -> None:
+def test_undoing_the_newest_override_brings_back_the_one_before(
+    project: Project, spans: dict[tuple[int, int], int]
+) -> None:
     d = spans[(2, 2)]
     project.store.add_override(d, "keep", who="ana")
     newer = project.store.add_override(d, "drop", who="bo")
@@ -89,5 +91,7 @@ def test_queue_rows_show_votes_override_and_decision(project: Project, spans: di
     a, b, _, _ = spans.values()
     project.store.add_override(b, "keep", who="ana")
     rows = queues.queue_rows(project.store, [b, a, 999], policy="strict", judges=3)
-    assert [(r["id"], r["yes"], r["override"], r["kept"]) for r in rows] == [(b, "2/3", "keep", True),
-                                                                             (a, "3/3", "", True)]
+    assert [(r["id"], r["yes"], r["override"], r["kept"]) for r in rows] == [
+        (b, "2/3", "keep", True),
+        (a, "3/3", "", True),
+    ]

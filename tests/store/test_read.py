@@ -17,9 +17,11 @@ def test_span_grid_marks_each_span_by_status(project: Project) -> None:
     project.store.add_override(ids[(1, 2)], "keep", who="ana", note="fine after all")
     grid = read.span_grid(project.store, tid, policy="strict", judges=3)
     assert grid.length == 3 and grid.mode == "per-span"
-    assert grid.status == [[read.KEPT, read.DROPPED, read.NO_EXAMPLE],
-                           [None, read.NO_EXAMPLE, read.OVERRIDDEN],
-                           [None, None, read.EXAMPLE]]
+    assert grid.status == [
+        [read.KEPT, read.DROPPED, read.NO_EXAMPLE],
+        [None, read.NO_EXAMPLE, read.OVERRIDDEN],
+        [None, None, read.EXAMPLE],
+    ]
     assert grid.example_ids[0][1] == ids[(0, 1)]
     assert grid.instructions[2][2] == "Find row 2 to 2 in the Items table"
     assert grid.counts() == {"no example": 2, "example (not judged)": 1, "kept": 1, "dropped": 1, "overridden": 1}
@@ -85,10 +87,16 @@ def test_search_examples_by_substring_and_filters(project: Project) -> None:
 
 
 def test_documents_chunks_tasks_and_runs(project: Project) -> None:
-    project.store.add_document({"id": "d1", "source": "a.md", "title": "A", "format": "md", "text": "hello"},
-                               [{"id": "c1", "doc_id": "d1", "ordinal": 0, "title": "A", "text": "hello"}])
-    project.store.add_tasks([{"id": "t1", "instruction": "Show Items", "env": "sql", "chunk_id": "c1"},
-                             {"id": "t2", "instruction": "held", "env": "sql", "split": "heldout"}])
+    project.store.add_document(
+        {"id": "d1", "source": "a.md", "title": "A", "format": "md", "text": "hello"},
+        [{"id": "c1", "doc_id": "d1", "ordinal": 0, "title": "A", "text": "hello"}],
+    )
+    project.store.add_tasks(
+        [
+            {"id": "t1", "instruction": "Show Items", "env": "sql", "chunk_id": "c1"},
+            {"id": "t2", "instruction": "held", "env": "sql", "split": "heldout"},
+        ]
+    )
     assert read.documents(project.store)[0]["chunks"] == 1
     assert read.chunks(project.store, "d1")[0]["tasks"] == 1
     assert [t["id"] for t in read.task_rows(project.store, "heldout")] == ["t2"]
@@ -102,10 +110,14 @@ def test_documents_chunks_tasks_and_runs(project: Project) -> None:
 
 
 def test_heldout_tasks_of_an_env_and_the_examples_of_trajectories(project: Project) -> None:
-    project.store.add_tasks([{"id": "t2", "instruction": "held b", "env": "sql", "split": "heldout"},
-                             {"id": "t1", "instruction": "held a", "env": "sql", "split": "heldout"},
-                             {"id": "t3", "instruction": "elsewhere", "env": "web", "split": "heldout"},
-                             {"id": "t4", "instruction": "synthetic", "env": "sql"}])
+    project.store.add_tasks(
+        [
+            {"id": "t2", "instruction": "held b", "env": "sql", "split": "heldout"},
+            {"id": "t1", "instruction": "held a", "env": "sql", "split": "heldout"},
+            {"id": "t3", "instruction": "elsewhere", "env": "web", "split": "heldout"},
+            {"id": "t4", "instruction": "synthetic", "env": "sql"},
+        ]
+    )
     project.config.env.name = "sql"
     assert [(t.id, t.instruction) for t in heldout_tasks(project)] == [("t1", "held a"), ("t2", "held b")]
     first, second = trajectory(project), trajectory(project, key="r/explore-1")
@@ -124,8 +136,12 @@ def test_a_run_records_progress_and_ends_done_or_failed(project: Project) -> Non
         tick(4, 4)
         run.progress(message="4 tasks added")
     row = read.recent_runs(project.store)[0]
-    assert (row["status"], row["progress_done"], row["progress_total"], row["message"]) == ("done", 4, 4,
-                                                                                          "4 tasks added")
+    assert (row["status"], row["progress_done"], row["progress_total"], row["message"]) == (
+        "done",
+        4,
+        4,
+        "4 tasks added",
+    )
     assert seen == [(1, 4), (4, 4)]
     try:
         with project.run("g", "generate"):

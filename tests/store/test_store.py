@@ -12,20 +12,44 @@ from lbi.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 def _filled(store: Store) -> dict[str, int]:
     run = store.start_run("r1", "synthesize", {"model": "fake"})
-    store.add_document({"id": "d1", "source": "a.md", "title": "A", "format": "markdown", "text": "hello"},
-                       [{"id": "c1", "doc_id": "d1", "ordinal": 0, "title": "A", "text": "hello",
-                         "start_char": 0, "end_char": 5}])
+    store.add_document(
+        {"id": "d1", "source": "a.md", "title": "A", "format": "markdown", "text": "hello"},
+        [{"id": "c1", "doc_id": "d1", "ordinal": 0, "title": "A", "text": "hello", "start_char": 0, "end_char": 5}],
+    )
     store.add_tasks([{"id": "t1", "instruction": "open the wiki", "env": "trac", "chunk_id": "c1", "run_id": run}])
     tid, state = store.begin_trajectory("r1/t1", run_id=run, task_id="t1", policy="llm", env="trac")
     assert state == "running"
     for i in range(3):
-        store.add_step(tid, i, observation=f"obs {i}", action=f"click('{i}')", url="http://x/wiki",
-                       state_signature="/wiki|Wiki", latency_ms=12.5)
+        store.add_step(
+            tid,
+            i,
+            observation=f"obs {i}",
+            action=f"click('{i}')",
+            url="http://x/wiki",
+            state_signature="/wiki|Wiki",
+            latency_ms=12.5,
+        )
     store.finish_trajectory(tid, status="done", answer="ok")
-    ex = store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 2, "instruction": "do it",
-                              "mode": "batched", "run_id": run},
-                             {"trajectory_id": tid, "span_start": 1, "span_end": 2, "instruction": "do it!",
-                              "mode": "batched", "run_id": run}])
+    ex = store.add_examples(
+        [
+            {
+                "trajectory_id": tid,
+                "span_start": 0,
+                "span_end": 2,
+                "instruction": "do it",
+                "mode": "batched",
+                "run_id": run,
+            },
+            {
+                "trajectory_id": tid,
+                "span_start": 1,
+                "span_end": 2,
+                "instruction": "do it!",
+                "mode": "batched",
+                "run_id": run,
+            },
+        ]
+    )
     store.set_similar([(ex[1], ex[0], 0.99)])
     store.set_verdict(ex[0], "j1", True, "fine")
     store.add_override(ex[0], "drop", who="ann", note="too vague")
@@ -34,6 +58,18 @@ def _filled(store: Store) -> dict[str, int]:
     store.add_failure("backward", "bad json", raw="{", run_id=run)
     store.set_train_run(run, base_model="tiny", examples_json=ex, records=1)
     store.add_train_log(run, [{"step": 1, "loss": 2.0}])
+    store.set_leak_checks(
+        "example",
+        [
+            {
+                "item": ex[0],
+                "digest": "d1",
+                "flagged": True,
+                "hits": [{"heldout": "h-1", "measure": "ngram", "score": 0.9}],
+            }
+        ],
+    )
+    store.add_leak_override("example", str(ex[0]), "allow", who="ann", note="a different database")
     store.set_clusters(run, [(ex[0], 0, 0, 0.9), (ex[1], 0, 0, 0.8)])
     assert store.counts()["similar_examples"] == 1
     store.edit_example(ex[0], "do it better", who="ann")
@@ -46,8 +82,9 @@ def test_round_trip_of_every_table(tmp_path: Path) -> None:
     counts = store.counts()
     assert set(counts) == set(TABLES)
     assert all(counts[t] >= 1 for t in TABLES if t not in ("similar_examples", "example_vectors")), counts
-    steps = store.query("SELECT idx, observation, action FROM steps WHERE trajectory_id=? ORDER BY idx",
-                        (ids["trajectory"],))
+    steps = store.query(
+        "SELECT idx, observation, action FROM steps WHERE trajectory_id=? ORDER BY idx", (ids["trajectory"],)
+    )
     assert [tuple(r) for r in steps] == [(i, f"obs {i}", f"click('{i}')") for i in range(3)]
     edit = store.query("SELECT old_instruction, new_instruction FROM example_edits")[0]
     assert tuple(edit) == ("do it", "do it better")
@@ -110,8 +147,12 @@ def test_examples_are_not_duplicated(tmp_path: Path) -> None:
 def test_kept_follows_policy_and_latest_override(tmp_path: Path) -> None:
     store = Store(tmp_path)
     tid, _ = store.begin_trajectory("k", policy="llm", env="web")
-    ids = store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": j, "instruction": f"i{j}",
-                               "mode": "batched"} for j in range(3)])
+    ids = store.add_examples(
+        [
+            {"trajectory_id": tid, "span_start": 0, "span_end": j, "instruction": f"i{j}", "mode": "batched"}
+            for j in range(3)
+        ]
+    )
     votes = {ids[0]: (1, 1, 1), ids[1]: (1, 1, 0), ids[2]: (1, 0, 0)}
     for ex, vs in votes.items():
         for judge, v in zip(("a", "b", "c"), vs, strict=True):
@@ -133,8 +174,12 @@ def test_kept_follows_policy_and_latest_override(tmp_path: Path) -> None:
 def test_near_duplicates_of_a_kept_example_are_dropped(tmp_path: Path) -> None:
     store = Store(tmp_path)
     tid, _ = store.begin_trajectory("k", policy="llm", env="web")
-    a, b, c = store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": j, "instruction": "same",
-                                   "mode": "batched"} for j in range(3)])
+    a, b, c = store.add_examples(
+        [
+            {"trajectory_id": tid, "span_start": 0, "span_end": j, "instruction": "same", "mode": "batched"}
+            for j in range(3)
+        ]
+    )
     for ex in (a, b, c):
         store.set_verdict(ex, "j", True, "ok")
     store.set_similar([(b, a, 0.97), (c, a, 0.95)])
@@ -152,8 +197,9 @@ def _hold_write_lock(path: str, seconds: float, ready) -> None:
     store = Store(Path(path))
     with store.transaction() as conn:
         for i in range(200):
-            conn.execute("INSERT INTO runs (name, kind, created_at, updated_at) VALUES (?, 'x', 'now', 'now')",
-                         (f"w{i}",))
+            conn.execute(
+                "INSERT INTO runs (name, kind, created_at, updated_at) VALUES (?, 'x', 'now', 'now')", (f"w{i}",)
+            )
         ready.set()
         time.sleep(seconds)
 

@@ -15,7 +15,14 @@ def test_train_run_record_and_loss_curve(project: Project) -> None:
     store.set_train_run(run_id, base_model="tiny", model="local/sft-1", wall_s=12.5)
     (row,) = read.train_runs(store)
     assert (row["name"], row["base_model"], row["model"], row["examples"], row["records"]) == (
-        "sft-1", "tiny", "local/sft-1", [3, 1], 2)
+        "sft-1",
+        "tiny",
+        "local/sft-1",
+        [3, 1],
+        2,
+    )
     assert row["wall_s"] == 12.5 and row["status"] == "running"
     assert [(p["step"], p["loss"], p["tokens"]) for p in read.train_log(store, run_id)] == [
-        (1, 2.5, 100), (2, 1.9, 210)]
+        (1, 2.5, 100),
+        (2, 1.9, 210),
+    ]

@@ -42,17 +42,21 @@ def _quiet(stage: str) -> Iterator[Callable[[int, int], None]]:
 def solver(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
     """An agent for lbitest.type-word that reads the goal and the observation as the llm policy shows them."""
     turn = messages[-1]["content"]
-    word = re.search(r'Task: .*?type "(\w+)"', turn).group(1)
+    goal = re.search(r'Task: .*?type "(\w+)"', turn)
+    assert goal, turn
+    word = goal.group(1)
     page = turn.split("Current observation:", 1)[1]
     start = re.search(r"\[(\w+)\] generic, clickable=True\n\s*StaticText 'START'", page)
     box = re.search(r"\[(\w+)\] textbox 'Word'(?: value='(\w*)')?", page)
     submit = re.search(r"\[(\w+)\] button 'Submit'", page)
     if start:
         action, why = f"click('{start.group(1)}')", "start the task"
-    elif box.group(2) != word:
-        action, why = f"fill('{box.group(1)}', '{word}')", f"type {word}"
     else:
-        action, why = f"click('{submit.group(1)}')", "submit"
+        assert box and submit, page
+        if box.group(2) != word:
+            action, why = f"fill('{box.group(1)}', '{word}')", f"type {word}"
+        else:
+            action, why = f"click('{submit.group(1)}')", "submit"
     return json.dumps({"reasoning": why, "action": action})
 
 
@@ -69,8 +73,12 @@ def approve(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> st
 @pytest.fixture()
 def bg_project(project: Project) -> Project:
     project.config.env.name = "browsergym"
-    project.config.env.options = {"task": "lbitest.type-word", "imports": ["tests.envs.browsergym.bgym_tasks"],
-                                  "synth_seeds": "0-99", "pre_observation_delay": 0.1}
+    project.config.env.options = {
+        "task": "lbitest.type-word",
+        "imports": ["tests.envs.browsergym.bgym_tasks"],
+        "synth_seeds": "0-99",
+        "pre_observation_delay": 0.1,
+    }
     project.config.env.description = "a word form behind a START overlay (BrowserGym)"
     project.config.models.judges = [j for j in project.config.models.judges if j.focus != "grounding"]
     save_config(project.dir, project.config)  # the worker processes read it
@@ -92,13 +100,16 @@ def test_browsergym_synthesis_end_to_end(bg_project: Project, tmp_path: Path) ->
     assert not project.store.query("SELECT error FROM steps WHERE error IS NOT NULL")
     rows = project.store.query("SELECT instruction, config_json FROM trajectories ORDER BY id")
     goals = {json.loads(r["config_json"])["seed"]: r["instruction"] for r in rows}  # the goal at reset
-    assert goals == {s: f'Start the task, then type "{w}" in the Word box and submit it.'
-                     for s, w in ((3, "cloud"), (4, "maple"))}
+    assert goals == {
+        s: f'Start the task, then type "{w}" in the Word box and submit it.' for s, w in ((3, "cloud"), (4, "maple"))
+    }
 
     walks = rollout(project, "bg-explore", policy="explore", episodes=2, max_steps=2, concurrency=2)
     assert (walks.done, walks.failed, walks.steps) == (2, 0, 4)
-    explored = project.store.query("SELECT t.instruction, t.config_json, s.screenshot, s.action FROM trajectories t "
-                                   "JOIN steps s ON s.trajectory_id = t.id WHERE t.policy = 'explore'")
+    explored = project.store.query(
+        "SELECT t.instruction, t.config_json, s.screenshot, s.action FROM trajectories t "
+        "JOIN steps s ON s.trajectory_id = t.id WHERE t.policy = 'explore'"
+    )
     assert all(r["instruction"] is None for r in explored)  # backward construction labels walks
     assert all(0 <= json.loads(r["config_json"])["seed"] <= 99 for r in explored)
     assert all((project.dir / r["screenshot"]).is_file() for r in explored)

@@ -35,8 +35,11 @@ def _quiet(stage: str) -> Iterator[Callable[[int, int], None]]:
 @pytest.fixture()
 def code_project(project: Project, tmp_path: Path) -> Project:
     project.config.env.name = "repo"
-    project.config.env.options = {"repo": str(make_repo(tmp_path / "calc-1.0")), "cache_dir": str(tmp_path / "snap"),
-                                  "time_limit_s": 20}
+    project.config.env.options = {
+        "repo": str(make_repo(tmp_path / "calc-1.0")),
+        "cache_dir": str(tmp_path / "snap"),
+        "time_limit_s": 20,
+    }
     project.config.env.description = "calc, a small Python library, as a git repository at /testbed"
     project.config.synth.max_steps = 4
     return project
@@ -57,13 +60,19 @@ def test_synthesis_on_a_repository_end_to_end(code_project: Project, tmp_path: P
     FakeModel.register_responder("backward-per-span", _label)
     for judge in ("accomplishment", "instruction", "efficiency"):
         FakeModel.register_responder(f"judge-{judge}", _approve)
-    report = synthesize(code_project, SynthSizes(chunks=3, per_chunk=2, tasks=2, explore=2, max_steps=4,
-                                                 mode="per-span", max_span=3), _quiet, name="code")
+    report = synthesize(
+        code_project,
+        SynthSizes(chunks=3, per_chunk=2, tasks=2, explore=2, max_steps=4, mode="per-span", max_span=3),
+        _quiet,
+        name="code",
+    )
     assert "docs" in report.seconds  # the repository's README, docs/ and docstrings, loaded without being asked
     sources = {r[0] for r in code_project.store.query("SELECT source FROM documents")}
     assert {Path(s).name for s in sources} == {"README.md", "usage.rst", "calc.md"}
-    steps = code_project.store.query("SELECT s.action, s.state_signature, s.observation, t.policy FROM steps s "
-                                     "JOIN trajectories t ON t.id = s.trajectory_id")
+    steps = code_project.store.query(
+        "SELECT s.action, s.state_signature, s.observation, t.policy FROM steps s "
+        "JOIN trajectories t ON t.id = s.trajectory_id"
+    )
     explored = [s for s in steps if s["policy"] == "explore"]
     assert len(explored) == 8 and all(s["action"].startswith("bash(") for s in explored)
     assert all(s["state_signature"].startswith("repo:") for s in steps)
@@ -79,14 +88,17 @@ def test_synthesis_on_a_repository_end_to_end(code_project: Project, tmp_path: P
     assert any("grep" in r[0] or "sed" in r[0] or "pytest" in r[0] for r in kept)
 
 
-def test_a_bug_fix_is_evaluated_and_exported_as_a_swe_bench_prediction(code_project: Project, tmp_path: Path
-                                                                        ) -> None:
+def test_a_bug_fix_is_evaluated_and_exported_as_a_swe_bench_prediction(code_project: Project, tmp_path: Path) -> None:
     task = bug_task()
     save_tasks([task], tmp_path / "tasks.jsonl")
     import_tasks(code_project, tmp_path / "tasks.jsonl")
-    replies = iter([("Find the mean.", "bash('grep -n \"def mean\" -A 3 calc/__init__.py')"),
-                    ("Divide by the length.", "bash(\"sed -i 's|(len(xs) + 1)|len(xs)|' calc/__init__.py\")"),
-                    ("Done.", "submit()")])
+    replies = iter(
+        [
+            ("Find the mean.", "bash('grep -n \"def mean\" -A 3 calc/__init__.py')"),
+            ("Divide by the length.", "bash(\"sed -i 's|(len(xs) + 1)|len(xs)|' calc/__init__.py\")"),
+            ("Done.", "submit()"),
+        ]
+    )
 
     def act(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
         reasoning, action = next(replies)

@@ -54,13 +54,19 @@ def test_synthesis_on_the_desktop_end_to_end(project: Project, tmp_path: Path) -
     FakeModel.register_responder("backward-per-span", _label)
     for judge in ("accomplishment", "instruction", "efficiency"):
         FakeModel.register_responder(f"judge-{judge}", _approve)
-    report = synthesize(project, SynthSizes(chunks=2, per_chunk=1, tasks=1, explore=1, max_steps=3,
-                                            mode="per-span", max_span=3), _quiet, name="desk")
+    report = synthesize(
+        project,
+        SynthSizes(chunks=2, per_chunk=1, tasks=1, explore=1, max_steps=3, mode="per-span", max_span=3),
+        _quiet,
+        name="desk",
+    )
     sources = [r[0] for r in project.store.query("SELECT source FROM documents")]
     assert len(sources) > 50 and all("/libreoffice/help/en-US/text/scalc/guide/" in s for s in sources)
 
-    steps = project.store.query("SELECT s.action, s.state_signature, s.observation, s.screenshot, t.policy "
-                                "FROM steps s JOIN trajectories t ON t.id = s.trajectory_id ORDER BY s.id")
+    steps = project.store.query(
+        "SELECT s.action, s.state_signature, s.observation, s.screenshot, t.policy "
+        "FROM steps s JOIN trajectories t ON t.id = s.trajectory_id ORDER BY s.id"
+    )
     explored = [s for s in steps if s["policy"] == "explore"]
     assert len(explored) == 3 and all(re.match(r"(click|type|hotkey)\(", s["action"]) for s in explored)
     llm = [s for s in steps if s["policy"] == "llm"]
@@ -69,13 +75,24 @@ def test_synthesis_on_the_desktop_end_to_end(project: Project, tmp_path: Path) -
     assert all(s["state_signature"].startswith("desktop:calc") for s in steps)
     assert all(s["screenshot"] and (Path(project.dir) / s["screenshot"]).exists() for s in steps)
     funnel = report.funnel
-    assert funnel["trajectories"] == 2 and funnel["examples"] > 0 and funnel["kept"] > 0
+    why = project.store.query(
+        "SELECT e.instruction, v.reason FROM verdicts v JOIN examples e ON e.id = v.example_id "
+        "WHERE v.judge = 'grounding'"
+    )
+    assert funnel["trajectories"] == 2 and funnel["examples"] > 0 and funnel["kept"] > 0, [tuple(r) for r in why]
 
     index = Index(project)
     index.sync()
     with project.make_env() as env:
-        obs = env.reset(Task(id="q", env="desktop", instruction="average", start={"document": "grades.xlsx"},
-                             check={"kind": "answer", "params": {"expected": "x"}}))
+        obs = env.reset(
+            Task(
+                id="q",
+                env="desktop",
+                instruction="average",
+                start={"document": "grades.xlsx"},
+                check={"kind": "answer", "params": {"expected": "x"}},
+            )
+        )
         result = Retriever(project, "agentic").retrieve("Average the Math scores", obs, History())
     assert result.observation_hits and result.rendered
     assert any(h.meta.get("state_signature") == obs.state_signature for h in result.observation_hits)

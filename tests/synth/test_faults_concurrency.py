@@ -22,11 +22,27 @@ from tests.conftest import ROOT
 
 
 def _start(project_dir: Path, run: str, concurrency: int, log: Path) -> subprocess.Popen[bytes]:
-    args = ["rollout", "--run", run, "--policy", "explore", "--episodes", "8", "--max-steps", "5",
-            "--concurrency", str(concurrency)]
+    args = [
+        "rollout",
+        "--run",
+        run,
+        "--policy",
+        "explore",
+        "--episodes",
+        "8",
+        "--max-steps",
+        "5",
+        "--concurrency",
+        str(concurrency),
+    ]
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "lbi.cli", *args, "--project", str(project_dir)], cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "lbi.cli", *args, "--project", str(project_dir)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def test_reading_and_overriding_while_two_runs_write(project: Project, tmp_path: Path) -> None:
@@ -40,8 +56,9 @@ def test_reading_and_overriding_while_two_runs_write(project: Project, tmp_path:
     tid, _ = project.store.begin_trajectory("seed", policy="explore", env="sql")
     project.store.add_step(tid, 0, observation="seed", action="execute_sql('SELECT 1')")
     project.store.finish_trajectory(tid, status="done")
-    example = project.store.add_examples([{"trajectory_id": tid, "span_start": 0, "span_end": 0,
-                                           "instruction": "Run a query", "mode": "batched"}])[0]
+    example = project.store.add_examples(
+        [{"trajectory_id": tid, "span_start": 0, "span_end": 0, "instruction": "Run a query", "mode": "batched"}]
+    )[0]
 
     errors: list[BaseException] = []
     reads = 0
@@ -88,9 +105,13 @@ def test_reading_and_overriding_while_two_runs_write(project: Project, tmp_path:
         assert "locked" not in logs[name].lower()
     assert reads > 20
     store = project.store
-    counts = {r[0]: r[1] for r in store.query(
-        "SELECT r.name, COUNT(t.id) FROM runs r JOIN trajectories t ON t.run_id = r.id AND t.status = 'done' "
-        "GROUP BY r.name")}
+    counts = {
+        r[0]: r[1]
+        for r in store.query(
+            "SELECT r.name, COUNT(t.id) FROM runs r JOIN trajectories t ON t.run_id = r.id AND t.status = 'done' "
+            "GROUP BY r.name"
+        )
+    }
     assert counts == {"a": 8, "b": 8}
     assert store.query("SELECT COUNT(*) FROM steps")[0][0] == 1 + 16 * 5
     assert store.query("SELECT COUNT(*) FROM overrides")[0][0] > 2

@@ -73,15 +73,19 @@ class Killer:
             pid = self._victim(self.plan[task])
             os.kill(pid, signal.SIGKILL)
             self.killed.append((self.plan[task], pid))
-        return json.dumps({"reasoning": "look around", "action": "goto('/report')" if self.calls[task] % 2
-                           else "goto('/roadmap')"})
+        return json.dumps(
+            {"reasoning": "look around", "action": "goto('/report')" if self.calls[task] % 2 else "goto('/roadmap')"}
+        )
 
 
 def test_browser_and_trac_killed_mid_episode_fail_that_episode_only(project: Project, demo_dir: Path) -> None:
     project.config.env.name = "trac"
     project.config.env.options = {"demo_dir": str(demo_dir)}
-    tasks = {"t1": "Open the roadmap (browser dies)", "t2": "Open the reports (Trac dies)",
-             "t3": "Open the roadmap and the reports"}
+    tasks = {
+        "t1": "Open the roadmap (browser dies)",
+        "t2": "Open the reports (Trac dies)",
+        "t3": "Open the roadmap and the reports",
+    }
     project.store.add_tasks([{"id": k, "instruction": v, "env": "trac"} for k, v in tasks.items()])
     killer = Killer({tasks["t1"]: "browser", tasks["t2"]: "tracd"}, ignore=set(_descendants(os.getpid())))
     FakeModel.register_responder("act", killer)
@@ -90,15 +94,20 @@ def test_browser_and_trac_killed_mid_episode_fail_that_episode_only(project: Pro
 
     assert [k for k, _ in killer.killed] == ["browser", "tracd"]
     assert (report.done, report.failed) == (1, 2)
-    rows = {r["task_id"]: dict(r) for r in project.store.query(
-        "SELECT id, task_id, status, error, (SELECT COUNT(*) FROM steps s WHERE s.trajectory_id = t.id) AS n "
-        "FROM trajectories t")}
+    rows = {
+        r["task_id"]: dict(r)
+        for r in project.store.query(
+            "SELECT id, task_id, status, error, (SELECT COUNT(*) FROM steps s WHERE s.trajectory_id = t.id) AS n "
+            "FROM trajectories t"
+        )
+    }
     assert rows["t1"]["status"] == "failed" and "browser crashed" in rows["t1"]["error"]
     assert rows["t2"]["status"] == "failed" and "Trac server" in rows["t2"]["error"]
     assert rows["t1"]["n"] == rows["t2"]["n"] == 2  # the step that met the dead process is recorded too
     crash_steps = project.store.query(
         "SELECT s.error FROM steps s JOIN trajectories t ON t.id = s.trajectory_id WHERE t.task_id IN ('t1', 't2') "
-        "AND s.idx = 1")
+        "AND s.idx = 1"
+    )
     assert all(s["error"] for s in crash_steps)
     # the episode after the crashes ran on a fresh environment and worked
     assert rows["t3"]["status"] == "done" and rows["t3"]["error"] is None and rows["t3"]["n"] == 4
@@ -107,5 +116,8 @@ def test_browser_and_trac_killed_mid_episode_fail_that_episode_only(project: Pro
     run = project.store.query("SELECT status, progress_done, progress_total FROM runs WHERE name = 'crashes'")[0]
     assert tuple(run) == ("done", 3, 3)
     # nothing of the rollout is left running
-    assert not [p for p, argv in _descendants(os.getpid()).items()
-                if p not in killer.ignore and any(Path(a).name == "tracd" for a in argv[:2])]
+    assert not [
+        p
+        for p, argv in _descendants(os.getpid()).items()
+        if p not in killer.ignore and any(Path(a).name == "tracd" for a in argv[:2])
+    ]

@@ -25,8 +25,25 @@ from lbi.synth.backward import eligible_spans
 from tests.conftest import ROOT
 
 MIN_KILLS = 5
-ARGS = ["synthesize", "--chunks", "3", "--per-chunk", "2", "--tasks", "3", "--explore", "2", "--max-steps", "4",
-        "--mode", "per-span", "--max-span", "3", "--name", "synth"]
+ARGS = [
+    "synthesize",
+    "--chunks",
+    "3",
+    "--per-chunk",
+    "2",
+    "--tasks",
+    "3",
+    "--explore",
+    "2",
+    "--max-steps",
+    "4",
+    "--mode",
+    "per-span",
+    "--max-span",
+    "3",
+    "--name",
+    "synth",
+]
 
 
 def _project(tmp_path: Path) -> Project:
@@ -45,8 +62,9 @@ def _progress(db: Path) -> int:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
-            return int(conn.execute("SELECT (SELECT COUNT(*) FROM llm_calls) + (SELECT COUNT(*) FROM steps)")
-                       .fetchone()[0])
+            return int(
+                conn.execute("SELECT (SELECT COUNT(*) FROM llm_calls) + (SELECT COUNT(*) FROM steps)").fetchone()[0]
+            )
         finally:
             conn.close()
     except sqlite3.OperationalError:  # not created yet
@@ -57,8 +75,12 @@ def _finished(store: Store) -> dict[str, tuple[int, list[tuple[Any, ...]]]]:
     """Finished trajectories by key: (id, their steps)."""
     out = {}
     for t in store.query("SELECT id, key FROM trajectories WHERE status != 'running'"):
-        steps = [tuple(r) for r in store.query(
-            "SELECT idx, action, observation, error FROM steps WHERE trajectory_id = ? ORDER BY idx", (t["id"],))]
+        steps = [
+            tuple(r)
+            for r in store.query(
+                "SELECT idx, action, observation, error FROM steps WHERE trajectory_id = ? ORDER BY idx", (t["id"],)
+            )
+        ]
         out[t["key"]] = (t["id"], steps)
     return out
 
@@ -72,9 +94,15 @@ def _stage(store: Store) -> str:
 def _start(project_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "COLUMNS": "120"}
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "lbi.cli", *ARGS, "--project", str(project_dir)], cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "lbi.cli", *ARGS, "--project", str(project_dir)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def test_kill_9_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -115,21 +143,28 @@ def test_kill_9_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_pa
     assert {r[0] for r in store.query("SELECT status FROM runs")} == {"done"}
     assert not store.query("SELECT key FROM trajectories WHERE status = 'running'")
     keys = [r[0] for r in store.query("SELECT key FROM trajectories")]
-    assert sorted(k for k in keys if k.startswith("synth-explore/")) == ["synth-explore/explore-0",
-                                                                         "synth-explore/explore-1"]
+    assert sorted(k for k in keys if k.startswith("synth-explore/")) == [
+        "synth-explore/explore-0",
+        "synth-explore/explore-1",
+    ]
     assert len([k for k in keys if k.startswith("synth-llm/")]) == 3
     # no duplicate records: steps contiguous per trajectory, one example per eligible span, one verdict per judge
     for tid in (r[0] for r in store.query("SELECT id FROM trajectories")):
-        steps = [dict(r) for r in store.query("SELECT idx, error FROM steps WHERE trajectory_id = ? ORDER BY idx",
-                                              (tid,))]
-        assert [s["idx"] for s in steps] == list(range(len(steps))) and len(steps) == 4
-        spans = sorted(tuple(r) for r in store.query(
-            "SELECT span_start, span_end FROM examples WHERE trajectory_id = ?", (tid,)))
-        assert spans == sorted(eligible_spans(steps, 3))
+        rows = [
+            dict(r) for r in store.query("SELECT idx, error FROM steps WHERE trajectory_id = ? ORDER BY idx", (tid,))
+        ]
+        assert [s["idx"] for s in rows] == list(range(len(rows))) and len(rows) == 4
+        spans = sorted(
+            tuple(r) for r in store.query("SELECT span_start, span_end FROM examples WHERE trajectory_id = ?", (tid,))
+        )
+        assert spans == sorted(eligible_spans(rows, 3))
     judges = len(project.config.models.judges)
     assert not store.query("SELECT example_id FROM verdicts GROUP BY example_id HAVING COUNT(*) != ?", (judges,))
-    assert store.query("SELECT COUNT(*) FROM examples")[0][0] == store.query(
-        "SELECT COUNT(DISTINCT example_id) FROM verdicts")[0][0] > 0
+    assert (
+        store.query("SELECT COUNT(*) FROM examples")[0][0]
+        == store.query("SELECT COUNT(DISTINCT example_id) FROM verdicts")[0][0]
+        > 0
+    )
     assert not store.query("SELECT name FROM runs GROUP BY name HAVING COUNT(*) > 1")
     assert not store.query("SELECT instruction FROM tasks GROUP BY instruction HAVING COUNT(*) > 1")
     assert not store.query("SELECT source FROM documents GROUP BY source HAVING COUNT(*) > 1")

@@ -1,6 +1,7 @@
 """Task generation, backward construction and the committee on the fake model, against a real store."""
 
 import json
+from collections.abc import Container
 
 import pytest
 
@@ -16,11 +17,17 @@ from tests.conftest import ROOT
 FIXTURES = ROOT / "tests" / "fixtures" / "docs"
 
 
-def _trajectory(project: Project, key: str, n: int, errors: set[int] = frozenset()) -> int:
+def _trajectory(project: Project, key: str, n: int, errors: Container[int] = frozenset()) -> int:
     tid, _ = project.store.begin_trajectory(key, policy="explore", env="web")
     for i in range(n):
-        project.store.add_step(tid, i, observation=f"page {i} of the {key} walk", action=f"click('{i}')",
-                               url=f"http://127.0.0.1/p{i}", error="no such element" if i in errors else None)
+        project.store.add_step(
+            tid,
+            i,
+            observation=f"page {i} of the {key} walk",
+            action=f"click('{i}')",
+            url=f"http://127.0.0.1/p{i}",
+            error="no such element" if i in errors else None,
+        )
     project.store.finish_trajectory(tid, status="done")
     return tid
 
@@ -44,11 +51,18 @@ def test_docs_become_chunks_then_tasks(project: Project) -> None:
 
 def test_near_duplicate_instructions_are_removed(project: Project) -> None:
     add_source(project, FIXTURES / "notes.txt")
-    FakeModel.enqueue(json.dumps({"instructions": [
-        "Create a new ticket in component1 with priority major",
-        "Create a ticket in component1 with major priority",
-        "Show the roadmap of milestone2",
-        "x"]}))
+    FakeModel.enqueue(
+        json.dumps(
+            {
+                "instructions": [
+                    "Create a new ticket in component1 with priority major",
+                    "Create a ticket in component1 with major priority",
+                    "Show the roadmap of milestone2",
+                    "x",
+                ]
+            }
+        )
+    )
     gen = generate_tasks(project, per_chunk=4)
     texts = sorted(r[0] for r in project.store.query("SELECT instruction FROM tasks"))
     assert texts == ["Create a new ticket in component1 with priority major", "Show the roadmap of milestone2"]
@@ -66,14 +80,15 @@ def test_malformed_generation_is_recorded_and_the_run_goes_on(project: Project) 
 
 
 def test_eligible_spans_skip_all_failed_spans_and_respect_the_cap() -> None:
-    steps = [{"error": None}, {"error": "x"}, {"error": None}]
+    steps: list[dict[str, str | None]] = [{"error": None}, {"error": "x"}, {"error": None}]
     assert eligible_spans(steps) == [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2)]
     assert eligible_spans(steps, max_span=2) == [(0, 0), (0, 1), (1, 2), (2, 2)]
 
 
 @pytest.mark.parametrize(("n", "batch", "calls"), [(1, 36, 1), (4, 36, 1), (6, 36, 1), (6, 8, 3), (6, 0, 1)])
-def test_per_span_makes_one_call_per_span_and_batched_one_per_batch(project: Project, n: int, batch: int,
-                                                                     calls: int) -> None:
+def test_per_span_makes_one_call_per_span_and_batched_one_per_batch(
+    project: Project, n: int, batch: int, calls: int
+) -> None:
     tid = _trajectory(project, f"t{n}", n)
     per = construct(project, [tid], mode="per-span")
     assert per.calls == per.examples == n * (n + 1) // 2
@@ -119,8 +134,28 @@ def test_committee_policies_and_overrides(project: Project) -> None:
     project.config.models.judges = [j for j in project.config.models.judges if j.focus != "grounding"]  # scripted
     tid = _trajectory(project, "c", 3)
     construct(project, [tid], mode="per-span")
-    votes = iter([True, True, True, True, False, True, False, False, False, True, True, True,
-                  True, True, False, False, False, True])
+    votes = iter(
+        [
+            True,
+            True,
+            True,
+            True,
+            False,
+            True,
+            False,
+            False,
+            False,
+            True,
+            True,
+            True,
+            True,
+            True,
+            False,
+            False,
+            False,
+            True,
+        ]
+    )
 
     def judge(messages, schema):
         return json.dumps({"reason": "because", "verdict": next(votes)})
@@ -158,10 +193,25 @@ def test_duplicates_embed_only_new_or_edited_examples(project: Project) -> None:
     from lbi.synth.judge import find_duplicates
 
     tid = _trajectory(project, "d", 3)
-    a, b, c = project.store.add_examples([
-        {"trajectory_id": tid, "span_start": 0, "span_end": 0, "instruction": "Open the roadmap page", "mode": "m"},
-        {"trajectory_id": tid, "span_start": 0, "span_end": 1, "instruction": "open  the Roadmap page", "mode": "m"},
-        {"trajectory_id": tid, "span_start": 0, "span_end": 2, "instruction": "Delete wiki page Sandbox", "mode": "m"}])
+    a, b, c = project.store.add_examples(
+        [
+            {"trajectory_id": tid, "span_start": 0, "span_end": 0, "instruction": "Open the roadmap page", "mode": "m"},
+            {
+                "trajectory_id": tid,
+                "span_start": 0,
+                "span_end": 1,
+                "instruction": "open  the Roadmap page",
+                "mode": "m",
+            },
+            {
+                "trajectory_id": tid,
+                "span_start": 0,
+                "span_end": 2,
+                "instruction": "Delete wiki page Sandbox",
+                "mode": "m",
+            },
+        ]
+    )
     assert find_duplicates(project) == 1
     assert [tuple(r) for r in project.store.query("SELECT example_id, other_id FROM similar_examples")] == [(b, a)]
     assert find_duplicates(project) == 0  # nothing new: nothing embedded or compared again
@@ -255,7 +305,7 @@ def test_batches_are_packed_to_the_context_window_up_front(project: Project) -> 
     cut = 0
     for fields in sent[:-1]:  # each group is as large as fits: one more span would not have
         cut += len(fields)
-        call = _batch_call(ctx, steps, spans[cut - len(fields):cut + 1])
+        call = _batch_call(ctx, steps, spans[cut - len(fields) : cut + 1])
         assert llm.count_tokens(call["messages"], role="backward", schema=call["schema"]) + call["max_tokens"] > window
 
 
@@ -267,13 +317,13 @@ def test_a_cut_off_batched_reply_keeps_its_finished_fields_and_labels_the_rest_a
         fields = list(schema["properties"])
         calls.append(fields)
         text = json.dumps({name: f"Open the page named {name}" for name in fields})
-        return text[:len(text) // 2] if len(calls) == 1 else text  # the first reply hits its token limit
+        return text[: len(text) // 2] if len(calls) == 1 else text  # the first reply hits its token limit
 
     FakeModel.register_responder("backward-batched", cut_off)
     report = construct(project, [tid], mode="batched")
     assert report.examples == 6 and report.failed == 0
     assert report.calls == 2 and project.store.counts()["llm_calls"] == 2  # no re-ask of the whole reply
-    assert 0 < len(calls[1]) < 6 and not set(calls[1]) & set(calls[0][:6 - len(calls[1])])
+    assert 0 < len(calls[1]) < 6 and not set(calls[1]) & set(calls[0][: 6 - len(calls[1])])
     error = project.store.query("SELECT error FROM failures WHERE stage = 'backward'")[0][0]
     assert f"after 1 attempt; kept the {6 - len(calls[1])} of 6 fields it completed" in error
     rows = project.store.query("SELECT span_start, span_end, instruction FROM examples ORDER BY span_start, span_end")

@@ -29,8 +29,12 @@ def test_rerunning_a_run_skips_finished_trajectories(sql_project: Project) -> No
 
 
 def test_llm_policy_on_tasks_with_bad_model_replies(sql_project: Project) -> None:
-    sql_project.store.add_tasks([{"id": "t1", "instruction": "How many items are there?", "env": "sql"},
-                                 {"id": "h1", "instruction": "held out", "env": "sql", "split": "heldout"}])
+    sql_project.store.add_tasks(
+        [
+            {"id": "t1", "instruction": "How many items are there?", "env": "sql"},
+            {"id": "h1", "instruction": "held out", "env": "sql", "split": "heldout"},
+        ]
+    )
     items = plan(sql_project, "llm", policy="llm")
     assert [i.task["id"] for i in items] == ["t1"]  # held-out tasks are never rolled out for synthesis
     report = rollout(sql_project, "llm", policy="llm", concurrency=1)
@@ -47,16 +51,14 @@ def test_parallel_workers_share_a_run(sql_project: Project) -> None:
     assert keys == {f"par/explore-{k}" for k in range(4)}
 
 
-def test_an_environment_configured_wrong_is_refused_before_the_run_starts(sql_project: Project,
-                                                                           tmp_path: Path) -> None:
+def test_an_environment_configured_wrong_is_refused_before_the_run_starts(sql_project: Project, tmp_path: Path) -> None:
     sql_project.config.env.options = {"db": str(tmp_path / "missing.db")}
     with pytest.raises(EnvError, match="missing.db"):
         rollout(sql_project, "broken", policy="explore", episodes=1, concurrency=1)
     assert sql_project.store.query("SELECT COUNT(*) FROM runs")[0][0] == 0
 
 
-def test_an_environment_that_cannot_start_fails_its_episodes_and_says_why(sql_project: Project,
-                                                                          tmp_path: Path) -> None:
+def test_an_environment_that_cannot_start_fails_its_episodes_and_says_why(sql_project: Project, tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.db"
     garbage.write_text("not a database " * 20)
     sql_project.config.env.options = {"db": str(garbage)}
@@ -75,7 +77,7 @@ def test_web_rollout_keeps_boxed_screenshots_relative_to_the_project(project: Pr
     assert report.done == 1
     shots = [r[0] for r in project.store.query("SELECT screenshot FROM steps ORDER BY idx")]
     assert len(shots) == 3 and all(s and not Path(s).is_absolute() for s in shots)
-    assert all(project.resolve(s).is_file() for s in shots)
+    assert all((path := project.resolve(s)) and path.is_file() for s in shots)
     assert any(s.endswith("_action.png") for s in shots)  # the acted-on element is boxed
     final = project.store.query("SELECT final_screenshot FROM trajectories")[0][0]
-    assert project.resolve(final).is_file()
+    assert (path := project.resolve(final)) and path.is_file()

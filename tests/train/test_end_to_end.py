@@ -18,17 +18,28 @@ from tests.train.test_sft import TINY, kept  # noqa: F401 - the fixture
 
 
 @pytest.mark.local_model
-def test_train_serve_and_evaluate_a_tiny_model(kept: Project, tiny_model: Path,  # noqa: F811
-                                               local_model_config: Config) -> None:
+def test_train_serve_and_evaluate_a_tiny_model(
+    kept: Project,  # noqa: F811 - the fixture imported above
+    tiny_model: Path,
+    local_model_config: Config,
+) -> None:
     kept.config.local_model = local_model_config.local_model.model_copy()
     kept.config.llm.cache = False
     report = train(kept, "tiny-sft", base_model=str(tiny_model), **TINY)
     assert report.model == "local/tiny-sft" and (kept.dir / "models" / "tiny-sft" / "model.gguf").is_file()
     assert read.train_runs(kept.store)[0]["model"] == "local/tiny-sft"
 
-    kept.store.add_tasks([{"id": "h1", "instruction": "How many items cost more than 2?", "env": "sql",
-                           "split": "heldout", "spec_json": {"check": {"kind": "answer", "params": {
-                               "expected": "1", "match": "number"}}}}])
+    kept.store.add_tasks(
+        [
+            {
+                "id": "h1",
+                "instruction": "How many items cost more than 2?",
+                "env": "sql",
+                "split": "heldout",
+                "spec_json": {"check": {"kind": "answer", "params": {"expected": "1", "match": "number"}}},
+            }
+        ]
+    )
     kept.config.models.agent = report.model
     result = evaluate(kept, ["baseline"], run="eval-trained", max_steps=2)
     assert result.summaries["baseline"].n == 1

@@ -16,7 +16,14 @@ from lbi.train.data import CHATML_TRAINING_TEMPLATE, TrainDataError, training_da
 from lbi.train.sft import TrainError, last_checkpoint, train
 from tests.use.test_export import _agent_run, _keep
 
-TINY = {"epochs": 1.0, "grad_accum": 1, "max_seq_len": 2048, "lora_r": 4, "lora_alpha": 8, "save_steps": 1}
+TINY: dict[str, Any] = {
+    "epochs": 1.0,
+    "grad_accum": 1,
+    "max_seq_len": 2048,
+    "lora_r": 4,
+    "lora_alpha": 8,
+    "save_steps": 1,
+}
 
 
 @pytest.fixture
@@ -28,18 +35,26 @@ def kept(sql_project: Project) -> Project:
     return sql_project
 
 
-def test_the_training_text_is_the_served_prompt_and_the_loss_is_on_the_replies_only(kept: Project,
-                                                                                     tiny_model: Path) -> None:
-    from transformers import AutoTokenizer
+def test_the_training_text_is_the_served_prompt_and_the_loss_is_on_the_replies_only(
+    kept: Project, tiny_model: Path
+) -> None:
+    from transformers import AutoTokenizer, BatchEncoding
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     record = training_data(kept, per="example").records[0]
     messages = record["messages"]
     text = tokenizer.apply_chat_template(messages, tokenize=False, chat_template=CHATML_TRAINING_TEMPLATE)
+    assert isinstance(text, str)
     assert text.startswith(chat_prompt(messages[:2]))  # what llama.cpp's server feeds the model at the first step
     assert text == tokenizer.apply_chat_template(messages, tokenize=False)  # SmolLM2's own template, same text
-    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
-                                        chat_template=CHATML_TRAINING_TEMPLATE)
+    out = tokenizer.apply_chat_template(
+        messages,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+        chat_template=CHATML_TRAINING_TEMPLATE,
+    )
+    assert isinstance(out, BatchEncoding)
     trained = [t for t, m in zip(out["input_ids"], out["assistant_masks"], strict=True) if m]
     replies = "".join(m["content"] + "<|im_end|>" for m in messages if m["role"] == "assistant")
     assert tokenizer.decode(trained) == replies
@@ -73,13 +88,13 @@ class _StopAt:
             raise KeyboardInterrupt
 
 
-def test_an_interrupted_run_says_how_to_resume_and_resumes_from_its_checkpoint(kept: Project,
-                                                                               tiny_model: Path) -> None:
+def test_an_interrupted_run_says_how_to_resume_and_resumes_from_its_checkpoint(kept: Project, tiny_model: Path) -> None:
     message = r"interrupted at step 3; its last checkpoint is step 2: `lbi train --name t2` resumes"
     with pytest.raises(TrainError, match=message):
         train(kept, "t2", base_model=str(tiny_model), publish=False, callbacks=[_StopAt(3)], **TINY)
     assert read.train_runs(kept.store)[0]["status"] == "failed"
-    assert last_checkpoint(kept.dir / "models" / "t2" / "checkpoints").name == "checkpoint-2"
+    assert (checkpoint := last_checkpoint(kept.dir / "models" / "t2" / "checkpoints"))
+    assert checkpoint.name == "checkpoint-2"
     report = train(kept, "t2", base_model=str(tiny_model), publish=False, **TINY)
     assert report.resumed_from == 2 and report.steps == 6
     run_id = read.train_runs(kept.store)[0]["run_id"]
@@ -115,9 +130,18 @@ def test_a_base_model_that_cannot_be_loaded_is_named(kept: Project, tmp_path: Pa
 def test_training_can_count_only_some_judges(sql_project: Project) -> None:
     """The grounded-only ablation's other arm: the committee without one judge keeps what that judge refused."""
     tid, _ = _agent_run(sql_project, "llm")
-    first, second = sql_project.store.add_examples([
-        {"trajectory_id": tid, "span_start": 0, "span_end": 3, "mode": "per-span", "instruction": "Count the items"},
-        {"trajectory_id": tid, "span_start": 2, "span_end": 3, "mode": "per-span", "instruction": "Run a query"}])
+    first, second = sql_project.store.add_examples(
+        [
+            {
+                "trajectory_id": tid,
+                "span_start": 0,
+                "span_end": 3,
+                "mode": "per-span",
+                "instruction": "Count the items",
+            },
+            {"trajectory_id": tid, "span_start": 2, "span_end": 3, "mode": "per-span", "instruction": "Run a query"},
+        ]
+    )
     names = [j.name for j in sql_project.config.models.judges]
     for name in names:
         sql_project.store.set_verdict(first, name, True, "yes")
@@ -136,7 +160,8 @@ def test_held_out_and_evaluation_trajectories_are_never_trained_on(kept: Project
 
 
 def test_a_full_disk_while_checkpointing_is_one_message_and_the_run_resumes_from_a_complete_checkpoint(
-        kept: Project, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kept: Project, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
 
     from transformers import Trainer
@@ -146,17 +171,21 @@ def test_a_full_disk_while_checkpointing_is_one_message_and_the_run_resumes_from
     def fills_up(self: Trainer, model: Any, trial: Any) -> None:
         if self.state.global_step < 3:
             return real(self, model, trial)
-        partial = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        partial = Path(self.args.output_dir or "") / f"checkpoint-{self.state.global_step}"
         partial.mkdir(parents=True)
         (partial / "adapter_model.safetensors").write_bytes(b"")  # cut short: no optimizer, no trainer state
         raise OSError(errno.ENOSPC, "No space left on device", str(partial / "optimizer.pt"))
 
     monkeypatch.setattr(Trainer, "_save_checkpoint", fills_up)
-    with pytest.raises(TrainError, match=r"the disk is full \(writing .*optimizer.pt\): free space and run "
-                                         r"`lbi train --name t4` again"):
+    with pytest.raises(
+        TrainError,
+        match=r"the disk is full \(writing .*optimizer.pt\): free space and run "
+        r"`lbi train --name t4` again",
+    ):
         train(kept, "t4", base_model=str(tiny_model), publish=False, **TINY)
     monkeypatch.setattr(Trainer, "_save_checkpoint", real)
-    assert last_checkpoint(kept.dir / "models" / "t4" / "checkpoints").name == "checkpoint-2"
+    assert (checkpoint := last_checkpoint(kept.dir / "models" / "t4" / "checkpoints"))
+    assert checkpoint.name == "checkpoint-2"
     assert train(kept, "t4", base_model=str(tiny_model), publish=False, **TINY).resumed_from == 2
 
 
@@ -172,8 +201,7 @@ def test_records_longer_than_max_seq_len_are_left_out_and_counted(kept: Project,
     fit = sum(n <= cut for n in lengths)
     assert 3 <= fit < len(lengths)
     train(kept, "short", base_model=str(tiny_model), publish=False, **TINY)  # every record, 6 steps
-    report = train(kept, "short", base_model=str(tiny_model), publish=False, fresh=True,
-                   **{**TINY, "max_seq_len": cut})
+    report = train(kept, "short", base_model=str(tiny_model), publish=False, fresh=True, **{**TINY, "max_seq_len": cut})
     assert (report.records, report.too_long) == (fit, len(lengths) - fit)
     run_id = read.train_runs(kept.store)[0]["run_id"]
     assert [p["step"] for p in read.train_log(kept.store, run_id)] == list(range(1, fit + 1))  # the old curve is gone

@@ -26,8 +26,10 @@ def _answer(text: str) -> None:
 def two_runs(sql_project: Project) -> Project:
     """Run `base` (model fake, answers wrong) and run `trained` (model fake/trained, answers right), baseline mode."""
     project = sql_project
-    project.store.add_tasks({"id": t["id"], "instruction": t["instruction"], "env": "sql", "split": "heldout",
-                             "spec_json": t} for t in HELDOUT)
+    project.store.add_tasks(
+        {"id": t["id"], "instruction": t["instruction"], "env": "sql", "split": "heldout", "spec_json": t}
+        for t in HELDOUT
+    )
     _answer("no idea")
     evaluate(project, ["baseline"], run="base")
     _answer("2")
@@ -46,7 +48,12 @@ def test_arms_of_two_runs_compare_a_base_and_a_trained_model(two_runs: Project) 
     (pair,) = result.pairs
     assert [a.label for a in result.arms] == ["base:baseline", "trained:baseline"]
     assert (pair.a, pair.b, pair.tasks, pair.only_a, pair.only_b) == (
-        "base:baseline", "trained:baseline", 3, [], ["h-count"])
+        "base:baseline",
+        "trained:baseline",
+        3,
+        [],
+        ["h-count"],
+    )
     assert pair.p_value == 1.0 and pair.flips() == "+h-count"
     cells = grid(two_runs.store, result.arms)
     assert cells.tasks == ["h-broken", "h-count", "h-names"]
@@ -82,8 +89,10 @@ def test_eval_compare_prints_arms_and_the_paired_test(two_runs: Project) -> None
     out = CliRunner().invoke(app, ["eval", "compare", "-p", str(two_runs.dir), "base", "trained"])
     assert out.exit_code == 0, out.output
     assert "base:baseline" in out.output and "trained:baseline" in out.output and "0.0% [0.0%, 56.2%]" in out.output
-    assert ("trained:baseline vs base:baseline on 3 tasks: 1 solved only by trained:baseline, 0 only by "
-            "base:baseline; McNemar exact p = 1; flipped: +h-count") in " ".join(out.output.split())
+    assert (
+        "trained:baseline vs base:baseline on 3 tasks: 1 solved only by trained:baseline, 0 only by "
+        "base:baseline; McNemar exact p = 1; flipped: +h-count"
+    ) in " ".join(out.output.split())
     assert "training runs: none" in out.output
 
 
@@ -94,13 +103,31 @@ def test_leakage_covers_what_training_runs_used(two_runs: Project) -> None:
     store.add_tasks([{"id": "syn-1", "instruction": "List the items.", "env": "sql"}])
     synth_run = store.start_run("walk", "rollout")
     clean_traj, _ = store.begin_trajectory("walk/0", run_id=synth_run, task_id="syn-1", policy="llm", env="sql")
-    clean, = store.add_examples([{"trajectory_id": clean_traj, "span_start": 0, "span_end": 0, "mode": "per-span",
-                                  "instruction": "List the items."}])
+    (clean,) = store.add_examples(
+        [
+            {
+                "trajectory_id": clean_traj,
+                "span_start": 0,
+                "span_end": 0,
+                "mode": "per-span",
+                "instruction": "List the items.",
+            }
+        ]
+    )
     store.set_train_run(store.start_run("sft-ok", "train"), base_model="tiny", examples_json=[clean])
     assert leakage(two_runs)["ok"], "a training run on synthetic examples is fine"
     # an example made from an evaluation trajectory (construct never makes one; a hand-made or old store might)
-    leaked, = store.add_examples([{"trajectory_id": eval_traj, "span_start": 0, "span_end": 0, "mode": "per-span",
-                                   "instruction": "How many items are in the shop?"}])
+    (leaked,) = store.add_examples(
+        [
+            {
+                "trajectory_id": eval_traj,
+                "span_start": 0,
+                "span_end": 0,
+                "mode": "per-span",
+                "instruction": "How many items are in the shop?",
+            }
+        ]
+    )
     store.set_train_run(store.start_run("sft-bad", "train"), base_model="tiny", examples_json=[clean, leaked, 999])
     check = leakage(two_runs)
     assert not check["ok"]

@@ -11,8 +11,12 @@ from lbi.project import Project
 from lbi.synth.rollout import rollout
 from lbi.use.export import export
 
-ACTIONS = ["execute_sql('SELECT name FROM items')", "SELECT nonsense", "execute_sql('SELECT COUNT(*) FROM items')",
-           "stop('2')"]
+ACTIONS = [
+    "execute_sql('SELECT name FROM items')",
+    "SELECT nonsense",
+    "execute_sql('SELECT COUNT(*) FROM items')",
+    "stop('2')",
+]
 
 
 def _agent_run(project: Project, policy: str) -> tuple[int, list[list[dict[str, Any]]]]:
@@ -30,8 +34,9 @@ def _agent_run(project: Project, policy: str) -> tuple[int, list[list[dict[str, 
 
 
 def _keep(project: Project, tid: int, start: int, end: int, instruction: str) -> None:
-    ids = project.store.add_examples([{"trajectory_id": tid, "span_start": start, "span_end": end, "mode": "per-span",
-                                       "instruction": instruction}])
+    ids = project.store.add_examples(
+        [{"trajectory_id": tid, "span_start": start, "span_end": end, "mode": "per-span", "instruction": instruction}]
+    )
     project.store.add_override(ids[0], "keep", who="tester")
 
 
@@ -94,8 +99,10 @@ def test_retrieved_examples_show_the_turns_the_agent_had(sql_project: Project) -
         obs = env.reset(task_from_row({"id": "q", "instruction": "count", "env": "sql"}))
         agentic = Retriever(sql_project, "agentic").retrieve("How many items are there?", obs, History())
     steps = [h for h in agentic.used if h.kind == "step"]
-    assert steps and all(h.text.startswith("Task: How many items are there?\nObservation:\n")
-                         and h.text.count("\nReply: {") == 1 for h in steps)
+    assert steps and all(
+        h.text.startswith("Task: How many items are there?\nObservation:\n") and h.text.count("\nReply: {") == 1
+        for h in steps
+    )
     assert {h.source for h in agentic.used} == {"observation", "model"}, "both parts reach the prompt"
     assert agentic.tokens <= budget
     sql_project.config.retrieval.token_budget = 100  # too small for the example: left out, never over budget
@@ -143,7 +150,14 @@ def test_agentlab_and_adp_exports_load_back(sql_project: Project, tmp_path: Path
         check_adp(record)
     whole = adp[0]["content"]
     assert [c["class_"] for c in whole] == ["text_observation"] + ["text_observation", "api_action"] * 3 + [
-        "text_observation", "message_action"]
-    assert whole[2] == {"class_": "api_action", "function": "execute_sql", "description": "step 1",
-                        "kwargs": {"query": "SELECT name FROM items"}, "tool_call_id": "call_0"}
+        "text_observation",
+        "message_action",
+    ]
+    assert whole[2] == {
+        "class_": "api_action",
+        "function": "execute_sql",
+        "description": "step 1",
+        "kwargs": {"query": "SELECT name FROM items"},
+        "tool_call_id": "call_0",
+    }
     assert whole[-1] == {"class_": "message_action", "content": "2", "description": "step 4"}

@@ -20,12 +20,27 @@ from lbi.use.retrieval import Hit, Retriever, fit_budget
 from tests.conftest import ROOT
 
 HELDOUT = [
-    {"id": "h-count", "env": "sql", "instruction": "How many items are in the shop?", "split": "heldout",
-     "check": {"kind": "answer", "params": {"expected": "2", "match": "number"}}},
-    {"id": "h-names", "env": "sql", "instruction": "List the names of all items.", "split": "heldout",
-     "check": {"kind": "sql_result", "params": {"query": "SELECT name FROM items"}}},
-    {"id": "h-broken", "env": "sql", "instruction": "A task whose check cannot run.", "split": "heldout",
-     "check": {"kind": "no-such-check", "params": {}}},
+    {
+        "id": "h-count",
+        "env": "sql",
+        "instruction": "How many items are in the shop?",
+        "split": "heldout",
+        "check": {"kind": "answer", "params": {"expected": "2", "match": "number"}},
+    },
+    {
+        "id": "h-names",
+        "env": "sql",
+        "instruction": "List the names of all items.",
+        "split": "heldout",
+        "check": {"kind": "sql_result", "params": {"query": "SELECT name FROM items"}},
+    },
+    {
+        "id": "h-broken",
+        "env": "sql",
+        "instruction": "A task whose check cannot run.",
+        "split": "heldout",
+        "check": {"kind": "no-such-check", "params": {}},
+    },
 ]
 
 
@@ -38,8 +53,10 @@ def filled(sql_project: Project) -> Project:
     project = sql_project
     project.config.synth.max_steps = 3
     add_source(project, ROOT / "tests" / "fixtures" / "docs" / "guide.md")
-    project.store.add_tasks({"id": t["id"], "instruction": t["instruction"], "env": "sql", "split": "heldout",
-                             "spec_json": t} for t in HELDOUT)
+    project.store.add_tasks(
+        {"id": t["id"], "instruction": t["instruction"], "env": "sql", "split": "heldout", "spec_json": t}
+        for t in HELDOUT
+    )
     rollout(project, "walk", policy="explore", episodes=3, concurrency=1)
     construct(project, mode="per-span")
     # the three model judges, scripted to say yes (the fake model's instructions name nothing, so the grounding
@@ -87,8 +104,12 @@ def test_empty_index_gives_no_examples_not_an_error(project: Project) -> None:
 
 
 def test_budget_is_respected_and_duplicates_dropped() -> None:
-    hits = [Hit("step", "a", "observation", "x" * 400), Hit("step", "a", "model", "x" * 400),
-            Hit("example", "b", "model", "y" * 400), Hit("example", "c", "model", "z" * 4000)]
+    hits = [
+        Hit("step", "a", "observation", "x" * 400),
+        Hit("step", "a", "model", "x" * 400),
+        Hit("example", "b", "model", "y" * 400),
+        Hit("example", "c", "model", "z" * 4000),
+    ]
     used, text = fit_budget(hits, 250)
     assert [h.key for h in used] == ["a", "b"]
     assert len(text) <= 250 * 4
@@ -114,8 +135,8 @@ def test_evaluation_per_mode_with_checks_and_no_leakage(filled: Project) -> None
     construct(filled, mode="per-span")
     assert filled.store.counts()["examples"] == before
     assert leakage(filled)["ok"]
-    summary = {r["mode"]: r for r in results(filled, "ev")}
-    assert summary["baseline"]["n"] == 3 and summary["baseline"]["ci_low"] < 1 / 3 < summary["baseline"]["ci_high"]
+    by_mode = {r["mode"]: r for r in results(filled, "ev")}
+    assert by_mode["baseline"]["n"] == 3 and by_mode["baseline"]["ci_low"] < 1 / 3 < by_mode["baseline"]["ci_high"]
     # resuming the same run asks the model nothing new
     calls = filled.store.counts()["llm_calls"]
     evaluate(filled, ["baseline"], run="ev")
@@ -173,8 +194,9 @@ def test_export_counts_missing_screenshots(filled: Project, tmp_path: Path) -> N
 def test_compare_modes_at_a_task_start_state(filled: Project) -> None:
     from lbi.use.retrieval import compare
 
-    data = compare(filled, "How many items are in the shop?", ["agentic", "examples-rag", "docs-rag"],
-                   task_id="h-count")
+    data = compare(
+        filled, "How many items are in the shop?", ["agentic", "examples-rag", "docs-rag"], task_id="h-count"
+    )
     assert set(data["results"]) == {"agentic", "examples-rag", "docs-rag"}
     assert data["observation"]["state_signature"]
     assert data["results"]["agentic"]["observation"] and data["results"]["agentic"]["query"]
@@ -190,10 +212,16 @@ def test_eval_runs_another_agent_model_when_asked(filled: Project) -> None:
 
     save_config(filled.dir, filled.config)  # the CLI reads the project from disk
     FakeModel.register_responder("act", lambda m, s: json.dumps({"reasoning": "count", "action": 'stop("2")'}))
-    out = CliRunner().invoke(app, ["eval", "-p", str(filled.dir), "--modes", "baseline,agentic", "--run", "other",
-                                   "--model", "fake/other-agent"])
+    out = CliRunner().invoke(
+        app,
+        ["eval", "-p", str(filled.dir), "--modes", "baseline,agentic", "--run", "other", "--model", "fake/other-agent"],
+    )
     assert out.exit_code == 0, out.output
-    models = {r[0] for r in filled.store.query("SELECT DISTINCT e.model FROM evaluations e JOIN runs r "
-                                               "ON r.id = e.run_id WHERE r.name = 'other'")}
+    models = {
+        r[0]
+        for r in filled.store.query(
+            "SELECT DISTINCT e.model FROM evaluations e JOIN runs r ON r.id = e.run_id WHERE r.name = 'other'"
+        )
+    }
     assert models == {"fake/other-agent"}
     assert "agentic vs baseline on 3 tasks" in out.output and "McNemar exact p = 1" in out.output

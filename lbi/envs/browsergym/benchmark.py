@@ -27,17 +27,29 @@ from lbi.envs.tasks import check_env_of, task_rows
 from lbi.store.db import Store
 
 
-def benchmark_tasks(pattern: str, seeds: str, *, split: str = "heldout", imports: tuple[str, ...] = ()
-                    ) -> list[Task]:
+def benchmark_tasks(pattern: str, seeds: str, *, split: str = "heldout", imports: tuple[str, ...] = ()) -> list[Task]:
     """One task per registered id matching ``pattern`` and per seed of ``seeds`` (``1000-1099``)."""
     ids = registered_task_ids(pattern, imports)
     if not ids:
-        raise EnvError(f"no registered BrowserGym task matches {pattern!r} (e.g. 'miniwob.click-*'; the benchmark's "
-                       "package must be installed)")
-    return [Task(id=f"{task_id}@{seed}", env="browsergym", instruction=f"{task_id} (seed {seed}): the goal is "
-                 "given at reset", start={"task": task_id, "seed": seed}, check=CheckSpec(kind="env_reward"),
-                 split=split, goal_at_reset=True, tags=["browsergym", task_id.split(".", 1)[0]], source=None)
-            for task_id in ids for seed in parse_seeds(seeds)]
+        raise EnvError(
+            f"no registered BrowserGym task matches {pattern!r} (e.g. 'miniwob.click-*'; the benchmark's "
+            "package must be installed)"
+        )
+    return [
+        Task(
+            id=f"{task_id}@{seed}",
+            env="browsergym",
+            instruction=f"{task_id} (seed {seed}): the goal is given at reset",
+            start={"task": task_id, "seed": seed},
+            check=CheckSpec(kind="env_reward"),
+            split=split,
+            goal_at_reset=True,
+            tags=["browsergym", task_id.split(".", 1)[0]],
+            source=None,
+        )
+        for task_id in ids
+        for seed in parse_seeds(seeds)
+    ]
 
 
 def _pairs(rows: Any) -> set[tuple[str, int]]:
@@ -52,15 +64,18 @@ def _pairs(rows: Any) -> set[tuple[str, int]]:
 def overlaps(store: Store, env: EnvConfig, tasks: list[Task]) -> list[tuple[str, int]]:
     """(task id, seed) pairs that would be on both sides, held-out and synthesis, in a project with this store and
     this `[env]` section."""
-    side = {"heldout": set(), "synthetic": set()}
+    side: dict[str, set[tuple[str, int]]] = {"heldout": set(), "synthetic": set()}
     for t in tasks:
         if t.start.get("task") and "seed" in t.start:
             side[t.split].add((str(t.start["task"]), int(t.start["seed"])))
     for split in side:
-        side[split] |= _pairs(store.query("SELECT spec_json FROM tasks WHERE env = 'browsergym' AND split = ?",
-                                          (split,)))
-    ran = store.query("SELECT t.config_json FROM trajectories t LEFT JOIN runs r ON r.id = t.run_id WHERE "
-                      "t.env = 'browsergym' AND COALESCE(r.kind, '') != 'eval'")
+        side[split] |= _pairs(
+            store.query("SELECT spec_json FROM tasks WHERE env = 'browsergym' AND split = ?", (split,))
+        )
+    ran = store.query(
+        "SELECT t.config_json FROM trajectories t LEFT JOIN runs r ON r.id = t.run_id WHERE "
+        "t.env = 'browsergym' AND COALESCE(r.kind, '') != 'eval'"
+    )
     for row in ran:
         config = json.loads(row[0] or "{}")
         if config.get("env_task") and "seed" in config:
@@ -72,8 +87,9 @@ def overlaps(store: Store, env: EnvConfig, tasks: list[Task]) -> list[tuple[str,
     return sorted(clash)
 
 
-def import_benchmark(store: Store, env: EnvConfig, pattern: str, seeds: str, *, split: str = "heldout"
-                     ) -> tuple[int, int]:
+def import_benchmark(
+    store: Store, env: EnvConfig, pattern: str, seeds: str, *, split: str = "heldout"
+) -> tuple[int, int]:
     """Store the tasks of ``pattern`` × ``seeds`` (after the leakage check); return (read, new). Task modules of
     the project's own (its browsergym env's ``imports`` option, in ``env``) are imported first."""
     imports = tuple(env.options.get("imports", ())) if env.name == "browsergym" else ()
@@ -82,6 +98,8 @@ def import_benchmark(store: Store, env: EnvConfig, pattern: str, seeds: str, *, 
     clash = overlaps(store, env, tasks)
     if clash:
         shown = ", ".join(f"{t}@{s}" for t, s in clash[:5]) + (f" and {len(clash) - 5} more" if len(clash) > 5 else "")
-        raise EnvError(f"leakage: {len(clash)} (task, seed) pair(s) would be both held-out and synthesis material: "
-                       f"{shown}; held-out seeds must lie outside the env's synth_seeds and the synthetic tasks' seeds")
+        raise EnvError(
+            f"leakage: {len(clash)} (task, seed) pair(s) would be both held-out and synthesis material: "
+            f"{shown}; held-out seeds must lie outside the env's synth_seeds and the synthetic tasks' seeds"
+        )
     return len(tasks), store.add_tasks(task_rows(tasks))

@@ -31,11 +31,14 @@ import threading
 import typing
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lbi.envs.actions import Action, ActionSpec
 from lbi.envs.base import EnvCrashed, EnvError
 from lbi.envs.web.browser import LAUNCH_ARGS, _acquire_playwright, _release_playwright, find_chromium
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Playwright
 
 DEFAULT_SUBSETS = ("chat", "infeas", "bid", "nav", "tab")  # BrowserGym's HighLevelActionSet default
 OFFLINE_ARG = next(a for a in LAUNCH_ARGS if a.startswith("--host-resolver-rules"))
@@ -102,7 +105,7 @@ class LbiPlaywright:
     them again; kept, they are launched once per env and each reset only gets new contexts (~1-2 s less a reset)."""
 
     def __init__(self, offline: bool = True, keep_browsers: bool = True) -> None:
-        self._real = _acquire_playwright()
+        self._real: Playwright | None = _acquire_playwright()
         self.chromium = _Chromium(self._real.chromium, offline, keep_browsers)
 
     def __getattr__(self, name: str) -> Any:
@@ -130,8 +133,9 @@ def ensure_registered(task_id: str, imports: tuple[str, ...] = ()) -> str:
     try:
         import browsergym.core  # noqa: F401  (registers "openended")
     except ImportError as err:
-        raise EnvError("BrowserGym is not installed: pip install --no-deps browsergym-core==0.14.3 "
-                       "(make setup does it)") from err
+        raise EnvError(
+            "BrowserGym is not installed: pip install --no-deps browsergym-core==0.14.3 (make setup does it)"
+        ) from err
     for module in imports:
         try:
             importlib.import_module(module)
@@ -145,15 +149,21 @@ def ensure_registered(task_id: str, imports: tuple[str, ...] = ()) -> str:
         try:
             importlib.import_module(module)
         except ImportError as err:
-            raise EnvError(f"BrowserGym task {task_id!r} needs the {package} package, which is not installed "
-                           f"(pip install --no-deps {package}): {err}") from err
+            raise EnvError(
+                f"BrowserGym task {task_id!r} needs the {package} package, which is not installed "
+                f"(pip install --no-deps {package}): {err}"
+            ) from err
     gym_id = f"browsergym/{task_id}"
     if gym_id not in gym.registry:
-        close = sorted(k.removeprefix("browsergym/") for k in gym.registry
-                       if k.startswith(f"browsergym/{prefix}"))[:8]
-        raise EnvError(f"unknown BrowserGym task {task_id!r}" + (f"; registered ones like it: {', '.join(close)}"
-                                                                 if close else
-                                                                 f"; known prefixes: {', '.join(PACKAGES)}"))
+        close = sorted(k.removeprefix("browsergym/") for k in gym.registry if k.startswith(f"browsergym/{prefix}"))[:8]
+        raise EnvError(
+            f"unknown BrowserGym task {task_id!r}"
+            + (
+                f"; registered ones like it: {', '.join(close)}"
+                if close
+                else f"; known prefixes: {', '.join(PACKAGES)}"
+            )
+        )
     return gym_id
 
 
@@ -174,8 +184,10 @@ def ensure_miniwob_url() -> str:
         try:
             import miniwob
         except ImportError as err:
-            raise EnvError("MiniWoB++ tasks need their HTML files: pip install --no-deps miniwob==1.1.0 (make setup "
-                           "does it), or set MINIWOB_URL to where they are served") from err
+            raise EnvError(
+                "MiniWoB++ tasks need their HTML files: pip install --no-deps miniwob==1.1.0 (make setup "
+                "does it), or set MINIWOB_URL to where they are served"
+            ) from err
         root = Path(miniwob.__file__).parent / "html"
         server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
         threading.Thread(target=server.serve_forever, daemon=True, name="miniwob-http").start()
@@ -223,8 +235,11 @@ def _spec_of(fn: Any) -> ActionSpec:
         params.append((p.name, typ) if p.default is inspect.Parameter.empty else (p.name, typ, p.default))
     doc = inspect.getdoc(fn) or ""
     head, _, rest = doc.partition("\n\n")
-    examples = [line.strip() for line in rest.split("Examples:", 1)[-1].splitlines() if line.strip()] \
-        if "Examples:" in rest else []
+    examples = (
+        [line.strip() for line in rest.split("Examples:", 1)[-1].splitlines() if line.strip()]
+        if "Examples:" in rest
+        else []
+    )
     return ActionSpec(fn.__name__, tuple(params), " ".join(head.split()), examples[0] if examples else "")
 
 

@@ -48,8 +48,20 @@ from lbi.envs.web.browser import web_signature
 
 FILL_ROLES = {"textbox", "searchbox", "spinbutton"}
 SELECT_ROLES = {"combobox", "listbox"}
-CLICK_ROLES = {"link", "button", "checkbox", "radio", "menuitem", "tab", "switch", "option", "treeitem",
-               "menuitemcheckbox", "menuitemradio", "slider"}
+CLICK_ROLES = {
+    "link",
+    "button",
+    "checkbox",
+    "radio",
+    "menuitem",
+    "tab",
+    "switch",
+    "option",
+    "treeitem",
+    "menuitemcheckbox",
+    "menuitemradio",
+    "slider",
+}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -72,16 +84,31 @@ class BrowserGymEnv(BaseEnv):
 
     name: ClassVar[str] = "browsergym"
     deterministic_reset: ClassVar[bool] = True  # same task and seed → same page (for seeded tasks)
-    intro = ("You control a web browser (BrowserGym). The page is shown as an accessibility tree: elements you "
-             "can act on have an id in brackets, e.g. [12]; use that id as bid. One action per step; when the "
-             "task is done, call stop(answer) (or send_msg_to_user(answer)).")
+    intro = (
+        "You control a web browser (BrowserGym). The page is shown as an accessibility tree: elements you "
+        "can act on have an id in brackets, e.g. [12]; use that id as bid. One action per step; when the "
+        "task is done, call stop(answer) (or send_msg_to_user(answer))."
+    )
 
-    def __init__(self, task: str = "openended", *, task_kwargs: dict[str, Any] | None = None,
-                 synth_seeds: str = "0-999", imports: tuple[str, ...] = (),
-                 action_subsets: tuple[str, ...] = DEFAULT_SUBSETS, screenshot_dir: str | Path | None = None,
-                 screenshots: bool = True, highlight: bool = True, max_text_chars: int = 20000,
-                 pre_observation_delay: float = 0.5, slow_mo: int | None = None, timeout: int | None = None,
-                 viewport: tuple[int, int] | None = None, offline: bool = True, keep_browsers: bool = True) -> None:
+    def __init__(
+        self,
+        task: str = "openended",
+        *,
+        task_kwargs: dict[str, Any] | None = None,
+        synth_seeds: str = "0-999",
+        imports: tuple[str, ...] = (),
+        action_subsets: tuple[str, ...] = DEFAULT_SUBSETS,
+        screenshot_dir: str | Path | None = None,
+        screenshots: bool = True,
+        highlight: bool = True,
+        max_text_chars: int = 20000,
+        pre_observation_delay: float = 0.5,
+        slow_mo: int | None = None,
+        timeout: int | None = None,
+        viewport: tuple[int, int] | None = None,
+        offline: bool = True,
+        keep_browsers: bool = True,
+    ) -> None:
         super().__init__()
         self.task_id, self.task_kwargs = task, dict(task_kwargs or {})
         self.synth_seeds = parse_seeds(synth_seeds)
@@ -91,8 +118,11 @@ class BrowserGymEnv(BaseEnv):
         self.screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
         self.screenshots, self.highlight = screenshots and self.screenshot_dir is not None, highlight
         self.max_text_chars = max_text_chars
-        self.bg_kwargs: dict[str, Any] = {"pre_observation_delay": pre_observation_delay, "slow_mo": slow_mo,
-                                          "timeout": timeout}
+        self.bg_kwargs: dict[str, Any] = {
+            "pre_observation_delay": pre_observation_delay,
+            "slow_mo": slow_mo,
+            "timeout": timeout,
+        }
         if viewport:
             self.bg_kwargs["viewport"] = {"width": viewport[0], "height": viewport[1]}
         self._pw = LbiPlaywright(offline=offline, keep_browsers=keep_browsers)
@@ -112,8 +142,9 @@ class BrowserGymEnv(BaseEnv):
         if "seed" in start:
             return task_id, int(start["seed"])
         key = task.id if task else ""
-        return task_id, self.synth_seeds[zlib.crc32(key.encode()) % len(self.synth_seeds)] if key else \
-            self.synth_seeds[0]
+        return task_id, self.synth_seeds[zlib.crc32(key.encode()) % len(self.synth_seeds)] if key else self.synth_seeds[
+            0
+        ]
 
     def _bg(self, task_id: str) -> Any:
         if self._gym is None or self._gym_task != task_id:
@@ -122,9 +153,9 @@ class BrowserGymEnv(BaseEnv):
             self._close_gym()
             gym_id = ensure_registered(task_id, self.imports)
             kwargs = {k: v for k, v in self.bg_kwargs.items() if v is not None}
-            self._gym = gym.make(gym_id, disable_env_checker=True, headless=True, **kwargs,
-                                 **({"task_kwargs": self.task_kwargs} if task_id == self.task_id and
-                                    self.task_kwargs else {}))
+            if task_id == self.task_id and self.task_kwargs:
+                kwargs["task_kwargs"] = self.task_kwargs
+            self._gym = gym.make(gym_id, disable_env_checker=True, headless=True, **kwargs)
             self._gym_task = task_id
         return self._gym
 
@@ -137,8 +168,7 @@ class BrowserGymEnv(BaseEnv):
         except EnvError:
             raise
         except Exception as err:  # a third-party task's setup: any failure is this episode's, said in one line
-            raise EnvCrashed(f"BrowserGym task {task_id} (seed {seed}) did not set up: "
-                             f"{crashed(err)}") from err
+            raise EnvCrashed(f"BrowserGym task {task_id} (seed {seed}) did not set up: {crashed(err)}") from err
         self.raw, self.reward, self.task_info = raw, 0.0, _jsonable(info.get("task_info") or {})
         self.goal = str(raw.get("goal") or "")
         obs = self._to_obs(raw)
@@ -162,8 +192,11 @@ class BrowserGymEnv(BaseEnv):
         spec = self.actions[action.name]
         if action.name == "stop":
             answer = str(action.args[0])
-            obs = self._send(Action("send_msg_to_user", (answer,)), self.actions["send_msg_to_user"]) \
-                if answer else self._observe()
+            obs = (
+                self._send(Action("send_msg_to_user", (answer,)), self.actions["send_msg_to_user"])
+                if answer
+                else self._observe()
+            )
             obs.done, obs.answer = True, answer
             return obs
         obs = self._send(action, spec)
@@ -182,16 +215,22 @@ class BrowserGymEnv(BaseEnv):
             raw, reward, terminated, truncated, info = self._gym.step(text)
         except Exception as err:  # noqa: BLE001  the browser or the task's validate died: the episode ends
             msg = f"BrowserGym failed on {text}: {crashed(err)}"
-            return Observation(text="", done=True, last_action_error=msg, state_signature="browsergym:crashed",
-                               info={"crashed": msg})
+            return Observation(
+                text="", done=True, last_action_error=msg, state_signature="browsergym:crashed", info={"crashed": msg}
+            )
         self.raw = raw
         self.reward += float(reward or 0.0)
         self.task_info = _jsonable(info.get("task_info") or {})
         obs = self._to_obs(raw)
         obs.last_action_error = raw.get("last_action_error") or None
         obs.done = bool(terminated or truncated)
-        obs.info.update(action=text, reward=float(reward or 0.0), total_reward=self.reward,
-                        terminated=bool(terminated), truncated=bool(truncated))
+        obs.info.update(
+            action=text,
+            reward=float(reward or 0.0),
+            total_reward=self.reward,
+            terminated=bool(terminated),
+            truncated=bool(truncated),
+        )
         if box and self.last_obs and self.last_obs.screenshot:
             obs.info["action_screenshot"] = draw_box(self.last_obs.screenshot, box)
         return obs
@@ -214,11 +253,18 @@ class BrowserGymEnv(BaseEnv):
         titles, active = raw.get("open_pages_titles") or (), int(raw.get("active_page_index", [0])[0])
         title = titles[active] if active < len(titles) else ""
         url = raw.get("url") or ""
-        return Observation(text=text, url=url, title=title, focused=raw.get("focused_element_bid") or None,
-                           screenshot=self._screenshot(raw.get("screenshot")),
-                           state_signature=web_signature(url, title),
-                           info={"n_elements": len(self.interactive_elements(None, raw)),
-                                 "open_pages": list(raw.get("open_pages_urls") or ())})
+        return Observation(
+            text=text,
+            url=url,
+            title=title,
+            focused=raw.get("focused_element_bid") or None,
+            screenshot=self._screenshot(raw.get("screenshot")),
+            state_signature=web_signature(url, title),
+            info={
+                "n_elements": len(self.interactive_elements(None, raw)),
+                "open_pages": list(raw.get("open_pages_urls") or ()),
+            },
+        )
 
     def _screenshot(self, pixels: Any) -> str | None:
         if not self.screenshots or self.screenshot_dir is None or pixels is None:
@@ -230,31 +276,12 @@ class BrowserGymEnv(BaseEnv):
         Image.fromarray(pixels).save(path, compress_level=1)  # zlib's fastest: ~4x faster than the default
         return str(path)
 
-    def interactive_elements(self, obs: Observation | None = None, raw: dict[str, Any] | None = None
-                             ) -> list[Candidate]:
+    def interactive_elements(
+        self, obs: Observation | None = None, raw: dict[str, Any] | None = None
+    ) -> list[Candidate]:
         """Visible elements with a bid that a user can act on: by their role, or because BrowserGym saw an
         event handler on them (``clickable``: a ``div`` with a click listener)."""
-        raw = raw if raw is not None else self.raw
-        props = raw.get("extra_element_properties") or {}
-        out: list[Candidate] = []
-        nodes = (raw.get("axtree_object") or {}).get("nodes", [])
-        by_id = {n["nodeId"]: n for n in nodes}
-        for node in nodes:
-            bid = node.get("browsergym_id")
-            if not bid or node.get("ignored"):
-                continue
-            prop = props.get(bid) or {}
-            if (prop.get("visibility") or 0) < 0.5:
-                continue
-            role = str((node.get("role") or {}).get("value", ""))
-            name = str((node.get("name") or {}).get("value", ""))[:80] or _text_below(node, by_id)
-            if role in FILL_ROLES:
-                out.append(Candidate("fill", bid=bid, role=role, name=name))
-            elif role in SELECT_ROLES:
-                out.append(Candidate("click", bid=bid, role=role, name=name))
-            elif role in CLICK_ROLES or prop.get("clickable"):
-                out.append(Candidate("click", bid=bid, role=role, name=name))
-        return out
+        return candidates(raw if raw is not None else self.raw)
 
     def page_text(self) -> str:
         page = getattr(getattr(self._gym, "unwrapped", None), "page", None)
@@ -269,6 +296,30 @@ class BrowserGymEnv(BaseEnv):
         return Evidence(page_text=self.page_text(), reward=self.reward, env_info=self.task_info)
 
 
+def candidates(raw: dict[str, Any]) -> list[Candidate]:
+    """The actionable elements of a BrowserGym observation (`BrowserGymEnv.interactive_elements`)."""
+    props = raw.get("extra_element_properties") or {}
+    out: list[Candidate] = []
+    nodes = (raw.get("axtree_object") or {}).get("nodes", [])
+    by_id = {n["nodeId"]: n for n in nodes}
+    for node in nodes:
+        bid = node.get("browsergym_id")
+        if not bid or node.get("ignored"):
+            continue
+        prop = props.get(bid) or {}
+        if (prop.get("visibility") or 0) < 0.5:
+            continue
+        role = str((node.get("role") or {}).get("value", ""))
+        name = str((node.get("name") or {}).get("value", ""))[:80] or _text_below(node, by_id)
+        if role in FILL_ROLES:
+            out.append(Candidate("fill", bid=bid, role=role, name=name))
+        elif role in SELECT_ROLES:
+            out.append(Candidate("click", bid=bid, role=role, name=name))
+        elif role in CLICK_ROLES or prop.get("clickable"):
+            out.append(Candidate("click", bid=bid, role=role, name=name))
+    return out
+
+
 def _mark_clickable(raw: dict[str, Any]) -> dict[str, Any]:
     """The AX tree with ``clickable=True`` among the properties of every element BrowserGym found an event
     handler on. ``flatten_axtree_to_str(with_clickable=True)`` would mark them too, but it drops a ``generic``
@@ -278,8 +329,13 @@ def _mark_clickable(raw: dict[str, Any]) -> dict[str, Any]:
     nodes = []
     for node in (raw.get("axtree_object") or {}).get("nodes", []):
         if (props.get(node.get("browsergym_id") or "") or {}).get("clickable"):
-            node = {**node, "properties": [*node.get("properties", []),
-                                           {"name": "clickable", "value": {"type": "boolean", "value": True}}]}
+            node = {
+                **node,
+                "properties": [
+                    *node.get("properties", []),
+                    {"name": "clickable", "value": {"type": "boolean", "value": True}},
+                ],
+            }
         nodes.append(node)
     return {**(raw.get("axtree_object") or {}), "nodes": nodes}
 
@@ -305,30 +361,45 @@ def _jsonable(value: Any) -> dict[str, Any]:
 class BrowserGymOptions(EnvOptions):
     """Options of the ``browsergym`` environment."""
 
-    task: str = Field(default="openended", description="The BrowserGym task id (e.g. miniwob.click-test) for "
-                                                        "tasks that do not name one in start.task.")
-    task_kwargs: dict[str, Any] = Field(default_factory=dict, description="Arguments of that task (openended: "
-                                                                          "start_url, goal).")
-    synth_seeds: str = Field(default="0-999", description="Seeds for tasks without start.seed (synthesis); "
-                                                          "held-out seeds must lie outside (lbi tasks import "
-                                                          "--browsergym checks).")
-    imports: list[str] = Field(default_factory=list, description="Modules to import first: they register "
-                                                                 "BrowserGym tasks of your own.")
-    action_subsets: list[str] = Field(default_factory=lambda: list(DEFAULT_SUBSETS),
-                                      description="BrowserGym HighLevelActionSet subsets the agent may use.")
+    task: str = Field(
+        default="openended",
+        description="The BrowserGym task id (e.g. miniwob.click-test) for tasks that do not name one in start.task.",
+    )
+    task_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Arguments of that task (openended: start_url, goal)."
+    )
+    synth_seeds: str = Field(
+        default="0-999",
+        description="Seeds for tasks without start.seed (synthesis); "
+        "held-out seeds must lie outside (lbi tasks import "
+        "--browsergym checks).",
+    )
+    imports: list[str] = Field(
+        default_factory=list, description="Modules to import first: they register BrowserGym tasks of your own."
+    )
+    action_subsets: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SUBSETS),
+        description="BrowserGym HighLevelActionSet subsets the agent may use.",
+    )
     screenshots: bool = Field(default=True, description="Save a PNG per step (needs screenshot_dir).")
     highlight: bool = Field(default=True, description="Also save the screenshot with the acted-on element boxed.")
     max_text_chars: int = Field(default=20000, description="The observation text is cut here, with a note.")
-    pre_observation_delay: float = Field(default=0.5, description="Seconds BrowserGym waits after an action "
-                                                                  "before it observes (its default).")
+    pre_observation_delay: float = Field(
+        default=0.5, description="Seconds BrowserGym waits after an action before it observes (its default)."
+    )
     slow_mo: int | None = Field(default=None, description="Playwright slow_mo in ms (default: the task's).")
     timeout: int | None = Field(default=None, description="Playwright timeout in ms (default: the task's).")
     viewport: tuple[int, int] | None = Field(default=None, description="Width, height (default: the task's).")
-    offline: bool = Field(default=True, description="No host but 127.0.0.1 resolves (false for a benchmark "
-                                                    "served on other hosts, e.g. WebArena).")
-    keep_browsers: bool = Field(default=True, description="Launch BrowserGym's two Chromiums once per env; every "
-                                                          "reset gets new contexts (false: BrowserGym relaunches "
-                                                          "them at every reset).")
+    offline: bool = Field(
+        default=True,
+        description="No host but 127.0.0.1 resolves (false for a benchmark served on other hosts, e.g. WebArena).",
+    )
+    keep_browsers: bool = Field(
+        default=True,
+        description="Launch BrowserGym's two Chromiums once per env; every "
+        "reset gets new contexts (false: BrowserGym relaunches "
+        "them at every reset).",
+    )
 
     @field_validator("synth_seeds")
     @classmethod
@@ -348,14 +419,22 @@ def _make(options: BrowserGymOptions) -> BrowserGymEnv:
 
 def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
     ctx.resource("browser")  # lbi's driver of this thread, which BrowserGym then shares
-    return {"task": "openended", "task_kwargs": {"start_url": ctx.resource("site_url"), "goal": "Look around."},
-            "screenshot_dir": ctx.tmp_path, "pre_observation_delay": 0.0, "slow_mo": 0}
+    return {
+        "task": "openended",
+        "task_kwargs": {"start_url": ctx.resource("site_url"), "goal": "Look around."},
+        "screenshot_dir": ctx.tmp_path,
+        "pre_observation_delay": 0.0,
+        "slow_mo": 0,
+    }
 
 
 SPEC = EnvSpec(
-    name="browsergym", factory=_make, options=BrowserGymOptions,
+    name="browsergym",
+    factory=_make,
+    options=BrowserGymOptions,
     description="Any registered BrowserGym task (options: task, task_kwargs, synth_seeds, imports, ...); "
-                "goal and reward from the task.",
-    conformance=_conformance)
+    "goal and reward from the task.",
+    conformance=_conformance,
+)
 
 __all__ = ["SPEC", "BrowserGymEnv", "BrowserGymOptions", "parse_seeds"]

@@ -22,7 +22,7 @@ BrowserGym bid.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin
 
 from browsergym.core.registration import register_task
@@ -108,7 +108,7 @@ def register_lbi_tasks(tasks: list[Task]) -> list[str]:
     """Register each task as the BrowserGym task ``lbi.<id>``; returns the ids."""
     ids = []
     for task in tasks:
-        cls = type(f"LbiTask_{task.id.replace('-', '_')}", (LbiTask,), {"task": task})
+        cls = cast("type[LbiTask]", type(f"LbiTask_{task.id.replace('-', '_')}", (LbiTask,), {"task": task}))
         register_task(cls.get_task_id(), cls, nondeterministic=False)
         ids.append(cls.get_task_id())
     return ids
@@ -120,8 +120,11 @@ def browsergym_action(action: str, page: Any) -> str:
     parsed = parse_action(action, WEB_ACTIONS)
     args = list(parsed.args)
     if parsed.name in BID_ACTIONS:
-        bid = page.evaluate("""(key) => { const el = document.getElementById(key) || document.getElementsByName(key)[0];
-                                          return el ? el.getAttribute('bid') : null; }""", args[0])
+        bid = page.evaluate(
+            """(key) => { const el = document.getElementById(key) || document.getElementsByName(key)[0];
+                                          return el ? el.getAttribute('bid') : null; }""",
+            args[0],
+        )
         if bid is None:
             raise ValueError(f"{action}: no element with id or name {args[0]!r} on {page.url}")
         args[0] = bid
@@ -136,5 +139,4 @@ def _register_demo() -> list[str]:
 
 DEMO_TASK_IDS = _register_demo()
 
-__all__ = ["DEMO_TASK_IDS", "LbiTask", "answer_of", "browsergym_action", "demo", "register_lbi_tasks",
-           "use_demo"]
+__all__ = ["DEMO_TASK_IDS", "LbiTask", "answer_of", "browsergym_action", "demo", "register_lbi_tasks", "use_demo"]

@@ -26,17 +26,28 @@ LO_HELP = Path("/usr/share/libreoffice/help/en-US/text/scalc/guide")  # the how-
 # autocompletion or autocorrection, so typed text is what ends up in the cell.
 LO_SETTINGS: dict[str, dict[str, str]] = {
     "/org.openoffice.Office.Common/Save/Document": {"WarnAlienFormat": "false", "CreateBackup": "false"},
-    "/org.openoffice.Office.Common/Misc": {"ShowTipOfTheDay": "false", "FirstRun": "false",
-                                           "UseSystemFileDialog": "false", "UseSystemPrintDialog": "false"},
+    "/org.openoffice.Office.Common/Misc": {
+        "ShowTipOfTheDay": "false",
+        "FirstRun": "false",
+        "UseSystemFileDialog": "false",
+        "UseSystemPrintDialog": "false",
+    },
     "/org.openoffice.Setup/Product": {"ooSetupLastVersion": "99.9"},
     "/org.openoffice.Office.Recovery/AutoSave": {"Enabled": "false"},
     "/org.openoffice.Office.Recovery/RecoveryInfo": {"Enabled": "false"},
     "/org.openoffice.Office.Calc/Input": {"AutoInput": "false"},
     "/org.openoffice.Office.Common/AutoCorrect": {
-        "CapitalAtStartSentence": "false", "TwoInitialCapital": "false", "ReplaceDoubleQuote": "false",
-        "ReplaceSingleQuote": "false", "ChangeDash": "false", "ChangeOrdinalNumber": "false",
-        "SetInetAttr": "false", "ChangeUnderlineWeight": "false", "AddNonBreakingSpace": "false",
-        "CorrectAccidentalCapsLock": "false"},
+        "CapitalAtStartSentence": "false",
+        "TwoInitialCapital": "false",
+        "ReplaceDoubleQuote": "false",
+        "ReplaceSingleQuote": "false",
+        "ChangeDash": "false",
+        "ChangeOrdinalNumber": "false",
+        "SetInetAttr": "false",
+        "ChangeUnderlineWeight": "false",
+        "AddNonBreakingSpace": "false",
+        "CorrectAccidentalCapsLock": "false",
+    },
 }
 
 
@@ -59,8 +70,7 @@ class App:
 
     def version(self) -> str:
         if not self.program.exists():
-            raise EnvCrashed(f"{self.program} not found: install the Debian package {self.package} "
-                             "(`make setup` does)")
+            raise EnvCrashed(f"{self.program} not found: install the Debian package {self.package} (`make setup` does)")
         stat = self.program.stat()
         return hashlib.sha256(f"{self.program}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
 
@@ -86,8 +96,7 @@ def _lo_uri(profile: Path) -> str:
 
 
 def _calc_argv(profile: Path, document: Path | None) -> list[str]:
-    argv = [str(SOFFICE), "--norestore", "--nologo", "--nofirststartwizard", "--nolockcheck",
-            _lo_uri(profile)]
+    argv = [str(SOFFICE), "--norestore", "--nologo", "--nofirststartwizard", "--nolockcheck", _lo_uri(profile)]
     return [*argv, str(document)] if document else [*argv, "--calc"]
 
 
@@ -99,22 +108,38 @@ def _build_lo_profile(profile: Path) -> None:
     """Let LibreOffice create its profile (it exits with 81, "restart", the first time), then write the
     settings above into ``registrymodifications.xcu``."""
     for _ in range(3):
-        res = subprocess.run([str(SOFFICE), "--headless", "--terminate_after_init", "--norestore",
-                              _lo_uri(profile)], capture_output=True, timeout=120, check=False,
-                             env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"})
+        res = subprocess.run(
+            [str(SOFFICE), "--headless", "--terminate_after_init", "--norestore", _lo_uri(profile)],
+            capture_output=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
+        )
         if res.returncode == 0 and (profile / "user" / "registrymodifications.xcu").exists():
             break
     else:
-        raise EnvCrashed(f"LibreOffice could not create a profile in {profile}: "
-                         f"{res.stderr.decode(errors='replace')[-500:]}")
+        raise EnvCrashed(
+            f"LibreOffice could not create a profile in {profile}: {res.stderr.decode(errors='replace')[-500:]}"
+        )
     xcu = profile / "user" / "registrymodifications.xcu"
-    items = "".join(f'<item oor:path="{path}"><prop oor:name="{name}" oor:op="fuse"><value>{value}</value>'
-                    "</prop></item>\n" for path, props in LO_SETTINGS.items() for name, value in props.items())
+    items = "".join(
+        f'<item oor:path="{path}"><prop oor:name="{name}" oor:op="fuse"><value>{value}</value></prop></item>\n'
+        for path, props in LO_SETTINGS.items()
+        for name, value in props.items()
+    )
     text = xcu.read_text(encoding="utf-8")
     xcu.write_text(text.replace("</oor:items>", items + "</oor:items>"), encoding="utf-8")
 
 
 APPS: dict[str, App] = {
-    "calc": App(name="calc", program=SOFFICE, argv=_calc_argv, title=_calc_title, build_profile=_build_lo_profile,
-                env={"SAL_USE_VCLPLUGIN": "gtk3"}, help_dir=LO_HELP, package="libreoffice-calc"),
+    "calc": App(
+        name="calc",
+        program=SOFFICE,
+        argv=_calc_argv,
+        title=_calc_title,
+        build_profile=_build_lo_profile,
+        env={"SAL_USE_VCLPLUGIN": "gtk3"},
+        help_dir=LO_HELP,
+        package="libreoffice-calc",
+    ),
 }

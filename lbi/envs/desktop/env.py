@@ -56,17 +56,31 @@ class DesktopEnv(BaseEnv):
     name: ClassVar[str] = "desktop"
     deterministic_reset: ClassVar[bool] = True
     actions = DESKTOP_ACTIONS
-    intro = ("You control a desktop application with the mouse and keyboard. Its windows are shown as an "
-             "accessibility tree: elements have an id in brackets, e.g. [3k2q1] for a button or [B5] for a "
-             "spreadsheet cell; use that id. Cells show their value; the formula bar shows the active cell's "
-             "formula. One action per step; save your work (hotkey('ctrl+s')) before you stop(answer).")
+    intro = (
+        "You control a desktop application with the mouse and keyboard. Its windows are shown as an "
+        "accessibility tree: elements have an id in brackets, e.g. [3k2q1] for a button or [B5] for a "
+        "spreadsheet cell; use that id. Cells show their value; the formula bar shows the active cell's "
+        "formula. One action per step; save your work (hotkey('ctrl+s')) before you stop(answer)."
+    )
 
-    def __init__(self, app: str = "calc", *, document: str | None = None, documents_dir: str | Path | None = None,
-                 screenshot_dir: str | Path | None = None, screenshots: bool = True, highlight: bool = True,
-                 screen: tuple[int, int] = (1280, 800), settle_ms: int = 250, launch_timeout_s: float = 60.0,
-                 max_text_chars: int = 15000, max_cells: int = 400, hang_s: float = 10.0,
-                 session: DesktopSession | None = None,
-                 profile_cache: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        app: str = "calc",
+        *,
+        document: str | None = None,
+        documents_dir: str | Path | None = None,
+        screenshot_dir: str | Path | None = None,
+        screenshots: bool = True,
+        highlight: bool = True,
+        screen: tuple[int, int] = (1280, 800),
+        settle_ms: int = 250,
+        launch_timeout_s: float = 60.0,
+        max_text_chars: int = 15000,
+        max_cells: int = 400,
+        hang_s: float = 10.0,
+        session: DesktopSession | None = None,
+        profile_cache: str | Path | None = None,
+    ) -> None:
         super().__init__()
         if app not in APPS:
             raise EnvCrashed(f"unknown desktop application {app!r}; known: {', '.join(APPS)}")
@@ -108,16 +122,25 @@ class DesktopEnv(BaseEnv):
         document = self._start_document(task)
         restored = time.perf_counter()
         try:
-            launch = session.request("launch", argv=self.app.argv(profile, document),
-                                     env={**self.app.env, "HOME": str(self.workdir)},  # file dialogs open here
-                                     match=self.app.title(document), wait_s=self.launch_timeout_s,
-                                     log=str(session.run_dir / f"{self.app.name}.log"),
-                                     timeout_s=self.launch_timeout_s + 10)
+            launch = session.request(
+                "launch",
+                argv=self.app.argv(profile, document),
+                env={**self.app.env, "HOME": str(self.workdir)},  # file dialogs open here
+                match=self.app.title(document),
+                wait_s=self.launch_timeout_s,
+                log=str(session.run_dir / f"{self.app.name}.log"),
+                timeout_s=self.launch_timeout_s + 10,
+            )
         except WorkerDied as err:
             raise EnvCrashed(f"the desktop stopped while starting {self.app.name}: {err}") from err
         obs = self._stable_observation()
-        obs.info.update(stop_s=stopped, restore_s=round(restored - started, 3), launch_s=launch["seconds"],
-                        reset_s=round(time.perf_counter() - started, 3), document=str(document or ""))
+        obs.info.update(
+            stop_s=stopped,
+            restore_s=round(restored - started, 3),
+            launch_s=launch["seconds"],
+            reset_s=round(time.perf_counter() - started, 3),
+            document=str(document or ""),
+        )
         return obs
 
     def _stable_observation(self, limit_s: float = 6.0) -> Observation:
@@ -185,8 +208,13 @@ class DesktopEnv(BaseEnv):
         if not status["running"]:
             return self._crash_obs(f"{self.app.name} exited (code {status['code']})")
         obs = self._observe()
-        if (action.name == "type" and not error and not obs.done and self.last_obs is not None
-                and obs.text == self.last_obs.text):  # typed, nothing shows yet: a busy application lags behind
+        if (
+            action.name == "type"
+            and not error
+            and not obs.done
+            and self.last_obs is not None
+            and obs.text == self.last_obs.text
+        ):  # typed, nothing shows yet: a busy application lags behind
             time.sleep(self.settle_s)
             obs = self._observe()
         obs.last_action_error = obs.last_action_error or error
@@ -197,8 +225,10 @@ class DesktopEnv(BaseEnv):
     def _element(self, eid: str) -> dict[str, Any] | str:
         node = self.view.elements.get(eid) or self.view.elements.get(eid.upper()) or self.view.cell(eid)
         if node is None:
-            return (f"no element with id {eid!r} in the current observation (it may have closed or moved); "
-                    "use an id from the latest observation")
+            return (
+                f"no element with id {eid!r} in the current observation (it may have closed or moved); "
+                "use an id from the latest observation"
+            )
         if not node.get("box"):
             return f"element {eid!r} ({node['role']}) has no place on the screen"
         return node
@@ -219,8 +249,19 @@ class DesktopEnv(BaseEnv):
             if name == "scroll":
                 steps = int(round(args[1]))
                 if steps:
-                    xdo(["mousemove", str(x), str(y), "click", "--repeat", str(min(abs(steps), 50)), "--delay", "20",
-                         "5" if steps > 0 else "4"])
+                    xdo(
+                        [
+                            "mousemove",
+                            str(x),
+                            str(y),
+                            "click",
+                            "--repeat",
+                            str(min(abs(steps), 50)),
+                            "--delay",
+                            "20",
+                            "5" if steps > 0 else "4",
+                        ]
+                    )
             else:
                 button = "3" if name == "right_click" else "1"
                 repeat = ["--repeat", "2", "--delay", "80"] if name == "double_click" else []
@@ -231,10 +272,32 @@ class DesktopEnv(BaseEnv):
             bad = next((e for e in ends if isinstance(e, str)), None)
             if bad:
                 return bad, None
-            (x0, y0), (x1, y1) = (self._center(e) for e in ends)  # type: ignore[arg-type]
-            xdo(["mousemove", str(x0), str(y0), "mousedown", "1", "sleep", "0.1", "mousemove", str((x0 + x1) // 2),
-                 str((y0 + y1) // 2), "sleep", "0.1", "mousemove", str(x1), str(y1), "sleep", "0.1", "mouseup", "1"])
-            return None, _box(ends[0])  # type: ignore[arg-type]
+            nodes = [e for e in ends if not isinstance(e, str)]
+            (x0, y0), (x1, y1) = (self._center(e) for e in nodes)
+            xdo(
+                [
+                    "mousemove",
+                    str(x0),
+                    str(y0),
+                    "mousedown",
+                    "1",
+                    "sleep",
+                    "0.1",
+                    "mousemove",
+                    str((x0 + x1) // 2),
+                    str((y0 + y1) // 2),
+                    "sleep",
+                    "0.1",
+                    "mousemove",
+                    str(x1),
+                    str(y1),
+                    "sleep",
+                    "0.1",
+                    "mouseup",
+                    "1",
+                ]
+            )
+            return None, _box(nodes[0])
         if name == "click_xy":
             x, y = int(args[0]), int(args[1])
             if not (0 <= x < self.screen[0] and 0 <= y < self.screen[1]):
@@ -250,8 +313,10 @@ class DesktopEnv(BaseEnv):
                 return "hotkey(): no key given, e.g. hotkey('ctrl+s')", None
             unknown = self.session.request("keysym_ok", names=[k for k in keys if k not in MODIFIERS])["unknown"]
             if unknown:
-                return (f"hotkey(): unknown key name(s) {', '.join(map(repr, unknown))}; use names like ctrl+s, "
-                        "enter, escape, tab, delete, f2, up, pagedown"), None
+                return (
+                    f"hotkey(): unknown key name(s) {', '.join(map(repr, unknown))}; use names like ctrl+s, "
+                    "enter, escape, tab, delete, f2, up, pagedown"
+                ), None
             xdo(["key", "+".join(keys)])
             return None, None
         return f"unsupported action {name}()", None
@@ -294,31 +359,47 @@ class DesktopEnv(BaseEnv):
             # No answer, or no window that answers: busy (saving, on a loaded machine) or hung. Wait a while.
             if time.perf_counter() - started > self.hang_s:
                 self.session.request("kill_app")
-                return self._crash_obs(f"{self.app.name} stopped responding for {self.hang_s:g}s "
-                                       f"({snap.get('error')}); it was stopped")
+                return self._crash_obs(
+                    f"{self.app.name} stopped responding for {self.hang_s:g}s ({snap.get('error')}); it was stopped"
+                )
             time.sleep(0.5)
         self.view = render(snap, self.max_text_chars)
         text = self.view.text
         if self.view.dialogs:
             text = f"(a dialog is open: {', '.join(self.view.dialogs)})\n" + text
-        return Observation(text=text, title=self.view.title, focused=self.view.focused, screenshot=snap.get(
-            "screenshot"), state_signature=self._signature(), info={
-            "n_elements": len(self.view.elements), "tree_chars": len(self.view.text),
-            "observe_s": round(time.perf_counter() - started, 3), "tree_s": snap.get("seconds"),
-            "table_s": snap.get("table_s"),
-            "dialogs": self.view.dialogs, "window": self.view.active})
+        return Observation(
+            text=text,
+            title=self.view.title,
+            focused=self.view.focused,
+            screenshot=snap.get("screenshot"),
+            state_signature=self._signature(),
+            info={
+                "n_elements": len(self.view.elements),
+                "tree_chars": len(self.view.text),
+                "observe_s": round(time.perf_counter() - started, 3),
+                "tree_s": snap.get("seconds"),
+                "table_s": snap.get("table_s"),
+                "dialogs": self.view.dialogs,
+                "window": self.view.active,
+            },
+        )
 
     def _signature(self) -> str:
         """The state for observation-based retrieval: the application, its active window and any open menu."""
-        parts = [self.app.name, (self.view.active or "none").split(":", 1)[0] if self.view.active == "frame"
-                 else self.view.active or "none"]
+        parts = [
+            self.app.name,
+            (self.view.active or "none").split(":", 1)[0]
+            if self.view.active == "frame"
+            else self.view.active or "none",
+        ]
         if self.view.menus:
             parts.append("menu:" + "/".join(self.view.menus))
         return "desktop:" + ":".join(parts)
 
     def _crash_obs(self, detail: str) -> Observation:
-        return Observation(text="", done=True, last_action_error=detail, state_signature="desktop:crashed",
-                           info={"crashed": detail})
+        return Observation(
+            text="", done=True, last_action_error=detail, state_signature="desktop:crashed", info={"crashed": detail}
+        )
 
     def evidence(self) -> Evidence:
         return Evidence(workdir=self.workdir, page_text=self.view.text)
@@ -326,8 +407,11 @@ class DesktopEnv(BaseEnv):
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
         """Enabled, visible elements to click (not the ones that quit), plus typing and the keys that commit or
         close (Enter, Escape, Tab), for exploration."""
-        out = [Candidate("click", bid=eid, role=node["role"], name=node.get("name") or node.get("text") or "")
-               for eid, node in self.view.actionable() if node.get("name") not in AVOID]
+        out = [
+            Candidate("click", bid=eid, role=node["role"], name=node.get("name") or node.get("text") or "")
+            for eid, node in self.view.actionable()
+            if node.get("name") not in AVOID
+        ]
         seed = int(hashlib.sha1((obs.text if obs else self.view.text).encode()).hexdigest(), 16)
         out.append(Candidate("action", action=f'type("{EXPLORE_TEXTS[seed % len(EXPLORE_TEXTS)]}\\n")'))
         out += [Candidate("action", action=f"hotkey('{key}')") for key in ("enter", "escape", "tab")]
@@ -377,17 +461,23 @@ class DesktopOptions(ScreenOptions):
     """Options of the ``desktop`` environment."""
 
     app: str = Field(default="calc", description="The application: " + ", ".join(APPS) + ".")
-    document: str | None = Field(default=None, description="The document every episode opens when its task names "
-                                                           "none (a file in documents_dir, or a path).")
-    documents_dir: Path | None = Field(default=None, description="Where tasks' documents are (default: the bundled "
-                                                                 "data/desktop/documents).")
+    document: str | None = Field(
+        default=None,
+        description="The document every episode opens when its task names none (a file in documents_dir, or a path).",
+    )
+    documents_dir: Path | None = Field(
+        default=None, description="Where tasks' documents are (default: the bundled data/desktop/documents)."
+    )
     screen: tuple[int, int] = Field(default=(1280, 800), description="Width and height of the X display.")
     settle_ms: int = Field(default=250, description="Wait after an action before observing.")
     launch_timeout_s: float = Field(default=60.0, description="Time limit for the application to show its window.")
     max_text_chars: int = Field(default=15000, description="The observation text is cut here.")
     max_cells: int = Field(default=400, description="At most this many non-empty visible cells are listed.")
-    hang_s: float = Field(default=10.0, description="An application that answers no accessibility call for this "
-                                                    "long is hung: it is stopped and the episode ends.")
+    hang_s: float = Field(
+        default=10.0,
+        description="An application that answers no accessibility call for this "
+        "long is hung: it is stopped and the episode ends.",
+    )
     session: Any = Field(default=None, description="A running DesktopSession to share (Python callers only).")
 
 
@@ -400,7 +490,12 @@ def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
 
 
 SPEC = EnvSpec(
-    name="desktop", factory=_make, options=DesktopOptions,
+    name="desktop",
+    factory=_make,
+    options=DesktopOptions,
     description="A desktop application (LibreOffice Calc) under Xvfb, seen through its accessibility tree "
-                "(options: app, document, documents_dir, screenshot_dir, ...).",
-    default_docs=calc_help_dir, conformance=_conformance, try_options={"document": "grades.xlsx"})
+    "(options: app, document, documents_dir, screenshot_dir, ...).",
+    default_docs=calc_help_dir,
+    conformance=_conformance,
+    try_options={"document": "grades.xlsx"},
+)

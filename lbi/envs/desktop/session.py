@@ -48,9 +48,14 @@ def missing_programs() -> list[str]:
     missing = [pkg for prog, pkg in REQUIRED.items() if shutil.which(prog) is None]
     if not Path(SYSTEM_PYTHON).exists():
         missing.append("python3")
-    elif not any(Path(p).exists() for p in ("/usr/lib/x86_64-linux-gnu/girepository-1.0/Atspi-2.0.typelib",
-                                            "/usr/lib/aarch64-linux-gnu/girepository-1.0/Atspi-2.0.typelib",
-                                            "/usr/lib/girepository-1.0/Atspi-2.0.typelib")):
+    elif not any(
+        Path(p).exists()
+        for p in (
+            "/usr/lib/x86_64-linux-gnu/girepository-1.0/Atspi-2.0.typelib",
+            "/usr/lib/aarch64-linux-gnu/girepository-1.0/Atspi-2.0.typelib",
+            "/usr/lib/girepository-1.0/Atspi-2.0.typelib",
+        )
+    ):
         missing.append("gir1.2-atspi-2.0")
     return missing
 
@@ -58,8 +63,9 @@ def missing_programs() -> list[str]:
 class DesktopSession:
     """One worker: ``start()``, then ``request(op, ...)``; ``close()`` ends it and everything it started."""
 
-    def __init__(self, width: int = 1280, height: int = 800, *, run_dir: str | Path | None = None,
-                 timeout_s: float = 20.0) -> None:
+    def __init__(
+        self, width: int = 1280, height: int = 800, *, run_dir: str | Path | None = None, timeout_s: float = 20.0
+    ) -> None:
         self.width, self.height = width, height
         self.timeout_s = timeout_s
         self._own_dir = run_dir is None
@@ -72,19 +78,31 @@ class DesktopSession:
     def start(self) -> DesktopSession:
         missing = missing_programs()
         if missing:
-            raise EnvCrashed(f"the desktop environment needs Debian packages: {' '.join(missing)} "
-                             f"(apt-get install {' '.join(missing)}; `make setup` installs them)")
+            raise EnvCrashed(
+                f"the desktop environment needs Debian packages: {' '.join(missing)} "
+                f"(apt-get install {' '.join(missing)}; `make setup` installs them)"
+            )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         rc = self.run_dir / "openbox-rc.xml"
         rc.write_text(OPENBOX_RC)
         self.proc = subprocess.Popen(
-            [SYSTEM_PYTHON, "-u", str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=(self.run_dir / "worker.log").open("ab"), start_new_session=True,
-            preexec_fn=die_with_parent, env={k: v for k, v in os.environ.items()
-                                             if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")})
+            [SYSTEM_PYTHON, "-u", str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=(self.run_dir / "worker.log").open("ab"),
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+            env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")},
+        )
         atexit.register(self.close)
-        reply = self.request("start", width=self.width, height=self.height, run_dir=str(self.run_dir),
-                             wm_config=str(rc), remove_dir=self._own_dir)
+        reply = self.request(
+            "start",
+            width=self.width,
+            height=self.height,
+            run_dir=str(self.run_dir),
+            wm_config=str(rc),
+            remove_dir=self._own_dir,
+        )
         self.display, self.pids = reply["display"], reply["pids"]
         return self
 
@@ -107,8 +125,10 @@ class DesktopSession:
         line = self._read_line(timeout_s or self.timeout_s)
         if line is None:
             self.kill()
-            raise WorkerDied(f"the desktop did not answer {op} within {timeout_s or self.timeout_s:g}s "
-                             "(application hung); it was stopped")
+            raise WorkerDied(
+                f"the desktop did not answer {op} within {timeout_s or self.timeout_s:g}s "
+                "(application hung); it was stopped"
+            )
         reply = json.loads(line)
         if not reply.pop("ok"):
             raise EnvCrashed(f"desktop {op}: {reply['error']}")

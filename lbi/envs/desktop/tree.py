@@ -11,12 +11,45 @@ from __future__ import annotations
 
 import time
 
-LAYOUT = {"panel", "filler", "scroll pane", "viewport", "root pane", "layered pane", "split pane", "glass pane",
-          "redundant object", "unknown", "section", "grouping", "invalid"}
-TEXT_ROLES = {"text", "entry", "combo box", "spin button", "paragraph", "table cell", "password text",
-              "document text", "label", "heading", "static", "list item", "editbar"}
-TITLED = {"frame", "root pane", "document spreadsheet", "document text", "document frame", "document presentation",
-          "document web"}  # named after the document: left out of paths, so ids do not depend on it
+LAYOUT = {
+    "panel",
+    "filler",
+    "scroll pane",
+    "viewport",
+    "root pane",
+    "layered pane",
+    "split pane",
+    "glass pane",
+    "redundant object",
+    "unknown",
+    "section",
+    "grouping",
+    "invalid",
+}
+TEXT_ROLES = {
+    "text",
+    "entry",
+    "combo box",
+    "spin button",
+    "paragraph",
+    "table cell",
+    "password text",
+    "document text",
+    "label",
+    "heading",
+    "static",
+    "list item",
+    "editbar",
+}
+TITLED = {
+    "frame",
+    "root pane",
+    "document spreadsheet",
+    "document text",
+    "document frame",
+    "document presentation",
+    "document web",
+}  # named after the document: left out of paths, so ids do not depend on it
 STATES = ("focused", "selected", "checked", "pressed", "expanded", "active", "indeterminate")
 BIG_TABLE = 5000
 TEXT_LIMIT = 200
@@ -120,8 +153,9 @@ class Walk:
             return self.offset
         return (self.offset[0], self.offset[1] + outer.height - own.height)
 
-    def walk_children(self, node, role: str, name: str, path: str, states: list[str], count: int, depth: int,
-                      force: bool) -> None:
+    def walk_children(
+        self, node, role: str, name: str, path: str, states: list[str], count: int, depth: int, force: bool
+    ) -> None:
         if role == "table" and count > BIG_TABLE:
             started = time.monotonic()
             self.table(node, path, name, depth, states)
@@ -132,8 +166,7 @@ class Walk:
             box = self.box(node)
             if box is None and not force:
                 return  # a zero-size widget (a hidden duplicate menu bar, a collapsed separator): nothing shows
-            self.add(path=path, role=role, name=name, text=self.text(node, role), states=states, box=box,
-                     depth=depth)
+            self.add(path=path, role=role, name=name, text=self.text(node, role), states=states, box=box, depth=depth)
         if role == "menu" and not {"expanded", "selected", "focused"} & set(states):
             return  # a closed menu's items are not on screen
         children: dict[str, int] = {}
@@ -157,12 +190,15 @@ class Walk:
                 index = self.call(cell.get_index_in_parent) if cell is not None else None
                 if index is None or index < 0:
                     break
-                corners.append((self.call(tbl.get_row_at_index, node, index),
-                                self.call(tbl.get_column_at_index, node, index),
-                                self.call(cell.get_name)))
+                corners.append(
+                    (
+                        self.call(tbl.get_row_at_index, node, index),
+                        self.call(tbl.get_column_at_index, node, index),
+                        self.call(cell.get_name),
+                    )
+                )
         visible = f"{corners[0][2]}:{corners[1][2]}" if len(corners) == 2 else ""
-        self.add(path=path, role="table", name=name, text=None, states=states, box=box, depth=depth,
-                 visible=visible)
+        self.add(path=path, role="table", name=name, text=None, states=states, box=box, depth=depth, visible=visible)
         if len(corners) != 2 or None in (*corners[0][:2], *corners[1][:2]):
             return
         (r0, c0, _), (r1, c1, _) = corners
@@ -194,8 +230,16 @@ class Walk:
                 shown += 1
                 cname = self.call(cell.get_name) or f"R{row + 1}C{col + 1}"
                 _, cstates = self.states(cell)
-                self.add(path=f"{path}/cell:{cname}", role="table cell", name=cname, text=text, states=cstates,
-                         box=self.box(cell), depth=depth + 1, cell=cname)
+                self.add(
+                    path=f"{path}/cell:{cname}",
+                    role="table cell",
+                    name=cname,
+                    text=text,
+                    states=cstates,
+                    box=self.box(cell),
+                    depth=depth + 1,
+                    cell=cname,
+                )
 
 
 def _timed_out(err: Exception) -> bool:
@@ -266,10 +310,21 @@ def snapshot(atspi, pid: int, *, max_nodes: int, max_cells: int, cells: bool = T
             if len(walk.nodes) > first and "active" in walk.nodes[first]["states"]:
                 active, title = walk.nodes[first]["path"], walk.nodes[first]["name"]
     except Hung as err:
-        return {"nodes": walk.nodes, "hung": True, "error": f"the application does not answer: {err}",
-                "seconds": round(time.monotonic() - started, 3)}
+        return {
+            "nodes": walk.nodes,
+            "hung": True,
+            "error": f"the application does not answer: {err}",
+            "seconds": round(time.monotonic() - started, 3),
+        }
     if title is None and walk.nodes:
         title = walk.nodes[0]["name"]
-    return {"nodes": walk.nodes, "focused": walk.focused, "active": active, "title": title,
-            "truncated": walk.truncated, "errors": walk.errors, "table_s": round(walk.table_s, 3),
-            "seconds": round(time.monotonic() - started, 3)}
+    return {
+        "nodes": walk.nodes,
+        "focused": walk.focused,
+        "active": active,
+        "title": title,
+        "truncated": walk.truncated,
+        "errors": walk.errors,
+        "table_s": round(walk.table_s, 3),
+        "seconds": round(time.monotonic() - started, 3),
+    }

@@ -16,9 +16,29 @@ from typing import Any
 
 ALPHABET = string.digits + string.ascii_lowercase
 ROLE_NAMES = {"table cell": "cell"}
-ACTIONABLE = {"push button", "toggle button", "menu", "menu item", "check menu item", "radio menu item",
-              "check box", "radio button", "page tab", "combo box", "list item", "table cell", "text", "entry",
-              "spin button", "push button menu", "toggle button menu", "tree item", "link", "icon", "slider"}
+ACTIONABLE = {
+    "push button",
+    "toggle button",
+    "menu",
+    "menu item",
+    "check menu item",
+    "radio menu item",
+    "check box",
+    "radio button",
+    "page tab",
+    "combo box",
+    "list item",
+    "table cell",
+    "text",
+    "entry",
+    "spin button",
+    "push button menu",
+    "toggle button menu",
+    "tree item",
+    "link",
+    "icon",
+    "slider",
+}
 
 
 def element_id(node: dict[str, Any]) -> str:
@@ -55,12 +75,23 @@ class View:
         col, row = self.grid.get("cols", {}).get(match.group(1).upper()), self.grid.get("rows", {}).get(match.group(2))
         if col is None or row is None:
             return None
-        return {"path": f"cell:{address.upper()}", "role": "table cell", "name": address.upper(), "text": None,
-                "states": [], "box": [col[0], row[0], col[1], row[1]], "depth": 0, "cell": address.upper()}
+        return {
+            "path": f"cell:{address.upper()}",
+            "role": "table cell",
+            "name": address.upper(),
+            "text": None,
+            "states": [],
+            "box": [col[0], row[0], col[1], row[1]],
+            "depth": 0,
+            "cell": address.upper(),
+        }
 
     def actionable(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(eid, node) for eid, node in self.elements.items()
-                if node["role"] in ACTIONABLE and "disabled" not in node["states"] and node.get("box")]
+        return [
+            (eid, node)
+            for eid, node in self.elements.items()
+            if node["role"] in ACTIONABLE and "disabled" not in node["states"] and node.get("box")
+        ]
 
 
 def _line(eid: str | None, node: dict[str, Any]) -> str:
@@ -116,5 +147,13 @@ def render(snapshot: dict[str, Any], max_chars: int = 15000) -> View:
         text = text[:max_chars] + f"\n… (truncated: {len(text)} characters)"
     elif snapshot.get("truncated"):
         text += "\n… (more elements than shown)"
-    return View(text=text, elements=elements, focused=focused, title=snapshot.get("title"),
-                active=snapshot.get("active"), dialogs=dialogs, menus=menus, grid=grid)
+    return View(
+        text=text,
+        elements=elements,
+        focused=focused,
+        title=snapshot.get("title"),
+        active=snapshot.get("active"),
+        dialogs=dialogs,
+        menus=menus,
+        grid=grid,
+    )

@@ -23,11 +23,13 @@ import subprocess
 import sys
 import time
 import traceback
+from typing import TYPE_CHECKING
 
-if __package__:  # imported as lbi.envs.desktop.worker (the documentation test walks every module)
+# imported as lbi.envs.desktop.worker (the documentation test walks every module; mypy reads this branch)
+if TYPE_CHECKING or __package__:
     from lbi.envs.desktop import tree
 else:  # run as a script by Debian's python: its folder is first on the path
-    import tree  # type: ignore[no-redef]
+    import tree
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -47,25 +49,41 @@ class Worker:
         self.remove_dir: str | None = None
 
     # -- the desktop ---------------------------------------------------------------------------------------
-    def op_start(self, width: int, height: int, run_dir: str, wm_config: str | None = None,
-                 remove_dir: bool = False) -> dict:
+    def op_start(
+        self, width: int, height: int, run_dir: str, wm_config: str | None = None, remove_dir: bool = False
+    ) -> dict:
         """Xvfb on a free display (``-displayfd``), a session bus, openbox; then the AT-SPI client. With
         ``remove_dir`` the worker deletes ``run_dir`` when it ends (also when lbi was killed)."""
         self.width, self.height = width, height
         self.remove_dir = run_dir if remove_dir else None
         read, write = os.pipe()
         self.procs["xvfb"] = self._spawn(
-            ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp",
-             "-ac", "-noreset"], pass_fds=[write])
+            [
+                "Xvfb",
+                "-displayfd",
+                str(write),
+                "-screen",
+                "0",
+                f"{width}x{height}x24",
+                "-nolisten",
+                "tcp",
+                "-ac",
+                "-noreset",
+            ],
+            pass_fds=(write,),
+        )
         os.close(write)
         number = _read_line(read, 20).strip()
         os.close(read)
         if not number:
             raise RuntimeError("Xvfb did not start (no display number)")
         os.environ["DISPLAY"] = f":{number}"
-        bus = self._spawn(["dbus-daemon", "--session", "--nofork", "--print-address=1",
-                           f"--address=unix:tmpdir={run_dir}"], stdout=subprocess.PIPE)
+        bus = self._spawn(
+            ["dbus-daemon", "--session", "--nofork", "--print-address=1", f"--address=unix:tmpdir={run_dir}"],
+            stdout=subprocess.PIPE,
+        )
         self.procs["dbus"] = bus
+        assert bus.stdout is not None  # stdout=PIPE
         address = _read_line(bus.stdout.fileno(), 20).strip()
         if not address:
             raise RuntimeError("dbus-daemon did not print its address")
@@ -76,21 +94,36 @@ class Worker:
         wm = ["openbox", "--sm-disable"] + (["--config-file", wm_config] if wm_config else [])
         self.procs["wm"] = self._spawn(wm)
         import gi  # only now: the bindings read DISPLAY and the bus address when they start
+
         gi.require_version("Atspi", "2.0")
         gi.require_version("Gdk", "3.0")
         from gi.repository import Atspi, Gdk
+
         Atspi.init()
         Atspi.set_timeout(1500, 15000)  # a hung application costs 1.5 s per call, not D-Bus's 25 s
         self.atspi, self.gdk = Atspi, Gdk
         return {"display": os.environ["DISPLAY"], "pids": {k: p.pid for k, p in self.procs.items()}}
 
-    def _spawn(self, argv: list[str], *, stdout: int = subprocess.DEVNULL, pass_fds: tuple = (),
-               env: dict | None = None, log: str | None = None) -> subprocess.Popen:
+    def _spawn(
+        self,
+        argv: list[str],
+        *,
+        stdout: int = subprocess.DEVNULL,
+        pass_fds: tuple = (),
+        env: dict | None = None,
+        log: str | None = None,
+    ) -> subprocess.Popen:
         out = open(log, "ab") if log else None  # noqa: SIM115 - the child keeps it
         try:
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out or stdout,
-                                    stderr=out or subprocess.DEVNULL, pass_fds=pass_fds, env=env,
-                                    preexec_fn=_die_with_worker)
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out or stdout,
+                stderr=out or subprocess.DEVNULL,
+                pass_fds=pass_fds,
+                env=env,
+                preexec_fn=_die_with_worker,
+            )
         finally:
             if out:
                 out.close()
@@ -109,8 +142,7 @@ class Worker:
                 raise RuntimeError(f"{os.path.basename(argv[0])} exited with {code} while starting; see {log}")
             frame = tree.find_window(self.atspi, self.app.pid, match)
             if frame is not None:
-                return {"pid": self.app.pid, "seconds": round(time.monotonic() - started, 3),
-                        "title": frame.get_name()}
+                return {"pid": self.app.pid, "seconds": round(time.monotonic() - started, 3), "title": frame.get_name()}
             time.sleep(0.05)
         raise RuntimeError(f"no window titled *{match}* within {wait_s:g}s")
 
@@ -131,8 +163,9 @@ class Worker:
         return {"running": code is None, "code": code, "pid": self.app.pid}
 
     # -- seeing --------------------------------------------------------------------------------------------
-    def op_observe(self, screenshot: str | None = None, max_nodes: int = 3000, max_cells: int = 600,
-                   cells: bool = True) -> dict:
+    def op_observe(
+        self, screenshot: str | None = None, max_nodes: int = 3000, max_cells: int = 600, cells: bool = True
+    ) -> dict:
         """The application's showing tree (nodes with paths, roles, names, states, boxes) and a screenshot."""
         if self.app is None or self.app.poll() is not None:
             return {"nodes": [], "crashed": True, "code": None if self.app is None else self.app.returncode}
@@ -248,8 +281,7 @@ def main() -> None:
             try:
                 reply = {"ok": True, **getattr(worker, f"op_{op}")(**request)}
             except Exception as err:  # noqa: BLE001 - every failure goes back to the client as a reply
-                reply = {"ok": False, "error": f"{type(err).__name__}: {err}",
-                         "trace": traceback.format_exc(limit=3)}
+                reply = {"ok": False, "error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc(limit=3)}
             out.write(json.dumps(reply) + "\n")
             out.flush()
             _reap(keep={p.pid for p in [*worker.procs.values(), worker.app] if p is not None})

@@ -46,8 +46,9 @@ def load_bugs(path: Path) -> list[Bug]:
 
 def unified_diff(rel: str, before: str, after: str) -> str:
     """A patch ``git apply`` takes, changing file ``rel`` from ``before`` to ``after``."""
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        f"a/{rel}", f"b/{rel}"))
+    return "".join(
+        difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{rel}", f"b/{rel}")
+    )
 
 
 def bug_patches(bug: Bug, tree: Path) -> tuple[str, str]:
@@ -85,18 +86,33 @@ def make_tasks(env: RepoEnv, bugs: list[Bug], tags: tuple[str, ...] = ("bug-fix"
         broken = set(bug.fail_to_pass)
         own = {test_file(t) for t in broken}
         keep = [t for t in passing if test_file(t) in own and t not in broken]
-        tasks.append(Task(
-            id=bug.id, env="repo", instruction=bug.instruction, start={"patch": inject}, difficulty=bug.difficulty,
-            check=CheckSpec(kind="tests", params={"fail_to_pass": bug.fail_to_pass, "pass_to_pass": keep}),
-            reference=[apply_action(fix), "submit()"], tags=list(tags)))
+        tasks.append(
+            Task(
+                id=bug.id,
+                env="repo",
+                instruction=bug.instruction,
+                start={"patch": inject},
+                difficulty=bug.difficulty,
+                check=CheckSpec(kind="tests", params={"fail_to_pass": bug.fail_to_pass, "pass_to_pass": keep}),
+                reference=[apply_action(fix), "submit()"],
+                tags=list(tags),
+            )
+        )
     return tasks
 
 
 def suite(env: RepoEnv, start_patch: str | None = None, tests: str = "tests") -> dict[str, str]:
     """Every test's outcome when the whole suite (the folder ``tests``) runs on the pristine tree, or on the tree
     that ``start_patch`` changes."""
-    env.reset(Task(id="suite", env="repo", instruction="", start={"patch": start_patch} if start_patch else {},
-                   check=CheckSpec(kind="none")))
+    env.reset(
+        Task(
+            id="suite",
+            env="repo",
+            instruction="",
+            start={"patch": start_patch} if start_patch else {},
+            check=CheckSpec(kind="none"),
+        )
+    )
     return env.run_tests("", [tests], timeout_s=600).outcomes
 
 

@@ -68,11 +68,14 @@ def parse_report(text: str) -> tuple[str | None, list[str], list[str] | None]:
     while i + 1 < len(tokens):
         key, value = tokens[i], tokens[i + 1]
         if key == "status":
-            return cwd, touched, [t for t in tokens[i + 1:] if re.match(r"^[ MADRCU?!]{2} ", t)]
+            return cwd, touched, [t for t in tokens[i + 1 :] if re.match(r"^[ MADRCU?!]{2} ", t)]
         if key == "cwd":
             cwd = value
-        elif key == "touched" and not (SKIP_PARTS & set(PurePosixPath(value).parts)) \
-                and not value.endswith((".pyc", ".pyo")):
+        elif (
+            key == "touched"
+            and not (SKIP_PARTS & set(PurePosixPath(value).parts))
+            and not value.endswith((".pyc", ".pyo"))
+        ):
             touched.append(value)
         i += 2
     return cwd, touched, None
@@ -84,7 +87,7 @@ def diff_so_far(observation: str) -> str | None:
     start = observation.rfind(f"\n{DIFF_MARK}")
     if start < 0:
         return None
-    block = observation[start + 1:]
+    block = observation[start + 1 :]
     return block[: block.rfind("\n[cwd: ")] if "\n[cwd: " in block else block
 
 

@@ -47,8 +47,12 @@ def api_modules(files: list[str]) -> list[tuple[str, str]]:
     found = []
     for rel in files:
         path = PurePosixPath(rel)
-        if path.suffix != ".py" or path.name in NOT_API or path.name.startswith("test_") \
-                or path.name.endswith("_test.py"):
+        if (
+            path.suffix != ".py"
+            or path.name in NOT_API
+            or path.name.startswith("test_")
+            or path.name.endswith("_test.py")
+        ):
             continue
         parts = list(path.with_suffix("").parts)
         if parts[0] in ("tests", "test", "testing", *DOC_DIRS, "examples", "scripts", "benchmarks"):
@@ -73,14 +77,20 @@ def api_page(module: str, path: Path) -> str:
         if isinstance(node, ast.ClassDef) and _public(node.name):
             sections.append(_entry("##", f"class {node.name}{_class_args(node)}", node))
             for item in node.body:
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and _public(item.name) \
-                        and ast.get_docstring(item):
+                if (
+                    isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and _public(item.name)
+                    and ast.get_docstring(item)
+                ):
                     sections.append(_entry("###", f"{node.name}.{item.name}{_signature(item)}", item))
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _public(node.name):
             sections.append(_entry("##", f"{node.name}{_signature(node)}", node))
     intro = ast.get_docstring(tree) or ""
-    if not intro and not any(ast.get_docstring(n) for n in ast.walk(tree)
-                             if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)):
+    if not intro and not any(
+        ast.get_docstring(n)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+    ):
         return ""
     return "\n\n".join([f"# API: {module}", intro, *sections]).strip() + "\n"
 
@@ -89,8 +99,8 @@ def _public(name: str) -> bool:
     return not name.startswith("_")
 
 
-def _entry(level: str, heading: str, node: ast.AST) -> str:
-    doc = ast.get_docstring(node) or "(no docstring)"  # type: ignore[arg-type]
+def _entry(level: str, heading: str, node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    doc = ast.get_docstring(node) or "(no docstring)"
     return f"{level} {heading}\n\n{doc}"
 
 

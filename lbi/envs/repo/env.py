@@ -62,14 +62,19 @@ from lbi.envs.sandbox import SandboxOptions, render_result
 
 REPO_ACTIONS: dict[str, ActionSpec] = {
     "bash": ActionSpec(
-        "bash", (("command", str),),
+        "bash",
+        (("command", str),),
         "Run a bash command in the repository and see its output and exit code. cd persists between "
         "commands; there is no network; a command that runs too long is killed.",
-        "bash(\"grep -rn 'def parse' --include='*.py' . | head\")"),
+        "bash(\"grep -rn 'def parse' --include='*.py' . | head\")",
+    ),
     "submit": ActionSpec(
-        "submit", (),
+        "submit",
+        (),
         "Finish the task: your answer is the diff of the working tree against the base commit (every change "
-        "you made, new files included).", "submit()"),
+        "you made, new files included).",
+        "submit()",
+    ),
     **COMMON_ACTIONS,
 }
 
@@ -81,15 +86,28 @@ class RepoEnv(BaseEnv):
     deterministic_reset: ClassVar[bool] = True
     actions = REPO_ACTIONS
     bare_action = ("bash", ("bash", "sh", "shell", "console"))
-    intro = ("You work in a git repository at /testbed inside a sandbox without network. Run one bash command "
-             "per step with bash(command); read the code, run the tests, edit files (sed, python, a heredoc). "
-             "When your change is complete, call submit(): the diff of your changes is your answer.")
+    intro = (
+        "You work in a git repository at /testbed inside a sandbox without network. Run one bash command "
+        "per step with bash(command); read the code, run the tests, edit files (sed, python, a heredoc). "
+        "When your change is complete, call submit(): the diff of your changes is your answer."
+    )
 
-    def __init__(self, repo: str | Path, *, cache_dir: str | Path | None = None,
-                 workdir_root: str | Path | None = None, test_command: str = DEFAULT_TEST_COMMAND,
-                 time_limit_s: float = 30.0, test_time_limit_s: float = 300.0, max_output_chars: int = 4000,
-                 max_repo_mb: float = 200.0, max_tree_mb: float = 1024.0, nproc: int = 128, memory_mb: int = 4096,
-                 fsize_mb: int = 64) -> None:
+    def __init__(
+        self,
+        repo: str | Path,
+        *,
+        cache_dir: str | Path | None = None,
+        workdir_root: str | Path | None = None,
+        test_command: str = DEFAULT_TEST_COMMAND,
+        time_limit_s: float = 30.0,
+        test_time_limit_s: float = 300.0,
+        max_output_chars: int = 4000,
+        max_repo_mb: float = 200.0,
+        max_tree_mb: float = 1024.0,
+        nproc: int = 128,
+        memory_mb: int = 4096,
+        fsize_mb: int = 64,
+    ) -> None:
         super().__init__()
         self.snapshot: Snapshot = ensure_snapshot(repo, cache_dir, max_mb=max_repo_mb)
         self.workdir_root = Path(workdir_root) if workdir_root else default_workdir_root()
@@ -100,7 +118,7 @@ class RepoEnv(BaseEnv):
         self.test_time_limit_s = test_time_limit_s
         self.max_output_chars = max_output_chars
         self.max_tree_mb = max_tree_mb
-        self.limits = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
+        self.limits: dict[str, Any] = {"nproc": nproc, "memory_mb": memory_mb, "fsize_mb": fsize_mb}
         self.episode_dir: Path | None = None
         self.base = self.snapshot.meta.base
         self.start_patch: str | None = None
@@ -121,14 +139,15 @@ class RepoEnv(BaseEnv):
         self.start_patch = (task.start.get("patch") if task else None) or None
         assert self.tree is not None
         self.base = make_tree(self.snapshot, self.tree, self.start_patch)
-        probe = sandboxed(self.tree, "git update-index -q --refresh >/dev/null; ls -F", timeout_s=30,
-                          **self.limits)
+        probe = sandboxed(self.tree, "git update-index -q --refresh >/dev/null; ls -F", timeout_s=30, **self.limits)
         if probe["exit_code"] != 0:
             raise EnvCrashed(f"cannot start the sandbox: {probe['stderr'].strip()[-300:]}")
         self.cwd, self.changed, self._signature = TESTBED, [], "repo:start"
-        text = (f"Repository {self.snapshot.meta.name} at {TESTBED}: a git repository whose one commit is the "
-                f"base of your task.\nRun its tests with: {self.test_command} [test ids or files]\n"
-                f"{TESTBED}$ ls -F\n{probe['stdout'].rstrip()}\n[cwd: {TESTBED}]")
+        text = (
+            f"Repository {self.snapshot.meta.name} at {TESTBED}: a git repository whose one commit is the "
+            f"base of your task.\nRun its tests with: {self.test_command} [test ids or files]\n"
+            f"{TESTBED}$ ls -F\n{probe['stdout'].rstrip()}\n[cwd: {TESTBED}]"
+        )
         return self._obs(text)
 
     def _execute(self, action: Action) -> Observation:
@@ -141,10 +160,16 @@ class RepoEnv(BaseEnv):
         command = str(action.args[0])
         if not command.strip():
             return self._error_obs("bash(): the command is empty")
-        res = sandboxed(self.tree, WRAPPER, timeout_s=self.time_limit_s, report=True,
-                        max_output_bytes=self.max_output_chars * 4, watch=size_watch(self.tree, self.max_tree_mb),
-                        env={"LBI_COMMAND": command, "LBI_CWD": self.cwd,
-                             "LBI_SINCE": f"@{time.time() - 0.01:.3f}"}, **self.limits)
+        res = sandboxed(
+            self.tree,
+            WRAPPER,
+            timeout_s=self.time_limit_s,
+            report=True,
+            max_output_bytes=self.max_output_chars * 4,
+            watch=size_watch(self.tree, self.max_tree_mb),
+            env={"LBI_COMMAND": command, "LBI_CWD": self.cwd, "LBI_SINCE": f"@{time.time() - 0.01:.3f}"},
+            **self.limits,
+        )
         cwd, written, status = parse_report(res["report"])
         ran_in = self.cwd
         self.cwd = cwd or self.cwd  # no report: the command ended the shell before its EXIT trap could run
@@ -162,11 +187,13 @@ class RepoEnv(BaseEnv):
             parts.append(self._diff_block())
         parts.append(f"[cwd: {self.cwd}]")
         obs = self._obs("\n".join(parts))
-        obs.info.update(exit_code=res["exit_code"], timed_out=res["timed_out"], duration_s=res["duration_s"],
-                        touched=files)
+        obs.info.update(
+            exit_code=res["exit_code"], timed_out=res["timed_out"], duration_s=res["duration_s"], touched=files
+        )
         if res["timed_out"]:
-            obs.last_action_error = (f"command timed out after {self.time_limit_s:g}s and was killed (with all "
-                                     "its processes)")
+            obs.last_action_error = (
+                f"command timed out after {self.time_limit_s:g}s and was killed (with all its processes)"
+            )
         elif res["stopped"]:
             obs.last_action_error = f"command killed: {res['stopped']}"
         return self._end_if_broken(obs)
@@ -181,8 +208,10 @@ class RepoEnv(BaseEnv):
         size_mb = disk_usage(self.tree) / 2**20
         if size_mb > self.max_tree_mb:
             self._remove_episode()
-            why = (f"the repository grew to {size_mb:.0f} MB, more than max_tree_mb={self.max_tree_mb:g}: the "
-                   "episode ends and its tree is deleted")
+            why = (
+                f"the repository grew to {size_mb:.0f} MB, more than max_tree_mb={self.max_tree_mb:g}: the "
+                "episode ends and its tree is deleted"
+            )
         if why:
             obs.done, obs.answer = True, None
             obs.last_action_error = f"{obs.last_action_error}; {why}" if obs.last_action_error else why
@@ -217,8 +246,11 @@ class RepoEnv(BaseEnv):
                 continue
             rel = path.relative_to(TESTBED)
             host = self.tree / rel  # the agent's tree: a symlink in it must not lead the host outside
-            if host.resolve().is_relative_to(self.tree.resolve()) and host.is_file() \
-                    and not (SKIP_PARTS & set(rel.parts)):
+            if (
+                host.resolve().is_relative_to(self.tree.resolve())
+                and host.is_file()
+                and not (SKIP_PARTS & set(rel.parts))
+            ):
                 found.append(str(rel))
         return found
 
@@ -233,8 +265,11 @@ class RepoEnv(BaseEnv):
             obs.answer = ""
             return obs
         files = len(re.findall(r"^diff --git ", diff, re.M))
-        shown = diff if len(diff) <= self.max_output_chars else \
-            diff[: self.max_output_chars] + f"\n… (diff truncated: {len(diff)} characters in total)"
+        shown = (
+            diff
+            if len(diff) <= self.max_output_chars
+            else diff[: self.max_output_chars] + f"\n… (diff truncated: {len(diff)} characters in total)"
+        )
         obs.text = f"Submitted the diff of {files} file(s):\n{shown}" if diff else "Submitted: no changes."
         obs.answer = diff
         obs.info["files_changed"] = files
@@ -244,8 +279,9 @@ class RepoEnv(BaseEnv):
         return self._obs(self.last_obs.text if self.last_obs else "")
 
     def _obs(self, text: str) -> Observation:
-        return Observation(text=text, state_signature=self._signature,
-                           info={"cwd": self.cwd, "changed": [e[3:] for e in self.changed]})
+        return Observation(
+            text=text, state_signature=self._signature, info={"cwd": self.cwd, "changed": [e[3:] for e in self.changed]}
+        )
 
     # -- checks, exploration --------------------------------------------------------------------------
     def evidence(self) -> Evidence:
@@ -254,17 +290,29 @@ class RepoEnv(BaseEnv):
         diff, _ = working_diff(self.tree, self.base)
         return Evidence(workdir=self.tree, patch=diff, run_tests=self.run_tests)
 
-    def run_tests(self, patch: str, test_ids: list[str], test_patch: str | None = None,
-                  timeout_s: float | None = None) -> TestRun:
+    def run_tests(
+        self, patch: str, test_ids: list[str], test_patch: str | None = None, timeout_s: float | None = None
+    ) -> TestRun:
         """The current task's tests on ``patch``, in a fresh copy of its base tree (`lbi.envs.repo.harness`)."""
-        return run_tests(self.snapshot, self.start_patch, patch, test_ids, test_patch=test_patch,
-                         command=self.test_command, timeout_s=timeout_s or self.test_time_limit_s,
-                         scratch=self.workdir_root, max_tree_mb=self.max_tree_mb, limits=self.limits)
+        return run_tests(
+            self.snapshot,
+            self.start_patch,
+            patch,
+            test_ids,
+            test_patch=test_patch,
+            command=self.test_command,
+            timeout_s=timeout_s or self.test_time_limit_s,
+            scratch=self.workdir_root,
+            max_tree_mb=self.max_tree_mb,
+            limits=self.limits,
+        )
 
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
         if self._candidates is None:
-            self._candidates = [Candidate("action", name=c, action=f"bash({c!r})")
-                                for c in explore_commands(self.snapshot, self.test_command)]
+            self._candidates = [
+                Candidate("action", name=c, action=f"bash({c!r})")
+                for c in explore_commands(self.snapshot, self.test_command)
+            ]
         return self._candidates
 
     def _remove_episode(self) -> None:
@@ -279,21 +327,32 @@ class RepoEnv(BaseEnv):
 class RepoOptions(SandboxOptions):
     """Options of the ``repo`` environment."""
 
-    repo: Path = Field(description="The repository: a folder (a git work tree, an unpacked sdist) or a .tar.gz/.zip "
-                                   "archive; its files as they are, without history, are every episode's start.")
-    cache_dir: Path | None = Field(default=None, description="Where snapshots are kept (default: "
-                                                             "$XDG_CACHE_HOME/lbi/repo-snapshots).")
-    workdir_root: Path | None = Field(default=None, description="Where the episodes' trees are made (default: "
-                                                                "/dev/shm, in memory, else the system temp dir).")
-    test_command: str = Field(default=DEFAULT_TEST_COMMAND, description="How the tests run (pytest; the tests check "
-                                                                        "adds -rA and the test ids).")
+    repo: Path = Field(
+        description="The repository: a folder (a git work tree, an unpacked sdist) or a .tar.gz/.zip "
+        "archive; its files as they are, without history, are every episode's start."
+    )
+    cache_dir: Path | None = Field(
+        default=None, description="Where snapshots are kept (default: $XDG_CACHE_HOME/lbi/repo-snapshots)."
+    )
+    workdir_root: Path | None = Field(
+        default=None,
+        description="Where the episodes' trees are made (default: /dev/shm, in memory, else the system temp dir).",
+    )
+    test_command: str = Field(
+        default=DEFAULT_TEST_COMMAND,
+        description="How the tests run (pytest; the tests check adds -rA and the test ids).",
+    )
     time_limit_s: float = Field(default=30.0, description="Wall time of one command, in seconds.")
     test_time_limit_s: float = Field(default=300.0, description="Wall time of a tests check's test run, in seconds.")
     max_repo_mb: float = Field(default=200.0, description="Largest repository accepted, in MB.")
-    max_tree_mb: float = Field(default=1024.0, description="Largest an episode's tree may grow, in MB: a command "
-                                                           "that fills it more is killed and ends the episode.")
-    memory_mb: int = Field(default=4096, description="Address space of one command, in MB (test suites need more "
-                                                     "than a shell command).")
+    max_tree_mb: float = Field(
+        default=1024.0,
+        description="Largest an episode's tree may grow, in MB: a command "
+        "that fills it more is killed and ends the episode.",
+    )
+    memory_mb: int = Field(
+        default=4096, description="Address space of one command, in MB (test suites need more than a shell command)."
+    )
 
 
 def _make(options: RepoOptions) -> RepoEnv:
@@ -309,13 +368,22 @@ def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
     (repo / "tiny").mkdir(parents=True)
     (repo / "README.md").write_text("# tiny\n\nAdds numbers.\n")
     (repo / "tiny" / "__init__.py").write_text('def add(a, b):\n    """Add two numbers."""\n    return a + b\n')
-    return {"repo": repo, "cache_dir": ctx.tmp_path / "snapshots", "workdir_root": ctx.tmp_path / "work",
-            "time_limit_s": 10}
+    return {
+        "repo": repo,
+        "cache_dir": ctx.tmp_path / "snapshots",
+        "workdir_root": ctx.tmp_path / "work",
+        "time_limit_s": 10,
+    }
 
 
 SPEC = EnvSpec(
-    name="repo", factory=_make, options=RepoOptions,
+    name="repo",
+    factory=_make,
+    options=RepoOptions,
     description="A git repository in a bubblewrap sandbox (SWE-bench style: bash, submit a diff; option repo).",
-    options_docs=_docs, conformance=_conformance, shipped_options=("repo",))
+    options_docs=_docs,
+    conformance=_conformance,
+    shipped_options=("repo",),
+)
 
 __all__ = ["REPO_ACTIONS", "SPEC", "RepoEnv", "RepoOptions"]

@@ -33,10 +33,12 @@ class TestRun(BaseModel):
     __test__ = False  # not a pytest test class
 
     applied: bool = Field(description="The patch (and the task's test patch) applied cleanly.")
-    outcomes: dict[str, str] = Field(default_factory=dict,
-                                     description="Test id → passed, failed, error, skipped, xfail, xpass or "
-                                                 "missing: every test the run reported (a file given as an id "
-                                                 "reports each of its tests), and the ids asked for.")
+    outcomes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Test id → passed, failed, error, skipped, xfail, xpass or "
+        "missing: every test the run reported (a file given as an id "
+        "reports each of its tests), and the ids asked for.",
+    )
     exit_code: int | None = None
     timed_out: bool = False
     duration_s: float = 0.0
@@ -52,10 +54,19 @@ class TestRun(BaseModel):
         return f"{len(good)}/{len(ids)} passed" + (f"; not passing: {', '.join(bad[:5])}" if bad else "")
 
 
-def run_tests(snapshot: Snapshot, start_patch: str | None, patch: str, test_ids: Sequence[str], *,
-              test_patch: str | None = None, command: str = DEFAULT_TEST_COMMAND, timeout_s: float = 120.0,
-              scratch: Path | None = None, max_tree_mb: float = 1024.0, limits: dict[str, Any] | None = None
-              ) -> TestRun:
+def run_tests(
+    snapshot: Snapshot,
+    start_patch: str | None,
+    patch: str,
+    test_ids: Sequence[str],
+    *,
+    test_patch: str | None = None,
+    command: str = DEFAULT_TEST_COMMAND,
+    timeout_s: float = 120.0,
+    scratch: Path | None = None,
+    max_tree_mb: float = 1024.0,
+    limits: dict[str, Any] | None = None,
+) -> TestRun:
     """Apply ``patch`` to a fresh copy of the task's base tree and run ``test_ids`` there with ``command`` (pytest;
     ``-rA`` and the ids are added), see the module doc."""
     limits = dict(limits or {})
@@ -67,13 +78,25 @@ def run_tests(snapshot: Snapshot, start_patch: str | None, patch: str, test_ids:
         if error:
             return TestRun(applied=False, error=error)
         ids = " ".join(shlex.quote(t) for t in dict.fromkeys(test_ids))
-        res = sandboxed(tree, f"{command} -rA {ids}", timeout_s=timeout_s, max_output_bytes=4_000_000,
-                        watch=size_watch(tree, max_tree_mb), **limits)
+        res = sandboxed(
+            tree,
+            f"{command} -rA {ids}",
+            timeout_s=timeout_s,
+            max_output_bytes=4_000_000,
+            watch=size_watch(tree, max_tree_mb),
+            **limits,
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     output = res["stdout"] + ("\n" + res["stderr"] if res["stderr"] else "")
-    run = TestRun(applied=True, outcomes=parse_outcomes(output, test_ids), exit_code=res["exit_code"],
-                  timed_out=res["timed_out"], duration_s=res["duration_s"], log=output[-LOG_CHARS:])
+    run = TestRun(
+        applied=True,
+        outcomes=parse_outcomes(output, test_ids),
+        exit_code=res["exit_code"],
+        timed_out=res["timed_out"],
+        duration_s=res["duration_s"],
+        log=output[-LOG_CHARS:],
+    )
     if res["timed_out"]:
         run.error = f"the test run timed out after {timeout_s:g}s and was killed"
     elif res["stopped"]:
@@ -81,12 +104,15 @@ def run_tests(snapshot: Snapshot, start_patch: str | None, patch: str, test_ids:
     return run
 
 
-def _prepare(tree: Path, base: str, patch: str, test_ids: Sequence[str], test_patch: str | None,
-             limits: dict[str, Any]) -> str | None:
+def _prepare(
+    tree: Path, base: str, patch: str, test_ids: Sequence[str], test_patch: str | None, limits: dict[str, Any]
+) -> str | None:
     """Apply the patch, restore the listed tests' files, apply the test patch; the reason if one failed."""
     files = " ".join(shlex.quote(f) for f in sorted({t.split("::", 1)[0] for t in test_ids}))
-    restore = (f"for f in {files}; do if git cat-file -e {base}:\"$f\" 2>/dev/null; then "
-               f"git checkout -q {base} -- \"$f\" || exit 3; fi; done")
+    restore = (
+        f'for f in {files}; do if git cat-file -e {base}:"$f" 2>/dev/null; then '
+        f'git checkout -q {base} -- "$f" || exit 3; fi; done'
+    )
     apply = "git apply --whitespace=nowarn - || exit 2; " if patch.strip() else ""
     steps = [(apply + restore, patch)]
     if test_patch and test_patch.strip():
@@ -94,8 +120,11 @@ def _prepare(tree: Path, base: str, patch: str, test_ids: Sequence[str], test_pa
     for command, stdin in steps:
         res = sandboxed(tree, command, stdin=stdin, timeout_s=60, **limits)
         if res["exit_code"] != 0:
-            why = {2: "the patch does not apply", 3: "cannot restore the test files",
-                   4: "the task's test patch does not apply"}.get(res["exit_code"], "cannot prepare the tree")
+            why = {
+                2: "the patch does not apply",
+                3: "cannot restore the test files",
+                4: "the task's test patch does not apply",
+            }.get(res["exit_code"], "cannot prepare the tree")
             detail = "timed out" if res["timed_out"] else (res["stderr"] or res["stdout"]).strip()[-500:]
             return f"{why}: {detail}"
     return None
@@ -113,4 +142,3 @@ def parse_outcomes(output: str, test_ids: Sequence[str]) -> dict[str, str]:
         test_id = rest if rest in wanted else rest.split(" - ", 1)[0].strip()
         found.setdefault(test_id, word.lower())
     return {**found, **{t: found.get(t, "missing") for t in test_ids}}
-

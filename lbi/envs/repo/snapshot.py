@@ -37,21 +37,60 @@ from lbi.envs.sandbox import NOBODY, run_sandboxed
 
 TESTBED = "/testbed"
 SNAPSHOT_VERSION = 1  # bump when the snapshot's layout changes: old snapshots are then rebuilt
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-                       ".tox", ".nox", ".venv", "venv", ".eggs", "node_modules", ".idea", ".vscode"})
-IGNORED = ("__pycache__/", "*.py[cod]", ".pytest_cache/", "*.egg-info/", ".eggs/", ".tox/", ".mypy_cache/",
-           ".ruff_cache/", ".coverage", "build/", "dist/")
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        ".eggs",
+        "node_modules",
+        ".idea",
+        ".vscode",
+    }
+)
+IGNORED = (
+    "__pycache__/",
+    "*.py[cod]",
+    ".pytest_cache/",
+    "*.egg-info/",
+    ".eggs/",
+    ".tox/",
+    ".mypy_cache/",
+    ".ruff_cache/",
+    ".coverage",
+    "build/",
+    "dist/",
+)
 """Written to ``.git/info/exclude`` of every tree: what running the code and its tests leaves behind is not
 part of the agent's diff."""
-SANDBOX_ENV = {"HOME": "/tmp", "PYTHONPATH": f"{TESTBED}/src:{TESTBED}", "GIT_CONFIG_NOSYSTEM": "1",
-               "GIT_PAGER": "cat", "PAGER": "cat", "GIT_AUTHOR_NAME": "lbi", "GIT_AUTHOR_EMAIL": "lbi@localhost",
-               "GIT_COMMITTER_NAME": "lbi", "GIT_COMMITTER_EMAIL": "lbi@localhost",
-               "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000"}
+SANDBOX_ENV = {
+    "HOME": "/tmp",
+    "PYTHONPATH": f"{TESTBED}/src:{TESTBED}",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_PAGER": "cat",
+    "PAGER": "cat",
+    "GIT_AUTHOR_NAME": "lbi",
+    "GIT_AUTHOR_EMAIL": "lbi@localhost",
+    "GIT_COMMITTER_NAME": "lbi",
+    "GIT_COMMITTER_EMAIL": "lbi@localhost",
+    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
+    "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
+}
 """The environment of every command: the package importable as an editable install would make it (a ``src/``
 layout or a flat one), and git's names and dates fixed, so the same tree always gives the same base commit and a
 reset is deterministic."""
-INIT_REPO = ("git init -q && printf '%s\\n' " + " ".join(f"'{p}'" for p in IGNORED) + " >> .git/info/exclude"
-             " && git add -A && git commit -q --no-verify -m \"$LBI_MESSAGE\" && git rev-parse HEAD")
+INIT_REPO = (
+    "git init -q && printf '%s\\n' " + " ".join(f"'{p}'" for p in IGNORED) + " >> .git/info/exclude"
+    ' && git add -A && git commit -q --no-verify -m "$LBI_MESSAGE" && git rev-parse HEAD'
+)
 
 
 class Symbol(BaseModel):
@@ -90,11 +129,25 @@ class Snapshot(BaseModel):
         return self.root / "docs"
 
 
-def sandboxed(tree: Path, command: str, *, timeout_s: float = 60.0, stdin: str | None = None,
-              env: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+def sandboxed(
+    tree: Path,
+    command: str,
+    *,
+    timeout_s: float = 60.0,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """`run_sandboxed` with ``tree`` mounted at /testbed in `SANDBOX_ENV`."""
-    return run_sandboxed(tree, command, timeout_s=timeout_s, mount=TESTBED, env={**SANDBOX_ENV, **(env or {})},
-                         stdin=None if stdin is None else stdin.encode(), **kwargs)
+    return run_sandboxed(
+        tree,
+        command,
+        timeout_s=timeout_s,
+        mount=TESTBED,
+        env={**SANDBOX_ENV, **(env or {})},
+        stdin=None if stdin is None else stdin.encode(),
+        **kwargs,
+    )
 
 
 def _must(res: dict[str, Any], what: str) -> str:
@@ -122,9 +175,11 @@ def default_workdir_root() -> Path | None:
 def size_watch(root: Path, max_mb: float) -> Callable[[], str | None]:
     """A `run_sandboxed` watch that stops a command once ``root`` takes more than ``max_mb`` (checked every
     0.2 s: a command writing at memory speed overshoots by a few hundred MB at most)."""
+
     def watch() -> str | None:
         used = disk_usage(root) / 2**20
         return f"the tree grew to {used:.0f} MB, more than {max_mb:g} MB" if used > max_mb else None
+
     return watch
 
 
@@ -176,8 +231,9 @@ def snapshot_name(source: Path) -> str:
     return name or "repo"
 
 
-def ensure_snapshot(source: str | Path, cache_dir: str | Path | None = None, *, max_mb: float = 200.0,
-                    timeout_s: float = 120.0) -> Snapshot:
+def ensure_snapshot(
+    source: str | Path, cache_dir: str | Path | None = None, *, max_mb: float = 200.0, timeout_s: float = 120.0
+) -> Snapshot:
     """The snapshot of ``source`` (built now if it is missing or the source changed). Raises `EnvCrashed` when
     the source cannot be read or is larger than ``max_mb``."""
     source = Path(source).expanduser().resolve()
@@ -219,14 +275,21 @@ def _build(source: Path, build: Path, fp: str, max_mb: float, timeout_s: float) 
         raise EnvCrashed(f"repository {source} holds {size / 1e6:.0f} MB, more than max_repo_mb={max_mb:g}")
     _own(tree)
     name = snapshot_name(source)
-    base = _must(sandboxed(tree, INIT_REPO + " && python3 -m compileall -q -j 0 . >/dev/null 2>&1; "
-                                 "git rev-parse HEAD", timeout_s=timeout_s,
-                           env={"LBI_MESSAGE": f"{name}: snapshot"}), "building the snapshot").split()[-1]
+    base = _must(
+        sandboxed(
+            tree,
+            INIT_REPO + " && python3 -m compileall -q -j 0 . >/dev/null 2>&1; git rev-parse HEAD",
+            timeout_s=timeout_s,
+            env={"LBI_MESSAGE": f"{name}: snapshot"},
+        ),
+        "building the snapshot",
+    ).split()[-1]
     listed = _must(sandboxed(tree, "git ls-files -z", timeout_s=timeout_s), "listing the files")
     files = [f for f in listed.split("\0") if f]
     symbols, tests = python_symbols(tree, files)
-    return SnapshotMeta(name=name, source=str(source), fingerprint=fp, base=base, files=files, symbols=symbols,
-                        tests=tests, bytes=size)
+    return SnapshotMeta(
+        name=name, source=str(source), fingerprint=fp, base=base, files=files, symbols=symbols, tests=tests, bytes=size
+    )
 
 
 def _unpack(archive: Path, tree: Path) -> None:
@@ -291,40 +354,51 @@ def python_symbols(tree: Path, files: list[str]) -> tuple[list[Symbol], list[str
                     if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
                         if is_test and node.name.startswith("Test") and item.name.startswith("test"):
                             tests.append(f"{rel}::{node.name}::{item.name}")
-                        symbols.append(Symbol(name=f"{node.name}.{item.name}", kind="method", path=rel,
-                                              line=item.lineno))
+                        symbols.append(
+                            Symbol(name=f"{node.name}.{item.name}", kind="method", path=rel, line=item.lineno)
+                        )
     return symbols, tests
 
 
 # -- episode trees --------------------------------------------------------------------------------------
-def make_tree(snapshot: Snapshot, dest: Path, start_patch: str | None = None, *, timeout_s: float = 60.0
-              ) -> str:
+def make_tree(snapshot: Snapshot, dest: Path, start_patch: str | None = None, *, timeout_s: float = 60.0) -> str:
     """Copy the snapshot's tree to ``dest`` (which must not exist) and return the base commit: the snapshot's,
     or, with ``start_patch``, a fresh repository's one commit of the patched tree."""
-    copy = subprocess.run(["cp", "--reflink=auto", "-a", str(snapshot.tree), str(dest)], capture_output=True,
-                          text=True, check=False)
+    copy = subprocess.run(
+        ["cp", "--reflink=auto", "-a", str(snapshot.tree), str(dest)], capture_output=True, text=True, check=False
+    )
     if copy.returncode != 0:
         raise EnvCrashed(f"cannot copy the snapshot: {copy.stderr.strip()}")
     if not start_patch:
         return snapshot.meta.base
-    out = _must(sandboxed(dest, "git apply --whitespace=nowarn - && rm -rf .git && " + INIT_REPO,
-                          stdin=start_patch, timeout_s=timeout_s,
-                          env={"LBI_MESSAGE": f"{snapshot.meta.name}: snapshot"}),
-                "applying the task's start patch")
+    out = _must(
+        sandboxed(
+            dest,
+            "git apply --whitespace=nowarn - && rm -rf .git && " + INIT_REPO,
+            stdin=start_patch,
+            timeout_s=timeout_s,
+            env={"LBI_MESSAGE": f"{snapshot.meta.name}: snapshot"},
+        ),
+        "applying the task's start patch",
+    )
     return out.split()[-1]
 
 
-def working_diff(tree: Path, base: str, *, timeout_s: float = 30.0, max_bytes: int = 4_000_000
-                 ) -> tuple[str | None, str | None]:
+def working_diff(
+    tree: Path, base: str, *, timeout_s: float = 30.0, max_bytes: int = 4_000_000
+) -> tuple[str | None, str | None]:
     """The tree's changes against ``base`` as a git diff (new files included, through a scratch index, so the
     agent's own index is untouched); ``(diff, None)`` or ``(None, why not)``."""
-    res = sandboxed(tree, f"cp .git/index /tmp/index 2>/dev/null; export GIT_INDEX_FILE=/tmp/index; "
-                          f"git add -A . && git diff --cached --binary {base}",
-                    timeout_s=timeout_s, max_output_bytes=max_bytes)
+    res = sandboxed(
+        tree,
+        f"cp .git/index /tmp/index 2>/dev/null; export GIT_INDEX_FILE=/tmp/index; "
+        f"git add -A . && git diff --cached --binary {base}",
+        timeout_s=timeout_s,
+        max_output_bytes=max_bytes,
+    )
     if res["exit_code"] != 0:
         why = "timed out" if res["timed_out"] else res["stderr"].strip()[-300:]
         return None, f"git diff failed: {why}"
     if res["stdout_bytes"] > max_bytes:
         return None, f"the diff is {res['stdout_bytes']} bytes, more than {max_bytes}"
     return res["stdout"], None
-

@@ -35,10 +35,17 @@ from lbi.envs.base import EnvCrashed
 from lbi.envs.registry import ScreenOptions
 
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-               "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync",
-               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
 SINGLE_TAB_JS = """
 (() => {
   const same = (e) => { const t = e.target && e.target.closest && e.target.closest('[target]');
@@ -58,10 +65,12 @@ CLICK_LISTENER_JS = """
   };
 })();
 """
-VOLATILE_PARAMS = re.compile(r"^(_|__.*|t|ts|time|timestamp|rand|nonce|token|sid|session|"
-                             r"sessionid|utm_.*|__form_token)$", re.I)
-CRASH_MARKERS = ("has been closed", "Target crashed", "Browser closed", "browser has disconnected",
-                 "Connection closed")
+VOLATILE_PARAMS = re.compile(
+    r"^(_|__.*|t|ts|time|timestamp|rand|nonce|token|sid|session|"
+    r"sessionid|utm_.*|__form_token)$",
+    re.I,
+)
+CRASH_MARKERS = ("has been closed", "Target crashed", "Browser closed", "browser has disconnected", "Connection closed")
 
 
 def find_chromium() -> str:
@@ -107,7 +116,7 @@ def _acquire_playwright() -> Playwright:
         _local.pw = sync_playwright().start()
         _local.users = 0
     _local.users += 1
-    return _local.pw  # type: ignore[no-any-return]
+    return _local.pw
 
 
 def _release_playwright() -> None:
@@ -124,7 +133,8 @@ class BrowserSession:
         self._pw: Playwright | None = _acquire_playwright()
         try:
             self.browser: Browser = self._pw.chromium.launch(
-                executable_path=find_chromium(), headless=headless, args=LAUNCH_ARGS)
+                executable_path=find_chromium(), headless=headless, args=LAUNCH_ARGS
+            )
         except PlaywrightError as err:
             self._pw = None
             _release_playwright()
@@ -361,7 +371,11 @@ class BrowserOptions(ScreenOptions):
     step_timeout_ms: int = Field(default=5000, description="Time limit of an element action.")
     nav_timeout_ms: int = Field(default=15000, description="Time limit of a navigation.")
     max_text_chars: int = Field(default=20000, description="The observation text is cut here, with a note.")
-    fresh_context: bool = Field(default=False, description="A new browser context per episode (~1 s slower; "
-                                                           "default: new page, cookies cleared).")
-    browser: Any = Field(default=None, description="A shared BrowserSession (Python callers only; default: "
-                                                   "the env starts its own Chromium).")
+    fresh_context: bool = Field(
+        default=False,
+        description="A new browser context per episode (~1 s slower; default: new page, cookies cleared).",
+    )
+    browser: Any = Field(
+        default=None,
+        description="A shared BrowserSession (Python callers only; default: the env starts its own Chromium).",
+    )

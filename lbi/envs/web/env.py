@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, ViewportSize
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import Field
 
@@ -50,8 +50,19 @@ from lbi.envs.web.browser import (
     web_signature,
 )
 
-__all__ = ["SPEC", "BrowserOptions", "BrowserSession", "CHROMIUM_PATHS", "LAUNCH_ARGS", "WEB_ACTIONS", "WebEnv",
-           "WebOptions", "find_chromium", "origin_of", "web_signature"]
+__all__ = [
+    "SPEC",
+    "BrowserOptions",
+    "BrowserSession",
+    "CHROMIUM_PATHS",
+    "LAUNCH_ARGS",
+    "WEB_ACTIONS",
+    "WebEnv",
+    "WebOptions",
+    "find_chromium",
+    "origin_of",
+    "web_signature",
+]
 
 
 class WebEnv(BaseEnv):
@@ -60,28 +71,40 @@ class WebEnv(BaseEnv):
     name: ClassVar[str] = "web"
     deterministic_reset: ClassVar[bool] = True
     actions = WEB_ACTIONS
-    intro = ("You control a web browser. The page is shown as an accessibility tree: "
-             "elements you can act on have an id in brackets, e.g. [12] or "
-             "[field-summary]; use that id as bid. One action per step; when the task "
-             "is done, call stop(answer) (or send_msg_to_user(answer)).")
+    intro = (
+        "You control a web browser. The page is shown as an accessibility tree: "
+        "elements you can act on have an id in brackets, e.g. [12] or "
+        "[field-summary]; use that id as bid. One action per step; when the task "
+        "is done, call stop(answer) (or send_msg_to_user(answer))."
+    )
 
-    def __init__(self, start_url: str = "about:blank", *,
-                 allowed_origins: list[str] | None = None,
-                 screenshot_dir: str | Path | None = None, screenshots: bool = True,
-                 highlight: bool = True, viewport: tuple[int, int] = (1280, 720),
-                 step_timeout_ms: int = 5000, nav_timeout_ms: int = 15000,
-                 max_text_chars: int = 20000, browser: BrowserSession | None = None,
-                 db_path: str | Path | None = None, fresh_context: bool = False) -> None:
+    def __init__(
+        self,
+        start_url: str = "about:blank",
+        *,
+        allowed_origins: list[str] | None = None,
+        screenshot_dir: str | Path | None = None,
+        screenshots: bool = True,
+        highlight: bool = True,
+        viewport: tuple[int, int] = (1280, 720),
+        step_timeout_ms: int = 5000,
+        nav_timeout_ms: int = 15000,
+        max_text_chars: int = 20000,
+        browser: BrowserSession | None = None,
+        db_path: str | Path | None = None,
+        fresh_context: bool = False,
+    ) -> None:
         super().__init__()
         self.fresh_context = fresh_context
         self.start_url = start_url
-        origins = allowed_origins if allowed_origins is not None else (
-            [start_url] if start_url.startswith("http") else [])
+        origins = (
+            allowed_origins if allowed_origins is not None else ([start_url] if start_url.startswith("http") else [])
+        )
         self.allowed = {origin_of(o) for o in origins}
         self.screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
         self.screenshots = screenshots and self.screenshot_dir is not None
         self.highlight = highlight
-        self.viewport = {"width": viewport[0], "height": viewport[1]}
+        self.viewport: ViewportSize = {"width": viewport[0], "height": viewport[1]}
         self.step_timeout_ms = step_timeout_ms
         self.nav_timeout_ms = nav_timeout_ms
         self.max_text_chars = max_text_chars
@@ -106,7 +129,8 @@ class WebEnv(BaseEnv):
         if self.fresh_context or self.context is None:
             self._close_context()
             self.context = self._session.browser.new_context(
-                viewport=self.viewport, accept_downloads=False, service_workers="block")
+                viewport=self.viewport, accept_downloads=False, service_workers="block"
+            )
             self.context.set_default_timeout(self.step_timeout_ms)
             self.context.set_default_navigation_timeout(self.nav_timeout_ms)
             self.context.add_init_script(SINGLE_TAB_JS)
@@ -180,19 +204,28 @@ class WebEnv(BaseEnv):
                 else:
                     if event.get("resourceType") == "Document":
                         self._blocked.append(url)
-                    cdp.send("Fetch.failRequest", {"requestId": event["requestId"],
-                                                   "errorReason": "BlockedByClient"})
+                    cdp.send("Fetch.failRequest", {"requestId": event["requestId"], "errorReason": "BlockedByClient"})
             except PlaywrightError:
                 pass  # the page went away while the request was paused
 
         for origin in self.allowed:  # no storage carried over between episodes
-            cdp.send("Storage.clearDataForOrigin", {
-                "origin": re.sub(r":(80|443)$", "", origin),
-                "storageTypes": "local_storage,indexeddb,cache_storage,service_workers"})
+            cdp.send(
+                "Storage.clearDataForOrigin",
+                {
+                    "origin": re.sub(r":(80|443)$", "", origin),
+                    "storageTypes": "local_storage,indexeddb,cache_storage,service_workers",
+                },
+            )
         cdp.on("Fetch.requestPaused", paused)
-        cdp.send("Fetch.enable", {"patterns": [
-            {"urlPattern": "*", "resourceType": kind, "requestStage": "Request"}
-            for kind in ("Document", "XHR", "Fetch", "EventSource", "Other")]})
+        cdp.send(
+            "Fetch.enable",
+            {
+                "patterns": [
+                    {"urlPattern": "*", "resourceType": kind, "requestStage": "Request"}
+                    for kind in ("Document", "XHR", "Fetch", "EventSource", "Other")
+                ]
+            },
+        )
 
     def _on_popup(self, page: Page) -> None:
         if page is not self.page:
@@ -236,8 +269,7 @@ class WebEnv(BaseEnv):
         if action.bid is not None:
             loc = page.locator(f'[data-lbi-bid="{_css_escape(action.bid)}"]')
             if loc.count() == 0:
-                return (f"no element with bid {action.bid!r} on this page; use a bid from "
-                        "the current observation")
+                return f"no element with bid {action.bid!r} on this page; use a bid from the current observation"
             loc = loc.first
             if name == "click":
                 loc.click()
@@ -251,14 +283,18 @@ class WebEnv(BaseEnv):
                 loc.clear()
             elif name == "select_option":
                 wanted = args[1] if isinstance(args[1], list) else [args[1]]
-                have = loc.evaluate("el => el.tagName === 'SELECT' ? Array.from(el.options)"
-                                    ".flatMap(o => [o.value, o.label.trim()]) : null")
+                have = loc.evaluate(
+                    "el => el.tagName === 'SELECT' ? Array.from(el.options)"
+                    ".flatMap(o => [o.value, o.label.trim()]) : null"
+                )
                 if have is None:
                     return f"select_option(): element {action.bid!r} is not a <select>"
                 missing = [w for w in wanted if w not in have]
                 if missing:
-                    return (f"select_option(): no option {missing[0]!r} in {action.bid!r}; "
-                            f"options: {', '.join(sorted(set(have[1::2])))}")
+                    return (
+                        f"select_option(): no option {missing[0]!r} in {action.bid!r}; "
+                        f"options: {', '.join(sorted(set(have[1::2])))}"
+                    )
                 loc.select_option(args[1])
             elif name == "check":
                 loc.check()
@@ -274,8 +310,7 @@ class WebEnv(BaseEnv):
         elif name == "goto":
             url = urljoin(page.url, args[0]) if page.url.startswith("http") else args[0]
             if not self.is_allowed(url):
-                return (f"navigation to {url} blocked: only {', '.join(sorted(self.allowed))}"
-                        " may be opened")
+                return f"navigation to {url} blocked: only {', '.join(sorted(self.allowed))} may be opened"
             page.goto(url, wait_until="load")
         elif name == "go_back":
             if page.go_back(wait_until="load") is None and page.url == "about:blank":
@@ -322,8 +357,9 @@ class WebEnv(BaseEnv):
 
     def _crash_obs(self, detail: str) -> Observation:
         msg = f"browser crashed: {detail}"
-        return Observation(text="", done=True, last_action_error=msg,
-                           state_signature="web:crashed", info={"crashed": msg})
+        return Observation(
+            text="", done=True, last_action_error=msg, state_signature="web:crashed", info={"crashed": msg}
+        )
 
     # -- observing ----------------------------------------------------------------------
     def _observe(self) -> Observation:
@@ -342,13 +378,20 @@ class WebEnv(BaseEnv):
         self.elements = snap["elements"]
         text = snap["text"]
         if len(text) > self.max_text_chars:
-            text = (text[: self.max_text_chars]
-                    + f"\n… (truncated: {len(snap['text'])} characters; scroll or open a "
-                      "more specific page)")
+            text = (
+                text[: self.max_text_chars] + f"\n… (truncated: {len(snap['text'])} characters; scroll or open a "
+                "more specific page)"
+            )
         shot = self._screenshot(page)
-        return Observation(text=text, url=url, title=title, focused=snap["focused"],
-                           screenshot=shot, state_signature=web_signature(url, title),
-                           info={"scroll": snap["scroll"], "n_elements": len(self.elements), "outline": True})
+        return Observation(
+            text=text,
+            url=url,
+            title=title,
+            focused=snap["focused"],
+            screenshot=shot,
+            state_signature=web_signature(url, title),
+            info={"scroll": snap["scroll"], "n_elements": len(self.elements), "outline": True},
+        )
 
     def _screenshot(self, page: Page) -> str | None:
         if not self.screenshots or self.screenshot_dir is None:
@@ -374,9 +417,10 @@ class WebEnv(BaseEnv):
         return Evidence(database=self.db_path, page_text=self.page_text())
 
     def interactive_elements(self, obs: Observation | None = None) -> list[Candidate]:
-        return [Candidate(e["kind"], bid=e["bid"], role=e["role"], name=e["name"],
-                          options=tuple(e.get("options") or ()))
-                for e in self.elements]
+        return [
+            Candidate(e["kind"], bid=e["bid"], role=e["role"], name=e["name"], options=tuple(e.get("options") or ()))
+            for e in self.elements
+        ]
 
 
 def _css_escape(value: str) -> str:
@@ -391,12 +435,15 @@ def _short(err: Exception) -> str:
 class WebOptions(BrowserOptions):
     """Options of the ``web`` environment."""
 
-    start_url: str = Field(default="about:blank", description="Where every episode starts (a task's "
-                                                              "start.url is relative to it).")
+    start_url: str = Field(
+        default="about:blank", description="Where every episode starts (a task's start.url is relative to it)."
+    )
     allowed_origins: list[str] | None = Field(
-        default=None, description="Origins the browser may open (default: the start URL's).")
-    db_path: Path | None = Field(default=None, description="The site's SQLite database, if db_query checks "
-                                                           "should read it.")
+        default=None, description="Origins the browser may open (default: the start URL's)."
+    )
+    db_path: Path | None = Field(
+        default=None, description="The site's SQLite database, if db_query checks should read it."
+    )
 
 
 def _make(options: WebOptions) -> WebEnv:
@@ -404,12 +451,14 @@ def _make(options: WebOptions) -> WebEnv:
 
 
 def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
-    return {"start_url": ctx.resource("site_url"), "browser": ctx.resource("browser"),
-            "screenshot_dir": ctx.tmp_path}
+    return {"start_url": ctx.resource("site_url"), "browser": ctx.resource("browser"), "screenshot_dir": ctx.tmp_path}
 
 
 SPEC = EnvSpec(
-    name="web", factory=_make, options=WebOptions,
+    name="web",
+    factory=_make,
+    options=WebOptions,
     description="A Chromium browser confined to allowed origins (options: start_url, allowed_origins, "
-                "screenshot_dir, ...).",
-    conformance=_conformance)
+    "screenshot_dir, ...).",
+    conformance=_conformance,
+)

@@ -22,12 +22,12 @@ class TracWebEnv(WebEnv):
 
     name: ClassVar[str] = "trac"
 
-    def __init__(self, demo: TracDemo | None = None, *,
-                 demo_dir: str | Path | None = None, **options: Any) -> None:
+    def __init__(self, demo: TracDemo | None = None, *, demo_dir: str | Path | None = None, **options: Any) -> None:
         self.own_demo = demo is None
         self.demo = demo or TracDemo(demo_dir).start()
-        super().__init__(self.demo.base_url + "/", allowed_origins=[self.demo.base_url],
-                         db_path=self.demo.db_path, **options)
+        super().__init__(
+            self.demo.base_url + "/", allowed_origins=[self.demo.base_url], db_path=self.demo.db_path, **options
+        )
 
     def _reset(self, task: Task | None) -> Observation:
         if not self.demo.alive():
@@ -49,8 +49,9 @@ class TracWebEnv(WebEnv):
 
     def _server_down(self) -> Observation:
         msg = f"the Trac server at {self.demo.base_url} stopped"
-        return Observation(text="", done=True, last_action_error=msg,
-                           state_signature="web:crashed", info={"crashed": msg})
+        return Observation(
+            text="", done=True, last_action_error=msg, state_signature="web:crashed", info={"crashed": msg}
+        )
 
     def _close(self) -> None:
         super()._close()
@@ -61,13 +62,21 @@ class TracWebEnv(WebEnv):
 class TracOptions(BrowserOptions):
     """Options of the ``trac`` environment."""
 
-    demo: Any = Field(default=None, description="A running TracDemo to use (Python callers only; default: "
-                                                "the env starts its own and stops it on close).")
-    demo_dir: Path | None = Field(default=None, description="Where the pristine and live Trac environments "
-                                                            "live (default: $LBI_DEMO_DIR or ./demo).")
-    attach: bool = Field(default=False, description="Use the demo `lbi env demo start` left running in "
-                                                    "demo_dir, if any (one person trying it; parallel "
-                                                    "rollouts need a demo each).")
+    demo: Any = Field(
+        default=None,
+        description="A running TracDemo to use (Python callers only; default: "
+        "the env starts its own and stops it on close).",
+    )
+    demo_dir: Path | None = Field(
+        default=None,
+        description="Where the pristine and live Trac environments live (default: $LBI_DEMO_DIR or ./demo).",
+    )
+    attach: bool = Field(
+        default=False,
+        description="Use the demo `lbi env demo start` left running in "
+        "demo_dir, if any (one person trying it; parallel "
+        "rollouts need a demo each).",
+    )
 
 
 def make_trac_env(options: TracOptions) -> TracWebEnv:
@@ -80,11 +89,15 @@ def make_trac_env(options: TracOptions) -> TracWebEnv:
 
 
 def _conformance(ctx: ConformanceContext) -> dict[str, Any]:
-    return {"demo": ctx.resource("trac_demo"), "browser": ctx.resource("browser"),
-            "screenshot_dir": ctx.tmp_path}
+    return {"demo": ctx.resource("trac_demo"), "browser": ctx.resource("browser"), "screenshot_dir": ctx.tmp_path}
 
 
 TRAC_SPEC = EnvSpec(
-    name="trac", factory=make_trac_env, options=TracOptions,
+    name="trac",
+    factory=make_trac_env,
+    options=TracOptions,
     description="The web env on the bundled Trac demo (options: demo_dir, screenshot_dir, ...).",
-    default_docs=trac_user_guide_dir, conformance=_conformance, try_options={"attach": True})
+    default_docs=trac_user_guide_dir,
+    conformance=_conformance,
+    try_options={"attach": True},
+)

@@ -54,9 +54,11 @@ def trac_venv() -> Path:
 def trac_bin(name: str) -> Path:
     path = trac_venv() / "bin" / name
     if not path.exists():
-        raise EnvCrashed(f"{path} not found: install Trac into its own venv "
-                         f"(python -m venv .venv-trac && .venv-trac/bin/pip install trac) "
-                         "or set LBI_TRAC_VENV")
+        raise EnvCrashed(
+            f"{path} not found: install Trac into its own venv "
+            f"(python -m venv .venv-trac && .venv-trac/bin/pip install trac) "
+            "or set LBI_TRAC_VENV"
+        )
     return path
 
 
@@ -108,8 +110,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 class TracDemo:
     """A running Trac demo; start/reset/stop. ``with TracDemo() as demo: ...``"""
 
-    def __init__(self, demo_dir: str | Path | None = None, *, port: int | None = None,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(self, demo_dir: str | Path | None = None, *, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.demo_dir = Path(demo_dir) if demo_dir else default_demo_dir()
         self.host = host
         self.port = port or 0
@@ -137,17 +138,19 @@ class TracDemo:
         shutil.copytree(self.pristine, self.env_dir)
         log = open(self.env_dir / "log" / "tracd.log", "ab")  # noqa: SIM115 - child keeps it
         self.proc = subprocess.Popen(
-            [str(trac_bin("tracd")), "-s", f"--hostname={self.host}", f"--port={self.port}",
-             str(self.env_dir)], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=None if detach else die_with_parent)
+            [str(trac_bin("tracd")), "-s", f"--hostname={self.host}", f"--port={self.port}", str(self.env_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=None if detach else die_with_parent,
+        )
         log.close()
         self.pid = self.proc.pid
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise EnvCrashed(f"tracd exited with {self.proc.returncode}; see "
-                                 f"{self.env_dir / 'log' / 'tracd.log'}")
+                raise EnvCrashed(f"tracd exited with {self.proc.returncode}; see {self.env_dir / 'log' / 'tracd.log'}")
             if self.healthy():
                 break
             time.sleep(0.1)
@@ -157,9 +160,17 @@ class TracDemo:
         if not detach:  # do not outlive this interpreter, even after an exception
             atexit.register(self.stop)
         else:
-            (self.demo_dir / STATE_FILE).write_text(json.dumps(
-                {"pid": self.pid, "port": self.port, "host": self.host,
-                 "env_dir": str(self.env_dir), "base_url": self.base_url}))
+            (self.demo_dir / STATE_FILE).write_text(
+                json.dumps(
+                    {
+                        "pid": self.pid,
+                        "port": self.port,
+                        "host": self.host,
+                        "env_dir": str(self.env_dir),
+                        "base_url": self.base_url,
+                    }
+                )
+            )
         return self
 
     @classmethod
@@ -234,8 +245,13 @@ class TracDemo:
         self.pid = None
 
     def status(self) -> dict[str, Any]:
-        return {"running": self.alive(), "base_url": self.base_url, "pid": self.pid,
-                "env_dir": str(self.env_dir), "db": str(self.db_path) if self.env_dir else None}
+        return {
+            "running": self.alive(),
+            "base_url": self.base_url,
+            "pid": self.pid,
+            "env_dir": str(self.env_dir),
+            "db": str(self.db_path) if self.env_dir else None,
+        }
 
     def __enter__(self) -> TracDemo:
         return self.start() if self.proc is None and self.pid is None else self

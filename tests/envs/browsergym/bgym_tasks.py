@@ -13,6 +13,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from tempfile import mkdtemp
+from typing import Any
 
 from browsergym.core.registration import register_task
 from browsergym.core.task import AbstractBrowserTask
@@ -60,11 +61,11 @@ class TypeWordTask(AbstractBrowserTask):
         self.word = WORDS[seed % len(WORDS)]
         self.slow_mo, self.timeout = 0, 5000
 
-    def setup(self, page):  # type: ignore[no-untyped-def]
+    def setup(self, page: Any) -> tuple[str, dict[str, Any]]:
         page.goto(BASE_URL + "type-word.html")
         return f'Start the task, then type "{self.word}" in the Word box and submit it.', {"word": self.word}
 
-    def validate(self, page, chat_messages):  # type: ignore[no-untyped-def]
+    def validate(self, page: Any, chat_messages: list[dict[str, Any]]) -> tuple[float, bool, str, dict[str, Any]]:
         submitted = page.evaluate("() => window.SUBMITTED === undefined ? null : window.SUBMITTED")
         if submitted is None:
             return 0.0, False, "", {"submitted": None}
@@ -76,7 +77,7 @@ class BrokenSetupTask(TypeWordTask):
     def get_task_id(cls) -> str:
         return "lbitest.broken-setup"
 
-    def setup(self, page):  # type: ignore[no-untyped-def]
+    def setup(self, page: Any) -> tuple[str, dict[str, Any]]:
         raise RuntimeError("the task's server is down")
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from lbi.agent import Agent
-from lbi.agent.loop import Decision, Recorder
+from lbi.agent.loop import Decision, History, Recorder
 from lbi.envs import EnvCrashed, EnvError, make_env
+from lbi.envs.base import Env, Observation
 from lbi.envs.browsergym.env import BrowserGymEnv, parse_seeds
 from lbi.envs.checks import CheckSpec, check_task
 from lbi.envs.tasks import Task
@@ -25,15 +26,27 @@ IMPORTS = ["tests.envs.browsergym.bgym_tasks"]
 
 
 def bg_task(task_id: str, seed: int) -> Task:
-    return Task(id=f"{task_id}@{seed}", env="browsergym", instruction=f"{task_id} (seed {seed})",
-                start={"task": task_id, "seed": seed}, check=CheckSpec(kind="env_reward"), goal_at_reset=True)
+    return Task(
+        id=f"{task_id}@{seed}",
+        env="browsergym",
+        instruction=f"{task_id} (seed {seed})",
+        start={"task": task_id, "seed": seed},
+        check=CheckSpec(kind="env_reward"),
+        goal_at_reset=True,
+    )
 
 
 @pytest.fixture(scope="module")
 def bg_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserGymEnv]:
-    env = make_env("browsergym", task="lbitest.type-word", imports=IMPORTS, pre_observation_delay=0.1,
-                   screenshot_dir=tmp_path_factory.mktemp("bgym-shots"))
-    yield env  # type: ignore[misc]
+    env = make_env(
+        "browsergym",
+        task="lbitest.type-word",
+        imports=IMPORTS,
+        pre_observation_delay=0.1,
+        screenshot_dir=tmp_path_factory.mktemp("bgym-shots"),
+    )
+    assert isinstance(env, BrowserGymEnv)
+    yield env
     env.close()
 
 
@@ -49,8 +62,8 @@ def test_goal_at_reset_div_handler_and_reward(bg_env: BrowserGymEnv) -> None:
     task = bg_task("lbitest.type-word", 3)
     obs = bg_env.reset(task)
     assert obs.info["goal"] == 'Start the task, then type "cloud" in the Word box and submit it.'
-    assert obs.title == "Type a word" and obs.url.endswith("/type-word.html") and obs.focused
-    assert Path(obs.screenshot).is_file()
+    assert obs.title == "Type a word" and (obs.url or "").endswith("/type-word.html") and obs.focused
+    assert obs.screenshot and Path(obs.screenshot).is_file()
     # the START overlay is a div with a click listener: BrowserGym marks it clickable, so it is a candidate
     start = [c for c in bg_env.interactive_elements(obs) if c.name == "START"]
     assert start and start[0].role == "generic", obs.text
@@ -61,7 +74,7 @@ def test_goal_at_reset_div_handler_and_reward(bg_env: BrowserGymEnv) -> None:
     box = next(c.bid for c in bg_env.interactive_elements(after) if c.kind == "fill")
     button = next(c.bid for c in bg_env.interactive_elements(after) if c.name == "Submit")
     assert bg_env.step(f"fill('{box}', 'cloud')").info["reward"] == 0.0
-    assert not check_task(task, bg_env, bg_env.last_obs).success  # not submitted yet
+    assert bg_env.last_obs is not None and not check_task(task, bg_env, bg_env.last_obs).success  # not submitted
     done = bg_env.step(f'click("{button}")')
     assert done.done and done.info["reward"] == 1.0
     result = check_task(task, bg_env, done)
@@ -88,7 +101,8 @@ def test_chat_window_runs_debians_chromium(bg_env: BrowserGymEnv) -> None:
     bg_env.reset(bg_task("lbitest.type-word", 1))
     inner = bg_env._gym.unwrapped
     debian = subprocess.run(["/usr/lib/chromium/chromium", "--version"], capture_output=True, text=True).stdout
-    number = re.search(r"\d+\.\d+\.\d+\.\d+", debian).group(0)
+    assert (found := re.search(r"\d+\.\d+\.\d+\.\d+", debian))
+    number = found.group(0)
     assert inner.browser.version == number
     assert inner.chat.browser.version == number
     assert inner.chat.page.url == "about:blank" and inner.chat.messages  # the chat holds the goal
@@ -109,7 +123,7 @@ def test_miniwob_task_offline(tmp_path: Path, bg_env: BrowserGymEnv) -> None:
     """A real MiniWoB++ task (browsergym-miniwob over the miniwob package's HTML, served on loopback)."""
     task = bg_task("miniwob.click-test", 1000)
     obs = bg_env.reset(task)  # the same env switches task ids
-    assert obs.info["goal"] == "Click the button." and obs.url.startswith("http://127.0.0.1:")
+    assert obs.info["goal"] == "Click the button." and (obs.url or "").startswith("http://127.0.0.1:")
     button = next(c.bid for c in bg_env.interactive_elements(obs) if c.role == "button")
     done = bg_env.step(f"click('{button}')")
     assert done.done and check_task(task, bg_env, done).success
@@ -128,7 +142,7 @@ def test_bad_input_is_one_clear_message(bg_env: BrowserGymEnv) -> None:
     class Clicker:
         name = "llm"
 
-        def act(self, env, task, obs, history, examples=""):  # type: ignore[no-untyped-def]
+        def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
             return Decision("noop(0)")
 
     episode = Agent(Clicker(), bg_env, Recorder(), max_steps=2).run(bg_task("lbitest.broken-setup", 5))

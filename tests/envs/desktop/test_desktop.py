@@ -24,18 +24,30 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _task(document: str = "grades.xlsx") -> Task:
-    return Task(id="probe", env="desktop", instruction="look", start={"document": document},
-                check={"kind": "answer", "params": {"expected": "x"}})
+    return Task(
+        id="probe",
+        env="desktop",
+        instruction="look",
+        start={"document": document},
+        check={"kind": "answer", "params": {"expected": "x"}},
+    )
 
 
 def test_ids_are_stable_and_cells_go_by_address() -> None:
-    node = {"path": "frame/tool bar:Standard/push button:Save", "role": "push button", "name": "Save",
-            "states": [], "box": [1, 2, 3, 4], "depth": 1}
+    node = {
+        "path": "frame/tool bar:Standard/push button:Save",
+        "role": "push button",
+        "name": "Save",
+        "states": [],
+        "box": [1, 2, 3, 4],
+        "depth": 1,
+    }
     cell = {**node, "path": "frame/table/cell:B5", "role": "table cell", "name": "B5", "text": "42", "cell": "B5"}
     assert element_id(node) == element_id(dict(node)) and element_id(node)[0].isdigit() and len(element_id(node)) == 5
     assert element_id(cell) == "B5"
-    view = render({"nodes": [node, cell, {**node, "depth": 0, "path": "dialog:Rename", "role": "dialog",
-                                          "name": "Rename"}]})
+    view = render(
+        {"nodes": [node, cell, {**node, "depth": 0, "path": "dialog:Rename", "role": "dialog", "name": "Rename"}]}
+    )
     assert f'[{element_id(node)}] push button "Save"' in view.text and '[B5] cell "42"' in view.text
     assert view.dialogs == ["Rename"]
     assert normalize_keys("Ctrl+Shift+S") == ["ctrl", "shift", "s"] and normalize_keys("enter") == ["Return"]
@@ -57,9 +69,9 @@ def test_observation_actions_and_bad_input(desktop_env: DesktopEnv) -> None:
     assert 'menu item "Save As..."' not in closed.text
 
     stale = env.step("click('9zzzz')")
-    assert "no element with id '9zzzz'" in stale.last_action_error and not stale.done
-    assert "unknown key name" in env.step("hotkey('ctrl+nosuchkey')").last_action_error
-    assert "off the screen" in env.step("click_xy(5000, 10)").last_action_error
+    assert "no element with id '9zzzz'" in (stale.last_action_error or "") and not stale.done
+    assert "unknown key name" in (env.step("hotkey('ctrl+nosuchkey')").last_action_error or "")
+    assert "off the screen" in (env.step("click_xy(5000, 10)").last_action_error or "")
 
     env.step("click('E1')")  # an empty cell is not listed but can be clicked by its address
     typed = env.step("type('7\\n')")
@@ -75,7 +87,8 @@ def test_observation_actions_and_bad_input(desktop_env: DesktopEnv) -> None:
 def test_a_crashed_or_hung_application_ends_the_episode_and_reset_recovers(desktop_env: DesktopEnv) -> None:
     env = desktop_env
     env.reset(_task())
-    pid = env.session.request("status")["pid"]  # type: ignore[union-attr]
+    assert env.session is not None
+    pid = env.session.request("status")["pid"]
     os.kill(pid, signal.SIGKILL)
     crashed = env.step("click('A1')")
     assert crashed.done and "calc exited" in crashed.info["crashed"]
@@ -83,11 +96,11 @@ def test_a_crashed_or_hung_application_ends_the_episode_and_reset_recovers(deskt
 
     obs = env.reset(_task())
     assert '[A2] cell "Alice"' in obs.text
-    pid = env.session.request("status")["pid"]  # type: ignore[union-attr]
+    pid = env.session.request("status")["pid"]
     os.kill(pid, signal.SIGSTOP)  # hung: alive, answering nothing
     hung = env.step("click('A1')")
     assert hung.done and "stopped responding" in hung.info["crashed"]
-    assert env.session.request("status")["running"] is False  # type: ignore[union-attr]
+    assert env.session.request("status")["running"] is False
     assert '[A2] cell "Alice"' in env.reset(_task()).text
 
 
@@ -113,8 +126,13 @@ def test_kill_9_leaves_no_xvfb_or_soffice_nor_files() -> None:
         print(env.session.proc.pid, env.session.run_dir, flush=True)
         time.sleep(600)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None
     pid, run_dir = proc.stdout.readline().split()
     pgid = int(pid)
@@ -136,7 +154,7 @@ def test_parallel_envs_have_their_own_display_and_application() -> None:
     with DesktopEnv(document="grades.xlsx") as one, DesktopEnv(document="grades.xlsx") as two:
         one.reset()
         two.reset()
-        assert one.session.display != two.session.display  # type: ignore[union-attr]
+        assert one.session and two.session and one.session.display != two.session.display
         one.step("click('A2')")
         typed = one.step("type('Zoe\\n')")
         assert '[A2] cell "Zoe"' in typed.text

@@ -36,7 +36,7 @@ def mean(xs):
 def _private():
     return None
 '''
-TESTS = '''from calc import add, mean
+TESTS = """from calc import add, mean
 
 
 def test_add():
@@ -45,17 +45,22 @@ def test_add():
 
 def test_mean():
     assert mean([1, 2, 3]) == 2
-'''
-BUG = """--- a/calc/__init__.py
+"""
+BUG = (
+    """--- a/calc/__init__.py
 +++ b/calc/__init__.py
 @@ -11,4 +11,4 @@ def add(a, b):
  def mean(xs):
      \"\"\"The arithmetic mean of a non-empty list of numbers.\"\"\"
 -    return sum(xs) / len(xs)
 +    return sum(xs) / (len(xs) + 1)
-""" + " \n"  # the blank context line of a diff is one space
-FIX = BUG.replace("-    return sum(xs) / len(xs)\n+    return sum(xs) / (len(xs) + 1)",
-                  "-    return sum(xs) / (len(xs) + 1)\n+    return sum(xs) / len(xs)")
+"""
+    + " \n"
+)  # the blank context line of a diff is one space
+FIX = BUG.replace(
+    "-    return sum(xs) / len(xs)\n+    return sum(xs) / (len(xs) + 1)",
+    "-    return sum(xs) / (len(xs) + 1)\n+    return sum(xs) / len(xs)",
+)
 
 
 def make_repo(root: Path) -> Path:
@@ -85,17 +90,26 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def env(repo: Path, cache: Path, tmp_path: Path) -> Iterator[RepoEnv]:
-    with RepoEnv(repo, cache_dir=cache, workdir_root=tmp_path / "work", time_limit_s=3,
-                 test_time_limit_s=20) as repo_env:
+    with RepoEnv(
+        repo, cache_dir=cache, workdir_root=tmp_path / "work", time_limit_s=3, test_time_limit_s=20
+    ) as repo_env:
         yield repo_env
 
 
 def bug_task(**check: object) -> Task:
-    params = {"fail_to_pass": ["tests/test_calc.py::test_mean"], "pass_to_pass": ["tests/test_calc.py::test_add"],
-              **check}
-    return Task(id="calc-1", env="repo", instruction="mean([1, 2, 3]) returns 1.5 instead of 2.",
-                start={"patch": BUG}, check=CheckSpec(kind="tests", params=params),
-                reference=["bash(" + repr("git apply <<'EOF'\n" + FIX + "EOF") + ")", "submit()"])
+    params = {
+        "fail_to_pass": ["tests/test_calc.py::test_mean"],
+        "pass_to_pass": ["tests/test_calc.py::test_add"],
+        **check,
+    }
+    return Task(
+        id="calc-1",
+        env="repo",
+        instruction="mean([1, 2, 3]) returns 1.5 instead of 2.",
+        start={"patch": BUG},
+        check=CheckSpec(kind="tests", params=params),
+        reference=["bash(" + repr("git apply <<'EOF'\n" + FIX + "EOF") + ")", "submit()"],
+    )
 
 
 def test_reset_copies_a_pristine_snapshot_fast(env: RepoEnv) -> None:
@@ -189,8 +203,9 @@ def test_a_patch_that_does_not_apply_fails_the_check() -> None:
     from lbi.envs.repo.harness import TestRun
 
     task = bug_task()
-    evidence = Evidence(patch="garbage", run_tests=lambda *a: TestRun(applied=False, error="the patch does not "
-                                                                                           "apply: corrupt"))
+    evidence = Evidence(
+        patch="garbage", run_tests=lambda *a: TestRun(applied=False, error="the patch does not apply: corrupt")
+    )
     result = _check_tests(task, evidence, Observation(text=""), task.check.params)
     assert not result.success and result.detail.startswith("the patch does not apply")
 
@@ -249,8 +264,9 @@ def test_no_network(env: RepoEnv) -> None:
     try:
         env.reset()
         port = server.getsockname()[1]
-        obs = env.step(f"bash('python3 -c \"import socket; socket.create_connection((\\'127.0.0.1\\', {port}), "
-                       "timeout=2)\"')")
+        obs = env.step(
+            f"bash('python3 -c \"import socket; socket.create_connection((\\'127.0.0.1\\', {port}), timeout=2)\"')"
+        )
         assert obs.info["exit_code"] == 1 and ("refused" in obs.text or "unreachable" in obs.text)
         assert not accepted and not obs.done
     finally:
@@ -278,13 +294,18 @@ def test_docs_are_the_readme_the_docs_folder_and_the_docstrings(repo: Path, tmp_
 
     docs = ensure_snapshot(repo, tmp_path / "cache").docs
     assert sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*") if p.is_file()) == [
-        "README.md", "api/calc.md", "docs/usage.rst"]
+        "README.md",
+        "api/calc.md",
+        "docs/usage.rst",
+    ]
     api = (docs / "api" / "calc.md").read_text()
     assert "# API: calc" in api and "## mean(xs)" in api and "non-empty list" in api and "_private" not in api
     loaded = load_path(docs)
     assert len(loaded.documents) == 3 and not loaded.skipped
     assert api_modules(["src/pkg/__init__.py", "src/pkg/core.py", "tests/test_core.py", "setup.py"]) == [
-        ("src/pkg/__init__.py", "pkg"), ("src/pkg/core.py", "pkg.core")]
+        ("src/pkg/__init__.py", "pkg"),
+        ("src/pkg/core.py", "pkg.core"),
+    ]
 
 
 def test_explore_candidates_are_commands_the_env_runs(env: RepoEnv) -> None:
@@ -297,9 +318,17 @@ def test_explore_candidates_are_commands_the_env_runs(env: RepoEnv) -> None:
         assert env.step(candidate.action or "").last_action_error is None
 
 
-@pytest.mark.parametrize(("command", "kind"), [
-    ("grep -rn foo .", "grep"), ("cd src && python3 -m pytest -q", "pytest"), ("git diff --stat", "git diff"),
-    ("FOO=1 python3 x.py | head", "python3"), ("cd src", "cd"), ("/usr/bin/sed -n 1p x", "sed")])
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [
+        ("grep -rn foo .", "grep"),
+        ("cd src && python3 -m pytest -q", "pytest"),
+        ("git diff --stat", "git diff"),
+        ("FOO=1 python3 x.py | head", "python3"),
+        ("cd src", "cd"),
+        ("/usr/bin/sed -n 1p x", "sed"),
+    ],
+)
 def test_command_kind(command: str, kind: str) -> None:
     assert command_kind(command) == kind
 

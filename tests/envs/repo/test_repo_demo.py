@@ -66,4 +66,3 @@ def test_every_task_fails_unpatched_and_passes_with_its_reference(demo_env: Repo
         problems = [p for found in pool.map(verify, [tasks[k::WORKERS] for k in range(WORKERS)]) for p in found]
     assert not problems, "\n".join(problems)
     assert {t.tags[1] for t in tasks} == {PACKAGE}
-

@@ -35,15 +35,14 @@ def test_user_guide_and_sql_docs() -> None:
     for page in ("TracTickets", "TracQuery", "TracReports", "TracWorkflow"):
         assert (guide / page).is_file()
     assert env_spec("trac").docs() == guide
-    assert (env_spec("sql").docs() / "schema.md").is_file()  # type: ignore[operator]
+    assert (sql_docs := env_spec("sql").docs()) and (sql_docs / "schema.md").is_file()
 
 
 def test_demo_serves_and_resets(trac_env: TracWebEnv, trac_demo: TracDemo) -> None:
     assert trac_demo.healthy()
     obs = trac_env.reset()
     assert obs.title and "LBI Demo" in obs.title and obs.url == trac_demo.base_url + "/"
-    for action in ("goto('/newticket')", "fill('field-summary', 'Temporary ticket')",
-                   "click('submit')"):
+    for action in ("goto('/newticket')", "fill('field-summary', 'Temporary ticket')", "click('submit')"):
         obs = trac_env.step(action)
         assert obs.last_action_error is None, action
     assert "/ticket/21" in (obs.url or "")
@@ -90,13 +89,14 @@ def test_cli_demo_lifecycle(tmp_path: Path, demo_dir: Path) -> None:
     assert "running at http://127.0.0.1:" in result.output
     status = runner.invoke(app, ["demo", "status", "--demo-dir", str(tmp_path)])
     assert "running: True" in status.output and "user guide:" in status.output
-    out = runner.invoke(app, ["try", "sql", "--demo", "--demo-dir", str(tmp_path),
-                              "-a", "SELECT COUNT(*) FROM ticket", "-a", "stop('20')"])
+    out = runner.invoke(
+        app,
+        ["try", "sql", "--demo", "--demo-dir", str(tmp_path), "-a", "SELECT COUNT(*) FROM ticket", "-a", "stop('20')"],
+    )
     assert out.exit_code == 0 and "20" in out.output and "DONE answer='20'" in out.output
     stop = runner.invoke(app, ["demo", "stop", "--demo-dir", str(tmp_path)])
     assert "stopped" in stop.output
-    assert "not running" in runner.invoke(app, ["demo", "status", "--demo-dir",
-                                                str(tmp_path)]).output
+    assert "not running" in runner.invoke(app, ["demo", "status", "--demo-dir", str(tmp_path)]).output
 
 
 def test_cli_list_and_try_shell() -> None:

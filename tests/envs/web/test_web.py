@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,9 +14,8 @@ if TYPE_CHECKING:
     from tests.envs.fixtures import Site
 
 
-
 @pytest.fixture()
-def env(site: Site, browser: BrowserSession, tmp_path: Path):  # type: ignore[no-untyped-def]
+def env(site: Site, browser: BrowserSession, tmp_path: Path) -> Iterator[WebEnv]:
     with WebEnv(site.url, browser=browser, screenshot_dir=tmp_path / "shots") as web:
         web.reset(episode_id="ep")
         yield web
@@ -33,8 +33,7 @@ def test_reset_observation(env: WebEnv, site: Site) -> None:
 
 
 def test_fill_select_check_click(env: WebEnv) -> None:
-    for action in ("fill('name', 'Ada')", "select_option('color', 'green')",
-                   "check('agree')", "click('go')"):
+    for action in ("fill('name', 'Ada')", "select_option('color', 'green')", "check('agree')", "click('go')"):
         obs = env.step(action)
         assert obs.last_action_error is None, action
     assert "Hello Ada, green, agree=true" in obs.text
@@ -72,7 +71,7 @@ def test_scroll_goto_back_forward(env: WebEnv, site: Site) -> None:
 def test_links_stay_in_one_tab(env: WebEnv) -> None:
     obs = env.step("click('newtab')")
     assert obs.title == "Second" and obs.last_action_error is None
-    assert len(env.context.pages) == 1  # type: ignore[union-attr]
+    assert env.context is not None and len(env.context.pages) == 1
 
 
 def test_forbidden_origin_and_file_are_blocked(env: WebEnv, site: Site) -> None:
@@ -90,14 +89,17 @@ def test_forbidden_origin_and_file_are_blocked(env: WebEnv, site: Site) -> None:
     assert site.forbidden_log == []  # the forbidden server never saw a request
 
 
-@pytest.mark.parametrize("action, error", [
-    ("click('nope')", "no element with bid 'nope'"),
-    ("fill('go', 'x')", "fill() failed"),
-    ("select_option('color', 'purple')", "no option 'purple'"),
-    ("select_option('name', 'x')", "not a <select>"),
-    ("teleport('x')", "unknown action"),
-    ("click(", "could not parse"),
-])
+@pytest.mark.parametrize(
+    "action, error",
+    [
+        ("click('nope')", "no element with bid 'nope'"),
+        ("fill('go', 'x')", "fill() failed"),
+        ("select_option('color', 'purple')", "no option 'purple'"),
+        ("select_option('name', 'x')", "not a <select>"),
+        ("teleport('x')", "unknown action"),
+        ("click(", "could not parse"),
+    ],
+)
 def test_bad_actions_are_observation_errors(env: WebEnv, action: str, error: str) -> None:
     obs = env.step(action)
     assert error in (obs.last_action_error or ""), obs.last_action_error

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 
-from lbi.envs.web.env import WebEnv
+from lbi.envs.web.env import BrowserSession, WebEnv
 
 
-def test_a_div_with_a_click_listener_gets_a_bid(browser: object) -> None:
+def test_a_div_with_a_click_listener_gets_a_bid(browser: BrowserSession) -> None:
     from tests.envs.browsergym.bgym_tasks import BASE_URL
 
-    with WebEnv(BASE_URL + "type-word.html", browser=browser) as env:  # type: ignore[arg-type]
+    with WebEnv(BASE_URL + "type-word.html", browser=browser) as env:
         obs = env.reset()
         assert '[cover] button "START"' in obs.text
         after = env.step("click('cover')")
@@ -20,11 +20,11 @@ def test_a_div_with_a_click_listener_gets_a_bid(browser: object) -> None:
         assert re.search(r'\[word\] textbox "Word"', after.text)
 
 
-def test_miniwob_start_overlay_is_clickable(browser: object) -> None:
+def test_miniwob_start_overlay_is_clickable(browser: BrowserSession) -> None:
     from lbi.envs.browsergym.bridge import ensure_miniwob_url
 
     url = ensure_miniwob_url() + "click-test-2.html"
-    with WebEnv(url, browser=browser) as env:  # type: ignore[arg-type]
+    with WebEnv(url, browser=browser) as env:
         obs = env.reset()
         assert re.search(r'\[sync-task-cover\] button "START"', obs.text), obs.text
         after = env.step("click('sync-task-cover')")

@@ -1,0 +1,85 @@
+"""What the leakage check found, read from the store: which items are kept out, the flags with their hits.
+
+The check itself (what is compared with what, the thresholds) is `lbi.synth.leakage`; it writes one row per item
+it checked into `leak_checks`. An item is *blocked* — kept out of training, export, the index and task
+generation — when the check flagged it and no person allowed it since, or when a person blocked it
+(`leak_overrides`, the newest decision per item wins, kept with who, when and why). `BLOCKED` is that rule, once;
+the committee's keep/drop rule (`lbi.store.committee`) and everything else that reads it goes through it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lbi.errors import check_choice
+from lbi.store.db import Store
+
+KINDS = ("example", "task", "chunk")
+"""What the check looks at: synthesized examples (instruction and answer), synthetic tasks (task generation's
+instructions) and doc chunks (what task generation and docs retrieval read)."""
+
+LATEST = (
+    "SELECT kind, item, verdict, note, who, at FROM leak_overrides "
+    "WHERE id IN (SELECT MAX(id) FROM leak_overrides GROUP BY kind, item)"
+)
+"""The newest person's decision on each item (the one that wins)."""
+
+BLOCKED = f"""
+SELECT c.kind, c.item FROM leak_checks c LEFT JOIN ({LATEST}) o ON o.kind = c.kind AND o.item = c.item
+WHERE c.flagged AND COALESCE(o.verdict, 'block') = 'block'
+UNION SELECT o.kind, o.item FROM ({LATEST}) o WHERE o.verdict = 'block'
+"""
+"""(kind, item) of every item kept out: flagged and not allowed since, or blocked by a person."""
+
+
+def check_kind(kind: str) -> str:
+    return check_choice("leak item kind", kind, KINDS)
+
+
+def blocked(store: Store, kind: str) -> set[str]:
+    """The ids (as text) of the items of `kind` that are kept out."""
+    return {r[0] for r in store.query(f"SELECT item FROM ({BLOCKED}) WHERE kind = ?", (check_kind(kind),))}
+
+
+def digests(store: Store, kind: str) -> dict[str, str]:
+    """What each checked item of `kind` was checked as (a new check skips items whose digest is unchanged)."""
+    return {r[0]: r[1] for r in store.query("SELECT item, digest FROM leak_checks WHERE kind = ?", (kind,))}
+
+
+def flags(store: Store, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every item the check flagged or a person decided on: kind, item, hits (held-out task, measure, score,
+    excerpt), `blocked`, and the newest decision (verdict, who, at, note) if any; examples first, by id."""
+    rows = store.query(
+        f"""SELECT k.kind, k.item, c.hits_json, c.flagged, o.verdict, o.who, o.at, o.note,
+                   EXISTS (SELECT 1 FROM ({BLOCKED}) b WHERE b.kind = k.kind AND b.item = k.item) AS blocked
+            FROM (SELECT kind, item FROM leak_checks WHERE flagged UNION SELECT kind, item FROM leak_overrides) k
+            LEFT JOIN leak_checks c ON c.kind = k.kind AND c.item = k.item
+            LEFT JOIN ({LATEST}) o ON o.kind = k.kind AND o.item = k.item
+            WHERE ? IS NULL OR k.kind = ?""",
+        (kind, kind),
+    )
+    order = {k: i for i, k in enumerate(KINDS)}
+    out = [
+        {
+            "kind": r["kind"],
+            "item": r["item"],
+            "flagged": bool(r["flagged"]),
+            "blocked": bool(r["blocked"]),
+            "hits": json.loads(r["hits_json"] or "[]"),
+            "decision": r["verdict"],
+            "who": r["who"],
+            "at": r["at"],
+            "note": r["note"],
+        }
+        for r in rows
+    ]
+    return sorted(out, key=lambda f: (order[f["kind"]], int(f["item"]) if f["item"].isdigit() else 0, f["item"]))
+
+
+def checked_count(store: Store) -> dict[str, int]:
+    """How many items of each kind the check has looked at."""
+    counts = dict.fromkeys(KINDS, 0)
+    for r in store.query("SELECT kind, COUNT(*) FROM leak_checks GROUP BY kind"):
+        counts[r[0]] = int(r[1])
+    return counts

@@ -74,6 +74,8 @@ def test_review_20_filtered_out_examples_with_the_keyboard_alone(
         )
         + "\n"
     )
+    presses = len(keys) + 2
+    print(f"\nkeyboard review: 20 decisions, {presses} keys, in {seconds:.2f} s ({seconds / presses:.3f} s a key)")
     _shoot(page, "review-queue")
 
 

@@ -144,7 +144,7 @@ def screenshot(path: str | None, project_dir: Path, *, caption: str | None = Non
 
 def step_detail(step: dict[str, Any], project_dir: Path, *, with_screenshot: bool = True) -> None:
     """One recorded step: action, reasoning, URL, error, screenshot, observation (collapsible)."""
-    left, right = st.columns([3, 2]) if with_screenshot else (st.container(), None)
+    left, right = st.columns([2, 3]) if with_screenshot else (st.container(), None)  # a screenshot big enough to read
     with left:
         st.caption("Action")
         st.code(step.get("action") or "(none)", language=None, wrap_lines=True)

@@ -48,7 +48,7 @@ link = ui.from_link(
     },
 )
 
-cols = st.columns([2, 1, 3, 1, 1.4], vertical_alignment="bottom")
+cols = st.columns([2, 1, 2.5, 1, 1.9], vertical_alignment="bottom")  # room for the toggle's label
 kind = cols[0].selectbox("Queue", list(QUEUES), format_func=QUEUES.__getitem__, key="rv_kind")
 policy = cols[1].selectbox("Policy", committee.POLICIES, key="rv_policy", disabled=kind not in ("filtered", "kept"))
 search = cols[2].text_input("Search instructions", key="rv_search", placeholder="narrows any queue")

@@ -244,6 +244,9 @@ class WebEnv(BaseEnv):
         self._dialogs.clear()
         before_url = page.url
         box = self._box(action.bid) if action.bid and self.highlight else None
+        shown = self.last_obs.screenshot if self.last_obs else None
+        if box and shown and action.bid and not self._in_view(page, box):
+            box, shown = self._shot_in_view(page, action.bid, shown)
         error: str | None = None
         try:
             error = self._perform(page, action)
@@ -260,8 +263,8 @@ class WebEnv(BaseEnv):
         obs.last_action_error = error
         if self._dialogs:
             obs.info["dialogs"] = list(self._dialogs)
-        if box and self.last_obs and self.last_obs.screenshot:
-            obs.info["action_screenshot"] = draw_box(self.last_obs.screenshot, box)
+        if box and shown:
+            obs.info["action_screenshot"] = draw_box(shown, box)
         return obs
 
     def _perform(self, page: Page, action: Action) -> str | None:
@@ -343,6 +346,31 @@ class WebEnv(BaseEnv):
             if self.is_allowed(before_url):
                 page.goto(before_url, wait_until="load")
         return error
+
+    @staticmethod
+    def _in_view(page: Page, box: dict[str, float]) -> bool:
+        """Whether any of `box` lies in the viewport (the screenshot the agent saw)."""
+        size = page.viewport_size or {"width": 0, "height": 0}
+        return (
+            box["x"] + box["width"] > 0
+            and box["y"] + box["height"] > 0
+            and box["x"] < size["width"]
+            and box["y"] < size["height"]
+        )
+
+    def _shot_in_view(self, page: Page, bid: str, shown: str) -> tuple[dict[str, float] | None, str | None]:
+        """The acted-on element lies outside the screenshot the agent saw: scroll it into view (as the action itself
+        would) and shoot the page again beside that screenshot (`<step>_view.png`), so that the boxed copy shows it.
+        (None, None) when it cannot be brought into view (the action then reports why)."""
+        try:
+            page.locator(f'[data-lbi-bid="{_css_escape(bid)}"]').first.scroll_into_view_if_needed(
+                timeout=min(self.step_timeout_ms, 2000)
+            )
+            path = Path(shown).with_name(Path(shown).stem + "_view.png")
+            page.screenshot(path=str(path), timeout=self.step_timeout_ms)
+        except PlaywrightError:
+            return None, None
+        return self._box(bid), str(path)
 
     def _box(self, bid: str) -> dict[str, float] | None:
         try:

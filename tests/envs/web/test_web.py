@@ -45,6 +45,21 @@ def test_fill_select_check_click(env: WebEnv) -> None:
     assert '[name] textbox "Your name" value=""' in obs.text
 
 
+def test_an_element_out_of_view_is_boxed_where_it_is(env: WebEnv) -> None:
+    """The screenshot the agent saw does not show the element (scrolled past it): the boxed copy is a new shot with
+    the element scrolled into view, so the box is on the image."""
+    from PIL import Image
+
+    env.step("scroll(0, 1500)")
+    obs = env.step("click('to-page2')")
+    assert obs.last_action_error is None and obs.title == "Second"
+    shot = Path(obs.info["action_screenshot"])
+    assert shot.name == "001_view_action.png"
+    with Image.open(shot) as img:
+        red = sum(1 for px in img.convert("RGB").getdata() if px == (230, 0, 0))
+    assert red > 100  # the box's outline
+
+
 def test_press_focus_and_textarea(env: WebEnv) -> None:
     env.step("fill('name', 'Bob')")
     obs = env.step("press('name', 'Enter')")

@@ -90,8 +90,8 @@ if not rows:
     ui.share_link("clusters", search=search.strip() or None)
     st.stop()
 st.caption(
-    f"{len(rows)} clusters shown, the largest first; kept / dropped / overridden under {policy}, from the "
-    "verdicts and overrides of now."
+    f"{len(rows)} {'cluster' if len(rows) == 1 else 'clusters'} shown, the largest first; kept / dropped / "
+    f"overridden under {policy}, from the verdicts and overrides of now."
 )
 ui.table(
     rows,

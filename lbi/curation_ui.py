@@ -105,7 +105,8 @@ def bulk_panel(store: Store, ids: Sequence[int], *, key: str, what: str, policy:
     done = st.session_state.get(f"{key}-done")
     if done:
         batch, count, done_verdict = done
-        st.success(f"Recorded {count} overrides ({done_verdict}) as batch {ui.escape_md(batch)}.")
+        recorded = "1 override" if count == 1 else f"{count} overrides"
+        st.success(f"Recorded {recorded} ({done_verdict}) as batch {ui.escape_md(batch)}.")
         if st.button("Undo this bulk decision", key=f"{key}-undo-last"):
             undone = bulk.undo(store, batch, who=ui.who())
             st.session_state[f"{key}-done"] = None

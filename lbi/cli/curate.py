@@ -117,7 +117,8 @@ def decide_cmd(
         console.print("Nothing recorded: add --yes to apply it.")
         return
     batch = bulk.apply(proj.store, plan, who=_who(who))
-    console.print(f"Recorded {len(plan.ids)} overrides as batch {batch} (undo: lbi curate undo {batch}).")
+    recorded = "1 override" if len(plan.ids) == 1 else f"{len(plan.ids)} overrides"
+    console.print(f"Recorded {recorded} as batch {batch} (undo: lbi curate undo {batch}).")
 
 
 @app.command("undo")

@@ -36,9 +36,10 @@ class BulkPlan:
     @property
     def summary(self) -> str:
         verb = "Keep" if self.verdict == "keep" else "Drop"
+        examples = "1 example" if len(self.ids) == 1 else f"{len(self.ids)} examples"
         return (
-            f"{verb} {len(self.ids)} examples: {self.changes} change (the committee keeps {self.kept_now} of "
-            f"them now), {self.already} have this override already"
+            f"{verb} {examples}: {self.changes} change (the committee keeps {self.kept_now} of them now), "
+            f"{self.already} have this override already"
         )
 
 

@@ -27,3 +27,4 @@ def test_preview_apply_and_undo(project: Project) -> None:
     assert bulk.undo(store, batch, who="ana") == 4
     assert committee.kept_ids(store, "strict", 3) == [ids[0]]
     assert committee.decisions(store, "strict", 3, ids=[ids[1]])[0]["override"] == "drop"  # bo's, from before
+    assert bulk.plan(store, ids[:1], "keep", note="", policy="strict", judges=3).summary.startswith("Keep 1 example:")

@@ -26,12 +26,14 @@ def _one(store: Store, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | No
 
 def training_runs(store: Store, example_id: int) -> list[dict[str, Any]]:
     """The training runs whose examples include this one, oldest first: run id, name, status, base model, the
-    model it served, records, when."""
+    model it served, the base served beside it at the same precision (`served_base`, '' when none was), records,
+    when."""
     return [
         dict(r)
         for r in store.query(
-            "SELECT t.run_id, r.name, r.status, t.base_model, t.model, t.records, r.created_at FROM train_runs t "
-            "JOIN runs r ON r.id = t.run_id "
+            "SELECT t.run_id, r.name, r.status, t.base_model, t.model, "
+            "COALESCE(json_extract(t.config_json, '$.served_base'), '') AS served_base, t.records, r.created_at "
+            "FROM train_runs t JOIN runs r ON r.id = t.run_id "
             "WHERE EXISTS (SELECT 1 FROM json_each(t.examples_json) j WHERE j.value = ?) "
             "ORDER BY t.run_id",
             (example_id,),
@@ -54,12 +56,15 @@ def _latest_arms(store: Store, model: str) -> dict[str, dict[str, Any]]:
     return {mode: runs[max(runs)] for mode, runs in by_mode.items()}
 
 
-def flips(store: Store, model: str, base_model: str) -> list[dict[str, Any]]:
+def flips(store: Store, model: str, base_model: str, served_base: str = "") -> list[dict[str, Any]]:
     """Per mode both models were evaluated in (their newest eval runs): the trained arm, its base arm, the tasks
-    both ran, the held-out tasks only the trained model solved (`gained`) and only the base model solved (`lost`)."""
+    both ran, the held-out tasks only the trained model solved (`gained`) and only the base model solved (`lost`).
+    The base arm is the newest eval run of `served_base` (the base served at the trained model's precision, what
+    `lbi train` says to compare with) in that mode, else of `base_model`."""
     if not model:
         return []
-    trained, base = _latest_arms(store, model), _latest_arms(store, base_model)
+    trained = _latest_arms(store, model)
+    base = {**_latest_arms(store, base_model), **(_latest_arms(store, served_base) if served_base else {})}
     out = []
     for mode, arm in trained.items():
         ref = base.get(mode)
@@ -122,7 +127,7 @@ def lineage(store: Store, example_id: int, *, policy: str = "strict", judges: in
         document = _one(store, "SELECT id, title, source, format FROM documents WHERE id = ?", (chunk["doc_id"],))
     training = training_runs(store, example_id)
     for run in training:
-        run["evaluation"] = flips(store, run["model"] or "", run["base_model"])
+        run["evaluation"] = flips(store, run["model"] or "", run["base_model"], run["served_base"])
     return {"example": ex, "trajectory": traj, "task": task, "chunk": chunk, "document": document, "training": training}
 
 

@@ -193,6 +193,8 @@ def train(
             run.id,
             base_model=describe(config),
             model=report.model or None,
+            # the base served beside it (`local/base-q8_0`): the model its evaluation is compared with (lineage)
+            config_json={**cfg.model_dump(), "policy": data.policy, "served_base": report.base},
             records=report.records,
             tokens=report.tokens,
             wall_s=report.wall_s,

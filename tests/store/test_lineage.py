@@ -30,6 +30,31 @@ def test_an_example_a_model_was_trained_on_leads_to_the_tasks_that_flipped(evalu
     assert "+shop-total" in rows["evaluation"] and rows["decision"] == "kept"
 
 
+def test_the_evaluation_is_paired_with_the_base_served_beside_the_trained_model(evaluated: Project) -> None:
+    """`lbi train` records its base as it loaded it (`embedded:<gguf>`), and serves that base beside the trained model
+    (`local/base-q8_0`): the base arm is the eval run of the served base (here `fake`, the `base` run's model)."""
+    store = evaluated.store
+    trained_on = store.query("SELECT examples_json FROM train_runs")[0][0]
+    example = int(trained_on.strip("[]").split(",")[0])
+    for name, served in (("sft-served", "fake"), ("sft-unserved", "")):
+        run_id = store.start_run(name, "train", {})
+        store.set_train_run(
+            run_id,
+            base_model="embedded:SmolLM2-135M-Instruct.Q4_1.gguf",
+            model="fake/trained",
+            examples_json=trained_on,
+            config_json={"epochs": 1, "served_base": served} if served else {"epochs": 1},
+        )
+    info = lineage.lineage(store, example, judges=len(evaluated.config.models.judges))
+    assert info is not None
+    runs = {run["name"]: run for run in info["training"]}
+    assert runs["sft-served"]["served_base"] == "fake" and runs["sft-unserved"]["served_base"] == ""
+    served = {arm["arm"]: arm for arm in runs["sft-served"]["evaluation"]}
+    assert served["trained:baseline"]["vs"] == "base:baseline"
+    assert served["trained:baseline"]["gained"] == ["shop-cheapest", "shop-priciest", "shop-total"]
+    assert {arm["vs"] for arm in runs["sft-unserved"]["evaluation"]} == {""}  # no eval of embedded:...: no base arm
+
+
 def test_an_example_of_a_generated_task_leads_back_to_its_doc_chunk(evaluated: Project) -> None:
     store = evaluated.store
     tid, task_id, chunk_id = store.query(

@@ -127,6 +127,8 @@ def test_a_trained_model_served_gives_its_training_reply_and_the_base_at_the_sam
 
     report = train(project, "memo", base_model=str(tiny_model), **MEMORIZE)
     assert (report.model, report.base) == ("local/memo", f"local/{base_name()}") == ("local/memo", "local/base-q8_0")
+    served = project.store.query("SELECT json_extract(config_json, '$.served_base') FROM train_runs")[0][0]
+    assert served == report.base  # what the lineage pairs the trained model's evaluation with
     for name in ("memo", "base-q8_0"):
         assert file_quant(trained_model(project.dir, name).gguf) == SERVE_QUANT == "Q8_0"
 

@@ -131,7 +131,9 @@ def lineage_panel(project: Project, example_id: int, *, policy: str, judges: int
     if info is None:
         ui.empty("This example is gone.")
         return
-    ui.table(lineage.summary(info), column_config={"what": st.column_config.TextColumn(width="large")})
+    ui.table(
+        lineage.summary(info), column_config={"what": st.column_config.TextColumn(width="large")}, height="content"
+    )
     if info["chunk"]:
         with st.expander("The doc chunk the task was generated from"):
             st.code(
@@ -157,7 +159,8 @@ def lineage_panel(project: Project, example_id: int, *, policy: str, judges: int
         icon=":material/movie:",
         query_params={"trajectory": ex["trajectory_id"], "step": ex["span_start"]},
     )
-    arms = [arm["arm"] for run in info["training"] for arm in run["evaluation"]]
+    evaluated = [run for run in info["training"] if run["evaluation"]]
+    arms = [arm["arm"] for arm in evaluated[-1]["evaluation"]] if evaluated else []  # the newest run's evaluation
     if arms:
         links[2].page_link(
             "pages/evaluation.py",

@@ -36,14 +36,14 @@ def test_the_evaluation_is_paired_with_the_base_served_beside_the_trained_model(
     store = evaluated.store
     trained_on = store.query("SELECT examples_json FROM train_runs")[0][0]
     example = int(trained_on.strip("[]").split(",")[0])
-    for name, served in (("sft-served", "fake"), ("sft-unserved", "")):
+    for name, base in (("sft-served", "fake"), ("sft-unserved", "")):
         run_id = store.start_run(name, "train", {})
         store.set_train_run(
             run_id,
             base_model="embedded:SmolLM2-135M-Instruct.Q4_1.gguf",
             model="fake/trained",
             examples_json=trained_on,
-            config_json={"epochs": 1, "served_base": served} if served else {"epochs": 1},
+            config_json={"epochs": 1, "served_base": base} if base else {"epochs": 1},
         )
     info = lineage.lineage(store, example, judges=len(evaluated.config.models.judges))
     assert info is not None

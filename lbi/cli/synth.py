@@ -21,6 +21,9 @@ def rollout_cmd(
     limit: Annotated[int, typer.Option(help="At most this many tasks (0: all).")] = 0,
     concurrency: Annotated[int, typer.Option(help="Parallel workers (0: config).")] = 0,
     max_steps: Annotated[int, typer.Option(help="Step limit (0: config).")] = 0,
+    explore_from: Annotated[
+        str, typer.Option(help="Where explore walks start: env (its own start) or tasks (each synthetic task's start).")
+    ] = "env",
     ray: RayOpt = None,
 ) -> None:
     """Roll out the policy in the environment, recording every step (resumable, parallel)."""
@@ -38,6 +41,7 @@ def rollout_cmd(
             concurrency=concurrency or None,
             max_steps=max_steps or None,
             progress=progress,
+            explore_from=explore_from,
         )
     console.print(
         f"{report.planned} planned, {report.skipped} already finished; now {report.done} done, "
@@ -51,7 +55,9 @@ def _count(n: int, one: str, many: str = "") -> str:
 
 def backward_cmd(
     project: ProjectOpt = Path("."),
-    mode: Annotated[str, typer.Option(help="per-span or batched (default: config)")] = "",
+    mode: Annotated[
+        str, typer.Option(help="per-span, batched, hindsight or goal (the last two need no model; default: config)")
+    ] = "",
     max_span: Annotated[int, typer.Option(help="Longest span (-1: config, 0: no cap).")] = -1,
     trajectory: Annotated[
         list[int] | None, typer.Option(help="Only this trajectory (repeatable; default: every finished one).")

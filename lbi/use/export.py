@@ -121,12 +121,12 @@ def card_path(out: Path) -> Path:
 
 
 def kept_steps(
-    project: Project, policy: str, only: Sequence[str] = ()
+    project: Project, policy: str, only: Sequence[str] = (), modes: Sequence[str] = ()
 ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]], int]:
-    """The kept examples under `policy` (counting only the judges `only`, if given), the steps of each
-    (screenshots as absolute paths), and how many screenshots the steps name but the disk lacks (those steps
-    name none)."""
-    examples = kept_examples(project, policy, only)
+    """The kept examples under `policy` (counting only the judges `only`, if given; made by the backward `modes`,
+    if given), the steps of each (screenshots as absolute paths), and how many screenshots the steps name but the
+    disk lacks (those steps name none)."""
+    examples = [e for e in kept_examples(project, policy, only) if not modes or e["mode"] in modes]
     steps_of: dict[int, list[dict[str, Any]]] = {}
     missing = 0
     for ex in examples:
@@ -142,13 +142,13 @@ def kept_steps(
 
 
 def build_records(
-    project: Project, per: Per, policy: str, fmt: str = "jsonl", only: Sequence[str] = ()
+    project: Project, per: Per, policy: str, fmt: str = "jsonl", only: Sequence[str] = (), modes: Sequence[str] = ()
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """The kept examples under `policy` (counting only the judges `only`, if given), their records (lbi's chat
     records, one per example or per step; or `agentlab` step records, `adp` trajectories:
     `lbi.use.export_formats`), and the screenshots missing on disk."""
     refresh(project, ("example",))  # what the leakage check flags is not kept (`lbi.store.committee`)
-    examples, steps_of, missing = kept_steps(project, policy, only)
+    examples, steps_of, missing = kept_steps(project, policy, only, modes)
     if fmt == "agentlab":
         return examples, list(agentlab_records(examples, steps_of)), missing
     if fmt == "adp":

@@ -40,14 +40,15 @@ from learning_effect import arm_rows, ticker, train_once  # noqa: E402
 from lbi.config import JudgeSpec  # noqa: E402
 from lbi.envs.browsergym.benchmark import import_benchmark  # noqa: E402
 from lbi.project import Project, init_project, open_project  # noqa: E402
-from lbi.store import committee, read  # noqa: E402
+from lbi.store import committee  # noqa: E402
 from lbi.synth.backward import construct  # noqa: E402
 from lbi.synth.judge import judge_examples  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
 from lbi.train.base import publish_base  # noqa: E402
 from lbi.train.data import training_data  # noqa: E402
 from lbi.train.sft import train  # noqa: E402
-from lbi.use.evaluate import evaluate, leakage, wilson  # noqa: E402
+from lbi.use import arms  # noqa: E402
+from lbi.use.evaluate import evaluate, leakage  # noqa: E402
 
 TYPES = (
     "click-test,click-test-2,click-button,click-link,click-dialog,click-dialog-2,click-tab,focus-text,focus-text-2,"
@@ -125,24 +126,10 @@ def kept_by_mode(project: Project) -> dict[str, dict[str, int]]:
     return {mode: {"made": made[mode], "kept": kept[mode]} for mode in sorted(made)}
 
 
-def per_type(project: Project, arms: list[str]) -> list[dict[str, Any]]:
-    """Success per task type and arm (`RUN:MODE`), with n and the Wilson interval."""
-    runs = sorted({a.split(":")[0] for a in arms})
-    rows = read.evaluations(project.store, runs)
-    cells: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for r in rows:
-        arm = f"{r['run']}:{r['mode']}"
-        if arm in arms:
-            cells[(r["task_id"].split("@")[0].removeprefix("miniwob."), arm)].append(int(r["success"] or 0))
-    out = []
-    for kind in sorted({k for k, _ in cells}):
-        row: dict[str, Any] = {"type": kind}
-        for arm in arms:
-            got = cells.get((kind, arm), [])
-            low, high = wilson(sum(got), len(got))
-            row[arm] = f"{sum(got)}/{len(got)} [{low:.0%}, {high:.0%}]" if got else ""
-        out.append(row)
-    return out
+def per_type(project: Project, specs: list[str]) -> list[dict[str, Any]]:
+    """Success per task type and arm (`RUN:MODE`), as the Evaluation page shows it."""
+    known = arms.arms(project.store)
+    return arms.by_type(arms.grid(project.store, [arms.resolve(spec, known) for spec in specs]))
 
 
 def spread(project: Project, n: int) -> list[str]:
@@ -162,7 +149,7 @@ def evaluate_arms(
     project: Project, args: argparse.Namespace, models: list[tuple[str, str]], timings: dict[str, float]
 ) -> list[str]:
     """Each model in baseline mode on every held-out task; base and trained in agentic mode on a spread subset."""
-    arms = []
+    specs = []
     for who, model in models:
         project.config.models.agent = model
         t = time.perf_counter()
@@ -181,7 +168,7 @@ def evaluate_arms(
             )
             arms.append(f"eval-{who}-agentic:agentic")
         timings[f"eval_{who}_s"] = time.perf_counter() - t
-    return arms
+    return specs
 
 
 def main() -> None:
@@ -234,7 +221,7 @@ def main() -> None:
         models = [("base", publish_base(project.dir, project.config)), ("trained", trained["model"])]
         if args.stop_after == "train":
             return
-        arms = evaluate_arms(project, args, models, timings)
+        specs = evaluate_arms(project, args, models, timings)
         ablated = None
         if not args.no_ablation:
             goal_records = len(training_data(project, modes=["goal"]).records)
@@ -247,12 +234,12 @@ def main() -> None:
                 lambda: train(project, "sft-goal", epochs=epochs, modes=["goal"], progress=ticker("train goal")),
             )
             timings["train_goal_s"] = time.perf_counter() - t
-            arms += evaluate_arms(project, args, [("goal-only", ablated["model"])], timings)
-    rows = arm_rows(project, arms)
+            specs += evaluate_arms(project, args, [("goal-only", ablated["model"])], timings)
+    rows = arm_rows(project, specs)
     columns = ["arm", "model", "n", "successes", "rate", "ci_low", "ci_high", "vs", "p", "flipped", "tokens", "wall s"]
     print(table(rows, columns, title="MiniWoB++ held-out seeds, pooled (each arm against the base baseline)"))
-    types = per_type(project, arms)
-    print(table(types, ["type", *arms], title="per task type: successes/n [Wilson 95% CI]"))
+    types = per_type(project, specs)
+    print(table(types, ["type", *specs], title="per task type: successes/n [Wilson 95% CI]"))
     check = leakage(project)
     print(f"leakage: {'none' if check['ok'] else check['detail']}")
     path = write_result(

@@ -3,6 +3,8 @@ fixed budget of records, on trajectories written to a real store as a BrowserGym
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lbi.config import JudgeSpec
@@ -95,9 +97,10 @@ def test_rule_modes_committee_and_training_budget(project: Project) -> None:
     assert verdicts[f"hindsight:0-1@{lost}"] == 1  # a relabel: the reward does not apply, the actions ran
 
     goal_only = training_data(project, modes=["goal"])
-    assert (
-        len(goal_only.records) == 1 and 'Click on the "Yes" button.' in goal_only.records[0]["messages"][1]["content"]
-    )
+    assert len(goal_only.records) == 1
+    turn, reply = goal_only.records[0]["messages"][1:]
+    assert 'Task: Click on the "Yes" button.' in turn["content"]  # the reasoning says what the step does
+    assert json.loads(reply["content"]) == {"reasoning": 'Click on the "Yes" button.', "action": "click('12')"}
     every = training_data(project)
     budget = training_data(project, max_records=2)
     assert len(every.records) > 2 and len(budget.records) == 2

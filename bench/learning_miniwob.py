@@ -76,8 +76,9 @@ def project_for(args: argparse.Namespace) -> Project:
         "screenshots": False,
     }
     config.env.description = DESCRIPTION
-    judges = [JudgeSpec(name="grounding", focus="grounding"), JudgeSpec(name="reward", focus="reward")]
-    config.models.judges = (config.models.judges[:3] if args.model_judges else []) + judges
+    rules = [JudgeSpec(name=name, focus=name) for name in args.judges.split(",") if name.strip()]
+    config.models.judges = (config.models.judges[:3] if args.model_judges else []) + rules
+    config.synth.dedup_threshold = args.dedup
     config.synth.max_steps, config.synth.explore_fill, config.synth.judge_policy = args.max_steps, "words", "strict"
     config.train.max_seq_len = args.max_seq_len
     project = init_project(folder, config)
@@ -179,7 +180,15 @@ def main() -> None:
     parser.add_argument("--explore", type=int, default=1, help="explore walks per synthetic task")
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--model", default="local/smollm2", help="the agent and every synthesis role")
+    parser.add_argument("--judges", default="reward,grounding", help="the rule judges of the committee")
     parser.add_argument("--model-judges", action="store_true", help="add the three model judges to the committee")
+    parser.add_argument(
+        "--dedup",
+        type=float,
+        default=1.01,
+        help="near-duplicate threshold (default: off: MiniWoB's seeds repeat an instruction over different pages, "
+        "and dropping near-duplicates would keep one page per phrase)",
+    )
     parser.add_argument("--backward-llm", default="", help="also the model's backward construction (batched)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--max-records", type=int, default=240, help="training budget: a seeded sample of records")

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lbi.observations import element_line
 from lbi.project import Project
 
 Progress = Callable[[int, int], None]
@@ -32,9 +33,11 @@ RULE_MODES = ("hindsight", "goal")
 REWARD = "reward"
 """The focus of the judge that reads the environment's reward (`judge_reward`)."""
 
-ELEMENT = re.compile(r"""\[(?P<bid>[^\]\s]+)\]\s+(?P<role>[A-Za-z][\w-]*)\s*(?:(?P<q>['"])(?P<name>.*?)(?P=q))?""")
 CALL = re.compile(r"""^\s*(?P<fn>\w+)\((?P<args>.*)\)\s*$""", re.DOTALL)
+QUOTED = re.compile(r"""(?P<q>['"])(?P<v>.*?)(?P=q)""")
 ARG = re.compile(r"""(?P<q>['"])(?P<v>(?:\\.|(?!(?P=q)).)*)(?P=q)""")
+FIELDS = {"textbox", "searchbox", "spinbutton", "combobox", "listbox", "checkbox", "radio", "slider", "switch"}
+"""Roles whose element is said well enough by its kind alone (`the text field`) when it has no name."""
 ROLE_WORDS = {
     "textbox": "text field",
     "searchbox": "search field",
@@ -58,14 +61,15 @@ class RuleReport:
     examples: int = 0
 
 
-def elements(observation: str) -> dict[str, tuple[str, str]]:
-    """bid → (role, name) of every element an accessibility-tree observation shows with a bid."""
-    found: dict[str, tuple[str, str]] = {}
-    for line in observation.splitlines():
-        m = ELEMENT.search(line)
-        if m and m.group("bid") not in found:
-            found[m.group("bid")] = (m.group("role"), " ".join((m.group("name") or "").split()))
-    return found
+def element(observation: str, bid: str) -> tuple[str, str] | None:
+    """(role, name) of element `bid` as the observation shows it (`lbi.observations.element_line`: an element
+    without a name of its own is named by the text it holds), or None if it does not show it."""
+    line = element_line(observation, bid)
+    if not line:
+        return None
+    role = re.split(r"[\s,]", line, maxsplit=1)[0]
+    name = QUOTED.search(line[len(role) :])
+    return role, " ".join((name.group("v") if name else "").split())
 
 
 def _call(action: str) -> tuple[str, list[str]] | None:
@@ -89,11 +93,13 @@ def describe_step(step: Mapping[str, Any]) -> str | None:
     if call is None or not call[1]:
         return None
     fn, args = call
-    element = elements(str(step.get("observation") or "")).get(args[0])
-    if element is None:
+    found = element(str(step.get("observation") or ""), args[0])
+    if found is None:
         return None
-    role, name = element
+    role, name = found
     thing = _thing(role, name)
+    if not name and role not in FIELDS and fn != "fill":
+        return None  # "Click on the element." teaches nothing: a click needs a name to be said
     if fn == "click":
         return f"Click on {thing}"
     if fn == "dblclick":

@@ -19,7 +19,11 @@ PAGE = """RootWebArea 'Click Button Task', focused
 \t[13] textbox '', clickable=True
 \t[15] button 'Submit', clickable=True
 \t[16] link "Read more about it"
-\tStaticText 'lorem ipsum'"""
+\tStaticText 'lorem ipsum'
+\t[17] generic, clickable=True
+\t\tStaticText 'sed'
+\t\t\tInlineTextBox 'sed'
+\tStaticText 'massa sed'"""
 
 
 def _trajectory(project: Project, key: str, actions: list[tuple[str, str | None]], goal: str, reward: float) -> int:
@@ -43,6 +47,12 @@ def test_describe_steps_and_spans() -> None:
     assert hindsight.describe_step({**step, "action": "fill('13', 'Zoë \"Z\"')"}) == (
         'Enter "Zoë "Z"" into the text field'
     )
+    # a MiniWoB++ link: an element with no name of its own, named by the text it holds
+    assert hindsight.describe_step({**step, "action": "click('17')"}) == 'Click on the "sed" element'
+    assert hindsight.describe_step({**step, "action": "click('13')"}) == "Click on the text field"
+    nameless = {"observation": "RootWebArea ''\n\t[20] generic, clickable=True\n\t[21] button ''", "error": None}
+    assert hindsight.describe_step({**nameless, "action": "click('20')"}) is None  # "Click on the element."
+    assert hindsight.describe_step({**nameless, "action": "click('21')"}) is None
     assert hindsight.describe_step({**step, "action": "click('99')"}) is None  # a bid the page does not show
     assert hindsight.describe_step({**step, "action": "click('12')", "error": "not visible"}) is None
     assert hindsight.describe_step({**step, "action": "scroll(0, 200)"}) is None

@@ -68,7 +68,7 @@ def judge_examples(
     committee.check_policy(cfg.synth.judge_policy)  # before any verdict is written
     llm = project.llm(run_id)
     examples = _examples(project, example_ids)
-    preload(cfg.models.embedder)  # near-duplicate detection needs it at the end; load it while judges think
+    loading = preload(cfg.models.embedder)  # near-duplicate detection needs it at the end; load it while judges think
     done_pairs = set() if rejudge else _judged(project)
     report = JudgeReport(examples=len(examples))
     steps_cache: dict[int, list[dict]] = {}
@@ -121,6 +121,10 @@ def judge_examples(
             replays.close()
     if remote:
         _judge_on_ray(project, remote, chrome, run_id, report, progress, len(examples))
+    # joined before returning: a caller's own import of transformers (e.g. training next) racing the thread's would
+    # find the module half-initialised ("cannot import name 'AutoModel'"), which happened when nothing was left to
+    # embed and find_duplicates returned before waiting on the model
+    loading.join()
     report.duplicate_pairs = find_duplicates(project)
     report.kept = committee.kept_count(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
     return report

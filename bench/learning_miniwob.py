@@ -108,7 +108,7 @@ def synthesize(project: Project, args: argparse.Namespace) -> dict[str, Any]:
         with project.run(f"synth-backward-{mode}", "backward") as run:
             out[f"backward_{mode}"] = construct(
                 project, mode=mode, max_span=2, run_id=run.id, progress=ticker(f"backward {mode}")
-            )  # type: ignore[arg-type]
+            )
     with project.run("synth-filter", "filter") as run:
         out["filter"] = judge_examples(project, run_id=run.id, progress=ticker("committee"))
     return {k: vars(v) if hasattr(v, "__dict__") else v for k, v in out.items()}
@@ -150,13 +150,13 @@ def evaluate_arms(
     project: Project, args: argparse.Namespace, models: list[tuple[str, str]], timings: dict[str, float]
 ) -> list[str]:
     """Each model in baseline mode on every held-out task; base and trained in agentic mode on a spread subset."""
-    specs = []
+    specs: list[str] = []
     for who, model in models:
         project.config.models.agent = model
         t = time.perf_counter()
         print(f"3. evaluate {who} ({model}) baseline", flush=True)
         evaluate(project, ["baseline"], run=f"eval-{who}", max_steps=args.max_steps, progress=ticker(f"eval {who}"))
-        arms.append(f"eval-{who}:baseline")
+        specs.append(f"eval-{who}:baseline")
         if args.agentic and who in ("base", "trained"):
             print(f"   {who} agentic on {args.agentic} tasks", flush=True)
             evaluate(
@@ -167,7 +167,7 @@ def evaluate_arms(
                 max_steps=args.max_steps,
                 progress=ticker(f"eval {who} agentic"),
             )
-            arms.append(f"eval-{who}-agentic:agentic")
+            specs.append(f"eval-{who}-agentic:agentic")
         timings[f"eval_{who}_s"] = time.perf_counter() - t
     return specs
 

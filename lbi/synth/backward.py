@@ -144,8 +144,8 @@ def construct(
     ids = finished_trajectories(project, trajectory_ids)
     report = BackwardReport()
     if mode in hindsight.RULE_MODES:  # no model: labels from what each span did, or the rewarded goal
-        done = hindsight.label(project, ids, mode, max_span=cap, run_id=run_id, progress=progress)
-        report.trajectories, report.spans, report.examples = done.trajectories, done.spans, done.examples
+        ruled = hindsight.label(project, ids, mode, max_span=cap, run_id=run_id, progress=progress)
+        report.trajectories, report.spans, report.examples = ruled.trajectories, ruled.spans, ruled.examples
         return report
     llm = project.llm(run_id)
     window = llm.context_window("backward") if mode == "batched" else None

@@ -97,12 +97,13 @@ def test_rule_modes_committee_and_training_budget(project: Project) -> None:
 
     project.config.models.judges = [JudgeSpec(name="reward", focus="reward")]
     judge_examples(project)
-    verdicts = dict(
-        project.store.query(
+    verdicts: dict[str, int] = {
+        r[0]: r[1]
+        for r in project.store.query(
             "SELECT e.mode || ':' || e.span_start || '-' || e.span_end || '@' || e.trajectory_id, v.verdict "
             "FROM verdicts v JOIN examples e ON e.id = v.example_id"
         )
-    )
+    }
     assert verdicts[f"goal:0-0@{won}"] == 1
     assert verdicts[f"hindsight:0-1@{lost}"] == 1  # a relabel: the reward does not apply, the actions ran
 

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from lbi.config import JudgeSpec
+from lbi.config import Config, JudgeSpec
 from lbi.paths import repo_root
 
 QUALITY_PATH = repo_root() / "data" / "judge_bench" / "quality.json"
@@ -213,6 +213,19 @@ def trust(
             figure, note = _pick(quality, judge, env, split)
             out.append(Trust(name, judge, figure, note))
     return out
+
+
+def for_config(
+    config: Config, names: Sequence[str] | None = None, policy: str = "", quality: QualityFile | None = None
+) -> tuple[list[Trust], Trust | None]:
+    """Each judge's trust (those of `names`, or of the configured committee) in the configured environment, and
+    the policy's (`policy`, or the configured one) when the benchmark measured this committee; `quality` defaults
+    to the shipped figures."""
+    quality = quality or load()
+    judges, env, default = config.models.judges, config.env.name, config.models.default
+    names = [j.name for j in judges] if names is None else names
+    whole = policy_trust(policy or config.synth.judge_policy, judges, env, default, quality)
+    return trust(names, judges, env, default, quality), whole
 
 
 def policy_trust(

@@ -48,20 +48,6 @@ cols[0].metric("Examples", store.counts()["examples"])
 for col, name in zip(cols[1:], committee.POLICIES, strict=True):
     col.metric(f"Kept ({name})", counts[name], help="selected policy" if name == policy else None)
 
-st.subheader("How far each judge can be trusted")
-quality = trust.load()
-if quality is None:
-    ui.empty(f"No measured figures: `{trust.REGENERATE}` measures the judges on the judge benchmark.")
-else:
-    ui.table([t.row() for t in ([whole] if whole else []) + trusts])
-    st.caption(
-        f"Precision (of the examples a judge keeps, how many are good) and recall (of the good ones, how many it "
-        f"keeps), with 95% intervals and n, measured on the judge benchmark's labelled pairs (`data/judge_bench/`: "
-        f"held-out reference solutions and hard negatives) in this project's environment ({project.config.env.name}) "
-        f"where it has it, else pooled over its environments ({', '.join(quality.envs)}). "
-        f"From {trust.source(quality)}; `{trust.REGENERATE}` measures them again."
-    )
-
 st.subheader("Verdicts")
 view_col, search_col, leak_col = st.columns([2, 3, 2])
 show = view_col.radio(
@@ -175,6 +161,21 @@ if rows:
         if flash := st.session_state.pop("committee_flash", None):
             st.success(ui.escape_md(flash))
         st.caption(f"Recorded as {ui.escape_md(ui.who())} (change it in the sidebar).")
+
+st.subheader("How far each judge can be trusted")
+quality = trust.load()
+if quality is None:
+    ui.empty(f"No measured figures: `{trust.REGENERATE}` measures the judges on the judge benchmark.")
+else:
+    ui.table([t.row() for t in ([whole] if whole else []) + trusts])
+    env = ui.escape_md(project.config.env.name)
+    st.caption(
+        "Precision (of the examples a judge keeps, how many are good) and recall (of the good ones, how many it "
+        "keeps), with 95% intervals and n, measured on the judge benchmark's labelled pairs (`data/judge_bench/`: "
+        f"held-out reference solutions and hard negatives) in this project's environment ({env}) where it has "
+        f"it, else pooled over its environments ({', '.join(quality.envs)}). From {trust.source(quality)}; "
+        f"`{trust.REGENERATE}` measures them again."
+    )
 
 st.subheader("Agreement")
 agreement = committee.agreement(store, judge_names)

@@ -38,7 +38,8 @@ def test_each_judge_shows_its_measured_figures_or_not_measured(filled: Project) 
     at = _page(filled.dir)
     quality = trust.load()
     assert quality is not None and "sql" in quality.envs
-    table = {r["judge"]: r for r in at.dataframe[0].value.to_dict("records")}
+    measured = next(df.value for df in at.dataframe if "measured as" in df.value.columns)
+    table = {r["judge"]: r for r in measured.to_dict("records")}
     grounding = quality.figure("grounding", "sql")
     assert grounding is not None
     assert table["grounding"]["on"] == "sql" and table["grounding"]["n"] == grounding.n
@@ -68,7 +69,7 @@ def test_a_flagged_example_is_marked_and_a_person_can_allow_it(filled: Project) 
 
     at = _page(filled.dir)
     at.toggle(key="committee_leaks").set_value(True).run()
-    frame = at.dataframe[1].value
+    frame = at.dataframe[0].value
     assert {str(i) for i in frame["id"]} == same and frame["leaked"].all()
     assert frame["leak"].str.contains("shop-held-1 (ngram 1.0)", regex=False).all()
     at.selectbox(key="committee_pick").set_value(example).run()

@@ -121,6 +121,7 @@ def print_trust(config: Config) -> None:
         console.print(f"judges not measured: {trust.REGENERATE} measures them", markup=False)
         return
     judges, whole = trust.for_config(config, quality=quality)
-    console.print(f"how far the judges can be trusted (judge benchmark, {trust.source(quality)}):", markup=False)
+    measured = f"{trust.QUALITY_PATH.name}, commit {quality.commit}, {quality.at[:10]}"
+    console.print(f"how far the judges can be trusted (the judge benchmark: {measured}):", markup=False)
     for t in ([whole] if whole else []) + judges:
         console.print(f"  {t.judge}: {t.short()}", markup=False, highlight=False)

@@ -362,7 +362,15 @@ def verdict_table(
     be trusted."""
     rows = committee.verdict_rows(verdicts)
     if trust is not None:
-        rows = [{**r, "trust (judge benchmark)": trust.get(r["judge"], "not measured")} for r in rows]
+        rows = [
+            {
+                "judge": r["judge"],
+                "verdict": r["verdict"],
+                "trust (judge benchmark)": trust.get(r["judge"], "not measured"),
+                "reason": r["reason"],
+            }
+            for r in rows
+        ]
     if rows or placeholder:
         table(rows or [{"judge": "—", "verdict": "not judged yet", "reason": ""}])
 

@@ -53,6 +53,7 @@ def test_each_judge_shows_its_measured_figures_or_not_measured(filled: Project) 
 
     # beside an example's verdicts too
     verdicts = next(df.value for df in at.dataframe if "trust (judge benchmark)" in df.value.columns)
+    assert list(verdicts.columns) == ["judge", "verdict", "trust (judge benchmark)", "reason"]
     trusted = dict(zip(verdicts["judge"], verdicts["trust (judge benchmark)"], strict=True))
     assert trusted["grounding"].startswith(f"P {trust.percent(grounding.precision, grounding.precision_ci)}")
     assert trusted["accomplishment"].startswith("not measured")

@@ -173,7 +173,9 @@ else:
         "Precision (of the examples a judge keeps, how many are good) and recall (of the good ones, how many it "
         "keeps), with 95% intervals and n, measured on the judge benchmark's labelled pairs (`data/judge_bench/`: "
         f"held-out reference solutions and hard negatives) in this project's environment ({env}) where it has "
-        f"it, else pooled over its environments ({', '.join(quality.envs)}). From {trust.source(quality)}; "
+        f"it, else pooled over its environments ({', '.join(quality.envs)}); on all pairs, though the grounding "
+        "rule's settings were tuned on half of them (the file also holds the other half's figures). "
+        f"From {trust.source(quality)}; "
         f"`{trust.REGENERATE}` measures them again."
     )
 

@@ -9,6 +9,7 @@ import typer
 
 from lbi.cli.common import ProjectOpt, RayOpt, console, progress_bar
 from lbi.cluster.session import use_ray
+from lbi.config import Config
 from lbi.project import open_project
 from lbi.store import committee, read
 
@@ -114,3 +115,19 @@ def filter_cmd(
         f"{report.examples} examples, {report.verdicts} new verdicts, {report.failed} failed, "
         f"{report.duplicate_pairs} near-duplicate pairs; kept: " + ", ".join(f"{p} {n}" for p, n in kept.items())
     )
+    print_trust(proj.config)
+
+
+def print_trust(config: Config) -> None:
+    """How far each judge can be trusted: its precision and recall on the judge benchmark (`lbi.synth.trust`)."""
+    from lbi.synth import trust
+
+    quality = trust.load()
+    if quality is None:
+        console.print(f"judges not measured: {trust.REGENERATE} measures them", markup=False)
+        return
+    judges, whole = trust.for_config(config, quality=quality)
+    measured = f"{trust.QUALITY_PATH.name}, commit {quality.commit}, {quality.at[:10]}"
+    console.print(f"how far the judges can be trusted (the judge benchmark: {measured}):", markup=False)
+    for t in ([whole] if whole else []) + judges:
+        console.print(f"  {t.judge}: {t.short()}", markup=False, highlight=False)

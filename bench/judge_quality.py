@@ -3,6 +3,7 @@
     .venv/bin/python bench/judge_quality.py                                  # the rule judges, every pair
     .venv/bin/python bench/judge_quality.py --replay 0                      # + the replay judge on every pair
     .venv/bin/python bench/judge_quality.py --sample 20     # + the model judges (the embedded model), policies
+    .venv/bin/python bench/judge_quality.py --replay 0 --sample 12 --quality   # + rewrite the figures lbi ships
 
 Reads the labelled set `bench/judge_set.py` builds (`data/judge_bench/<env>.jsonl`: matched pairs are positives;
 another task's span, the span cut before its effect, one step on another element or value, the instruction with
@@ -21,6 +22,10 @@ grounding.
 The rule's settings were tuned on the ``tune`` half of the tasks (a task's pairs all fall in one half, by a hash
 of its id) and are reported on the ``test`` half and on all pairs; `--tune` prints the settings' grid on the tune
 half.
+
+`--quality` also writes the figures as `data/judge_bench/quality.json` (`lbi.synth.trust.QualityFile`: judge ×
+environment (and pooled) × split, with the command, commit and date), which lbi ships and the Committee page and
+`lbi filter` show beside each judge's verdicts.
 """
 
 from __future__ import annotations
@@ -28,26 +33,28 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bench_config, local_model, table, write_result  # noqa: E402
+from common import ROOT, bench_config, local_model, table, write_result  # noqa: E402
 from judge_set import ENVS, OUT, load_pairs, open_env, trim  # noqa: E402
 
 from lbi.config import LOCAL_MODEL  # noqa: E402
 from lbi.envs.replay import ReplayError, replay, reproduces  # noqa: E402
 from lbi.envs.tasks import CheckSpec, Task  # noqa: E402
-from lbi.synth import grounding  # noqa: E402
+from lbi.synth import grounding, trust  # noqa: E402
 from lbi.use.evaluate import wilson  # noqa: E402
 
 GOAL_PRECISION, GOAL_RECALL = 0.90, 0.70
-MODEL_JUDGES = ("accomplishment", "instruction", "efficiency")
+MODEL_JUDGES = trust.MODEL_FOCI
 
 
 # -- metrics ----------------------------------------------------------------------------------------------------
@@ -105,6 +112,75 @@ class Quality:
             "fn": self.fn,
             "tn": self.tn,
         }
+
+
+def figure(judge: str, env: str, split: str, q: Quality, left_out: int, envs: Sequence[str]) -> trust.Figure:
+    """A judge's figures as `data/judge_bench/quality.json` keeps them (None for an undefined rate)."""
+    ci = q.intervals()
+
+    def rate(value: float) -> float | None:
+        return None if value != value else round(value, 4)
+
+    def bounds(name: str, value: float) -> tuple[float, float] | None:
+        return None if value != value else (round(ci[name][0], 4), round(ci[name][1], 4))
+
+    return trust.Figure(
+        judge=judge,
+        env=env,
+        split=split,
+        n=q.n,
+        tp=q.tp,
+        fp=q.fp,
+        fn=q.fn,
+        tn=q.tn,
+        left_out=left_out,
+        precision=rate(q.precision),
+        recall=rate(q.recall),
+        accuracy=rate(q.accuracy),
+        precision_ci=bounds("precision", q.precision),
+        recall_ci=bounds("recall", q.recall),
+        accuracy_ci=bounds("accuracy", q.accuracy),
+        envs=list(envs),
+    )
+
+
+def summary(
+    measured: Sequence[tuple[str, str, str, Quality, int]],
+    args: argparse.Namespace,
+    source: dict[str, Any],
+    seconds: float,
+) -> trust.QualityFile:
+    """Every (judge, env, split)'s figures and each judge's pooled over the environments it was measured in."""
+    figures = [figure(j, e, s, q, out, [e]) for j, e, s, q, out in measured]
+    for judge in dict.fromkeys(j for j, *_ in measured):
+        for split in ("all", "test"):
+            mine = [(e, q, out) for j, e, s, q, out in measured if (j, s) == (judge, split)]
+            if mine:
+                q = Quality(*(sum(getattr(m[1], k) for m in mine) for k in ("tp", "fp", "fn", "tn")))
+                figures.append(figure(judge, trust.POOLED, split, q, sum(m[2] for m in mine), [m[0] for m in mine]))
+    return trust.QualityFile(
+        **source,
+        set=str(args.set.resolve().relative_to(ROOT)) if args.set.resolve().is_relative_to(ROOT) else str(args.set),
+        model=args.model if args.sample else None,
+        seconds=round(seconds, 1),
+        envs=list(dict.fromkeys(e for _, e, *_ in measured)),
+        figures=figures,
+    )
+
+
+def provenance() -> dict[str, Any]:
+    """The command, the commit (and whether `lbi/` or `bench/` differ from it) and the time, taken at the start."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+        return done.stdout.strip()
+
+    return {
+        "command": " ".join([".venv/bin/python", "bench/judge_quality.py", *sys.argv[1:]]),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--", "lbi", "bench")),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def quality(labels: Iterable[bool], verdicts: Iterable[bool | None]) -> tuple[Quality, int]:
@@ -265,8 +341,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tune", action="store_true", help="print the rule's settings grid on the tune half")
     parser.add_argument("--name", default="judge_quality", help="the result file's name under bench/results/")
+    parser.add_argument(
+        "--quality",
+        type=Path,
+        nargs="?",
+        const=trust.QUALITY_PATH,
+        default=None,
+        metavar="PATH",
+        help=f"also write the figures lbi ships (default path: {trust.QUALITY_PATH.relative_to(ROOT)})",
+    )
     args = parser.parse_args()
+    started, source = time.perf_counter(), provenance()
     rows: list[dict[str, Any]] = []
+    measured: list[tuple[str, str, str, Quality, int]] = []
     result: dict[str, Any] = {"args": vars(args) | {"set": str(args.set)}, "rows": rows, "replay": {}}
     all_pairs: list[dict[str, Any]] = []
     with ExitStack() as stack:
@@ -278,12 +365,16 @@ def main() -> None:
             stack.enter_context(local_model(config))
             llm = LLM(config)
         for env in args.env:
-            _measure(env, args, llm, rows, result, all_pairs)
+            _measure(env, args, llm, rows, result, all_pairs, measured)
     print(table([r for r in rows if r["split"] == "all"], title="judge quality, all pairs ('yes' = kept)"))
     print(table([r for r in rows if r["split"] == "test"], title="judge quality, test half (tuned on the other)"))
     if args.tune:
         print(table(tune(all_pairs), title="settings on the tune half (grounding+replay)"))
     print("result:", write_result(args.name, result))
+    if args.quality:
+        figures = summary(measured, args, source, time.perf_counter() - started)
+        args.quality.write_text(trust.dump(figures), encoding="utf-8")
+        print("figures:", args.quality)
 
 
 def _measure(
@@ -293,6 +384,7 @@ def _measure(
     rows: list[dict[str, Any]],
     result: dict[str, Any],
     all_pairs: list[dict[str, Any]],
+    measured: list[tuple[str, str, str, Quality, int]],
 ) -> None:
     """One environment's rows: every judge on every pair (the replay judge and the model judges on samples)."""
     path = args.set / f"{env}.jsonl"
@@ -356,6 +448,7 @@ def _measure(
             q, left_out = quality([pairs[k]["label"] for k in keep], [values[k] for k in keep])
             if q.n == 0:
                 continue
+            measured.append((name, env, split, q, left_out))
             rows.append(
                 {
                     "judge": name,

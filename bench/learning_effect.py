@@ -60,11 +60,11 @@ DESCRIPTIONS = {
 
 def ticker(label: str) -> Callable[[int, int], None]:
     """A progress callback printing `label: done/total` at most every 20 s (and at the end)."""
-    last = [0.0]
+    last: list[Any] = [0.0, None]
 
     def tick(done: int, total: int) -> None:
-        if time.monotonic() - last[0] > 20 or done == total:
-            last[0] = time.monotonic()
+        if (time.monotonic() - last[0] > 20 or done == total) and last[1] != (done, total):
+            last[0], last[1] = time.monotonic(), (done, total)
             print(f"  {label}: {done}/{total}", flush=True)
 
     return tick

@@ -39,7 +39,9 @@ class JudgeSpec(_Section):
     `grounding`, a rule that needs no model (the instruction names what the span acted on and changed, and does
     not copy page text); or `replay`, which re-runs the span from its start state in a fresh environment and
     checks that it comes out the same (no model; one replay per trajectory, and the grounding rule then reads the
-    span's real effects). `model` is ignored for these two."""
+    span's real effects); or `reward`, the environment's own reward (no model: the episode's goal is kept only if
+    the environment rewarded it; a relabelled span only if its actions ran without an error). `model` is ignored
+    for these three."""
 
 
 def _default_judges() -> list[JudgeSpec]:
@@ -144,8 +146,13 @@ class SynthConfig(_Section):
     """Rollouts that run at once, each in its own browser context/process."""
     policy: Literal["llm", "explore"] = "llm"
     """Rollout policy: `llm` carries out a generated instruction; `explore` walks without one."""
-    backward_mode: Literal["per-span", "batched"] = "batched"
-    """`per-span` makes one call per span (the paper); `batched` labels many spans per call."""
+    explore_fill: Literal["model", "words"] = "model"
+    """What an explore walk types into a field: text the model writes for it (`model`), or words drawn at random
+    (`words`: varied text even from a small model, whose greedy reply is the same every time)."""
+    backward_mode: Literal["per-span", "batched", "hindsight", "goal"] = "batched"
+    """`per-span` makes one call per span (the paper); `batched` labels many spans per call; `hindsight` (no
+    model) says what each span of one or two steps did from the element it acted on; `goal` (no model) keeps the
+    goal of each episode the environment rewarded (`lbi.synth.hindsight`)."""
     batch_spans: int = 36
     """Batched mode: most spans labelled in one call (36 = every span of an 8-step trajectory); 0 = no limit."""
     max_span: int = 0
@@ -207,6 +214,12 @@ class TrainConfig(_Section):
     judges: list[str] = Field(default_factory=list)
     """Count only these judges' verdicts when deciding what is kept (an ablation, e.g. the committee without
     `grounding`); empty means the whole committee."""
+    modes: list[str] = Field(default_factory=list)
+    """Train only on kept examples made by these backward modes (e.g. `["goal"]`: the reward-filtered (goal,
+    trajectory) pairs alone); empty means every mode."""
+    max_records: int = 0
+    """Train on at most this many records, a seeded sample of them in their order (a fixed budget, e.g. to
+    compare two data sources on the same number of records); 0 means all."""
     lora_r: int = 16
     """LoRA rank (the adapter's inner dimension)."""
     lora_alpha: int = 32

@@ -24,13 +24,38 @@ MIN_OBSERVATIONS = 5
 
 
 def element_line(observation: str, bid: str) -> str | None:
-    """The outline line of element `bid` without its id, e.g. ``link "Wiki" url="/wiki"``."""
+    """The outline line of element `bid` without its id, e.g. ``link "Wiki" url="/wiki"``. An element without a
+    name of its own (BrowserGym's ``[13] generic, clickable=True`` over a ``StaticText 'sed'``) gets the text it
+    holds: ``generic, clickable=True, text 'sed'``."""
     marker = f"[{bid}]"
-    for line in (observation or "").splitlines():
+    lines = (observation or "").splitlines()
+    for k, line in enumerate(lines):
         stripped = line.strip()
         if stripped.startswith(marker):
-            return stripped[len(marker) :].strip() or None
+            rest = stripped[len(marker) :].strip()
+            if rest and not _NAMED.match(rest) and (inner := _inner_text(lines, k)):
+                rest += f", text {inner!r}"
+            return rest or None
     return None
+
+
+_NAMED = re.compile(r"""^[\w-]+\s+(['"]).+?\1""")
+_STATIC = re.compile(r"""^StaticText\s+(['"])(.*)\1\s*$""")
+
+
+def _inner_text(lines: list[str], at: int, limit: int = 80) -> str:
+    """The static text under the element on line `at` (its deeper-indented lines, up to a nested element)."""
+    depth = len(lines[at]) - len(lines[at].lstrip())
+    texts: list[str] = []
+    for line in lines[at + 1 :]:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if len(line) - len(line.lstrip()) <= depth or stripped.startswith("["):
+            break
+        if m := _STATIC.match(stripped):
+            texts.append(m.group(2))
+    return " ".join(" ".join(texts).split())[:limit]
 
 
 def describe_action(action: str | None, observation: str | None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -354,11 +354,56 @@ def require_example(store: Store, example_id: int, *, policy: str, judges: int) 
     return ex
 
 
-def verdict_table(verdicts: Sequence[dict[str, Any]], *, placeholder: bool = False) -> None:
-    """An example's verdicts: judge, verdict, reason (with `placeholder`, a row saying it is not judged yet)."""
+def verdict_table(
+    verdicts: Sequence[dict[str, Any]], *, placeholder: bool = False, trust: Mapping[str, str] | None = None
+) -> None:
+    """An example's verdicts: judge, verdict, reason (with `placeholder`, a row saying it is not judged yet), and
+    with `trust` (judge → its measured precision and recall, `lbi.synth.trust.Trust.short`) how far each judge can
+    be trusted."""
     rows = committee.verdict_rows(verdicts)
+    if trust is not None:
+        rows = [
+            {
+                "judge": r["judge"],
+                "verdict": r["verdict"],
+                "trust (judge benchmark)": trust.get(r["judge"], "not measured"),
+                "reason": r["reason"],
+            }
+            for r in rows
+        ]
     if rows or placeholder:
         table(rows or [{"judge": "—", "verdict": "not judged yet", "reason": ""}])
+
+
+def leak_flag(flag: Mapping[str, Any]) -> None:
+    """What the leakage check found on an item (`lbi.store.leaks.flags`): the held-out tasks it resembles, how,
+    the score and the excerpt, and whether it is kept out or a person allowed it."""
+    state = "kept out of training" if flag["blocked"] else "allowed"
+    if flag["decision"]:
+        state += f" ({flag['decision']} by {flag['who']}, {str(flag['at'])[:16]}" + (
+            f": {flag['note']})" if flag["note"] else ")"
+        )
+    lines = [f"Leakage check: resembles a held-out task; {state}."] + [
+        f"~ {h['heldout']}: {h['measure']} {h['score']} — {str(h['excerpt'])[:200]}" for h in flag["hits"]
+    ]
+    show = st.warning if flag["blocked"] else st.info
+    show("  \n".join(escape_md(line) for line in lines), icon=":material/policy:")
+
+
+def leak_panel(store: Store, kind: str, item: str | int, flag: Mapping[str, Any], note: str = "") -> str | None:
+    """An item's leak flag (`leak_flag`) and a person's decision on it: allow it despite the flag, or keep it out
+    (`Store.add_leak_override`, as `lbi leakage allow/block` records it). Returns what was decided, if anything."""
+    leak_flag(flag)
+    allow_col, block_col = st.columns(2)
+    verdict = None
+    if allow_col.button("Allow despite the flag", key="leak_allow", width="stretch", disabled=not flag["blocked"]):
+        verdict = "allow"
+    if block_col.button("Keep out as a leak", key="leak_block", width="stretch", disabled=flag["blocked"]):
+        verdict = "block"
+    if verdict is None:
+        return None
+    store.add_leak_override(kind, str(item), verdict, who=who(), note=note)
+    return "allowed despite the leak flag" if verdict == "allow" else "kept out as a leak"
 
 
 def start_job(project: Project, args: list[str], name: str, *, then: Sequence[list[str]] = ()) -> jobs.Job:

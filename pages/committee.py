@@ -1,10 +1,12 @@
-"""Committee: each judge's verdict and reason, the policies, overrides, the filtered-out audit, agreement."""
+"""Committee: each judge's verdict and reason with how far it can be trusted (its measured precision and recall on
+the judge benchmark), the policies, overrides, leakage flags, the filtered-out audit, agreement."""
 
 import plotly.express as px
 import streamlit as st
 
 from lbi import ui
-from lbi.store import committee
+from lbi.store import committee, leaks
+from lbi.synth import trust
 
 MAX_ROWS = 2000
 MAX_PICK = 500
@@ -38,6 +40,8 @@ policy = (
     )
     or project.config.synth.judge_policy
 )
+trusts, whole = trust.for_config(project.config, committee.judge_names(store, judge_names), policy)
+trusted = {t.judge: t for t in trusts}
 counts = committee.kept_by_policy(store, n_judges)
 cols = st.columns(4)
 cols[0].metric("Examples", store.counts()["examples"])
@@ -45,7 +49,7 @@ for col, name in zip(cols[1:], committee.POLICIES, strict=True):
     col.metric(f"Kept ({name})", counts[name], help="selected policy" if name == policy else None)
 
 st.subheader("Verdicts")
-view_col, search_col = st.columns([2, 3])
+view_col, search_col, leak_col = st.columns([2, 3, 2])
 show = view_col.radio(
     "Show",
     ["all", "kept", "dropped"],
@@ -54,7 +58,21 @@ show = view_col.radio(
     format_func={"all": "All", "kept": "Kept", "dropped": "Filtered out (audit)"}.get,
 )
 search = search_col.text_input("Search instructions", key="committee_search")
-rows = committee.committee_table(store, policy=policy, judges=judge_names, show=show, search=search, limit=MAX_ROWS + 1)
+flagged = [int(f["item"]) for f in leaks.flags(store, "example") if f["flagged"]]
+only_flagged = leak_col.toggle(
+    f"Only leak flags ({len(flagged)})",
+    key="committee_leaks",
+    help="Examples the leakage check found resembling a held-out task (`lbi leakage`).",
+)
+rows = committee.committee_table(
+    store,
+    policy=policy,
+    judges=judge_names,
+    show=show,
+    search=search,
+    limit=MAX_ROWS + 1,
+    ids=flagged if only_flagged else None,
+)
 st.caption(f"{min(len(rows), MAX_ROWS)} examples" + (f" (the first {MAX_ROWS} shown)" if len(rows) > MAX_ROWS else ""))
 if not rows:
     ui.empty("Nothing in this view.")
@@ -65,8 +83,23 @@ else:
             "kept": st.column_config.CheckboxColumn("kept"),
             "duplicate": st.column_config.CheckboxColumn("dup"),
             "instruction": st.column_config.TextColumn("instruction", width="large"),
+            "leaked": st.column_config.CheckboxColumn("leak: kept out"),
+            "leak": st.column_config.TextColumn("resembles held-out (leakage check)"),
+            **{
+                f"{name} verdict": st.column_config.TextColumn(f"{name} verdict", help=t.short())
+                for name, t in trusted.items()
+            },
         },
     )
+checked = leaks.checked_count(store)["example"]
+leak_note, leak_run = st.columns([4, 1])
+leak_note.caption(
+    f"The leakage check has looked at {checked} of {store.counts()['examples']} examples; a flagged one is kept out "
+    "of training until a person allows it (below, or `lbi leakage allow example ID`)."
+)
+if leak_run.button("Run the leakage check", key="committee_leakage"):
+    ui.start_job(project, ["leakage"], "leakage")
+ui.job_panel("leakage")
 
 st.subheader("Override a decision")
 st.page_link(
@@ -100,13 +133,17 @@ if rows:
     with left:
         ui.labelled("Instruction", ex["instruction"])
         st.caption(f"Trajectory {ex['trajectory_id']}, steps {ex['span_start']}–{ex['span_end']}, mode {ex['mode']}")
-        ui.verdict_table(ex["verdicts"], placeholder=True)
+        ui.verdict_table(ex["verdicts"], placeholder=True, trust={k: t.short() for k, t in trusted.items()})
         if ex["overrides"]:
             st.caption("Override history (the newest wins)")
             ui.table(ex["overrides"])
     with right:
         decision = ex["decision"] or {}
-        st.metric("Decision under this policy", "kept" if decision.get("kept") else "dropped")
+        st.metric(
+            "Decision under this policy",
+            "kept" if decision.get("kept") else "dropped",
+            help="kept out by the leakage check" if decision.get("leaked") else None,
+        )
         note = st.text_input("Note (why)", key=f"note-{example_id}")
         keep_col, drop_col = st.columns(2)
         verdict = None
@@ -118,9 +155,29 @@ if rows:
             store.add_override(example_id, verdict, who=ui.who(), note=note)
             st.session_state["committee_flash"] = f"Override recorded: #{example_id} → {verdict} by {ui.who()}."
             st.rerun()
+        if ex["leak"] and (done := ui.leak_panel(store, "example", example_id, ex["leak"], note)):
+            st.session_state["committee_flash"] = f"#{example_id} {done} by {ui.who()}."
+            st.rerun()
         if flash := st.session_state.pop("committee_flash", None):
             st.success(ui.escape_md(flash))
         st.caption(f"Recorded as {ui.escape_md(ui.who())} (change it in the sidebar).")
+
+st.subheader("How far each judge can be trusted")
+quality = trust.load()
+if quality is None:
+    ui.empty(f"No measured figures: `{trust.REGENERATE}` measures the judges on the judge benchmark.")
+else:
+    ui.table([t.row() for t in ([whole] if whole else []) + trusts])
+    env = ui.escape_md(project.config.env.name)
+    st.caption(
+        "Precision (of the examples a judge keeps, how many are good) and recall (of the good ones, how many it "
+        "keeps), with 95% intervals and n, measured on the judge benchmark's labelled pairs (`data/judge_bench/`: "
+        f"held-out reference solutions and hard negatives) in this project's environment ({env}) where it has "
+        f"it, else pooled over its environments ({', '.join(quality.envs)}); on all pairs, though the grounding "
+        "rule's settings were tuned on half of them (the file also holds the other half's figures). "
+        f"From {trust.source(quality)}; "
+        f"`{trust.REGENERATE}` measures them again."
+    )
 
 st.subheader("Agreement")
 agreement = committee.agreement(store, judge_names)

@@ -26,7 +26,8 @@ with st.expander("Start an evaluation run", expanded=not known):
             "Agent model (one per run)",
             value=project.config.models.for_role("agent"),
             key="ev_model",
-            help="Any model string, e.g. local/smollm2 or a trained model.",
+            help="Any model string: a trained model (local/NAME) and, to compare it with, the base it started from "
+            "at the same precision (local/base-q8_0); or local/smollm2, openai/gpt-4o-mini...",
         )
         modes = st.multiselect("Modes", list(MODES), default=["baseline", "agentic"], key="ev_modes")
         cols = st.columns(2)
@@ -91,9 +92,14 @@ else:
     else:
         st.caption("Choose two arms or more to compare them.")
 
-    st.subheader("Tasks × arms")
     by_label = {a.label: a for a in known}
     grid = arms.grid(store, [by_label[label] for label in chosen] or known)
+    if kinds := arms.by_type(grid):
+        st.subheader("Success per task type")
+        ui.table(kinds)
+        st.caption("Held-out tasks grouped by their task id without the seed: successes/n [Wilson 95% interval].")
+
+    st.subheader("Tasks × arms")
     clicked = ui.chart_click("ev_grid")
     if clicked:
         st.session_state["ev_task"], st.session_state["ev_arm"] = clicked

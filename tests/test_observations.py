@@ -18,6 +18,11 @@ def test_describe_action_names_the_element_it_acted_on() -> None:
     assert describe_action("click('14')", obs) == 'click(\'14\') on link "wiki:" url="/wiki"'
     assert describe_action("fill('field-summary', 'x')", obs) == "fill('field-summary', 'x') on textbox \"Summary\""
     assert describe_action("click('99')", obs) == "click('99')"  # unknown id: the action as it was
+    # BrowserGym's MiniWoB++ link: no name of its own, its text below it (deeper), then the page's text
+    bgym = "RootWebArea 'Click Link Task'\n\t[13] generic, clickable=True\n\t\tStaticText 'sed'\n"
+    bgym += "\t\t\tInlineTextBox 'sed'\n\tStaticText 'massa sed'\n\t[14] textbox '', clickable=True"
+    assert describe_action("click('13')", bgym) == "click('13') on generic, clickable=True, text 'sed'"
+    assert describe_action("fill('14', 'x')", bgym) == "fill('14', 'x') on textbox '', clickable=True"
     assert describe_action("go_back()", obs) == "go_back()"
     assert describe_action("SELECT 1", None) == "SELECT 1"
 

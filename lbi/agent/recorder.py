@@ -88,8 +88,14 @@ class StoreRecorder(Recorder):
             if obs is None
             else {"observation": obs.text, "url": obs.url, "screenshot": self.project.relative(obs.screenshot)}
         )
+        reward = obs.info.get("total_reward") if obs is not None else None
         self.project.store.finish_trajectory(
-            self._begun(), status=episode.status, error=episode.error, answer=obs.answer if obs else None, final=final
+            self._begun(),
+            status=episode.status,
+            error=episode.error,
+            answer=obs.answer if obs else None,
+            final=final,
+            reward=None if reward is None else float(reward),
         )
         if self.written:
             self.written()

@@ -110,7 +110,9 @@ def synthesize(
     explore: Annotated[int, typer.Option(help="Exploration episodes.")] = 1,
     max_steps: Annotated[int, typer.Option(help="Step limit per rollout.")] = 5,
     concurrency: Annotated[int, typer.Option(help="Parallel rollout workers.")] = 1,
-    mode: Annotated[str, typer.Option(help="Backward mode: per-span or batched (default: config).")] = "",
+    mode: Annotated[
+        str, typer.Option(help="Backward mode: per-span, batched, hindsight or goal (default: config).")
+    ] = "",
     max_span: Annotated[int, typer.Option(help="Longest span (0: no cap).")] = 4,
     name: Annotated[str, typer.Option(help="Prefix of the run names (re-use resumes).")] = "synth",
     background: Annotated[bool, typer.Option(help="Start as a background job and return.")] = False,

@@ -9,6 +9,7 @@ import typer
 
 from lbi.cli.common import ProjectOpt, RayOpt, console, progress_bar
 from lbi.cluster.session import use_ray
+from lbi.config import Config
 from lbi.project import open_project
 from lbi.store import committee, read
 
@@ -21,6 +22,9 @@ def rollout_cmd(
     limit: Annotated[int, typer.Option(help="At most this many tasks (0: all).")] = 0,
     concurrency: Annotated[int, typer.Option(help="Parallel workers (0: config).")] = 0,
     max_steps: Annotated[int, typer.Option(help="Step limit (0: config).")] = 0,
+    explore_from: Annotated[
+        str, typer.Option(help="Where explore walks start: env (its own start) or tasks (each synthetic task's start).")
+    ] = "env",
     ray: RayOpt = None,
 ) -> None:
     """Roll out the policy in the environment, recording every step (resumable, parallel)."""
@@ -38,6 +42,7 @@ def rollout_cmd(
             concurrency=concurrency or None,
             max_steps=max_steps or None,
             progress=progress,
+            explore_from=explore_from,
         )
     console.print(
         f"{report.planned} planned, {report.skipped} already finished; now {report.done} done, "
@@ -51,7 +56,9 @@ def _count(n: int, one: str, many: str = "") -> str:
 
 def backward_cmd(
     project: ProjectOpt = Path("."),
-    mode: Annotated[str, typer.Option(help="per-span or batched (default: config)")] = "",
+    mode: Annotated[
+        str, typer.Option(help="per-span, batched, hindsight or goal (the last two need no model; default: config)")
+    ] = "",
     max_span: Annotated[int, typer.Option(help="Longest span (-1: config, 0: no cap).")] = -1,
     trajectory: Annotated[
         list[int] | None, typer.Option(help="Only this trajectory (repeatable; default: every finished one).")
@@ -108,3 +115,19 @@ def filter_cmd(
         f"{report.examples} examples, {report.verdicts} new verdicts, {report.failed} failed, "
         f"{report.duplicate_pairs} near-duplicate pairs; kept: " + ", ".join(f"{p} {n}" for p, n in kept.items())
     )
+    print_trust(proj.config)
+
+
+def print_trust(config: Config) -> None:
+    """How far each judge can be trusted: its precision and recall on the judge benchmark (`lbi.synth.trust`)."""
+    from lbi.synth import trust
+
+    quality = trust.load()
+    if quality is None:
+        console.print(f"judges not measured: {trust.REGENERATE} measures them", markup=False)
+        return
+    judges, whole = trust.for_config(config, quality=quality)
+    measured = f"{trust.QUALITY_PATH.name}, commit {quality.commit}, {quality.at[:10]}"
+    console.print(f"how far the judges can be trusted (the judge benchmark: {measured}):", markup=False)
+    for t in ([whole] if whole else []) + judges:
+        console.print(f"  {t.judge}: {t.short()}", markup=False, highlight=False)

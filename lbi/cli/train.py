@@ -32,6 +32,13 @@ def train_cmd(
         list[str] | None,
         typer.Option(help="Count only this judge's verdicts (repeat it; default: train.judges, else the committee)."),
     ] = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Train only on examples of this backward mode (repeat it; e.g. goal: the reward-filtered "
+            "pairs alone; default: train.modes, else every mode)."
+        ),
+    ] = None,
     epochs: Annotated[float, typer.Option(help="Passes over the records (0: config).")] = 0,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (0: config).")] = 0,
     max_seq_len: Annotated[int, typer.Option(help="Tokens per record (0: config).")] = 0,
@@ -54,6 +61,7 @@ def train_cmd(
     from lbi.errors import check_choice
     from lbi.models.convert import check_quant
     from lbi.store.committee import check_policy
+    from lbi.synth.backward import MODES
     from lbi.train.sft import train
 
     proj = open_project(project)
@@ -74,6 +82,7 @@ def train_cmd(
             per=per or None,
             policy=policy or None,
             judges=judge or None,
+            modes=[check_choice("backward mode (--mode)", m, MODES) for m in mode] if mode else None,
             epochs=epochs or None,
             learning_rate=learning_rate or None,
             max_seq_len=max_seq_len or None,

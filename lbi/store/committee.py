@@ -18,6 +18,7 @@ from itertools import combinations
 from typing import Any, Literal, get_args
 
 from lbi.errors import check_choice
+from lbi.store import leaks
 from lbi.store.db import Store
 from lbi.store.leaks import BLOCKED
 
@@ -190,7 +191,8 @@ def committee_table(
     ids: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per example: instruction, span, `<judge> verdict` and `<judge> reason` per judge, override, leaked
-    (kept out by the leakage check), kept.
+    (kept out by the leakage check), `leak` (the held-out tasks the leakage check found it resembles, and the
+    score; also when a person allowed it since), kept.
 
     `show`: `all`, `kept`, or `dropped` (the filtered-out audit view); `search`: a substring of the
     instruction; `limit`: the first so many rows (verdicts are read for those only); `ids`: only these examples."""
@@ -218,6 +220,7 @@ def committee_table(
         (json.dumps(wanted),),
     ):
         verdicts.setdefault(r["example_id"], {})[r["judge"]] = dict(r)
+    flagged = {f["item"]: leaks.resembles(f["hits"]) for f in leaks.flags(store, "example") if f["flagged"]}
     out = []
     for ex in store.query(
         "SELECT id, trajectory_id, span_start, span_end, mode, instruction FROM examples "
@@ -237,6 +240,7 @@ def committee_table(
             "duplicate": bool(d.get("duplicate")),
             "override": d.get("override") or "",
             "leaked": bool(d.get("leaked")),
+            "leak": flagged.get(str(ex["id"]), ""),
         }
         for name in names:
             v = verdicts.get(ex["id"], {}).get(name)

@@ -264,10 +264,18 @@ class Store:
         error: str | None = None,
         answer: str | None = None,
         final: dict[str, Any] | None = None,
+        reward: float | None = None,
     ) -> None:
-        """Mark a trajectory done/failed; `final` may hold observation, url, screenshot of its end state."""
+        """Mark a trajectory done/failed; `final` may hold observation, url, screenshot of its end state; `reward`,
+        the environment's own total reward for the episode (a BrowserGym task's), goes in `config_json`."""
         final = final or {}
         with self.transaction() as conn:
+            if reward is not None:
+                row = conn.execute("SELECT config_json FROM trajectories WHERE id = ?", (trajectory_id,)).fetchone()
+                config = {**json.loads(row["config_json"] or "{}"), "reward": float(reward)}
+                conn.execute(
+                    "UPDATE trajectories SET config_json = ? WHERE id = ?", (json.dumps(config), trajectory_id)
+                )
             conn.execute(
                 "UPDATE trajectories SET status=?, error=?, answer=?, finished_at=?, final_observation=?, "
                 "final_url=?, final_screenshot=? WHERE id=?",

@@ -77,6 +77,16 @@ def flags(store: Store, kind: str | None = None) -> list[dict[str, Any]]:
     return sorted(out, key=lambda f: (order[f["kind"]], int(f["item"]) if f["item"].isdigit() else 0, f["item"]))
 
 
+def flag(store: Store, kind: str, item: str | int) -> dict[str, Any] | None:
+    """One item's entry of `flags`, or None when the check did not flag it and no person decided on it."""
+    return next((f for f in flags(store, check_kind(kind)) if f["item"] == str(item)), None)
+
+
+def resembles(hits: list[dict[str, Any]]) -> str:
+    """The held-out tasks a flagged item resembles, how and how much: `sql-003 (answer 1.0)`."""
+    return "; ".join(f"{h['heldout']} ({h['measure']} {h['score']})" for h in hits)
+
+
 def checked_count(store: Store) -> dict[str, int]:
     """How many items of each kind the check has looked at."""
     counts = dict.fromkeys(KINDS, 0)

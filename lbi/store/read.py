@@ -15,7 +15,7 @@ from typing import Any
 
 from lbi.observations import chrome_lines
 from lbi.procs import is_alive
-from lbi.store import committee
+from lbi.store import committee, leaks
 from lbi.store.db import Store
 
 # Span-grid cell status codes (the heatmap's z values; i > j cells are None).
@@ -345,7 +345,8 @@ def span_grid(
 
 
 def example(store: Store, example_id: int, *, policy: str = "strict", judges: int = 0) -> dict[str, Any] | None:
-    """One example with its decision, steps (span only), verdicts, overrides and edit history."""
+    """One example with its decision, steps (span only), verdicts, overrides, its leakage flag (`leaks.flag`, or
+    None) and edit history."""
     rows = _rows(
         store,
         "SELECT e.*, t.env, t.policy AS rollout_policy, r.name AS run FROM examples e "
@@ -370,6 +371,7 @@ def example(store: Store, example_id: int, *, policy: str = "strict", judges: in
         "WHERE example_id = ? ORDER BY id DESC",
         (example_id,),
     )
+    ex["leak"] = leaks.flag(store, "example", example_id)
     ex["edits"] = _rows(
         store,
         "SELECT old_instruction, new_instruction, who, at FROM example_edits WHERE example_id = ? ORDER BY id DESC",

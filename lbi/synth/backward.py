@@ -21,8 +21,9 @@ from lbi.project import Project
 from lbi.prompts.messages import batched_messages, span_messages
 from lbi.prompts.replies import TOKENS_PER_SPAN, SpanInstruction, batch_schema, span_fields, span_key
 from lbi.store import read
+from lbi.synth import hindsight
 
-Mode = Literal["per-span", "batched"]
+Mode = Literal["per-span", "batched", "hindsight", "goal"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 Progress = Callable[[int, int], None]
 Chooser = Callable[[int, list[tuple[int, int]]], list[tuple[int, int]]]
@@ -142,6 +143,10 @@ def construct(
     check_mode(mode)
     ids = finished_trajectories(project, trajectory_ids)
     report = BackwardReport()
+    if mode in hindsight.RULE_MODES:  # no model: labels from what each span did, or the rewarded goal
+        ruled = hindsight.label(project, ids, mode, max_span=cap, run_id=run_id, progress=progress)
+        report.trajectories, report.spans, report.examples = ruled.trajectories, ruled.spans, ruled.examples
+        return report
     llm = project.llm(run_id)
     window = llm.context_window("backward") if mode == "batched" else None
     chrome = read.page_chrome(project.store)

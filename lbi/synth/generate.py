@@ -72,8 +72,7 @@ def generate_tasks(
     blocked = leaks.blocked(store, "chunk")
     report = GenerateReport(leaked=sum(i in blocked for i in ids))
     ids = [i for i in ids if i not in blocked]
-    if ids:
-        preload(cfg.models.embedder)  # loads while the first chunk waits for the model
+    loading = preload(cfg.models.embedder) if ids else None  # loads while the first chunk waits for the model
     n = per_chunk or cfg.synth.tasks_per_chunk
     existing = [r["instruction"] for r in store.query("SELECT instruction FROM tasks WHERE env = ?", (cfg.env.name,))]
     for done, chunk_id in enumerate(ids, start=1):
@@ -112,6 +111,8 @@ def generate_tasks(
         existing.extend(fresh)
         if progress:
             progress(done, len(ids))
+    if loading is not None:
+        loading.join()  # never left importing behind the caller's back (see `judge_examples`)
     if report.added:
         refresh(project, ("task",))
     return report

@@ -3,13 +3,15 @@
 Judges come from `[[models.judges]]`: several models, or one model with distinct judging prompts
 (`focus`), the `grounding` judge, a rule that needs no model (`lbi.synth.grounding`), and, when configured, the
 `replay` judge (`lbi.synth.replay_judge`: the span re-run from its start state in a fresh environment comes out
-the same), whose replay also gives the grounding rule the span's real effects. Each writes one verdict + reason
+the same), whose replay also gives the grounding rule the span's real effects, and the `reward` judge, the
+environment's own reward (`lbi.synth.hindsight.judge_reward`). Each writes one verdict + reason
 per example. Which examples are kept is never stored: `lbi.store.committee.decisions`
 computes it from verdicts + policy + duplicates + human overrides.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from lbi.project import Project
 from lbi.prompts.messages import judge_messages
 from lbi.prompts.replies import Verdict
 from lbi.store import committee, read
-from lbi.synth import grounding
+from lbi.synth import grounding, hindsight
 from lbi.synth.backward import trajectory_steps
 from lbi.synth.replay_judge import REPLAY, Replays, after_span, judge_span
 
@@ -66,7 +68,7 @@ def judge_examples(
     committee.check_policy(cfg.synth.judge_policy)  # before any verdict is written
     llm = project.llm(run_id)
     examples = _examples(project, example_ids)
-    preload(cfg.models.embedder)  # near-duplicate detection needs it at the end; load it while judges think
+    loading = preload(cfg.models.embedder)  # near-duplicate detection needs it at the end; load it while judges think
     done_pairs = set() if rejudge else _judged(project)
     report = JudgeReport(examples=len(examples))
     steps_cache: dict[int, list[dict]] = {}
@@ -95,6 +97,11 @@ def judge_examples(
             for judge in todo:
                 if judge.focus == REPLAY:
                     continue
+                if judge.focus == hindsight.REWARD:  # needs no model: the environment's reward
+                    ok, why = hindsight.judge_reward(ex["instruction"], span, trajectories[tid]["config"])
+                    project.store.set_verdict(ex["id"], judge.name, ok, why, model="rule/reward", run_id=run_id)
+                    report.verdicts += 1
+                    continue
                 if judge.focus == GROUNDING:  # needs no model; reads the replayed effects when there are some
                     rule = grounding.judge(ex["instruction"], replayed or span, chrome, after)
                     project.store.set_verdict(
@@ -114,6 +121,10 @@ def judge_examples(
             replays.close()
     if remote:
         _judge_on_ray(project, remote, chrome, run_id, report, progress, len(examples))
+    # joined before returning: a caller's own import of transformers (e.g. training next) racing the thread's would
+    # find the module half-initialised ("cannot import name 'AutoModel'"), which happened when nothing was left to
+    # embed and find_duplicates returned before waiting on the model
+    loading.join()
     report.duplicate_pairs = find_duplicates(project)
     report.kept = committee.kept_count(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
     return report
@@ -121,9 +132,12 @@ def judge_examples(
 
 def _trajectory(project: Project, trajectory_id: int) -> dict:
     rows = project.store.query(
-        "SELECT answer, final_observation, final_url FROM trajectories WHERE id = ?", (trajectory_id,)
+        "SELECT answer, final_observation, final_url, config_json FROM trajectories WHERE id = ?", (trajectory_id,)
     )
-    return dict(rows[0]) if rows else {}
+    if not rows:
+        return {"config": {}}
+    row = dict(rows[0])
+    return {**row, "config": json.loads(row.pop("config_json") or "{}")}
 
 
 def judge_one(

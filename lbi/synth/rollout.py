@@ -23,13 +23,17 @@ from lbi.agent.policies import ExplorePolicy, LLMPolicy
 from lbi.agent.recorder import StoreRecorder
 from lbi.envs.base import Env
 from lbi.envs.tasks import Task
-from lbi.errors import ModelError, check_choice
+from lbi.errors import ModelError, UserError, check_choice
 from lbi.procs import die_with_parent
 from lbi.project import Project, open_project, task_from_row
 from lbi.store import leaks
 
 Progress = Callable[[int, int], None]
 POLICIES = ("llm", "explore")
+EXPLORE_STARTS = ("env", "tasks")
+"""Where an explore walk starts: the environment's own start (its reset without a task), or, in turn, where each
+synthetic task starts (its `start`: a BrowserGym task id and seed, a page, a document), so walks cover every
+kind of task the project synthesizes for; the walk still ignores the task's instruction."""
 
 
 @dataclass
@@ -62,16 +66,33 @@ def plan(
     task_ids: Sequence[str] | None = None,
     episodes: int = 0,
     limit: int | None = None,
+    explore_from: str = "env",
 ) -> list[WorkItem]:
-    """Work items of a run: one per synthetic task (llm policy) or `episodes` walks (explore: no instruction)."""
+    """Work items of a run: one per synthetic task (llm policy) or `episodes` walks (explore: no instruction;
+    `explore_from`: see `EXPLORE_STARTS`)."""
     env = project.config.env.name
+    blocked = leaks.blocked(project.store, "task")  # a task the leakage check flagged: too close to a held-out one
     if policy == "explore":
+        starts: list[dict[str, str]] = [{}]
+        if check_choice("explore start", explore_from, EXPLORE_STARTS) == "tasks":
+            tasks = [t for t in project.tasks("synthetic", task_ids, env=env) if t.id not in blocked]
+            if not tasks:
+                raise UserError(
+                    "explore from tasks: the project has no synthetic tasks to start from (lbi tasks import "
+                    "--split synthetic, or lbi generate)"
+                )
+            starts = [{"spec_json": json.dumps({"start": t.start})} for t in tasks]
         keys = [f"{run_name}/explore-{k}" for k in range(episodes)]
         return [
-            WorkItem(key, "explore", task_from_row({"id": key, "instruction": "", "env": env}).model_dump(mode="json"))
-            for key in keys
+            WorkItem(
+                key,
+                "explore",
+                task_from_row({"id": key, "instruction": "", "env": env, **starts[k % len(starts)]}).model_dump(
+                    mode="json"
+                ),
+            )
+            for k, key in enumerate(keys)
         ]
-    blocked = leaks.blocked(project.store, "task")  # a task the leakage check flagged: too close to a held-out one
     items = [
         WorkItem(f"{run_name}/{t.id}", "llm", t.model_dump(mode="json"))
         for t in project.tasks("synthetic", task_ids, env=env)
@@ -84,7 +105,8 @@ def build_policy(project: Project, name: str, seed: str, run_id: int | None) -> 
     llm = project.llm(run_id)
     describe = project.config.env.description
     if name == "explore":
-        return ExplorePolicy(seed, llm=llm, env_description=describe)
+        writer = llm if project.config.synth.explore_fill == "model" else None  # None: words drawn at random
+        return ExplorePolicy(seed, llm=writer, env_description=describe)
     return LLMPolicy(llm, env_description=describe)
 
 
@@ -178,6 +200,7 @@ def rollout(
     concurrency: int | None = None,
     max_steps: int | None = None,
     progress: Progress | None = None,
+    explore_from: str = "env",
 ) -> RolloutReport:
     """Run (or resume) the rollouts of `run_name`; returns counts for this run."""
     cfg = project.config.synth
@@ -186,7 +209,9 @@ def rollout(
     max_steps = max_steps or cfg.max_steps
     on_ray = cfg.executor == "ray"
     workers = max(1, concurrency or (on_ray and project.config.ray.workers) or cfg.concurrency)
-    items = plan(project, run_name, policy=policy, task_ids=task_ids, episodes=episodes, limit=limit)
+    items = plan(
+        project, run_name, policy=policy, task_ids=task_ids, episodes=episodes, limit=limit, explore_from=explore_from
+    )
     config = {
         "policy": policy,
         "max_steps": max_steps,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,9 +73,18 @@ def check_trainable(project: Project, example_ids: list[int]) -> None:
         )
 
 
-def training_data(project: Project, *, per: str = "step", policy: str = "", judges: Sequence[str] = ()) -> TrainingData:
+def training_data(
+    project: Project,
+    *,
+    per: str = "step",
+    policy: str = "",
+    judges: Sequence[str] = (),
+    modes: Sequence[str] = (),
+    max_records: int = 0,
+) -> TrainingData:
     """The records of the examples the committee keeps under `policy` (default: `synth.judge_policy`), counting
-    only the verdicts of `judges` when given (default: the whole committee)."""
+    only the verdicts of `judges` when given (default: the whole committee), made by the backward `modes` when
+    given (default: any); at most `max_records` of them (a seeded sample, in order; 0: all)."""
     from lbi.use.export import PERS, build_records
 
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
@@ -82,18 +92,24 @@ def training_data(project: Project, *, per: str = "step", policy: str = "", judg
     if unknown := [j for j in judges if j not in names]:
         raise TrainDataError(f"unknown judge {', '.join(map(repr, unknown))}: the committee is {', '.join(names)}")
     unit = check_choice("record unit (per)", per, PERS)
-    examples, records, _missing = build_records(project, unit, policy, only=judges)
+    examples, records, _missing = build_records(project, unit, policy, only=judges, modes=modes)
     if not records:
         looser = {
             "strict": " or train with a looser policy (`--policy majority` or `relaxed`)",
             "majority": " or train with `--policy relaxed`",
         }.get(policy, "")
+        among = f" among the {', '.join(modes)} examples" if modes else ""
         raise TrainDataError(
-            f"no kept examples to train on under the `{policy}` judge policy: synthesize and "
+            f"no kept examples to train on under the `{policy}` judge policy{among}: synthesize and "
             f"filter first (`lbi synthesize`, or `lbi backward` then `lbi filter`){looser}"
         )
     ids = [int(e["id"]) for e in examples]
     check_trainable(project, ids)
+    if max_records and len(records) > max_records:
+        chosen = sorted(random.Random(0).sample(range(len(records)), max_records))
+        records = [records[k] for k in chosen]
+        sampled = {r["example_id"] for r in records}
+        ids = [i for i in ids if i in sampled]
     for record in records:
         record.pop("images", None)  # text-only training; screenshots stay in the export
     return TrainingData(records=records, example_ids=ids, policy=policy, per=per)

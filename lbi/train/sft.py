@@ -170,7 +170,9 @@ def train(
     out = files.dir
     if fresh and out.exists():
         shutil.rmtree(out)
-    data = training_data(project, per=cfg.per, policy=cfg.policy, judges=cfg.judges)
+    data = training_data(
+        project, per=cfg.per, policy=cfg.policy, judges=cfg.judges, modes=cfg.modes, max_records=cfg.max_records
+    )
     with project.run(name, "train", {"train": cfg.model_dump()}) as run:
         _check_same_data(project, run.id, data, out, name)
         if fresh:

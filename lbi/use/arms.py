@@ -15,7 +15,7 @@ from typing import Any
 from lbi.errors import NotFoundError, UserError
 from lbi.store import read
 from lbi.store.db import Store
-from lbi.use.evaluate import Paired, Rate, outcomes, pair
+from lbi.use.evaluate import Paired, Rate, outcomes, pair, wilson
 
 
 @dataclass(frozen=True)
@@ -164,3 +164,29 @@ def grid(store: Store, chosen: Sequence[Arm]) -> Grid:
         if f"{r['run']}:{r['mode']}" in wanted
     }
     return Grid(sorted({task for task, _ in cells}), labels, cells)
+
+
+def task_type(task_id: str) -> str:
+    """The kind of a held-out task: a benchmark task's id without its seed (`miniwob.click-button@1003` →
+    `miniwob.click-button`); a task without a seed is a kind of its own."""
+    return task_id.rpartition("@")[0] or task_id
+
+
+def by_type(grid: Grid) -> list[dict[str, Any]]:
+    """Per task kind (`task_type`) and arm of the grid: `successes/n [Wilson 95% interval]`; empty when every task
+    is a kind of its own (nothing to group)."""
+    kinds: dict[str, list[str]] = {}
+    for task in grid.tasks:
+        kinds.setdefault(task_type(task), []).append(task)
+    if len(kinds) == len(grid.tasks):
+        return []
+    rows = []
+    for kind, tasks in kinds.items():
+        row: dict[str, Any] = {"type": kind}
+        for arm in grid.arms:
+            ran = [grid.cells[(t, arm)] for t in tasks if (t, arm) in grid.cells]
+            solved = sum(bool(c["success"]) for c in ran)
+            low, high = wilson(solved, len(ran))
+            row[arm] = f"{solved}/{len(ran)} [{low:.0%}, {high:.0%}]" if ran else ""
+        rows.append(row)
+    return rows

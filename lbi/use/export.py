@@ -26,6 +26,7 @@ from lbi.prompts.messages import agent_system, agent_turn, history_text, recorde
 from lbi.prompts.replies import reply_text
 from lbi.secrets import redact
 from lbi.store import committee, leaks, read
+from lbi.synth import hindsight
 from lbi.synth.leakage import refresh
 from lbi.use.export_formats import ADP_VERSION, adp_records, agentlab_records
 
@@ -51,13 +52,19 @@ def _system(project: Project, step: dict[str, Any]) -> str:
     return agent_system(project.config.env.description or project.config.env.name, "", "")
 
 
-def _turns(project: Project, instruction: str, steps: list[dict[str, Any]]) -> Iterator[list[dict[str, str]]]:
+def _turns(
+    project: Project, instruction: str, steps: list[dict[str, Any]], mode: str = ""
+) -> Iterator[list[dict[str, str]]]:
     """Each step of a span as the agent's turn (`lbi.prompts.messages.agent_turn`) with the example's instruction
-    and the span's own previous actions, followed by the reply the agent wrote."""
+    and the span's own previous actions, followed by the reply the agent wrote. In an example labelled by rule
+    (`hindsight`, `goal`), the reply's reasoning says what the step does (`Click on the "Yes" button`) rather than
+    what the walk or the agent wrote then ("explore: ...", a copied prompt example)."""
     for k, step in enumerate(steps):
         history = history_text([(s["action"] or "", s["error"]) for s in steps[:k]])
         turn = agent_turn(_system(project, step), instruction, recorded_observation(step), history)
-        yield [*turn, {"role": "assistant", "content": reply_text(step["reasoning"] or "", step["action"] or "")}]
+        said = hindsight.describe_step(step) if mode in hindsight.RULE_MODES else None
+        reasoning = said + "." if said else step["reasoning"] or ""
+        yield [*turn, {"role": "assistant", "content": reply_text(reasoning, step["action"] or "")}]
 
 
 def _records(
@@ -70,7 +77,7 @@ def _records(
         "env": example["env"],
         "span": [example["span_start"], example["span_end"]],
     }
-    turns = list(_turns(project, example["instruction"], steps))
+    turns = list(_turns(project, example["instruction"], steps, example["mode"]))
     if per == "example":  # one conversation: the first step's system message, then each step's turn and reply
         messages = [turns[0][0], *(message for turn in turns for message in turn[1:])]
         yield {"messages": messages, "images": [s["screenshot"] for s in steps if s["screenshot"]], **meta}
@@ -121,12 +128,12 @@ def card_path(out: Path) -> Path:
 
 
 def kept_steps(
-    project: Project, policy: str, only: Sequence[str] = ()
+    project: Project, policy: str, only: Sequence[str] = (), modes: Sequence[str] = ()
 ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]], int]:
-    """The kept examples under `policy` (counting only the judges `only`, if given), the steps of each
-    (screenshots as absolute paths), and how many screenshots the steps name but the disk lacks (those steps
-    name none)."""
-    examples = kept_examples(project, policy, only)
+    """The kept examples under `policy` (counting only the judges `only`, if given; made by the backward `modes`,
+    if given), the steps of each (screenshots as absolute paths), and how many screenshots the steps name but the
+    disk lacks (those steps name none)."""
+    examples = [e for e in kept_examples(project, policy, only) if not modes or e["mode"] in modes]
     steps_of: dict[int, list[dict[str, Any]]] = {}
     missing = 0
     for ex in examples:
@@ -142,13 +149,13 @@ def kept_steps(
 
 
 def build_records(
-    project: Project, per: Per, policy: str, fmt: str = "jsonl", only: Sequence[str] = ()
+    project: Project, per: Per, policy: str, fmt: str = "jsonl", only: Sequence[str] = (), modes: Sequence[str] = ()
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """The kept examples under `policy` (counting only the judges `only`, if given), their records (lbi's chat
     records, one per example or per step; or `agentlab` step records, `adp` trajectories:
     `lbi.use.export_formats`), and the screenshots missing on disk."""
     refresh(project, ("example",))  # what the leakage check flags is not kept (`lbi.store.committee`)
-    examples, steps_of, missing = kept_steps(project, policy, only)
+    examples, steps_of, missing = kept_steps(project, policy, only, modes)
     if fmt == "agentlab":
         return examples, list(agentlab_records(examples, steps_of)), missing
     if fmt == "adp":

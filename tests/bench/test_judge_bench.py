@@ -3,6 +3,7 @@ and its set builder, which reports and skips a pair it cannot replay or whose re
 
 from __future__ import annotations
 
+import argparse
 import json
 import sqlite3
 import sys
@@ -12,11 +13,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from judge_quality import Quality, half, policy, quality  # noqa: E402
+from judge_quality import Quality, half, policy, quality, summary  # noqa: E402
 from judge_set import build_pairs, changed_check, load_pairs  # noqa: E402
 
+from lbi.config import LOCAL_MODEL  # noqa: E402
 from lbi.envs.sql import SqlEnv  # noqa: E402
 from lbi.envs.tasks import CheckSpec, Task  # noqa: E402
+from lbi.synth import trust  # noqa: E402
 
 
 def test_precision_recall_accuracy_with_wilson_intervals() -> None:
@@ -38,6 +41,26 @@ def test_policies_count_a_missing_verdict_as_no() -> None:
     assert policy(votes, "majority") == [True, True, True]
     two_judges: list[list[bool | None]] = [[False, None], [True, None], [False, True]]
     assert policy(two_judges, "majority") == [False, False]
+
+
+def test_the_figures_lbi_ships_pool_each_judge_and_leave_undefined_rates_empty(tmp_path: Path) -> None:
+    measured = [
+        ("grounding", "sql", "all", Quality(tp=9, fp=1, fn=1, tn=9), 0),
+        ("grounding", "trac", "all", Quality(tp=1, fp=1, fn=0, tn=8), 2),
+        ("replay", "sql", "all", Quality(tn=3), 1),
+    ]
+    args = argparse.Namespace(set=trust.QUALITY_PATH.parent, model=LOCAL_MODEL, sample=0)
+    source = {"command": "bench/judge_quality.py --quality", "commit": "abc1234", "dirty": False, "at": "2026-01-01"}
+    figures = summary(measured, args, source, 12.5)
+    pooled = figures.figure("grounding", trust.POOLED)
+    assert pooled is not None and (pooled.tp, pooled.fp, pooled.fn, pooled.tn, pooled.left_out) == (10, 2, 1, 17, 2)
+    assert pooled.envs == ["sql", "trac"] and pooled.precision == pytest.approx(10 / 12, abs=1e-4)
+    replay = figures.figure("replay", "sql")
+    assert replay is not None and replay.precision is None and replay.precision_ci is None and replay.accuracy == 1
+    assert figures.model is None and figures.set == "data/judge_bench" and figures.envs == ["sql", "trac"]
+    path = tmp_path / "quality.json"
+    path.write_text(trust.dump(figures), encoding="utf-8")
+    assert trust.load(path) == figures
 
 
 def test_halves_are_fixed_by_task() -> None:

@@ -62,3 +62,20 @@ def test_llm_status_reports_a_stopped_server(tmp_path: Path) -> None:
     out = run("llm", "status", "-p", str(proj))
     assert out.returncode == 1
     assert '"running": false' in out.stdout
+
+
+def test_filter_says_how_far_each_judge_can_be_trusted(tmp_path: Path) -> None:
+    from lbi.synth import trust
+
+    proj = tmp_path / "p"
+    assert run("init", str(proj), "--model", "fake").returncode == 0  # the Trac env, every judge on `fake`
+    out = run("filter", "-p", str(proj), env={"HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    printed = " ".join(out.stdout.split())  # the console wraps long lines
+    quality = trust.load()
+    assert quality is not None
+    grounding = quality.figure("grounding", "trac")
+    assert grounding is not None
+    assert f"grounding: P {trust.percent(grounding.precision, grounding.precision_ci)}" in printed
+    assert f"n {grounding.n} (trac)" in printed
+    assert f"accomplishment: not measured: the benchmark ran the model judges on {quality.model}, not fake" in printed

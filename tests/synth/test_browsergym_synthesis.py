@@ -151,3 +151,22 @@ def test_browsergym_synthesis_end_to_end(bg_project: Project, tmp_path: Path) ->
     at.switch_page("pages/rollouts.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.code[0].value.startswith("click(") and len(at.image) == 1
+
+
+def test_explore_from_tasks_records_the_reward(bg_project: Project) -> None:
+    """Explore walks start where the synthetic tasks start (their seeds, not synth_seeds'), and every episode keeps
+    the env's reward, which the `goal` mode and the `reward` judge read."""
+    project = bg_project
+    import_benchmark(project.store, project.config.env, "lbitest.type-word", "3-4", split="synthetic")
+    walks = rollout(project, "walk", policy="explore", episodes=3, max_steps=1, explore_from="tasks")
+    assert walks.done == 3
+    FakeModel.register_responder("act", solver)
+    rollout(project, "solve", policy="llm", task_ids=["lbitest.type-word@3"], max_steps=4)
+    rows = project.store.query("SELECT key, config_json FROM trajectories ORDER BY key")
+    config = {r["key"]: json.loads(r["config_json"]) for r in rows}
+    assert [config[f"walk/explore-{k}"]["seed"] for k in range(3)] == [3, 4, 3]  # the tasks' starts, in turn
+    assert all(c["reward"] == 0.0 for k, c in config.items() if k.startswith("walk/"))  # one click solves nothing
+    assert config["solve/lbitest.type-word@3"]["reward"] == 1.0
+    assert construct(project, mode="goal").examples == 1
+    goal = project.store.query("SELECT instruction FROM examples WHERE mode = 'goal'")[0][0]
+    assert goal == 'Start the task, then type "cloud" in the Word box and submit it.'

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from lbi.envs import EnvError
+from lbi.errors import UserError
 from lbi.project import Project
 from lbi.synth.rollout import plan, rollout
 
@@ -81,3 +82,21 @@ def test_web_rollout_keeps_boxed_screenshots_relative_to_the_project(project: Pr
     assert any(s.endswith("_action.png") for s in shots)  # the acted-on element is boxed
     final = project.store.query("SELECT final_screenshot FROM trajectories")[0][0]
     assert (path := project.resolve(final)) and path.is_file()
+
+
+def test_explore_walks_start_where_the_synthetic_tasks_start(sql_project: Project) -> None:
+    with pytest.raises(UserError, match="no synthetic tasks to start from"):
+        plan(sql_project, "walk", policy="explore", episodes=2, explore_from="tasks")
+    with pytest.raises(UserError, match="explore start"):
+        plan(sql_project, "walk", policy="explore", episodes=2, explore_from="task")
+    sql_project.store.add_tasks(
+        [
+            {"id": "t1", "instruction": "Add an item.", "env": "sql", "spec_json": '{"start": {"writable": true}}'},
+            {"id": "t2", "instruction": "Count the items.", "env": "sql"},
+        ]
+    )
+    items = plan(sql_project, "walk", policy="explore", episodes=3, explore_from="tasks")
+    assert [i.task["start"] for i in items] == [{"writable": True}, {}, {"writable": True}]
+    assert all(i.task["instruction"] == "" and i.policy == "explore" for i in items)  # the walk ignores the task
+    report = rollout(sql_project, "walk", policy="explore", episodes=3, max_steps=2, explore_from="tasks")
+    assert report.done == 3

@@ -13,7 +13,7 @@ from lbi.config import save_config
 from lbi.errors import NotFoundError, UserError
 from lbi.models.fake import FakeModel
 from lbi.project import Project
-from lbi.use.arms import arms, compare, grid, resolve
+from lbi.use.arms import Grid, arms, by_type, compare, grid, resolve
 from lbi.use.evaluate import evaluate, leakage
 from tests.use.test_use import HELDOUT
 
@@ -134,3 +134,23 @@ def test_leakage_covers_what_training_runs_used(two_runs: Project) -> None:
     assert check["examples_from_heldout"] == [leaked] and check["trained_on_heldout"] == {"sft-bad": [leaked]}
     assert check["trained_missing"] == {"sft-bad": [999]}
     assert "training run 'sft-bad' used such examples" in check["detail"]
+
+
+def test_success_per_task_type_groups_seeds_of_one_task() -> None:
+    def cell(success: int) -> dict[str, object]:
+        return {"success": success, "error": None, "trajectory_id": 1}
+
+    tasks = ["miniwob.click-link@1000", "miniwob.click-link@1001", "miniwob.enter-text@1000"]
+    cells = {
+        (tasks[0], "base:baseline"): cell(0),
+        (tasks[1], "base:baseline"): cell(1),
+        (tasks[2], "base:baseline"): cell(0),
+        (tasks[0], "trained:baseline"): cell(1),
+        (tasks[1], "trained:baseline"): cell(1),
+    }
+    rows = by_type(Grid(tasks, ["base:baseline", "trained:baseline"], cells))
+    assert rows == [
+        {"type": "miniwob.click-link", "base:baseline": "1/2 [9%, 91%]", "trained:baseline": "2/2 [34%, 100%]"},
+        {"type": "miniwob.enter-text", "base:baseline": "0/1 [0%, 79%]", "trained:baseline": ""},
+    ]
+    assert by_type(Grid(["h-count", "h-names"], ["base:baseline"], {})) == []  # tasks without seeds: no groups

@@ -1,0 +1,256 @@
+"""How far each judge of the committee can be trusted: its precision and recall on the judge benchmark, as measured.
+
+`bench/judge_quality.py --quality` measures every judge it knows on the labelled set `data/judge_bench/` and writes
+`data/judge_bench/quality.json` (`QualityFile`: one `Figure` per judge × environment × split, pooled over the
+environments too, with the command, commit and date it came from); lbi ships that file. This module reads it and
+says which figure applies to a judge as a project configures it (`JudgeSpec`) in the project's environment:
+
+* a `grounding` judge is the rule on the recorded steps (`grounding`), or on a replay's effects
+  (`grounding+replay`) when the committee also has a `replay` judge;
+* a `replay` judge is `replay`;
+* a model judge whose focus is `accomplishment`, `instruction` or `efficiency` is measured only with the model the
+  benchmark ran (`QualityFile.model`, the embedded model): another model's judge is not measured;
+* anything else (an `overall` judge, a judge the store holds verdicts of but the config does not name) is not
+  measured.
+
+The environment's own figure when the benchmark has one for that judge, else the figure pooled over the
+environments it has (and the reason says so).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from lbi.config import Config, JudgeSpec
+from lbi.paths import repo_root
+
+QUALITY_PATH = repo_root() / "data" / "judge_bench" / "quality.json"
+"""The measured figures lbi ships (`bench/judge_quality.py --quality` writes them)."""
+REGENERATE = ".venv/bin/python bench/judge_quality.py --replay 0 --sample 12 --quality"
+"""The command that measures every judge the benchmark knows and rewrites `QUALITY_PATH`."""
+POOLED = "pooled"
+"""The `env` of a figure summed over every environment the judge was measured in."""
+MODEL_FOCI = ("accomplishment", "instruction", "efficiency")
+"""The model judges' foci the benchmark measures (with `QualityFile.model`)."""
+POLICY_JUDGES = (*MODEL_FOCI, "grounding")
+"""The committee the benchmark's policies (`strict`, `majority`, `relaxed`) vote over: the default one."""
+JUDGES = {
+    "overlap": "the one-word overlap rule (before issue 26; no committee uses it)",
+    "grounding": "the grounding rule on the recorded steps (a `grounding` judge)",
+    "grounding+replay": "the grounding rule on a replay's effects (a `grounding` judge beside a `replay` judge)",
+    "replay": "the span re-run from its start state in a fresh environment comes out the same",
+    "rules": "grounding+replay and replay together (the judges that need no model)",
+    **{f: f"the model judge with focus `{f}`" for f in MODEL_FOCI},
+    **{p: f"the committee's {p} policy over {', '.join(POLICY_JUDGES)}" for p in ("strict", "majority", "relaxed")},
+}
+"""What each of the benchmark's judges is."""
+
+
+class Figure(BaseModel):
+    """One judge on one environment (or `POOLED`) and split: confusion counts ("yes" = kept) and what follows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    judge: str
+    env: str
+    split: Literal["all", "test"]
+    """`all` pairs, or the `test` half (the tasks the grounding rule's settings were not tuned on)."""
+    n: int
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    left_out: int = 0
+    """Pairs the judge could not decide (a span that cannot be replayed, a reply that did not parse)."""
+    precision: float | None
+    recall: float | None
+    accuracy: float | None
+    precision_ci: tuple[float, float] | None
+    recall_ci: tuple[float, float] | None
+    accuracy_ci: tuple[float, float] | None
+    """Wilson 95% intervals; None where the rate is undefined (nothing kept, no good pair)."""
+    envs: list[str]
+    """The environments the figure covers (several for `POOLED`)."""
+
+
+class QualityFile(BaseModel):
+    """`data/judge_bench/quality.json`: the judge benchmark's figures and where they came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    command: str
+    """The command that wrote the file, from the repository's root."""
+    commit: str
+    dirty: bool
+    """Whether `lbi/` or `bench/` had uncommitted changes then."""
+    at: str
+    set: str
+    """The labelled set's folder, relative to the repository."""
+    model: str | None
+    """The model the model judges ran on; None when they were not measured."""
+    seconds: float
+    envs: list[str]
+    figures: list[Figure]
+
+    def figure(self, judge: str, env: str, split: str = "all") -> Figure | None:
+        return next((f for f in self.figures if (f.judge, f.env, f.split) == (judge, env, split)), None)
+
+
+def load(path: Path = QUALITY_PATH) -> QualityFile | None:
+    """The measured figures, or None when there are none at `path`; a file that does not match the schema raises
+    (`pydantic.ValidationError`): lbi ships it, so that is a bug, not a user's mistake."""
+    if not path.is_file():
+        return None
+    return QualityFile.model_validate(json.loads(path.read_text(encoding="utf-8")))
+
+
+def dump(quality: QualityFile) -> str:
+    """The file's text: its header indented, one figure per line (small diffs when it is measured again)."""
+    data = quality.model_dump(mode="json")
+    figures = data.pop("figures")
+    head = json.dumps(data, indent=1)[: -len("\n}")]
+    lines = ",\n".join(f"  {json.dumps(f)}" for f in figures)
+    return f'{head},\n "figures": [\n{lines}\n ]\n}}\n'
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What the benchmark says about one judge of a committee in one environment."""
+
+    judge: str
+    """The judge's name in the committee."""
+    measured_as: str | None
+    """The benchmark's judge that it is; None when it is not measured."""
+    figure: Figure | None
+    note: str
+    """Which environment the figure is on (or why there is none)."""
+
+    def short(self) -> str:
+        """One line: `P 86% [71-94] · R 94% [80-98] · n 115 (sql)`, or the reason it is not measured."""
+        if self.figure is None:
+            return self.note
+        f = self.figure
+        return f"P {percent(f.precision, f.precision_ci)} · R {percent(f.recall, f.recall_ci)} · n {f.n} ({self.note})"
+
+    def row(self) -> dict[str, Any]:
+        f = self.figure
+        return {
+            "judge": self.judge,
+            "measured as": self.measured_as or "",
+            "on": self.note,
+            "precision": percent(f.precision, f.precision_ci) if f else "not measured",
+            "recall": percent(f.recall, f.recall_ci) if f else "",
+            "accuracy": percent(f.accuracy, f.accuracy_ci) if f else "",
+            "n": f.n if f else None,
+        }
+
+
+def percent(value: float | None, ci: tuple[float, float] | None) -> str:
+    """`86% [71-94]` (the rate and its 95% interval), or `-` when the rate is undefined."""
+    if value is None:
+        return "-"
+    return f"{value:.0%}" + (f" [{ci[0] * 100:.0f}-{ci[1] * 100:.0f}]" if ci else "")
+
+
+def bench_judge(spec: JudgeSpec, committee: Sequence[JudgeSpec], default_model: str, quality: QualityFile) -> str:
+    """The benchmark's judge a configured judge is, or `not measured: ...` (why)."""
+    if spec.focus == "grounding":
+        return "grounding+replay" if any(j.focus == "replay" for j in committee) else "grounding"
+    if spec.focus == "replay":
+        return "replay"
+    if spec.focus in MODEL_FOCI:
+        model = spec.model or default_model
+        if quality.model is None:
+            return "not measured: the benchmark ran no model judge"
+        if model != quality.model:
+            return f"not measured: the benchmark ran the model judges on {quality.model}, not {model}"
+        return spec.focus
+    return f"not measured: the benchmark has no judge with focus {spec.focus!r}"
+
+
+def _pick(quality: QualityFile, judge: str, env: str, split: str) -> tuple[Figure | None, str]:
+    if (own := quality.figure(judge, env, split)) is not None:
+        return own, env
+    pooled = quality.figure(judge, POOLED, split)
+    if pooled is None:
+        return None, "not measured on the benchmark"
+    why = (
+        f"pooled over {', '.join(pooled.envs)}: the benchmark has no {env!r} environment"
+        if env not in quality.envs
+        else f"pooled over {', '.join(pooled.envs)}: not measured on {env!r}"
+    )
+    return pooled, why
+
+
+def trust(
+    names: Sequence[str],
+    committee: Sequence[JudgeSpec],
+    env: str,
+    default_model: str,
+    quality: QualityFile | None,
+    split: str = "all",
+) -> list[Trust]:
+    """How far each judge of `names` can be trusted in `env` (the committee `committee` configures; a name it does
+    not configure, e.g. an old judge's verdicts in the store, is not measured)."""
+    specs = {j.name: j for j in committee}
+    out = []
+    for name in names:
+        spec = specs.get(name)
+        if quality is None:
+            out.append(Trust(name, None, None, "not measured: no quality file (run the judge benchmark)"))
+        elif spec is None:
+            out.append(Trust(name, None, None, "not measured: not a judge of this project's committee"))
+        elif (judge := bench_judge(spec, committee, default_model, quality)).startswith("not measured"):
+            out.append(Trust(name, None, None, judge))
+        else:
+            figure, note = _pick(quality, judge, env, split)
+            out.append(Trust(name, judge, figure, note))
+    return out
+
+
+def for_config(
+    config: Config, names: Sequence[str] | None = None, policy: str = "", quality: QualityFile | None = None
+) -> tuple[list[Trust], Trust | None]:
+    """Each judge's trust (those of `names`, or of the configured committee) in the configured environment, and
+    the policy's (`policy`, or the configured one) when the benchmark measured this committee; `quality` defaults
+    to the shipped figures."""
+    quality = quality or load()
+    judges, env, default = config.models.judges, config.env.name, config.models.default
+    names = [j.name for j in judges] if names is None else names
+    whole = policy_trust(policy or config.synth.judge_policy, judges, env, default, quality)
+    return trust(names, judges, env, default, quality), whole
+
+
+def policy_trust(
+    policy: str,
+    committee: Sequence[JudgeSpec],
+    env: str,
+    default_model: str,
+    quality: QualityFile | None,
+    split: str = "all",
+) -> Trust | None:
+    """The committee's `policy` as the benchmark measured it, when the committee is the one it measured (the three
+    model judges on its model and `grounding`, nothing else); None otherwise."""
+    if quality is None or quality.model is None:
+        return None
+    foci = sorted(j.focus for j in committee)
+    models = {j.model or default_model for j in committee if j.focus in MODEL_FOCI}
+    if foci != sorted(POLICY_JUDGES) or models != {quality.model}:
+        return None
+    figure, note = _pick(quality, policy, env, split)
+    return Trust(f"committee ({policy})", policy, figure, note) if figure else None
+
+
+def source(quality: QualityFile) -> str:
+    """Where the figures came from, in one line."""
+    dirty = " with uncommitted changes" if quality.dirty else ""
+    model = f"model judges on {quality.model}" if quality.model else "no model judge"
+    when = f"{quality.at[:10]}, {quality.seconds:.0f} s"
+    return f"`{quality.command}` at commit {quality.commit}{dirty} ({when}; {model})"

@@ -1,0 +1,87 @@
+"""The Committee page beside each judge's verdicts: how far it can be trusted (its measured precision and recall on
+the judge benchmark, read from the shipped `data/judge_bench/quality.json`), and the examples the leakage check
+flagged, with a person's decision on them — on a store filled by the real pipeline (fake model, SQLite env)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from lbi.config import JudgeSpec, save_config
+from lbi.envs.tasks import Task, task_rows
+from lbi.project import Project, open_project
+from lbi.store import leaks
+from lbi.synth import trust
+from lbi.synth.leakage import refresh
+from tests.conftest import ROOT
+from tests.pages import fixtures as pages_fixtures
+
+filled_template = pages_fixtures.filled_template
+filled = pages_fixtures.filled
+
+
+def _page(project_dir: Path) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["project_dir"] = str(project_dir)
+    at.session_state["who"] = "tester"
+    at.run()
+    at.switch_page("pages/committee.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_each_judge_shows_its_measured_figures_or_not_measured(filled: Project) -> None:
+    # a judge the benchmark has no figures for, beside the default committee (its model judges run on `fake`)
+    filled.config.models.judges.append(JudgeSpec(name="vibes", focus="overall"))
+    save_config(filled.dir, filled.config)
+    at = _page(filled.dir)
+    quality = trust.load()
+    assert quality is not None and "sql" in quality.envs
+    measured = next(df.value for df in at.dataframe if "measured as" in df.value.columns)
+    table = {r["judge"]: r for r in measured.to_dict("records")}
+    grounding = quality.figure("grounding", "sql")
+    assert grounding is not None
+    assert table["grounding"]["on"] == "sql" and table["grounding"]["n"] == grounding.n
+    assert table["grounding"]["precision"] == trust.percent(grounding.precision, grounding.precision_ci)
+    assert table["grounding"]["recall"] == trust.percent(grounding.recall, grounding.recall_ci)
+    assert table["vibes"]["precision"] == "not measured" and "no judge with focus 'overall'" in table["vibes"]["on"]
+    if quality.model:  # the model judges were measured, on another model than this project's
+        assert f"on {quality.model}, not fake" in table["accomplishment"]["on"]
+    captions = " ".join(c.value for c in at.caption)
+    assert quality.commit in captions and "bench/judge_quality.py" in captions
+
+    # beside an example's verdicts too
+    verdicts = next(df.value for df in at.dataframe if "trust (judge benchmark)" in df.value.columns)
+    assert list(verdicts.columns) == ["judge", "verdict", "trust (judge benchmark)", "reason"]
+    trusted = dict(zip(verdicts["judge"], verdicts["trust (judge benchmark)"], strict=True))
+    assert trusted["grounding"].startswith(f"P {trust.percent(grounding.precision, grounding.precision_ci)}")
+    assert trusted["accomplishment"].startswith("not measured")
+
+
+def test_a_flagged_example_is_marked_and_a_person_can_allow_it(filled: Project) -> None:
+    store = filled.store
+    example, instruction = store.query("SELECT id, instruction FROM examples ORDER BY id LIMIT 1")[0]
+    heldout = Task(id="shop-held-1", env="sql", instruction=instruction, split="heldout", check={"kind": "none"})
+    store.add_tasks(task_rows([heldout]))  # a held-out task that asks what this example asks
+    refresh(filled, ("example",))
+    same = {str(r[0]) for r in store.query("SELECT id FROM examples WHERE instruction = ?", (instruction,))}
+    assert leaks.blocked(store, "example") == same  # it and any example asking the same (the fake model repeats)
+
+    at = _page(filled.dir)
+    at.toggle(key="committee_leaks").set_value(True).run()
+    frame = at.dataframe[0].value
+    assert {str(i) for i in frame["id"]} == same and frame["leaked"].all()
+    assert frame["leak"].str.contains("shop-held-1 (ngram 1.0)", regex=False).all()
+    at.selectbox(key="committee_pick").set_value(example).run()
+    assert "shop\\-held\\-1" in at.warning[0].value and "kept out of training" in at.warning[0].value
+
+    at.text_input(key=f"note-{example}").set_value("the shop's counts are public").run()
+    at.button(key="leak_allow").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert leaks.blocked(open_project(filled.dir).store, "example") == same - {str(example)}
+    decision = store.query("SELECT kind, item, verdict, who, note FROM leak_overrides")
+    note = "the shop's counts are public"
+    assert [tuple(r) for r in decision] == [("example", str(example), "allow", "tester", note)]
+    assert "allowed despite the leak flag" in at.success[0].value
+    assert "allowed" in at.info[-1].value and at.button(key="leak_block").disabled is False

@@ -1,0 +1,116 @@
+"""How far each judge can be trusted (`lbi.synth.trust`): the shipped figures match the schema and cover the default
+committee; which figure applies to a configured judge in an environment (its own, pooled, or none, and why)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lbi.config import LOCAL_MODEL, Config, JudgeSpec, ModelsConfig
+from lbi.synth import trust
+
+
+def test_the_shipped_figures_match_the_schema_and_cover_the_default_committee() -> None:
+    text = trust.QUALITY_PATH.read_text(encoding="utf-8")
+    quality = trust.load()
+    assert quality is not None and trust.dump(quality) == text, "the file is what the bench writes"
+    assert quality.command.startswith(".venv/bin/python bench/judge_quality.py") and "--quality" in quality.command
+    assert len(quality.commit) >= 7 and quality.at[:2] == "20"
+    assert set(quality.envs) == {"sql", "trac", "desktop", "repo"}
+    committee = ModelsConfig().judges
+    measured = [trust.bench_judge(j, committee, LOCAL_MODEL, quality) for j in committee]
+    assert not [m for m in measured if m.startswith("not measured")], measured
+    assert set(measured) == {"accomplishment", "instruction", "efficiency", "grounding"}
+    for judge in measured:
+        pooled = quality.figure(judge, trust.POOLED)
+        assert pooled is not None and set(pooled.envs) <= set(quality.envs)
+        own = [f for f in quality.figures if (f.judge, f.split) == (judge, "all") and f.env != trust.POOLED]
+        assert pooled.n == sum(f.n for f in own)
+    for f in quality.figures:
+        assert f.n == f.tp + f.fp + f.fn + f.tn > 0
+        assert f.precision is None or f.precision == pytest.approx(f.tp / (f.tp + f.fp), abs=1e-4)
+        assert f.recall is None or f.recall == pytest.approx(f.tp / (f.tp + f.fn), abs=1e-4)
+        for rate, ci in ((f.precision, f.precision_ci), (f.recall, f.recall_ci), (f.accuracy, f.accuracy_ci)):
+            assert (rate is None) == (ci is None)
+            assert rate is None or ci is None or ci[0] <= rate <= ci[1]
+    assert quality.figure("grounding", "sql") is not None and quality.figure("grounding+replay", "repo") is not None
+
+
+def _figure(judge: str, env: str, tp: int, fp: int, envs: list[str] | None = None) -> trust.Figure:
+    return trust.Figure(
+        judge=judge,
+        env=env,
+        split="all",
+        n=tp + fp,
+        tp=tp,
+        fp=fp,
+        fn=0,
+        tn=0,
+        precision=tp / (tp + fp),
+        recall=1.0,
+        accuracy=tp / (tp + fp),
+        precision_ci=(0.1, 0.9),
+        recall_ci=(0.5, 1.0),
+        accuracy_ci=(0.1, 0.9),
+        envs=envs or [env],
+    )
+
+
+QUALITY = trust.QualityFile(
+    command=".venv/bin/python bench/judge_quality.py --quality",
+    commit="abc1234",
+    dirty=False,
+    at="2026-01-01T00:00:00+00:00",
+    set="data/judge_bench",
+    model=LOCAL_MODEL,
+    seconds=1.0,
+    envs=["sql", "trac"],
+    figures=[
+        _figure("grounding", "sql", 9, 1),
+        _figure("grounding", trust.POOLED, 15, 5, ["sql", "trac"]),
+        _figure("grounding+replay", "trac", 8, 2),
+        _figure("accomplishment", "sql", 1, 1),
+        _figure("strict", "sql", 2, 2),
+    ],
+)
+
+
+def test_a_judge_gets_its_envs_figure_else_the_pooled_one_and_says_so() -> None:
+    committee = ModelsConfig().judges
+    names = [j.name for j in committee]
+    on_sql = {t.judge: t for t in trust.trust(names, committee, "sql", LOCAL_MODEL, QUALITY)}
+    assert on_sql["grounding"].note == "sql" and on_sql["grounding"].figure == QUALITY.figures[0]
+    assert on_sql["grounding"].short() == "P 90% [10-90] · R 100% [50-100] · n 10 (sql)"
+    assert on_sql["accomplishment"].measured_as == "accomplishment"
+    assert on_sql["instruction"].figure is None and on_sql["instruction"].note == "not measured on the benchmark"
+    on_web = {t.judge: t for t in trust.trust(names, committee, "web", LOCAL_MODEL, QUALITY)}
+    assert on_web["grounding"].figure == QUALITY.figures[1]
+    assert on_web["grounding"].note == "pooled over sql, trac: the benchmark has no 'web' environment"
+
+
+def test_what_the_benchmark_did_not_measure_says_why() -> None:
+    gpt = "openai/gpt-4o-mini"
+    committee = [
+        JudgeSpec(name="g", focus="grounding"),
+        JudgeSpec(name="r", focus="replay"),
+        JudgeSpec(name="gpt", focus="accomplishment", model=gpt),
+        JudgeSpec(name="vibes", focus="overall"),
+    ]
+    got = {t.judge: t for t in trust.trust(["g", "r", "gpt", "vibes", "gone"], committee, "trac", LOCAL_MODEL, QUALITY)}
+    assert got["g"].measured_as == "grounding+replay" and got["g"].note == "trac"  # beside a replay judge
+    assert got["r"].figure is None and got["r"].measured_as == "replay"
+    assert got["gpt"].short() == f"not measured: the benchmark ran the model judges on {LOCAL_MODEL}, not {gpt}"
+    assert got["vibes"].short() == "not measured: the benchmark has no judge with focus 'overall'"
+    assert got["gone"].short() == "not measured: not a judge of this project's committee"
+    assert trust.trust(["g"], committee, "sql", LOCAL_MODEL, None)[0].short().startswith("not measured: no quality")
+
+
+def test_the_policy_is_measured_only_for_the_committee_the_benchmark_ran() -> None:
+    config = Config()
+    config.env.name = "sql"
+    _, strict = trust.for_config(config, policy="strict", quality=QUALITY)
+    assert strict is not None and strict.judge == "committee (strict)" and strict.figure == QUALITY.figures[-1]
+    config.models.judges.append(JudgeSpec(name="replay", focus="replay"))
+    assert trust.for_config(config, policy="strict", quality=QUALITY)[1] is None
+    config.models.judges.pop()
+    config.models.default = "fake"
+    assert trust.for_config(config, policy="strict", quality=QUALITY)[1] is None

@@ -1,6 +1,6 @@
 """The leakage check on content (`lbi.synth.leakage`), on a real store with the real embedder: the SQL demo's schema
 page states a held-out answer; a synthesized example that asks a held-out question is kept out of the committee's
-kept set, the export and the index until a person allows it; a held-out BrowserGym seed and goal are caught."""
+kept set, the export and the index until a person allows it; a held-out BrowserGym seed is caught."""
 
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def test_lbi_leakage_and_lbi_eval_list_what_is_flagged(demo: Project) -> None:
 
 
 # -- BrowserGym: seeds and goals ----------------------------------------------------------------------
-def test_a_held_out_seed_and_goal_are_caught(project: Project) -> None:
+def test_a_held_out_seed_is_caught_and_a_seeded_goal_text_is_not(project: Project) -> None:
     store = project.store
     held = {
         "id": "miniwob.click-button@1000",
@@ -241,11 +241,9 @@ def test_a_held_out_seed_and_goal_are_caught(project: Project) -> None:
     )
     refresh(project)
     hits = {f["item"]: {(h["heldout"], h["measure"]) for h in f["hits"]} for f in leaks.flags(store)}
-    assert hits == {
-        str(examples[0]): {(held["id"], "seed")},
-        str(examples[1]): {(held["id"], "ngram"), (held["id"], "embedding")},
-        "syn@1000": {(held["id"], "seed")},
-    }
+    # the synthetic seed's 'Click on the "Submit" button.' is not flagged: the goal is the task type's template text,
+    # the same on every seed; the held-out thing is the held-out seed's page
+    assert hits == {str(examples[0]): {(held["id"], "seed")}, "syn@1000": {(held["id"], "seed")}}
     assert leaks.blocked(store, "task") == {"syn@1000"}
     project.config.env.name = "browsergym"
     assert [item.key for item in plan(project, "llm", policy="llm")] == ["llm/syn@5"], "not rolled out"

@@ -157,7 +157,7 @@ def evaluate_arms(
         print(f"3. evaluate {who} ({model}) baseline", flush=True)
         evaluate(project, ["baseline"], run=f"eval-{who}", max_steps=args.max_steps, progress=ticker(f"eval {who}"))
         specs.append(f"eval-{who}:baseline")
-        if args.agentic and who in ("base", "trained"):
+        if args.agentic and who in ("base", f"trained{args.tag}"):
             print(f"   {who} agentic on {args.agentic} tasks", flush=True)
             evaluate(
                 project,
@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=BENCH_PORT)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--tag", default="", help="a suffix for the training runs and their eval runs (a second try)")
     parser.add_argument(
         "--project-name", default="miniwob", help="the project folder under bench/results/learning_effect/"
     )
@@ -216,34 +217,37 @@ def main() -> None:
             return
         t = time.perf_counter()
         print("2. train on every kept example", flush=True)
+        name = f"sft-all{args.tag}"
         trained = train_once(
             project,
-            "sft-all",
+            name,
             lambda: train(
-                project, "sft-all", epochs=args.epochs, max_records=args.max_records, progress=ticker("train all")
+                project, name, epochs=args.epochs, max_records=args.max_records, progress=ticker("train all")
             ),
         )
         timings["train_all_s"] = time.perf_counter() - t
         print(
             f"   {trained['records']} records, final loss {trained['final_loss']:.3f} → {trained['model']}", flush=True
         )
-        models = [("base", publish_base(project.dir, project.config)), ("trained", trained["model"])]
+        models = [("base", publish_base(project.dir, project.config)), (f"trained{args.tag}", trained["model"])]
         if args.stop_after == "train":
             return
         specs = evaluate_arms(project, args, models, timings)
         ablated = None
         if not args.no_ablation:
-            goal_records = len(training_data(project, modes=["goal"]).records)
+            goal_records = len(training_data(project, modes=["goal"]).records)  # an error says if there are none
             epochs = args.epochs * trained["records"] / max(goal_records, 1)  # the same number of optimizer steps
             print(f"4. ablation: the {goal_records} goal records only, {epochs:.2f} epochs", flush=True)
             t = time.perf_counter()
             ablated = train_once(
                 project,
-                "sft-goal",
-                lambda: train(project, "sft-goal", epochs=epochs, modes=["goal"], progress=ticker("train goal")),
+                f"sft-goal{args.tag}",
+                lambda: train(
+                    project, f"sft-goal{args.tag}", epochs=epochs, modes=["goal"], progress=ticker("train goal")
+                ),
             )
             timings["train_goal_s"] = time.perf_counter() - t
-            specs += evaluate_arms(project, args, [("goal-only", ablated["model"])], timings)
+            specs += evaluate_arms(project, args, [(f"goal-only{args.tag}", ablated["model"])], timings)
     rows = arm_rows(project, specs)
     columns = ["arm", "model", "n", "successes", "rate", "ci_low", "ci_high", "vs", "p", "flipped", "tokens", "wall s"]
     print(table(rows, columns, title="MiniWoB++ held-out seeds, pooled (each arm against the base baseline)"))

@@ -181,7 +181,7 @@ def by_type(grid: Grid) -> list[dict[str, Any]]:
     if len(kinds) == len(grid.tasks):
         return []
     rows = []
-    for kind, tasks in kinds.items():
+    for kind, tasks in sorted(kinds.items()):
         row: dict[str, Any] = {"type": kind}
         for arm in grid.arms:
             ran = [grid.cells[(t, arm)] for t in tasks if (t, arm) in grid.cells]

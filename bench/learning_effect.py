@@ -32,6 +32,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from common import BENCH_PORT, RESULTS, bench_config, local_model, machine, table, write_result  # noqa: E402
@@ -76,13 +77,20 @@ def progress(label: str) -> Iterator[Callable[[int, int], None]]:
     yield ticker(label)
 
 
-def project_for(args: argparse.Namespace) -> Project:
-    folder = RESULTS / "learning_effect" / args.env
+def existing_project(folder: Path, args: argparse.Namespace) -> Project | None:
+    """The bench project in `folder` to resume (on `--port`), or None after `--fresh` or when there is none yet."""
     if args.fresh and folder.exists():
         shutil.rmtree(folder)
-    if (folder / "lbi.toml").exists():
-        project = open_project(folder)
-        project.config.local_model.port = args.port
+    if not (folder / "lbi.toml").exists():
+        return None
+    project = open_project(folder)
+    project.config.local_model.port = args.port
+    return project
+
+
+def project_for(args: argparse.Namespace) -> Project:
+    folder = RESULTS / "learning_effect" / args.env
+    if project := existing_project(folder, args):
         return project
     config = bench_config(args.synth_model or args.model, port=args.port, threads=args.threads)
     config.models.agent = args.model

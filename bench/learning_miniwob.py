@@ -29,17 +29,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from collections import Counter, defaultdict
 from typing import Any
 
 from common import BENCH_PORT, RESULTS, bench_config, local_model, machine, table, write_result  # noqa: E402
-from learning_effect import arm_rows, ticker, train_once  # noqa: E402
+from learning_effect import arm_rows, existing_project, ticker, train_once  # noqa: E402
 
 from lbi.config import JudgeSpec  # noqa: E402
 from lbi.envs.browsergym.benchmark import import_benchmark  # noqa: E402
-from lbi.project import Project, init_project, open_project  # noqa: E402
+from lbi.project import Project, init_project  # noqa: E402
 from lbi.store import committee  # noqa: E402
 from lbi.synth.backward import construct  # noqa: E402
 from lbi.synth.judge import judge_examples  # noqa: E402
@@ -60,11 +59,7 @@ HELDOUT_FROM = 1000
 
 def project_for(args: argparse.Namespace) -> Project:
     folder = RESULTS / "learning_effect" / args.project_name
-    if args.fresh and folder.exists():
-        shutil.rmtree(folder)
-    if (folder / "lbi.toml").exists():
-        project = open_project(folder)
-        project.config.local_model.port = args.port
+    if project := existing_project(folder, args):
         return project
     types = [f"miniwob.{t.strip()}" for t in args.types.split(",") if t.strip()]
     config = bench_config(args.model, port=args.port, threads=args.threads)

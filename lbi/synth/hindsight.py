@@ -18,7 +18,6 @@ The `reward` judge (`judge_reward`) is the environment's reward as a committee s
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -27,15 +26,14 @@ from typing import Any
 
 from lbi.observations import element_line
 from lbi.project import Project
+from lbi.synth.effects import action_args
 
 Progress = Callable[[int, int], None]
 RULE_MODES = ("hindsight", "goal")
 REWARD = "reward"
 """The focus of the judge that reads the environment's reward (`judge_reward`)."""
 
-CALL = re.compile(r"""^\s*(?P<fn>\w+)\((?P<args>.*)\)\s*$""", re.DOTALL)
 QUOTED = re.compile(r"""(?P<q>['"])(?P<v>.*?)(?P=q)""")
-ARG = re.compile(r"""(?P<q>['"])(?P<v>(?:\\.|(?!(?P=q)).)*)(?P=q)""")
 FIELDS = {"textbox", "searchbox", "spinbutton", "combobox", "listbox", "checkbox", "radio", "slider", "switch"}
 """Roles whose element is said well enough by its kind alone (`the text field`) when it has no name."""
 ROLE_WORDS = {
@@ -72,13 +70,6 @@ def element(observation: str, bid: str) -> tuple[str, str] | None:
     return role, " ".join((name.group("v") if name else "").split())
 
 
-def _call(action: str) -> tuple[str, list[str]] | None:
-    m = CALL.match(action or "")
-    if not m:
-        return None
-    return m.group("fn"), [str(ast.literal_eval(a.group(0))) for a in ARG.finditer(m.group("args"))]
-
-
 def _thing(role: str, name: str) -> str:
     word = ROLE_WORDS.get(role, role)
     return f'the "{name}" {word}' if name and len(name) <= 60 else f"the {word}"
@@ -89,10 +80,10 @@ def describe_step(step: Mapping[str, Any]) -> str | None:
     is not one on an element, or names a bid the observation does not show."""
     if step.get("error"):
         return None
-    call = _call(str(step.get("action") or ""))
-    if call is None or not call[1]:
+    action = str(step.get("action") or "")
+    fn, args = action.split("(", 1)[0].strip(), action_args(action)
+    if not args:
         return None
-    fn, args = call
     found = element(str(step.get("observation") or ""), args[0])
     if found is None:
         return None

@@ -79,7 +79,7 @@ def plan(
             if not tasks:
                 raise UserError(
                     "explore from tasks: the project has no synthetic tasks to start from (lbi tasks import "
-                    "--split synthetic, or lbi generate)"
+                    "--split synthetic, or lbi tasks generate)"
                 )
             starts = [{"spec_json": json.dumps({"start": t.start})} for t in tasks]
         keys = [f"{run_name}/explore-{k}" for k in range(episodes)]

@@ -31,6 +31,7 @@ import argparse
 import json
 import time
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 from common import BENCH_PORT, RESULTS, bench_config, local_model, machine, table, write_result  # noqa: E402
@@ -58,10 +59,18 @@ HELDOUT_FROM = 1000
 
 
 def project_for(args: argparse.Namespace) -> Project:
+    """The bench project, made or resumed; its tasks imported (again: a resumed run given more seeds gets them)."""
     folder = RESULTS / "learning_effect" / args.project_name
-    if project := existing_project(folder, args):
-        return project
     types = [f"miniwob.{t.strip()}" for t in args.types.split(",") if t.strip()]
+    project = existing_project(folder, args) or new_project(folder, args, types)
+    for task in types:
+        import_benchmark(project.store, project.config.env, task, f"0-{args.synth_seeds - 1}", split="synthetic")
+        last = HELDOUT_FROM + args.heldout_seeds - 1
+        import_benchmark(project.store, project.config.env, task, f"{HELDOUT_FROM}-{last}", split="heldout")
+    return project
+
+
+def new_project(folder: Path, args: argparse.Namespace, types: list[str]) -> Project:
     config = bench_config(args.model, port=args.port, threads=args.threads)
     config.env.name = "browsergym"
     config.env.options = {
@@ -76,12 +85,7 @@ def project_for(args: argparse.Namespace) -> Project:
     config.synth.dedup_threshold = args.dedup
     config.synth.max_steps, config.synth.explore_fill, config.synth.judge_policy = args.max_steps, "words", "strict"
     config.train.max_seq_len = args.max_seq_len
-    project = init_project(folder, config)
-    for task in types:
-        import_benchmark(project.store, config.env, task, f"0-{args.synth_seeds - 1}", split="synthetic")
-        last = HELDOUT_FROM + args.heldout_seeds - 1
-        import_benchmark(project.store, config.env, task, f"{HELDOUT_FROM}-{last}", split="heldout")
-    return project
+    return init_project(folder, config)
 
 
 def synthesize(project: Project, args: argparse.Namespace) -> dict[str, Any]:
@@ -187,6 +191,14 @@ def main() -> None:
     parser.add_argument("--backward-llm", default="", help="also the model's backward construction (batched)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--max-records", type=int, default=240, help="training budget: a seeded sample of records")
+    parser.add_argument("--lr", type=float, default=0.0, help="peak learning rate (0: train.learning_rate)")
+    parser.add_argument(
+        "--max-per-instruction",
+        type=int,
+        default=0,
+        help="train on at most N kept examples per instruction (0: no cap): an explore walk clicks the same "
+        '"Submit" on every page of a task',
+    )
     parser.add_argument("--max-seq-len", type=int, default=1024)
     parser.add_argument("--agentic", type=int, default=60, help="held-out tasks for the agentic arms (0: none)")
     parser.add_argument("--no-ablation", action="store_true")
@@ -217,7 +229,13 @@ def main() -> None:
             project,
             name,
             lambda: train(
-                project, name, epochs=args.epochs, max_records=args.max_records, progress=ticker("train all")
+                project,
+                name,
+                epochs=args.epochs,
+                learning_rate=args.lr or None,
+                max_records=args.max_records,
+                max_per_instruction=args.max_per_instruction,
+                progress=ticker("train all"),
             ),
         )
         timings["train_all_s"] = time.perf_counter() - t
@@ -230,7 +248,9 @@ def main() -> None:
         specs = evaluate_arms(project, args, models, timings)
         ablated = None
         if not args.no_ablation:
-            goal_records = len(training_data(project, modes=["goal"]).records)  # an error says if there are none
+            goal_records = len(
+                training_data(project, modes=["goal"], max_per_instruction=args.max_per_instruction).records
+            )  # an error says if there are none
             epochs = args.epochs * trained["records"] / max(goal_records, 1)  # the same number of optimizer steps
             print(f"4. ablation: the {goal_records} goal records only, {epochs:.2f} epochs", flush=True)
             t = time.perf_counter()
@@ -238,7 +258,13 @@ def main() -> None:
                 project,
                 f"sft-goal{args.tag}",
                 lambda: train(
-                    project, f"sft-goal{args.tag}", epochs=epochs, modes=["goal"], progress=ticker("train goal")
+                    project,
+                    f"sft-goal{args.tag}",
+                    epochs=epochs,
+                    modes=["goal"],
+                    learning_rate=args.lr or None,
+                    max_per_instruction=args.max_per_instruction,
+                    progress=ticker("train goal"),
                 ),
             )
             timings["train_goal_s"] = time.perf_counter() - t

@@ -220,6 +220,10 @@ class TrainConfig(_Section):
     max_records: int = 0
     """Train on at most this many records, a seeded sample of them in their order (a fixed budget, e.g. to
     compare two data sources on the same number of records); 0 means all."""
+    max_per_instruction: int = 0
+    """Train on at most this many kept examples per instruction (a seeded sample of them): a lesson the data
+    repeats (an explore walk clicking the same "Submit" on every page of a task) then weighs no more than a rare
+    one; 0 means no cap. Applied before `max_records`."""
     lora_r: int = 16
     """LoRA rank (the adapter's inner dimension)."""
     lora_alpha: int = 32

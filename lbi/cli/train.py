@@ -42,6 +42,10 @@ def train_cmd(
     epochs: Annotated[float, typer.Option(help="Passes over the records (0: config).")] = 0,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (0: config).")] = 0,
     max_seq_len: Annotated[int, typer.Option(help="Tokens per record (0: config).")] = 0,
+    max_records: Annotated[int, typer.Option(help="At most this many records, a seeded sample (0: config).")] = 0,
+    max_per_instruction: Annotated[
+        int, typer.Option(help="At most this many kept examples per instruction, a seeded sample (0: config).")
+    ] = 0,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start the run over (drop checkpoints).")] = False,
     serve: Annotated[
         bool,
@@ -86,6 +90,8 @@ def train_cmd(
             epochs=epochs or None,
             learning_rate=learning_rate or None,
             max_seq_len=max_seq_len or None,
+            max_records=max_records or None,
+            max_per_instruction=max_per_instruction or None,
         )
     resumed = f" (resumed from step {report.resumed_from})" if report.resumed_from is not None else ""
     skipped = f"; {report.too_long} records longer than max_seq_len left out" if report.too_long else ""

@@ -65,6 +65,16 @@ class TrainingData:
         return h.hexdigest()[:16]
 
 
+def capped_per_instruction(examples: Sequence[dict[str, Any]], cap: int) -> set[int]:
+    """The ids of at most `cap` examples per instruction (compared without case or surrounding space), a seeded
+    sample within each instruction's examples."""
+    groups: dict[str, list[int]] = {}
+    for e in examples:
+        groups.setdefault(" ".join(str(e["instruction"]).lower().split()), []).append(int(e["id"]))
+    rng = random.Random(0)
+    return {i for ids in groups.values() for i in (rng.sample(ids, cap) if len(ids) > cap else ids)}
+
+
 def check_trainable(project: Project, example_ids: list[int]) -> None:
     """Refuse examples from held-out tasks or evaluation runs (the leakage lock)."""
     if bad := read.untrainable_examples(project.store, example_ids):
@@ -81,10 +91,12 @@ def training_data(
     judges: Sequence[str] = (),
     modes: Sequence[str] = (),
     max_records: int = 0,
+    max_per_instruction: int = 0,
 ) -> TrainingData:
     """The records of the examples the committee keeps under `policy` (default: `synth.judge_policy`), counting
     only the verdicts of `judges` when given (default: the whole committee), made by the backward `modes` when
-    given (default: any); at most `max_records` of them (a seeded sample, in order; 0: all)."""
+    given (default: any); of the examples sharing an instruction at most `max_per_instruction` (a seeded sample;
+    0: all); at most `max_records` records in all (a seeded sample, in order; 0: all)."""
     from lbi.use.export import PERS, build_records
 
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
@@ -105,6 +117,10 @@ def training_data(
         )
     ids = [int(e["id"]) for e in examples]
     check_trainable(project, ids)
+    if max_per_instruction:
+        capped = capped_per_instruction(examples, max_per_instruction)
+        records = [r for r in records if r["example_id"] in capped]
+        ids = [i for i in ids if i in capped]
     if max_records and len(records) > max_records:
         chosen = sorted(random.Random(0).sample(range(len(records)), max_records))
         records = [records[k] for k in chosen]

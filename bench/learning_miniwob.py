@@ -91,7 +91,14 @@ def new_project(folder: Path, args: argparse.Namespace, types: list[str]) -> Pro
 def synthesize(project: Project, args: argparse.Namespace) -> dict[str, Any]:
     synthetic = len(project.tasks("synthetic", env="browsergym"))
     out: dict[str, Any] = {}
-    out["llm"] = rollout(project, "synth-llm", policy="llm", max_steps=args.max_steps, progress=ticker("rollouts llm"))
+    out["llm"] = rollout(
+        project,
+        "synth-llm",
+        policy="llm",
+        limit=args.llm_rollouts,
+        max_steps=args.max_steps,
+        progress=ticker("rollouts llm"),
+    )
     out["explore"] = rollout(
         project,
         "synth-explore",
@@ -176,6 +183,9 @@ def main() -> None:
     parser.add_argument("--types", default=TYPES, help="MiniWoB++ task ids without the miniwob. prefix")
     parser.add_argument("--synth-seeds", type=int, default=6, help="synthesis seeds per type (0..N-1)")
     parser.add_argument("--heldout-seeds", type=int, default=20, help="held-out seeds per type (1000..)")
+    parser.add_argument(
+        "--llm-rollouts", type=int, default=0, help="llm rollouts on the first N synthetic tasks only (0: on each)"
+    )
     parser.add_argument("--explore", type=int, default=1, help="explore walks per synthetic task")
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--model", default="local/smollm2", help="the agent and every synthesis role")

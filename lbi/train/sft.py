@@ -171,7 +171,9 @@ def train(
     if fresh and out.exists():
         shutil.rmtree(out)
     data = training_data(
-        project, per=cfg.per, policy=cfg.policy, judges=cfg.judges, modes=cfg.modes, max_records=cfg.max_records
+        project, per=cfg.per, policy=cfg.policy, judges=cfg.judges, modes=cfg.modes,
+        max_records=cfg.max_records,
+        max_per_instruction=cfg.max_per_instruction,
     )
     with project.run(name, "train", {"train": cfg.model_dump()}) as run:
         _check_same_data(project, run.id, data, out, name)

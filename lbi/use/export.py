@@ -58,12 +58,14 @@ def _turns(
     """Each step of a span as the agent's turn (`lbi.prompts.messages.agent_turn`) with the example's instruction
     and the span's own previous actions, followed by the reply the agent wrote. In an example labelled by rule
     (`hindsight`, `goal`), the reply's reasoning says what the step does (`Click on the "Yes" button`) rather than
-    what the walk or the agent wrote then ("explore: ...", a copied prompt example)."""
+    what the walk or the agent wrote then ("explore: ...", a copied prompt example); where the rule cannot say it
+    (a click on an element with no name), the reasoning restates the instruction."""
+    ruled = mode in hindsight.RULE_MODES
     for k, step in enumerate(steps):
         history = history_text([(s["action"] or "", s["error"]) for s in steps[:k]])
         turn = agent_turn(_system(project, step), instruction, recorded_observation(step), history)
-        said = hindsight.describe_step(step) if mode in hindsight.RULE_MODES else None
-        reasoning = said + "." if said else step["reasoning"] or ""
+        said = hindsight.describe_step(step) if ruled else None
+        reasoning = said + "." if said else instruction if ruled else step["reasoning"] or ""
         yield [*turn, {"role": "assistant", "content": reply_text(reasoning, step["action"] or "")}]
 
 

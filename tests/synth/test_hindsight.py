@@ -121,3 +121,17 @@ def test_rule_modes_committee_and_training_budget(project: Project) -> None:
     assert set(budget.example_ids) == {r["example_id"] for r in budget.records}
     with pytest.raises(TrainDataError, match="among the batched examples"):
         training_data(project, modes=["batched"])
+
+
+def test_a_rewarded_click_the_rule_cannot_name_restates_the_goal(project: Project) -> None:
+    """A goal example whose click is on an element the rule cannot name: the record's reasoning restates the
+    instruction, never the walk's own ("explore")."""
+    _trajectory(project, "r/explore-0", [("click('99')", None)], "Close the dialog box.", 1.0)
+    construct(project, mode="goal")
+    project.config.models.judges = [JudgeSpec(name="reward", focus="reward")]
+    judge_examples(project)
+    (record,) = training_data(project, modes=["goal"]).records
+    assert json.loads(record["messages"][-1]["content"]) == {
+        "reasoning": "Close the dialog box.",
+        "action": "click('99')",
+    }

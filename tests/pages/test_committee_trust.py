@@ -5,6 +5,7 @@ flagged, with a person's decision on them — on a store filled by the real pipe
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from streamlit.testing.v1 import AppTest
 
@@ -85,3 +86,31 @@ def test_a_flagged_example_is_marked_and_a_person_can_allow_it(filled: Project) 
     assert [tuple(r) for r in decision] == [("example", str(example), "allow", "tester", note)]
     assert "allowed despite the leak flag" in at.success[0].value
     assert "allowed" in at.info[-1].value and at.button(key="leak_block").disabled is False
+
+
+def test_the_share_link_carries_only_leak_flags(filled: Project) -> None:
+    store = filled.store
+    instruction = store.query("SELECT instruction FROM examples ORDER BY id LIMIT 1")[0][0]
+    heldout = Task(id="shop-held-1", env="sql", instruction=instruction, split="heldout", check={"kind": "none"})
+    store.add_tasks(task_rows([heldout]))
+    refresh(filled, ("example",))
+    flagged = leaks.blocked(store, "example")
+    at = _page(filled.dir)
+    at.toggle(key="committee_leaks").set_value(True).run()
+    assert parse_qs(urlsplit(at.code[-1].value).query)["leaks"] == ["1"]
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)  # the link opened in a new session
+    at.session_state["project_dir"] = str(filled.dir)
+    at.run()
+    at.query_params["leaks"] = "1"
+    at.query_params["show"] = "dropped"
+    at.switch_page("pages/committee.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="committee_leaks").value is True and at.radio(key="committee_show").value == "dropped"
+    assert {str(i) for i in at.dataframe[0].value["id"]} == flagged
+    assert {k: v for k, v in parse_qs(urlsplit(at.code[-1].value).query).items() if k != "example"} == {
+        "show": ["dropped"],
+        "leaks": ["1"],
+    }
+    at.toggle(key="committee_leaks").set_value(False).run()  # and off again: the link drops it
+    assert "leaks" not in at.code[-1].value and len(at.dataframe[0].value) > len(flagged)

@@ -37,7 +37,9 @@ def quality(path: Path | None = None) -> trust.QualityFile | None:
     return _load(str(path), mtime)
 
 
-def judge_trust(project: Project, names: Sequence[str], policy: str) -> tuple[dict[str, trust.Trust], trust.Trust | None]:
+def judge_trust(
+    project: Project, names: Sequence[str], policy: str
+) -> tuple[dict[str, trust.Trust], trust.Trust | None]:
     """How far each judge of `names` can be trusted in this project (`trust.for_config`), by judge name, and the
     committee's `policy` when the benchmark measured this committee."""
     trusts, whole = trust.for_config(project.config, names, policy, quality=quality())

@@ -11,29 +11,14 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from lbi import verdicts_ui
-from lbi.envs.tasks import Task, task_rows
 from lbi.project import Project, open_project
 from lbi.store import leaks
 from lbi.synth import trust
-from lbi.synth.leakage import refresh
-from tests.conftest import ROOT
 from tests.pages import fixtures as pages_fixtures
+from tests.pages.test_curation_pages import _linked
 
 filled_template = pages_fixtures.filled_template
 filled = pages_fixtures.filled
-
-
-def _review(project_dir: Path, **params: object) -> AppTest:
-    """The Review page, opened by a link carrying `params`."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["project_dir"] = str(project_dir)
-    at.session_state["who"] = "tester"
-    at.run()
-    for name, value in params.items():
-        at.query_params[name] = str(value)
-    at.switch_page("pages/review.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _verdicts(at: AppTest) -> dict[str, dict[str, str]]:
@@ -48,10 +33,12 @@ def test_each_verdict_under_review_shows_how_far_its_judge_can_be_trusted(filled
     grounding = quality.figure("grounding", "sql")
     assert grounding is not None
     example = filled.store.query("SELECT MIN(example_id) FROM verdicts WHERE judge = 'grounding'")[0][0]
-    at = _review(filled.dir, queue="all", example=example)
+    at = _linked(filled.dir, "review", queue="all", example=example)
     assert {m.label: m.value for m in at.metric}["Example"] == f"#{example}"
     rows = _verdicts(at)
-    assert set(rows) == {v["judge"] for v in filled.store.query("SELECT judge FROM verdicts WHERE example_id = ?", (example,))}
+    assert set(rows) == {
+        v["judge"] for v in filled.store.query("SELECT judge FROM verdicts WHERE example_id = ?", (example,))
+    }
     shown = rows["grounding"]["trust (judge benchmark)"]
     assert shown == trust.Trust("grounding", "grounding", grounding, "sql").short()
     assert shown.startswith(f"P {trust.percent(grounding.precision, grounding.precision_ci)} · R ")
@@ -80,13 +67,10 @@ def test_the_quality_file_is_read_once_per_change(tmp_path: Path) -> None:
 
 def test_a_flagged_example_under_review_shows_the_flag_and_a_person_decides_on_it(filled: Project) -> None:
     store = filled.store
-    example, instruction = store.query("SELECT id, instruction FROM examples ORDER BY id LIMIT 1")[0]
-    heldout = Task(id="shop-held-1", env="sql", instruction=instruction, split="heldout", check={"kind": "none"})
-    store.add_tasks(task_rows([heldout]))  # a held-out task that asks what this example asks
-    refresh(filled, ("example",))
+    example, _ = pages_fixtures.flag_a_leak(filled)  # a held-out task that asks what this example asks
     assert str(example) in leaks.blocked(store, "example")
 
-    at = _review(filled.dir, queue="filtered", example=example)  # kept out: filtered out under every policy
+    at = _linked(filled.dir, "review", queue="filtered", example=example)  # kept out: filtered out under every policy
     assert {m.label: m.value for m in at.metric}["Example"] == f"#{example}"
     warning = at.warning[0].value
     assert "shop\\-held\\-1" in warning and "ngram 1\\.0" in warning and "kept out of training" in warning

@@ -5,8 +5,9 @@ Packages by stage: `docs` (load documentation), `envs` (the environments), `agen
 export), `train` (fine-tuning), `curate` (review queues, bulk decisions, clusters of instructions), `models` (the
 model seam), `store` (the SQLite store), `cluster` (Ray), `prompts` (what is said to models), `demos` (the bundled
 demos) and `cli` (the command line). Flat modules:
-`config`, `errors`, `jobs`, `observations`, `paths`, `procs`, `project`, `secrets`, `ui` (the pages' helpers) and
-`curation_ui` (the panels of the Review and Clusters pages).
+`config`, `errors`, `jobs`, `observations`, `paths`, `procs`, `project`, `secrets`, `ui` (the pages' helpers),
+`curation_ui` (the panels of the Review and Clusters pages) and `verdicts_ui` (an example's verdicts with each judge's
+trust, and its leak flag: the Committee and Review pages).
 
 Layers, bottom to top. A module imports only from its own layer or a lower one, lazily inside a function too,
 and never in a circle (`tests/test_layers.py` holds this list to the code); where a lower layer needs a higher
@@ -25,7 +26,7 @@ one's behaviour, the higher one passes a function:
 11. synth
 12. use, train, curate
 13. demos
-14. cli, jobs, ui, curation_ui
+14. cli, jobs, ui, curation_ui, verdicts_ui
 """
 
 __version__ = "0.1.0"

@@ -43,6 +43,7 @@ def example_header(ex: dict[str, Any], judges: int, policy: str) -> None:
         f"Trajectory {ex['trajectory_id']} · env {ex['env']} · mode {ex['mode']} · run "
         f"{ui.escape_md(ex['run'] or '—')} · override {live or 'none'}"
         + (" · a near-duplicate of a kept example" if decision.get("duplicate") else "")
+        + (" · kept out by the leakage check" if decision.get("leaked") else "")
     )
 
 

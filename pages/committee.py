@@ -4,7 +4,7 @@ the judge benchmark), the policies, overrides, leakage flags, the filtered-out a
 import plotly.express as px
 import streamlit as st
 
-from lbi import ui
+from lbi import ui, verdicts_ui
 from lbi.store import committee, leaks
 from lbi.synth import trust
 
@@ -25,7 +25,12 @@ if not store.counts()["examples"]:
 
 link = ui.from_link(
     "committee",
-    {"example": ("committee_pick", int), "show": ("committee_show", str), "search": ("committee_search", str)},
+    {
+        "example": ("committee_pick", int),
+        "show": ("committee_show", str),
+        "search": ("committee_search", str),
+        "leaks": ("committee_leaks", lambda v: v in ("1", "true", "yes")),
+    },
 )
 if link.get("show") not in (None, "all", "kept", "dropped"):
     st.session_state["committee_show"] = "all"
@@ -40,8 +45,7 @@ policy = (
     )
     or project.config.synth.judge_policy
 )
-trusts, whole = trust.for_config(project.config, committee.judge_names(store, judge_names), policy)
-trusted = {t.judge: t for t in trusts}
+trusted, whole = verdicts_ui.judge_trust(project, committee.judge_names(store, judge_names), policy)
 counts = committee.kept_by_policy(store, n_judges)
 cols = st.columns(4)
 cols[0].metric("Examples", store.counts()["examples"])
@@ -133,7 +137,7 @@ if rows:
     with left:
         ui.labelled("Instruction", ex["instruction"])
         st.caption(f"Trajectory {ex['trajectory_id']}, steps {ex['span_start']}–{ex['span_end']}, mode {ex['mode']}")
-        ui.verdict_table(ex["verdicts"], placeholder=True, trust={k: t.short() for k, t in trusted.items()})
+        verdicts_ui.verdicts(ex, trusted)
         if ex["overrides"]:
             st.caption("Override history (the newest wins)")
             ui.table(ex["overrides"])
@@ -155,19 +159,17 @@ if rows:
             store.add_override(example_id, verdict, who=ui.who(), note=note)
             st.session_state["committee_flash"] = f"Override recorded: #{example_id} → {verdict} by {ui.who()}."
             st.rerun()
-        if ex["leak"] and (done := ui.leak_panel(store, "example", example_id, ex["leak"], note)):
-            st.session_state["committee_flash"] = f"#{example_id} {done} by {ui.who()}."
-            st.rerun()
+        verdicts_ui.leak_decision(store, ex, note_key=f"note-{example_id}", flash_key="committee_flash")
         if flash := st.session_state.pop("committee_flash", None):
             st.success(ui.escape_md(flash))
         st.caption(f"Recorded as {ui.escape_md(ui.who())} (change it in the sidebar).")
 
 st.subheader("How far each judge can be trusted")
-quality = trust.load()
+quality = verdicts_ui.quality()
 if quality is None:
     ui.empty(f"No measured figures: `{trust.REGENERATE}` measures the judges on the judge benchmark.")
 else:
-    ui.table([t.row() for t in ([whole] if whole else []) + trusts])
+    ui.table([t.row() for t in ([whole] if whole else []) + list(trusted.values())])
     env = ui.escape_md(project.config.env.name)
     st.caption(
         "Precision (of the examples a judge keeps, how many are good) and recall (of the good ones, how many it "
@@ -211,4 +213,5 @@ ui.share_link(
     example=st.session_state.get("committee_pick"),
     show=None if show == "all" else show,
     search=search or None,
+    leaks=1 if only_flagged else None,
 )

@@ -1,11 +1,13 @@
 """Review: pick a queue (filtered out, kept, judges disagree, one judge said no, a search, a cluster, a trajectory, a
-bulk decision) and go through it one example at a time with the keyboard, or decide over all of it at once."""
+bulk decision) and go through it one example at a time with the keyboard, or decide over all of it at once. Each
+example shows its judges' verdicts with how far each judge can be trusted (the judge benchmark's figures) and its
+leak flag, with Allow / Keep out, as the Committee page does."""
 
 from typing import Literal
 
 import streamlit as st
 
-from lbi import curation_ui, ui
+from lbi import curation_ui, ui, verdicts_ui
 from lbi.curate.review import Review
 from lbi.store import committee, queues, read
 from lbi.store.queues import QUEUES, QueueSpec
@@ -205,6 +207,7 @@ if ex is None:
     st.warning("This example is gone from the store; Skip (S) goes on.")
     st.stop()
 curation_ui.example_header(ex, n_judges, spec.policy)
+verdicts_ui.leak_decision(store, ex, note_key="rv_note", flash_key="rv_flash")
 with st.form(f"rv_edit-{current}", border=False):
     text = st.text_area(
         "Instruction (edit it and save; the old one is kept in its history)",
@@ -214,7 +217,7 @@ with st.form(f"rv_edit-{current}", border=False):
     )
     if st.form_submit_button("Save instruction") and review.edit(store, text, who=ui.who()):
         st.rerun()
-ui.verdict_table(ex["verdicts"], placeholder=True)
+verdicts_ui.example_verdicts(project, ex, spec.policy)
 curation_ui.history(ex)
 st.subheader(f"Steps {ex['span_start']}–{ex['span_end']}")
 ui.span_view(store, ex, project.dir, open_steps=2)

@@ -18,10 +18,12 @@ import pytest
 
 from lbi.config import Config
 from lbi.docs.ingest import add_source, add_upload
+from lbi.envs.tasks import Task, task_rows
 from lbi.project import Project, init_project, open_project
 from lbi.synth.backward import construct
 from lbi.synth.generate import generate_tasks
 from lbi.synth.judge import judge_examples
+from lbi.synth.leakage import refresh
 from lbi.synth.rollout import rollout
 from tests.conftest import ROOT
 
@@ -246,3 +248,17 @@ def evaluated_template(filled_template: Path, tmp_path_factory: pytest.TempPathF
 def evaluated(evaluated_template: Path, tmp_path: Path) -> Project:
     """A fresh copy of the evaluated project (safe to write to)."""
     return copy_project(evaluated_template, tmp_path / "copy")
+
+
+HELD_OUT_LEAK = "shop-held-1"
+
+
+def flag_a_leak(project: Project) -> tuple[int, set[str]]:
+    """A held-out task (`HELD_OUT_LEAK`) that asks what the project's first example asks, then the leakage check:
+    that example's id and the ids the check flags (it and any example asking the same: the fake model repeats)."""
+    store = project.store
+    example, instruction = store.query("SELECT id, instruction FROM examples ORDER BY id LIMIT 1")[0]
+    heldout = Task(id=HELD_OUT_LEAK, env="sql", instruction=instruction, split="heldout", check={"kind": "none"})
+    store.add_tasks(task_rows([heldout]))
+    refresh(project, ("example",))
+    return example, {str(r[0]) for r in store.query("SELECT id FROM examples WHERE instruction = ?", (instruction,))}

@@ -5,17 +5,17 @@ flagged, with a person's decision on them — on a store filled by the real pipe
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from streamlit.testing.v1 import AppTest
 
 from lbi.config import JudgeSpec, save_config
-from lbi.envs.tasks import Task, task_rows
 from lbi.project import Project, open_project
 from lbi.store import leaks
 from lbi.synth import trust
-from lbi.synth.leakage import refresh
 from tests.conftest import ROOT
 from tests.pages import fixtures as pages_fixtures
+from tests.pages.test_curation_pages import _linked
 
 filled_template = pages_fixtures.filled_template
 filled = pages_fixtures.filled
@@ -61,11 +61,7 @@ def test_each_judge_shows_its_measured_figures_or_not_measured(filled: Project) 
 
 def test_a_flagged_example_is_marked_and_a_person_can_allow_it(filled: Project) -> None:
     store = filled.store
-    example, instruction = store.query("SELECT id, instruction FROM examples ORDER BY id LIMIT 1")[0]
-    heldout = Task(id="shop-held-1", env="sql", instruction=instruction, split="heldout", check={"kind": "none"})
-    store.add_tasks(task_rows([heldout]))  # a held-out task that asks what this example asks
-    refresh(filled, ("example",))
-    same = {str(r[0]) for r in store.query("SELECT id FROM examples WHERE instruction = ?", (instruction,))}
+    example, same = pages_fixtures.flag_a_leak(filled)  # a held-out task that asks what this example asks
     assert leaks.blocked(store, "example") == same  # it and any example asking the same (the fake model repeats)
 
     at = _page(filled.dir)
@@ -85,3 +81,20 @@ def test_a_flagged_example_is_marked_and_a_person_can_allow_it(filled: Project) 
     assert [tuple(r) for r in decision] == [("example", str(example), "allow", "tester", note)]
     assert "allowed despite the leak flag" in at.success[0].value
     assert "allowed" in at.info[-1].value and at.button(key="leak_block").disabled is False
+
+
+def test_the_share_link_carries_only_leak_flags(filled: Project) -> None:
+    _, flagged = pages_fixtures.flag_a_leak(filled)
+    at = _page(filled.dir)
+    at.toggle(key="committee_leaks").set_value(True).run()
+    assert parse_qs(urlsplit(at.code[-1].value).query)["leaks"] == ["1"]
+
+    at = _linked(filled.dir, "committee", leaks=1, show="dropped")  # the link opened in a new session
+    assert at.toggle(key="committee_leaks").value is True and at.radio(key="committee_show").value == "dropped"
+    assert {str(i) for i in at.dataframe[0].value["id"]} == flagged
+    assert {k: v for k, v in parse_qs(urlsplit(at.code[-1].value).query).items() if k != "example"} == {
+        "show": ["dropped"],
+        "leaks": ["1"],
+    }
+    at.toggle(key="committee_leaks").set_value(False).run()  # and off again: the link drops it
+    assert "leaks" not in at.code[-1].value and len(at.dataframe[0].value) > len(flagged)

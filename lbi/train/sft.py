@@ -171,7 +171,11 @@ def train(
     if fresh and out.exists():
         shutil.rmtree(out)
     data = training_data(
-        project, per=cfg.per, policy=cfg.policy, judges=cfg.judges, modes=cfg.modes,
+        project,
+        per=cfg.per,
+        policy=cfg.policy,
+        judges=cfg.judges,
+        modes=cfg.modes,
         max_records=cfg.max_records,
         max_per_instruction=cfg.max_per_instruction,
     )

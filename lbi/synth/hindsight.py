@@ -70,6 +70,34 @@ def element(observation: str, bid: str) -> tuple[str, str] | None:
     return role, " ".join((name.group("v") if name else "").split())
 
 
+LABELS = re.compile(r"""^(?:\[(?P<bid>[^\]]+)\]\s+)?(?P<role>LabelText|StaticText)\b""")
+HELD_TEXT = re.compile(r"""text (['"])(?P<v>.*)\1$""")
+
+
+def field_label(observation: str, bid: str) -> str:
+    """The label shown just before field `bid` (its previous sibling in the outline, a `LabelText` or a
+    `StaticText`), e.g. MiniWoB++'s login form: `[15] LabelText ''` over `StaticText 'Username'`, then
+    `[16] textbox ''` → "Username"; "" when the field has no label there."""
+    lines = observation.splitlines()
+    at = next((k for k, line in enumerate(lines) if line.strip().startswith(f"[{bid}]")), None)
+    if at is None:
+        return ""
+    depth = len(lines[at]) - len(lines[at].lstrip())
+    for line in reversed(lines[:at]):
+        indent, stripped = len(line) - len(line.lstrip()), line.strip()
+        if not stripped or indent > depth:
+            continue  # inside an earlier sibling
+        found = LABELS.match(stripped) if indent == depth else None
+        if not found:
+            return ""  # the parent, or a sibling that is no label
+        if found.group("bid"):
+            held = HELD_TEXT.search(element_line(observation, found.group("bid")) or "")
+            return " ".join(held.group("v").split()) if held else ""
+        quoted = QUOTED.search(stripped[len("StaticText") :])
+        return " ".join(quoted.group("v").split()) if quoted else ""
+    return ""
+
+
 def _thing(role: str, name: str) -> str:
     word = ROLE_WORDS.get(role, role)
     return f'the "{name}" {word}' if name and len(name) <= 60 else f"the {word}"
@@ -88,6 +116,8 @@ def describe_step(step: Mapping[str, Any]) -> str | None:
     if found is None:
         return None
     role, name = found
+    if not name and role in FIELDS:
+        name = field_label(str(step.get("observation") or ""), args[0])
     thing = _thing(role, name)
     if not name and role not in FIELDS and fn != "fill":
         return None  # "Click on the element." teaches nothing: a click needs a name to be said

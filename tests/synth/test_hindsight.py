@@ -135,3 +135,29 @@ def test_a_rewarded_click_the_rule_cannot_name_restates_the_goal(project: Projec
         "reasoning": "Close the dialog box.",
         "action": "click('99')",
     }
+
+
+LOGIN = """RootWebArea 'Login User Task', focused
+\t[14] paragraph ''
+\t\t[15] LabelText ''
+\t\t\tStaticText 'Username'
+\t\t\t\tInlineTextBox 'Username'
+\t\t[16] textbox '', clickable=True
+\t[17] paragraph ''
+\t\tStaticText 'Password'
+\t\t[19] textbox '', clickable=True
+\t[20] textbox '', clickable=True
+\t[21] button 'Login', clickable=True"""
+
+
+def test_a_nameless_field_is_said_by_its_label() -> None:
+    """MiniWoB++'s login form (as BrowserGym shows it): each field's label is its previous sibling."""
+
+    def said(action: str) -> str | None:
+        return hindsight.describe_step({"observation": LOGIN, "action": action, "error": None})
+
+    assert said("fill('16', 'cierra')") == 'Enter "cierra" into the "Username" text field'
+    assert said("fill('19', '11L')") == 'Enter "11L" into the "Password" text field'
+    assert said("click('16')") == 'Click on the "Username" text field'
+    assert said("fill('20', 'x')") == 'Enter "x" into the text field'  # its previous sibling is no label
+    assert hindsight.field_label(LOGIN, "99") == ""

@@ -1,0 +1,50 @@
+"""Whether a question's answer is one a page the span saw shows, next to what the question asks about."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from lbi.synth.effects import forms, numbers
+from lbi.synth.grounding.names import covered_by
+from lbi.synth.grounding.vocabulary import FUNCTION_WORDS
+
+
+def answer_seen(answer: str, read: str) -> bool:
+    """An answer a page the span saw shows: its numbers all there, or most of its words."""
+    text = read.lower()
+    nums = numbers(answer)
+    if nums:
+        return (
+            all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", text) for n in nums)
+            or answer.strip().lower() in text
+        )
+    parts = [f for f in forms(answer) if f not in FUNCTION_WORDS]
+    if not parts:
+        return True
+    seen = set(forms(read))
+    return sum(p in seen for p in parts) * 2 >= len(parts) or answer.strip().lower() in text
+
+
+def answer_near(answer: str, page: str, content: Sequence[str], window: int = 1, small: int = 6) -> bool:
+    """On a page of more than `small` lines, the answer sits on a line that, with the `window` lines around it,
+    names something the question asks about (a value next to its label: "Owned by: | Dave Diaz")."""
+    lines = [line for line in page.splitlines() if line.strip()]
+    if len(lines) <= small:
+        return True
+    wanted = set(content)
+    text = answer.strip().lower()
+    nums = numbers(answer)
+    hits = [
+        k
+        for k, line in enumerate(lines)
+        if text in line.lower()
+        or (nums and all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", line) for n in nums))
+    ]
+    if not hits:
+        return True  # not on this page as written (`answer_seen` reads it more loosely): nothing to place
+    for k in hits:
+        around = set(forms(" ".join(lines[max(0, k - window) : k + window + 1])))
+        if any(covered_by(w, around) for w in wanted if not w.isdigit()):
+            return True
+    return False

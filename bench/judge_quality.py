@@ -46,6 +46,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, bench_config, local_model, table, write_result  # noqa: E402
 from judge_set import ENVS, OUT, load_pairs, open_env, trim  # noqa: E402
+from judge_set_miniwob import ENV as MINIWOB  # noqa: E402
 
 from lbi.config import LOCAL_MODEL  # noqa: E402
 from lbi.envs.replay import ReplayError, replay, reproduces  # noqa: E402
@@ -54,6 +55,9 @@ from lbi.synth import grounding, trust  # noqa: E402
 from lbi.use.evaluate import wilson  # noqa: E402
 
 GOAL_PRECISION, GOAL_RECALL = 0.90, 0.70
+SETS = (*ENVS, MINIWOB)
+"""The environments of the labelled set; MiniWoB++'s pairs come from a project's episodes (`judge_set_miniwob.py`)
+and cannot be replayed here (BrowserGym is not started): the replay judge reports them and leaves them out."""
 MODEL_JUDGES = trust.MODEL_FOCI
 
 
@@ -234,6 +238,9 @@ def replay_verdicts(
     verdicts: list[bool | None] = []
     seconds: list[float] = []
     reasons: list[str] = []
+    if env_name not in ENVS:
+        log(f"  replay {env_name}: cannot replay its {len(pairs)} pairs (episodes of a project's store), left out")
+        return [None] * len(pairs), [], ["cannot replay: a project's episode, BrowserGym is not started"] * len(pairs)
     with open_env(env_name) as (env, _):
         for n, p in enumerate(pairs, 1):
             task = Task(id=p["span_task"], env=env_name, instruction="", start=p["start"], check=CheckSpec(kind="none"))
@@ -324,7 +331,7 @@ def tune(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- the run ----------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env", nargs="+", default=list(ENVS), choices=ENVS)
+    parser.add_argument("--env", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--set", type=Path, default=OUT, help="the folder of the labelled set")
     parser.add_argument(
         "--replay",

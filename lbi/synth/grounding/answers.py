@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from lbi.synth.effects import forms, numbers
 from lbi.synth.grounding.names import covered_by
@@ -26,13 +26,17 @@ def answer_seen(answer: str, read: str) -> bool:
     return sum(p in seen for p in parts) * 2 >= len(parts) or answer.strip().lower() in text
 
 
-def answer_near(answer: str, page: str, content: Sequence[str], window: int = 1, small: int = 6) -> bool:
+def answer_near(
+    answer: str, page: str, content: Sequence[str], labels: Collection[str] = (), window: int = 1, small: int = 6
+) -> bool:
     """On a page of more than `small` lines, the answer sits on a line that, with the `window` lines around it,
     names something the question asks about (a value next to its label: "Owned by: | Dave Diaz")."""
     lines = [line for line in page.splitlines() if line.strip()]
     if len(lines) <= small:
         return True
     wanted = set(content)
+    if any(covered_by(w, set(labels)) for w in wanted if not w.isdigit()):
+        return True  # a sheet's cell read by its column's header and its row's label
     text = answer.strip().lower()
     nums = numbers(answer)
     hits = [

@@ -4,6 +4,7 @@ and whether what the span did holds them (names matched as a person would: `lbi.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from lbi.synth.effects import forms, numbers, quoted, stem
 from lbi.synth.grounding.vocabulary import (
@@ -33,16 +34,27 @@ def asks_change(instruction: str) -> bool:
 
 def identifiers(instruction: str) -> list[str]:
     """The code it names: `backticked`, dotted.names, snake_case and called( ) names; for a call chain
-    (`Version.parse('1.2.3').bump_minor()`), the last call is the subject."""
+    (`Version.parse('1.2.3').bump_minor()`), the last call is the subject, and a chain that is indexed
+    (`Version.parse('3.4.5')[0]`) names `__getitem__`. A dotted word inside a version string (`1.0.0-alpha.beta`)
+    is not code."""
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "''", instruction)
     out: list[str] = []
-    for chain in re.finditer(r"[A-Za-z_][\w.]*(?:\([^()]*\))?(?:\.[A-Za-z_]\w*(?:\([^()]*\))?)*", text):
-        calls = re.findall(r"([A-Za-z_]\w*)\s*(?=\()", chain.group(0))
+    args = r"\((?:[^()]|\([^()]*\))*\)"
+    for chain in re.finditer(rf"[A-Za-z_][\w.]*(?:{args})?(?:\.[A-Za-z_]\w*(?:{args})?)*", text):
+        before = text[chain.start() - 1 : chain.start()]
+        if before and (before in "-+." or before.isdigit()):
+            continue
+        top = re.sub(args, "()", chain.group(0))
+        calls = re.findall(r"([A-Za-z_]\w*)\s*(?=\()", top)
+        if calls and text[chain.end() : chain.end() + 1] == "[":
+            if "__getitem__" not in out:
+                out.append("__getitem__")
+            continue
         if len(calls) > 1:
             if calls[-1] not in out:
                 out.append(calls[-1])
             continue
-        for match in IDENT.finditer(chain.group(0)):
+        for match in IDENT.finditer(top):
             name = match.group(1) or match.group(2)
             if name and name not in out:
                 out.append(name)
@@ -83,9 +95,9 @@ def content_words(instruction: str) -> list[str]:
     out: list[str] = []
     for clause in re.split(r"[;:,.?!()]\s*|\s+(?:and|then|or)\s+", instruction):
         clause = re.sub(r"(?i)\bhow many\b|\bnumber of\b", "count", re.sub(r"(?i)\be-mail", "email", clause))
-        clause = re.sub(
-            r"(?i)\b(one|two|three|four|five|six|seven|eight|nine|ten)\b",
-            lambda m: str(NUMBER_WORDS.index(m.group(1).lower()) + 1),
+        clause = re.sub(  # a number written as a word (not in capitals: "button ONE" names a label)
+            r"\b((?i:one|two|three|four|five|six|seven|eight|nine|ten))\b",
+            lambda m: m.group(1) if m.group(1).isupper() else str(NUMBER_WORDS.index(m.group(1).lower()) + 1),
             clause,
         )
         tokens = re.findall(r"[A-Za-z0-9]+(?:'[a-z]+)?", clause)
@@ -102,17 +114,28 @@ def content_words(instruction: str) -> list[str]:
     return out
 
 
-def holds(value: str, texts_forms: set[str], raw: str) -> bool:
-    """Whether `value` (a specific of the instruction) is among the forms or raw text of what the span did."""
+def holds(value: str, texts_forms: set[str], raw: str, texts: Sequence[str] = (), seen: str = "") -> bool:
+    """Whether `value` (a specific of the instruction) is among the forms or raw text of what the span did. A
+    quoted value is taken as written: in one text the span acted on or changed, its words in that order, and in
+    its case when a page the span saw shows it in that case (MiniWoB's "yes" and "Yes" are two buttons)."""
     if value.startswith("'"):
-        inner = forms(value[1:-1])
-        return bool(inner) and all(f in texts_forms for f in inner) or value[1:-1].lower() in raw.lower()
+        inner = value[1:-1]
+        if re.search(rf"(?<!\w){re.escape(inner)}(?!\w)", raw):
+            return True
+        if re.search(rf"(?i)(?<!\w){re.escape(inner)}(?!\w)", raw):
+            return re.search(rf"(?<!\w){re.escape(inner)}(?!\w)", seen) is None
+        parts = forms(inner)
+        return bool(parts) and any(_in_order(parts, forms(text)) for text in texts)
     if CELL_REF.fullmatch(value):
         return re.search(rf"(?<![A-Za-z0-9]){value}(?!\d)", raw) is not None
     if re.fullmatch(r"\d+(?:\.\d+)*", value):
         return re.search(rf"(?<![\w.]){re.escape(value)}(?![\d]|\.\d)", raw) is not None
     parts = forms(value)
     return bool(parts) and all(p in texts_forms for p in parts)
+
+
+def _in_order(parts: list[str], text: list[str]) -> bool:
+    return any(text[k : k + len(parts)] == parts for k in range(len(text) - len(parts) + 1))
 
 
 def covered_by(word: str, pool: set[str]) -> bool:

@@ -33,6 +33,9 @@ class Rules:
     answer_near: bool = True
     """An answer picked from a long page must sit next to what the question asks about."""
     specifics: bool = True
+    reads: bool = True
+    """What a query or a sheet shows must be what is asked: the words picking a question's rows are in its query,
+    one thing asked is one row returned, a computation named is made, the cells changed are in a range named."""
 
 
 DEFAULT_RULES = Rules()

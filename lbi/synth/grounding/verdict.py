@@ -8,6 +8,7 @@ from typing import Any
 
 from lbi.observations import page_content
 from lbi.synth.effects import GENERIC_ANSWERS, forms, numbers, read_effects, stem
+from lbi.synth.grounding import query, sheet, web
 from lbi.synth.grounding.answers import answer_near, answer_seen
 from lbi.synth.grounding.code import judge_fix
 from lbi.synth.grounding.copying import copied_text
@@ -22,15 +23,14 @@ from lbi.synth.grounding.names import (
 )
 from lbi.synth.grounding.rules import DEFAULT_RULES, Grounding, Rules
 from lbi.synth.grounding.vocabulary import (
-    ASKED,
     BUG_REPORT,
     FUNCTION_WORDS,
-    KEY_COLUMNS,
     NAVIGATION_START,
-    NEGATED,
-    NEGATION,
     SYNONYMS,
 )
+
+ASKS_VALUE = re.compile(r"\b(?:enter|type|fill|write|set|put|search|select|choose|pick)\b", re.I)
+"""An instruction asking for a value to be entered or picked: the values a span chose must then be its."""
 
 
 def judge(
@@ -61,16 +61,27 @@ def judge(
     changed = eff.changed_forms()
     shown = eff.shown_forms()
     read = eff.read_forms() if question else set()
+    texts = eff.acted + eff.urls + list(eff.cells) + eff.labels + eff.functions + eff.writes + [eff.answer or ""]
     raw_acted = " ".join(eff.acted + eff.urls + list(eff.cells) + eff.labels + eff.writes + [eff.answer or ""])
+    pages = "\n".join([*(s.get("observation") or "" for s in steps), (after or {}).get("observation") or ""])
     if rules.specifics:
         pool = acted | changed
         raw = raw_acted + (" " + eff.read if question else "")
+        labels = sheet.headers(pages)
         for value in specifics(instruction):
-            strict = value.startswith("'") or bool(re.fullmatch(r"[\d.]+|[A-Z]{1,3}\d+", value))
-            if not (holds(value, pool, raw_acted) or (not strict and question and holds(value, pool | read, raw))):
+            strict = value.startswith("'") or bool(re.fullmatch(r"[\d.]+|[A-Z]{1,3}\d+", value) and value not in labels)
+            if web.names_close(value.strip("'"), eff.acted):
+                continue
+            if not (
+                holds(value, pool, raw_acted, texts, pages)
+                or (not strict and question and holds(value, pool | read, raw))
+            ):
                 return Grounding(False, f"gives {value}, which is nothing the span acted on or changed")
+        ordinal = web.ordinal_missed(instruction, steps)
+        if ordinal:
+            return Grounding(False, f"names the {ordinal}, which is not what the span acted on")
     seen = set(forms(" ".join(page_content(s.get("observation"), chrome) for s in steps)))
-    if rules.chosen_given:
+    if rules.chosen_given and (change or question or ASKS_VALUE.search(instruction)):
         said = set(forms(instruction))
         ranges = re.findall(r"\b(\d+)\s*(?:to|through|-)\s*(\d+)\b", instruction)  # "1 to 5" gives 2, 3, 4
         given = (
@@ -79,43 +90,25 @@ def judge(
             | {str(n) for a, b in ranges if int(b) - int(a) <= 1000 for n in range(int(a), int(b) + 1)}
         )
         for value, page in eff.chosen:
+            if query.SQL_MODIFIERS.match(value.strip()):
+                continue
             parts = [f for f in forms(value) if f not in FUNCTION_WORDS and (len(f) > 1 or f.isdigit())]
             if parts and not any(f in given or f in set(forms(page_content(page, chrome))) for f in parts):
                 return Grounding(False, f"chose '{value[:40]}', which the instruction does not give")
-    if rules.columns_asked:
-        said = set(forms(instruction)) | {stem(w) for word in forms(instruction) for w in SYNONYMS.get(word, ())}
-        for column in eff.selected:
-            parts = forms(column)
-            if parts and column.lower() not in KEY_COLUMNS and not any(p in said for p in parts):
-                return Grounding(False, f"its query returns {column}, which the instruction does not ask for")
-        asked = [
-            f
-            for a, b in ASKED.findall(instruction)
-            for word in (a or b).split()
-            if word.lower() not in FUNCTION_WORDS
-            for f in forms(word)
-        ]
-        returned = {f for column in eff.selected for f in forms(column)}
-        if (
-            eff.selected
-            and asked
-            and not any(c.lower() in KEY_COLUMNS for c in eff.selected)
-            and not any(a in returned for a in asked)
-        ):
-            return Grounding(False, f"asks for the {asked[0]}s; its query returns {', '.join(eff.selected[:3])}")
-    if (
-        rules.negation
-        and NEGATION.search(instruction)
-        and (
-            eff.query_result
-            or any(re.match(r"\s*(?:SELECT|WITH)\b|/query\b|/search\b", t, re.I) for t in eff.acted + eff.urls)
-        )
-    ):
-        if not any(NEGATED.search(t) for t in eff.acted + eff.urls):
-            return Grounding(False, "asks for what is not so; the span's query negates nothing")
-    content = content_words(instruction)
+    why = (
+        (query.columns_unasked(instruction, eff) if rules.columns_asked else None)
+        or (query.negation_missed(instruction, eff, acted) if rules.negation else None)
+        or (query.picked_missed(instruction, eff, acted) if rules.reads else None)
+        or (query.too_many_rows(instruction, eff, (after or {}).get("observation") or "") if rules.reads else None)
+        or (query.computation_missed(instruction, texts) if rules.reads else None)
+        or (sheet.cell_outside(instruction, eff) if rules.reads else None)
+    )
+    if why:
+        return Grounding(False, why)
+    content = [w for w in content_words(instruction) if w not in web.ordinal_forms(instruction)]
     navigation = bool(NAVIGATION_START.match(instruction)) and not change and not question
     pool = acted | changed | read | (set(forms(" ".join(eff.headings))) if navigation else shown)
+    pool |= web.role_words(steps)
     if eff.answer and numbers(eff.answer):
         pool.add("count")  # a number answers "how many"
     covered = [w for w in content if covered_by(w, pool)]
@@ -130,13 +123,22 @@ def judge(
         )
     if rules.require_change and change and not eff.writes:
         return Grounding(False, "asks for a change, but the span changed nothing")
+    failed = sheet.failed_cell(eff) if change else None
+    if failed:
+        return Grounding(False, f"its change leaves an error: {failed}")
     if rules.require_answer and question and not change:
         answered = eff.answer is not None and eff.answer.strip().lower() not in GENERIC_ANSWERS
         if not answered and not eff.query_result:
             return Grounding(False, "asks a question the span does not answer")
         if answered and rules.answer_on_page and not answer_seen(eff.answer or "", eff.read):
             return Grounding(False, f"answers '{(eff.answer or '')[:40]}', which no page the span saw shows")
-        if answered and rules.answer_near and not answer_near(eff.answer or "", eff.read, content):
+        if (
+            answered
+            and rules.answer_near
+            and not answer_near(
+                eff.answer or "", eff.read, content, labels=sheet.cell_labels(eff.answer or "", eff.read)
+            )
+        ):
             return Grounding(
                 False,
                 f"answers '{(eff.answer or '')[:40]}', which the page shows next to nothing the question asks about",

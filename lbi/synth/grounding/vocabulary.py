@@ -42,7 +42,7 @@ IMPERATIVES = frozenset(
     """
 create add put write type enter fill set change update edit modify rename delete remove close reopen resolve accept
 assign reassign comment attach save make compute calculate open go navigate view search move switch select choose
-pick click press mark leave keep sort fix replace append total sum run report
+pick click press mark leave keep sort fix replace append total sum run report focus
 """.split()
 )
 """Verbs that say what to do when they lead a clause ("Close ticket #5"); elsewhere they may name a value

@@ -11,8 +11,9 @@ the goal BrowserGym gave at reset and the reward its task's `validate` returned 
 * ``unrewarded``: the goal and the steps of an episode of it the environment did not reward (negative by the
   reward);
 * ``other_goal``: the steps of a rewarded episode with the goal of another seed of the same task type whose goal
-  text differs ("Click on the link "vitae"." on a span that clicked "Nunc"; negative by construction: the span
-  did what its own goal asked).
+  text differs other than in case ("Click on the link "vitae"." on a span that clicked "Nunc"; negative by
+  construction: the span did what its own goal asked). A goal differing only in case ("Yes" for "yes") is moot
+  on a page with one such button and left out.
 
 An episode whose (goal, actions) repeats one already taken is left out (MiniWoB's one-click tasks repeat: the
 same pair counted twice would weigh it twice). At most `--per-kind` pairs of each kind per task type, picked by
@@ -149,7 +150,12 @@ def build(eps: list[dict[str, Any]], per_kind: int) -> tuple[list[dict[str, Any]
             if n >= per_kind:
                 break
             other = next(
-                (o for o in sorted(mine, key=lambda o: _order(ep["key"] + o["key"])) if o["goal"] != ep["goal"]), None
+                (
+                    o
+                    for o in sorted(mine, key=lambda o: _order(ep["key"] + o["key"]))
+                    if o["goal"].casefold() != ep["goal"].casefold()
+                ),
+                None,
             )
             sig = (other["goal"], tuple(s["action"] for s in ep["steps"])) if other else None
             if other is None or sig in taken:

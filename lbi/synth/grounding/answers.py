@@ -52,3 +52,18 @@ def answer_near(
         if any(covered_by(w, around) for w in wanted if not w.isdigit()):
             return True
     return False
+
+
+COUNTED = re.compile(r"\((\d+) (?:matches|match|results?|hits?)\)", re.I)
+"""How a search or query page states its count ("Custom Query (4 matches)")."""
+
+
+def count_differs(instruction: str, answer: str, end_page: str) -> str | None:
+    """A "how many" question answered with a number other than the count the page the span ended on states."""
+    if not re.search(r"(?i)\bhow many\b|\bnumber of\b|\bcount\b", instruction):
+        return None
+    counted = COUNTED.findall(end_page or "")
+    given = numbers(answer)
+    if len(set(counted)) == 1 and len(given) == 1 and given[0] != counted[0]:
+        return f"answers {given[0]}; the page it ended on counts {counted[0]}"
+    return None

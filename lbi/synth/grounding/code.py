@@ -42,9 +42,13 @@ def judge_fix(instruction: str, code: list[str], eff: SpanEffects) -> Grounding:
     hit = [s for s in subjects if s in changed]
     if hit:
         return Grounding(True, f"the change touches {', '.join(hit)}, which the report names")
-    tested = [
-        s for s in subjects if len(s) >= 4 and any(re.search(rf"(?:^|_){re.escape(s)}(?:_|$)", t) for t in fixed_tests)
+    tested = [  # most of the tests the change makes pass are the named function's
+        s
+        for s in subjects
+        if len(s) >= 4
+        and sum(bool(re.search(rf"(?:^|_){re.escape(s)}(?:_|$)", t)) for t in fixed_tests) * 2 > len(fixed_tests)
     ]
+
     if tested:
         return Grounding(True, f"the change makes {tested[0]}'s failing tests pass ({where[:60]})")
     if code:

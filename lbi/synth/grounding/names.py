@@ -107,6 +107,8 @@ def content_words(instruction: str) -> list[str]:
             low = low[:-2] if low.endswith("'s") else low
             if low in FUNCTION_WORDS or low in GENERIC or (leading and low in IMPERATIVES):
                 continue
+            if low.endswith("ing") and ({low[:-3], low[:-3] + "e"} & IMPERATIVES):
+                continue  # "by clicking the x", "using the Name Box": how, not what
             leading = False
             for form in forms(token):
                 if form not in out and (len(form) > 1 or form.isdigit()):

@@ -25,6 +25,7 @@ COMPUTED: dict[str, tuple[str, ...]] = {
     "rounded": ("round",),
 }
 """Words that name a computation, and what a query (or formula) making it shows."""
+ITS_KEY = re.compile(r"\bits\s+(name|id|title)\b", re.I)
 SINGULAR_ASK = re.compile(r"\b(?:which|what)\s+([a-z]+)\s+(?:was|is|has|had|did|does)\b.*\b(?:its|the)\b", re.I)
 
 
@@ -59,10 +60,21 @@ def columns_unasked(instruction: str, eff: SpanEffects) -> str | None:
         and asked
         and not any(c.lower() in KEY_COLUMNS for c in eff.selected)
         and not any(a in returned for a in asked)
-        and not (set(asked) & KEY_COLUMNS and returned & said)  # "its name": the column named for the thing
+        and not any(stem(w) in returned for a in asked for w in SYNONYMS.get(a, ()))
+        and not its_key(instruction, eff)
     ):
         return f"asks for the {asked[0]}s; its query returns {', '.join(eff.selected[:3])}"
     return None
+
+
+def its_key(instruction: str, eff: SpanEffects) -> str | None:
+    """ "give its name" (or id, title) answered by a column named for the thing the instruction names (`milestone`
+    for "each milestone ... its name"): the key word it asks for, else None."""
+    match = ITS_KEY.search(instruction)
+    if not match or not eff.selected:
+        return None
+    said = set(forms(instruction))
+    return match.group(1).lower() if any(set(forms(c)) & said for c in eff.selected) else None
 
 
 def negation_missed(instruction: str, eff: SpanEffects, acted: set[str]) -> str | None:
@@ -126,3 +138,18 @@ def computation_missed(instruction: str, texts: Sequence[str]) -> str | None:
         if signs and not any(sign in shown for sign in signs):
             return f"asks for the {word}; the span's query makes none"
     return None
+
+
+STATE_VERBS = {"close": "closed", "reopen": "reopened", "accept": "accepted"}
+"""Verbs that ask for a record to be in a state, and the state a changed row then shows."""
+
+
+def state_missed(instruction: str, eff: SpanEffects) -> str | None:
+    """ "Close ticket 20 ..." on a replayed span whose changed rows show no `closed`: the state asked for, else None."""
+    match = re.match(r"\s*(\w+)\b", instruction)
+    state = STATE_VERBS.get(match.group(1).lower()) if match else None
+    if not state or not eff.replayed or not any(re.search(r"\(\w+=", w) or " id=" in w for w in eff.writes):
+        return None
+    if stem(state) in set(forms(" ".join(eff.writes))):
+        return None
+    return f"asks for {state}; the rows the span changed show nothing {state}"

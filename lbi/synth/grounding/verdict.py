@@ -9,7 +9,7 @@ from typing import Any
 from lbi.observations import page_content
 from lbi.synth.effects import GENERIC_ANSWERS, forms, numbers, read_effects, stem
 from lbi.synth.grounding import query, sheet, web
-from lbi.synth.grounding.answers import answer_near, answer_seen
+from lbi.synth.grounding.answers import answer_near, answer_seen, count_differs
 from lbi.synth.grounding.code import judge_fix
 from lbi.synth.grounding.copying import copied_text
 from lbi.synth.grounding.names import (
@@ -29,8 +29,9 @@ from lbi.synth.grounding.vocabulary import (
     SYNONYMS,
 )
 
-ASKS_VALUE = re.compile(r"\b(?:enter|type|fill|write|set|put|search|select|choose|pick)\b", re.I)
-"""An instruction asking for a value to be entered or picked: the values a span chose must then be its."""
+ONE_ELEMENT = re.compile(r"^\s*(?:focus|click|tap|close)\b(?!.*\b(?:enter|type|fill|write|select|choose)\b)", re.I)
+"""An instruction asking only to act on one element ("Focus into the textbox."): text the span typed on the way is
+not a value it was asked for, so `Rules.chosen_given` does not read it."""
 
 
 def judge(
@@ -81,7 +82,7 @@ def judge(
         if ordinal:
             return Grounding(False, f"names the {ordinal}, which is not what the span acted on")
     seen = set(forms(" ".join(page_content(s.get("observation"), chrome) for s in steps)))
-    if rules.chosen_given and (change or question or ASKS_VALUE.search(instruction)):
+    if rules.chosen_given and not ONE_ELEMENT.match(instruction):
         said = set(forms(instruction))
         ranges = re.findall(r"\b(\d+)\s*(?:to|through|-)\s*(\d+)\b", instruction)  # "1 to 5" gives 2, 3, 4
         given = (
@@ -89,7 +90,7 @@ def judge(
             | {stem(w) for word in said for w in SYNONYMS.get(word, ())}
             | {str(n) for a, b in ranges if int(b) - int(a) <= 1000 for n in range(int(a), int(b) + 1)}
         )
-        for value, page in eff.chosen:
+        for value, page in [*eff.chosen, *web.url_choices(steps)]:
             if query.SQL_MODIFIERS.match(value.strip()):
                 continue
             parts = [f for f in forms(value) if f not in FUNCTION_WORDS and (len(f) > 1 or f.isdigit())]
@@ -102,6 +103,7 @@ def judge(
         or (query.too_many_rows(instruction, eff, (after or {}).get("observation") or "") if rules.reads else None)
         or (query.computation_missed(instruction, texts) if rules.reads else None)
         or (sheet.cell_outside(instruction, eff) if rules.reads else None)
+        or (query.state_missed(instruction, eff) if rules.reads else None)
     )
     if why:
         return Grounding(False, why)
@@ -109,6 +111,9 @@ def judge(
     navigation = bool(NAVIGATION_START.match(instruction)) and not change and not question
     pool = acted | changed | read | (set(forms(" ".join(eff.headings))) if navigation else shown)
     pool |= web.role_words(steps)
+    key = query.its_key(instruction, eff)
+    if key:
+        pool.add(key)
     if eff.answer and numbers(eff.answer):
         pool.add("count")  # a number answers "how many"
     covered = [w for w in content if covered_by(w, pool)]
@@ -121,7 +126,8 @@ def judge(
             False,
             f"names little the span acted on ({len(covered)}/{len(content)} words; not: {', '.join(missing[:5])})",
         )
-    if rules.require_change and change and not eff.writes:
+    ui_change = bool(web.UI_CHANGE.match(instruction)) and web.acted_on_element(steps)
+    if rules.require_change and change and not eff.writes and not ui_change:
         return Grounding(False, "asks for a change, but the span changed nothing")
     failed = sheet.failed_cell(eff) if change else None
     if failed:
@@ -130,6 +136,9 @@ def judge(
         answered = eff.answer is not None and eff.answer.strip().lower() not in GENERIC_ANSWERS
         if not answered and not eff.query_result:
             return Grounding(False, "asks a question the span does not answer")
+        counted = count_differs(instruction, eff.answer or "", (after or {}).get("observation") or "")
+        if answered and counted:
+            return Grounding(False, counted)
         if answered and rules.answer_on_page and not answer_seen(eff.answer or "", eff.read):
             return Grounding(False, f"answers '{(eff.answer or '')[:40]}', which no page the span saw shows")
         if (

@@ -33,7 +33,7 @@ GENERIC = frozenset(
 give tell find show list display get look answer return use using please sure task user agent step steps id ids
 row rows column columns cell cells sheet sheets header headers keep keeping kept together
 spreadsheet spreadsheets workbook document window application app browser website site database repository file
-appear appears contain contains include includes existing current whole new following
+appear appears contain contains include includes existing current whole new following page pages
 """.split()
 )
 """Words an instruction uses to say what to do, or that name the medium it is done in (the spreadsheet, the

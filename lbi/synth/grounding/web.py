@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from lbi.envs.actions import BID_ACTIONS
 from lbi.observations import BID_ACTION
@@ -110,3 +111,35 @@ def ordinal_forms(instruction: str) -> set[str]:
 def names_close(value: str, acted: Sequence[str]) -> bool:
     """An "x" (or ×) names the close button of what the span acted on."""
     return value.strip().lower() in ("x", "×", "✕") and any(CLOSE.search(text) for text in acted)
+
+
+VIEW_PARAMETERS = frozenset(
+    {"action", "format", "order", "sort", "desc", "col", "max", "page", "mode", "view", "group", "groupdesc", "row"}
+)
+"""Query-string parameters that say how a page is shown (`?action=edit`, `&order=id`), not what it is about."""
+UI_CHANGE = re.compile(
+    r"^\s*(?:close|dismiss|open|expand|collapse)\s+(?:the\s+)?(?:\w+\s+)?(?:dialog|window|popup|modal|menu|tab)\b", re.I
+)
+"""A change to what the page shows ("Close the dialog box"), made by acting on an element, not on data."""
+
+
+def acted_on_element(steps: Sequence[dict[str, Any]]) -> bool:
+    return bool(acted_elements(steps))
+
+
+def url_choices(steps: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The values a span chose in the query strings of URLs it opened (`/query?owner=bob&status=!closed` → bob,
+    closed), each with the page it was chosen on (before the step acted)."""
+    out = []
+    for step in steps:
+        action = (step.get("action") or "").strip()
+        if step.get("error") or not action.startswith("goto("):
+            continue
+        for url in re.findall(r"""['"]([^'"]*\?[^'"]*)['"]""", action):
+            for name, value in parse_qsl(urlsplit(url).query):
+                if name.lower() in VIEW_PARAMETERS:
+                    continue
+                for part in re.split(r"[|,]", value.lstrip("!~^$=")):
+                    if part.strip():
+                        out.append((part.strip(), step.get("observation") or ""))
+    return out

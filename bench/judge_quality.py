@@ -172,6 +172,24 @@ def summary(
     )
 
 
+KEPT_JUDGES = (*MODEL_JUDGES, "strict", "majority", "relaxed")
+
+
+def keep_models(new: trust.QualityFile, old: trust.QualityFile | None) -> trust.QualityFile:
+    """`new` with the model judges' and the policies' figures of `old` (not measured again: they take half an hour
+    of CPU), and a note of where they came from."""
+    if old is None:
+        return new
+    kept = [f for f in old.figures if f.judge in KEPT_JUDGES]
+    if not kept:
+        return new
+    note = old.kept or (
+        f"the figures of {', '.join(KEPT_JUDGES)} are kept from `{old.command}` at {old.commit} ({old.at}), not "
+        "measured again; the policies there voted with that commit's grounding rule"
+    )
+    return new.model_copy(update={"figures": [*new.figures, *kept], "model": old.model, "kept": note})
+
+
 def provenance() -> dict[str, Any]:
     """The command, the commit (and whether `lbi/` or `bench/` differ from it) and the time, taken at the start."""
 
@@ -264,6 +282,22 @@ def replay_verdicts(
     return verdicts, seconds, reasons
 
 
+def earlier_replay(
+    path: Path, env_name: str, pairs: Sequence[dict[str, Any]]
+) -> tuple[list[bool | None], list[float], list[str]]:
+    """The replay judge's verdicts on `pairs` as an earlier `--replay 0` run recorded them (its result file's
+    `replay.<env>.verdicts`), with its seconds per example; None for a pair it did not replay. The replay judge does
+    not read the grounding rule, so its verdicts stand while the rule changes; the set must be the same."""
+    import json
+
+    earlier = json.loads(path.read_text(encoding="utf-8")).get("replay", {}).get(env_name, {})
+    verdicts, reasons = earlier.get("verdicts", {}), earlier.get("reasons", {})
+    per = float(earlier.get("seconds_per_example", 0.0))
+    got = [verdicts.get(p["id"]) for p in pairs]
+    why = [reasons.get(p["id"], "" if p["id"] in verdicts else "not replayed by the earlier run") for p in pairs]
+    return got, [per] * sum(v is not None for v in got), why
+
+
 def _bids(action: str) -> set[str]:
     from lbi.observations import BID_ACTION
 
@@ -340,6 +374,19 @@ def main() -> None:
         metavar="N",
         help="run the replay judge on N pairs per env (0 = all); it starts each environment",
     )
+    parser.add_argument(
+        "--replay-from",
+        type=Path,
+        default=None,
+        metavar="RESULT",
+        help="take the replay judge's verdicts from an earlier --replay 0 run's result file instead of replaying",
+    )
+    parser.add_argument(
+        "--keep-models",
+        action="store_true",
+        help="with --quality and no --sample: keep the model judges' and policies' figures of the file being "
+        "rewritten (marked as kept, with where they came from) instead of dropping them",
+    )
     parser.add_argument("--sample", type=int, default=0, help="pairs per env for the model judges")
     parser.add_argument(
         "--model", default=LOCAL_MODEL, help=f"model of the model judges (default: the embedded {LOCAL_MODEL})"
@@ -380,6 +427,8 @@ def main() -> None:
     print("result:", write_result(args.name, result))
     if args.quality:
         figures = summary(measured, args, source, time.perf_counter() - started)
+        if args.keep_models and not args.sample:
+            figures = keep_models(figures, trust.load(args.quality))
         args.quality.write_text(trust.dump(figures), encoding="utf-8")
         print("figures:", args.quality)
 
@@ -405,14 +454,17 @@ def _measure(
     scope: dict[str, list[int]] = {k: list(range(len(pairs))) for k in verdicts}  # the pairs each judge was asked
     chrome = frozenset(_chrome(path))
     replayed_idx: list[int] = []
-    if args.replay is not None:
+    if args.replay is not None or args.replay_from:
         rng = random.Random(args.seed)
         replayed_idx = (
             sorted(rng.sample(range(len(pairs)), min(args.replay, len(pairs))))
             if args.replay
             else list(range(len(pairs)))
         )
-        got, seconds, reasons = replay_verdicts(env, [pairs[k] for k in replayed_idx], chrome)
+        if args.replay_from:
+            got, seconds, reasons = earlier_replay(args.replay_from, env, [pairs[k] for k in replayed_idx])
+        else:
+            got, seconds, reasons = replay_verdicts(env, [pairs[k] for k in replayed_idx], chrome)
         full: list[bool | None] = [None] * len(pairs)
         for k, v in zip(replayed_idx, got, strict=True):
             full[k] = v
@@ -431,6 +483,9 @@ def _measure(
                 for k, v, why in zip(replayed_idx, got, reasons, strict=True)
                 if v is False
             ][:20],
+            "verdicts": {pairs[k]["id"]: v for k, v in zip(replayed_idx, got, strict=True)},
+            "reasons": {pairs[k]["id"]: why for k, why in zip(replayed_idx, reasons, strict=True)},
+            **({"from": str(args.replay_from)} if args.replay_from else {}),
         }
         print(f"  replay {env}: {sum(seconds) / max(len(seconds), 1):.2f} s per example", flush=True)
     if llm is not None and args.sample:

@@ -157,8 +157,10 @@ def build(eps: list[dict[str, Any]], per_kind: int) -> tuple[list[dict[str, Any]
                 ),
                 None,
             )
-            sig = (other["goal"], tuple(s["action"] for s in ep["steps"])) if other else None
-            if other is None or sig in taken:
+            if other is None:
+                continue
+            sig = (other["goal"], tuple(s["action"] for s in ep["steps"]))
+            if sig in taken:
                 continue
             taken.add(sig)
             detail = (

@@ -98,6 +98,9 @@ class QualityFile(BaseModel):
     seconds: float
     envs: list[str]
     figures: list[Figure]
+    kept: str | None = None
+    """Which figures were not measured by `command` but kept from an earlier run, and which run (the model judges'
+    take half an hour of CPU: `bench/judge_quality.py --keep-models`); None when `command` measured them all."""
 
     def figure(self, judge: str, env: str, split: str = "all") -> Figure | None:
         return next((f for f in self.figures if (f.judge, f.env, f.split) == (judge, env, split)), None)

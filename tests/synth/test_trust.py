@@ -83,6 +83,7 @@ QUALITY = trust.QualityFile(
     figures=[
         _figure("grounding", "sql", 9, 1),
         _figure("grounding", trust.POOLED, 15, 5, ["sql", "trac"]),
+        _figure("grounding", "miniwob", 7, 0),
         _figure("grounding+replay", "trac", 8, 2),
         _figure("accomplishment", "sql", 1, 1),
         _figure("strict", "sql", 2, 2),
@@ -101,6 +102,9 @@ def test_a_judge_gets_its_envs_figure_else_the_pooled_one_and_says_so() -> None:
     on_web = {t.judge: t for t in trust.trust(names, committee, "web", LOCAL_MODEL, QUALITY)}
     assert on_web["grounding"].figure == QUALITY.figures[1]
     assert on_web["grounding"].note == "pooled over sql, trac: the benchmark has no 'web' environment"
+    on_gym = {t.judge: t for t in trust.trust(names, committee, "browsergym", LOCAL_MODEL, QUALITY)}
+    assert on_gym["grounding"].figure == QUALITY.figures[2]  # the miniwob set's
+    assert on_gym["grounding"].note == "miniwob (the browsergym env's MiniWoB++ tasks)"
 
 
 def test_what_the_benchmark_did_not_measure_says_why() -> None:

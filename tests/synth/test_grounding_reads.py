@@ -114,7 +114,7 @@ def test_a_formula_that_fails_is_no_change_made_and_cells_outside_a_named_range_
     asked = "In B7, compute the total Q1 sales with a formula; save."
     assert judge(asked, formula("=SUM(B2:B6) = 5500")).verdict
     assert "leaves an error" in judge(asked, formula("=readme(B2:B6) = #NAME?")).reason
-    bold = [
+    bold: list[dict[str, Any]] = [
         {"action": "drag('A1', 'C2')", "observation": SHEET},
         {"action": "hotkey('ctrl+b')", "observation": SHEET},
         {

@@ -13,8 +13,8 @@ SQL_MODIFIERS = re.compile(
     r"^(?:unixepoch|localtime|utc|auto|subsec|julianday|start of \w+|weekday \d|[+-]?\d+(?:\.\d+)? \w+|.*%.*)$", re.I
 )
 """SQLite date and time function arguments (`date(due, 'unixepoch')`): how a value is read, not a value chosen."""
-PICKED = re.compile(r"\b(?:each|every|per|which)\s+((?:[A-Za-z]+\s+){0,2}?[A-Za-z]+)\b(?=\s|[?.,;]|$)", re.I)
-"""What picks a question's rows: "for each owner", "which wontfix ticket", "per milestone"."""
+PICKED = re.compile(r"\b(?:each|every|per|which)\s+([A-Za-z]+)\b", re.I)
+"""What picks a question's rows: the word after each, every, per or which ("for each owner", "which wontfix ticket")."""
 NOT_WHAT = re.compile(r"\b(?:not|no)\s+([A-Za-z]+)", re.I)
 COMPUTED: dict[str, tuple[str, ...]] = {
     "percentage": ("100", "percent"),
@@ -98,14 +98,12 @@ def picked_missed(instruction: str, eff: SpanEffects, acted: set[str]) -> str | 
     if not _sql(eff):
         return None
     query = set(forms(" ".join(_sql(eff))))
-    for phrase in PICKED.findall(instruction):
-        for word in phrase.split():
-            low = word.lower()
-            if low in FUNCTION_WORDS or low in GENERIC:
-                continue
-            parts = forms(word)
-            if parts and not any(p in query or p in acted for p in parts):
-                return f"picks its rows by {word}, which the span's query does not name"
+    for word in PICKED.findall(instruction):
+        if word.lower() in FUNCTION_WORDS or word.lower() in GENERIC:
+            continue
+        parts = forms(word)
+        if parts and not any(p in query or p in acted for p in parts):
+            return f"picks its rows by {word}, which the span's query does not name"
     return None
 
 

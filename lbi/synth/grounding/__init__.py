@@ -14,7 +14,11 @@ the lines it made appear — and keeps an instruction only when
 * a change it asks for is a change the span made, and a question it asks is answered (an answer the span gave
   that a page it saw shows, or the rows of the query it ended with);
 * for a fix described as a bug report (the span edited code), the functions it names are those the diff
-  changes, when the span's diff is known.
+  changes (or those most of the tests it makes pass are named for), when the span's diff is known;
+* what each environment shows agrees with what is asked (`query`, `sheet`, `web`): the words that pick a query's
+  rows are in it, one thing asked is one row, a state asked for shows in the changed rows, a count answered is
+  the count the page states; a formula showing an error is no change, cells outside a named range are too many;
+  the element acted on is of the kind named ("the link", "the 2nd textbox", the "x" that closes a dialog).
 
 `overlap_judge` is the rule this one replaced (one shared word was enough), kept for the judge benchmark
 (`bench/judge_quality.py`). Deterministic: its verdicts cost nothing and mean the same thing on every run.

@@ -46,6 +46,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, bench_config, local_model, table, write_result  # noqa: E402
 from judge_set import ENVS, OUT, load_pairs, open_env, trim  # noqa: E402
+from judge_set_miniwob import ENV as MINIWOB  # noqa: E402
 
 from lbi.config import LOCAL_MODEL  # noqa: E402
 from lbi.envs.replay import ReplayError, replay, reproduces  # noqa: E402
@@ -54,6 +55,9 @@ from lbi.synth import grounding, trust  # noqa: E402
 from lbi.use.evaluate import wilson  # noqa: E402
 
 GOAL_PRECISION, GOAL_RECALL = 0.90, 0.70
+SETS = (*ENVS, MINIWOB)
+"""The environments of the labelled set; MiniWoB++'s pairs come from a project's episodes (`judge_set_miniwob.py`)
+and cannot be replayed here (BrowserGym is not started): the replay judge reports them and leaves them out."""
 MODEL_JUDGES = trust.MODEL_FOCI
 
 
@@ -168,6 +172,24 @@ def summary(
     )
 
 
+KEPT_JUDGES = (*MODEL_JUDGES, "strict", "majority", "relaxed")
+
+
+def keep_models(new: trust.QualityFile, old: trust.QualityFile | None) -> trust.QualityFile:
+    """`new` with the model judges' and the policies' figures of `old` (not measured again: they take half an hour
+    of CPU), and a note of where they came from."""
+    if old is None:
+        return new
+    kept = [f for f in old.figures if f.judge in KEPT_JUDGES]
+    if not kept:
+        return new
+    note = old.kept or (
+        f"the figures of {', '.join(KEPT_JUDGES)} are kept from `{old.command}` at {old.commit} ({old.at}), not "
+        "measured again; the policies there voted with that commit's grounding rule"
+    )
+    return new.model_copy(update={"figures": [*new.figures, *kept], "model": old.model, "kept": note})
+
+
 def provenance() -> dict[str, Any]:
     """The command, the commit (and whether `lbi/` or `bench/` differ from it) and the time, taken at the start."""
 
@@ -234,6 +256,9 @@ def replay_verdicts(
     verdicts: list[bool | None] = []
     seconds: list[float] = []
     reasons: list[str] = []
+    if env_name not in ENVS:
+        log(f"  replay {env_name}: cannot replay its {len(pairs)} pairs (episodes of a project's store), left out")
+        return [None] * len(pairs), [], ["cannot replay: a project's episode, BrowserGym is not started"] * len(pairs)
     with open_env(env_name) as (env, _):
         for n, p in enumerate(pairs, 1):
             task = Task(id=p["span_task"], env=env_name, instruction="", start=p["start"], check=CheckSpec(kind="none"))
@@ -255,6 +280,22 @@ def replay_verdicts(
             if n % 10 == 0:
                 log(f"  replay {env_name}: {n}/{len(pairs)}")
     return verdicts, seconds, reasons
+
+
+def earlier_replay(
+    path: Path, env_name: str, pairs: Sequence[dict[str, Any]]
+) -> tuple[list[bool | None], list[float], list[str]]:
+    """The replay judge's verdicts on `pairs` as an earlier `--replay 0` run recorded them (its result file's
+    `replay.<env>.verdicts`), with its seconds per example; None for a pair it did not replay. The replay judge does
+    not read the grounding rule, so its verdicts stand while the rule changes; the set must be the same."""
+    import json
+
+    earlier = json.loads(path.read_text(encoding="utf-8")).get("replay", {}).get(env_name, {})
+    verdicts, reasons = earlier.get("verdicts", {}), earlier.get("reasons", {})
+    per = float(earlier.get("seconds_per_example", 0.0))
+    got = [verdicts.get(p["id"]) for p in pairs]
+    why = [reasons.get(p["id"], "" if p["id"] in verdicts else "not replayed by the earlier run") for p in pairs]
+    return got, [per] * sum(v is not None for v in got), why
 
 
 def _bids(action: str) -> set[str]:
@@ -324,7 +365,7 @@ def tune(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- the run ----------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env", nargs="+", default=list(ENVS), choices=ENVS)
+    parser.add_argument("--env", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--set", type=Path, default=OUT, help="the folder of the labelled set")
     parser.add_argument(
         "--replay",
@@ -332,6 +373,19 @@ def main() -> None:
         default=None,
         metavar="N",
         help="run the replay judge on N pairs per env (0 = all); it starts each environment",
+    )
+    parser.add_argument(
+        "--replay-from",
+        type=Path,
+        default=None,
+        metavar="RESULT",
+        help="take the replay judge's verdicts from an earlier --replay 0 run's result file instead of replaying",
+    )
+    parser.add_argument(
+        "--keep-models",
+        action="store_true",
+        help="with --quality and no --sample: keep the model judges' and policies' figures of the file being "
+        "rewritten (marked as kept, with where they came from) instead of dropping them",
     )
     parser.add_argument("--sample", type=int, default=0, help="pairs per env for the model judges")
     parser.add_argument(
@@ -373,6 +427,8 @@ def main() -> None:
     print("result:", write_result(args.name, result))
     if args.quality:
         figures = summary(measured, args, source, time.perf_counter() - started)
+        if args.keep_models and not args.sample:
+            figures = keep_models(figures, trust.load(args.quality))
         args.quality.write_text(trust.dump(figures), encoding="utf-8")
         print("figures:", args.quality)
 
@@ -398,14 +454,17 @@ def _measure(
     scope: dict[str, list[int]] = {k: list(range(len(pairs))) for k in verdicts}  # the pairs each judge was asked
     chrome = frozenset(_chrome(path))
     replayed_idx: list[int] = []
-    if args.replay is not None:
+    if args.replay is not None or args.replay_from:
         rng = random.Random(args.seed)
         replayed_idx = (
             sorted(rng.sample(range(len(pairs)), min(args.replay, len(pairs))))
             if args.replay
             else list(range(len(pairs)))
         )
-        got, seconds, reasons = replay_verdicts(env, [pairs[k] for k in replayed_idx], chrome)
+        if args.replay_from:
+            got, seconds, reasons = earlier_replay(args.replay_from, env, [pairs[k] for k in replayed_idx])
+        else:
+            got, seconds, reasons = replay_verdicts(env, [pairs[k] for k in replayed_idx], chrome)
         full: list[bool | None] = [None] * len(pairs)
         for k, v in zip(replayed_idx, got, strict=True):
             full[k] = v
@@ -424,6 +483,9 @@ def _measure(
                 for k, v, why in zip(replayed_idx, got, reasons, strict=True)
                 if v is False
             ][:20],
+            "verdicts": {pairs[k]["id"]: v for k, v in zip(replayed_idx, got, strict=True)},
+            "reasons": {pairs[k]["id"]: why for k, why in zip(replayed_idx, reasons, strict=True)},
+            **({"from": str(args.replay_from)} if args.replay_from else {}),
         }
         print(f"  replay {env}: {sum(seconds) / max(len(seconds), 1):.2f} s per example", flush=True)
     if llm is not None and args.sample:

@@ -13,8 +13,8 @@ says which figure applies to a judge as a project configures it (`JudgeSpec`) in
 * anything else (an `overall` judge, a judge the store holds verdicts of but the config does not name) is not
   measured.
 
-The environment's own figure when the benchmark has one for that judge, else the figure pooled over the
-environments it has (and the reason says so).
+The environment's own figure when the benchmark has one for that judge (a `browsergym` project gets the `miniwob`
+set's), else the figure pooled over the environments it has (and the reason says so).
 """
 
 from __future__ import annotations
@@ -98,6 +98,9 @@ class QualityFile(BaseModel):
     seconds: float
     envs: list[str]
     figures: list[Figure]
+    kept: str | None = None
+    """Which figures were not measured by `command` but kept from an earlier run, and which run (the model judges'
+    take half an hour of CPU: `bench/judge_quality.py --keep-models`); None when `command` measured them all."""
 
     def figure(self, judge: str, env: str, split: str = "all") -> Figure | None:
         return next((f for f in self.figures if (f.judge, f.env, f.split) == (judge, env, split)), None)
@@ -175,9 +178,16 @@ def bench_judge(spec: JudgeSpec, committee: Sequence[JudgeSpec], default_model: 
     return f"not measured: the benchmark has no judge with focus {spec.focus!r}"
 
 
+BENCH_ENVS = {"browsergym": "miniwob"}
+"""Environments the benchmark measures under the name of their set: the `browsergym` env's MiniWoB++ tasks are the
+`miniwob` set (episodes labelled by BrowserGym's reward)."""
+
+
 def _pick(quality: QualityFile, judge: str, env: str, split: str) -> tuple[Figure | None, str]:
     if (own := quality.figure(judge, env, split)) is not None:
         return own, env
+    if env in BENCH_ENVS and (own := quality.figure(judge, BENCH_ENVS[env], split)) is not None:
+        return own, f"{BENCH_ENVS[env]} (the {env} env's MiniWoB++ tasks)"
     pooled = quality.figure(judge, POOLED, split)
     if pooled is None:
         return None, "not measured on the benchmark"

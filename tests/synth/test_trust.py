@@ -15,7 +15,7 @@ def test_the_shipped_figures_match_the_schema_and_cover_the_default_committee() 
     assert quality is not None and trust.dump(quality) == text, "the file is what the bench writes"
     assert quality.command.startswith(".venv/bin/python bench/judge_quality.py") and "--quality" in quality.command
     assert len(quality.commit) >= 7 and quality.at[:2] == "20"
-    assert set(quality.envs) == {"sql", "trac", "desktop", "repo"}
+    assert set(quality.envs) == {"sql", "trac", "desktop", "repo", "miniwob"}
     committee = ModelsConfig().judges
     measured = [trust.bench_judge(j, committee, LOCAL_MODEL, quality) for j in committee]
     assert not [m for m in measured if m.startswith("not measured")], measured
@@ -33,6 +33,22 @@ def test_the_shipped_figures_match_the_schema_and_cover_the_default_committee() 
             assert (rate is None) == (ci is None)
             assert rate is None or ci is None or ci[0] <= rate <= ci[1]
     assert quality.figure("grounding", "sql") is not None and quality.figure("grounding+replay", "repo") is not None
+
+
+def test_the_judges_that_need_no_model_meet_the_goal_in_every_environment() -> None:
+    """Issue 26: >= 90% precision at >= 70% recall in every environment of the shipped set, for `rules` (grounding on
+    a replay's effects and replay together) where the bench replays the spans, else `grounding` (MiniWoB++: a
+    project's episodes, not replayable here)."""
+    quality = trust.load()
+    assert quality is not None
+    for env in quality.envs:
+        for split in ("all", "test"):
+            f = quality.figure("rules", env, split) or quality.figure("grounding", env, split)
+            assert f is not None and f.precision is not None and f.recall is not None, (env, split)
+            assert f.precision >= 0.9 and f.recall >= 0.7, (f.judge, env, split, f.precision, f.recall)
+    assert quality.figure("rules", "miniwob") is None  # never replayed: left out, not counted as passes
+    replay = quality.figure("replay", "miniwob")
+    assert replay is None or replay.n == 0
 
 
 def _figure(judge: str, env: str, tp: int, fp: int, envs: list[str] | None = None) -> trust.Figure:
@@ -67,6 +83,7 @@ QUALITY = trust.QualityFile(
     figures=[
         _figure("grounding", "sql", 9, 1),
         _figure("grounding", trust.POOLED, 15, 5, ["sql", "trac"]),
+        _figure("grounding", "miniwob", 7, 0),
         _figure("grounding+replay", "trac", 8, 2),
         _figure("accomplishment", "sql", 1, 1),
         _figure("strict", "sql", 2, 2),
@@ -85,6 +102,9 @@ def test_a_judge_gets_its_envs_figure_else_the_pooled_one_and_says_so() -> None:
     on_web = {t.judge: t for t in trust.trust(names, committee, "web", LOCAL_MODEL, QUALITY)}
     assert on_web["grounding"].figure == QUALITY.figures[1]
     assert on_web["grounding"].note == "pooled over sql, trac: the benchmark has no 'web' environment"
+    on_gym = {t.judge: t for t in trust.trust(names, committee, "browsergym", LOCAL_MODEL, QUALITY)}
+    assert on_gym["grounding"].figure == QUALITY.figures[2]  # the miniwob set's
+    assert on_gym["grounding"].note == "miniwob (the browsergym env's MiniWoB++ tasks)"
 
 
 def test_what_the_benchmark_did_not_measure_says_why() -> None:

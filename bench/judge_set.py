@@ -554,6 +554,17 @@ def build_env(name: str, *, limit: int = 0, log: Callable[[str], None] = print) 
         return build_pairs(name, env, tasks[:limit] if limit else tasks, log=log)
 
 
+def build_project(directory: Path, *, limit: int = 0, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every pair of a project's held-out tasks with reference solutions (`lbi tasks import`), in its configured
+    environment: a user's own data instead of the demos'."""
+    from lbi.project import open_project
+
+    project = open_project(directory)
+    tasks = [t for t in project.tasks("heldout") if t.reference]
+    with project.make_env() as env:
+        return build_pairs(project.config.env.name, env, tasks[:limit] if limit else tasks, log=log)
+
+
 def build_pairs(name: str, env: Env, tasks: list[Task], *, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Every pair of `tasks` in `env`; returns the pairs, their pages, the skipped ones with why, counts and
     seconds. A task whose reference cannot be replayed or fails its check is skipped and reported."""
@@ -770,12 +781,25 @@ def main() -> None:
     parser.add_argument("--env", nargs="+", default=list(ENVS), choices=ENVS)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks of each env (a quick look)")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        help="a project's own held-out tasks (`lbi tasks import`) in its environment instead of the demos'; "
+        "writes <out>/<its env>.jsonl (give --out: never the shipped set)",
+    )
     args = parser.parse_args()
+    if args.project is not None and args.out.resolve() == OUT.resolve():
+        parser.error("--project needs --out: a project's set never overwrites the shipped one")
     args.out.mkdir(parents=True, exist_ok=True)
     rows, report = [], {}
-    for name in args.env:
-        print(f"{name}: replaying the held-out references", flush=True)
-        built = build_env(name, limit=args.limit)
+    for name in [None] if args.project is not None else args.env:
+        if name is None:
+            print(f"{args.project}: replaying the project's held-out references", flush=True)
+            built = build_project(args.project, limit=args.limit)
+            name = built["pairs"][0]["env"] if built["pairs"] else "project"
+        else:
+            print(f"{name}: replaying the held-out references", flush=True)
+            built = build_env(name, limit=args.limit)
         path = args.out / f"{name}.jsonl"
         path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in built["pairs"]), encoding="utf-8")
         path.with_suffix(".pages.json").write_text(

@@ -45,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, bench_config, local_model, table, write_result  # noqa: E402
-from judge_set import ENVS, OUT, load_pairs, open_env, trim  # noqa: E402
+from judge_set import ENVS, OUT, load_pairs, open_env, open_project_env, trim  # noqa: E402
 from judge_set_miniwob import ENV as MINIWOB  # noqa: E402
 
 from lbi.config import LOCAL_MODEL  # noqa: E402
@@ -249,17 +249,22 @@ def rule_verdicts(
 
 
 def replay_verdicts(
-    env_name: str, pairs: Sequence[dict[str, Any]], chrome: frozenset[str], log: Callable[[str], None] = print
+    env_name: str,
+    pairs: Sequence[dict[str, Any]],
+    chrome: frozenset[str],
+    log: Callable[[str], None] = print,
+    project: Path | None = None,
 ) -> tuple[list[bool | None], list[float], list[str]]:
     """The replay judge on each pair: its span re-run from its task's start state in a fresh environment must come
-    out the same (errors step by step, end state). None for a pair that cannot be replayed (reported)."""
+    out the same (errors step by step, end state). None for a pair that cannot be replayed (reported). With
+    `project`, the spans are re-run in that project's environment (a set `judge_set.py --project` built)."""
     verdicts: list[bool | None] = []
     seconds: list[float] = []
     reasons: list[str] = []
     if env_name not in ENVS:
         log(f"  replay {env_name}: cannot replay its {len(pairs)} pairs (episodes of a project's store), left out")
         return [None] * len(pairs), [], ["cannot replay: a project's episode, BrowserGym is not started"] * len(pairs)
-    with open_env(env_name) as (env, _):
+    with open_project_env(project) if project else open_env(env_name) as (env, _):
         for n, p in enumerate(pairs, 1):
             task = Task(id=p["span_task"], env=env_name, instruction="", start=p["start"], check=CheckSpec(kind="none"))
             started = time.perf_counter()
@@ -368,6 +373,12 @@ def main() -> None:
     parser.add_argument("--env", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--set", type=Path, default=OUT, help="the folder of the labelled set")
     parser.add_argument(
+        "--project",
+        type=Path,
+        default=None,
+        help="the project a set of `judge_set.py --project` came from: the replay judge re-runs spans in its env",
+    )
+    parser.add_argument(
         "--replay",
         type=int,
         default=None,
@@ -464,7 +475,9 @@ def _measure(
         if args.replay_from:
             got, seconds, reasons = earlier_replay(args.replay_from, env, [pairs[k] for k in replayed_idx])
         else:
-            got, seconds, reasons = replay_verdicts(env, [pairs[k] for k in replayed_idx], chrome)
+            got, seconds, reasons = replay_verdicts(
+                env, [pairs[k] for k in replayed_idx], chrome, project=args.project
+            )
         full: list[bool | None] = [None] * len(pairs)
         for k, v in zip(replayed_idx, got, strict=True):
             full[k] = v

@@ -554,15 +554,21 @@ def build_env(name: str, *, limit: int = 0, log: Callable[[str], None] = print) 
         return build_pairs(name, env, tasks[:limit] if limit else tasks, log=log)
 
 
-def build_project(directory: Path, *, limit: int = 0, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every pair of a project's held-out tasks with reference solutions (`lbi tasks import`), in its configured
-    environment: a user's own data instead of the demos'."""
+@contextmanager
+def open_project_env(directory: Path) -> Iterator[tuple[Env, list[Task]]]:
+    """A project's configured env and its held-out tasks with reference solutions (`lbi tasks import`): a user's
+    own data instead of the demos'."""
     from lbi.project import open_project
 
     project = open_project(directory)
-    tasks = [t for t in project.tasks("heldout") if t.reference]
     with project.make_env() as env:
-        return build_pairs(project.config.env.name, env, tasks[:limit] if limit else tasks, log=log)
+        yield env, [t for t in project.tasks("heldout") if t.reference]
+
+
+def build_project(directory: Path, *, limit: int = 0, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every pair of a project's held-out tasks with reference solutions, in its configured environment."""
+    with open_project_env(directory) as (env, tasks):
+        return build_pairs(env.name, env, tasks[:limit] if limit else tasks, log=log)
 
 
 def build_pairs(name: str, env: Env, tasks: list[Task], *, log: Callable[[str], None] = print) -> dict[str, Any]:

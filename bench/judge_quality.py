@@ -475,9 +475,7 @@ def _measure(
         if args.replay_from:
             got, seconds, reasons = earlier_replay(args.replay_from, env, [pairs[k] for k in replayed_idx])
         else:
-            got, seconds, reasons = replay_verdicts(
-                env, [pairs[k] for k in replayed_idx], chrome, project=args.project
-            )
+            got, seconds, reasons = replay_verdicts(env, [pairs[k] for k in replayed_idx], chrome, project=args.project)
         full: list[bool | None] = [None] * len(pairs)
         for k, v in zip(replayed_idx, got, strict=True):
             full[k] = v

@@ -13,9 +13,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from judge_quality import Quality, half, policy, quality, summary  # noqa: E402
-from judge_set import build_pairs, changed_check, load_pairs  # noqa: E402
+from judge_quality import Quality, half, policy, quality, replay_verdicts, summary  # noqa: E402
+from judge_set import build_pairs, build_project, changed_check, load_pairs  # noqa: E402
 
+from lbi.cli import main  # noqa: E402
 from lbi.config import LOCAL_MODEL  # noqa: E402
 from lbi.envs.sql import SqlEnv  # noqa: E402
 from lbi.envs.tasks import CheckSpec, Task  # noqa: E402
@@ -117,6 +118,36 @@ def test_the_builder_skips_and_reports_what_cannot_be_replayed_or_fails(shop: Pa
     loaded = load_pairs(out)
     assert loaded[0]["steps"][0]["observation"].startswith("Connected to SQLite database shop.db")
     assert "effect" in loaded[0]["steps"][0] and loaded[0]["after"]["observation"]
+
+
+def _lbi(*args: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    assert exited.value.code == 0
+
+
+def test_a_project_brings_its_own_held_out_tasks_and_the_replay_judge_runs_them_in_its_env(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LBI_PROJECT", raising=False)
+    tasks = tmp_path / "tasks.jsonl"
+    blue = _task("blue", "List the names of the 'blue' items.", "SELECT name FROM items WHERE colour = 'blue'")
+    cheap = _task("cheap", "List the names of the items under 1.", "SELECT name FROM items WHERE price < 1")
+    tasks.write_text("".join(t.model_dump_json() + "\n" for t in (blue, cheap)))
+    project = tmp_path / "proj"
+    _lbi("init", str(project), "--env", "sql", "-o", f"db={shop}")
+    _lbi("tasks", "import", str(tasks), "-p", str(project))
+    built = build_project(project, log=lambda line: None)
+    kinds = {(p["task"], p["kind"]): p for p in built["pairs"]}
+    assert kinds[("blue", "positive")]["label"] and kinds[("blue", "positive")]["env"] == "sql"
+    out = tmp_path / "set" / "sql.jsonl"
+    out.parent.mkdir()
+    out.write_text("".join(json.dumps(p) + "\n" for p in built["pairs"]))
+    out.with_suffix(".pages.json").write_text(json.dumps(built["pages"]))
+    pairs = load_pairs(out)
+    assert pairs[0]["steps"][0]["observation"].startswith("Connected to SQLite database shop.db")  # not the demo's
+    mine, _, _ = replay_verdicts("sql", pairs, frozenset(), log=lambda line: None, project=project)
+    assert mine == [True] * len(pairs)  # re-run on the project's shop.db, every span comes out the same
 
 
 def test_a_changed_entity_changes_the_check_and_drops_the_branches_it_leaves_alone() -> None:

@@ -158,6 +158,16 @@ def pair_record(
     }
 
 
+def write_set(path: Path, built: dict[str, Any]) -> Path:
+    """Write the pairs `build_pairs` made to `path` (`<env>.jsonl`) and their pages beside it (`<env>.pages.json`),
+    as `load_pairs` reads them."""
+    path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in built["pairs"]), encoding="utf-8")
+    path.with_suffix(".pages.json").write_text(
+        json.dumps(built["pages"], ensure_ascii=False, indent=0) + "\n", encoding="utf-8"
+    )
+    return path
+
+
 def load_pairs(path: Path) -> list[dict[str, Any]]:
     """The pairs of a set file (`<env>.jsonl`), each step's and the end state's observation and each step's effect
     read from its page file (`<env>.pages.json`)."""
@@ -287,8 +297,8 @@ def _mutate_query(
     literal = re.search(r"(\w+)\s*(?:=|!=|<>|IN\s*\(|LIKE)\s*'([^'%]+)'", query)
     if literal:
         other = _other_value(literal.group(2), _rotate(column_values(literal.group(1)), key))
-        if other:
-            return query[: literal.start(2)] + other + query[literal.end(2) :]
+        if other:  # a value with a quote in it ("The Handmaid's Tale") is written as SQL writes it
+            return query[: literal.start(2)] + other.replace("'", "''") + query[literal.end(2) :]
     number = re.search(r"(?:=|>|<|\bLIMIT)\s*(\d+)\b", query)
     if number:
         return query[: number.start(1)] + str(int(number.group(1)) + 1) + query[number.end(1) :]
@@ -806,11 +816,7 @@ def main() -> None:
         else:
             print(f"{name}: replaying the held-out references", flush=True)
             built = build_env(name, limit=args.limit)
-        path = args.out / f"{name}.jsonl"
-        path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in built["pairs"]), encoding="utf-8")
-        path.with_suffix(".pages.json").write_text(
-            json.dumps(built["pages"], ensure_ascii=False, indent=0) + "\n", encoding="utf-8"
-        )
+        path = write_set(args.out / f"{name}.jsonl", built)
         kinds = Counter((p["kind"], p["label"]) for p in built["pairs"])
         rows.append(
             {

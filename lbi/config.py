@@ -63,6 +63,11 @@ class ModelsConfig(_Section):
     """Model that proposes task instructions from documentation chunks."""
     agent: str = ""
     """Model that acts in the environment during rollouts and evaluation."""
+    agent_example: Literal["page", "none"] = "page"
+    """The reply example in the agent's prompt: `page`, an action on an element of the current page (a small model
+    copies a real bid's shape instead of a placeholder's, but it may copy the whole action: the embedded model's
+    first MiniWoB++ action is the example's in most episodes); `none`, `"action": "..."`, as an explore walk's
+    recorded turns show it (so a model trained on them acts in the prompt it learned from)."""
     backward: str = ""
     """Model that writes the instruction a trajectory span accomplishes (backward construction)."""
     judges: list[JudgeSpec] = Field(default_factory=_default_judges)

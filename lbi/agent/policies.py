@@ -74,15 +74,25 @@ def example_action(env: Env, obs: Observation, seed: int) -> str | None:
 class LLMPolicy:
     name = "llm"
 
-    def __init__(self, llm: Any, *, env_description: str = "", role: str = "agent", constrain: bool = True) -> None:
+    def __init__(
+        self,
+        llm: Any,
+        *,
+        env_description: str = "",
+        role: str = "agent",
+        constrain: bool = True,
+        example: str = "page",
+    ) -> None:
         self.llm = llm
         self.env_description = env_description
         self.role = role
         self.constrain = constrain  # the reply's action held to the env's action grammar (bench/action_validity.py)
+        self.example = example  # models.agent_example: an action on the page, or none ("...")
 
     def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
         pattern = env.action_pattern() if self.constrain else None
-        schema = reply_schema(example_action(env, obs, len(history) * 7 + len(obs.text)), pattern)
+        sample = example_action(env, obs, len(history) * 7 + len(obs.text)) if self.example == "page" else None
+        schema = reply_schema(sample, pattern)
         system = agent_system(self.env_description, env.action_space_doc(), schema_hint(schema))
         shown = observation_text(obs)
         messages = agent_turn(system, task.instruction, shown, history.render(), examples)

@@ -107,7 +107,7 @@ def build_policy(project: Project, name: str, seed: str, run_id: int | None) -> 
     if name == "explore":
         writer = llm if project.config.synth.explore_fill == "model" else None  # None: words drawn at random
         return ExplorePolicy(seed, llm=writer, env_description=describe)
-    return LLMPolicy(llm, env_description=describe)
+    return LLMPolicy(llm, env_description=describe, example=project.config.models.agent_example)
 
 
 def recorder_for(

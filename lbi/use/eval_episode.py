@@ -55,7 +55,11 @@ def play_task(
     """The agent on one held-out task in one mode, then the task's check on the env's final state; both are
     written to the store (an evaluation row per task and mode)."""
     model = project.config.models.for_role("agent")
-    policy = LLMPolicy(project.llm(run_id), env_description=project.config.env.description)
+    policy = LLMPolicy(
+        project.llm(run_id),
+        env_description=project.config.env.description,
+        example=project.config.models.agent_example,
+    )
     recorder = eval_recorder(project, run, mode, task, run_id, max_steps, written)
     agent = Agent(policy, env, recorder, max_steps=max_steps, examples=None if mode == "baseline" else retriever)
     episode = agent.run(task)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lbi.curate.clusters import normalise
 from lbi.errors import UserError, check_choice
 from lbi.project import Project
 from lbi.store import committee, read
@@ -70,7 +71,7 @@ def capped_per_instruction(examples: Sequence[dict[str, Any]], cap: int) -> set[
     sample within each instruction's examples."""
     groups: dict[str, list[int]] = {}
     for e in examples:
-        groups.setdefault(" ".join(str(e["instruction"]).lower().split()), []).append(int(e["id"]))
+        groups.setdefault(normalise(str(e["instruction"])), []).append(int(e["id"]))
     rng = random.Random(0)
     return {i for ids in groups.values() for i in (rng.sample(ids, cap) if len(ids) > cap else ids)}
 
@@ -99,6 +100,8 @@ def training_data(
     0: all); at most `max_records` records in all (a seeded sample, in order; 0: all)."""
     from lbi.use.export import PERS, build_records
 
+    if max_records < 0 or max_per_instruction < 0:
+        raise TrainDataError("max_records and max_per_instruction are counts: give 0 (no cap) or more")
     policy = committee.check_policy(policy or project.config.synth.judge_policy)
     names = committee.judge_names(project.store, [j.name for j in project.config.models.judges])
     if unknown := [j for j in judges if j not in names]:

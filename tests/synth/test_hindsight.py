@@ -119,6 +119,8 @@ def test_rule_modes_committee_and_training_budget(project: Project) -> None:
         r["messages"] for r in training_data(project, max_records=2).records
     ]
     assert set(budget.example_ids) == {r["example_id"] for r in budget.records}
+    with pytest.raises(TrainDataError, match="are counts"):
+        training_data(project, max_per_instruction=-1)
     with pytest.raises(TrainDataError, match="among the batched examples"):
         training_data(project, modes=["batched"])
 

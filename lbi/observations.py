@@ -16,6 +16,27 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
 
+FILL_ROLES = frozenset({"textbox", "searchbox", "spinbutton"})
+SELECT_ROLES = frozenset({"combobox", "listbox"})
+CLICK_ROLES = frozenset(
+    {
+        "link",
+        "button",
+        "checkbox",
+        "radio",
+        "menuitem",
+        "tab",
+        "switch",
+        "option",
+        "treeitem",
+        "menuitemcheckbox",
+        "menuitemradio",
+        "slider",
+    }
+)
+"""Roles of the elements a user acts on: typed into, chosen in, clicked (an element with another role is one
+when the page listens for clicks on it: BrowserGym marks it ``clickable=True``)."""
+OUTLINE_ELEMENT = re.compile(r"^\[(?P<bid>[^\]]+)\]\s+(?P<role>\w+)(?P<rest>.*)$")
 BID_ACTION = re.compile(r"""^\s*(\w+)\(\s*['"]([^'"]+)['"]""")
 CHROME_SHARE = 0.6
 TRUNCATED = "\n… (truncated)"
@@ -41,6 +62,20 @@ def element_line(observation: str, bid: str) -> str | None:
 
 _NAMED = re.compile(r"""^[\w-]+\s+(['"]).+?\1""")
 _STATIC = re.compile(r"""^StaticText\s+(['"])(.*)\1\s*$""")
+
+
+def actionable(observation: str) -> list[tuple[str, str]]:
+    """(bid, role) of each element an outline lists that a user acts on, in the outline's order: by its role
+    (`FILL_ROLES`, `SELECT_ROLES`, `CLICK_ROLES`) or because it is marked ``clickable=True``."""
+    out = []
+    for line in (observation or "").splitlines():
+        found = OUTLINE_ELEMENT.match(line.strip())
+        if found is None:
+            continue
+        role = found.group("role")
+        if role in FILL_ROLES | SELECT_ROLES | CLICK_ROLES or "clickable=True" in found.group("rest"):
+            out.append((found.group("bid"), role))
+    return out
 
 
 def _inner_text(lines: list[str], at: int, limit: int = 80) -> str:

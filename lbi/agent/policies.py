@@ -19,8 +19,9 @@ from lbi.agent.loop import Decision, History
 from lbi.envs.base import Candidate, Env, Observation
 from lbi.errors import OutputParseError
 from lbi.models.schema import schema_hint
+from lbi.observations import FILL_ROLES, actionable
 from lbi.prompts.messages import agent_system, agent_turn, fill_messages, observation_text
-from lbi.prompts.replies import FillText, reply_schema
+from lbi.prompts.replies import AgentReply, FillText, reply_schema
 
 if TYPE_CHECKING:
     from lbi.envs.tasks import Task
@@ -71,6 +72,46 @@ def example_action(env: Env, obs: Observation, seed: int) -> str | None:
     return f"fill('{c.bid}', 'some text')" if c.kind == "fill" else f"click('{c.bid}')"
 
 
+def example_seed(steps_before: int, page_text: str) -> int:
+    """Which element `example_action` shows: it varies with the step and the page."""
+    return steps_before * 7 + len(page_text)
+
+
+def outline_example(observation: str, seed: int) -> str | None:
+    """`example_action`'s rule on a recorded outline (`lbi.observations.actionable`), for a step whose prompt
+    was recorded without the example (an explore step before lbi showed it there); None if the outline lists
+    no element to act on (a terminal, a table)."""
+    found = actionable(observation)
+    if not found:
+        return None
+    bid, role = found[seed % len(found)]
+    return f"fill('{bid}', 'some text')" if role in FILL_ROLES else f"click('{bid}')"
+
+
+def with_reply_example(system: str, example: str | None) -> str:
+    """An agent system message (`agent_system`) with the reply example of its last paragraph replaced by
+    `example` (None: the placeholder "..."); a message without that paragraph comes back as it is."""
+    head, _, hint = system.rpartition("\n\n")
+    if not head or not hint.startswith(schema_hint(AgentReply).split("{", 1)[0]):
+        return system
+    return f"{head}\n\n{schema_hint(reply_schema(example, NO_PATTERN))}"
+
+
+NO_PATTERN = ".*"
+"""A pattern for `reply_schema` when only the prompt's hint is wanted (the pattern is not shown in it)."""
+
+
+def agent_prompt(
+    env: Env, obs: Observation, steps_before: int, description: str, example: str = "page", constrain: bool = True
+) -> tuple[str, type[AgentReply]]:
+    """The agent's system message at this step and its reply schema: the environment, its actions, the reply's
+    shape with an action on the page as its example (`models.agent_example = "page"`) or none ("..."); the
+    action held to the environment's grammar when `constrain`."""
+    sample = example_action(env, obs, example_seed(steps_before, obs.text)) if example == "page" else None
+    schema = reply_schema(sample, env.action_pattern() if constrain else None)
+    return agent_system(description, env.action_space_doc(), schema_hint(schema)), schema
+
+
 class LLMPolicy:
     name = "llm"
 
@@ -90,10 +131,7 @@ class LLMPolicy:
         self.example = example  # models.agent_example: an action on the page, or none ("...")
 
     def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
-        pattern = env.action_pattern() if self.constrain else None
-        sample = example_action(env, obs, len(history) * 7 + len(obs.text)) if self.example == "page" else None
-        schema = reply_schema(sample, pattern)
-        system = agent_system(self.env_description, env.action_space_doc(), schema_hint(schema))
+        system, schema = agent_prompt(env, obs, len(history), self.env_description, self.example, self.constrain)
         shown = observation_text(obs)
         messages = agent_turn(system, task.instruction, shown, history.render(), examples)
         try:
@@ -115,12 +153,14 @@ class ExplorePolicy:
 
     name = "explore"
 
-    def __init__(self, seed: int | str = 0, *, llm: Any | None = None, env_description: str = "") -> None:
+    def __init__(
+        self, seed: int | str = 0, *, llm: Any | None = None, env_description: str = "", example: str = "page"
+    ) -> None:
         self.rng = random.Random(seed)
         self.llm = llm
         self.env_description = env_description
+        self.example = example  # models.agent_example, so that the recorded turn is the llm agent's
         self.tried: Counter[tuple[str, str]] = Counter()
-        self._system: tuple[Env, str] | None = None
 
     def _key(self, c: Candidate) -> str:
         return c.action or f"{c.kind}:{c.bid}"
@@ -146,12 +186,10 @@ class ExplorePolicy:
         return " ".join(reply.parsed.text.split())[:80] or self.rng.choice(FILL_WORDS)
 
     def act(self, env: Env, task: Task, obs: Observation, history: History, examples: str = "") -> Decision:
-        """The next element's action; the decision carries the turn an llm agent would have had here, so an
-        explore step exports in the same format as any other."""
-        if self._system is None or self._system[0] is not env:  # the same for every step in one env
-            hint = schema_hint(reply_schema(None, env.action_pattern()))
-            self._system = (env, agent_system(self.env_description, env.action_space_doc(), hint))
-        return replace(self._explore(env, obs), system=self._system[1], observation=observation_text(obs))
+        """The next element's action; the decision carries the turn an llm agent would have had here (its reply
+        example included), so an explore step trains the model in the prompt it will act in."""
+        system, _ = agent_prompt(env, obs, len(history), self.env_description, self.example)
+        return replace(self._explore(env, obs), system=system, observation=observation_text(obs))
 
     def _explore(self, env: Env, obs: Observation) -> Decision:
         candidate = self.choose(obs, env.interactive_elements(obs))

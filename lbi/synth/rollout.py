@@ -106,7 +106,7 @@ def build_policy(project: Project, name: str, seed: str, run_id: int | None) -> 
     describe = project.config.env.description
     if name == "explore":
         writer = llm if project.config.synth.explore_fill == "model" else None  # None: words drawn at random
-        return ExplorePolicy(seed, llm=writer, env_description=describe)
+        return ExplorePolicy(seed, llm=writer, env_description=describe, example=project.config.models.agent_example)
     return LLMPolicy(llm, env_description=describe, example=project.config.models.agent_example)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from lbi.agent.policies import example_seed, outline_example, with_reply_example
 from lbi.errors import OutputPathError, check_choice
 from lbi.project import Project
 from lbi.prompts.messages import agent_system, agent_turn, history_text, recorded_observation
@@ -45,11 +46,22 @@ class ExportReport:
     counts: dict[str, Counter] = field(default_factory=dict)
 
 
-def _system(project: Project, step: dict[str, Any]) -> str:
-    """The agent's system message at this step; for steps recorded before lbi kept it, one without the actions."""
-    if step.get("prompt_system"):
-        return step["prompt_system"]
-    return agent_system(project.config.env.description or project.config.env.name, "", "")
+def step_system(project: Project, step: dict[str, Any]) -> str:
+    """The agent's system message at this step as the agent is shown it now: the recorded one, with the reply
+    example `models.agent_example` asks for (an explore step recorded before lbi showed the page's example
+    gets it, by the same rule, from its recorded page; with "none", a recorded example becomes "..."), so that
+    a model is trained in the prompt it acts in. For steps recorded before lbi kept it, one without the
+    actions."""
+    recorded = step.get("prompt_system")
+    if not recorded:
+        return agent_system(project.config.env.description or project.config.env.name, "", "")
+    if project.config.models.agent_example != "page":
+        return with_reply_example(recorded, None)
+    if with_reply_example(recorded, None) != recorded:
+        return recorded  # it shows an example already
+    page = step.get("observation") or ""
+    example = outline_example(page, example_seed(step["idx"], page))
+    return with_reply_example(recorded, example) if example else recorded
 
 
 def _turns(
@@ -63,7 +75,7 @@ def _turns(
     ruled = mode in hindsight.RULE_MODES
     for k, step in enumerate(steps):
         history = history_text([(s["action"] or "", s["error"]) for s in steps[:k]])
-        turn = agent_turn(_system(project, step), instruction, recorded_observation(step), history)
+        turn = agent_turn(step_system(project, step), instruction, recorded_observation(step), history)
         said = hindsight.describe_step(step) if ruled else None
         reasoning = said + "." if said else instruction if ruled else step["reasoning"] or ""
         yield [*turn, {"role": "assistant", "content": reply_text(reasoning, step["action"] or "")}]

@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lbi.agent.policies import example_seed, outline_example, with_reply_example
 from lbi.models.fake import FakeModel
+from lbi.models.schema import schema_hint
 from lbi.project import Project
+from lbi.prompts.messages import agent_system
+from lbi.prompts.replies import reply_schema
 from lbi.synth.rollout import rollout
-from lbi.use.export import export
+from lbi.use.export import export, step_system
 
 ACTIONS = [
     "execute_sql('SELECT name FROM items')",
@@ -74,6 +78,21 @@ def test_explore_steps_export_in_the_agent_format(sql_project: Project, tmp_path
     assert "execute_sql(" in system["content"] and "Reply with one JSON object only" in system["content"]
     assert user["content"].startswith("Task: Look at the items") and "Current observation:" in user["content"]
     assert set(json.loads(reply["content"])) == {"reasoning", "action"}
+
+
+def test_a_step_is_exported_with_the_reply_example_the_agent_is_shown_now(sql_project: Project) -> None:
+    """An explore step recorded with the placeholder ("...") gets the page's example by the agent's rule, so
+    training shows the model the prompt it acts in; with `models.agent_example = "none"` every example goes."""
+    page = "URL: http://127.0.0.1:1/a\nRootWebArea 'A'\n\t[13] button 'ONE'\n\t[14] button 'TWO'"
+    placeholder = agent_system("A page.", "click(bid): Click.", schema_hint(reply_schema(None, ".*")))
+    shown = agent_system("A page.", "click(bid): Click.", schema_hint(reply_schema("click('14')", ".*")))
+    walk = {"prompt_system": placeholder, "observation": page, "idx": 0}
+    expected = outline_example(page, example_seed(0, page))
+    assert expected and step_system(sql_project, walk) == with_reply_example(placeholder, expected)
+    assert step_system(sql_project, {**walk, "prompt_system": shown}) == shown  # the agent's own example stays
+    assert step_system(sql_project, {**walk, "observation": "3 rows"}) == placeholder  # no element to show
+    sql_project.config.models.agent_example = "none"
+    assert step_system(sql_project, {**walk, "prompt_system": shown}) == placeholder
 
 
 def test_retrieved_examples_show_the_turns_the_agent_had(sql_project: Project) -> None:

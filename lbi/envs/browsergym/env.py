@@ -45,23 +45,7 @@ from lbi.envs.browsergym.bridge import (
 from lbi.envs.registry import ConformanceContext, EnvOptions, EnvSpec
 from lbi.envs.screenshots import draw_box
 from lbi.envs.web.browser import web_signature
-
-FILL_ROLES = {"textbox", "searchbox", "spinbutton"}
-SELECT_ROLES = {"combobox", "listbox"}
-CLICK_ROLES = {
-    "link",
-    "button",
-    "checkbox",
-    "radio",
-    "menuitem",
-    "tab",
-    "switch",
-    "option",
-    "treeitem",
-    "menuitemcheckbox",
-    "menuitemradio",
-    "slider",
-}
+from lbi.observations import CLICK_ROLES, FILL_ROLES, SELECT_ROLES
 
 
 def parse_seeds(text: str) -> list[int]:

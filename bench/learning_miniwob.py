@@ -117,6 +117,9 @@ def synthesize(project: Project, args: argparse.Namespace) -> dict[str, Any]:
             )
     with project.run("synth-filter", "filter") as run:
         out["filter"] = judge_examples(project, run_id=run.id, progress=ticker("committee"))
+    if args.rejudge:  # the committee's judges changed since the examples were judged: every verdict again
+        with project.run("synth-refilter", "filter") as run:
+            out["refilter"] = judge_examples(project, run_id=run.id, progress=ticker("committee"), rejudge=True)
     return {k: vars(v) if hasattr(v, "__dict__") else v for k, v in out.items()}
 
 
@@ -218,6 +221,9 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="a suffix for the training runs and their eval runs (a second try)")
     parser.add_argument(
         "--project-name", default="miniwob", help="the project folder under bench/results/learning_effect/"
+    )
+    parser.add_argument(
+        "--rejudge", action="store_true", help="judge every example again (a resumed project whose judges changed)"
     )
     parser.add_argument("--stop-after", choices=["synthesize", "train"], default=None)
     args = parser.parse_args()

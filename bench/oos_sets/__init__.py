@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-NAMES = ("library",)
+NAMES = ("clinic", "library")
 """The sets, by module name; the first is the one `judge_oos_sql.py` runs by default."""
 
 Question = tuple[str, str, str | bool | None, str, str]

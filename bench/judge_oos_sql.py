@@ -1,25 +1,35 @@
-"""A held-out check of the judges that need no model on SQL: a lending-library database and 25 tasks that no judge
-was tuned on.
+"""A held-out check of the judges that need no model on SQL: a database and tasks no judge was tuned on.
 
-    .venv/bin/python bench/judge_oos_sql.py          # builds everything under bench/results/oos_sql/, prints, writes
-                                                     # bench/results/judge_oos_sql.json
+    .venv/bin/python bench/judge_oos_sql.py                 # the held-out set (clinic): builds everything under
+                                                            # bench/results/oos_sql_clinic/, prints the figures,
+                                                            # writes bench/results/judge_oos_sql_clinic.json
+    .venv/bin/python bench/judge_oos_sql.py --set library   # the library set (tuned on), with its errors
+
+The sets are data, one module each under `bench/oos_sets/` (a `SqlSet`: a SQLite schema and rows, questions and
+writes with their reference solutions); this script is the machinery, the same for every set:
+
+* `clinic` (the default; **held out**): a veterinary clinic, 5 tables (owners, vets, pets, visits, prescriptions)
+  and 30 tasks (25 questions, 5 writes);
+* `library`: a lending library, 4 tables (authors, books, members, loans) and 25 tasks (21 questions, 4 writes).
+  **Tuned on from session 12**: the grounding rule is fixed on its errors, so its figures are "tuned on".
 
 What it measures: how the rule judges (`overlap`, the old one-word rule; `grounding` on the recorded steps, the
 default committee's; `grounding+replay` on the effects a replay reads; `replay`; `rules`, grounding+replay and replay
 together) do on SQL data outside the shipped set `data/judge_bench/`, whose pairs the grounding rule was developed
-looking at (100% / 100% there). It builds a 4-table SQLite database (authors, books, members, loans) and 25 held-out
-tasks on it (21 questions, 4 writes), each with a reference solution and a success check in lbi's task format; makes
-a project on them through lbi's API (`init_project`, `import_tasks`: what `lbi init --env sql -o db=...` and
-`lbi tasks import` do); builds the labelled pairs with `judge_set.build_project` (positives, and another task's
-span, one step on another value, the instruction with one entity changed as negatives, each labelled by a task's
-check); and scores the judges with `judge_quality`'s functions: precision, recall and accuracy with Wilson 95%
-intervals on all pairs and on the positives with each kind of negative, and every error with its reason.
+looking at (100% / 100% there). For the set chosen with `--set` it builds the database and the tasks, each with a
+reference solution and a success check in lbi's task format; makes a project on them through lbi's API
+(`init_project`, `import_tasks`: what `lbi init --env sql -o db=...` and `lbi tasks import` do); builds the labelled
+pairs with `judge_set.build_project` (positives, and another task's span, one step on another value, the instruction
+with one entity changed as negatives, each labelled by a task's check); and scores the judges with
+`judge_quality`'s functions: precision, recall and accuracy with Wilson 95% intervals on all pairs and on the
+positives with each kind of negative. Every error with its reason goes into the result file; it is printed only for
+a set that is tuned on already (or with `--show-errors`, which makes the set tuned on).
 
-THE RULE: this is a held-out check. Never tune `lbi.synth.grounding` (or any judge) on it: do not read its errors
-to write a reader, and do not change a setting because it moves this figure. Its figure says how a judge does on
-data nobody tuned it on only as long as nobody has. Whoever tunes on it must write a new held-out set (another
-database, other questions, written without reading the judge's errors), keep this one's figures as "tuned on",
-and say so in bench/README.md.
+THE RULE: the default set (`clinic`) is a held-out check. Never tune `lbi.synth.grounding` (or any judge) on it: do
+not read its errors to write a reader, and do not change a setting because it moves this figure. Its figure says how
+a judge does on data nobody tuned it on only as long as nobody has. Whoever tunes on it must write a new held-out set
+(another database, other questions, written without reading the judge's errors: a module under `bench/oos_sets/`,
+made the default), set the old one's `tuned_on`, keep its figures as "tuned on", and say so in bench/README.md.
 """
 
 from __future__ import annotations

@@ -87,8 +87,8 @@ def leak_decision(store: Store, ex: Mapping[str, Any], *, note_key: str, flash_k
 
 def leak_matches(store: Store, ex: Mapping[str, Any]) -> None:
     """What the example's leak flag matched, for the Review page's leak flags queue: the flag's state (kept out or
-    allowed, and the person's decision) and one row per held-out task and measure — the task and its instruction,
-    the score beside the threshold it reached (`lbi.synth.leakage.RULES`), the text that resembles it."""
+    allowed, and the person's decision), then per held-out task it resembles that task's instruction and one row per
+    measure — the score beside the threshold it reached (`lbi.synth.leakage.RULES`), the text that resembles it."""
     flag = ex["leak"]
     if not flag:
         st.info("The leakage check does not flag this example (any more), and no person decided on it.")
@@ -99,20 +99,22 @@ def leak_matches(store: Store, ex: Mapping[str, Any]) -> None:
     if not rows:
         st.caption("The check did not flag it: a person kept it out.")
         return
-    ui.table(
-        [
-            {
-                **{k: r[k] for k in ("held-out task", "its instruction", "measure", "score")},
-                "threshold": f"≥ {thresholds[r['measure']]}" if r["measure"] in thresholds else "",
-                "matched text": r["matched text"],
-            }
-            for r in rows
-        ],
-        column_config={
-            "its instruction": st.column_config.TextColumn(width="large"),
-            "matched text": st.column_config.TextColumn(width="large"),
-        },
-    )
+    for task in dict.fromkeys(r["held-out task"] for r in rows):
+        mine = [r for r in rows if r["held-out task"] == task]
+        instruction = mine[0]["its instruction"] or "(no longer in the store)"
+        st.markdown(f"Held-out task **{ui.escape_md(task)}**: {ui.escape_md(instruction)}")
+        ui.table(
+            [
+                {
+                    "measure": r["measure"],
+                    "score": r["score"],
+                    "threshold": f"≥ {thresholds[r['measure']]}" if r["measure"] in thresholds else "",
+                    "matched text": r["matched text"],
+                }
+                for r in mine
+            ],
+            column_config={"matched text": st.column_config.TextColumn(width="large")},
+        )
     st.caption(
         f"Measures: ngram — the share of the held-out instruction's word {RULES.n}-grams in this example; "
         "embedding — cosine similarity of the instructions; answer — a held-out answer stated near its question's "

@@ -66,7 +66,12 @@ elif kind == "batch":
 elif kind == "leaks":
     spec.leaks = (
         cols[3].selectbox(
-            "Which flags", list(leaks.REVIEW_STATES), format_func=leaks.REVIEW_STATES.__getitem__, key="rv_leaks"
+            "Which flags",
+            list(leaks.REVIEW_STATES),
+            format_func=lambda state: state.replace("-", " "),
+            key="rv_leaks",
+            help="all: every flag, the undecided first · undecided: no person's decision yet · allowed, kept out: "
+            "by a person's newest decision",
         )
         or "all"
     )
@@ -144,7 +149,8 @@ def _act(action: str) -> None:
         current.move(-1)
     elif action == "undo":
         undone = current.undo(store, who=ui.who())
-        st.session_state["rv_flash"] = f"Undid {undone.kind} on #{undone.example_id}" if undone else "Nothing to undo"
+        what = {"block": "keep out"}.get(undone.kind, undone.kind) if undone else ""
+        st.session_state["rv_flash"] = f"Undid {what} on #{undone.example_id}" if undone else "Nothing to undo"
     st.session_state["rv_note"] = ""
 
 
@@ -154,9 +160,9 @@ st.progress(
     text=f"{ui.escape_md(spec.label())} · example {min(position + 1, total)} of {total} · "
     f"{review.decided} decided here",
 )
-buttons = st.columns([1, 1, 1, 1, 1, 4], vertical_alignment="bottom")
-current = review.current
 leak_queue = kind == "leaks"  # deciding here is on the leak flag: allow it or keep it out, not keep/drop
+buttons = st.columns([1, 1.4 if leak_queue else 1, 1, 1, 1, 3.6 if leak_queue else 4], vertical_alignment="bottom")
+current = review.current
 for col, (label, action) in zip(
     buttons[:2],
     [("Allow", "allow"), ("Keep out", "block")] if leak_queue else [("Keep", "keep"), ("Drop", "drop")],

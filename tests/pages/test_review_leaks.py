@@ -52,15 +52,12 @@ def test_the_queue_lists_the_flags_and_allow_or_keep_out_decides_what_training_u
     assert at.session_state["rv_review"].ids == [example, other]  # exactly the flagged examples
     assert _on(at) == f"#{example}"
     # what the flag matched: the held-out task and its instruction, the measure, the score against its threshold
-    frame = next(df.value for df in at.dataframe if "held-out task" in df.value.columns)
     instruction = store.query("SELECT instruction FROM examples WHERE id = ?", (example,))[0][0]
+    held_out = "Held-out task **{}**:".format(pages_fixtures.HELD_OUT_LEAK.replace("-", "\\-"))  # escaped
+    assert any(m.value.startswith(held_out) for m in at.markdown), [m.value for m in at.markdown]
+    frame = next(df.value for df in at.dataframe if "threshold" in df.value.columns)
     ngram = frame[frame["measure"] == "ngram"].iloc[0]
-    assert (ngram["held-out task"], ngram["its instruction"], ngram["score"], ngram["threshold"]) == (
-        pages_fixtures.HELD_OUT_LEAK,
-        instruction,
-        1.0,
-        "≥ 0.8",
-    )
+    assert (ngram["score"], ngram["threshold"], ngram["matched text"]) == (1.0, "≥ 0.8", instruction)
     assert "kept out of training" in at.warning[0].value
     # the keys: A allow, O keep out (Keep/Drop belong to the other queues)
     keys = {b.key: b.proto.shortcut for b in at.button if b.key in ("rv_allow", "rv_block", "rv_keep", "rv_drop")}
@@ -83,6 +80,7 @@ def test_the_queue_lists_the_flags_and_allow_or_keep_out_decides_what_training_u
     assert store.query("SELECT COUNT(*) FROM overrides")[0][0] == 3, "no keep or drop was recorded"
 
     at.button(key="rv_undo").click().run()  # the keep out: back on it, undecided again
+    assert _on(at) == f"#{other}" and any(f"Undid keep out on #{other}" in t.value for t in at.toast)
     at.button(key="rv_undo").click().run()  # the allow: back on the first, kept out by its flag again
     assert _on(at) == f"#{example}" and not _trained(filled) & {example, other}
     assert leaks.blocked(store, "example") == {str(example), str(other)}

@@ -375,16 +375,18 @@ def verdict_table(
         table(rows or [{"judge": "—", "verdict": "not judged yet", "reason": ""}])
 
 
-def leak_flag(flag: Mapping[str, Any]) -> None:
+def leak_flag(flag: Mapping[str, Any], *, hits: bool = True) -> None:
     """What the leakage check found on an item (`lbi.store.leaks.flags`): the held-out tasks it resembles, how,
-    the score and the excerpt, and whether it is kept out or a person allowed it."""
+    the score and the excerpt (without `hits`: the caller shows them), and whether it is kept out or a person
+    allowed it."""
     state = "kept out of training" if flag["blocked"] else "allowed"
     if flag["decision"]:
         state += f" ({flag['decision']} by {flag['who']}, {str(flag['at'])[:16]}" + (
             f": {flag['note']})" if flag["note"] else ")"
         )
-    lines = [f"Leakage check: resembles a held-out task; {state}."] + [
-        f"~ {h['heldout']}: {h['measure']} {h['score']} — {str(h['excerpt'])[:200]}" for h in flag["hits"]
+    found = "resembles a held-out task" if flag["flagged"] else "no flag (a person's decision)"
+    lines = [f"Leakage check: {found}; {state}."] + [
+        f"~ {h['heldout']}: {h['measure']} {h['score']} — {str(h['excerpt'])[:200]}" for h in flag["hits"] if hits
     ]
     show = st.warning if flag["blocked"] else st.info
     show("  \n".join(escape_md(line) for line in lines), icon=":material/policy:")

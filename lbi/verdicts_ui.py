@@ -4,7 +4,8 @@ panels the Committee and Review pages share.
 The trust figures are `lbi.synth.trust`'s (the judge benchmark's precision and recall, read from the shipped
 `data/judge_bench/quality.json`); the file is read once per change of its modification time, not on every rerun
 (the Review page reruns on every key). A leak decision goes through `lbi.ui.leak_panel` (`Store.add_leak_override`,
-as `lbi leakage allow/block` records it).
+as `lbi leakage allow/block` records it); the Review page's leak flags queue shows what a flag matched
+(`leak_matches`) and decides with its own keys.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import streamlit as st
 
 from lbi import ui
 from lbi.project import Project
+from lbi.store import leaks
 from lbi.store.db import Store
 from lbi.synth import trust
+from lbi.synth.leakage import RULES
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -80,3 +83,41 @@ def leak_decision(store: Store, ex: Mapping[str, Any], *, note_key: str, flash_k
         st.session_state.pop(note_key, None)
         st.session_state[flash_key] = f"#{ex['id']} {done} by {ui.who()}."
         st.rerun()
+
+
+def leak_matches(store: Store, ex: Mapping[str, Any]) -> None:
+    """What the example's leak flag matched, for the Review page's leak flags queue: the flag's state (kept out or
+    allowed, and the person's decision), then per held-out task it resembles that task's instruction and one row per
+    measure — the score beside the threshold it reached (`lbi.synth.leakage.RULES`), the text that resembles it."""
+    flag = ex["leak"]
+    if not flag:
+        st.info("The leakage check does not flag this example (any more), and no person decided on it.")
+        return
+    ui.leak_flag(flag, hits=False)
+    thresholds = {"ngram": RULES.ngram, "embedding": RULES.embedding, "answer": RULES.answer}
+    rows = leaks.hit_rows(store, flag["hits"])
+    if not rows:
+        st.caption("The check did not flag it: a person kept it out.")
+        return
+    for task in dict.fromkeys(r["held-out task"] for r in rows):
+        mine = [r for r in rows if r["held-out task"] == task]
+        instruction = mine[0]["its instruction"] or "(no longer in the store)"
+        st.markdown(f"Held-out task **{ui.escape_md(task)}**: {ui.escape_md(instruction)}")
+        ui.table(
+            [
+                {
+                    "measure": r["measure"],
+                    "score": r["score"],
+                    "threshold": f"≥ {thresholds[r['measure']]}" if r["measure"] in thresholds else "",
+                    "matched text": r["matched text"],
+                }
+                for r in mine
+            ],
+            column_config={"matched text": st.column_config.TextColumn(width="large")},
+        )
+    st.caption(
+        f"Measures: ngram — the share of the held-out instruction's word {RULES.n}-grams in this example; "
+        "embedding — cosine similarity of the instructions; answer — a held-out answer stated near its question's "
+        "words; seed — the example ran on a held-out (task, seed). Allow (A) lets it be trained on if the committee "
+        "keeps it; Keep out (O) keeps it out whatever the committee says."
+    )

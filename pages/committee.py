@@ -106,16 +106,24 @@ if leak_run.button("Run the leakage check", key="committee_leakage"):
 ui.job_panel("leakage")
 
 st.subheader("Override a decision")
-st.page_link(
-    "pages/review.py",
-    label="Go through this view one example at a time, with the keyboard (Review page)",
-    icon=":material/rate_review:",
-    query_params={
-        "queue": {"kept": "kept", "dropped": "filtered"}.get(show, "all"),
-        **({"policy": policy} if show != "all" and policy != "strict" else {}),
-        **({"search": search} if search else {}),
-    },
-)
+if only_flagged:
+    st.page_link(
+        "pages/review.py",
+        label="Go through the leak flags one example at a time, with the keyboard: A allow, O keep out (Review page)",
+        icon=":material/policy:",
+        query_params={"queue": "leaks", **({"search": search} if search else {})},
+    )
+else:
+    st.page_link(
+        "pages/review.py",
+        label="Go through this view one example at a time, with the keyboard (Review page)",
+        icon=":material/rate_review:",
+        query_params={
+            "queue": {"kept": "kept", "dropped": "filtered"}.get(show, "all"),
+            **({"policy": policy} if show != "all" and policy != "strict" else {}),
+            **({"search": search} if search else {}),
+        },
+    )
 if rows:
     by_id = {r["id"]: r for r in rows[:MAX_PICK]}
     pinned = ui.pinned("committee_pick", link.get("example"))

@@ -1,7 +1,8 @@
 """Review: pick a queue (filtered out, kept, judges disagree, one judge said no, a search, a cluster, a trajectory, a
-bulk decision) and go through it one example at a time with the keyboard, or decide over all of it at once. Each
-example shows its judges' verdicts with how far each judge can be trusted (the judge benchmark's figures) and its
-leak flag, with Allow / Keep out, as the Committee page does."""
+bulk decision, the leak flags) and go through it one example at a time with the keyboard, or decide over all of it at
+once. Each example shows its judges' verdicts with how far each judge can be trusted (the judge benchmark's figures)
+and its leak flag, with Allow / Keep out, as the Committee page does; in the leak flags queue, what the flag matched,
+and Allow (A) / Keep out (O) are the keys that decide."""
 
 from typing import Literal
 
@@ -9,11 +10,11 @@ import streamlit as st
 
 from lbi import curation_ui, ui, verdicts_ui
 from lbi.curate.review import Review
-from lbi.store import committee, queues, read
+from lbi.store import committee, leaks, queues, read
 from lbi.store.queues import QUEUES, QueueSpec
 
 MAX_ROWS = 5000
-SHORTCUTS = {"keep": "K", "drop": "D", "skip": "S", "back": "B", "undo": "U"}
+SHORTCUTS = {"keep": "K", "drop": "D", "allow": "A", "block": "O", "skip": "S", "back": "B", "undo": "U"}
 
 project = ui.setup("Review")
 store = project.store
@@ -46,6 +47,7 @@ link = ui.from_link(
         "trajectory": ("rv_traj", int),
         "batch": ("rv_batch", str),
         "unreviewed": ("rv_unreviewed", lambda v: v in ("1", "true", "yes")),
+        "leaks": ("rv_leaks", leaks.check_review_state),
         "example": (None, int),
     },
 )
@@ -61,6 +63,18 @@ elif kind == "trajectory":
     spec.trajectory = int(cols[3].number_input("Trajectory", 0, key="rv_traj"))
 elif kind == "batch":
     spec.batch = cols[3].selectbox("Batch", [b["batch"] for b in queues.batches(store, 200)], key="rv_batch") or ""
+elif kind == "leaks":
+    spec.leaks = (
+        cols[3].selectbox(
+            "Which flags",
+            list(leaks.REVIEW_STATES),
+            format_func=lambda state: state.replace("-", " "),
+            key="rv_leaks",
+            help="all: every flag, the undecided first · undecided: no person's decision yet · allowed, kept out: "
+            "by a person's newest decision",
+        )
+        or "all"
+    )
 spec.unreviewed = cols[4].toggle(
     "Not reviewed yet", key="rv_unreviewed", help="Leave out the examples with a human override already."
 )
@@ -118,17 +132,25 @@ def _act(action: str) -> None:
     """A button's (or its shortcut's) action, run before the page is drawn again."""
     current: Review = st.session_state["rv_review"]
     before = current.current
+    note = st.session_state.get("rv_note", "").strip()
     if action in ("keep", "drop") and before is not None:
         verdict: Literal["keep", "drop"] = "keep" if action == "keep" else "drop"
-        current.decide(store, verdict, who=ui.who(), note=st.session_state.get("rv_note", "").strip())
+        current.decide(store, verdict, who=ui.who(), note=note)
         st.session_state["rv_flash"] = f"#{before} → {action}"
+    elif action in ("allow", "block") and before is not None:
+        leak: Literal["allow", "block"] = "allow" if action == "allow" else "block"
+        current.decide_leak(store, leak, who=ui.who(), note=note)
+        st.session_state["rv_flash"] = f"#{before} → " + (
+            "allowed despite the leak flag" if leak == "allow" else "kept out as a leak"
+        )
     elif action == "skip" and before is not None:
         current.skip()
     elif action == "back":
         current.move(-1)
     elif action == "undo":
         undone = current.undo(store, who=ui.who())
-        st.session_state["rv_flash"] = f"Undid {undone.kind} on #{undone.example_id}" if undone else "Nothing to undo"
+        what = {"block": "keep out"}.get(undone.kind, undone.kind) if undone else ""
+        st.session_state["rv_flash"] = f"Undid {what} on #{undone.example_id}" if undone else "Nothing to undo"
     st.session_state["rv_note"] = ""
 
 
@@ -138,27 +160,24 @@ st.progress(
     text=f"{ui.escape_md(spec.label())} · example {min(position + 1, total)} of {total} · "
     f"{review.decided} decided here",
 )
-buttons = st.columns([1, 1, 1, 1, 1, 4], vertical_alignment="bottom")
+leak_queue = kind == "leaks"  # deciding here is on the leak flag: allow it or keep it out, not keep/drop
+buttons = st.columns([1, 1.4 if leak_queue else 1, 1, 1, 1, 3.6 if leak_queue else 4], vertical_alignment="bottom")
 current = review.current
-buttons[0].button(
-    "Keep",
-    key="rv_keep",
-    type="primary",
-    shortcut=SHORTCUTS["keep"],
-    on_click=_act,
-    args=("keep",),
-    disabled=current is None,
-    width="stretch",
-)
-buttons[1].button(
-    "Drop",
-    key="rv_drop",
-    shortcut=SHORTCUTS["drop"],
-    on_click=_act,
-    args=("drop",),
-    disabled=current is None,
-    width="stretch",
-)
+for col, (label, action) in zip(
+    buttons[:2],
+    [("Allow", "allow"), ("Keep out", "block")] if leak_queue else [("Keep", "keep"), ("Drop", "drop")],
+    strict=True,
+):
+    col.button(
+        label,
+        key=f"rv_{action}",
+        type="primary" if action in ("keep", "allow") else "secondary",
+        shortcut=SHORTCUTS[action],
+        on_click=_act,
+        args=(action,),
+        disabled=current is None,
+        width="stretch",
+    )
 buttons[2].button(
     "Skip",
     key="rv_skip",
@@ -186,11 +205,20 @@ buttons[4].button(
     disabled=not review.actions,
     width="stretch",
 )
-buttons[5].text_input("Note (why)", key="rv_note", placeholder="recorded with your keep or drop")
-st.caption(
-    f"Keys: K keep · D drop · S skip · B back · U undo. Recorded as {ui.escape_md(ui.who())} (change it in "
-    "the sidebar); every keep or drop is an override, with who, when and your note."
-)
+decides = "allow or keep out" if leak_queue else "keep or drop"
+buttons[5].text_input("Note (why)", key="rv_note", placeholder=f"recorded with your {decides}")
+if leak_queue:
+    st.caption(
+        f"Keys: A allow · O keep out · S skip · B back · U undo. Recorded as {ui.escape_md(ui.who())} (change it in "
+        "the sidebar); every allow or keep out is a decision on the leak flag (as `lbi leakage allow|block`), with "
+        "who, when and your note. Keep or drop in the other queues."
+    )
+else:
+    st.caption(
+        f"Keys: K keep · D drop · S skip · B back · U undo. Recorded as {ui.escape_md(ui.who())} (change it in "
+        "the sidebar); every keep or drop is an override, with who, when and your note. The leak flags queue "
+        "decides on leak flags with A allow · O keep out."
+    )
 if flash := st.session_state.pop("rv_flash", None):
     st.toast(flash)
 
@@ -207,7 +235,10 @@ if ex is None:
     st.warning("This example is gone from the store; Skip (S) goes on.")
     st.stop()
 curation_ui.example_header(ex, n_judges, spec.policy)
-verdicts_ui.leak_decision(store, ex, note_key="rv_note", flash_key="rv_flash")
+if leak_queue:
+    verdicts_ui.leak_matches(store, ex)
+else:
+    verdicts_ui.leak_decision(store, ex, note_key="rv_note", flash_key="rv_flash")
 with st.form(f"rv_edit-{current}", border=False):
     text = st.text_area(
         "Instruction (edit it and save; the old one is kept in its history)",

@@ -74,7 +74,7 @@ def decide_cmd(
     verdict: Annotated[str, typer.Argument(help="keep or drop")],
     project: ProjectOpt = Path("."),
     queue: Annotated[
-        str, typer.Option(help="filtered, kept, disagree, one-no, all, cluster, trajectory, batch")
+        str, typer.Option(help="filtered, kept, disagree, one-no, all, cluster, trajectory, batch, leaks")
     ] = "filtered",
     search: Annotated[str, typer.Option(help="Only instructions containing this.")] = "",
     cluster: Annotated[int | None, typer.Option(help="The cluster (--queue cluster).")] = None,

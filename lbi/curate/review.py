@@ -1,9 +1,11 @@
-"""Going through a review queue one example at a time: keep, drop, skip, edit the instruction, undo.
+"""Going through a review queue one example at a time: keep, drop, allow or keep out a leak flag, skip, edit the
+instruction, undo.
 
 A `Review` holds the queue's example ids (read once, `lbi.store.queues.queue_ids`), where the reviewer is, and what
 they did, so the last action can be undone. Keep and drop are human overrides (who, when, why) written by the
-store's one writer; undoing one marks it undone (it stays on record). An edit keeps the old instruction in the
-example's edit history; undoing it edits the instruction back (that, too, is in the history).
+store's one writer; allow and keep out are a person's decision on the example's leak flag (`Store.add_leak_override`,
+as `lbi leakage allow/block` records it). Undoing either marks it undone (it stays on record). An edit keeps the old
+instruction in the example's edit history; undoing it edits the instruction back (that, too, is in the history).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Literal
 from lbi.store.db import Store
 from lbi.store.queues import QueueSpec, queue_ids
 
-Kind = Literal["keep", "drop", "skip", "edit"]
+Kind = Literal["keep", "drop", "allow", "block", "skip", "edit"]
+DECISIONS: tuple[Kind, ...] = ("keep", "drop", "allow", "block")
+"""The actions that decide on an example: a keep/drop override, or allow/keep out (block) its leak flag."""
 
 
 @dataclass
@@ -25,6 +29,7 @@ class Action:
     example_id: int
     position: int
     override_id: int | None = None
+    leak_override_id: int | None = None
     old_instruction: str | None = None
     new_instruction: str | None = None
 
@@ -60,8 +65,9 @@ class Review:
 
     @property
     def decided(self) -> int:
-        """How many examples of the queue got a keep or drop in this review (undone ones not counted)."""
-        return len({a.example_id for a in self.actions if a.kind in ("keep", "drop")})
+        """How many examples of the queue got a keep, drop, allow or keep out in this review (undone ones not
+        counted)."""
+        return len({a.example_id for a in self.actions if a.kind in DECISIONS})
 
     def go_to(self, example_id: int) -> None:
         """Show `example_id` next (inserted at the current place if the queue does not hold it)."""
@@ -80,6 +86,13 @@ class Review:
         override_id = store.add_override(example_id, verdict, who=who, note=note)
         return self._did(Action(verdict, example_id, self.position, override_id=override_id))
 
+    def decide_leak(self, store: Store, verdict: Literal["allow", "block"], *, who: str, note: str = "") -> Action:
+        """Decide on the current example's leak flag — allow it despite the flag (it may be trained on, if the
+        committee keeps it) or keep it out as a leak — with who, when, why; then go on."""
+        example_id = self._current_or_fail()
+        leak_id = store.add_leak_override("example", str(example_id), verdict, who=who, note=note)
+        return self._did(Action(verdict, example_id, self.position, leak_override_id=leak_id))
+
     def skip(self) -> Action:
         """Leave the current example as it is and go on."""
         return self._did(Action("skip", self._current_or_fail(), self.position))
@@ -97,13 +110,15 @@ class Review:
         return action
 
     def undo(self, store: Store, *, who: str) -> Action | None:
-        """Take back the last action (an override is marked undone, an edit is edited back) and return to its
-        example. None when there is nothing to undo."""
+        """Take back the last action (an override or a leak decision is marked undone, an edit is edited back) and
+        return to its example. None when there is nothing to undo."""
         if not self.actions:
             return None
         action = self.actions.pop()
         if action.override_id is not None:
             store.undo_overrides(ids=[action.override_id], who=who)
+        elif action.leak_override_id is not None:
+            store.undo_leak_override(action.leak_override_id, who=who)
         elif action.kind == "edit" and action.old_instruction is not None:
             store.edit_example(action.example_id, action.old_instruction, who=who)
         if action.example_id in self.ids:

@@ -128,7 +128,8 @@ def stamp(store: Store) -> tuple[Any, ...]:
             "SELECT (SELECT COUNT(*) FROM examples), (SELECT MAX(id) FROM examples), (SELECT MAX(id) FROM "
             "example_edits), (SELECT COUNT(*) FROM verdicts), (SELECT MAX(created_at) FROM verdicts), (SELECT MAX(id) "
             "FROM overrides), (SELECT COUNT(undone_at) FROM overrides), (SELECT COUNT(*) FROM similar_examples), "
-            f"(SELECT COUNT(*) FROM ({BLOCKED})), (SELECT MAX(run_id) FROM clusters)"
+            f"(SELECT COUNT(*) FROM ({BLOCKED})), (SELECT MAX(id) FROM leak_overrides), "
+            "(SELECT COUNT(undone_at) FROM leak_overrides), (SELECT MAX(run_id) FROM clusters)"
         )[0]
     )
 

@@ -405,7 +405,7 @@ class Store:
 
     def add_leak_override(self, kind: str, item: str, verdict: str, *, who: str, note: str = "") -> int:
         """Record a person's decision on an item the leakage check flagged (`allow`: it may be used) or missed
-        (`block`); the newest decision on an item wins."""
+        (`block`); the newest decision on an item (not undone) wins."""
         if verdict not in ("allow", "block"):
             raise ValueError("leak override verdict must be 'allow' or 'block'")
         with self.transaction() as conn:
@@ -413,6 +413,19 @@ class Store:
                 conn,
                 "leak_overrides",
                 {"kind": kind, "item": str(item), "verdict": verdict, "note": note, "who": who, "at": now()},
+            )
+
+    def undo_leak_override(self, override_id: int, *, who: str) -> bool:
+        """Take back a person's leak decision: it stays on record, marked undone by `who`, and no longer counts, so
+        the item's previous decision (or, without one, the check's flag) decides again. False when it was undone
+        already (or there is no such decision)."""
+        with self.transaction() as conn:
+            return (
+                conn.execute(
+                    "UPDATE leak_overrides SET undone_at = ?, undone_by = ? WHERE id = ? AND undone_at IS NULL",
+                    (now(), _clean(who), int(override_id)),
+                ).rowcount
+                == 1
             )
 
     def add_overrides(self, example_ids: Iterable[int], verdict: str, *, who: str, note: str = "", batch: str) -> int:

@@ -3,7 +3,8 @@
 The check itself (what is compared with what, the thresholds) is `lbi.synth.leakage`; it writes one row per item
 it checked into `leak_checks`. An item is *blocked* — kept out of training, export, the index and task
 generation — when the check flagged it and no person allowed it since, or when a person blocked it
-(`leak_overrides`, the newest decision per item wins, kept with who, when and why). `BLOCKED` is that rule, once;
+(`leak_overrides`, the newest decision per item wins, kept with who, when and why; an undone decision stays on
+record and no longer counts). `BLOCKED` is that rule, once;
 the committee's keep/drop rule (`lbi.store.committee`) and everything else that reads it goes through it.
 """
 
@@ -20,10 +21,10 @@ KINDS = ("example", "task", "chunk")
 instructions) and doc chunks (what task generation and docs retrieval read)."""
 
 LATEST = (
-    "SELECT kind, item, verdict, note, who, at FROM leak_overrides "
-    "WHERE id IN (SELECT MAX(id) FROM leak_overrides GROUP BY kind, item)"
+    "SELECT id, kind, item, verdict, note, who, at FROM leak_overrides "
+    "WHERE id IN (SELECT MAX(id) FROM leak_overrides WHERE undone_at IS NULL GROUP BY kind, item)"
 )
-"""The newest person's decision on each item (the one that wins)."""
+"""The newest person's decision on each item, not undone (the one that wins)."""
 
 BLOCKED = f"""
 SELECT c.kind, c.item FROM leak_checks c LEFT JOIN ({LATEST}) o ON o.kind = c.kind AND o.item = c.item
@@ -53,7 +54,8 @@ def flags(store: Store, kind: str | None = None) -> list[dict[str, Any]]:
     rows = store.query(
         f"""SELECT k.kind, k.item, c.hits_json, c.flagged, o.verdict, o.who, o.at, o.note,
                    EXISTS (SELECT 1 FROM ({BLOCKED}) b WHERE b.kind = k.kind AND b.item = k.item) AS blocked
-            FROM (SELECT kind, item FROM leak_checks WHERE flagged UNION SELECT kind, item FROM leak_overrides) k
+            FROM (SELECT kind, item FROM leak_checks WHERE flagged
+                  UNION SELECT kind, item FROM leak_overrides WHERE undone_at IS NULL) k
             LEFT JOIN leak_checks c ON c.kind = k.kind AND c.item = k.item
             LEFT JOIN ({LATEST}) o ON o.kind = k.kind AND o.item = k.item
             WHERE ? IS NULL OR k.kind = ?""",
@@ -80,6 +82,61 @@ def flags(store: Store, kind: str | None = None) -> list[dict[str, Any]]:
 def flag(store: Store, kind: str, item: str | int) -> dict[str, Any] | None:
     """One item's entry of `flags`, or None when the check did not flag it and no person decided on it."""
     return next((f for f in flags(store, check_kind(kind)) if f["item"] == str(item)), None)
+
+
+REVIEW_STATES: dict[str, str] = {
+    "all": "all, undecided first",
+    "undecided": "undecided",
+    "allowed": "allowed by a person",
+    "kept-out": "kept out by a person",
+}
+"""Which leak flags of examples a review goes through (`example_queue`), and what the workbench calls them."""
+
+
+def check_review_state(state: str) -> str:
+    return check_choice("leak flags", state, tuple(REVIEW_STATES))
+
+
+def example_queue(store: Store, state: str = "all") -> list[int]:
+    """The examples of `flags` (the check flagged them, or a person decided on them) still in the store, to review
+    their flags: `undecided` (no person's decision yet: kept out by the flag alone), `allowed` or `kept-out` (by a
+    person's newest decision), or `all`: the undecided first, then the decided; each by id."""
+    where = {
+        "all": "",
+        "undecided": "WHERE o.verdict IS NULL",
+        "allowed": "WHERE o.verdict = 'allow'",
+        "kept-out": "WHERE o.verdict = 'block'",
+    }[check_review_state(state)]
+    rows = store.query(
+        f"""SELECT e.id FROM (SELECT item FROM leak_checks WHERE kind = 'example' AND flagged
+                              UNION SELECT item FROM leak_overrides WHERE kind = 'example' AND undone_at IS NULL) k
+            JOIN examples e ON e.id = CAST(k.item AS INTEGER)
+            LEFT JOIN ({LATEST}) o ON o.kind = 'example' AND o.item = k.item
+            {where} ORDER BY o.verdict IS NOT NULL, e.id"""
+    )
+    return [int(r[0]) for r in rows]
+
+
+def hit_rows(store: Store, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A flag's hits as table rows: the held-out task, its instruction, the measure, the score and the text that
+    resembles it (the held-out instruction is '' when the task is no longer in the store)."""
+    ids = sorted({str(h["heldout"]) for h in hits})
+    instructions = {
+        r[0]: r[1]
+        for r in store.query(
+            "SELECT id, instruction FROM tasks WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
+        )
+    }
+    return [
+        {
+            "held-out task": h["heldout"],
+            "its instruction": instructions.get(str(h["heldout"]), ""),
+            "measure": h["measure"],
+            "score": h["score"],
+            "matched text": str(h.get("excerpt") or ""),
+        }
+        for h in hits
+    ]
 
 
 def resembles(hits: list[dict[str, Any]]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lbi.store import committee
+from lbi.store import committee, leaks
 from lbi.store.db import Store
 
 QUEUES: dict[str, str] = {
@@ -26,13 +26,15 @@ QUEUES: dict[str, str] = {
     "cluster": "A cluster",
     "trajectory": "One trajectory",
     "batch": "A bulk decision",
+    "leaks": "Leak flags",
 }
 """Queue kinds and what the workbench calls them. Any of them can be narrowed by a search."""
 
 
 class QueueSpec(BaseModel):
     """What to go through: a kind of queue (`QUEUES`), narrowed by a case-insensitive search of the instruction and,
-    with `unreviewed`, to the examples without a human override yet."""
+    with `unreviewed`, to the examples without a human override yet. The leak flags queue goes through the examples
+    the leakage check flagged, those of `leaks` (`lbi.store.leaks.REVIEW_STATES`: undecided first by default)."""
 
     kind: str = "filtered"
     policy: str = "strict"
@@ -41,6 +43,7 @@ class QueueSpec(BaseModel):
     trajectory: int | None = None
     batch: str = ""
     unreviewed: bool = False
+    leaks: str = "all"
 
     def label(self) -> str:
         """The queue in a few words, e.g. `Filtered out (strict) · “milestone” · not reviewed yet`."""
@@ -53,6 +56,8 @@ class QueueSpec(BaseModel):
             name = f"Trajectory {self.trajectory}"
         elif self.kind == "batch":
             name = f"Bulk decision {self.batch}"
+        elif self.kind == "leaks":
+            name += f" ({leaks.REVIEW_STATES.get(self.leaks, self.leaks)})"
         parts = (
             [name] + ([f"“{self.search}”"] if self.search else []) + (["not reviewed yet"] if self.unreviewed else [])
         )
@@ -63,6 +68,8 @@ class QueueSpec(BaseModel):
         out = {"queue": self.kind}
         if self.kind in ("filtered", "kept") and self.policy != "strict":
             out["policy"] = self.policy
+        if self.kind == "leaks" and self.leaks != "all":
+            out["leaks"] = self.leaks
         for name in ("search", "batch"):
             if getattr(self, name):
                 out[name] = getattr(self, name)
@@ -87,6 +94,7 @@ class QueueSpec(BaseModel):
             cluster=int(params["cluster"]) if params.get("cluster") else None,
             trajectory=int(params["trajectory"]) if params.get("trajectory") else None,
             unreviewed=params.get("unreviewed", "") in ("1", "true", "yes"),
+            leaks=leaks.check_review_state(params.get("leaks") or "all"),
         )
 
 
@@ -96,7 +104,8 @@ def _ids(store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()) ->
 
 def queue_ids(store: Store, spec: QueueSpec, judges: int) -> list[int]:
     """The examples of a queue, in the order to go through them: by id, a trajectory's by span, a cluster's with
-    its near-identical instructions side by side (the closest to the cluster's centre first)."""
+    its near-identical instructions side by side (the closest to the cluster's centre first), the leak flags'
+    undecided ones first (`leaks.example_queue`)."""
     kind = spec.kind
     if kind in ("filtered", "kept"):
         ids = committee.decided_ids(store, spec.policy, judges, kept=kind == "kept")
@@ -128,6 +137,8 @@ def queue_ids(store: Store, spec: QueueSpec, judges: int) -> list[int]:
         )
     elif kind == "batch":
         ids = _ids(store, "SELECT example_id FROM overrides WHERE batch = ? ORDER BY example_id", (spec.batch,))
+    elif kind == "leaks":
+        ids = leaks.example_queue(store, spec.leaks)
     else:
         raise ValueError(f"no queue {kind!r}: choose one of {', '.join(QUEUES)}")
     if spec.search:

@@ -280,6 +280,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX clusters_example ON clusters(example_id);
     CREATE INDEX clusters_near_dup ON clusters(near_dup);
     """,
+    # 11: a person's leak decision may be undone (the Review page's Undo): kept for the record, no longer counted,
+    # so the item's previous decision (or the check's flag) decides again.
+    """
+    ALTER TABLE leak_overrides ADD COLUMN undone_at TEXT;
+    ALTER TABLE leak_overrides ADD COLUMN undone_by TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,9 +1,10 @@
-"""lbi.store.queues: which examples each review queue holds, in which order; undone overrides; bulk batches."""
+"""lbi.store.queues: which examples each review queue holds, in which order; undone overrides; bulk batches; the
+leak flags queue and undone leak decisions."""
 
 import pytest
 
 from lbi.project import Project
-from lbi.store import committee, queues
+from lbi.store import committee, leaks, queues
 from lbi.store.queues import QUEUES, QueueSpec
 from tests.store.fixtures import examples, judge, trajectory
 
@@ -84,7 +85,13 @@ def test_a_spec_round_trips_through_a_link() -> None:
     assert QueueSpec.from_params({"queue": "kept", "policy": "relaxed"}).label() == "Kept (relaxed)"
     with pytest.raises(ValueError, match="no queue"):
         QueueSpec.from_params({"queue": "nope"})
-    assert set(QUEUES) >= {"filtered", "kept", "disagree", "one-no", "cluster", "trajectory"}
+    assert set(QUEUES) >= {"filtered", "kept", "disagree", "one-no", "cluster", "trajectory", "leaks"}
+    leak = QueueSpec(kind="leaks", leaks="undecided", search="row")
+    assert leak.params() == {"queue": "leaks", "leaks": "undecided", "search": "row"}
+    assert QueueSpec.from_params(leak.params()) == leak and leak.label() == "Leak flags (undecided) · “row”"
+    assert QueueSpec(kind="leaks").params() == {"queue": "leaks"}  # all flags, undecided first: the default
+    with pytest.raises(ValueError, match="leak flags"):
+        QueueSpec.from_params({"queue": "leaks", "leaks": "maybe"})
 
 
 def test_queue_rows_show_votes_override_and_decision(project: Project, spans: dict[tuple[int, int], int]) -> None:
@@ -94,4 +101,61 @@ def test_queue_rows_show_votes_override_and_decision(project: Project, spans: di
     assert [(r["id"], r["yes"], r["override"], r["kept"]) for r in rows] == [
         (b, "2/3", "keep", True),
         (a, "3/3", "", True),
+    ]
+
+
+def _flag(project: Project, *flagged: int, clean: tuple[int, ...] = ()) -> None:
+    """What the leakage check records: `flagged` examples resemble held-out task h-1 (n-gram 0.9), `clean` do not."""
+    hit = [{"heldout": "h-1", "measure": "ngram", "score": 0.9, "excerpt": "Find row 0"}]
+    project.store.set_leak_checks(
+        "example",
+        [{"item": str(i), "digest": "d", "flagged": True, "hits": hit} for i in flagged]
+        + [{"item": str(i), "digest": "d", "flagged": False, "hits": []} for i in clean],
+    )
+
+
+def test_the_leak_flags_queue_holds_the_flagged_examples_undecided_first(
+    project: Project, spans: dict[tuple[int, int], int]
+) -> None:
+    a, b, c, d = spans.values()
+    store = project.store
+    _flag(project, d, b, clean=(a, c))
+    assert _ids(project, kind="leaks") == [b, d]  # what the check flagged, not what it checked
+    assert _ids(project, kind="leaks", leaks="undecided") == [b, d]
+    assert _ids(project, kind="leaks", search="row 2") == [d]
+
+    allowed = store.add_leak_override("example", str(b), "allow", who="ana", note="a different table")
+    store.add_leak_override("example", str(a), "block", who="ana")  # one the check missed: a person keeps it out
+    assert _ids(project, kind="leaks") == [d, a, b]  # the undecided first, then the decided, each by id
+    assert _ids(project, kind="leaks", leaks="undecided") == [d]
+    assert _ids(project, kind="leaks", leaks="allowed") == [b]
+    assert _ids(project, kind="leaks", leaks="kept-out") == [a]
+    assert leaks.blocked(store, "example") == {str(a), str(d)}
+
+    # an undone decision stays on record and no longer counts: the flag decides again
+    assert store.undo_leak_override(allowed, who="bo") and not store.undo_leak_override(allowed, who="bo")
+    assert _ids(project, kind="leaks", leaks="undecided") == [b, d]
+    assert _ids(project, kind="leaks", leaks="allowed") == []
+    assert leaks.blocked(store, "example") == {str(a), str(b), str(d)}
+    flag = leaks.flag(store, "example", b)
+    assert flag is not None and flag["decision"] is None
+    row = store.query("SELECT verdict, undone_by, undone_at IS NOT NULL FROM leak_overrides WHERE id = ?", (allowed,))
+    assert tuple(row[0]) == ("allow", "bo", 1)
+
+
+def test_a_flag_shows_the_held_out_task_it_matched(project: Project, spans: dict[tuple[int, int], int]) -> None:
+    b = spans[(0, 1)]
+    _flag(project, b)
+    task = {"id": "h-1", "instruction": "Find row 0 to 1 of Items", "env": "sql", "split": "heldout"}
+    project.store.add_tasks([task])
+    flag = leaks.flag(project.store, "example", b)
+    assert flag is not None
+    assert leaks.hit_rows(project.store, flag["hits"]) == [
+        {
+            "held-out task": "h-1",
+            "its instruction": "Find row 0 to 1 of Items",
+            "measure": "ngram",
+            "score": 0.9,
+            "matched text": "Find row 0",
+        }
     ]

@@ -15,7 +15,8 @@ from lbi.synth.grounding import judge
 
 BANNER = (
     "Connected to SQLite database clinic.db (read-only).\n\nTables:\n"
-    "  doctors(doctor_id, full_name, specialty)\n"
+    "  departments(dept_id, dept_name, floor)\n"
+    "  doctors(doctor_id, full_name, specialty, dept_id)\n"
     "  invoices(invoice_id, visit_id, amount_cents, sent_on, paid_on)\n"
     "  notes(note_id, visit_id, author, body)\n"
     "  patients(patient_id, name, phone, plan, registered)\n"
@@ -41,6 +42,11 @@ def test_the_databases_name_is_the_medium_not_a_thing_left_alone() -> None:
     assert _verdict("How many patients does the clinic have?", "SELECT COUNT(*) FROM patients", "COUNT(*)\n4", "4")[0]
     kept, why = _verdict("How many patients does the clinic have?", "SELECT COUNT(*) FROM doctors", "COUNT(*)\n2", "2")
     assert not kept and "patient" in why
+    # a database named for one of its tables: the word is the table's
+    steps, after = _sql("SELECT COUNT(*) FROM doctors", "COUNT(*)\n2", "2")
+    steps[0]["observation"] = BANNER.replace("clinic.db", "patients.db")
+    got = judge("How many patients are there?", steps, after=after)
+    assert not got.verdict and "patient" in got.reason
 
 
 def test_a_table_the_rows_read_refer_to_by_a_key_is_what_they_hold() -> None:
@@ -53,6 +59,19 @@ def test_a_table_the_rows_read_refer_to_by_a_key_is_what_they_hold() -> None:
         "visit_id\n---\n3\n(1 row)",
     )
     assert not kept and "names invoic" in why
+    # what a question counts is its subject, not what the rows it read hold: visits hold doctors, but counting
+    # visits does not count doctors
+    kept, why = _verdict("How many doctors are there?", "SELECT COUNT(*) FROM visits", "COUNT(*)\n9", "9")
+    assert not kept and "names doctor" in why
+
+
+def test_a_key_in_short_form_names_its_table() -> None:
+    per_department = "SELECT dept_id, COUNT(*) FROM doctors GROUP BY dept_id"
+    result = "dept_id | COUNT(*)\n--- | ---\n1 | 3\n(1 row)"
+    assert _verdict("How many doctors work in each department?", per_department, result)[0]
+    per_specialty = "SELECT specialty, COUNT(*) FROM doctors GROUP BY specialty"
+    kept, why = _verdict("How many doctors work in each department?", per_specialty, result)
+    assert not kept and "returns specialty" in why
 
 
 def test_who_is_answered_by_a_name_or_a_persons_role() -> None:
@@ -108,6 +127,9 @@ def test_an_empty_result_answers_which_unless_a_value_the_agent_chose_emptied_it
     assert _verdict("Which doctors have never had a visit?", idle, "full_name\n---\n(0 rows)")[0]
     guessed = "SELECT invoice_id FROM invoices WHERE paid_on IS NULL OR paid_on = 1"
     kept, why = _verdict("Which invoices have no paid date? Give the ids.", guessed, "invoice_id\n---\n(0 rows)")
+    assert not kept and "does not answer" in why
+    pattern = "SELECT full_name FROM doctors WHERE specialty LIKE '%cardio%'"
+    kept, why = _verdict("Which doctors have a specialty in neurology?", pattern, "full_name\n---\n(0 rows)")
     assert not kept and "does not answer" in why
     kept, why = _verdict(
         "What is the phone of patient 9?", "SELECT phone FROM patients WHERE patient_id = 9", "x\n(0 rows)"

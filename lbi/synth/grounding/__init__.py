@@ -20,10 +20,11 @@ the lines it made appear — and keeps an instruction only when
   the count the page states; a formula showing an error is no change, cells outside a named range are too many;
   the element acted on is of the kind named ("the link", "the 2nd textbox", the "x" that closes a dialog);
 * a SQL span is read against its database's schema (`schema`): the database's name is the medium ("the library"
-  is `library.db`), a table the rows read refer to by a key is what they hold, "who" and "which" are answered by
-  a name-like column, "not yet" and "never" by a NULL test or a NOT, an inserted row's values in columns the
-  instruction does not name are the agent's to fill, an empty result answers "which ...?", "how many" is answered
-  by a number, and "which members" by what they are called when their table has a name.
+  is `library.db`), a table the rows read refer to by a key (`dept_id` too) is what they hold unless the question
+  counts or returns it, "who" and "which" are answered by a name-like column, "not yet" and "never" by a NULL
+  test or a NOT, an inserted row's values in columns the instruction does not name are the agent's to fill, an
+  empty result answers "which ...?" unless a value the agent chose emptied it, "how many" is answered by a
+  number, and "which members" by what they are called when their table has a name.
 
 `overlap_judge` is the rule this one replaced (one shared word was enough), kept for the judge benchmark
 (`bench/judge_quality.py`). Deterministic: its verdicts cost nothing and mean the same thing on every run.

@@ -63,7 +63,12 @@ def columns_unasked(instruction: str, eff: SpanEffects) -> str | None:
         parts = forms(column)
         if who and schema.person_column(column):
             continue  # "Who wrote it?" is answered by a name (`full_name`) or a person's role (`author`)
-        if parts and not key_column(column) and not any(p in said for p in parts):
+        if (
+            parts
+            and not key_column(column)
+            and not any(p in said for p in parts)
+            and not schema.short_key(column, said)
+        ):
             return f"its query returns {column}, which the instruction does not ask for"
     asked = [
         f
@@ -128,7 +133,11 @@ def picked_missed(instruction: str, eff: SpanEffects, acted: set[str]) -> str | 
         if word.lower() in FUNCTION_WORDS or word.lower() in GENERIC:
             continue
         parts = forms(word)
-        if parts and not any(p in query or p in acted for p in parts):
+        if (
+            parts
+            and not any(p in query or p in acted for p in parts)
+            and not any(schema.short_key(name, set(parts)) for name in re.findall(r"\w+", " ".join(_sql(eff))))
+        ):
             return f"picks its rows by {word}, which the span's query does not name"
     return None
 
@@ -203,6 +212,17 @@ def asked_things(instruction: str) -> list[str]:
     ]
 
 
+SUBJECT = re.compile(r"\b(?:how\s+many|number\s+of|which|what|list(?:\s+the|\s+all)?)\s+([A-Za-z]+)", re.I)
+"""The thing a question is about: the word after "how many", "which", "list the"."""
+
+
+def subjects(instruction: str) -> set[str]:
+    """The forms of the things a question counts or returns ("How many departments ...?" → department)."""
+    return {f for word in SUBJECT.findall(instruction) for f in forms(word)} | {
+        f for word in asked_things(instruction) for f in forms(word)
+    }
+
+
 def count_unanswered(instruction: str, eff: SpanEffects, end_page: str) -> str | None:
     """ "How many ...?" answered with no number: neither the answer nor, without one, the query's result holds one."""
     if not COUNT_ASKED.search(instruction):
@@ -224,7 +244,8 @@ def empty_answers(instruction: str, eff: SpanEffects) -> bool:
     if not eff.empty_result or not _sql(eff) or not asked_things(instruction):
         return False
     body = re.sub(r"(?i)\bLIMIT\s+\d+(?:\s+OFFSET\s+\d+)?", " ", _sql(eff)[-1])
-    literals = [q for q in re.findall(r"'([^']*)'", body) if not SQL_MODIFIERS.match(q)]
+    patterns = re.findall(r"(?i)\b(?:LIKE|GLOB)\s+'([^']*)'", body)  # what a pattern looks for is chosen
+    literals = [q for q in re.findall(r"'([^']*)'", body) if q in patterns or not SQL_MODIFIERS.match(q)]
     literals += re.findall(r"(?<![\w.'])\d+(?:\.\d+)?(?![\w.'])", re.sub(r"'[^']*'", "''", body))
     said = set(forms(instruction))
     return all(set(forms(value)) <= said for value in literals)

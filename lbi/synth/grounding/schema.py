@@ -31,8 +31,10 @@ PERSON_ROLES = frozenset(
 
 def medium_words(pages: str) -> set[str]:
     """The forms of the data files the pages name (`library.db` → library): an instruction's "the library" is
-    the database the span worked in."""
-    return {f for match in MEDIUM_FILE.finditer(pages) for f in forms(match.group(1))}
+    the database the span worked in. A word that names a table too (`books.db` with a `books` table) is the
+    table's."""
+    named = {f for match in MEDIUM_FILE.finditer(pages) for f in forms(match.group(1))}
+    return named - {f for table in tables(pages) for f in forms(table)}
 
 
 def tables(pages: str) -> dict[str, list[str]]:
@@ -44,6 +46,33 @@ def read_tables(statements: Iterable[str]) -> set[str]:
     return {name.lower() for sql in statements for name in READ_TABLES.findall(sql)}
 
 
+def abbreviates(short: str, word: str) -> bool:
+    """A column's short form of a word (`dept` department, `emp` employee, `amt` amount): its first two letters,
+    then the rest of its letters in order, at least two letters shorter."""
+    if not 3 <= len(short) <= len(word) - 2 or short[:2] != word[:2]:
+        return False
+    rest = iter(word[2:])
+    return all(ch in rest for ch in short[2:])
+
+
+def _key(column: str) -> str | None:
+    """What a key column is named for (its singular stem): `book_id` → book, `deptId` → dept; `paid` is no key."""
+    key = re.fullmatch(r"(\w+?)_(?i:id)|([A-Za-z]+?)Id", column)
+    return stem(singular((key.group(1) or key.group(2)).lower())) if key else None
+
+
+def short_key(column: str, words: set[str]) -> bool:
+    """A key column whose name is a short form of one of `words` (`dept_id` for department)."""
+    key = _key(column)
+    return key is not None and any(abbreviates(key, w) for w in words)
+
+
+def _key_table(column: str, names: set[str]) -> str | None:
+    """The table (its singular stem) a key column points to: `book_id` → book, `dept_id` → department."""
+    key = _key(column)
+    return next((n for n in sorted(names) if n == key or abbreviates(key, n)), None) if key else None
+
+
 def tables_referred(statements: Iterable[str], pages: str) -> set[str]:
     """The forms of the tables that the tables the statements read refer to by a key (`loans(book_id, ...)` →
     book): "members who never borrowed a book", read from loans alone, names what the loans hold. A plain
@@ -51,15 +80,13 @@ def tables_referred(statements: Iterable[str], pages: str) -> set[str]:
     listed = tables(pages)
     names = {stem(singular(t.lower())) for t in listed}
     read = read_tables(statements)
-    out: set[str] = set()
-    for table, cols in listed.items():
-        if table.lower() not in read:
-            continue
-        for column in cols:
-            key = re.fullmatch(r"(\w+?)_?id", column, re.I)
-            if key and stem(singular(key.group(1).lower())) in names:
-                out |= set(forms(key.group(1)))
-    return out
+    return {
+        table
+        for name, cols in listed.items()
+        if name.lower() in read
+        for column in cols
+        if (table := _key_table(column, names))
+    }
 
 
 def inserted(statement: str) -> list[tuple[str, str]]:

@@ -121,7 +121,8 @@ def judge(
         pool.add("count")  # a number answers "how many"
     covered = [w for w in content if covered_by(w, pool)]
     missing = [w for w in content if w not in covered]
-    rows_of = schema.tables_referred(eff.acted, pages)  # "borrowed a book": the loans it read have a book_id
+    # "borrowed a book": the loans it read have a book_id; but "how many books" counts books, not loans
+    rows_of = schema.tables_referred(eff.acted, pages) - query.subjects(instruction)
     named = [w for w in missing if w in seen and w not in rows_of and not w.isdigit()]
     if len(named) > rules.named_misses:
         return Grounding(False, f"names {', '.join(named[:4])}, which the span saw but did not act on")

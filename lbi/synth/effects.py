@@ -174,6 +174,8 @@ class SpanEffects:
     replayed: bool = False
     query_result: bool = False
     """The span ended with a read-only query that returned rows (the result is its answer)."""
+    empty_result: bool = False
+    """The span ended with a read-only query that ran and returned no rows (an answer to "which ...?": none)."""
     errors: int = 0
 
     def acted_forms(self) -> set[str]:
@@ -303,7 +305,8 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
         ),
         None,
     )
-    out.read = "\n".join(([observations[answering]] if answering is not None else []) + [end_page])
+    answered_on = [observations[answering]] if answering is not None else []
+    out.read = "\n".join(dict.fromkeys([*answered_on, end_page]))  # the page answered on is often the end page
     grid = _grid([*observations, end_page])
     touched: list[str] = []
     cursor: str | None = None
@@ -367,9 +370,9 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
                 out.writes.append(args[0])
             if kind in ("SELECT", "WITH"):
                 out.selected = selected_columns(args[0])
-            out.query_result = kind in READ_SQL and not re.search(
-                r"^\(0 rows\)", next_obs.strip().splitlines()[-1] if next_obs.strip() else "(0 rows)"
-            )
+            empty = re.search(r"^\(0 rows\)", next_obs.strip().splitlines()[-1] if next_obs.strip() else "(0 rows)")
+            out.query_result = kind in READ_SQL and not empty
+            out.empty_result = kind in READ_SQL and bool(empty) and bool(next_obs.strip())
         elif name in ("goto",) and args:
             out.acted.append(args[0])
         elif name == "bash" and args:
@@ -379,7 +382,7 @@ def read_effects(steps: Sequence[dict[str, Any]], after: dict[str, Any] | None =
         else:
             out.acted += args
         if name != "execute_sql":
-            out.query_result = False
+            out.query_result = out.empty_result = False
         if eff is not None:
             out.replayed = True
             if eff.get("url"):

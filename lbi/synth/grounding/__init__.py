@@ -18,14 +18,21 @@ the lines it made appear — and keeps an instruction only when
 * what each environment shows agrees with what is asked (`query`, `sheet`, `web`): the words that pick a query's
   rows are in it, one thing asked is one row, a state asked for shows in the changed rows, a count answered is
   the count the page states; a formula showing an error is no change, cells outside a named range are too many;
-  the element acted on is of the kind named ("the link", "the 2nd textbox", the "x" that closes a dialog).
+  the element acted on is of the kind named ("the link", "the 2nd textbox", the "x" that closes a dialog);
+* a SQL span is read against its database's schema (`schema`): the database's name is the medium ("the library"
+  is `library.db`), a table the rows read refer to by a key (`dept_id` too) is what they hold unless the question
+  counts or returns it, "who" and "which" are answered by a name-like column, "not yet" and "never" by a NULL
+  test or a NOT, an inserted row's values in columns the instruction does not name are the agent's to fill, an
+  empty result answers "which ...?" unless a value the agent chose emptied it, "how many" is answered by a
+  number, and "which members" by what they are called when their table has a name.
 
 `overlap_judge` is the rule this one replaced (one shared word was enough), kept for the judge benchmark
 (`bench/judge_quality.py`). Deterministic: its verdicts cost nothing and mean the same thing on every run.
 
 The package: `vocabulary` (the words it reads with), `names` (what an instruction asks and names), `copying` (page
-text copied; the old rule), `answers` (a question's answer on a page), `query` (SQL reads), `sheet` (cells),
-`web` (page elements), `code` (a fix and its tests), `rules` (the verdict and its settings), `verdict` (`judge`).
+text copied; the old rule), `answers` (a question's answer on a page), `query` (SQL reads), `schema` (a database's
+tables and keys), `sheet` (cells), `web` (page elements), `code` (a fix and its tests), `rules` (the verdict and its
+settings), `verdict` (`judge`).
 """
 
 from lbi.synth.grounding.copying import acted_on, overlap_judge, words

@@ -140,7 +140,11 @@ def _in_order(parts: list[str], text: list[str]) -> bool:
     return any(text[k : k + len(parts)] == parts for k in range(len(text) - len(parts) + 1))
 
 
+SYNONYM_FORMS: dict[str, tuple[str, ...]] = {stem(k): v for k, v in SYNONYMS.items() if stem(k) not in SYNONYMS}
+"""`SYNONYMS` by the form `content_words` gives a word ("never" is read as `nev`)."""
+
+
 def covered_by(word: str, pool: set[str]) -> bool:
     if word in pool:
         return True
-    return any(stem(s) in pool or s in pool for s in SYNONYMS.get(word, ()))
+    return any(stem(s) in pool or s in pool for s in SYNONYMS.get(word, SYNONYM_FORMS.get(word, ())))

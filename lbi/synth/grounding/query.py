@@ -6,8 +6,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from lbi.synth.effects import SpanEffects, forms, stem
-from lbi.synth.grounding.vocabulary import ASKED, FUNCTION_WORDS, GENERIC, KEY_COLUMNS, NEGATED, NEGATION, SYNONYMS
+from lbi.synth.effects import SpanEffects, forms, numbers, singular, stem
+from lbi.synth.grounding import schema
+from lbi.synth.grounding.names import specifics
+from lbi.synth.grounding.vocabulary import (
+    ASKED,
+    FUNCTION_WORDS,
+    GENERIC,
+    KEY_COLUMNS,
+    NEGATED,
+    NEGATION,
+    NUMBER_WORDS,
+    SYNONYMS,
+)
 
 SQL_MODIFIERS = re.compile(
     r"^(?:unixepoch|localtime|utc|auto|subsec|julianday|start of \w+|weekday \d|[+-]?\d+(?:\.\d+)? \w+|.*%.*)$", re.I
@@ -15,7 +26,11 @@ SQL_MODIFIERS = re.compile(
 """SQLite date and time function arguments (`date(due, 'unixepoch')`): how a value is read, not a value chosen."""
 PICKED = re.compile(r"\b(?:each|every|per|which)\s+([A-Za-z]+)\b", re.I)
 """What picks a question's rows: the word after each, every, per or which ("for each owner", "which wontfix ticket")."""
-NOT_WHAT = re.compile(r"\b(?:not|no)\s+([A-Za-z]+)", re.I)
+NOT_WHAT = re.compile(r"\b(?:not|no)\s+(?:(?:yet|ever|even|always|once|been|be)\s+)*([A-Za-z]+)", re.I)
+"""What an instruction says is not so: the word after "not" or "no", past the adverbs of time ("not yet returned")."""
+WHO = re.compile(r"\bwho(?:m|se)?\b", re.I)
+"""A question asking for a person."""
+COUNT_ASKED = re.compile(r"\bhow\s+(?:many|much)\b", re.I)
 COMPUTED: dict[str, tuple[str, ...]] = {
     "percentage": ("100", "percent"),
     "percent": ("100", "percent"),
@@ -43,9 +58,17 @@ def columns_unasked(instruction: str, eff: SpanEffects) -> str | None:
     """A column the span's read query returns that the instruction does not ask for, or the thing it asks for that
     the query does not return ("give its name" is answered by a column named for the thing: `milestone`)."""
     said = set(forms(instruction)) | {stem(w) for word in forms(instruction) for w in SYNONYMS.get(word, ())}
+    who = bool(WHO.search(instruction))
     for column in eff.selected:
         parts = forms(column)
-        if parts and column.lower() not in KEY_COLUMNS and not any(p in said for p in parts):
+        if who and schema.person_column(column):
+            continue  # "Who wrote it?" is answered by a name (`full_name`) or a person's role (`author`)
+        if (
+            parts
+            and not key_column(column)
+            and not any(p in said for p in parts)
+            and not schema.short_key(column, said)
+        ):
             return f"its query returns {column}, which the instruction does not ask for"
     asked = [
         f
@@ -58,13 +81,18 @@ def columns_unasked(instruction: str, eff: SpanEffects) -> str | None:
     if (
         eff.selected
         and asked
-        and not any(c.lower() in KEY_COLUMNS for c in eff.selected)
+        and not any(key_column(c) for c in eff.selected)
         and not any(a in returned for a in asked)
         and not any(stem(w) in returned for a in asked for w in SYNONYMS.get(a, ()))
         and not its_key(instruction, eff)
     ):
         return f"asks for the {asked[0]}s; its query returns {', '.join(eff.selected[:3])}"
     return None
+
+
+def key_column(column: str) -> bool:
+    """A column that names a row or holds a key's value (`id`, `name`; `full_name` and `title` as `name`)."""
+    return column.lower() in KEY_COLUMNS or bool(schema.NAME_LIKE.search(column))
 
 
 def its_key(instruction: str, eff: SpanEffects) -> str | None:
@@ -80,6 +108,9 @@ def its_key(instruction: str, eff: SpanEffects) -> str | None:
 def negation_missed(instruction: str, eff: SpanEffects, acted: set[str]) -> str | None:
     """An instruction saying "not" asks for a query that negates (`!=`, `NOT`, `IS NULL`, `status=!closed`), and
     what it says is not so ("not assigned") is what the query compares with."""
+    for name in specifics(instruction):  # "Who wrote Never Let Me Go?": a title's "never" negates nothing
+        if re.search(r"[A-Za-z]", name):
+            instruction = instruction.replace(name.strip("'"), " ")
     if not NEGATION.search(instruction) or not is_query(eff):
         return None
     if not any(NEGATED.search(t) for t in eff.acted + eff.urls):
@@ -102,7 +133,11 @@ def picked_missed(instruction: str, eff: SpanEffects, acted: set[str]) -> str | 
         if word.lower() in FUNCTION_WORDS or word.lower() in GENERIC:
             continue
         parts = forms(word)
-        if parts and not any(p in query or p in acted for p in parts):
+        if (
+            parts
+            and not any(p in query or p in acted for p in parts)
+            and not any(schema.short_key(name, set(parts)) for name in re.findall(r"\w+", " ".join(_sql(eff))))
+        ):
             return f"picks its rows by {word}, which the span's query does not name"
     return None
 
@@ -151,3 +186,66 @@ def state_missed(instruction: str, eff: SpanEffects) -> str | None:
     if stem(state) in set(forms(" ".join(eff.writes))):
         return None
     return f"asks for {state}; the rows the span changed show nothing {state}"
+
+
+def ids_for_names(instruction: str, eff: SpanEffects, pages: str) -> str | None:
+    """ "Which members ...?" answered by a query returning only ids (`member_id`), when the schema gives the
+    members' table a column holding what a row is called (`name`, `title`) and the instruction asks for no ids:
+    a person asking which members wants to be told who they are."""
+    if not eff.selected or not all(c.lower() == "id" or c.lower().endswith("_id") for c in eff.selected):
+        return None
+    if {"id", "number", "key"} & set(forms(instruction)):
+        return None
+    for thing in asked_things(instruction):
+        if schema.names_rows(thing, pages):
+            return f"asks which {thing}; its query returns only {', '.join(eff.selected[:3])}, not what they are called"
+    return None
+
+
+def asked_things(instruction: str) -> list[str]:
+    """The plural nouns a question asks to be returned ("Which books have ...", "List the titles ...")."""
+    return [
+        w
+        for a, b in ASKED.findall(instruction)
+        for w in (a or b).split()
+        if w.lower() not in FUNCTION_WORDS and singular(w.lower()) != w.lower()
+    ]
+
+
+SUBJECT = re.compile(r"\b(?:how\s+many|number\s+of|which|what|list(?:\s+the|\s+all)?)\s+([A-Za-z]+)", re.I)
+"""The thing a question is about: the word after "how many", "which", "list the"."""
+
+
+def subjects(instruction: str) -> set[str]:
+    """The forms of the things a question counts or returns ("How many departments ...?" → department)."""
+    return {f for word in SUBJECT.findall(instruction) for f in forms(word)} | {
+        f for word in asked_things(instruction) for f in forms(word)
+    }
+
+
+def count_unanswered(instruction: str, eff: SpanEffects, end_page: str) -> str | None:
+    """ "How many ...?" answered with no number: neither the answer nor, without one, the query's result holds one."""
+    if not COUNT_ASKED.search(instruction):
+        return None
+    if eff.answer is not None and eff.answer.strip():
+        answer = eff.answer.lower()
+        if numbers(answer) or any(re.search(rf"\b{w}\b", answer) for w in NUMBER_WORDS + ["no", "none", "zero"]):
+            return None
+        return f"asks how many; answers '{eff.answer[:40]}', which is no number"
+    if eff.query_result and not any(numbers(v) for v in schema.result_values(end_page)):
+        return "asks how many; its query returns no number"
+    return None
+
+
+def empty_answers(instruction: str, eff: SpanEffects) -> bool:
+    """A query that returned no rows answers a question asking for a set of things ("Which books have never been
+    loaned?": none), when nothing the agent chose emptied it: every value its last query compares with is one the
+    instruction gives (`due = 1` for "no due date" is a guess that found nothing)."""
+    if not eff.empty_result or not _sql(eff) or not asked_things(instruction):
+        return False
+    body = re.sub(r"(?i)\bLIMIT\s+\d+(?:\s+OFFSET\s+\d+)?", " ", _sql(eff)[-1])
+    patterns = re.findall(r"(?i)\b(?:LIKE|GLOB)\s+'([^']*)'", body)  # what a pattern looks for is chosen
+    literals = [q for q in re.findall(r"'([^']*)'", body) if q in patterns or not SQL_MODIFIERS.match(q)]
+    literals += re.findall(r"(?<![\w.'])\d+(?:\.\d+)?(?![\w.'])", re.sub(r"'[^']*'", "''", body))
+    said = set(forms(instruction))
+    return all(set(forms(value)) <= said for value in literals)

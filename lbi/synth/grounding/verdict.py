@@ -8,7 +8,7 @@ from typing import Any
 
 from lbi.observations import page_content
 from lbi.synth.effects import GENERIC_ANSWERS, forms, numbers, read_effects, stem
-from lbi.synth.grounding import query, sheet, web
+from lbi.synth.grounding import query, schema, sheet, web
 from lbi.synth.grounding.answers import answer_near, answer_seen, count_differs
 from lbi.synth.grounding.code import judge_fix
 from lbi.synth.grounding.copying import copied_text
@@ -90,8 +90,9 @@ def judge(
             | {stem(w) for word in said for w in SYNONYMS.get(word, ())}
             | {str(n) for a, b in ranges if int(b) - int(a) <= 1000 for n in range(int(a), int(b) + 1)}
         )
+        filled = schema.unnamed_inserts(eff.acted, said)
         for value, page in [*eff.chosen, *web.url_choices(steps)]:
-            if query.SQL_MODIFIERS.match(value.strip()):
+            if query.SQL_MODIFIERS.match(value.strip()) or value in filled:
                 continue
             parts = [f for f in forms(value) if f not in FUNCTION_WORDS and (len(f) > 1 or f.isdigit())]
             if parts and not any(f in given or f in set(forms(page_content(page, chrome))) for f in parts):
@@ -101,6 +102,7 @@ def judge(
         or (query.negation_missed(instruction, eff, acted) if rules.negation else None)
         or (query.picked_missed(instruction, eff, acted) if rules.reads else None)
         or (query.too_many_rows(instruction, eff, (after or {}).get("observation") or "") if rules.reads else None)
+        or (query.ids_for_names(instruction, eff, pages) if rules.reads else None)
         or (query.computation_missed(instruction, texts) if rules.reads else None)
         or (sheet.cell_outside(instruction, eff) if rules.reads else None)
         or (query.state_missed(instruction, eff) if rules.reads else None)
@@ -111,6 +113,7 @@ def judge(
     navigation = bool(NAVIGATION_START.match(instruction)) and not change and not question
     pool = acted | changed | read | (set(forms(" ".join(eff.headings))) if navigation else shown)
     pool |= web.role_words(steps)
+    pool |= schema.medium_words(pages)  # "the library" is the database `library.db` the span worked in
     key = query.its_key(instruction, eff)
     if key:
         pool.add(key)
@@ -118,7 +121,9 @@ def judge(
         pool.add("count")  # a number answers "how many"
     covered = [w for w in content if covered_by(w, pool)]
     missing = [w for w in content if w not in covered]
-    named = [w for w in missing if w in seen and not w.isdigit()]
+    # "borrowed a book": the loans it read have a book_id; but "how many books" counts books, not loans
+    rows_of = schema.tables_referred(eff.acted, pages) - query.subjects(instruction)
+    named = [w for w in missing if w in seen and w not in rows_of and not w.isdigit()]
     if len(named) > rules.named_misses:
         return Grounding(False, f"names {', '.join(named[:4])}, which the span saw but did not act on")
     if content and len(covered) < rules.coverage * len(content):
@@ -134,9 +139,12 @@ def judge(
         return Grounding(False, f"its change leaves an error: {failed}")
     if rules.require_answer and question and not change:
         answered = eff.answer is not None and eff.answer.strip().lower() not in GENERIC_ANSWERS
-        if not answered and not eff.query_result:
+        if not answered and not eff.query_result and not query.empty_answers(instruction, eff):
             return Grounding(False, "asks a question the span does not answer")
-        counted = count_differs(instruction, eff.answer or "", (after or {}).get("observation") or "")
+        end_page = (after or {}).get("observation") or ""
+        counted = count_differs(instruction, eff.answer or "", end_page) or query.count_unanswered(
+            instruction, eff, end_page
+        )
         if answered and counted:
             return Grounding(False, counted)
         if answered and rules.answer_on_page and not answer_seen(eff.answer or "", eff.read):

@@ -117,6 +117,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "date": ("due", "date", "time"),
     "open": ("closed",),
     "still": (),
+    "never": ("not", "null", "except"),
+    "yet": ("null", "not"),
+    "missing": ("null", "not"),
     "active": ("closed",),
 }
 NUMBER_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]

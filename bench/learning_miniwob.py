@@ -168,15 +168,17 @@ def evaluate_arms(
         specs.append(f"eval-{who}:baseline")
         if args.agentic and who in ("base", f"trained{args.tag}"):
             print(f"   {who} agentic on {args.agentic} tasks", flush=True)
+            # the base's agentic run is tagged too: it retrieves from this try's kept examples, as the trained does
+            agentic = f"eval-{who}-agentic" + (args.tag if who == "base" else "")
             evaluate(
                 project,
                 ["agentic"],
-                run=f"eval-{who}-agentic",
+                run=agentic,
                 task_ids=spread(project, args.agentic),
                 max_steps=args.max_steps,
                 progress=ticker(f"eval {who} agentic"),
             )
-            specs.append(f"eval-{who}-agentic:agentic")
+            specs.append(f"{agentic}:agentic")
         timings[f"eval_{who}_s"] = time.perf_counter() - t
     return specs
 

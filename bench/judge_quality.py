@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, bench_config, local_model, table, write_result  # noqa: E402
 from judge_set import ENVS, OUT, load_pairs, open_env, open_project_env, trim  # noqa: E402
 from judge_set_miniwob import ENV as MINIWOB  # noqa: E402
+from learning_miniwob import DESCRIPTION as MINIWOB_DESCRIPTION  # noqa: E402
 
 from lbi.config import LOCAL_MODEL  # noqa: E402
 from lbi.envs.replay import ReplayError, replay, reproduces  # noqa: E402
@@ -318,7 +319,8 @@ def model_verdicts(env_name: str, pairs: Sequence[dict[str, Any]], llm: Any) -> 
     from lbi.prompts.messages import judge_messages
     from lbi.prompts.replies import Verdict
 
-    description = env_spec(env_name).description
+    # the committee shows its judges the project's description: the MiniWoB++ set's project is bench/learning_miniwob's
+    description = MINIWOB_DESCRIPTION if env_name == MINIWOB else env_spec(env_name).description
     out: dict[str, list[bool | None]] = {j: [] for j in MODEL_JUDGES}
     for n, p in enumerate(pairs, 1):
         for focus in MODEL_JUDGES:

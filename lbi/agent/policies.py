@@ -13,6 +13,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from lbi.agent.loop import Decision, History
@@ -67,9 +68,11 @@ def example_action(env: Env, obs: Observation, seed: int) -> str | None:
     if not candidates:
         return None
     c = candidates[seed % len(candidates)]
-    if c.action:
-        return c.action
-    return f"fill('{c.bid}', 'some text')" if c.kind == "fill" else f"click('{c.bid}')"
+    return c.action or _example_call(c.bid, fill=c.kind == "fill")
+
+
+def _example_call(bid: str, *, fill: bool) -> str:
+    return f"fill('{bid}', 'some text')" if fill else f"click('{bid}')"
 
 
 def example_seed(steps_before: int, page_text: str) -> int:
@@ -85,16 +88,22 @@ def outline_example(observation: str, seed: int) -> str | None:
     if not found:
         return None
     bid, role = found[seed % len(found)]
-    return f"fill('{bid}', 'some text')" if role in FILL_ROLES else f"click('{bid}')"
+    return _example_call(bid, fill=role in FILL_ROLES)
 
 
 def with_reply_example(system: str, example: str | None) -> str:
     """An agent system message (`agent_system`) with the reply example of its last paragraph replaced by
     `example` (None: the placeholder "..."); a message without that paragraph comes back as it is."""
     head, _, hint = system.rpartition("\n\n")
-    if not head or not hint.startswith(schema_hint(AgentReply).split("{", 1)[0]):
+    if not head or not hint.startswith(_reply_hint(None).split("{", 1)[0]):
         return system
-    return f"{head}\n\n{schema_hint(reply_schema(example, NO_PATTERN))}"
+    return f"{head}\n\n{_reply_hint(example)}"
+
+
+@lru_cache(maxsize=1024)
+def _reply_hint(example: str | None) -> str:
+    """The reply-shape line with `example` (an export asks for it on every step: the schema is built once)."""
+    return schema_hint(reply_schema(example, NO_PATTERN))
 
 
 NO_PATTERN = ".*"

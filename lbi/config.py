@@ -164,6 +164,13 @@ class SynthConfig(_Section):
     """Longest span considered by backward construction; 0 means no cap."""
     judge_policy: Literal["strict", "majority", "relaxed"] = "strict"
     """How the committee's verdicts combine: all agree, most agree, or any agrees."""
+    judge_trust: Literal["measured", "all"] = "measured"
+    """Which judges vote. `measured`: a judge the judge benchmark measured in this environment as no better than
+    chance (its precision's 95% interval reaches down to the share of good pairs: it says yes about as often to a
+    bad example as to a good one; the embedded model's judges today) is shown with its verdicts but does not vote;
+    a judge the benchmark did not measure (another model, `reward`) and `replay` (every pair of the benchmark
+    replays, so it cannot show what replay checks) vote. When no judge is left, every judge votes. `all`: every
+    configured judge votes (the committee before issue 26)."""
     executor: Literal["local", "ray"] = "local"
     """Where rollouts, backward construction and judging run: `local` (worker processes on this machine) or
     `ray` (a Ray cluster, see `[ray]`; this process stays the only writer of the store). Evaluation runs here."""

@@ -12,6 +12,7 @@ from lbi import ui
 from lbi.curate import bulk
 from lbi.project import Project
 from lbi.store import clusters, lineage, queues
+from lbi.store.committee import Judges, size
 from lbi.store.db import Store
 
 BULK_SAMPLE_SHOWN = 10
@@ -19,14 +20,14 @@ BULK_SAMPLE_SHOWN = 10
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cluster_summary(
-    _store: Store, path: str, stamp: tuple[Any, ...], *, policy: str, judges: int, min_size: int, search: str
+    _store: Store, path: str, stamp: tuple[Any, ...], *, policy: str, judges: Judges, min_size: int, search: str
 ) -> list[dict[str, Any]]:
     """`clusters.summary`, read again only when the store's `committee.stamp` changes (it reads every decision: a
     few seconds at 100k examples)."""
     return clusters.summary(_store, policy=policy, judges=judges, min_size=min_size, search=search)
 
 
-def example_header(ex: dict[str, Any], judges: int, policy: str) -> None:
+def example_header(ex: dict[str, Any], judges: Judges, policy: str) -> None:
     """An example's number, decision, votes and span in one line of metrics."""
     decision = ex["decision"] or {}
     cols = st.columns(4)
@@ -36,7 +37,7 @@ def example_header(ex: dict[str, Any], judges: int, policy: str) -> None:
         "kept" if decision.get("kept") else "dropped",
         help="A human override always wins; then the policy and near-duplicates decide.",
     )
-    cols[2].metric("Judges saying yes", f"{decision.get('yes', 0)}/{max(decision.get('n', 0), judges)}")
+    cols[2].metric("Voting judges saying yes", f"{decision.get('yes', 0)}/{max(decision.get('n', 0), size(judges))}")
     cols[3].metric("Span", f"{ex['span_start']}–{ex['span_end']}")
     live = decision.get("override")
     st.caption(
@@ -72,7 +73,7 @@ def history(ex: dict[str, Any]) -> None:
 VERDICTS: tuple[Literal["drop", "keep"], ...] = ("drop", "keep")
 
 
-def bulk_panel(store: Store, ids: Sequence[int], *, key: str, what: str, policy: str, judges: int) -> None:
+def bulk_panel(store: Store, ids: Sequence[int], *, key: str, what: str, policy: str, judges: Judges) -> None:
     """A keep or drop with one note over `ids` (`what` names them): Preview shows what it would change, Apply
     records it as one batch, which can be undone as one; the recent batches below, each undoable."""
     ids = list(ids)
@@ -126,7 +127,7 @@ def bulk_panel(store: Store, ids: Sequence[int], *, key: str, what: str, policy:
                 st.rerun()
 
 
-def lineage_panel(project: Project, example_id: int, *, policy: str, judges: int) -> None:
+def lineage_panel(project: Project, example_id: int, *, policy: str, judges: Judges) -> None:
     """Where the example came from and where it went, top to bottom, with links to the pages that show each part."""
     info = lineage.lineage(project.store, example_id, policy=policy, judges=judges)
     if info is None:

@@ -345,7 +345,7 @@ def empty(message: str) -> None:
     st.info(message, icon="ℹ️")
 
 
-def require_example(store: Store, example_id: int, *, policy: str, judges: int) -> dict[str, Any]:
+def require_example(store: Store, example_id: int, *, policy: str, judges: committee.Judges) -> dict[str, Any]:
     """`read.example`, or stop the page with a note when the example is gone (removed since the list was read)."""
     ex = read.example(store, example_id, policy=policy, judges=judges)
     if ex is None:

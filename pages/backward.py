@@ -9,7 +9,7 @@ from lbi.store import committee, read
 
 project = ui.setup("Backward construction")
 store = project.store
-n_judges = len(project.config.models.judges)
+voters = project.voters
 
 rows = [r for r in read.trajectories(store, trainable=True) if r["steps"]]
 if not rows:
@@ -50,7 +50,7 @@ mode = mode_col.selectbox("Mode", modes, key=f"bw_mode-{tid}")
 policy = policy_col.selectbox(
     "Policy", committee.POLICIES, key="bw_policy", index=committee.POLICIES.index(project.config.synth.judge_policy)
 )
-grid = read.span_grid(store, tid, policy=policy, judges=n_judges, mode=mode)
+grid = read.span_grid(store, tid, policy=policy, judges=voters, mode=mode)
 if by_id[tid]["instruction"]:
     ui.labelled("The rollout's own instruction", by_id[tid]["instruction"])
 counts = grid.counts()
@@ -94,7 +94,7 @@ with cell_col:
             "Re-run backward construction below to label it."
         )
     else:
-        ex = ui.require_example(store, example_id, policy=policy, judges=n_judges)
+        ex = ui.require_example(store, example_id, policy=policy, judges=voters)
         st.caption(
             f"Example #{example_id} · {read.STATUS_NAMES[grid.status[i][j] or read.NO_EXAMPLE]} · model "
             f"{ui.escape_md(ex['model'] or '—')}"

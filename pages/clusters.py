@@ -10,7 +10,7 @@ from lbi.store.queues import QueueSpec
 
 project = ui.setup("Clusters")
 store = project.store
-n_judges = len(ui.judges(project))
+voters = project.voters
 
 if not store.counts()["examples"]:
     ui.empty("No examples yet — once backward construction has made some, cluster their instructions here.")
@@ -81,7 +81,7 @@ rows = curation_ui.cluster_summary(
     str(store.path),
     committee.stamp(store),
     policy=policy,
-    judges=n_judges,
+    judges=voters,
     min_size=int(min_size),
     search=search.strip(),
 )
@@ -130,7 +130,7 @@ st.page_link(
     query_params=QueueSpec(kind="cluster", cluster=pick, policy=policy).params(),
 )
 
-members = clusters.members(store, pick, policy=policy, judges=n_judges)
+members = clusters.members(store, pick, policy=policy, judges=voters)
 st.caption("Near-identical instructions (one group) are listed together, the largest groups first.")
 event = st.dataframe(
     members,
@@ -160,6 +160,6 @@ curation_ui.bulk_panel(
     key="cl_bulk",
     what=f"cluster {pick}" if scope == "the whole cluster" else "selected rows",
     policy=policy,
-    judges=n_judges,
+    judges=voters,
 )
 ui.share_link("clusters", cluster=pick, search=search.strip() or None)

@@ -14,7 +14,7 @@ MAX_PICK = 500
 project = ui.setup("Committee")
 store = project.store
 judge_names = ui.judges(project)
-n_judges = len(judge_names)
+voters = project.voters
 
 if not store.counts()["examples"]:
     ui.empty(
@@ -46,11 +46,13 @@ policy = (
     or project.config.synth.judge_policy
 )
 trusted, whole = verdicts_ui.judge_trust(project, committee.judge_names(store, judge_names), policy)
-counts = committee.kept_by_policy(store, n_judges)
+counts = committee.kept_by_policy(store, voters)
 cols = st.columns(4)
 cols[0].metric("Examples", store.counts()["examples"])
 for col, name in zip(cols[1:], committee.POLICIES, strict=True):
     col.metric(f"Kept ({name})", counts[name], help="selected policy" if name == policy else None)
+if len(voters) < len(judge_names) or project.voting.note:
+    st.caption(ui.escape_md(f"Who decides: {project.voting.line()} (`synth.judge_trust`; the table below)."))
 
 st.subheader("Verdicts")
 view_col, search_col, leak_col = st.columns([2, 3, 2])
@@ -72,6 +74,7 @@ rows = committee.committee_table(
     store,
     policy=policy,
     judges=judge_names,
+    voters=voters,
     show=show,
     search=search,
     limit=MAX_ROWS + 1,
@@ -128,7 +131,7 @@ if rows:
     by_id = {r["id"]: r for r in rows[:MAX_PICK]}
     pinned = ui.pinned("committee_pick", link.get("example"))
     if pinned is not None and pinned not in by_id:  # a link to an example this view does not list first
-        found = committee.committee_table(store, policy=policy, judges=judge_names, ids=[pinned])
+        found = committee.committee_table(store, policy=policy, judges=judge_names, voters=voters, ids=[pinned])
         if found:
             by_id = {pinned: found[0], **by_id}
         else:
@@ -140,7 +143,7 @@ if rows:
         key="committee_pick",
         format_func=lambda i: f"#{i} {'kept' if by_id[i]['kept'] else 'dropped'} · {by_id[i]['instruction'][:100]}",
     )
-    ex = ui.require_example(store, example_id, policy=policy, judges=n_judges)
+    ex = ui.require_example(store, example_id, policy=policy, judges=voters)
     left, right = st.columns([3, 2])
     with left:
         ui.labelled("Instruction", ex["instruction"])

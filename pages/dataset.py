@@ -10,7 +10,7 @@ MAX_PICK = 500
 
 project = ui.setup("Dataset")
 store = project.store
-n_judges = len(project.config.models.judges)
+voters = project.voters
 
 if not store.counts()["examples"]:
     ui.empty(
@@ -34,17 +34,17 @@ kept_only = cols[4].toggle("Kept only", value=True, key="ds_kept")
 rows = read.search_examples(
     store,
     policy=policy,
-    judges=n_judges,
+    judges=voters,
     search=search,
     mode=None if mode == "all" else mode,
     env=None if env == "all" else env,
     run=None if run == "all" else run,
     kept_only=kept_only,
 )
-kept_total = committee.kept_count(store, policy, n_judges)
+kept_total = committee.kept_count(store, policy, voters)
 st.caption(f"{len(rows)} examples match · {kept_total} kept under {policy} out of {store.counts()['examples']}")
 pinned = ui.pinned("ds_pick", link.get("example"))
-linked = read.example(store, pinned, policy=policy, judges=n_judges) if pinned is not None else None
+linked = read.example(store, pinned, policy=policy, judges=voters) if pinned is not None else None
 if pinned is not None and linked is None:
     st.warning(f"There is no example {pinned}.")
     del st.session_state["ds_pick"]
@@ -92,13 +92,13 @@ if linked is not None and pinned not in by_id:  # a link to an example these fil
 example_id = st.selectbox(
     "Open an example", list(by_id), key="ds_pick", format_func=lambda i: f"#{i} · {by_id[i]['instruction'][:110]}"
 )
-ex = ui.require_example(store, example_id, policy=policy, judges=n_judges)
+ex = ui.require_example(store, example_id, policy=policy, judges=voters)
 st.subheader(f"Example #{example_id}")
 ui.labelled("Instruction", ex["instruction"])
 decision = ex["decision"] or {}
 meta = st.columns(4)
 meta[0].metric("Decision", "kept" if decision.get("kept") else "dropped")
-meta[1].metric("Judges saying yes", f"{decision.get('yes', 0)}/{max(decision.get('n', 0), n_judges)}")
+meta[1].metric("Voting judges saying yes", f"{decision.get('yes', 0)}/{max(decision.get('n', 0), len(voters))}")
 meta[2].metric("Steps", ex["span_end"] - ex["span_start"] + 1)
 meta[3].metric("Mode", ex["mode"])
 st.caption(

@@ -11,19 +11,31 @@ from lbi.ui import REFRESH_S
 project = ui.setup("lbi workbench")
 store = project.store
 cfg = project.config
-judges = len(cfg.models.judges)
+voting = project.voting
+judges = voting.judges
 
 st.caption(f"Project **{ui.escape_md(cfg.project)}** — store `{store.path}`")
 cols = st.columns(5)
 cols[0].metric("Environment", cfg.env.name)
 cols[1].metric("Default model", cfg.models.default)
-cols[2].metric("Judges", judges)
+cols[2].metric(
+    "Judges",
+    len(cfg.models.judges),
+    delta=f"{len(judges)} vote" if len(judges) < len(cfg.models.judges) else None,
+    delta_color="off",
+    help=f"{voting.line()} (`synth.judge_trust`)",
+)
 cols[3].metric("Judge policy", cfg.synth.judge_policy)
 cols[4].metric("Backward mode", cfg.synth.backward_mode)
 with st.expander("Models per role and synthesis settings"):
     roles = [{"role": role, "model": cfg.models.for_role(role)} for role in ("task_generator", "agent", "backward")]
     roles += [
-        {"role": f"judge {j.name} ({j.focus})", "model": j.model or cfg.models.default} for j in cfg.models.judges
+        {
+            "role": f"judge {j.name} ({j.focus})",
+            "model": j.model or cfg.models.default,
+            "votes": "yes" if voting.votes(j.name) else f"no: {voting.silenced.get(j.name, '')}",
+        }
+        for j in cfg.models.judges
     ]
     roles.append({"role": "embedder", "model": cfg.models.embedder})
     left, right = st.columns(2)

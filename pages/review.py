@@ -18,7 +18,7 @@ SHORTCUTS = {"keep": "K", "drop": "D", "allow": "A", "block": "O", "skip": "S", 
 
 project = ui.setup("Review")
 store = project.store
-n_judges = len(ui.judges(project))
+voters = project.voters
 
 if not store.counts()["examples"]:
     ui.empty(
@@ -81,7 +81,7 @@ spec.unreviewed = cols[4].toggle(
 
 review: Review | None = st.session_state.get("rv_review")
 if review is None or review.spec != spec:
-    review = st.session_state["rv_review"] = Review.open(store, spec, n_judges, at=link.get("example"))
+    review = st.session_state["rv_review"] = Review.open(store, spec, voters, at=link.get("example"))
 elif "example" in link:
     review.go_to(link["example"])
 
@@ -89,7 +89,7 @@ view = st.segmented_control("View", ["One at a time", "Bulk"], key="rv_view") or
 
 if view == "Bulk":
     st.caption(f"{ui.escape_md(spec.label())}: {review.total} examples.")
-    rows = queues.queue_rows(store, review.ids[:MAX_ROWS], policy=spec.policy, judges=n_judges)
+    rows = queues.queue_rows(store, review.ids[:MAX_ROWS], policy=spec.policy, judges=voters)
     if not rows:
         ui.empty("Nothing in this queue.")
     else:
@@ -122,7 +122,7 @@ if view == "Bulk":
             key="rv_bulk",
             what=spec.label() if scope == "the whole queue" else "selected rows",
             policy=spec.policy,
-            judges=n_judges,
+            judges=voters,
         )
     ui.share_link("review", **spec.params(), view="bulk")
     st.stop()
@@ -230,11 +230,11 @@ if current is None:
     ui.share_link("review", **spec.params())
     st.stop()
 
-ex = read.example(store, current, policy=spec.policy, judges=n_judges)
+ex = read.example(store, current, policy=spec.policy, judges=voters)
 if ex is None:
     st.warning("This example is gone from the store; Skip (S) goes on.")
     st.stop()
-curation_ui.example_header(ex, n_judges, spec.policy)
+curation_ui.example_header(ex, voters, spec.policy)
 if leak_queue:
     verdicts_ui.leak_matches(store, ex)
 else:
@@ -253,5 +253,5 @@ curation_ui.history(ex)
 st.subheader(f"Steps {ex['span_start']}–{ex['span_end']}")
 ui.span_view(store, ex, project.dir, open_steps=2)
 with st.expander("Lineage: where this example came from and where it went"):
-    curation_ui.lineage_panel(project, current, policy=spec.policy, judges=n_judges)
+    curation_ui.lineage_panel(project, current, policy=spec.policy, judges=voters)
 ui.share_link("review", **spec.params(), example=current)

@@ -101,7 +101,7 @@ def decide_cmd(
             **({"trajectory": str(trajectory)} if trajectory is not None else {}),
         }
     )
-    judges = len(proj.config.models.judges)
+    judges = proj.voters
     plan = bulk.plan(
         proj.store,
         queue_ids(proj.store, spec, judges),
@@ -147,9 +147,7 @@ def lineage_cmd(
     from lbi.store import lineage
 
     proj = open_project(project)
-    info = lineage.lineage(
-        proj.store, example, policy=proj.config.synth.judge_policy, judges=len(proj.config.models.judges)
-    )
+    info = lineage.lineage(proj.store, example, policy=proj.config.synth.judge_policy, judges=proj.voters)
     if info is None:
         raise NotFoundError(f"no example {example}")
     if as_json:

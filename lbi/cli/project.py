@@ -90,7 +90,7 @@ def status(project: ProjectOpt = Path(".")) -> None:
     for name, count in proj.store.counts().items():
         table.add_row(name, str(count))
     console.print(table)
-    funnel = read.funnel(proj.store, proj.config.synth.judge_policy, len(proj.config.models.judges))
+    funnel = read.funnel(proj.store, proj.config.synth.judge_policy, proj.voters)
     console.print("funnel: " + " → ".join(f"{k} {v}" for k, v in funnel.items()))
     runs = read.recent_runs(proj.store, 5)
     for run in runs:

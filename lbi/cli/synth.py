@@ -110,7 +110,7 @@ def filter_cmd(
     with proj.run("filter", "filter") as run, progress_bar("committee") as bar:
         report = judge_examples(proj, ids, run_id=run.id, progress=run.track(bar))
         run.progress(report.examples, report.examples, f"{report.kept} kept")
-    kept = committee.kept_by_policy(proj.store, len(proj.config.models.judges))
+    kept = committee.kept_by_policy(proj.store, proj.voters)
     console.print(
         f"{report.examples} examples, {report.verdicts} new verdicts, {report.failed} failed, "
         f"{report.duplicate_pairs} near-duplicate pairs; kept: " + ", ".join(f"{p} {n}" for p, n in kept.items())
@@ -131,3 +131,4 @@ def print_trust(config: Config) -> None:
     console.print(f"how far the judges can be trusted (the judge benchmark: {measured}):", markup=False)
     for t in ([whole] if whole else []) + judges:
         console.print(f"  {t.judge}: {t.short()}", markup=False, highlight=False)
+    console.print(f"who decides (synth.judge_trust): {trust.voting(config, quality).line()}", markup=False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lbi.store import committee
+from lbi.store.committee import Judges
 from lbi.store.db import Store
 
 SAMPLE = 10
@@ -55,7 +56,7 @@ def plan(
     *,
     note: str = "",
     policy: str = "strict",
-    judges: int = 0,
+    judges: Judges = 0,
 ) -> BulkPlan:
     """Preview a bulk decision over `ids` (duplicates and unknown ids left out) under `policy`."""
     if verdict not in ("keep", "drop"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lbi.store.committee import Judges
 from lbi.store.db import Store
 from lbi.store.queues import QueueSpec, queue_ids
 
@@ -44,7 +45,7 @@ class Review:
     actions: list[Action] = field(default_factory=list)
 
     @classmethod
-    def open(cls, store: Store, spec: QueueSpec, judges: int, *, at: int | None = None) -> Review:
+    def open(cls, store: Store, spec: QueueSpec, judges: Judges, *, at: int | None = None) -> Review:
         """The queue of `spec`, at example `at` if given (put first when the queue does not hold it: a link to an
         example always opens that example)."""
         ids = queue_ids(store, spec, judges)

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from lbi.store import committee
+from lbi.store.committee import Judges
 from lbi.store.db import Store
 
 
@@ -28,7 +29,7 @@ def latest(store: Store) -> dict[str, Any] | None:
 
 
 def summary(
-    store: Store, *, policy: str = "strict", judges: int = 0, min_size: int = 2, search: str = "", limit: int = 500
+    store: Store, *, policy: str = "strict", judges: Judges = 0, min_size: int = 2, search: str = "", limit: int = 500
 ) -> list[dict[str, Any]]:
     """One row per cluster of at least `min_size` examples, the largest first: cluster, size, near-duplicate groups
     (of more than one example), how many examples the committee keeps, drops, and humans overrode, the share kept,
@@ -71,7 +72,7 @@ def summary(
     return out
 
 
-def members(store: Store, cluster: int, *, policy: str = "strict", judges: int = 0) -> list[dict[str, Any]]:
+def members(store: Store, cluster: int, *, policy: str = "strict", judges: Judges = 0) -> list[dict[str, Any]]:
     """The examples of a cluster with their near-identical ones side by side (groups largest first, each by
     closeness to the centre): id, near-duplicate group and its size, closeness, instruction, judges saying yes,
     override, kept."""
@@ -90,7 +91,7 @@ def members(store: Store, cluster: int, *, policy: str = "strict", judges: int =
     for row in rows:
         d = decided.get(row["id"], {})
         row["score"] = round(row["score"], 3)
-        row["yes"] = f"{d.get('yes', 0)}/{max(d.get('n', 0), judges)}"
+        row["yes"] = f"{d.get('yes', 0)}/{max(d.get('n', 0), committee.size(judges))}"
         row["override"] = d.get("override") or ""
         row["kept"] = bool(d.get("kept"))
     return rows

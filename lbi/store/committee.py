@@ -90,30 +90,41 @@ def check_policy(policy: str) -> Policy:
     return check_choice("judge policy", policy, POLICIES)
 
 
-def _params(judges: int, ids: Sequence[int] | None, only: Sequence[str] | None = None) -> dict[str, Any]:
+Judges = int | Sequence[str]
+"""The committee a decision counts: its size (every verdict in the store counts; a missing one is a no), or the
+names of the judges that vote (`lbi.synth.trust.voting`: only their verdicts count)."""
+
+
+def size(judges: Judges) -> int:
+    """How many judges vote: a missing verdict of one of them counts as a no."""
+    return judges if isinstance(judges, int) else len(judges)
+
+
+def _params(judges: Judges, ids: Sequence[int] | None, only: Sequence[str] | None = None) -> dict[str, Any]:
+    voters = list(only) if only else (None if isinstance(judges, int) else list(judges))
     return {
-        "judges": len(only) if only else judges,
+        "judges": len(voters) if voters else (judges if isinstance(judges, int) else 0),
         "ids": None if ids is None else json.dumps(list(ids)),
-        "only": json.dumps(list(only)) if only else None,
+        "only": json.dumps(voters) if voters else None,
     }
 
 
 def decisions(
     store: Store,
     policy: str = "strict",
-    judges: int = 0,
+    judges: Judges = 0,
     ids: Sequence[int] | None = None,
     only: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per example (or per example of `ids`): yes votes, verdict count, latest override, leaked (kept out
     by the leakage check), passed the policy, duplicate of a kept example, and kept. `judges` is the committee
-    size (a missing verdict counts as no). `only` names the judges whose verdicts count (an ablation: the
-    committee without one judge); the committee size is then their number."""
+    (`Judges`: its size, or the judges that vote; a missing verdict counts as no). `only` names the judges whose
+    verdicts count instead (an ablation: the committee without one judge)."""
     sql = _decision_sql((check_policy(policy),), ids is not None)
     return [dict(r) for r in store.query(sql, _params(judges, ids, only))]
 
 
-def decision_sql(policy: str, judges: int, ids: Sequence[int] | None = None) -> tuple[str, dict[str, Any]]:
+def decision_sql(policy: str, judges: Judges, ids: Sequence[int] | None = None) -> tuple[str, dict[str, Any]]:
     """The decision query (one row per example, or per example of `ids`: `example_id`, `yes`, `n`, `override`,
     `passed`, `duplicate`, `kept`) and its parameters, to join in a larger query (`FROM (<sql>) d`)."""
     return _decision_sql((check_policy(policy),), ids is not None), _params(judges, ids)
@@ -134,7 +145,7 @@ def stamp(store: Store) -> tuple[Any, ...]:
     )
 
 
-def decided_ids(store: Store, policy: str, judges: int, *, kept: bool) -> list[int]:
+def decided_ids(store: Store, policy: str, judges: Judges, *, kept: bool) -> list[int]:
     """The examples the committee keeps (or, with `kept=False`, filters out) under `policy`, by id."""
     sql, params = decision_sql(policy, judges)
     return [
@@ -145,23 +156,23 @@ def decided_ids(store: Store, policy: str, judges: int, *, kept: bool) -> list[i
     ]
 
 
-def kept_count(store: Store, policy: str = "strict", judges: int = 0, only: Sequence[str] | None = None) -> int:
+def kept_count(store: Store, policy: str = "strict", judges: Judges = 0, only: Sequence[str] | None = None) -> int:
     sql = f"SELECT COUNT(*) FROM ({_decision_sql((check_policy(policy),))}) WHERE kept"
     return int(store.query(sql, _params(judges, None, only))[0][0])
 
 
-def kept_by_policy(store: Store, judges: int = 0) -> dict[str, int]:
+def kept_by_policy(store: Store, judges: Judges = 0) -> dict[str, int]:
     """How many examples each policy keeps, in one pass."""
     sums = ", ".join(f"COALESCE(SUM(kept_{p}), 0)" for p in POLICIES)
     row = store.query(f"SELECT {sums} FROM ({_decision_sql(POLICIES)})", _params(judges, None))[0]
     return dict(zip(POLICIES, (int(x) for x in row), strict=True))
 
 
-def kept_ids(store: Store, policy: str = "strict", judges: int = 0, only: Sequence[str] | None = None) -> list[int]:
+def kept_ids(store: Store, policy: str = "strict", judges: Judges = 0, only: Sequence[str] | None = None) -> list[int]:
     return [r["example_id"] for r in decisions(store, policy, judges, only=only) if r["kept"]]
 
 
-def decision_map(store: Store, policy: str, judges: int) -> dict[int, dict[str, Any]]:
+def decision_map(store: Store, policy: str, judges: Judges) -> dict[int, dict[str, Any]]:
     """`decisions` by example id."""
     return {d["example_id"]: d for d in decisions(store, policy, judges)}
 
@@ -186,6 +197,7 @@ def committee_table(
     *,
     policy: str = "strict",
     judges: Sequence[str] = (),
+    voters: Judges | None = None,
     show: str = "all",
     search: str = "",
     limit: int | None = None,
@@ -196,12 +208,15 @@ def committee_table(
     score; also when a person allowed it since), kept.
 
     `show`: `all`, `kept`, or `dropped` (the filtered-out audit view); `search`: a substring of the
-    instruction; `limit`: the first so many rows (verdicts are read for those only); `ids`: only these examples."""
+    instruction; `limit`: the first so many rows (verdicts are read for those only); `ids`: only these examples.
+    `judges` are the configured judges (a column each); `voters` those whose verdicts count (default: all of
+    `judges`), and `yes` counts their yes votes."""
     names = judge_names(store, judges)
+    counted = list(judges) if voters is None else voters
     decided = (
-        {d["example_id"]: d for d in decisions(store, policy, len(judges), ids=ids)}
+        {d["example_id"]: d for d in decisions(store, policy, counted, ids=ids)}
         if ids is not None
-        else decision_map(store, policy, len(judges))
+        else decision_map(store, policy, counted)
     )
     matching = None
     if search:
@@ -237,7 +252,7 @@ def committee_table(
             "trajectory": ex["trajectory_id"],
             "span": f"{ex['span_start']}–{ex['span_end']}",
             "mode": ex["mode"],
-            "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), len(judges))}",
+            "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), size(counted))}",
             "duplicate": bool(d.get("duplicate")),
             "override": d.get("override") or "",
             "leaked": bool(d.get("leaked")),

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from lbi.store import read
+from lbi.store.committee import Judges
 from lbi.store.db import Store
 
 CHUNK_PREVIEW = 600
@@ -94,7 +95,7 @@ def flips(store: Store, model: str, base_model: str, served_base: str = "") -> l
     return out
 
 
-def lineage(store: Store, example_id: int, *, policy: str = "strict", judges: int = 0) -> dict[str, Any] | None:
+def lineage(store: Store, example_id: int, *, policy: str = "strict", judges: Judges = 0) -> dict[str, Any] | None:
     """Everything about where an example came from and where it went (None when there is no such example):
     `example` (as `read.example`: decision, span steps, verdicts, overrides, edits), `trajectory`, `task`, `chunk`
     (its text cut to CHUNK_PREVIEW characters), `document`, `training` (the runs that used it, each with the

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from lbi.store import committee, leaks
+from lbi.store.committee import Judges
 from lbi.store.db import Store
 
 QUEUES: dict[str, str] = {
@@ -102,7 +103,7 @@ def _ids(store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()) ->
     return [int(r[0]) for r in store.query(sql, params)]
 
 
-def queue_ids(store: Store, spec: QueueSpec, judges: int) -> list[int]:
+def queue_ids(store: Store, spec: QueueSpec, judges: Judges) -> list[int]:
     """The examples of a queue, in the order to go through them: by id, a trajectory's by span, a cluster's with
     its near-identical instructions side by side (the closest to the cluster's centre first), the leak flags'
     undecided ones first (`leaks.example_queue`)."""
@@ -152,7 +153,7 @@ def queue_ids(store: Store, spec: QueueSpec, judges: int) -> list[int]:
     return ids
 
 
-def queue_rows(store: Store, ids: Sequence[int], *, policy: str, judges: int) -> list[dict[str, Any]]:
+def queue_rows(store: Store, ids: Sequence[int], *, policy: str, judges: Judges) -> list[dict[str, Any]]:
     """Table rows of these examples, in their order: id, instruction, trajectory, span, judges saying yes, the
     latest override and whether the committee keeps it (for a selection table of a few thousand rows)."""
     sql, params = committee.decision_sql(policy, judges, ids)
@@ -173,7 +174,7 @@ def queue_rows(store: Store, ids: Sequence[int], *, policy: str, judges: int) ->
         out.append(
             {
                 **rows[i],
-                "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), judges)}",
+                "yes": f"{d.get('yes', 0)}/{max(d.get('n', 0), committee.size(judges))}",
                 "override": d.get("override") or "",
                 "kept": bool(d.get("kept")),
             }

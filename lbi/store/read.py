@@ -16,6 +16,7 @@ from typing import Any
 from lbi.observations import chrome_lines
 from lbi.procs import is_alive
 from lbi.store import committee, leaks
+from lbi.store.committee import Judges
 from lbi.store.db import Store
 
 # Span-grid cell status codes (the heatmap's z values; i > j cells are None).
@@ -233,7 +234,7 @@ def page_chrome(store: Store, sample: int = 500) -> frozenset[str]:
 
 
 # -- the funnel and model usage ----------------------------------------------------------------
-def funnel(store: Store, policy: str = "strict", judges: int = 0) -> dict[str, int]:
+def funnel(store: Store, policy: str = "strict", judges: Judges = 0) -> dict[str, int]:
     """chunks → synthetic tasks → synthesis trajectories and steps (not evaluation ones) → examples → kept."""
     counts = store.counts()
     synth = "FROM trajectories t LEFT JOIN runs r ON r.id = t.run_id WHERE COALESCE(r.kind, '') != 'eval'"
@@ -319,7 +320,7 @@ def example_ids(store: Store, trajectory_ids: Sequence[int]) -> list[int]:
 
 
 def span_grid(
-    store: Store, trajectory_id: int, *, policy: str = "strict", judges: int = 0, mode: str | None = None
+    store: Store, trajectory_id: int, *, policy: str = "strict", judges: Judges = 0, mode: str | None = None
 ) -> SpanGrid:
     """Status, example id and instruction of every span [i, j] (for one backward mode)."""
     length = store.query("SELECT COUNT(*) FROM steps WHERE trajectory_id = ?", (trajectory_id,))[0][0]
@@ -344,7 +345,7 @@ def span_grid(
     return grid
 
 
-def example(store: Store, example_id: int, *, policy: str = "strict", judges: int = 0) -> dict[str, Any] | None:
+def example(store: Store, example_id: int, *, policy: str = "strict", judges: Judges = 0) -> dict[str, Any] | None:
     """One example with its decision, steps (span only), verdicts, overrides, its leakage flag (`leaks.flag`, or
     None) and edit history."""
     rows = _rows(
@@ -405,7 +406,7 @@ def search_examples(
     store: Store,
     *,
     policy: str = "strict",
-    judges: int = 0,
+    judges: Judges = 0,
     search: str = "",
     mode: str | None = None,
     env: str | None = None,

@@ -126,7 +126,7 @@ def judge_examples(
     # embed and find_duplicates returned before waiting on the model
     loading.join()
     report.duplicate_pairs = find_duplicates(project)
-    report.kept = committee.kept_count(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
+    report.kept = committee.kept_count(project.store, cfg.synth.judge_policy, project.voters)
     return report
 
 

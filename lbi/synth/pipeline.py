@@ -120,7 +120,7 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
         )
     _label_and_judge(project, sizes, progress, name, report)
     cfg = project.config
-    report.funnel = read.funnel(project.store, cfg.synth.judge_policy, len(cfg.models.judges))
+    report.funnel = read.funnel(project.store, cfg.synth.judge_policy, project.voters)
     return report
 
 

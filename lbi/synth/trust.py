@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -108,9 +109,15 @@ class QualityFile(BaseModel):
 
 def load(path: Path = QUALITY_PATH) -> QualityFile | None:
     """The measured figures, or None when there are none at `path`; a file that does not match the schema raises
-    (`pydantic.ValidationError`): lbi ships it, so that is a bug, not a user's mistake."""
+    (`pydantic.ValidationError`): lbi ships it, so that is a bug, not a user's mistake. Read again only when the
+    file changes (every count of kept examples asks which judges vote)."""
     if not path.is_file():
         return None
+    return _load(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path, mtime_ns: int) -> QualityFile:
     return QualityFile.model_validate(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -134,18 +141,28 @@ class Trust:
     figure: Figure | None
     note: str
     """Which environment the figure is on (or why there is none)."""
+    silenced: str = ""
+    """Why this judge does not vote (`Voting.silenced`); empty when it votes."""
+
+    @property
+    def at_chance(self) -> bool:
+        """Whether the benchmark measured this judge as no better than chance here (`at_chance`)."""
+        return self.figure is not None and at_chance(self.figure)
 
     def short(self) -> str:
         """One line: `P 86% [71-94] · R 94% [80-98] · n 115 (sql)`, or the reason it is not measured."""
+        muted = "does not vote (at chance) · " if self.silenced else ""
         if self.figure is None:
-            return self.note
+            return muted + self.note
         f = self.figure
-        return f"P {percent(f.precision, f.precision_ci)} · R {percent(f.recall, f.recall_ci)} · n {f.n} ({self.note})"
+        measured = f"P {percent(f.precision, f.precision_ci)} · R {percent(f.recall, f.recall_ci)} · n {f.n}"
+        return f"{muted}{measured} ({self.note})"
 
     def row(self) -> dict[str, Any]:
         f = self.figure
         return {
             "judge": self.judge,
+            "votes": "no" if self.silenced else "yes",
             "measured as": self.measured_as or "",
             "on": self.note,
             "precision": percent(f.precision, f.precision_ci) if f else "not measured",
@@ -234,8 +251,21 @@ def for_config(
     quality = quality or load()
     judges, env, default = config.models.judges, config.env.name, config.models.default
     names = [j.name for j in judges] if names is None else names
-    whole = policy_trust(policy or config.synth.judge_policy, judges, env, default, quality)
-    return trust(names, judges, env, default, quality), whole
+    votes = voting(config, quality)
+    trusts = [replace(t, silenced=votes.silenced.get(t.judge, "")) for t in trust(names, judges, env, default, quality)]
+    voters = [j for j in judges if votes.votes(j.name)]
+    if len(voters) == 1:  # any policy over one judge is that judge
+        whole = next(
+            (
+                replace(t, judge=f"committee ({policy or config.synth.judge_policy})")
+                for t in trusts
+                if t.judge == voters[0].name and t.figure is not None
+            ),
+            None,
+        )
+    else:
+        whole = policy_trust(policy or config.synth.judge_policy, voters, env, default, quality)
+    return trusts, whole
 
 
 def policy_trust(
@@ -264,3 +294,77 @@ def source(quality: QualityFile) -> str:
     model = f"model judges on {quality.model}" if quality.model else "no model judge"
     when = f"{quality.at[:10]}, {quality.seconds:.0f} s"
     return f"`{quality.command}` at commit {quality.commit}{dirty} ({when}; {model})"
+
+
+def base_rate(figure: Figure) -> float | None:
+    """The share of good pairs among those the judge decided: what a judge that keeps everything reaches."""
+    n = figure.tp + figure.fp + figure.fn + figure.tn
+    return (figure.tp + figure.fn) / n if n else None
+
+
+def at_chance(figure: Figure) -> bool:
+    """No better than chance: the precision's 95% interval reaches down to the base rate (or the judge kept
+    nothing: no precision to speak of). A judge that says yes as often to a bad pair as to a good one."""
+    rate = base_rate(figure)
+    if rate is None:
+        return False
+    if figure.precision_ci is None:
+        return True
+    return figure.precision_ci[0] <= rate
+
+
+UNMEASURABLE = ("replay",)
+"""Judges the benchmark cannot show better than chance: every pair of it replays (a span that does not is left out),
+so the replay judge says yes to the bad pairs too; what it checks (a span that only worked by accident) is not in
+the set. They always vote."""
+
+
+@dataclass(frozen=True)
+class Voting:
+    """Which judges of a committee vote (their verdicts decide what is kept) and why the others do not."""
+
+    judges: tuple[str, ...]
+    """The voting judges, in the committee's order: the `judges` argument of `lbi.store.committee`'s functions."""
+    silenced: dict[str, str] = field(default_factory=dict)
+    """Judge → why it does not vote (shown beside its verdicts)."""
+    note: str = ""
+    """A remark on the whole (every judge votes though the benchmark found them at chance; why)."""
+
+    def votes(self, judge: str) -> bool:
+        return judge in self.judges
+
+    def line(self) -> str:
+        """One line for a page or the CLI: who votes, who does not and why."""
+        out = f"voting: {', '.join(self.judges)}"
+        if self.silenced:
+            out += "; not voting: " + "; ".join(f"{k} ({why})" for k, why in self.silenced.items())
+        return out + (f". {self.note}" if self.note else "")
+
+
+def voting(config: Config, quality: QualityFile | None = None) -> Voting:
+    """The judges of the configured committee that vote (`synth.judge_trust`): with `measured`, a judge the benchmark
+    found no better than chance in this environment (`at_chance`) does not, unless none would be left."""
+    judges = [j.name for j in config.models.judges]
+    if config.synth.judge_trust == "all":
+        return Voting(tuple(judges))
+    quality = quality or load()
+    trusts = trust(judges, config.models.judges, config.env.name, config.models.default, quality)
+    silenced = {
+        t.judge: f"measured at chance: precision {percent(t.figure.precision, t.figure.precision_ci)} where "
+        f"{base_rate(t.figure):.0%} of the pairs are good, {t.note}"
+        for t in trusts
+        if t.figure is not None and t.measured_as not in UNMEASURABLE and at_chance(t.figure)
+    }
+    voters = tuple(j for j in judges if j not in silenced)
+    if voters:
+        return Voting(voters, silenced)
+    note = f"every judge votes: the benchmark found none of them better than chance in {config.env.name!r}"
+    if quality is not None and not any(j.focus == "replay" for j in config.models.judges):
+        replayed, on = _pick(quality, "grounding+replay", config.env.name, "all")
+        if replayed is not None:
+            note += (
+                " (with a `replay` judge, `grounding` reads the span's real effects: precision "
+                f"{percent(replayed.precision, replayed.precision_ci)}, recall {percent(replayed.recall, None)}"
+                f" on {on})"
+            )
+    return Voting(tuple(judges), {}, note)

@@ -112,7 +112,7 @@ class Index:
     def sync(self, policy: str | None = None) -> SyncReport:
         cfg = self.project.config
         refresh(self.project, ("example", "chunk"))
-        kept = set(committee.kept_ids(self.project.store, policy or cfg.synth.judge_policy, len(cfg.models.judges)))
+        kept = set(committee.kept_ids(self.project.store, policy or cfg.synth.judge_policy, self.project.voters))
         report = SyncReport()
         report.examples_added, report.examples_removed = self._sync_examples(kept)
         self._learn_chrome()

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from streamlit.testing.v1 import AppTest
 
-from lbi.config import JudgeSpec, save_config
+from lbi.config import LOCAL_MODEL, JudgeSpec, save_config
 from lbi.project import Project, open_project
-from lbi.store import leaks
+from lbi.store import committee, leaks
 from lbi.synth import trust
 from tests.conftest import ROOT
 from tests.pages import fixtures as pages_fixtures
@@ -98,3 +98,27 @@ def test_the_share_link_carries_only_leak_flags(filled: Project) -> None:
     }
     at.toggle(key="committee_leaks").set_value(False).run()  # and off again: the link drops it
     assert "leaks" not in at.code[-1].value and len(at.dataframe[0].value) > len(flagged)
+
+
+def test_a_judge_measured_at_chance_is_shown_not_counted(filled: Project) -> None:
+    """On the embedded model the benchmark measured the model judges at chance in SQL: the page says who decides,
+    marks them `votes: no`, and its kept counts and the `yes` column count grounding alone."""
+    filled.config.models.default = LOCAL_MODEL
+    save_config(filled.dir, filled.config)
+    assert filled.voters == ("grounding",)
+    example = filled.store.query("SELECT MIN(id) FROM examples")[0][0]
+    filled.store.set_verdict(example, "grounding", True, "acted on the items table")
+    for name in ("accomplishment", "instruction", "efficiency"):
+        filled.store.set_verdict(example, name, False, "The task is not complete.")
+    assert committee.kept_ids(filled.store, "strict", 4) == []  # the four would drop it
+    at = _page(filled.dir)
+    captions = " ".join(c.value for c in at.caption).replace("\\", "")  # as rendered (Markdown escapes gone)
+    assert "Who decides: voting: grounding; not voting: accomplishment (measured at chance: precision" in captions
+    measured = next(df.value for df in at.dataframe if "measured as" in df.value.columns)
+    votes = dict(zip(measured["judge"], measured["votes"], strict=True))
+    assert votes["grounding"] == "yes" and votes["accomplishment"] == votes["efficiency"] == "no"
+    grounded = set(committee.kept_ids(filled.store, "strict", ("grounding",)))
+    assert example in grounded and at.metric[1].value == str(len(grounded))
+    frame = at.dataframe[0].value
+    assert set(frame["yes"]) <= {"0/1", "1/1"}
+    assert {int(i) for i in frame[frame["kept"]]["id"]} == grounded

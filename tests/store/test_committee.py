@@ -2,6 +2,7 @@
 
 import pytest
 
+from lbi.config import LOCAL_MODEL
 from lbi.project import Project
 from lbi.store import committee, read
 from tests.store.fixtures import examples, judge, trajectory
@@ -109,3 +110,35 @@ def test_only_some_judges_count_when_asked(project: Project) -> None:
     assert committee.kept_ids(project.store, "majority", 3, only=["a", "c"]) == []  # 1 of 2 is no majority
     assert committee.kept_ids(project.store, "relaxed", 3, only=["c"]) == []
     assert committee.kept_ids(project.store, "strict", 3, only=["a"]) == ids[:2]
+
+
+def test_the_judges_that_vote_are_named_and_a_missing_vote_is_a_no(project: Project) -> None:
+    """`judges` as names (`lbi.synth.trust.voting`): only their verdicts count, and one of them not yet heard from
+    counts as a no under strict; the verdict table still shows every judge's column, its `yes` counting voters."""
+    tid = trajectory(project)
+    ids = list(examples(project, tid).values())
+    judge(project, ids[0], True, True, False)  # a, b yes; c no
+    judge(project, ids[1], True)  # a yes; b, c not yet
+    assert committee.kept_ids(project.store, "strict", ("a", "b")) == [ids[0]]
+    assert committee.kept_ids(project.store, "strict", ("a",)) == ids[:2]
+    assert committee.kept_by_policy(project.store, ("a", "b")) == {"strict": 1, "majority": 1, "relaxed": 2}
+    rows = {r["id"]: r for r in committee.committee_table(project.store, judges=["a", "b", "c"], voters=("a", "b"))}
+    assert rows[ids[0]]["kept"] and rows[ids[0]]["yes"] == "2/2" and rows[ids[0]]["c verdict"] == "no"
+    assert not rows[ids[1]]["kept"] and rows[ids[1]]["yes"] == "1/2"
+    assert read.funnel(project.store, "strict", ("a", "b"))["kept"] == 1
+
+
+def test_a_project_on_the_embedded_model_keeps_what_grounding_keeps(project: Project) -> None:
+    """The shipped judge benchmark measured the embedded model's judges at chance on SQL: in a project on it, their
+    verdicts are shown but do not decide; with `synth.judge_trust = "all"` they do again."""
+    project.config.models.default = LOCAL_MODEL
+    project.config.env.name = "sql"
+    assert project.voters == ("grounding",)
+    tid = trajectory(project)
+    ids = list(examples(project, tid).values())
+    for name in ("accomplishment", "instruction", "efficiency"):
+        project.store.set_verdict(ids[0], name, False, "The task is not complete.")
+    project.store.set_verdict(ids[0], "grounding", True, "acted on the Items table")
+    assert committee.kept_ids(project.store, "strict", project.voters) == [ids[0]]
+    project.config.synth.judge_trust = "all"
+    assert committee.kept_ids(project.store, "strict", project.voters) == []

@@ -7,6 +7,7 @@ import pytest
 
 from lbi.config import LOCAL_MODEL, Config, JudgeSpec, ModelsConfig
 from lbi.synth import trust
+from lbi.use.evaluate import wilson
 
 
 def test_the_shipped_figures_match_the_schema_and_cover_the_default_committee() -> None:
@@ -127,6 +128,7 @@ def test_what_the_benchmark_did_not_measure_says_why() -> None:
 def test_the_policy_is_measured_only_for_the_committee_the_benchmark_ran() -> None:
     config = Config()
     config.env.name = "sql"
+    config.synth.judge_trust = "all"  # every judge votes: the committee the benchmark ran
     _, strict = trust.for_config(config, policy="strict", quality=QUALITY)
     assert strict is not None and strict.judge == "committee (strict)" and strict.figure == QUALITY.figures[-1]
     config.models.judges.append(JudgeSpec(name="replay", focus="replay"))
@@ -134,3 +136,101 @@ def test_the_policy_is_measured_only_for_the_committee_the_benchmark_ran() -> No
     config.models.judges.pop()
     config.models.default = "fake"
     assert trust.for_config(config, policy="strict", quality=QUALITY)[1] is None
+
+
+def _measured(judge: str, env: str, tp: int, fp: int, fn: int, tn: int) -> trust.Figure:
+    """A figure as the bench computes it (Wilson intervals)."""
+    kept, good, n = tp + fp, tp + fn, tp + fp + fn + tn
+    return trust.Figure(
+        judge=judge,
+        env=env,
+        split="all",
+        n=n,
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        tn=tn,
+        precision=tp / kept if kept else None,
+        recall=tp / good if good else None,
+        accuracy=(tp + tn) / n,
+        precision_ci=wilson(tp, kept) if kept else None,
+        recall_ci=wilson(tp, good) if good else None,
+        accuracy_ci=wilson(tp + tn, n),
+        envs=[env],
+    )
+
+
+# on sql: the model judges keep about as many bad pairs as good ones (20% good); grounding is far above that
+CHANCE = QUALITY.model_copy(
+    update={
+        "envs": ["sql"],
+        "figures": [
+            _measured("grounding", "sql", 19, 1, 1, 79),
+            _measured("grounding+replay", "sql", 20, 0, 0, 80),
+            _measured("accomplishment", "sql", 4, 15, 0, 1),
+            _measured("instruction", "sql", 3, 12, 1, 4),
+            _measured("efficiency", "sql", 4, 14, 0, 2),
+            _measured("strict", "sql", 3, 1, 1, 15),
+        ],
+    }
+)
+
+
+def test_a_judge_measured_at_chance_is_shown_but_does_not_vote() -> None:
+    config = Config()
+    config.env.name = "sql"
+    voting = trust.voting(config, CHANCE)
+    assert voting.judges == ("grounding",)
+    assert set(voting.silenced) == {"accomplishment", "instruction", "efficiency"}
+    assert (
+        voting.silenced["accomplishment"]
+        == "measured at chance: precision 21% [9-43] where 20% of the pairs are good, sql"
+    )
+    judges, whole = trust.for_config(config, quality=CHANCE)
+    shown = {t.judge: t for t in judges}
+    assert shown["accomplishment"].short().startswith("does not vote (at chance) · P 21% [9-43]")
+    assert shown["grounding"].row()["votes"] == "yes" and shown["efficiency"].row()["votes"] == "no"
+    # the committee is grounding alone now, whatever the policy: its figure is grounding's, not the four's
+    assert whole is not None and whole.judge == "committee (strict)" and whole.figure == CHANCE.figures[0]
+
+    config.synth.judge_trust = "all"
+    assert trust.voting(config, CHANCE).judges == ("accomplishment", "instruction", "efficiency", "grounding")
+    assert trust.for_config(config, quality=CHANCE)[1].figure == CHANCE.figures[-1]  # the four, as measured
+
+
+def test_who_votes_follows_the_environment_and_what_was_measured() -> None:
+    config = Config()
+    config.env.name = "sql"
+    config.models.judges.append(JudgeSpec(name="replay", focus="replay"))  # at chance on the set by construction
+    config.models.judges.append(JudgeSpec(name="gpt", focus="accomplishment", model="openai/gpt-4o"))  # unmeasured
+    assert trust.voting(config, CHANCE).judges == ("grounding", "replay", "gpt")
+    config.env.name = "trac"  # the set has no trac: the pooled figure would apply, and there is none here
+    assert trust.voting(config, CHANCE).judges == tuple(j.name for j in config.models.judges)
+    assert trust.voting(config, None).judges == trust.voting(config, trust.load()).judges  # the shipped file
+
+
+def test_when_every_judge_is_at_chance_all_vote_and_the_note_says_why() -> None:
+    config = Config()
+    config.env.name = "sql"
+    at_chance = CHANCE.model_copy(
+        update={"figures": [_measured("grounding", "sql", 5, 19, 15, 61), *CHANCE.figures[1:]]}
+    )
+    voting = trust.voting(config, at_chance)
+    assert voting.judges == ("accomplishment", "instruction", "efficiency", "grounding") and not voting.silenced
+    assert voting.note.startswith("every judge votes: the benchmark found none of them better than chance in 'sql'")
+    assert "with a `replay` judge, `grounding` reads the span's real effects: precision 100% [84-100]" in voting.note
+
+
+def test_the_shipped_figures_leave_the_embedded_models_judges_out_of_the_vote() -> None:
+    """What a project on the embedded model gets today: in every environment the benchmark measured the model judges
+    at chance, so `grounding` decides (in `repo` grounding alone is at chance too, and everyone votes)."""
+    quality = trust.load()
+    assert quality is not None and quality.model == LOCAL_MODEL
+    for env in ("sql", "trac", "desktop", "browsergym"):
+        config = Config()
+        config.env.name = env
+        assert trust.voting(config, quality).judges == ("grounding",), env
+    config.env.name = "repo"
+    assert len(trust.voting(config, quality).judges) == 4 and "`replay`" in trust.voting(config, quality).note
+    config.models.judges.append(JudgeSpec(name="replay", focus="replay"))
+    assert trust.voting(config, quality).judges == ("grounding", "replay")

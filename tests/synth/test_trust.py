@@ -195,7 +195,8 @@ def test_a_judge_measured_at_chance_is_shown_but_does_not_vote() -> None:
 
     config.synth.judge_trust = "all"
     assert trust.voting(config, CHANCE).judges == ("accomplishment", "instruction", "efficiency", "grounding")
-    assert trust.for_config(config, quality=CHANCE)[1].figure == CHANCE.figures[-1]  # the four, as measured
+    four = trust.for_config(config, quality=CHANCE)[1]
+    assert four is not None and four.figure == CHANCE.figures[-1]  # the four, as measured
 
 
 def test_who_votes_follows_the_environment_and_what_was_measured() -> None:

@@ -36,117 +36,30 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, bench_config, local_model, table, write_result  # noqa: E402
+from judge_metrics import Quality, figure, quality  # noqa: E402
 from judge_set import ENVS, OUT, load_pairs, open_env, open_project_env, trim  # noqa: E402
 from judge_set_miniwob import ENV as MINIWOB  # noqa: E402
+from judge_trusted import COMMITTEES, EnvVerdicts, trusted  # noqa: E402
 from learning_miniwob import DESCRIPTION as MINIWOB_DESCRIPTION  # noqa: E402
 
 from lbi.config import LOCAL_MODEL  # noqa: E402
 from lbi.envs.replay import ReplayError, replay, reproduces  # noqa: E402
 from lbi.envs.tasks import CheckSpec, Task  # noqa: E402
 from lbi.synth import grounding, trust  # noqa: E402
-from lbi.use.evaluate import wilson  # noqa: E402
 
-GOAL_PRECISION, GOAL_RECALL = 0.90, 0.70
 SETS = (*ENVS, MINIWOB)
 """The environments of the labelled set; MiniWoB++'s pairs come from a project's episodes (`judge_set_miniwob.py`)
 and cannot be replayed here (BrowserGym is not started): the replay judge reports them and leaves them out."""
 MODEL_JUDGES = trust.MODEL_FOCI
-
-
-# -- metrics ----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Quality:
-    """A judge's confusion counts on labelled pairs ("yes" = kept) and what follows from them."""
-
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
-
-    @property
-    def n(self) -> int:
-        return self.tp + self.fp + self.fn + self.tn
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
-
-    @property
-    def accuracy(self) -> float:
-        return (self.tp + self.tn) / self.n if self.n else float("nan")
-
-    def intervals(self) -> dict[str, tuple[float, float]]:
-        """Wilson 95% intervals of precision, recall and accuracy."""
-        return {
-            "precision": wilson(self.tp, self.tp + self.fp),
-            "recall": wilson(self.tp, self.tp + self.fn),
-            "accuracy": wilson(self.tp + self.tn, self.n),
-        }
-
-    def meets(self, precision: float = GOAL_PRECISION, recall: float = GOAL_RECALL) -> bool:
-        return self.precision >= precision and self.recall >= recall
-
-    def row(self) -> dict[str, Any]:
-        ci = self.intervals()
-
-        def show(value: float, bounds: tuple[float, float]) -> str:
-            if value != value:
-                return "-"
-            return f"{value:.0%} [{bounds[0]:.0%}-{bounds[1]:.0%}]"
-
-        return {
-            "n": self.n,
-            "precision": show(self.precision, ci["precision"]),
-            "recall": show(self.recall, ci["recall"]),
-            "accuracy": show(self.accuracy, ci["accuracy"]),
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-            "tn": self.tn,
-        }
-
-
-def figure(judge: str, env: str, split: str, q: Quality, left_out: int, envs: Sequence[str]) -> trust.Figure:
-    """A judge's figures as `data/judge_bench/quality.json` keeps them (None for an undefined rate)."""
-    ci = q.intervals()
-
-    def rate(value: float) -> float | None:
-        return None if value != value else round(value, 4)
-
-    def bounds(name: str, value: float) -> tuple[float, float] | None:
-        return None if value != value else (round(ci[name][0], 4), round(ci[name][1], 4))
-
-    return trust.Figure(
-        judge=judge,
-        env=env,
-        split=split,
-        n=q.n,
-        tp=q.tp,
-        fp=q.fp,
-        fn=q.fn,
-        tn=q.tn,
-        left_out=left_out,
-        precision=rate(q.precision),
-        recall=rate(q.recall),
-        accuracy=rate(q.accuracy),
-        precision_ci=bounds("precision", q.precision),
-        recall_ci=bounds("recall", q.recall),
-        accuracy_ci=bounds("accuracy", q.accuracy),
-        envs=list(envs),
-    )
 
 
 def summary(
@@ -173,7 +86,7 @@ def summary(
     )
 
 
-KEPT_JUDGES = (*MODEL_JUDGES, "strict", "majority", "relaxed")
+KEPT_JUDGES = (*MODEL_JUDGES, "strict", "majority", "relaxed", *COMMITTEES)
 
 
 def keep_models(new: trust.QualityFile, old: trust.QualityFile | None) -> trust.QualityFile:
@@ -204,24 +117,6 @@ def provenance() -> dict[str, Any]:
         "dirty": bool(git("status", "--porcelain", "--", "lbi", "bench")),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-
-
-def quality(labels: Iterable[bool], verdicts: Iterable[bool | None]) -> tuple[Quality, int]:
-    """Confusion counts of `verdicts` against `labels`; a verdict of None (the judge could not decide, e.g. a span
-    that cannot be replayed) is left out and counted apart, never as a pass. Returns (quality, left out)."""
-    tp = fp = fn = tn = out = 0
-    for label, verdict in zip(labels, verdicts, strict=True):
-        if verdict is None:
-            out += 1
-        elif verdict and label:
-            tp += 1
-        elif verdict:
-            fp += 1
-        elif label:
-            fn += 1
-        else:
-            tn += 1
-    return Quality(tp, fp, fn, tn), out
 
 
 def half(task_id: str) -> str:
@@ -431,8 +326,10 @@ def main() -> None:
             config = bench_config(args.model, port=args.port)
             stack.enter_context(local_model(config))
             llm = LLM(config)
-        for env in args.env:
-            _measure(env, args, llm, rows, result, all_pairs, measured)
+        every = [e for env in args.env if (e := _measure(env, args, llm, rows, result, all_pairs, measured))]
+    scored, result["trusted"] = trusted(every)  # the committees lbi runs, who votes decided out of each env
+    measured += scored
+    rows += [row(*m) for m in scored]
     print(table([r for r in rows if r["split"] == "all"], title="judge quality, all pairs ('yes' = kept)"))
     print(table([r for r in rows if r["split"] == "test"], title="judge quality, test half (tuned on the other)"))
     if args.tune:
@@ -454,12 +351,13 @@ def _measure(
     result: dict[str, Any],
     all_pairs: list[dict[str, Any]],
     measured: list[tuple[str, str, str, Quality, int]],
-) -> None:
-    """One environment's rows: every judge on every pair (the replay judge and the model judges on samples)."""
+) -> EnvVerdicts | None:
+    """One environment's rows: every judge on every pair (the replay judge and the model judges on samples); its
+    verdicts (for the committees scored across environments, `judge_trusted`), or None without a set."""
     path = args.set / f"{env}.jsonl"
     if not path.is_file():
         print(f"{env}: no set at {path} (run bench/judge_set.py --env {env})")
-        return
+        return None
     pairs = load_pairs(path)
     all_pairs += pairs
     rules = rule_verdicts(pairs)
@@ -501,6 +399,7 @@ def _measure(
             **({"from": str(args.replay_from)} if args.replay_from else {}),
         }
         print(f"  replay {env}: {sum(seconds) / max(len(seconds), 1):.2f} s per example", flush=True)
+    idx: list[int] = []
     if llm is not None and args.sample:
         rng = random.Random(args.seed + 1)
         idx = sorted(rng.sample(range(len(pairs)), min(args.sample, len(pairs))))
@@ -524,16 +423,20 @@ def _measure(
             if q.n == 0:
                 continue
             measured.append((name, env, split, q, left_out))
-            rows.append(
-                {
-                    "judge": name,
-                    "env": env,
-                    "split": split,
-                    **q.row(),
-                    "left out": left_out,
-                    "goal": "yes" if q.meets() else "no",
-                }
-            )
+            rows.append(row(name, env, split, q, left_out))
+    return EnvVerdicts(env, pairs, verdicts, idx)
+
+
+def row(judge: str, env: str, split: str, q: Quality, left_out: int) -> dict[str, Any]:
+    """One line of the printed tables."""
+    return {
+        "judge": judge,
+        "env": env,
+        "split": split,
+        **q.row(),
+        "left out": left_out,
+        "goal": "yes" if q.meets() else "no",
+    }
 
 
 def _chrome(path: Path) -> list[str]:

@@ -49,6 +49,9 @@ JUDGES = {
     "rules": "grounding+replay and replay together (the judges that need no model)",
     **{f: f"the model judge with focus `{f}`" for f in MODEL_FOCI},
     **{p: f"the committee's {p} policy over {', '.join(POLICY_JUDGES)}" for p in ("strict", "majority", "relaxed")},
+    "trusted": "the strict policy over the judges of the default committee that vote (`synth.judge_trust`), who votes "
+    "decided from the other environments' figures",
+    "trusted+replay": "the same with a `replay` judge (grounding on a replay's effects, and replay)",
 }
 """What each of the benchmark's judges is."""
 

@@ -52,7 +52,7 @@ cols[0].metric("Examples", store.counts()["examples"])
 for col, name in zip(cols[1:], committee.POLICIES, strict=True):
     col.metric(f"Kept ({name})", counts[name], help="selected policy" if name == policy else None)
 if len(voters) < len(judge_names) or project.voting.note:
-    st.caption(ui.escape_md(f"Who decides: {project.voting.line()} (`synth.judge_trust`; the table below)."))
+    st.caption(ui.escape_md(f"Who decides: {project.voting.line()} (setting synth.judge_trust; the table below)."))
 
 st.subheader("Verdicts")
 view_col, search_col, leak_col = st.columns([2, 3, 2])

@@ -19,7 +19,6 @@ from lbi.envs import env_spec, list_envs, make_env
 from lbi.envs.base import CheckSpec, Env, Task
 from lbi.errors import check_choice
 from lbi.store.db import Store
-from lbi.synth.trust import Voting, voting
 
 NO_CHECK = CheckSpec(kind="none")
 """The check of a synthetic task (it has none)."""
@@ -65,16 +64,6 @@ class Project:
     @property
     def cache_dir(self) -> Path:
         return self.dir / "cache" / "llm"
-
-    @property
-    def voting(self) -> Voting:
-        """Which judges of the committee vote (`synth.judge_trust`; `lbi.synth.trust.voting`)."""
-        return voting(self.config)
-
-    @property
-    def voters(self) -> tuple[str, ...]:
-        """The judges whose verdicts decide what is kept: the `judges` of `lbi.store.committee`'s functions."""
-        return self.voting.judges
 
     def llm(self, run_id: int | None = None):  # noqa: ANN201 - avoids importing litellm for pages that never call a model
         from lbi.models.llm import LLM

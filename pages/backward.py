@@ -6,10 +6,11 @@ import streamlit as st
 
 from lbi import ui
 from lbi.store import committee, read
+from lbi.synth import trust
 
 project = ui.setup("Backward construction")
 store = project.store
-voters = project.voters
+voters = trust.voters(project.config)
 
 rows = [r for r in read.trajectories(store, trainable=True) if r["steps"]]
 if not rows:

@@ -7,10 +7,11 @@ from lbi import curation_ui, ui
 from lbi.curate.clusters import METHODS, THRESHOLDS
 from lbi.store import clusters, committee
 from lbi.store.queues import QueueSpec
+from lbi.synth import trust
 
 project = ui.setup("Clusters")
 store = project.store
-voters = project.voters
+voters = trust.voters(project.config)
 
 if not store.counts()["examples"]:
     ui.empty("No examples yet — once backward construction has made some, cluster their instructions here.")

@@ -14,7 +14,8 @@ MAX_PICK = 500
 project = ui.setup("Committee")
 store = project.store
 judge_names = ui.judges(project)
-voters = project.voters
+voting = trust.voting(project.config)
+voters = voting.judges
 
 if not store.counts()["examples"]:
     ui.empty(
@@ -51,8 +52,8 @@ cols = st.columns(4)
 cols[0].metric("Examples", store.counts()["examples"])
 for col, name in zip(cols[1:], committee.POLICIES, strict=True):
     col.metric(f"Kept ({name})", counts[name], help="selected policy" if name == policy else None)
-if len(voters) < len(judge_names) or project.voting.note:
-    st.caption(ui.escape_md(f"Who decides: {project.voting.line()} (setting synth.judge_trust; the table below)."))
+if len(voters) < len(judge_names) or voting.note:
+    st.caption(ui.escape_md(f"Who decides: {voting.line()} (setting synth.judge_trust; the table below)."))
 
 st.subheader("Verdicts")
 view_col, search_col, leak_col = st.columns([2, 3, 2])

@@ -4,13 +4,14 @@ import streamlit as st
 
 from lbi import ui
 from lbi.store import committee, read
+from lbi.synth import trust
 from lbi.use.export import card_path
 
 MAX_PICK = 500
 
 project = ui.setup("Dataset")
 store = project.store
-voters = project.voters
+voters = trust.voters(project.config)
 
 if not store.counts()["examples"]:
     ui.empty(

@@ -6,12 +6,13 @@ import streamlit as st
 
 from lbi import ui
 from lbi.store import read
+from lbi.synth import trust
 from lbi.ui import REFRESH_S
 
 project = ui.setup("lbi workbench")
 store = project.store
 cfg = project.config
-voting = project.voting
+voting = trust.voting(cfg)
 judges = voting.judges
 
 st.caption(f"Project **{ui.escape_md(cfg.project)}** — store `{store.path}`")

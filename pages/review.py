@@ -12,13 +12,14 @@ from lbi import curation_ui, ui, verdicts_ui
 from lbi.curate.review import Review
 from lbi.store import committee, leaks, queues, read
 from lbi.store.queues import QUEUES, QueueSpec
+from lbi.synth import trust
 
 MAX_ROWS = 5000
 SHORTCUTS = {"keep": "K", "drop": "D", "allow": "A", "block": "O", "skip": "S", "back": "B", "undo": "U"}
 
 project = ui.setup("Review")
 store = project.store
-voters = project.voters
+voters = trust.voters(project.config)
 
 if not store.counts()["examples"]:
     ui.empty(

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from lbi.cli.common import ProjectOpt, console, progress_bar
 from lbi.project import open_project
+from lbi.synth import trust
 
 app = typer.Typer(no_args_is_help=True, help="Clusters, bulk decisions and lineage of examples.")
 
@@ -101,7 +102,7 @@ def decide_cmd(
             **({"trajectory": str(trajectory)} if trajectory is not None else {}),
         }
     )
-    judges = proj.voters
+    judges = trust.voters(proj.config)
     plan = bulk.plan(
         proj.store,
         queue_ids(proj.store, spec, judges),
@@ -147,7 +148,7 @@ def lineage_cmd(
     from lbi.store import lineage
 
     proj = open_project(project)
-    info = lineage.lineage(proj.store, example, policy=proj.config.synth.judge_policy, judges=proj.voters)
+    info = lineage.lineage(proj.store, example, policy=proj.config.synth.judge_policy, judges=trust.voters(proj.config))
     if info is None:
         raise NotFoundError(f"no example {example}")
     if as_json:

@@ -13,6 +13,7 @@ from lbi.cluster.session import use_ray
 from lbi.config import CONFIG_NAME, Config, load_config
 from lbi.errors import UserError
 from lbi.project import init_project, open_project
+from lbi.synth import trust
 
 
 def init(
@@ -90,7 +91,7 @@ def status(project: ProjectOpt = Path(".")) -> None:
     for name, count in proj.store.counts().items():
         table.add_row(name, str(count))
     console.print(table)
-    funnel = read.funnel(proj.store, proj.config.synth.judge_policy, proj.voters)
+    funnel = read.funnel(proj.store, proj.config.synth.judge_policy, trust.voters(proj.config))
     console.print("funnel: " + " → ".join(f"{k} {v}" for k, v in funnel.items()))
     runs = read.recent_runs(proj.store, 5)
     for run in runs:

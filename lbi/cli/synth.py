@@ -12,6 +12,7 @@ from lbi.cluster.session import use_ray
 from lbi.config import Config
 from lbi.project import open_project
 from lbi.store import committee, read
+from lbi.synth import trust
 
 
 def rollout_cmd(
@@ -110,7 +111,7 @@ def filter_cmd(
     with proj.run("filter", "filter") as run, progress_bar("committee") as bar:
         report = judge_examples(proj, ids, run_id=run.id, progress=run.track(bar))
         run.progress(report.examples, report.examples, f"{report.kept} kept")
-    kept = committee.kept_by_policy(proj.store, proj.voters)
+    kept = committee.kept_by_policy(proj.store, trust.voters(proj.config))
     console.print(
         f"{report.examples} examples, {report.verdicts} new verdicts, {report.failed} failed, "
         f"{report.duplicate_pairs} near-duplicate pairs; kept: " + ", ".join(f"{p} {n}" for p, n in kept.items())
@@ -120,8 +121,6 @@ def filter_cmd(
 
 def print_trust(config: Config) -> None:
     """How far each judge can be trusted: its precision and recall on the judge benchmark (`lbi.synth.trust`)."""
-    from lbi.synth import trust
-
     quality = trust.load()
     if quality is None:
         console.print(f"judges not measured: {trust.REGENERATE} measures them", markup=False)

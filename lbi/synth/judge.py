@@ -26,7 +26,7 @@ from lbi.project import Project
 from lbi.prompts.messages import judge_messages
 from lbi.prompts.replies import Verdict
 from lbi.store import committee, read
-from lbi.synth import grounding, hindsight
+from lbi.synth import grounding, hindsight, trust
 from lbi.synth.backward import trajectory_steps
 from lbi.synth.replay_judge import REPLAY, Replays, after_span, judge_span
 
@@ -126,7 +126,7 @@ def judge_examples(
     # embed and find_duplicates returned before waiting on the model
     loading.join()
     report.duplicate_pairs = find_duplicates(project)
-    report.kept = committee.kept_count(project.store, cfg.synth.judge_policy, project.voters)
+    report.kept = committee.kept_count(project.store, cfg.synth.judge_policy, trust.voters(cfg))
     return report
 
 

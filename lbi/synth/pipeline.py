@@ -16,6 +16,7 @@ from typing import Any
 from lbi.docs.ingest import add_source
 from lbi.project import Project
 from lbi.store import read
+from lbi.synth import trust
 from lbi.synth.backward import check_mode, construct
 from lbi.synth.generate import generate_tasks, pending_chunks
 from lbi.synth.judge import judge_examples
@@ -120,7 +121,7 @@ def synthesize(project: Project, sizes: SynthSizes, progress: ProgressFactory, n
         )
     _label_and_judge(project, sizes, progress, name, report)
     cfg = project.config
-    report.funnel = read.funnel(project.store, cfg.synth.judge_policy, project.voters)
+    report.funnel = read.funnel(project.store, cfg.synth.judge_policy, trust.voters(cfg))
     return report
 
 

@@ -371,3 +371,9 @@ def voting(config: Config, quality: QualityFile | None = None) -> Voting:
                 f" on {on})"
             )
     return Voting(tuple(judges), {}, note)
+
+
+def voters(config: Config) -> tuple[str, ...]:
+    """The judges whose verdicts decide what is kept in a project configured by `config`: the `judges` argument of
+    `lbi.store.committee`'s functions (`voting`, with the shipped figures)."""
+    return voting(config).judges

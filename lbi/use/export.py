@@ -27,7 +27,7 @@ from lbi.prompts.messages import agent_system, agent_turn, history_text, recorde
 from lbi.prompts.replies import reply_text
 from lbi.secrets import redact
 from lbi.store import committee, leaks, read
-from lbi.synth import hindsight
+from lbi.synth import hindsight, trust
 from lbi.synth.leakage import refresh
 from lbi.use.export_formats import ADP_VERSION, adp_records, agentlab_records
 
@@ -108,7 +108,7 @@ def _records(
 def kept_examples(project: Project, policy: str | None = None, only: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The examples the committee keeps under `policy`; `only` counts only those judges' verdicts."""
     cfg = project.config
-    ids = committee.kept_ids(project.store, policy or cfg.synth.judge_policy, project.voters, only or None)
+    ids = committee.kept_ids(project.store, policy or cfg.synth.judge_policy, trust.voters(cfg), only or None)
     return [
         dict(r)
         for r in project.store.query(
@@ -227,7 +227,7 @@ def _card(project: Project, report: ExportReport, fmt: str, per: str, policy: st
         f"- file: `{report.path.name}` ({fmt}, one record per "
         f"{ {'agentlab': 'step', 'adp': 'example'}.get(fmt, per) })",
         f"- kept examples: {report.examples} (judge policy `{policy}`, "
-        f"voting judges: {', '.join(project.voters)}; human overrides win)",
+        f"voting judges: {', '.join(trust.voters(project.config))}; human overrides win)",
         f"- records: {report.records}",
         f"- left out because they resemble a held-out task (`lbi leakage`): "
         f"{len(leaks.blocked(project.store, 'example'))} examples",

@@ -27,6 +27,7 @@ from lbi.models.embed import DEFAULT_EMBEDDER, embed
 from lbi.observations import page_content
 from lbi.project import Project
 from lbi.store import committee, leaks, read
+from lbi.synth import trust
 from lbi.synth.leakage import refresh
 
 STEP_CHARS = 500  # of page content, chrome removed: MiniLM reads ~256 tokens, and time grows with length
@@ -112,7 +113,7 @@ class Index:
     def sync(self, policy: str | None = None) -> SyncReport:
         cfg = self.project.config
         refresh(self.project, ("example", "chunk"))
-        kept = set(committee.kept_ids(self.project.store, policy or cfg.synth.judge_policy, self.project.voters))
+        kept = set(committee.kept_ids(self.project.store, policy or cfg.synth.judge_policy, trust.voters(cfg)))
         report = SyncReport()
         report.examples_added, report.examples_removed = self._sync_examples(kept)
         self._learn_chrome()

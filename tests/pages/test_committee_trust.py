@@ -105,7 +105,7 @@ def test_a_judge_measured_at_chance_is_shown_not_counted(filled: Project) -> Non
     marks them `votes: no`, and its kept counts and the `yes` column count grounding alone."""
     filled.config.models.default = LOCAL_MODEL
     save_config(filled.dir, filled.config)
-    assert filled.voters == ("grounding",)
+    assert trust.voters(filled.config) == ("grounding",)
     example = filled.store.query("SELECT MIN(id) FROM examples")[0][0]
     filled.store.set_verdict(example, "grounding", True, "acted on the items table")
     for name in ("accomplishment", "instruction", "efficiency"):

@@ -5,6 +5,7 @@ import pytest
 from lbi.config import LOCAL_MODEL
 from lbi.project import Project
 from lbi.store import committee, read
+from lbi.synth import trust
 from tests.store.fixtures import examples, judge, trajectory
 
 
@@ -133,12 +134,12 @@ def test_a_project_on_the_embedded_model_keeps_what_grounding_keeps(project: Pro
     verdicts are shown but do not decide; with `synth.judge_trust = "all"` they do again."""
     project.config.models.default = LOCAL_MODEL
     project.config.env.name = "sql"
-    assert project.voters == ("grounding",)
+    assert trust.voters(project.config) == ("grounding",)
     tid = trajectory(project)
     ids = list(examples(project, tid).values())
     for name in ("accomplishment", "instruction", "efficiency"):
         project.store.set_verdict(ids[0], name, False, "The task is not complete.")
     project.store.set_verdict(ids[0], "grounding", True, "acted on the Items table")
-    assert committee.kept_ids(project.store, "strict", project.voters) == [ids[0]]
+    assert committee.kept_ids(project.store, "strict", trust.voters(project.config)) == [ids[0]]
     project.config.synth.judge_trust = "all"
-    assert committee.kept_ids(project.store, "strict", project.voters) == []
+    assert committee.kept_ids(project.store, "strict", trust.voters(project.config)) == []

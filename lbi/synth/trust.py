@@ -257,17 +257,15 @@ def for_config(
     votes = voting(config, quality)
     trusts = [replace(t, silenced=votes.silenced.get(t.judge, "")) for t in trust(names, judges, env, default, quality)]
     voters = [j for j in judges if votes.votes(j.name)]
+    policy = policy or config.synth.judge_policy
+    named = f"committee ({policy})"
     if len(voters) == 1:  # any policy over one judge is that judge
-        whole = next(
-            (
-                replace(t, judge=f"committee ({policy or config.synth.judge_policy})")
-                for t in trusts
-                if t.judge == voters[0].name and t.figure is not None
-            ),
-            None,
-        )
+        whole = next((replace(t, judge=named) for t in trusts if t.judge == voters[0].name and t.figure), None)
+    elif sorted(j.focus for j in voters) == ["grounding", "replay"] and policy != "relaxed" and quality is not None:
+        figure, note = _pick(quality, "rules", env, "all")  # both must say yes: the benchmark's `rules`
+        whole = Trust(named, "rules", figure, note) if figure else None
     else:
-        whole = policy_trust(policy or config.synth.judge_policy, voters, env, default, quality)
+        whole = policy_trust(policy, voters, env, default, quality)
     return trusts, whole
 
 

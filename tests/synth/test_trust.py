@@ -235,3 +235,16 @@ def test_the_shipped_figures_leave_the_embedded_models_judges_out_of_the_vote() 
     assert len(trust.voting(config, quality).judges) == 4 and "`replay`" in trust.voting(config, quality).note
     config.models.judges.append(JudgeSpec(name="replay", focus="replay"))
     assert trust.voting(config, quality).judges == ("grounding", "replay")
+
+
+def test_a_committee_of_grounding_and_replay_is_shown_as_the_benchmarks_rules() -> None:
+    """With the embedded model's judges out of the vote, a committee with `replay` is decided by grounding on the
+    replay's effects and the replay both saying yes: what the benchmark measures as `rules`."""
+    quality = trust.load()
+    assert quality is not None
+    config = Config()
+    config.env.name = "repo"
+    config.models.judges.append(JudgeSpec(name="replay", focus="replay"))
+    _, whole = trust.for_config(config, policy="strict", quality=quality)
+    assert whole is not None and whole.measured_as == "rules" and whole.figure == quality.figure("rules", "repo")
+    assert trust.for_config(config, policy="relaxed", quality=quality)[1] is None  # either one: not measured

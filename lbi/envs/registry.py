@@ -112,6 +112,10 @@ class EnvSpec:
     shipped_options: tuple[str, ...] = ()
     """Options naming a file or folder the env reads (``sql``: ``db``): the Ray executor ships them from the
     driver to every worker node (``lbi.cluster.shipping``)."""
+    replay_judge: bool = False
+    """A new project (``lbi init``) gets a ``replay`` judge in its committee: what a step changed is not in its
+    recorded observation (``repo``: the diff), and the grounding rule reads it from the replay; without it,
+    ``grounding`` is at chance there on the judge benchmark."""
 
     def validate(self, options: Mapping[str, Any]) -> EnvOptions:
         """The options as the env's model, or an :class:`EnvOptionsError` that reads well."""

@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lbi.config import load_config
+from lbi.synth import trust
+
 LBI = [sys.executable, "-m", "lbi.cli"]
 
 
@@ -30,6 +33,24 @@ def test_init_status_and_ask_with_the_fake_model(tmp_path: Path) -> None:
     assert "[cache hit]" in again.stderr
     status = run("status", "-p", str(proj))
     assert "llm_calls" in status.stdout
+
+
+def test_a_repository_project_gets_a_replay_judge(tmp_path: Path) -> None:
+    """In a repository the recorded steps do not show the diff: `grounding` alone is at chance there on the judge
+    benchmark, so `lbi init --env repo` adds the `replay` judge (which gives it the diff); the default env does not."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "a.py").write_text("x = 1\n", encoding="utf-8")
+    git = ["git", "-c", "user.email=a@b", "-c", "user.name=a"]
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-qm", "x"]):
+        subprocess.run([*git, *cmd], cwd=repo, check=True)
+    out = run("init", str(tmp_path / "code"), "--env", "repo", "-o", f"repo={repo}", "--model", "local/smollm2")
+    assert out.returncode == 0, out.stderr
+    config = load_config(tmp_path / "code")
+    assert [(j.name, j.focus) for j in config.models.judges][-1] == ("replay", "replay")
+    assert trust.voters(config) == ("grounding", "replay")  # the embedded model's judges: at chance in repo
+    plain = run("init", str(tmp_path / "plain"), "--model", "fake")
+    assert plain.returncode == 0 and "replay" not in [j.focus for j in load_config(tmp_path / "plain").models.judges]
 
 
 def test_bad_config_is_one_clear_line_and_nothing_is_lost(tmp_path: Path) -> None:

@@ -384,6 +384,7 @@ SPEC = EnvSpec(
     options_docs=_docs,
     conformance=_conformance,
     shipped_options=("repo",),
+    replay_judge=True,
 )
 
 __all__ = ["REPO_ACTIONS", "SPEC", "RepoEnv", "RepoOptions"]

@@ -404,6 +404,9 @@ def _measure(
         rng = random.Random(args.seed + 1)
         idx = sorted(rng.sample(range(len(pairs)), min(args.sample, len(pairs))))
         models = model_verdicts(env, [pairs[k] for k in idx], llm)
+        result.setdefault("models", {})[env] = {  # each model judge's verdict per pair, to read again later
+            name: {pairs[k]["id"]: v for k, v in zip(idx, values, strict=True)} for name, values in models.items()
+        }
         for name, values in models.items():
             verdicts[name] = [None] * len(pairs)
             scope[name] = idx

@@ -5,7 +5,8 @@ In a project, a judge the judge benchmark measured at chance in the project's en
 (`lbi.synth.trust.voting`). Scoring that committee on the same pairs that decided who votes would flatter it, so
 here, for each environment E, who votes is decided from the judges' figures pooled over the *other* environments
 (leave one environment out; `trust.at_chance` on those), and the strict policy over the voters is scored on E's
-model sample. Two committees:
+pairs: all of them when no model judge votes (the rule judges judged every pair), else the model judges' sample.
+Two committees:
 
 * ``trusted``: the default committee (the three model judges and `grounding` on the recorded steps);
 * ``trusted+replay``: the committee with a `replay` judge (the three, `grounding` on a replay's effects, and
@@ -64,10 +65,16 @@ def _counts(e: EnvVerdicts, judge: str) -> Quality:
     return quality([e.pairs[k]["label"] for k in asked], [e.verdicts[judge][k] for k in asked])[0]
 
 
+def scope(e: EnvVerdicts, judges: Sequence[str]) -> list[int]:
+    """The pairs a committee of `judges` is scored on: the model judges' sample when one of them votes, else every
+    pair (the rule judges judged them all; the model judges' verdicts are not needed when they do not vote)."""
+    return list(e.sample) if any(j in trust.MODEL_FOCI for j in judges) else list(range(len(e.pairs)))
+
+
 def strict(e: EnvVerdicts, judges: Sequence[str]) -> list[bool | None]:
-    """The strict policy of `judges` on each pair of `e`'s sample (None: a replay judge could not decide)."""
+    """The strict policy of `judges` on each pair of its `scope` (None: a replay judge could not decide)."""
     out: list[bool | None] = []
-    for k in e.sample:
+    for k in scope(e, judges):
         votes = [e.verdicts[j][k] for j in judges]
         if any(v is None for j, v in zip(judges, votes, strict=True) if j in REPLAYED):
             out.append(None)
@@ -88,7 +95,7 @@ def trusted(every: Sequence[EnvVerdicts]) -> tuple[list[tuple[str, str, str, Qua
             if any(j not in e.verdicts for j in committee):
                 continue  # e.g. no replay in this environment
             judges, silenced = voters(committee, e.env, every)
-            q, left_out = quality([e.pairs[k]["label"] for k in e.sample], strict(e, judges))
+            q, left_out = quality([e.pairs[k]["label"] for k in scope(e, judges)], strict(e, judges))
             if not q.n:
                 continue  # nothing replayed here (MiniWoB++)
             measured.append((name, e.env, "all", q, left_out))

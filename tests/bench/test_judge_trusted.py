@@ -65,3 +65,15 @@ def test_when_every_judge_is_at_chance_elsewhere_all_vote() -> None:
     every = [_yes_to_all(n, [True] * len(LABELS)) for n in ("a", "b", "c")]
     judges, why = voters((*MODELS, "grounding"), "a", every)
     assert judges == [*MODELS, "grounding"] and why == {}
+
+
+def test_without_a_model_judge_voting_every_pair_is_scored_else_the_sample() -> None:
+    every = [_yes_to_all(n, RIGHT) for n in ("a", "b", "c")]
+    every[0] = EnvVerdicts("a", every[0].pairs, every[0].verdicts, [0, 1, 6, 7])  # the model judges asked 4 pairs
+    measured, _ = trusted(every)
+    q = next(q for j, env, _, q, _ in measured if (j, env) == ("trusted", "a"))
+    assert q.n == len(LABELS) and q.tp == 6  # grounding alone decides: all 24 pairs, not the 4
+    vote_too = [_env(n, LABELS, **{m: list(LABELS) for m in MODELS}, grounding=RIGHT) for n in ("b", "c")]
+    measured, _ = trusted([every[0], *vote_too])  # the model judges are right elsewhere: they vote in a
+    q = next(q for j, env, _, q, _ in measured if (j, env) == ("trusted", "a"))
+    assert q.n == 4 and (q.tp, q.tn) == (2, 2)

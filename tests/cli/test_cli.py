@@ -1,6 +1,7 @@
 """The `lbi` command as a user runs it (a real subprocess)."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ def test_init_status_and_ask_with_the_fake_model(tmp_path: Path) -> None:
 
 def test_a_repository_project_gets_a_replay_judge(tmp_path: Path) -> None:
     """In a repository the recorded steps do not show the diff: `grounding` alone is at chance there on the judge
-    benchmark, so `lbi init --env repo` adds the `replay` judge (which gives it the diff); the default env does not."""
+    benchmark, so `lbi init --env repo` adds the `replay` judge (which gives it the diff), as in trac; sql does not."""
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "a.py").write_text("x = 1\n", encoding="utf-8")
@@ -49,8 +50,12 @@ def test_a_repository_project_gets_a_replay_judge(tmp_path: Path) -> None:
     config = load_config(tmp_path / "code")
     assert [(j.name, j.focus) for j in config.models.judges][-1] == ("replay", "replay")
     assert trust.voters(config) == ("grounding", "replay")  # the embedded model's judges: at chance in repo
-    plain = run("init", str(tmp_path / "plain"), "--model", "fake")
-    assert plain.returncode == 0 and "replay" not in [j.focus for j in load_config(tmp_path / "plain").models.judges]
+    shop = tmp_path / "shop.db"
+    sqlite3.connect(shop).close()
+    sql = run("init", str(tmp_path / "sql"), "--env", "sql", "-o", f"db={shop}", "--model", "fake")
+    assert sql.returncode == 0 and "replay" not in [j.focus for j in load_config(tmp_path / "sql").models.judges]
+    trac = run("init", str(tmp_path / "trac"), "--model", "fake")  # the default env
+    assert trac.returncode == 0 and load_config(tmp_path / "trac").models.judges[-1].focus == "replay"
 
 
 def test_bad_config_is_one_clear_line_and_nothing_is_lost(tmp_path: Path) -> None:
@@ -89,13 +94,13 @@ def test_filter_says_how_far_each_judge_can_be_trusted(tmp_path: Path) -> None:
     from lbi.synth import trust
 
     proj = tmp_path / "p"
-    assert run("init", str(proj), "--model", "fake").returncode == 0  # the Trac env, every judge on `fake`
+    assert run("init", str(proj), "--model", "fake").returncode == 0  # the Trac env, every judge on `fake`, + replay
     out = run("filter", "-p", str(proj), env={"HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
     printed = " ".join(out.stdout.split())  # the console wraps long lines
     quality = trust.load()
     assert quality is not None
-    grounding = quality.figure("grounding", "trac")
+    grounding = quality.figure("grounding+replay", "trac")  # beside the replay judge `lbi init` adds in trac
     assert grounding is not None
     assert f"grounding: P {trust.percent(grounding.precision, grounding.precision_ci)}" in printed
     assert f"n {grounding.n} (trac)" in printed

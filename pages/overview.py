@@ -24,6 +24,7 @@ cols[2].metric(
     len(cfg.models.judges),
     delta=f"{len(judges)} vote" if len(judges) < len(cfg.models.judges) else None,
     delta_color="off",
+    delta_arrow="off",
     help=f"{voting.line()} (`synth.judge_trust`)",
 )
 cols[3].metric("Judge policy", cfg.synth.judge_policy)

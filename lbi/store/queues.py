@@ -108,19 +108,24 @@ def queue_ids(store: Store, spec: QueueSpec, judges: Judges) -> list[int]:
     its near-identical instructions side by side (the closest to the cluster's centre first), the leak flags'
     undecided ones first (`leaks.example_queue`)."""
     kind = spec.kind
+    # the judges that vote (named), or every judge's verdicts (a committee size)
+    named = () if isinstance(judges, int) else (json.dumps(list(judges)),)
+    voting = "WHERE judge IN (SELECT value FROM json_each(?)) " if named else ""
     if kind in ("filtered", "kept"):
         ids = committee.decided_ids(store, spec.policy, judges, kept=kind == "kept")
     elif kind == "disagree":
         ids = _ids(
             store,
-            "SELECT example_id FROM verdicts GROUP BY example_id "
+            f"SELECT example_id FROM verdicts {voting}GROUP BY example_id "
             "HAVING SUM(verdict) > 0 AND SUM(verdict) < COUNT(*) ORDER BY example_id",
+            named,
         )
     elif kind == "one-no":
         ids = _ids(
             store,
-            "SELECT example_id FROM verdicts GROUP BY example_id "
+            f"SELECT example_id FROM verdicts {voting}GROUP BY example_id "
             "HAVING COUNT(*) - SUM(verdict) = 1 ORDER BY example_id",
+            named,
         )
     elif kind == "all":
         ids = _ids(store, "SELECT id FROM examples ORDER BY id")

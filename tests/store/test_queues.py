@@ -36,6 +36,18 @@ def test_each_queue_holds_what_its_name_says(project: Project, spans: dict[tuple
     assert _ids(project, kind="trajectory", trajectory=tid + 1) == []
 
 
+def test_the_disagreement_queues_count_the_judges_that_vote(
+    project: Project, spans: dict[tuple[int, int], int]
+) -> None:
+    """With the voting judges named (`lbi.synth.trust.voters`), "judges disagree" and "one judge said no" look at
+    their verdicts only: a judge left out of the vote (measured at chance) makes no disagreement."""
+    a, b, c, d = spans.values()  # votes of a, b, c: (1,1,1) (1,1,0) (1,0,0) (0,0,0)
+    voters = ("a", "b")  # c does not vote
+    assert queues.queue_ids(project.store, QueueSpec(kind="disagree"), judges=voters) == [c]
+    assert queues.queue_ids(project.store, QueueSpec(kind="one-no"), judges=voters) == [c]
+    assert queues.queue_ids(project.store, QueueSpec(kind="kept"), judges=voters) == [a, b]
+
+
 def test_unreviewed_leaves_out_overridden_examples_but_not_undone_ones(
     project: Project, spans: dict[tuple[int, int], int]
 ) -> None:

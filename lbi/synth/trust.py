@@ -15,6 +15,9 @@ says which figure applies to a judge as a project configures it (`JudgeSpec`) in
 
 The environment's own figure when the benchmark has one for that judge (a `browsergym` project gets the `miniwob`
 set's), else the figure pooled over the environments it has (and the reason says so).
+
+It also says which judges vote (`voting`, `voters`; `synth.judge_trust`): a judge measured at chance in the
+project's environment (`at_chance`) is shown but its verdicts do not decide what is kept.
 """
 
 from __future__ import annotations
@@ -146,11 +149,6 @@ class Trust:
     """Which environment the figure is on (or why there is none)."""
     silenced: str = ""
     """Why this judge does not vote (`Voting.silenced`); empty when it votes."""
-
-    @property
-    def at_chance(self) -> bool:
-        """Whether the benchmark measured this judge as no better than chance here (`at_chance`)."""
-        return self.figure is not None and at_chance(self.figure)
 
     def short(self) -> str:
         """One line: `P 86% [71-94] · R 94% [80-98] · n 115 (sql)`, or the reason it is not measured."""

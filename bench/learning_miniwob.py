@@ -41,6 +41,7 @@ from lbi.config import JudgeSpec  # noqa: E402
 from lbi.envs.browsergym.benchmark import import_benchmark  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.store import committee  # noqa: E402
+from lbi.synth import trust  # noqa: E402
 from lbi.synth.backward import construct  # noqa: E402
 from lbi.synth.judge import judge_examples  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
@@ -126,7 +127,7 @@ def synthesize(project: Project, args: argparse.Namespace) -> dict[str, Any]:
 def kept_by_mode(project: Project) -> dict[str, dict[str, int]]:
     """Examples made and kept (strict) per backward mode."""
     made = Counter(r[0] for r in project.store.query("SELECT mode FROM examples"))
-    ids = committee.kept_ids(project.store, "strict", len(project.config.models.judges))
+    ids = committee.kept_ids(project.store, "strict", trust.voters(project.config))
     kept = Counter(
         r[0]
         for r in project.store.query(

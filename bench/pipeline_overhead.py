@@ -36,6 +36,7 @@ from common import BENCH_PORT, bench_config, local_model, machine, table, write_
 from lbi.demos import env_options  # noqa: E402
 from lbi.project import Project, init_project  # noqa: E402
 from lbi.store import committee  # noqa: E402
+from lbi.synth import trust  # noqa: E402
 from lbi.synth.pipeline import STAGE_RUNS, SynthSizes, synthesize  # noqa: E402
 from lbi.synth.rollout import rollout  # noqa: E402
 
@@ -139,7 +140,7 @@ def with_model(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "ROUND(SUM(latency_ms) / 1000.0, 1) AS model_s FROM llm_calls GROUP BY 1 ORDER BY MIN(id)"
         )
     ]
-    kept = committee.kept_count(project.store, config.synth.judge_policy, len(config.models.judges))
+    kept = committee.kept_count(project.store, config.synth.judge_policy, trust.voters(config))
     docs_s = report.seconds.get("docs", 0.0)
     pipeline_s = wall - docs_s
     row = {

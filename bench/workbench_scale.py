@@ -96,9 +96,10 @@ def part_queue(project_dir: Path, decisions: int, timeout: float) -> dict[str, A
     from lbi.project import open_project
     from lbi.store import read
     from lbi.store.queues import QueueSpec, queue_ids
+    from lbi.synth import trust
 
     project = open_project(project_dir)
-    store, judges = project.store, len(project.config.models.judges)
+    store, judges = project.store, trust.voters(project.config)
     builds = []
     for spec in (
         QueueSpec(kind="filtered"),
@@ -156,9 +157,10 @@ def part_bulk(project_dir: Path, size: int) -> dict[str, Any]:
     from lbi.curate import bulk
     from lbi.project import open_project
     from lbi.store.queues import QueueSpec, queue_ids
+    from lbi.synth import trust
 
     project = open_project(project_dir)
-    store, judges = project.store, len(project.config.models.judges)
+    store, judges = project.store, trust.voters(project.config)
     ids = queue_ids(store, QueueSpec(kind="filtered"), judges)[:size]
     out: dict[str, Any] = {"examples": len(ids)}
     start = time.perf_counter()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from lbi.cli.common import ProjectOpt, RayOpt, console, progress_bar, usage_table
 from lbi.cluster.session import use_ray
-from lbi.config import CONFIG_NAME, Config, JudgeSpec, load_config
+from lbi.config import CONFIG_NAME, Config, load_config
 from lbi.errors import UserError
 from lbi.project import init_project, open_project
 from lbi.synth import trust
@@ -70,8 +70,7 @@ def init(
     else:
         config = Config(project=directory.resolve().name)
         config.env.name, config.env.options = name, options
-        if env_spec(name).replay_judge:
-            config.models.judges.append(JudgeSpec(name="replay", focus="replay"))
+        config.models.judges = env_spec(name).judges()
         if model:
             config.models.default = model
         project = init_project(directory, config, overwrite=force)

@@ -25,8 +25,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lbi.config import Config, JudgeSpec
+from lbi.config import Config
 from lbi.demos.trac import DemoReport
+from lbi.envs import env_spec
 from lbi.envs.repo.bugs import derive, load_bugs, make_tasks, suite
 from lbi.errors import UserError
 from lbi.paths import demo_data_dir
@@ -102,9 +103,7 @@ def demo_config(sdist: Path) -> Config:
     config.env.description = DESCRIPTION
     config.env.seed_tasks = list(SEED_TASKS)
     config.synth.backward_mode = "per-span"  # as the Trac demo: the paper's algorithm (see lbi.demos.trac)
-    # In a repository the recorded steps do not show the diff, and `grounding` on them alone is at chance on the
-    # judge benchmark; a replay (about 0.3 s per trajectory) gives it the diff and the tests each change fixes.
-    config.models.judges.append(JudgeSpec(name="replay", focus="replay"))
+    config.models.judges = env_spec("repo").judges()  # with `replay`: it gives grounding the diff (~0.3 s each)
     return config
 
 

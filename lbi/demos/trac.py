@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lbi.config import Config, JudgeSpec
+from lbi.config import Config
 from lbi.paths import demo_data_dir
 
 if TYPE_CHECKING:
@@ -47,9 +47,10 @@ def demo_config(env_options: dict[str, Any] | None = None) -> Config:
     # replies are echoes of the prompt or cut short (rejected and recorded), against 1 in 40 per span;
     # batched is ~9-10x fewer calls per example (bench/backward_cost.py) and the default otherwise.
     config.synth.backward_mode = "per-span"
-    # The judge benchmark's committee that meets issue 26's goal with the embedded model: `grounding` on a replay's
-    # effects (the ticket, wiki page or query a span really changed) and the replay itself; about 2 s per trajectory.
-    config.models.judges.append(JudgeSpec(name="replay", focus="replay"))
+    # with `replay`: grounding then reads the ticket, wiki page or query a span really changed (~2 s per trajectory)
+    from lbi.envs import env_spec
+
+    config.models.judges = env_spec("trac").judges()
     return config
 
 

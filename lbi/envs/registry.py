@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from lbi.config import JudgeSpec, ModelsConfig
 from lbi.envs.base import EnvError, UnknownEnv
 
 if TYPE_CHECKING:
@@ -116,6 +117,12 @@ class EnvSpec:
     """A new project (``lbi init``) gets a ``replay`` judge in its committee: what a step changed is not in its
     recorded observation (``repo``: the diff), and the grounding rule reads it from the replay; without it,
     ``grounding`` is at chance there on the judge benchmark."""
+
+    def judges(self) -> list[JudgeSpec]:
+        """The committee a new project in this env starts with (``lbi init``, the demos): the default one, and a
+        ``replay`` judge where ``replay_judge``."""
+        judges = ModelsConfig().judges
+        return [*judges, JudgeSpec(name="replay", focus="replay")] if self.replay_judge else judges
 
     def validate(self, options: Mapping[str, Any]) -> EnvOptions:
         """The options as the env's model, or an :class:`EnvOptionsError` that reads well."""

@@ -47,6 +47,7 @@ class Worker:
         self.atspi = None
         self.width = self.height = 0
         self.remove_dir: str | None = None
+        self.closing = False
 
     # -- the desktop ---------------------------------------------------------------------------------------
     def op_start(
@@ -198,12 +199,16 @@ class Worker:
         return {"pid": os.getpid()}
 
     def shutdown(self) -> None:
-        self.op_kill_app()
-        kill_group()
-        if self.remove_dir:
-            import shutil
+        """Stop the application and everything else, then delete the run folder (once; see ``on_term``)."""
+        self.closing = True
+        try:
+            self.op_kill_app()
+        finally:
+            kill_group()
+            if self.remove_dir:
+                import shutil
 
-            shutil.rmtree(self.remove_dir, ignore_errors=True)
+                shutil.rmtree(self.remove_dir, ignore_errors=True)
 
 
 def kill_group() -> None:
@@ -262,6 +267,10 @@ def main() -> None:
     worker = Worker()
 
     def on_term(signum: int, frame: object) -> None:
+        # lbi died while the worker was already shutting down (stdin closed first): a second shutdown from the
+        # handler would wait on the application the first one is polling, time out, and leave the run folder
+        if worker.closing:
+            return
         worker.shutdown()
         os._exit(0)
 

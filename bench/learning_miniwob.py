@@ -143,6 +143,54 @@ def per_type(project: Project, specs: list[str]) -> list[dict[str, Any]]:
     return arms.by_type(arms.grid(project.store, [arms.resolve(spec, known) for spec in specs]))
 
 
+SHAPE = "shaped like this: "
+
+
+def example_in(prompt_system: str) -> str | None:
+    """The action the agent prompt showed as its reply example (the last line's JSON shape), or None."""
+    line = prompt_system.rstrip().rsplit("\n", 1)[-1]
+    if SHAPE not in line:
+        return None
+    try:
+        return str(json.loads(line.split(SHAPE, 1)[1]).get("action") or "") or None
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
+def _same_call(a: str, b: str) -> bool:
+    return a.replace('"', "'").replace(" ", "") == b.replace('"', "'").replace(" ", "")
+
+
+def example_copies(rows: list[tuple[str, str, str, str, float]]) -> list[dict[str, Any]]:
+    """Per task type and run, of episodes (`run, task id, first step's prompt_system, its action, reward`) how
+    many opened by copying the prompt's example action, and how many of those copies succeeded: a base that
+    copies the example everywhere succeeds where the example happens to name the right element."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for run, task_id, system, action, reward in rows:
+        cell = counts[(task_id.split("@")[0], run)]
+        cell[0] += 1
+        example = example_in(system or "")
+        if example and _same_call(example, action or ""):
+            cell[1] += 1
+            cell[2] += int((reward or 0) > 0)
+    types = sorted({t for t, _ in counts})
+    runs = sorted({r for _, r in counts})
+    return [
+        {"type": t, **{r: f"{c[1]}/{c[0]} ({c[2]} solved)" for r in runs if (c := counts.get((t, r)))}} for t in types
+    ]
+
+
+def copies_in(project: Project, runs: list[str]) -> list[dict[str, Any]]:
+    """`example_copies` of these evaluation runs, read from the recorded first steps."""
+    rows = project.store.query(
+        "SELECT r.name, t.task_id, s.prompt_system, s.action, json_extract(t.config_json, '$.reward') "
+        "FROM trajectories t JOIN runs r ON r.id = t.run_id JOIN steps s ON s.trajectory_id = t.id AND s.idx = 0 "
+        f"WHERE r.name IN ({','.join('?' * len(runs))}) AND t.task_id IS NOT NULL",
+        tuple(runs),
+    )
+    return example_copies([tuple(r) for r in rows])
+
+
 def spread(project: Project, n: int) -> list[str]:
     """`n` held-out task ids, round-robin over the task types (the agentic arms' subset)."""
     by_type: dict[str, list[str]] = defaultdict(list)
@@ -293,6 +341,9 @@ def main() -> None:
     print(table(rows, columns, title="MiniWoB++ held-out seeds, pooled (each arm against the base baseline)"))
     types = per_type(project, specs)
     print(table(types, ["type", *specs], title="per task type: successes/n [Wilson 95% CI]"))
+    runs = [spec.split(":")[0] for spec in specs]
+    copies = copies_in(project, runs)
+    print(table(copies, ["type", *sorted(set(runs))], title="first step copied the prompt's example action"))
     check = leakage(project)
     print(f"leakage: {'none' if check['ok'] else check['detail']}")
     path = write_result(
@@ -307,6 +358,7 @@ def main() -> None:
             "ablation_goal_only": ablated,
             "arms": rows,
             "per_type": types,
+            "example_copies": copies,
             "timings_s": timings,
             "leakage_ok": check["ok"],
         },

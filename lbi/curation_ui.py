@@ -12,7 +12,7 @@ from lbi import ui
 from lbi.curate import bulk
 from lbi.project import Project
 from lbi.store import clusters, lineage, queues
-from lbi.store.committee import Judges, size
+from lbi.store.committee import Judges, yes_of
 from lbi.store.db import Store
 
 BULK_SAMPLE_SHOWN = 10
@@ -37,7 +37,7 @@ def example_header(ex: dict[str, Any], judges: Judges, policy: str) -> None:
         "kept" if decision.get("kept") else "dropped",
         help="A human override always wins; then the policy and near-duplicates decide.",
     )
-    cols[2].metric("Voting judges saying yes", f"{decision.get('yes', 0)}/{max(decision.get('n', 0), size(judges))}")
+    cols[2].metric("Voting judges saying yes", yes_of(decision, judges))
     cols[3].metric("Span", f"{ex['span_start']}–{ex['span_end']}")
     live = decision.get("override")
     st.caption(

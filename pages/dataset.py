@@ -99,7 +99,7 @@ ui.labelled("Instruction", ex["instruction"])
 decision = ex["decision"] or {}
 meta = st.columns(4)
 meta[0].metric("Decision", "kept" if decision.get("kept") else "dropped")
-meta[1].metric("Voting judges saying yes", f"{decision.get('yes', 0)}/{max(decision.get('n', 0), len(voters))}")
+meta[1].metric("Voting judges saying yes", committee.yes_of(decision, voters))
 meta[2].metric("Steps", ex["span_end"] - ex["span_start"] + 1)
 meta[3].metric("Mode", ex["mode"])
 st.caption(

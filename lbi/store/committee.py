@@ -100,6 +100,12 @@ def size(judges: Judges) -> int:
     return judges if isinstance(judges, int) else len(judges)
 
 
+def yes_of(decision: dict[str, Any], judges: Judges) -> str:
+    """The "yes/of" of an example's decision: the voting judges that said yes, of all that vote (a missing verdict
+    counts in the total)."""
+    return f"{decision.get('yes', 0)}/{max(decision.get('n', 0), size(judges))}"
+
+
 def _params(judges: Judges, ids: Sequence[int] | None, only: Sequence[str] | None = None) -> dict[str, Any]:
     voters = list(only) if only else (None if isinstance(judges, int) else list(judges))
     return {

@@ -143,3 +143,9 @@ def test_a_project_on_the_embedded_model_keeps_what_grounding_keeps(project: Pro
     assert committee.kept_ids(project.store, "strict", trust.voters(project.config)) == [ids[0]]
     project.config.synth.judge_trust = "all"
     assert committee.kept_ids(project.store, "strict", trust.voters(project.config)) == []
+
+
+def test_yes_of_counts_a_voter_without_a_verdict_in_the_total() -> None:
+    assert committee.yes_of({"yes": 1, "n": 1}, ["grounding", "replay"]) == "1/2"  # replay has not judged yet
+    assert committee.yes_of({"yes": 2, "n": 3}, 2) == "2/3"  # more verdicts than voters named: all are shown
+    assert committee.yes_of({}, ["grounding"]) == "0/1"

@@ -6,8 +6,9 @@ export), `train` (fine-tuning), `curate` (review queues, bulk decisions, cluster
 model seam), `store` (the SQLite store), `cluster` (Ray), `prompts` (what is said to models), `demos` (the bundled
 demos) and `cli` (the command line). Flat modules:
 `config`, `errors`, `jobs`, `observations`, `paths`, `procs`, `project`, `secrets`, `ui` (the pages' helpers),
-`curation_ui` (the panels of the Review and Clusters pages) and `verdicts_ui` (an example's verdicts with each judge's
-trust, and its leak flag: the Committee and Review pages).
+`curation_ui` (the panels of the Review and Clusters pages), `steps_ui` (a step, a trajectory, a span and the span
+grid) and `verdicts_ui` (an example's verdicts with each judge's trust, and its leak flag: the Committee and Review
+pages).
 
 Layers, bottom to top. A module imports only from its own layer or a lower one, lazily inside a function too,
 and never in a circle (`tests/test_layers.py` holds this list to the code); where a lower layer needs a higher
@@ -26,7 +27,7 @@ one's behaviour, the higher one passes a function:
 11. synth
 12. use, train, curate
 13. demos
-14. cli, jobs, ui, curation_ui, verdicts_ui
+14. cli, jobs, ui, curation_ui, steps_ui, verdicts_ui
 """
 
 __version__ = "0.1.0"

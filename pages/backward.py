@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from lbi import ui
+from lbi import steps_ui, ui
 from lbi.store import committee, read
 from lbi.synth import trust
 
@@ -65,7 +65,7 @@ st.session_state.setdefault(j_key, 0)
 grid_col, cell_col = st.columns([1, 1])
 with grid_col:
     event = st.plotly_chart(
-        ui.span_grid_figure(grid, (st.session_state[i_key], st.session_state[j_key])),
+        steps_ui.span_grid_figure(grid, (st.session_state[i_key], st.session_state[j_key])),
         on_select="rerun",
         selection_mode="points",
         key=f"bw_chart-{tid}",
@@ -112,7 +112,7 @@ with cell_col:
 
 if i <= j:
     st.subheader(f"Steps {i}–{j}")
-    ui.steps_compact(read.steps(store, tid, i, j), project.dir)
+    steps_ui.steps_compact(read.steps(store, tid, i, j), project.dir)
 
 st.subheader("Re-run backward construction for this trajectory")
 n_spans, per_call = grid.length * (grid.length + 1) // 2, project.config.synth.batch_spans

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lbi import ui
+from lbi import steps_ui, ui
 from lbi.store import committee, read
 from lbi.synth import trust
 from lbi.use.export import card_path
@@ -111,5 +111,5 @@ if ex["edits"]:
     with st.expander(f"Instruction edits ({len(ex['edits'])})"):
         ui.table(ex["edits"])
 st.subheader("Steps")
-ui.steps_compact(ex["steps"], project.dir)
+steps_ui.steps_compact(ex["steps"], project.dir)
 ui.share_link("dataset", example=example_id, search=search or None)

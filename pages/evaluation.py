@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from lbi import ui
+from lbi import steps_ui, ui
 from lbi.store import read
 from lbi.use import arms, evaluate, figures
 from lbi.use.retrieval import MODES
@@ -136,7 +136,7 @@ else:
     else:
         if "step" in link:
             st.session_state[f"step-{traj['id']}"] = link["step"]
-        ui.trajectory_view(project, traj)
+        steps_ui.trajectory_view(project, traj)
 
     ui.share_link(
         "evaluation", arm=arm, task=task, step=st.session_state.get(f"step-{traj['id']}") if traj is not None else None

@@ -8,7 +8,7 @@ from typing import Literal
 
 import streamlit as st
 
-from lbi import curation_ui, ui, verdicts_ui
+from lbi import curation_ui, steps_ui, ui, verdicts_ui
 from lbi.curate.review import Review
 from lbi.store import committee, leaks, queues, read
 from lbi.store.queues import QUEUES, QueueSpec
@@ -252,7 +252,7 @@ with st.form(f"rv_edit-{current}", border=False):
 verdicts_ui.example_verdicts(project, ex, spec.policy)
 curation_ui.history(ex)
 st.subheader(f"Steps {ex['span_start']}–{ex['span_end']}")
-ui.span_view(store, ex, project.dir, open_steps=2)
+steps_ui.span_view(store, ex, project.dir, open_steps=2)
 with st.expander("Lineage: where this example came from and where it went"):
     curation_ui.lineage_panel(project, current, policy=spec.policy, judges=voters)
 ui.share_link("review", **spec.params(), example=current)

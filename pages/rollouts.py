@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from lbi import ui
+from lbi import steps_ui, ui
 from lbi.store import read
 from lbi.ui import REFRESH_S
 
@@ -102,7 +102,7 @@ def watch(trajectory_id: int) -> None:
         return
     if traj["status"] != by_id[trajectory_id]["status"]:
         st.rerun()  # it finished while we watched: refresh the list and stop polling
-    ui.trajectory_view(project, traj)
+    steps_ui.trajectory_view(project, traj)
     ui.share_link("rollouts", trajectory=trajectory_id, step=st.session_state.get(f"step-{trajectory_id}", 0))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from lbi.project import Project
-from lbi.store import read
+from lbi.store import read, spans
 from lbi.store.db import Store
 from lbi.ui import empty, escape_md, labelled, text
 
@@ -168,15 +168,15 @@ def step_picker(key: str, count: int) -> int:
 
 
 STATUS_COLOURS = {
-    read.NO_EXAMPLE: "#e9ecef",
-    read.EXAMPLE: "#9ecae1",
-    read.KEPT: "#31a354",
-    read.DROPPED: "#de2d26",
-    read.OVERRIDDEN: "#756bb1",
+    spans.NO_EXAMPLE: "#e9ecef",
+    spans.EXAMPLE: "#9ecae1",
+    spans.KEPT: "#31a354",
+    spans.DROPPED: "#de2d26",
+    spans.OVERRIDDEN: "#756bb1",
 }
 
 
-def span_grid_figure(grid: read.SpanGrid, selected: tuple[int, int] | None = None):  # noqa: ANN201 - plotly Figure
+def span_grid_figure(grid: spans.SpanGrid, selected: tuple[int, int] | None = None):  # noqa: ANN201 - plotly Figure
     """The L×L span grid: row i = start, column j = end, one coloured square per span (i ≤ j).
 
     Squares are scatter markers, not a Heatmap trace, because Streamlit's `on_select` reports clicks
@@ -193,10 +193,10 @@ def span_grid_figure(grid: read.SpanGrid, selected: tuple[int, int] | None = Non
                 x=[j for _, j in cells] if cells else [None],
                 y=[i for i, _ in cells] if cells else [None],
                 mode="markers",
-                name=read.STATUS_NAMES[code],
+                name=spans.STATUS_NAMES[code],
                 marker={"symbol": "square", "size": size, "color": colour, "line": {"width": 1, "color": "#fff"}},
                 text=[
-                    f"span {i}–{j}: {read.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"
+                    f"span {i}–{j}: {spans.STATUS_NAMES[code]}<br>{_hover_text(grid.instructions[i][j])}"
                     for i, j in cells
                 ],
                 hovertemplate="%{text}<extra></extra>",

@@ -5,7 +5,7 @@ import math
 import streamlit as st
 
 from lbi import steps_ui, ui
-from lbi.store import committee, read
+from lbi.store import committee, read, spans
 from lbi.synth import trust
 
 project = ui.setup("Backward construction")
@@ -44,14 +44,14 @@ tid = pick_col.selectbox(
         f"#{t} · {by_id[t]['run']} · {by_id[t]['policy']} · {by_id[t]['steps']} steps · {by_id[t]['examples']} examples"
     ),
 )
-modes = read.example_modes(store, tid) or [project.config.synth.backward_mode]
+modes = spans.example_modes(store, tid) or [project.config.synth.backward_mode]
 if link.get("mode") in modes:
     st.session_state[f"bw_mode-{tid}"] = link["mode"]
 mode = mode_col.selectbox("Mode", modes, key=f"bw_mode-{tid}")
 policy = policy_col.selectbox(
     "Policy", committee.POLICIES, key="bw_policy", index=committee.POLICIES.index(project.config.synth.judge_policy)
 )
-grid = read.span_grid(store, tid, policy=policy, judges=voters, mode=mode)
+grid = spans.span_grid(store, tid, policy=policy, judges=voters, mode=mode)
 if by_id[tid]["instruction"]:
     ui.labelled("The rollout's own instruction", by_id[tid]["instruction"])
 counts = grid.counts()
@@ -97,7 +97,7 @@ with cell_col:
     else:
         ex = ui.require_example(store, example_id, policy=policy, judges=voters)
         st.caption(
-            f"Example #{example_id} · {read.STATUS_NAMES[grid.status[i][j] or read.NO_EXAMPLE]} · model "
+            f"Example #{example_id} · {spans.STATUS_NAMES[grid.status[i][j] or spans.NO_EXAMPLE]} · model "
             f"{ui.escape_md(ex['model'] or '—')}"
         )
         with st.form(f"edit-{example_id}"):

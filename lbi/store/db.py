@@ -136,6 +136,10 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return self.connect().execute(sql, params).fetchall()
 
+    def dicts(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """`query`, each row as a dict (column name → value)."""
+        return [dict(r) for r in self.query(sql, params)]
+
     def counts(self) -> dict[str, int]:
         conn = self.connect()
         return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbi.errors import NotFoundError, UserError
-from lbi.store import read
+from lbi.store import evals
 from lbi.store.db import Store
 from lbi.use.evaluate import Paired, Rate, outcomes, pair, wilson
 
 
 @dataclass(frozen=True)
 class Arm(Rate):
-    """One mode of one eval run, with its results and cost (see `read.eval_arms`)."""
+    """One mode of one eval run, with its results and cost (see `evals.eval_arms`)."""
 
     run: str
     mode: str
@@ -76,7 +76,7 @@ def arms(store: Store) -> list[Arm]:
             model_s=a["model_s"],
             wall_s=a["wall_s"],
         )
-        for a in read.eval_arms(store)
+        for a in evals.eval_arms(store)
     ]
 
 
@@ -130,7 +130,7 @@ def compare(store: Store, specs: Sequence[str]) -> Comparison:
         raise UserError("give at least two arms to compare, e.g. base:baseline trained:baseline")
     known = arms(store)
     chosen = [resolve(spec, known) for spec in specs]
-    rows = read.evaluations(store, sorted({a.run for a in chosen}))
+    rows = evals.evaluations(store, sorted({a.run for a in chosen}))
     success = {a.label: outcomes(rows, a.run, a.mode) for a in chosen}
     first = chosen[0]
     return Comparison(chosen, [pair(first.label, success[first.label], a.label, success[a.label]) for a in chosen[1:]])
@@ -160,7 +160,7 @@ def grid(store: Store, chosen: Sequence[Arm]) -> Grid:
     wanted = set(labels)
     cells = {
         (r["task_id"], f"{r['run']}:{r['mode']}"): r
-        for r in read.evaluations(store, sorted({a.run for a in chosen}))
+        for r in evals.evaluations(store, sorted({a.run for a in chosen}))
         if f"{r['run']}:{r['mode']}" in wanted
     }
     return Grid(sorted({task for task, _ in cells}), labels, cells)

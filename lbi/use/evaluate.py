@@ -20,7 +20,7 @@ from lbi.envs.base import Env
 from lbi.envs.tasks import Task
 from lbi.errors import NotFoundError, UserError, check_choice
 from lbi.project import Project, Run
-from lbi.store import leaks, read
+from lbi.store import evals, leaks, read
 from lbi.synth.leakage import refresh
 from lbi.use.eval_episode import play_task
 from lbi.use.index import Index
@@ -102,7 +102,7 @@ def evaluate(
         raise NotFoundError(f"no held-out tasks for env {name!r}: import some with `lbi tasks import FILE`")
     steps = max_steps or project.config.synth.max_steps
     model = project.config.models.for_role("agent")
-    other = [m for m in read.eval_models(project.store, run) if m != model]
+    other = [m for m in evals.eval_models(project.store, run) if m != model]
     if other:
         raise UserError(
             f"eval run {run!r} was run with the model {other[0]!r}, not {model!r}: give this model a "
@@ -168,7 +168,7 @@ def _on_ray(
     for mode in modes:
         summary = report.summaries.setdefault(mode, ModeSummary(mode))
         for task in tasks:
-            result = read.evaluation(project.store, run_.id, task.id, mode) or {"success": 0, "error": "not run"}
+            result = evals.evaluation(project.store, run_.id, task.id, mode) or {"success": 0, "error": "not run"}
             summary.n += 1
             summary.successes += int(bool(result["success"]))
             summary.errors += int(bool(result["error"]))
@@ -178,7 +178,7 @@ def _on_ray(
 def _one(
     project: Project, env: Env, retriever: Retriever, task: Task, mode: str, run: str, run_id: int, max_steps: int
 ) -> dict[str, Any]:
-    existing = read.evaluation(project.store, run_id, task.id, mode)
+    existing = evals.evaluation(project.store, run_id, task.id, mode)
     if existing:
         return {"success": existing["success"], "error": existing["error"]}
     episode, check = play_task(project, env, retriever, task, mode, run, run_id, max_steps)
@@ -188,7 +188,7 @@ def _one(
 def results(project: Project, run: str | None = None) -> list[dict[str, Any]]:
     """Success per mode for a run (default: every eval run), with n, the Wilson interval and the model."""
     out = []
-    for arm in read.eval_arms(project.store):
+    for arm in evals.eval_arms(project.store):
         if run is None or arm["run"] == run:
             low, high = wilson(arm["successes"], arm["n"])
             out.append(
@@ -248,13 +248,13 @@ def pair(a: str, a_success: dict[str, int], b: str, b_success: dict[str, int]) -
 
 
 def outcomes(rows: Sequence[dict[str, Any]], run: str, mode: str) -> dict[str, int]:
-    """Success (0/1) per task of one arm, from `read.evaluations` rows."""
+    """Success (0/1) per task of one arm, from `evals.evaluations` rows."""
     return {r["task_id"]: int(r["success"] or 0) for r in rows if r["run"] == run and r["mode"] == mode}
 
 
 def paired(project: Project, run: str, a: str, b: str) -> Paired:
     """Compare modes `a` and `b` of an eval run over the tasks both ran (success per task, from the store)."""
-    rows = read.evaluations(project.store, [run])
+    rows = evals.evaluations(project.store, [run])
     return pair(a, outcomes(rows, run, a), b, outcomes(rows, run, b))
 
 

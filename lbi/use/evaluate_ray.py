@@ -24,7 +24,7 @@ from lbi.cluster.session import connect
 from lbi.envs.base import Env, Observation
 from lbi.envs.tasks import Task
 from lbi.project import Project, open_project
-from lbi.store import read
+from lbi.store import evals
 from lbi.use.eval_episode import eval_key, eval_recorder, play_task
 from lbi.use.retrieval import Hit, Retriever
 
@@ -112,7 +112,7 @@ def evaluate_on_ray(
         EvalItem(eval_key(run, mode, task.id), task.model_dump(mode="json"), mode)
         for mode in modes
         for task in tasks
-        if not read.evaluation(project.store, run_id, task.id, mode)
+        if not evals.evaluation(project.store, run_id, task.id, mode)
     ]
     if not todo:
         return None
@@ -150,7 +150,7 @@ def evaluate_on_ray(
     model = project.config.models.for_role("agent")
     for item in todo:  # lost to dead workers: the trajectory says why
         task_id = item.task["id"]
-        if read.evaluation(project.store, run_id, task_id, item.mode) is None:
+        if evals.evaluation(project.store, run_id, task_id, item.mode) is None:
             row = project.store.query("SELECT id, error FROM trajectories WHERE key = ?", (item.key,))
             tid, error = row[0] if row else (None, None)
             project.store.add_evaluation(

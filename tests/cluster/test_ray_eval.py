@@ -9,7 +9,7 @@ from pathlib import Path
 from lbi.cluster.session import use_ray
 from lbi.docs.ingest import add_source
 from lbi.models.fake import FakeModel
-from lbi.store import read
+from lbi.store import evals
 from lbi.synth.backward import construct
 from lbi.synth.judge import judge_examples
 from lbi.synth.rollout import rollout
@@ -83,7 +83,7 @@ def test_eval_on_ray_matches_the_local_executor(ray_cluster: Cluster, tmp_path: 
                 assert theirs == ours, (mode, task["id"])
     rows = {
         (r["run"], r["mode"], r["task_id"]): (r["success"], r["error"], r["n_steps"])
-        for r in read.evaluations(project.store)
+        for r in evals.evaluations(project.store)
     }
     assert len(rows) == 24 and all(rows[("there", *key[1:])] == rows[key] for key in rows if key[0] == "here")
     calls = "SELECT purpose, COUNT(*), SUM(prompt_tokens) FROM llm_calls WHERE run_id = ? GROUP BY 1 ORDER BY 1"

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from lbi import jobs
 from lbi.project import Project
-from lbi.store import committee, read
+from lbi.store import committee, evals, read
 from tests.conftest import ROOT
 from tests.pages import fixtures as pages_fixtures
 from tests.pages.fixtures import EVIL, WEB_KEY
@@ -368,7 +368,7 @@ def test_evaluation_starts_a_run_in_the_background(evaluated: Project) -> None:
     next(b for b in at.button if b.label == "Start in the background").click().run()
     _after_job(at, _succeeded)
     assert "from-page:baseline" in list(at.dataframe[0].value["arm"])
-    assert read.eval_models(evaluated.store, "from-page") == [evaluated.config.models.for_role("agent")]
+    assert evals.eval_models(evaluated.store, "from-page") == [evaluated.config.models.for_role("agent")]
 
 
 def test_evaluation_starts_a_training_run_and_shows_why_it_cannot_train(project: Project) -> None:

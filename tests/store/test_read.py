@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from lbi.project import Project
-from lbi.store import committee, read
+from lbi.store import committee, read, spans
 from lbi.use.evaluate import heldout_tasks
 from tests.store.fixtures import examples, judge, trajectory
 
@@ -15,23 +15,23 @@ def test_span_grid_marks_each_span_by_status(project: Project) -> None:
     judge(project, ids[(0, 1)], True, False, True)
     judge(project, ids[(1, 2)], False, False, False)
     project.store.add_override(ids[(1, 2)], "keep", who="ana", note="fine after all")
-    grid = read.span_grid(project.store, tid, policy="strict", judges=3)
+    grid = spans.span_grid(project.store, tid, policy="strict", judges=3)
     assert grid.length == 3 and grid.mode == "per-span"
     assert grid.status == [
-        [read.KEPT, read.DROPPED, read.NO_EXAMPLE],
-        [None, read.NO_EXAMPLE, read.OVERRIDDEN],
-        [None, None, read.EXAMPLE],
+        [spans.KEPT, spans.DROPPED, spans.NO_EXAMPLE],
+        [None, spans.NO_EXAMPLE, spans.OVERRIDDEN],
+        [None, None, spans.EXAMPLE],
     ]
     assert grid.example_ids[0][1] == ids[(0, 1)]
     assert grid.instructions[2][2] == "Find row 2 to 2 in the Items table"
     assert grid.counts() == {"no example": 2, "example (not judged)": 1, "kept": 1, "dropped": 1, "overridden": 1}
-    relaxed = read.span_grid(project.store, tid, policy="relaxed", judges=3)
-    assert relaxed.status[0][1] == read.KEPT
+    relaxed = spans.span_grid(project.store, tid, policy="relaxed", judges=3)
+    assert relaxed.status[0][1] == spans.KEPT
 
 
 def test_span_grid_of_a_trajectory_without_examples(project: Project) -> None:
     tid = trajectory(project, n=2)
-    grid = read.span_grid(project.store, tid)
+    grid = spans.span_grid(project.store, tid)
     assert grid.mode is None and grid.status == [[0, 0], [None, 0]]
 
 

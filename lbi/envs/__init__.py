@@ -10,8 +10,8 @@ style), ``browsergym`` (BrowserGym's tasks) and ``desktop`` (LibreOffice Calc th
 Shared by every environment: `base` (the Env protocol, observations, evidence, `Task` and its `CheckSpec`),
 `actions` (the action grammar), `tasks` (task files), `checks` (success checks), `registry` (envs by name),
 `conformance` (the contract's checker), `sandbox` (the bubblewrap runner of ``shell`` and ``repo``),
-`screenshots` (drawing on screenshots, no browser needed) and `replay` (recorded actions run again, with what
-each step changed).
+`screenshots` (drawing on screenshots, no browser needed), `replay` (recorded actions run again, with what
+each step changed) and `changes` (what changed between two readings of an environment's evidence).
 
 A small environment is one module (`sql`, `shell`); a family is a package whose face gives its spec: `web/`
 (the ``web`` env, and ``trac``'s spec as ``TRAC_SPEC``), `desktop/`, `repo/`, `browsergym/`. Each declares

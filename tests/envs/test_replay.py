@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lbi.envs.replay import (
-    ReplayError,
-    cannot_replay,
-    diff_functions,
-    enclosing,
-    replay,
-    reproduces,
-    same_text,
-    sheet_cells,
-)
+from lbi.envs.changes import diff_functions, enclosing, sheet_cells
+from lbi.envs.replay import ReplayError, cannot_replay, replay, reproduces, same_text
 from lbi.envs.sql import SqlEnv
 from lbi.envs.tasks import CheckSpec, Task
 

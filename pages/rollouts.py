@@ -63,7 +63,7 @@ link = ui.from_link("rollouts", {"trajectory": ("traj_pick", int), "step": (None
 st.subheader("Trajectories")
 filters = st.columns(3)
 run = filters[0].selectbox("Run", ["all", *read.run_names(store, "rollout")], key="traj_run")
-status = filters[1].selectbox("Status", ["all", "running", "done", "failed"], key="traj_status")
+status = filters[1].selectbox("Status", ["all", "running", "interrupted", "done", "failed"], key="traj_status")
 policy_filter = filters[2].selectbox("Policy", ["all", "explore", "llm"], key="traj_policy")
 rows = read.trajectories(
     store,

@@ -142,31 +142,45 @@ def trajectories(
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
     """Trajectories, newest first, with run name, step count and example count; `trainable`: only those that
-    may become training data (see TRAINABLE)."""
+    may become training data (see TRAINABLE). A `running` one whose run's process is gone is `interrupted`
+    (`status="interrupted"` lists those)."""
     sql = (
         "SELECT t.id, r.name AS run, t.status, t.policy, t.env, COALESCE(t.instruction, '') AS instruction, "
         "(SELECT COUNT(*) FROM steps s WHERE s.trajectory_id = t.id) AS steps, "
-        "(SELECT COUNT(*) FROM examples e WHERE e.trajectory_id = t.id) AS examples, t.error, t.created_at "
-        f"FROM {WITH_TASK_AND_RUN} WHERE {TRAINABLE if trainable else '1=1'}"
+        "(SELECT COUNT(*) FROM examples e WHERE e.trajectory_id = t.id) AS examples, t.error, t.created_at, "
+        f"r.status AS run_status, r.pid AS run_pid FROM {WITH_TASK_AND_RUN} "
+        f"WHERE {TRAINABLE if trainable else '1=1'}"
     )
     params: list[Any] = []
-    for col, value in (("r.name", run), ("t.status", status), ("t.policy", policy)):
+    stored = "running" if status == "interrupted" else status
+    for col, value in (("r.name", run), ("t.status", stored), ("t.policy", policy)):
         if value:
             sql += f" AND {col} = ?"
             params.append(value)
-    return store.dicts(sql + " ORDER BY t.id DESC LIMIT ?", [*params, limit])
+    rows = [_live(row) for row in store.dicts(sql + " ORDER BY t.id DESC LIMIT ?", [*params, limit])]
+    return [row for row in rows if not status or row["status"] == status]
+
+
+def _live(traj: dict[str, Any]) -> dict[str, Any]:
+    """`traj` with `interrupted` for `running` when no live process of its run is writing it any more (the run
+    was killed, or ended without finishing it); the run's status and pid columns are dropped."""
+    run_status, pid = traj.pop("run_status", None), traj.pop("run_pid", None)
+    gone = run_status is not None and not (run_status == "running" and is_alive(pid))  # no run: nothing to ask
+    if traj["status"] == "running" and gone:
+        traj["status"] = "interrupted"
+    return traj
 
 
 def trajectory(store: Store, trajectory_id: int) -> dict[str, Any] | None:
-    """One trajectory with its run name, status and `steps` (in order)."""
+    """One trajectory with its run name, status (see `_live`) and `steps` (in order)."""
     rows = store.dicts(
-        "SELECT t.*, r.name AS run, r.status AS run_status FROM trajectories t "
+        "SELECT t.*, r.name AS run, r.status AS run_status, r.pid AS run_pid FROM trajectories t "
         "LEFT JOIN runs r ON r.id = t.run_id WHERE t.id = ?",
         (trajectory_id,),
     )
     if not rows:
         return None
-    traj = rows[0]
+    traj = _live(rows[0])
     traj["steps"] = steps(store, trajectory_id)
     return traj
 

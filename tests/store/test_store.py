@@ -246,3 +246,27 @@ def test_a_run_whose_process_is_gone_shows_as_interrupted(tmp_path: Path) -> Non
     assert status == {"killed": "interrupted", "alive": "running"}
     assert [r["name"] for r in read.active_runs(store)] == ["alive"]  # the same rule for runs in progress
     assert read.active_runs(store, "ali") and not read.active_runs(store, "killed")
+
+
+def test_a_trajectory_whose_run_is_gone_shows_as_interrupted_not_live(tmp_path: Path) -> None:
+    import subprocess
+
+    store = Store(tmp_path)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = store.start_run("killed", "rollout", pid=gone.pid)
+    killed = store.begin_trajectory("k/0", run_id=dead, env="sql", policy="llm")[0]
+    alive = store.begin_trajectory("a/0", run_id=store.start_run("alive", "rollout"), env="sql", policy="llm")[0]
+    ended = store.start_run("ended", "rollout")
+    left = store.begin_trajectory("e/0", run_id=ended, env="sql", policy="llm")[0]  # its run ended without finishing it
+    store.update_run(ended, status="done")
+    assert {t["id"]: t["status"] for t in read.trajectories(store)} == {
+        killed: "interrupted",
+        alive: "running",
+        left: "interrupted",
+    }
+    assert [t["id"] for t in read.trajectories(store, status="running")] == [alive]
+    assert [t["id"] for t in read.trajectories(store, status="interrupted")] == [left, killed]
+    one = read.trajectory(store, killed)
+    assert one is not None and one["status"] == "interrupted" and "run_pid" not in one
+    assert read.trajectory(store, alive)["status"] == "running"  # type: ignore[index]
